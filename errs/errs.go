@@ -1,0 +1,90 @@
+// Package errs is pkid's one error type. Inside the CA every failure that a
+// client could be told about carries a Kind and a Detail; exactly one place at
+// each edge (api/problem.go, acme/problem.go) maps kinds to HTTP problem
+// documents, so the mapping can never drift between handlers. The wrapped
+// cause is for logs only and never reaches a client.
+package errs
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an error by what the client did wrong (or that it was not
+// the client's fault), which is all an edge needs to choose a status code.
+type Kind int
+
+// The kinds, grouped by when they happen: input parsing, authentication,
+// authorization/policy, lookup, state conflicts, load, and our own faults.
+const (
+	Internal Kind = iota
+	Malformed
+	BadCSR
+	Unauthorized
+	Forbidden
+	RejectedIdentifier
+	NotFound
+	Conflict
+	AlreadyRevoked
+	TooLarge
+	RateLimited
+	BadRevocationReason
+)
+
+var kindNames = map[Kind]string{
+	Internal: "internal", Malformed: "malformed", BadCSR: "badCSR",
+	Unauthorized: "unauthorized", Forbidden: "forbidden",
+	RejectedIdentifier: "rejectedIdentifier", NotFound: "notFound",
+	Conflict: "conflict", AlreadyRevoked: "alreadyRevoked", TooLarge: "tooLarge",
+	RateLimited: "rateLimited", BadRevocationReason: "badRevocationReason",
+}
+
+// String names the kind for logs and problem types.
+func (k Kind) String() string { return kindNames[k] }
+
+// Error is a failure with a client-safe Detail and an optional internal Cause.
+type Error struct {
+	Kind   Kind
+	Detail string
+	Cause  error
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return e.Detail + ": " + e.Cause.Error()
+	}
+	return e.Detail
+}
+
+// Unwrap lets errors.Is/As see the cause.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// New makes an error of kind k whose detail is shown to the client.
+func New(k Kind, format string, args ...any) *Error {
+	return &Error{Kind: k, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Wrap makes an error of kind k keeping cause for the logs; detail is what the
+// client sees.
+func Wrap(k Kind, cause error, format string, args ...any) *Error {
+	return &Error{Kind: k, Detail: fmt.Sprintf(format, args...), Cause: cause}
+}
+
+// KindOf returns the kind of the first *Error in err's chain, or Internal.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Internal
+}
+
+// DetailOf returns the client-safe detail of err, or a generic text for
+// internal errors so causes never leak.
+func DetailOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Kind != Internal {
+		return e.Detail
+	}
+	return "internal error; the server log has the details"
+}

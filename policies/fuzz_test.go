@@ -1,0 +1,44 @@
+package policies
+
+import (
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzEvaluate feeds arbitrary names to the evaluator: it must never panic,
+// and anything it allows must pass CheckCertificate's independent re-check
+// of the same names.
+func FuzzEvaluate(f *testing.F) {
+	for _, s := range []string{"svc.internal", "*.internal", "a..internal", "xn--zz.internal", "INTERNAL.", "127.0.0.1", "spiffe://internal/a", "a@internal", "аpple.internal", "::ffff:127.0.0.1"} {
+		f.Add(s, s)
+	}
+	role := testRole()
+	role.AllowWildcards = true
+	f.Fuzz(func(t *testing.T, cn, san string) {
+		req := &Request{CommonName: cn, PublicKey: p256, TTL: time.Hour}
+		if ip, err := netip.ParseAddr(san); err == nil {
+			req.IPAddresses = append(req.IPAddresses, ip)
+		} else if strings.Contains(san, "://") {
+			if u, err := url.Parse(san); err == nil {
+				req.URIs = append(req.URIs, u)
+			}
+		} else if san != "" {
+			req.DNSNames = append(req.DNSNames, san)
+		}
+		d, err := Evaluate(role, req)
+		if err != nil {
+			return
+		}
+		for _, n := range d.DNSNames {
+			if why := checkDNS(role, n); why != "" {
+				t.Fatalf("allowed %q but re-check says %s", n, why)
+			}
+		}
+		if len(d.CommonName) > MaxCNLength {
+			t.Fatalf("CN %q too long", d.CommonName)
+		}
+	})
+}

@@ -1,0 +1,216 @@
+package policies
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"path"
+	"strings"
+
+	"golang.org/x/net/idna"
+)
+
+// NormalizeDNS lower-cases name and drops one trailing dot, the forms under
+// which "INTERNAL" and "internal." are the same name as "internal".
+func NormalizeDNS(name string) string {
+	return strings.TrimSuffix(strings.ToLower(name), ".")
+}
+
+// validDNSSyntax reports why name (normalized, wildcard label removed) is not
+// a hostname in preferred LDH syntax, or "" when it is.
+func validDNSSyntax(name string) string {
+	if name == "" {
+		return "empty name"
+	}
+	if len(name) > 253 {
+		return "longer than 253 characters"
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" {
+			return "empty label (two dots in a row, or a leading dot)"
+		}
+		if len(label) > 63 {
+			return fmt.Sprintf("label %q is longer than 63 characters", label)
+		}
+		for _, c := range label {
+			switch {
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
+			case c == '*':
+				return "'*' is allowed only as the whole leftmost label"
+			case c > 127:
+				return fmt.Sprintf("label %q is not ASCII; internationalized names must be written as A-labels (xn--...)", label)
+			default:
+				return fmt.Sprintf("label %q holds %q; only letters, digits and '-' are allowed", label, c)
+			}
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Sprintf("label %q starts or ends with '-'", label)
+		}
+		if len(label) >= 4 && label[2:4] == "--" {
+			if !strings.HasPrefix(label, "xn--") {
+				return fmt.Sprintf("label %q has '--' in positions 3-4, reserved for A-labels", label)
+			}
+			if _, err := idna.Lookup.ToUnicode(label); err != nil {
+				return fmt.Sprintf("label %q is not a valid A-label: %v", label, err)
+			}
+		}
+	}
+	return ""
+}
+
+// checkDNS returns "" if role allows name (already normalized) or the reason
+// it does not.
+func checkDNS(r *Role, name string) string {
+	base := name
+	wildcard := strings.HasPrefix(name, "*.")
+	if wildcard {
+		base = name[2:]
+	}
+	if why := validDNSSyntax(base); why != "" {
+		return why
+	}
+	if wildcard && !r.AllowWildcards {
+		return "wildcard names are not allowed by this role"
+	}
+	for _, d := range r.AllowedDomains {
+		d = NormalizeDNS(d)
+		if !wildcard && base == d {
+			if r.AllowBareDomains {
+				return ""
+			}
+			continue
+		}
+		if base == d || strings.HasSuffix(base, "."+d) {
+			// A subdomain, or a wildcard over d or one of its subdomains:
+			// both need subdomains to be allowed.
+			if r.AllowSubdomains {
+				return ""
+			}
+		}
+	}
+	return "not within the domains this role allows (" + describeDomains(r) + ")"
+}
+
+func describeDomains(r *Role) string {
+	if len(r.AllowedDomains) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, d := range r.AllowedDomains {
+		switch {
+		case r.AllowBareDomains && r.AllowSubdomains:
+			parts = append(parts, d+" and its subdomains")
+		case r.AllowSubdomains:
+			parts = append(parts, "subdomains of "+d)
+		case r.AllowBareDomains:
+			parts = append(parts, d)
+		}
+	}
+	if len(parts) == 0 {
+		return "none: neither bare domains nor subdomains are enabled"
+	}
+	s := strings.Join(parts, ", ")
+	if r.AllowWildcards {
+		s += "; wildcards allowed"
+	}
+	return s
+}
+
+// checkIP checks an IP taken from a certificate template. crypto/x509
+// encodes any address with a 4-byte form as IPv4, so that form is checked.
+func checkIP(r *Role, ip net.IP) string {
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	addr, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return "not an IP address"
+	}
+	return checkAddr(r, addr)
+}
+
+// checkAddr returns "" if addr is inside one of the role's ranges.
+func checkAddr(r *Role, addr netip.Addr) string {
+	if addr.Zone() != "" {
+		return "IPv6 zones are not allowed"
+	}
+	if addr.Is4In6() {
+		return "IPv4-mapped IPv6 addresses are refused; write the IPv4 address itself"
+	}
+	for _, p := range r.AllowedIPRanges {
+		if p.Contains(addr) {
+			return ""
+		}
+	}
+	return "outside the IP ranges this role allows (" + describePrefixes(r.AllowedIPRanges) + ")"
+}
+
+func describePrefixes(ps []netip.Prefix) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// checkURI matches u against the role's patterns. A pattern is a URI whose
+// scheme and host must match exactly; its path is a path.Match glob, except
+// that a final "/*" matches any non-empty path below the prefix (the usual
+// SPIFFE shape spiffe://trust-domain/ns/*).
+func checkURI(r *Role, u *url.URL) string {
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "URI SANs may not carry user info, a query, a fragment or an opaque part"
+	}
+	if u.Path != "" && path.Clean(u.Path) != u.Path {
+		return "URI path is not in clean form (no '.', '..', '//' or trailing '/')"
+	}
+	for _, p := range r.AllowedURIPatterns {
+		if uriMatches(p, u) {
+			return ""
+		}
+	}
+	if len(r.AllowedURIPatterns) == 0 {
+		return "this role allows no URI SANs"
+	}
+	return "does not match the URI patterns this role allows (" + strings.Join(r.AllowedURIPatterns, ", ") + ")"
+}
+
+func uriMatches(pattern string, u *url.URL) bool {
+	pu, err := url.Parse(pattern)
+	if err != nil {
+		return false
+	}
+	if !strings.EqualFold(pu.Scheme, u.Scheme) || !strings.EqualFold(pu.Host, u.Host) {
+		return false
+	}
+	if prefix, ok := strings.CutSuffix(pu.Path, "/*"); ok {
+		return strings.HasPrefix(u.Path, prefix+"/") && len(u.Path) > len(prefix)+1
+	}
+	ok, err := path.Match(pu.Path, u.Path)
+	return err == nil && ok
+}
+
+// checkEmail allows mailbox@domain only for domains the role lists.
+func checkEmail(r *Role, email string) string {
+	local, domain, ok := strings.Cut(email, "@")
+	if !ok || local == "" || strings.ContainsAny(local, " <>\"") {
+		return "not a plain mailbox address"
+	}
+	domain = NormalizeDNS(domain)
+	if why := validDNSSyntax(domain); why != "" {
+		return "mail domain: " + why
+	}
+	for _, d := range r.AllowedEmailDomains {
+		if NormalizeDNS(d) == domain {
+			return ""
+		}
+	}
+	if len(r.AllowedEmailDomains) == 0 {
+		return "this role allows no email SANs"
+	}
+	return "mail domain not allowed (allowed: " + strings.Join(r.AllowedEmailDomains, ", ") + ")"
+}

@@ -1,0 +1,61 @@
+package policies
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Role is what one class of requester may obtain. The zero value allows
+// nothing: every list is empty, so a role never allows more than it names.
+type Role struct {
+	Name               string         `yaml:"-"`
+	AllowedDomains     []string       `yaml:"allowed_domains,flow"`
+	AllowSubdomains    bool           `yaml:"allow_subdomains"`
+	AllowBareDomains   bool           `yaml:"allow_bare_domains"`
+	AllowWildcards     bool           `yaml:"allow_wildcards"`
+	AllowedIPRanges    []netip.Prefix `yaml:"allowed_ip_ranges,flow"`
+	AllowedURIPatterns []string       `yaml:"allowed_uri_patterns,flow"`
+	// AllowedEmailDomains lists the domains whose mailboxes may appear as
+	// email SANs; empty means no email SANs at all.
+	AllowedEmailDomains []string      `yaml:"allowed_email_domains,flow,omitempty"`
+	DefaultTTL          time.Duration `yaml:"default_ttl"`
+	MaxTTL              time.Duration `yaml:"max_ttl"`
+	KeyTypes            []string      `yaml:"key_types,flow"`
+	ExtKeyUsage         []string      `yaml:"ext_key_usage,flow"`
+	Renewal             Renewal       `yaml:"renewal,flow"`
+	// RevocationPointers is a pointer so that an absent key means true: leaves
+	// carry CRL DP/OCSP/AIA unless the role opts out for passive revocation.
+	RevocationPointers *bool `yaml:"revocation_pointers"`
+	ACME               ACME  `yaml:"acme,flow"`
+	// Template optionally names an x509util JSON template file (relative to
+	// the config) used instead of the built-in leaf layout.
+	Template string `yaml:"template,omitempty"`
+}
+
+// Renewal bounds mTLS renewal: a chain of renewals may run at most MaxAge
+// after the last real authorization.
+type Renewal struct {
+	Enabled bool          `yaml:"enabled"`
+	MaxAge  time.Duration `yaml:"max_age"`
+}
+
+// ACME configures the role's ACME directory at /acme/{role}/.
+type ACME struct {
+	Enabled    bool     `yaml:"enabled"`
+	Challenges []string `yaml:"challenges,flow"`
+	RequireEAB bool     `yaml:"require_eab"`
+}
+
+// Pointers reports whether leaves of this role carry revocation pointers.
+func (r *Role) Pointers() bool { return r.RevocationPointers == nil || *r.RevocationPointers }
+
+// KeyTypes known to pkid, in the spelling used by config and CLI.
+var KnownKeyTypes = []string{"ec-p256", "ec-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"}
+
+// KnownEKUs maps config spellings to what they mean; codeSigning and
+// timeStamping are deliberately absent: an internal TLS CA has no business
+// issuing them.
+var KnownEKUs = []string{"server_auth", "client_auth", "email_protection"}
+
+// KnownChallenges are the ACME challenge types a role may offer.
+var KnownChallenges = []string{"http-01", "dns-01", "tls-alpn-01"}

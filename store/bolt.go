@@ -1,0 +1,481 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bMeta     = []byte("meta")
+	bCerts    = []byte("certs")
+	bCertRole = []byte("certs_by_role")  // role \x00 key -> nil
+	bRevoked  = []byte("revoked")        // issuer \x00 key -> RevokedEntry JSON
+	bBlocked  = []byte("blocked_keys")   // key hash -> serial
+	bCRLs     = []byte("crls")           // issuer -> CRLState JSON
+	bTokens   = []byte("tokens")         // id -> Token JSON
+	kVersion  = []byte("schema_version") // in meta
+)
+
+var allBuckets = [][]byte{bMeta, bCerts, bCertRole, bRevoked, bBlocked, bCRLs, bTokens}
+
+// maxGroup bounds how many inserts share one commit, so one commit never
+// grows without limit under a burst.
+const maxGroup = 512
+
+// Bolt is the embedded Store: one bbolt file, one process.
+type Bolt struct {
+	db      *bolt.DB
+	inserts chan *insertReq
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+type insertReq struct {
+	rec *CertRecord
+	val []byte
+	err chan error
+}
+
+// OpenBolt opens (creating if needed) the bbolt store at path. A second
+// process gets an error after one second instead of blocking forever on the
+// file lock.
+func OpenBolt(path string) (*Bolt, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s (is another pkid using it?): %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		if v := meta.Get(kVersion); v != nil {
+			var ver int
+			if _, err := fmt.Sscan(string(v), &ver); err != nil || ver > SchemaVersion {
+				return fmt.Errorf("schema version %q is newer than this pkid understands (%d)", v, SchemaVersion)
+			}
+			return nil
+		}
+		return meta.Put(kVersion, fmt.Appendf(nil, "%d", SchemaVersion))
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	b := &Bolt{db: db, inserts: make(chan *insertReq), stop: make(chan struct{}), done: make(chan struct{})}
+	go b.commitLoop()
+	return b, nil
+}
+
+// certKey pads a serial to 40 hex digits so that keys sort numerically.
+func certKey(serial string) []byte {
+	serial = strings.ToLower(serial)
+	if len(serial) >= 40 {
+		return []byte(serial)
+	}
+	return []byte(strings.Repeat("0", 40-len(serial)) + serial)
+}
+
+func serialOf(key []byte) string {
+	s := strings.TrimLeft(string(key), "0")
+	if s == "" {
+		return "0"
+	}
+	return s
+}
+
+func idxKey(prefix string, key []byte) []byte {
+	return append(append([]byte(prefix), 0), key...)
+}
+
+var errClosed = errors.New("store is closed")
+
+// InsertCertificate hands the record to the commit loop, which commits every
+// insert waiting at that moment in one transaction (group commit: one pair
+// of fsyncs for many certificates under load, and no added delay for a lone
+// caller).
+func (b *Bolt) InsertCertificate(ctx context.Context, rec *CertRecord) error {
+	val, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("insert %s: %w", rec.Serial, err)
+	}
+	req := &insertReq{rec: rec, val: val, err: make(chan error, 1)}
+	select {
+	case b.inserts <- req:
+	case <-b.stop:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once taken, the request is always answered: wait for the outcome even
+	// if ctx ends, so the caller never mistakes a committed record for a
+	// failure.
+	if err := <-req.err; err != nil {
+		return fmt.Errorf("insert %s: %w", rec.Serial, err)
+	}
+	return nil
+}
+
+func (b *Bolt) commitLoop() {
+	defer close(b.done)
+	for {
+		var first *insertReq
+		select {
+		case first = <-b.inserts:
+		case <-b.stop:
+			return
+		}
+		group := []*insertReq{first}
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r := <-b.inserts:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		results := make([]error, len(group))
+		err := b.db.Update(func(tx *bolt.Tx) error {
+			certs, byRole := tx.Bucket(bCerts), tx.Bucket(bCertRole)
+			for i, r := range group {
+				k := certKey(r.rec.Serial)
+				if certs.Get(k) != nil {
+					results[i] = ErrDuplicate
+					continue
+				}
+				results[i] = nil
+				if err := certs.Put(k, r.val); err != nil {
+					return err
+				}
+				if err := byRole.Put(idxKey(r.rec.Role, k), nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for i, r := range group {
+			if err != nil {
+				r.err <- err
+			} else {
+				r.err <- results[i]
+			}
+		}
+	}
+}
+
+func getJSON[T any](bkt *bolt.Bucket, key []byte) (*T, error) {
+	v := bkt.Get(key)
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	var out T
+	if err := json.Unmarshal(v, &out); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return &out, nil
+}
+
+// GetCertificate implements Store.
+func (b *Bolt) GetCertificate(_ context.Context, serial string) (*CertRecord, error) {
+	var rec *CertRecord
+	err := b.db.View(func(tx *bolt.Tx) error {
+		var err error
+		rec, err = getJSON[CertRecord](tx.Bucket(bCerts), certKey(serial))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get certificate %s: %w", serial, err)
+	}
+	return rec, nil
+}
+
+// ListCertificates implements Store.
+func (b *Bolt) ListCertificates(_ context.Context, f ListFilter) ([]*CertRecord, string, error) {
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	var out []*CertRecord
+	next := ""
+	err := b.db.View(func(tx *bolt.Tx) error {
+		certs := tx.Bucket(bCerts)
+		var c *bolt.Cursor
+		var prefix []byte
+		if f.Role != "" {
+			c = tx.Bucket(bCertRole).Cursor()
+			prefix = idxKey(f.Role, nil)
+		} else {
+			c = certs.Cursor()
+		}
+		start := prefix
+		if f.Cursor != "" {
+			start = append(append([]byte{}, prefix...), certKey(f.Cursor)...)
+		}
+		k, _ := c.Seek(start)
+		if f.Cursor != "" && k != nil && bytes.Equal(k, start) {
+			k, _ = c.Next()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			ck := k[len(prefix):]
+			rec, err := getJSON[CertRecord](certs, ck)
+			if err != nil {
+				return err
+			}
+			if f.Status != "" && EffectiveStatus(rec, f.Now) != f.Status {
+				continue
+			}
+			if len(out) == limit {
+				next = out[len(out)-1].Serial
+				return nil
+			}
+			out = append(out, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list certificates: %w", err)
+	}
+	return out, next, nil
+}
+
+// EffectiveStatus is the status a client sees: revoked wins, then expired.
+func EffectiveStatus(rec *CertRecord, now time.Time) string {
+	if rec.Status == StatusRevoked {
+		return StatusRevoked
+	}
+	if !now.IsZero() && now.After(rec.NotAfter) {
+		return "expired"
+	}
+	return StatusValid
+}
+
+// UpdateCertificate implements Store.
+func (b *Bolt) UpdateCertificate(_ context.Context, serial string, fn func(*CertRecord) error) (*CertRecord, error) {
+	var rec *CertRecord
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		certs := tx.Bucket(bCerts)
+		k := certKey(serial)
+		var err error
+		rec, err = getJSON[CertRecord](certs, k)
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+		val, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		if err := certs.Put(k, val); err != nil {
+			return err
+		}
+		if rec.Status == StatusRevoked {
+			e, _ := json.Marshal(RevokedEntry{Serial: rec.Serial, RevokedAt: rec.RevokedAt, Reason: rec.Reason, NotAfter: rec.NotAfter})
+			if err := tx.Bucket(bRevoked).Put(idxKey(rec.Issuer, k), e); err != nil {
+				return err
+			}
+			if rec.Reason == "keyCompromise" && rec.KeyHash != "" {
+				if err := tx.Bucket(bBlocked).Put([]byte(rec.KeyHash), []byte(rec.Serial)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update certificate %s: %w", serial, err)
+	}
+	return rec, nil
+}
+
+// ListRevoked implements Store.
+func (b *Bolt) ListRevoked(_ context.Context, issuer string) ([]RevokedEntry, error) {
+	var out []RevokedEntry
+	err := b.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bRevoked).Cursor()
+		prefix := idxKey(issuer, nil)
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var e RevokedEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list revoked of %s: %w", issuer, err)
+	}
+	return out, nil
+}
+
+// KeyBlocked implements Store.
+func (b *Bolt) KeyBlocked(_ context.Context, keyHash string) (bool, error) {
+	var blocked bool
+	err := b.db.View(func(tx *bolt.Tx) error {
+		blocked = tx.Bucket(bBlocked).Get([]byte(keyHash)) != nil
+		return nil
+	})
+	return blocked, err
+}
+
+// GetCRL implements Store.
+func (b *Bolt) GetCRL(_ context.Context, issuer string) (*CRLState, error) {
+	var s *CRLState
+	err := b.db.View(func(tx *bolt.Tx) error {
+		var err error
+		s, err = getJSON[CRLState](tx.Bucket(bCRLs), []byte(issuer))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get CRL of %s: %w", issuer, err)
+	}
+	return s, nil
+}
+
+// PutCRL implements Store.
+func (b *Bolt) PutCRL(_ context.Context, s *CRLState) error {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket(bCRLs)
+		old, err := getJSON[CRLState](bkt, []byte(s.Issuer))
+		if err == nil && !s.ThisUpdate.After(old.ThisUpdate) {
+			return ErrStale
+		}
+		val, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		return bkt.Put([]byte(s.Issuer), val)
+	})
+	if err != nil {
+		return fmt.Errorf("put CRL of %s: %w", s.Issuer, err)
+	}
+	return nil
+}
+
+// PutToken implements Store.
+func (b *Bolt) PutToken(_ context.Context, t *Token) error {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket(bTokens)
+		if bkt.Get([]byte(t.ID)) != nil {
+			return ErrDuplicate
+		}
+		val, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		return bkt.Put([]byte(t.ID), val)
+	})
+	if err != nil {
+		return fmt.Errorf("put token %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// GetToken implements Store.
+func (b *Bolt) GetToken(_ context.Context, id string) (*Token, error) {
+	var t *Token
+	err := b.db.View(func(tx *bolt.Tx) error {
+		var err error
+		t, err = getJSON[Token](tx.Bucket(bTokens), []byte(id))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get token %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// ListTokens implements Store.
+func (b *Bolt) ListTokens(_ context.Context) ([]*Token, error) {
+	var out []*Token
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bTokens).ForEach(func(_, v []byte) error {
+			var t Token
+			if err := json.Unmarshal(v, &t); err != nil {
+				return err
+			}
+			out = append(out, &t)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteToken implements Store.
+func (b *Bolt) DeleteToken(_ context.Context, id string) error {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket(bTokens)
+		if bkt.Get([]byte(id)) == nil {
+			return ErrNotFound
+		}
+		return bkt.Delete([]byte(id))
+	})
+	if err != nil {
+		return fmt.Errorf("delete token %s: %w", id, err)
+	}
+	return nil
+}
+
+// UseToken implements Store.
+func (b *Bolt) UseToken(_ context.Context, id string, at time.Time) error {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket(bTokens)
+		t, err := getJSON[Token](bkt, []byte(id))
+		if err != nil {
+			return err
+		}
+		if !t.UsedAt.IsZero() {
+			return ErrStale
+		}
+		t.UsedAt = at
+		val, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		return bkt.Put([]byte(id), val)
+	})
+	if err != nil {
+		return fmt.Errorf("use token %s: %w", id, err)
+	}
+	return nil
+}
+
+// Check runs bbolt's consistency check; tests call it before closing.
+func (b *Bolt) Check() error {
+	return b.db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	})
+}
+
+// Close stops the commit loop (answering every insert it took) and closes
+// the file.
+func (b *Bolt) Close() error {
+	b.once.Do(func() { close(b.stop) })
+	<-b.done
+	return b.db.Close()
+}

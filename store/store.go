@@ -1,0 +1,141 @@
+// Package store is the only package that touches pkid's database. Store is
+// the interface every backend implements (bbolt now, PostgreSQL later); the
+// storetest package holds the conformance suite both must pass.
+//
+// Contract for every implementation:
+//   - InsertCertificate returns only after the record is durably committed,
+//     and fails with ErrDuplicate if the serial exists: serials are never
+//     reused.
+//   - Records returned are copies: callers may keep and modify them.
+//   - Times are stored as given; the store never reads a clock.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors, checked with errors.Is.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrDuplicate = errors.New("already exists")
+	// ErrStale is returned by CRL updates whose number does not increase.
+	ErrStale = errors.New("stale update")
+)
+
+// SchemaVersion is written at creation; Open refuses a newer schema.
+const SchemaVersion = 1
+
+// Certificate statuses as stored; "expired" is derived from NotAfter when
+// read, never stored.
+const (
+	StatusValid   = "valid"
+	StatusRevoked = "revoked"
+)
+
+// CertRecord is everything pkid keeps about one issued certificate.
+type CertRecord struct {
+	Serial    string    `json:"serial"` // lowercase hex, no leading zeros
+	Issuer    string    `json:"issuer"` // issuing CA's subject key ID, hex
+	Role      string    `json:"role"`
+	Names     []string  `json:"names"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	DER       []byte    `json:"der"`
+	// KeyHash is the hex SHA-256 of the subject public key info, used to
+	// block a compromised key from being certified again.
+	KeyHash   string    `json:"key_hash"`
+	Status    string    `json:"status"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	Reason    string    `json:"reason,omitempty"`
+	// Requester names who asked: "token:<name>", "enroll:<id>", "acme:<account>", "mtls:<serial>".
+	Requester string `json:"requester"`
+	// AuthorizedAt is when the last real authorization (token, OIDC, ACME
+	// validation) happened; renewals copy it, which bounds renewal chains.
+	AuthorizedAt time.Time `json:"authorized_at"`
+	// Via is how it was issued: "api", "acme", "renew".
+	Via       string    `json:"via"`
+	Replaces  string    `json:"replaces,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ListFilter selects certificates; zero fields do not filter.
+type ListFilter struct {
+	Role   string
+	Status string // valid, revoked, expired
+	// Now decides "expired" for the Status filter.
+	Now    time.Time
+	Limit  int
+	Cursor string // the serial after which to continue
+}
+
+// RevokedEntry is one line of a CRL.
+type RevokedEntry struct {
+	Serial    string
+	RevokedAt time.Time
+	Reason    string
+	NotAfter  time.Time
+}
+
+// CRLState is the latest CRL of one issuer.
+type CRLState struct {
+	Issuer     string    `json:"issuer"`
+	Number     string    `json:"number"` // decimal; derived from ThisUpdate
+	ThisUpdate time.Time `json:"this_update"`
+	NextUpdate time.Time `json:"next_update"`
+	DER        []byte    `json:"der"`
+}
+
+// Token is an API token as stored: never the secret, only its SHA-256.
+type Token struct {
+	ID         string    `json:"id"`
+	SecretHash []byte    `json:"secret_hash"`
+	Name       string    `json:"name"`
+	Roles      []string  `json:"roles"`
+	Admin      bool      `json:"admin"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	CreatedAt  time.Time `json:"created_at"`
+	// Once marks a single-use enrollment token bound to Names.
+	Once  bool     `json:"once,omitempty"`
+	Names []string `json:"names,omitempty"`
+	// UsedAt is set when a single-use token is consumed.
+	UsedAt time.Time `json:"used_at,omitzero"`
+}
+
+// Store is pkid's persistent state. All methods are safe for concurrent use.
+type Store interface {
+	// InsertCertificate durably commits a new record; ErrDuplicate if the
+	// serial exists.
+	InsertCertificate(ctx context.Context, rec *CertRecord) error
+	// GetCertificate returns the record or ErrNotFound.
+	GetCertificate(ctx context.Context, serial string) (*CertRecord, error)
+	// ListCertificates returns records in serial order after f.Cursor, and
+	// the cursor of the next page ("" at the end).
+	ListCertificates(ctx context.Context, f ListFilter) ([]*CertRecord, string, error)
+	// UpdateCertificate reads, changes and writes one record in one
+	// transaction; fn's error aborts it. Indexes (revoked, blocked keys)
+	// follow the record.
+	UpdateCertificate(ctx context.Context, serial string, fn func(*CertRecord) error) (*CertRecord, error)
+	// ListRevoked returns the revoked certificates of one issuer.
+	ListRevoked(ctx context.Context, issuer string) ([]RevokedEntry, error)
+	// KeyBlocked reports whether a key hash was revoked for keyCompromise.
+	KeyBlocked(ctx context.Context, keyHash string) (bool, error)
+
+	// GetCRL returns the latest CRL of issuer or ErrNotFound.
+	GetCRL(ctx context.Context, issuer string) (*CRLState, error)
+	// PutCRL stores a CRL whose ThisUpdate is later than the stored one's,
+	// else ErrStale: the CRL number can never go back.
+	PutCRL(ctx context.Context, s *CRLState) error
+
+	// PutToken creates a token; ErrDuplicate if the id exists.
+	PutToken(ctx context.Context, t *Token) error
+	GetToken(ctx context.Context, id string) (*Token, error)
+	ListTokens(ctx context.Context) ([]*Token, error)
+	DeleteToken(ctx context.Context, id string) error
+	// UseToken marks a single-use token used at t; ErrStale if it was
+	// already used, so two concurrent uses cannot both succeed.
+	UseToken(ctx context.Context, id string, t time.Time) error
+
+	Close() error
+}

@@ -1,0 +1,313 @@
+// Package storetest is the conformance suite every store.Store backend must
+// pass. Backends call Run from their own tests with an Opener that opens the
+// same database each time it is called, so durability across close and
+// reopen is tested too.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	"pkid/store"
+)
+
+// Opener opens the backend under test; each call opens the same database.
+type Opener func(t *testing.T) store.Store
+
+var t0 = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// RandomSerial returns a fresh positive 128-bit serial in store form.
+func RandomSerial() string {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		panic(err)
+	}
+	return fmt.Sprintf("%x", n.Add(n, big.NewInt(1)))
+}
+
+// Record makes a realistic record for role with a random serial.
+func Record(role string) *store.CertRecord {
+	s := RandomSerial()
+	return &store.CertRecord{
+		Serial: s, Issuer: "abcd", Role: role, Names: []string{s[:8] + ".internal"},
+		NotBefore: t0, NotAfter: t0.Add(24 * time.Hour), DER: make([]byte, 600),
+		KeyHash: "k" + s, Status: store.StatusValid, Requester: "token:test", Via: "api",
+		AuthorizedAt: t0, CreatedAt: t0,
+	}
+}
+
+// Run runs every conformance test against the backend.
+func Run(t *testing.T, open Opener) {
+	t.Run("certificates", func(t *testing.T) { testCertificates(t, open) })
+	t.Run("list", func(t *testing.T) { testList(t, open) })
+	t.Run("revocation", func(t *testing.T) { testRevocation(t, open) })
+	t.Run("crl", func(t *testing.T) { testCRL(t, open) })
+	t.Run("tokens", func(t *testing.T) { testTokens(t, open) })
+	t.Run("concurrent", func(t *testing.T) { testConcurrent(t, open) })
+}
+
+func testCertificates(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	rec := Record("default")
+	if err := s.InsertCertificate(ctx, rec); err != nil {
+		t.Fatalf("ok/insert: %v", err)
+	}
+	got, err := s.GetCertificate(ctx, rec.Serial)
+	if err != nil || got.Serial != rec.Serial || got.Role != "default" || !got.NotAfter.Equal(rec.NotAfter) || len(got.DER) != 600 {
+		t.Fatalf("ok/get: %+v %v", got, err)
+	}
+	got.Names[0] = "changed"
+	again, _ := s.GetCertificate(ctx, rec.Serial)
+	if again.Names[0] == "changed" {
+		t.Fatal("ok/copy: record shares memory with the store")
+	}
+	dup := Record("default")
+	dup.Serial = rec.Serial
+	if err := s.InsertCertificate(ctx, dup); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("fail/duplicate serial: %v", err)
+	}
+	if _, err := s.GetCertificate(ctx, "ffff"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/unknown: %v", err)
+	}
+	if _, err := s.UpdateCertificate(ctx, "ffff", func(*store.CertRecord) error { return nil }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/update unknown: %v", err)
+	}
+	boom := errors.New("boom")
+	if _, err := s.UpdateCertificate(ctx, rec.Serial, func(r *store.CertRecord) error { r.Role = "x"; return boom }); !errors.Is(err, boom) {
+		t.Fatalf("fail/update aborted: %v", err)
+	}
+	if r, _ := s.GetCertificate(ctx, rec.Serial); r.Role != "default" {
+		t.Fatal("fail/update aborted: change was kept")
+	}
+	s.Close()
+	s = open(t)
+	defer s.Close()
+	if _, err := s.GetCertificate(ctx, rec.Serial); err != nil {
+		t.Fatalf("ok/after reopen: %v", err)
+	}
+}
+
+func testList(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	defer s.Close()
+	want := map[string]bool{}
+	for i := range 25 {
+		role := "list-a"
+		if i%5 == 0 {
+			role = "list-b"
+		}
+		r := Record(role)
+		if i == 3 {
+			r.NotAfter = t0.Add(-time.Hour)
+		}
+		if err := s.InsertCertificate(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if role == "list-a" {
+			want[r.Serial] = true
+		}
+	}
+	got := map[string]bool{}
+	cursor := ""
+	pages := 0
+	for {
+		page, next, err := s.ListCertificates(ctx, store.ListFilter{Role: "list-a", Limit: 7, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, r := range page {
+			if r.Role != "list-a" || got[r.Serial] {
+				t.Fatalf("ok/pagination: wrong or repeated record %s %s", r.Serial, r.Role)
+			}
+			got[r.Serial] = true
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(got) != len(want) || pages != 3 {
+		t.Fatalf("ok/pagination: got %d records in %d pages, want %d in 3", len(got), pages, len(want))
+	}
+	exp, _, err := s.ListCertificates(ctx, store.ListFilter{Role: "list-a", Status: "expired", Now: t0})
+	if err != nil || len(exp) != 1 {
+		t.Fatalf("ok/status filter: %d %v", len(exp), err)
+	}
+}
+
+func testRevocation(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	rec := Record("default")
+	rec.Issuer = "rev-issuer"
+	if err := s.InsertCertificate(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := s.KeyBlocked(ctx, rec.KeyHash); b {
+		t.Fatal("fail/blocked before revocation")
+	}
+	_, err := s.UpdateCertificate(ctx, rec.Serial, func(r *store.CertRecord) error {
+		r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, t0, "keyCompromise"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t)
+	defer s.Close()
+	list, err := s.ListRevoked(ctx, "rev-issuer")
+	if err != nil || len(list) != 1 || list[0].Serial != rec.Serial || list[0].Reason != "keyCompromise" {
+		t.Fatalf("ok/list revoked: %+v %v", list, err)
+	}
+	if other, _ := s.ListRevoked(ctx, "rev-issue"); len(other) != 0 {
+		t.Fatal("fail/issuer prefix leaks into another issuer")
+	}
+	if b, _ := s.KeyBlocked(ctx, rec.KeyHash); !b {
+		t.Fatal("ok/key blocked after keyCompromise")
+	}
+}
+
+func testCRL(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	if _, err := s.GetCRL(ctx, "crl-issuer"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/no CRL yet: %v", err)
+	}
+	st := &store.CRLState{Issuer: "crl-issuer", Number: "1", ThisUpdate: t0, NextUpdate: t0.Add(time.Hour), DER: []byte{1}}
+	if err := s.PutCRL(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutCRL(ctx, st); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("fail/same thisUpdate: %v", err)
+	}
+	older := *st
+	older.ThisUpdate = t0.Add(-time.Second)
+	if err := s.PutCRL(ctx, &older); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("fail/older thisUpdate: %v", err)
+	}
+	newer := *st
+	newer.ThisUpdate, newer.Number = t0.Add(time.Second), "2"
+	if err := s.PutCRL(ctx, &newer); err != nil {
+		t.Fatalf("ok/newer: %v", err)
+	}
+	s.Close()
+	s = open(t)
+	defer s.Close()
+	got, err := s.GetCRL(ctx, "crl-issuer")
+	if err != nil || got.Number != "2" {
+		t.Fatalf("ok/after reopen: %+v %v", got, err)
+	}
+}
+
+func testTokens(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	defer s.Close()
+	tok := &store.Token{ID: "tok1", SecretHash: []byte{1, 2}, Name: "ci", Roles: []string{"default"}, Once: true, CreatedAt: t0}
+	if err := s.PutToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutToken(ctx, tok); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("fail/duplicate id: %v", err)
+	}
+	got, err := s.GetToken(ctx, "tok1")
+	if err != nil || got.Name != "ci" || string(got.SecretHash) != "\x01\x02" {
+		t.Fatalf("ok/get: %+v %v", got, err)
+	}
+	// Two concurrent uses of a single-use token: exactly one wins.
+	var wg sync.WaitGroup
+	wins := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() { defer wg.Done(); wins <- s.UseToken(ctx, "tok1", t0) }()
+	}
+	wg.Wait()
+	close(wins)
+	ok := 0
+	for err := range wins {
+		if err == nil {
+			ok++
+		} else if !errors.Is(err, store.ErrStale) {
+			t.Fatal(err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("fail/used twice: %d uses succeeded", ok)
+	}
+	list, err := s.ListTokens(ctx)
+	if err != nil || len(list) == 0 {
+		t.Fatalf("ok/list: %v", err)
+	}
+	if err := s.DeleteToken(ctx, "tok1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetToken(ctx, "tok1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/deleted: %v", err)
+	}
+	if err := s.DeleteToken(ctx, "tok1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/delete twice: %v", err)
+	}
+}
+
+// testConcurrent: 1,000 inserts from 32 goroutines; every one is visible as
+// soon as InsertCertificate returns, and all survive a close and reopen.
+func testConcurrent(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	const n, workers = 1000, 32
+	serials := make(chan string, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				r := Record("conc")
+				if err := s.InsertCertificate(ctx, r); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := s.GetCertificate(ctx, r.Serial); err != nil {
+					errs <- fmt.Errorf("not visible after insert returned: %w", err)
+					return
+				}
+				serials <- r.Serial
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(serials)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for sn := range serials {
+		if seen[sn] {
+			t.Fatalf("duplicate serial %s", sn)
+		}
+		seen[sn] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d inserted, want %d", len(seen), n)
+	}
+	s.Close()
+	s = open(t)
+	defer s.Close()
+	for sn := range seen {
+		if _, err := s.GetCertificate(ctx, sn); err != nil {
+			t.Fatalf("lost after reopen: %s: %v", sn, err)
+		}
+	}
+}
