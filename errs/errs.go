@@ -50,7 +50,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Cause != nil {
+	if e.Cause != nil && e.Cause.Error() != e.Detail {
 		return e.Detail + ": " + e.Cause.Error()
 	}
 	return e.Detail

@@ -1,0 +1,124 @@
+package ca
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"go.step.sm/crypto/keyutil"
+
+	"pkid/policies"
+	"pkid/store"
+)
+
+// Deps is what an Authority needs; New validates it.
+type Deps struct {
+	Root         *x509.Certificate
+	Intermediate *x509.Certificate
+	// Signer is the intermediate's key: any crypto.Signer, so a KMS or HSM
+	// can take the place of the file key.
+	Signer crypto.Signer
+	Roles  map[string]*policies.Role
+	// Templates maps role name to x509util template text, for roles that
+	// name one.
+	Templates map[string]string
+	Store     store.Store
+	Clock     Clock
+	// PointersURL is the plain-HTTP base of CRL DP, OCSP and caIssuers.
+	PointersURL string
+	Log         *slog.Logger
+}
+
+// Authority signs certificates under role policies and records them.
+type Authority struct {
+	d        Deps
+	issuerID string
+	rootPEM  []byte
+	interPEM []byte
+	crlURL   string
+	ocspURL  string
+	aiaURL   string
+}
+
+// New checks deps (the signer must match the intermediate, which must be a
+// CA under the root) and precomputes what every issuance reuses.
+func New(d Deps) (*Authority, error) {
+	if d.Root == nil || d.Intermediate == nil || d.Signer == nil || d.Store == nil {
+		return nil, errors.New("ca: root, intermediate, signer and store are required")
+	}
+	if d.Clock == nil {
+		d.Clock = SystemClock{}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if err := keyutil.VerifyPair(d.Intermediate.PublicKey, d.Signer); err != nil {
+		return nil, fmt.Errorf("ca: intermediate key does not match the intermediate certificate: %w", err)
+	}
+	if !d.Intermediate.IsCA {
+		return nil, errors.New("ca: intermediate certificate is not a CA")
+	}
+	if err := d.Intermediate.CheckSignatureFrom(d.Root); err != nil {
+		return nil, fmt.Errorf("ca: intermediate is not signed by the root: %w", err)
+	}
+	for name, r := range d.Roles {
+		if r.Name == "" {
+			r.Name = name
+		}
+	}
+	a := &Authority{
+		d:        d,
+		issuerID: hex.EncodeToString(d.Intermediate.SubjectKeyId),
+		rootPEM:  PEMCert(d.Root.Raw),
+		interPEM: PEMCert(d.Intermediate.Raw),
+	}
+	if a.issuerID == "" {
+		return nil, errors.New("ca: intermediate has no subject key identifier")
+	}
+	if p := strings.TrimSuffix(d.PointersURL, "/"); p != "" {
+		a.crlURL = p + "/crl/" + a.issuerID
+		a.ocspURL = p + "/ocsp"
+		a.aiaURL = p + "/v1/ca/intermediate.der"
+	}
+	return a, nil
+}
+
+// IssuerID is the intermediate's subject key ID in lowercase hex: the
+// {issuer} of CRL URLs and every record's Issuer.
+func (a *Authority) IssuerID() string { return a.issuerID }
+
+// Root returns the root certificate.
+func (a *Authority) Root() *x509.Certificate { return a.d.Root }
+
+// Intermediate returns the current intermediate certificate.
+func (a *Authority) Intermediate() *x509.Certificate { return a.d.Intermediate }
+
+// Signer returns the intermediate's signer (for CRL and OCSP signing).
+func (a *Authority) Signer() crypto.Signer { return a.d.Signer }
+
+// RootPEM is the root bundle served at /v1/ca/roots.
+func (a *Authority) RootPEM() []byte { return a.rootPEM }
+
+// ChainPEM is the intermediate then the root.
+func (a *Authority) ChainPEM() []byte { return bytes.Join([][]byte{a.interPEM, a.rootPEM}, nil) }
+
+// IntermediatePEM is the intermediate alone.
+func (a *Authority) IntermediatePEM() []byte { return a.interPEM }
+
+// Role returns the named role or nil.
+func (a *Authority) Role(name string) *policies.Role { return a.d.Roles[name] }
+
+// Roles returns every role.
+func (a *Authority) Roles() map[string]*policies.Role { return a.d.Roles }
+
+// Store returns the store the authority commits to.
+func (a *Authority) Store() store.Store { return a.d.Store }
+
+// Clock returns the authority's clock.
+func (a *Authority) Clock() Clock { return a.d.Clock }

@@ -1,0 +1,126 @@
+package ca
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"net/netip"
+	"time"
+
+	"go.step.sm/crypto/x509util"
+)
+
+// HierarchyOptions describe a new root and intermediate.
+type HierarchyOptions struct {
+	Name    string // e.g. "Acme Internal CA"; the intermediate gets " Intermediate"
+	KeyType string
+	// RootValidity defaults to 10 years, IntermediateValidity to 5.
+	RootValidity, IntermediateValidity time.Duration
+	// PermittedDomains/IPs become critical name constraints on the
+	// intermediate, so a leaked intermediate cannot sign for the outside.
+	PermittedDomains []string
+	PermittedIPs     []netip.Prefix
+	Now              time.Time
+}
+
+// Hierarchy is a freshly made CA: certificates and their keys.
+type Hierarchy struct {
+	Root, Intermediate       *x509.Certificate
+	RootKey, IntermediateKey crypto.Signer
+}
+
+// CreateHierarchy makes a self-signed root and an intermediate under it
+// (pathLen 0) from step's default templates.
+func CreateHierarchy(o HierarchyOptions) (*Hierarchy, error) {
+	if o.Name == "" {
+		o.Name = "pkid Internal CA"
+	}
+	if o.RootValidity == 0 {
+		o.RootValidity = 10 * 365 * 24 * time.Hour
+	}
+	if o.IntermediateValidity == 0 {
+		o.IntermediateValidity = 5 * 365 * 24 * time.Hour
+	}
+	if o.IntermediateValidity > o.RootValidity {
+		return nil, fmt.Errorf("intermediate validity %s exceeds the root's %s", o.IntermediateValidity, o.RootValidity)
+	}
+	rootKey, err := GenerateKey(o.KeyType)
+	if err != nil {
+		return nil, err
+	}
+	interKey, err := GenerateKey(o.KeyType)
+	if err != nil {
+		return nil, err
+	}
+	rootName := o.Name + " Root"
+	root, err := signCA(rootName, x509util.DefaultRootTemplate, rootKey, nil, rootKey, o.Now, o.RootValidity, nil)
+	if err != nil {
+		return nil, fmt.Errorf("create root: %w", err)
+	}
+	constrain := func(c *x509.Certificate) {
+		c.PermittedDNSDomains = o.PermittedDomains
+		for _, p := range o.PermittedIPs {
+			c.PermittedIPRanges = append(c.PermittedIPRanges, &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())})
+		}
+		c.PermittedDNSDomainsCritical = len(c.PermittedDNSDomains)+len(c.PermittedIPRanges) > 0
+	}
+	inter, err := signCA(o.Name+" Intermediate", x509util.DefaultIntermediateTemplate, interKey, root, rootKey, o.Now, o.IntermediateValidity, constrain)
+	if err != nil {
+		return nil, fmt.Errorf("create intermediate: %w", err)
+	}
+	return &Hierarchy{Root: root, Intermediate: inter, RootKey: rootKey, IntermediateKey: interKey}, nil
+}
+
+// signCA signs a CA certificate for key's public half. parent nil means
+// self-signed.
+func signCA(cn, tmplText string, key crypto.Signer, parent *x509.Certificate, parentKey crypto.Signer, now time.Time, validity time.Duration, adjust func(*x509.Certificate)) (*x509.Certificate, error) {
+	csr, err := x509util.CreateCertificateRequest(cn, nil, key)
+	if err != nil {
+		return nil, err
+	}
+	c, err := x509util.NewCertificate(csr, x509util.WithTemplate(tmplText, x509util.CreateTemplateData(cn, nil)))
+	if err != nil {
+		return nil, err
+	}
+	tmpl := c.GetCertificate()
+	tmpl.Subject = pkix.Name{CommonName: cn}
+	tmpl.NotBefore = now.Add(-time.Minute).UTC().Truncate(time.Second)
+	tmpl.NotAfter = now.Add(validity).UTC().Truncate(time.Second)
+	if tmpl.SerialNumber, err = newSerial(); err != nil {
+		return nil, err
+	}
+	if tmpl.SubjectKeyId, err = x509util.GenerateSubjectKeyID(key.Public()); err != nil {
+		return nil, err
+	}
+	if adjust != nil {
+		adjust(tmpl)
+	}
+	if parent == nil {
+		parent = tmpl
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
+}
+
+// RootCRL signs a CRL for the root listing the given revoked intermediates.
+// Its number is thisUpdate in Unix nanoseconds, so it always increases.
+func RootCRL(root *x509.Certificate, key crypto.Signer, revoked []x509.RevocationListEntry, now time.Time, validity time.Duration) ([]byte, error) {
+	now = now.UTC()
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number:                    big.NewInt(now.UnixNano()),
+		ThisUpdate:                now,
+		NextUpdate:                now.Add(validity),
+		RevokedCertificateEntries: revoked,
+	}, root, key)
+	if err != nil {
+		return nil, fmt.Errorf("sign root CRL: %w", err)
+	}
+	return der, nil
+}

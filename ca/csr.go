@@ -1,0 +1,69 @@
+package ca
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"net/netip"
+
+	"pkid/errs"
+	"pkid/policies"
+)
+
+// maxCSRBytes bounds a CSR's PEM; real CSRs are a few KB even with RSA-4096.
+const maxCSRBytes = 32 << 10
+
+// ParseCSR decodes one PEM CERTIFICATE REQUEST and verifies its signature,
+// so the requester proves possession of the key.
+func ParseCSR(pemBytes []byte) (*x509.CertificateRequest, error) {
+	if len(pemBytes) > maxCSRBytes {
+		return nil, errs.New(errs.BadCSR, "CSR is larger than %d bytes", maxCSRBytes)
+	}
+	block, rest := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, errs.New(errs.BadCSR, "csr is not PEM: want a -----BEGIN CERTIFICATE REQUEST----- block")
+	}
+	if block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST" {
+		return nil, errs.New(errs.BadCSR, "csr PEM block is %q, want \"CERTIFICATE REQUEST\"", block.Type)
+	}
+	if len(pemBytesTrim(rest)) > 0 {
+		return nil, errs.New(errs.BadCSR, "csr holds data after the CERTIFICATE REQUEST block; send exactly one")
+	}
+	return ParseCSRDER(block.Bytes)
+}
+
+func pemBytesTrim(b []byte) []byte {
+	for len(b) > 0 && (b[0] == '\n' || b[0] == '\r' || b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	return b
+}
+
+// ParseCSRDER parses DER (as ACME sends it) and verifies the signature.
+func ParseCSRDER(der []byte) (*x509.CertificateRequest, error) {
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, errs.Wrap(errs.BadCSR, err, "csr does not parse as PKCS#10: %v", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, errs.Wrap(errs.BadCSR, err, "csr signature does not verify: %v", err)
+	}
+	return csr, nil
+}
+
+// RequestFromCSR turns a verified CSR into a policy request. Only names and
+// the key are taken; every extension the CSR asks for is ignored.
+func RequestFromCSR(csr *x509.CertificateRequest) *policies.Request {
+	r := &policies.Request{
+		CommonName: csr.Subject.CommonName,
+		DNSNames:   csr.DNSNames,
+		URIs:       csr.URIs,
+		Emails:     csr.EmailAddresses,
+		PublicKey:  csr.PublicKey,
+	}
+	for _, ip := range csr.IPAddresses {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			r.IPAddresses = append(r.IPAddresses, a)
+		}
+	}
+	return r
+}

@@ -1,0 +1,273 @@
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"go.step.sm/crypto/x509util"
+
+	"pkid/errs"
+	"pkid/policies"
+	"pkid/store"
+)
+
+// SignRequest is one issuance. Who asked and how they were authorized is
+// decided by the caller (api, acme); what may be issued is decided here.
+type SignRequest struct {
+	Role string
+	CSR  *x509.CertificateRequest
+	// TTL requested; zero means the role's default.
+	TTL time.Duration
+	// Requester is recorded and logged: "token:<name>", "acme:<account>"...
+	Requester string
+	// AuthorizedAt is the time of the last real authorization behind this
+	// request (now for a token; the original for a renewal).
+	AuthorizedAt time.Time
+	Via          string
+	Replaces     string
+	// ExactNames, when not nil, must equal the decided SANs as a set:
+	// enrollment tokens, ACME orders and renewals fix the names.
+	ExactNames []string
+}
+
+// Issued is a committed certificate.
+type Issued struct {
+	Record *store.CertRecord
+	// PEM is the leaf; Chain is the intermediate then the root.
+	PEM   []byte
+	Chain [][]byte
+	Names []string
+}
+
+// Sign runs the pipeline: role → policy → template → re-check → sign →
+// commit. It returns only after the record is durably committed.
+func (a *Authority) Sign(ctx context.Context, req *SignRequest) (*Issued, error) {
+	role := a.d.Roles[req.Role]
+	if role == nil {
+		return nil, errs.New(errs.NotFound, "unknown role %q (known: %s)", req.Role, strings.Join(a.roleNames(), ", "))
+	}
+	if req.CSR == nil {
+		return nil, errs.New(errs.BadCSR, "no CSR")
+	}
+	preq := RequestFromCSR(req.CSR)
+	preq.TTL = req.TTL
+	dec, err := policies.Evaluate(role, preq)
+	if err != nil {
+		var rej *policies.Rejection
+		if errors.As(err, &rej) && rej.OnlyNames() {
+			return nil, errs.Wrap(errs.RejectedIdentifier, err, "%s", rej.Error())
+		}
+		return nil, errs.Wrap(errs.Forbidden, err, "%s", err.Error())
+	}
+	if req.ExactNames != nil {
+		if err := sameNames(dec.Names(), req.ExactNames); err != nil {
+			return nil, err
+		}
+	}
+	keyHash := KeyHash(req.CSR.RawSubjectPublicKeyInfo)
+	blocked, err := a.d.Store.KeyBlocked(ctx, keyHash)
+	if err != nil {
+		return nil, fmt.Errorf("sign for role %s: %w", role.Name, err)
+	}
+	if blocked {
+		return nil, errs.New(errs.Forbidden, "this public key belongs to a certificate revoked for keyCompromise; generate a new key")
+	}
+	tmpl, err := a.template(role, dec, req.CSR)
+	if err != nil {
+		return nil, err
+	}
+	return a.signAndCommit(ctx, role, tmpl, dec.TTL, req, keyHash, dec.Names())
+}
+
+func sameNames(got, want []string) error {
+	g := slices.Clone(got)
+	w := make([]string, len(want))
+	for i, n := range want {
+		w[i] = policies.NormalizeDNS(n)
+	}
+	slices.Sort(g)
+	slices.Sort(w)
+	g, w = slices.Compact(g), slices.Compact(w)
+	if !slices.Equal(g, w) {
+		return errs.New(errs.Forbidden, "the request names %s but exactly %s are allowed here", strings.Join(g, ", "), strings.Join(w, ", "))
+	}
+	return nil
+}
+
+// template builds the unsigned certificate from the decision only: the
+// CSR contributes its public key and nothing else.
+func (a *Authority) template(role *policies.Role, dec *policies.Decision, csr *x509.CertificateRequest) (*x509.Certificate, error) {
+	if text, ok := a.d.Templates[role.Name]; ok {
+		data := x509util.CreateTemplateData(dec.CommonName, dec.Names())
+		data.SetCertificateRequest(csr)
+		c, err := x509util.NewCertificate(csr, x509util.WithTemplate(text, data))
+		if err != nil {
+			var te *x509util.TemplateError
+			if errors.As(err, &te) {
+				return nil, errs.Wrap(errs.Forbidden, err, "role template refused the request: %s", te.Message)
+			}
+			return nil, fmt.Errorf("template of role %s: %w", role.Name, err)
+		}
+		return c.GetCertificate(), nil
+	}
+	c := &x509util.Certificate{
+		Subject:            x509util.Subject{CommonName: dec.CommonName},
+		DNSNames:           dec.DNSNames,
+		IPAddresses:        dec.IPAddresses,
+		URIs:               dec.URIs,
+		EmailAddresses:     dec.Emails,
+		KeyUsage:           x509util.KeyUsage(dec.KeyUsage),
+		ExtKeyUsage:        x509util.ExtKeyUsage(dec.ExtKeyUsage),
+		PublicKey:          csr.PublicKey,
+		PublicKeyAlgorithm: csr.PublicKeyAlgorithm,
+	}
+	return c.GetCertificate(), nil
+}
+
+// signAndCommit sets serial, validity and pointers, re-checks, signs and
+// commits. A serial collision (2^-128) re-signs with a new serial rather
+// than ever reusing one.
+func (a *Authority) signAndCommit(ctx context.Context, role *policies.Role, tmpl *x509.Certificate, ttl time.Duration, req *SignRequest, keyHash string, names []string) (*Issued, error) {
+	now := a.d.Clock.Now().UTC().Truncate(time.Second)
+	tmpl.NotBefore = now.Add(-policies.Backdate)
+	tmpl.NotAfter = now.Add(ttl)
+	if tmpl.NotAfter.After(a.d.Intermediate.NotAfter) {
+		tmpl.NotAfter = a.d.Intermediate.NotAfter
+	}
+	tmpl.BasicConstraintsValid = true
+	tmpl.IsCA = false
+	var err error
+	if tmpl.SubjectKeyId, err = x509util.GenerateSubjectKeyID(tmpl.PublicKey); err != nil {
+		return nil, errs.Wrap(errs.BadCSR, err, "unsupported public key")
+	}
+	if role.Pointers() && a.crlURL != "" {
+		tmpl.CRLDistributionPoints = []string{a.crlURL}
+		tmpl.OCSPServer = []string{a.ocspURL}
+		tmpl.IssuingCertificateURL = []string{a.aiaURL}
+	}
+	if err := policies.CheckCertificate(role, tmpl); err != nil {
+		return nil, errs.Wrap(errs.Forbidden, err, "%s", err.Error())
+	}
+	authAt := req.AuthorizedAt
+	if authAt.IsZero() {
+		authAt = now
+	}
+	for range 3 {
+		if tmpl.SerialNumber, err = newSerial(); err != nil {
+			return nil, err
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, a.d.Intermediate, tmpl.PublicKey, a.d.Signer)
+		if err != nil {
+			return nil, fmt.Errorf("sign for role %s: %w", role.Name, err)
+		}
+		rec := &store.CertRecord{
+			Serial: SerialString(tmpl.SerialNumber), Issuer: a.issuerID, Role: role.Name,
+			Names: names, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, DER: der,
+			KeyHash: keyHash, Status: store.StatusValid, Requester: req.Requester,
+			AuthorizedAt: authAt, Via: req.Via, Replaces: req.Replaces, CreatedAt: now,
+		}
+		err = a.d.Store.InsertCertificate(ctx, rec)
+		if errors.Is(err, store.ErrDuplicate) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("commit %s: %w", rec.Serial, err)
+		}
+		return &Issued{Record: rec, PEM: PEMCert(der), Chain: [][]byte{a.interPEM, a.rootPEM}, Names: names}, nil
+	}
+	return nil, errors.New("sign: three serial collisions in a row; the random source is broken")
+}
+
+// KeyHash is the hex SHA-256 of a SubjectPublicKeyInfo.
+func KeyHash(spki []byte) string {
+	h := sha256.Sum256(spki)
+	return hex.EncodeToString(h[:])
+}
+
+// IssueRequest asks the CA to make the key too, for clients that cannot
+// make a CSR.
+type IssueRequest struct {
+	SignRequest
+	KeyType     string
+	CommonName  string
+	DNSNames    []string
+	IPAddresses []net.IP
+	URIs        []string
+}
+
+// Issue generates a key of the requested type, makes a CSR for the names
+// and signs it through the same pipeline as Sign.
+func (a *Authority) Issue(ctx context.Context, req *IssueRequest) (*Issued, crypto.Signer, error) {
+	role := a.d.Roles[req.Role]
+	if role == nil {
+		return nil, nil, errs.New(errs.NotFound, "unknown role %q (known: %s)", req.Role, strings.Join(a.roleNames(), ", "))
+	}
+	kt := req.KeyType
+	if kt == "" {
+		kt = "ec-p256"
+	}
+	if !slices.Contains(policies.KnownKeyTypes, kt) {
+		return nil, nil, errs.New(errs.Malformed, "key_type %q is not one of %s", kt, strings.Join(policies.KnownKeyTypes, ", "))
+	}
+	if !slices.Contains(role.KeyTypes, kt) {
+		return nil, nil, errs.New(errs.Forbidden, "key_type %s is not allowed by role %q (allowed: %s)", kt, role.Name, strings.Join(role.KeyTypes, ", "))
+	}
+	key, err := GenerateKey(kt)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: req.CommonName}, DNSNames: req.DNSNames, IPAddresses: req.IPAddresses}
+	// Here the common name is "the" name of the certificate, as in Vault's
+	// issue endpoint: it joins the SANs rather than having to repeat one.
+	if cn := req.CommonName; cn != "" {
+		if ip := net.ParseIP(cn); ip != nil {
+			if !slices.ContainsFunc(tmpl.IPAddresses, ip.Equal) {
+				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			}
+		} else if !slices.Contains(tmpl.DNSNames, cn) && !strings.Contains(cn, "://") {
+			tmpl.DNSNames = append(tmpl.DNSNames, cn)
+		}
+	}
+	for _, u := range req.URIs {
+		pu, err := parseURI(u)
+		if err != nil {
+			return nil, nil, err
+		}
+		tmpl.URIs = append(tmpl.URIs, pu)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		return nil, nil, errs.Wrap(errs.Malformed, err, "cannot build a request from these names: %v", err)
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("issue: %w", err)
+	}
+	sr := req.SignRequest
+	sr.CSR = csr
+	iss, err := a.Sign(ctx, &sr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return iss, key, nil
+}
+
+func (a *Authority) roleNames() []string {
+	var n []string
+	for k := range a.d.Roles {
+		n = append(n, k)
+	}
+	slices.Sort(n)
+	return n
+}

@@ -1,0 +1,298 @@
+package ca_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pkid/ca"
+	"pkid/errs"
+	"pkid/internal/testutil"
+	"pkid/policies"
+	"pkid/store"
+)
+
+var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func defaultRole() *policies.Role {
+	return &policies.Role{
+		Name: "default", AllowedDomains: []string{"internal", "localhost"}, AllowSubdomains: true,
+		AllowedIPRanges:    []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		AllowedURIPatterns: []string{"spiffe://internal/*"},
+		DefaultTTL:         24 * time.Hour, MaxTTL: 168 * time.Hour,
+		KeyTypes:    policies.KnownKeyTypes,
+		ExtKeyUsage: []string{"server_auth", "client_auth"},
+	}
+}
+
+func newAuthority(t testing.TB, keyType string, roles ...*policies.Role) (*ca.Authority, *store.Bolt, *ca.FakeClock) {
+	t.Helper()
+	tc := testutil.CA(t, keyType)
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "pkid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if len(roles) == 0 {
+		roles = []*policies.Role{defaultRole()}
+	}
+	rm := map[string]*policies.Role{}
+	for _, r := range roles {
+		rm[r.Name] = r
+	}
+	clk := ca.NewFakeClock(now)
+	a, err := ca.New(ca.Deps{Root: tc.Root, Intermediate: tc.Intermediate, Signer: tc.Signer, Roles: rm, Store: st, Clock: clk, PointersURL: "http://127.0.0.1:8080"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, st, clk
+}
+
+func makeCSR(t testing.TB, key crypto.Signer, tmpl *x509.CertificateRequest) *x509.CertificateRequest {
+	t.Helper()
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return csr
+}
+
+func parsePEM(t *testing.T, b []byte) *x509.Certificate {
+	t.Helper()
+	blk, _ := pem.Decode(b)
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestIssueEveryKeyType issues a leaf of every key type under an
+// intermediate of every key type, verifies the chain for the right EKU and
+// lints root, intermediate and leaf.
+func TestIssueEveryKeyType(t *testing.T) {
+	ctx := context.Background()
+	for _, caType := range testutil.KeyTypes {
+		t.Run("ca-"+caType, func(t *testing.T) {
+			a, st, _ := newAuthority(t, caType)
+			tc := testutil.CA(t, caType)
+			if n := testutil.LintCertificate(t, tc.Root.Raw); n < 20 {
+				t.Errorf("only %d lints applied to the root", n)
+			}
+			testutil.LintCertificate(t, tc.Intermediate.Raw)
+			roots := x509.NewCertPool()
+			roots.AddCert(tc.Root)
+			inters := x509.NewCertPool()
+			inters.AddCert(tc.Intermediate)
+			for _, leafType := range testutil.KeyTypes {
+				csr := makeCSR(t, testutil.LeafKey(t, leafType), &x509.CertificateRequest{
+					Subject:  pkix.Name{CommonName: "svc.internal"},
+					DNSNames: []string{"svc.internal", "alt.svc.internal"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.9")},
+				})
+				iss, err := a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: csr, TTL: time.Hour, Requester: "test"})
+				if err != nil {
+					t.Fatalf("leaf %s: %v", leafType, err)
+				}
+				leaf := parsePEM(t, iss.PEM)
+				if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, DNSName: "svc.internal"}); err != nil {
+					t.Fatalf("leaf %s does not verify: %v", leafType, err)
+				}
+				if n := testutil.LintCertificate(t, leaf.Raw); n < 30 {
+					t.Errorf("leaf %s: only %d lints applied", leafType, n)
+				}
+				if !leaf.NotBefore.Equal(now.Add(-time.Minute)) || !leaf.NotAfter.Equal(now.Add(time.Hour)) {
+					t.Errorf("validity %s - %s", leaf.NotBefore, leaf.NotAfter)
+				}
+				if leaf.SerialNumber.Sign() <= 0 || leaf.SerialNumber.BitLen() > 128 || ca.SerialString(leaf.SerialNumber) != iss.Record.Serial {
+					t.Errorf("serial %x vs record %s", leaf.SerialNumber, iss.Record.Serial)
+				}
+				if len(leaf.CRLDistributionPoints) != 1 || !strings.HasSuffix(leaf.CRLDistributionPoints[0], "/crl/"+a.IssuerID()) {
+					t.Errorf("CRL DP %v", leaf.CRLDistributionPoints)
+				}
+				if rec, err := st.GetCertificate(ctx, iss.Record.Serial); err != nil || rec.Issuer != a.IssuerID() {
+					t.Fatalf("record not committed before return: %v", err)
+				}
+			}
+		})
+	}
+	if n := testutil.LintRegistrySize(); n < 100 {
+		t.Fatalf("zlint RFC 5280 registry holds only %d lints", n)
+	}
+}
+
+// TestCSRNeverDecides: a CSR asking for CA:true, pathLen, name constraints
+// and codeSigning gets none of it.
+func TestCSRNeverDecides(t *testing.T) {
+	a, _, _ := newAuthority(t, "ec-p256")
+	bc, _ := asn1.Marshal(struct {
+		IsCA       bool `asn1:"optional"`
+		MaxPathLen int  `asn1:"optional,default:-1"`
+	}{true, 3})
+	eku, _ := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 3}})
+	csr := makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{
+		DNSNames: []string{"a.internal"},
+		ExtraExtensions: []pkix.Extension{
+			{Id: asn1.ObjectIdentifier{2, 5, 29, 19}, Critical: true, Value: bc},
+			{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Value: eku},
+		},
+	})
+	iss, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: csr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parsePEM(t, iss.PEM)
+	if c.IsCA || c.MaxPathLen > 0 || c.KeyUsage&x509.KeyUsageCertSign != 0 {
+		t.Fatal("CSR made a CA")
+	}
+	for _, e := range c.ExtKeyUsage {
+		if e == x509.ExtKeyUsageCodeSigning {
+			t.Fatal("CSR got codeSigning")
+		}
+	}
+	if len(c.ExtKeyUsage) != 2 {
+		t.Fatalf("EKU %v, want the role's two", c.ExtKeyUsage)
+	}
+	if !c.NotAfter.Equal(now.Add(24 * time.Hour)) {
+		t.Fatalf("default TTL not applied: %s", c.NotAfter)
+	}
+}
+
+func TestLongCNLeftOut(t *testing.T) {
+	a, _, _ := newAuthority(t, "ec-p256")
+	long := strings.Repeat("x", 60) + ".internal"
+	csr := makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: long}})
+	iss, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: csr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parsePEM(t, iss.PEM)
+	if c.Subject.CommonName != "" || len(c.DNSNames) != 1 || c.DNSNames[0] != long {
+		t.Fatalf("subject %q SANs %v", c.Subject.CommonName, c.DNSNames)
+	}
+	testutil.LintCertificate(t, c.Raw)
+}
+
+func TestSignRefusals(t *testing.T) {
+	a, _, _ := newAuthority(t, "ec-p256")
+	key := testutil.LeafKey(t, "ec-p256")
+	cases := []struct {
+		name string
+		req  *ca.SignRequest
+		kind errs.Kind
+		want string
+	}{
+		{"fail/unknown role", &ca.SignRequest{Role: "nope", CSR: makeCSR(t, key, &x509.CertificateRequest{DNSNames: []string{"a.internal"}})}, errs.NotFound, "known: default"},
+		{"fail/outside domain", &ca.SignRequest{Role: "default", CSR: makeCSR(t, key, &x509.CertificateRequest{DNSNames: []string{"evil.com"}})}, errs.RejectedIdentifier, "subdomains of internal"},
+		{"fail/ttl", &ca.SignRequest{Role: "default", TTL: 1000 * time.Hour, CSR: makeCSR(t, key, &x509.CertificateRequest{DNSNames: []string{"a.internal"}})}, errs.Forbidden, "max_ttl"},
+		{"fail/exact names", &ca.SignRequest{Role: "default", ExactNames: []string{"a.internal"}, CSR: makeCSR(t, key, &x509.CertificateRequest{DNSNames: []string{"a.internal", "b.internal"}})}, errs.Forbidden, "exactly a.internal"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := a.Sign(context.Background(), c.req)
+			if err == nil || errs.KindOf(err) != c.kind || !strings.Contains(errs.DetailOf(err), c.want) {
+				t.Fatalf("got %v (kind %v), want %v with %q", err, errs.KindOf(err), c.kind, c.want)
+			}
+		})
+	}
+}
+
+func TestParseCSR(t *testing.T) {
+	good := makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{DNSNames: []string{"a.internal"}})
+	goodPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: good.Raw})
+	if _, err := ca.ParseCSR(goodPEM); err != nil {
+		t.Fatalf("ok/good: %v", err)
+	}
+	tampered := append([]byte{}, good.Raw...)
+	tampered[len(tampered)-5] ^= 0xff
+	cases := map[string][]byte{
+		"fail/not pem":       []byte("hello"),
+		"fail/wrong type":    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: good.Raw}),
+		"fail/garbage der":   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: []byte{0x30, 0x03, 1, 2, 3}}),
+		"fail/bad signature": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: tampered}),
+		"fail/two blocks":    append(append([]byte{}, goodPEM...), goodPEM...),
+	}
+	for name, in := range cases {
+		if _, err := ca.ParseCSR(in); err == nil || errs.KindOf(err) != errs.BadCSR {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestIssueServerSideKey(t *testing.T) {
+	a, _, _ := newAuthority(t, "ec-p256")
+	iss, key, err := a.Issue(context.Background(), &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "default"}, KeyType: "ed25519", CommonName: "k.internal", URIs: []string{"spiffe://internal/ns/a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parsePEM(t, iss.PEM)
+	if c.PublicKeyAlgorithm != x509.Ed25519 || !c.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(key.Public()) {
+		t.Fatal("key mismatch")
+	}
+	if len(c.URIs) != 1 || len(c.DNSNames) != 1 {
+		t.Fatalf("SANs %v %v", c.DNSNames, c.URIs)
+	}
+	testutil.LintCertificate(t, c.Raw)
+	if _, _, err := a.Issue(context.Background(), &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "default"}, KeyType: "rsa-1024", CommonName: "k.internal"}); errs.KindOf(err) != errs.Malformed {
+		t.Fatalf("fail/rsa-1024: %v", err)
+	}
+}
+
+func TestServerCertificate(t *testing.T) {
+	a, _, _ := newAuthority(t, "ec-p256")
+	iss, err := a.IssueServerCertificate(context.Background(), []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, time.Hour, testutil.LeafKey(t, "ec-p256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parsePEM(t, iss.PEM)
+	if c.DNSNames[0] != "localhost" || !c.IPAddresses[0].Equal(net.ParseIP("127.0.0.1")) || iss.Record.Role != ca.ServerRole {
+		t.Fatalf("%v %v %s", c.DNSNames, c.IPAddresses, iss.Record.Role)
+	}
+	testutil.LintCertificate(t, c.Raw)
+}
+
+func TestNormalizeSerial(t *testing.T) {
+	for in, want := range map[string]string{"00AB:CD": "abcd", "abcd": "abcd", "0x": "", "": "", "-1": ""} {
+		got, err := ca.NormalizeSerial(in)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("%q: %q %v", in, got, err)
+		}
+	}
+}
+
+func TestCreateHierarchy(t *testing.T) {
+	h, err := ca.CreateHierarchy(ca.HierarchyOptions{Name: "T", KeyType: "ec-p256", Now: now, PermittedDomains: []string{"internal"}, PermittedIPs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Intermediate.IsCA || h.Intermediate.MaxPathLen != 0 || !h.Intermediate.MaxPathLenZero || !h.Intermediate.PermittedDNSDomainsCritical {
+		t.Fatalf("intermediate constraints: %+v", h.Intermediate.BasicConstraintsValid)
+	}
+	if h.Root.NotAfter.Sub(now) < 9*365*24*time.Hour {
+		t.Fatal("root validity short")
+	}
+	testutil.LintCertificate(t, h.Root.Raw)
+	testutil.LintCertificate(t, h.Intermediate.Raw)
+	crl, err := ca.RootCRL(h.Root, h.RootKey, nil, now, 365*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, err := x509.ParseRevocationList(crl)
+	if err != nil || rl.CheckSignatureFrom(h.Root) != nil {
+		t.Fatalf("root CRL: %v", err)
+	}
+	testutil.LintCRL(t, crl)
+}

@@ -1,0 +1,108 @@
+package ca
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"go.step.sm/crypto/keyutil"
+	"go.step.sm/crypto/pemutil"
+)
+
+// GenerateKey makes a key of a config key type (ec-p256, ec-p384, ed25519,
+// rsa-2048, rsa-3072, rsa-4096).
+func GenerateKey(keyType string) (crypto.Signer, error) {
+	var s crypto.Signer
+	var err error
+	switch keyType {
+	case "ec-p256", "":
+		s, err = keyutil.GenerateSigner("EC", "P-256", 0)
+	case "ec-p384":
+		s, err = keyutil.GenerateSigner("EC", "P-384", 0)
+	case "ed25519":
+		s, err = keyutil.GenerateSigner("OKP", "Ed25519", 0)
+	case "rsa-2048", "rsa-3072", "rsa-4096":
+		var bits int
+		fmt.Sscanf(strings.TrimPrefix(keyType, "rsa-"), "%d", &bits)
+		s, err = keyutil.GenerateSigner("RSA", "", bits)
+	default:
+		return nil, fmt.Errorf("unknown key type %q (want ec-p256, ec-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096)", keyType)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("generate %s key: %w", keyType, err)
+	}
+	return s, nil
+}
+
+// EncryptKey returns key as encrypted PKCS#8 PEM. An empty password is
+// refused: pemutil would silently write the key in the clear.
+func EncryptKey(key crypto.Signer, password []byte) ([]byte, error) {
+	if len(bytes.TrimSpace(password)) == 0 {
+		return nil, errors.New("encrypt key: empty password")
+	}
+	block, err := pemutil.Serialize(key, pemutil.WithPassword(password), pemutil.WithPKCS8(true))
+	if err != nil {
+		return nil, fmt.Errorf("encrypt key: %w", err)
+	}
+	return pem.EncodeToMemory(block), nil
+}
+
+// MarshalKey returns key as unencrypted PKCS#8 PEM, for keys handed to a
+// client (server-side generation) or written to a client's 0600 file.
+func MarshalKey(key crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("marshal key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// LoadKey reads an encrypted PKCS#8 key file with the password in
+// passwordFile (trailing newline ignored).
+func LoadKey(keyFile, passwordFile string) (crypto.Signer, error) {
+	pw, err := os.ReadFile(passwordFile)
+	if err != nil {
+		return nil, fmt.Errorf("read password: %w", err)
+	}
+	raw, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("read key: %w", err)
+	}
+	return DecryptKey(raw, bytes.TrimRight(pw, "\r\n"))
+}
+
+// DecryptKey parses encrypted PKCS#8 PEM.
+func DecryptKey(raw, password []byte) (crypto.Signer, error) {
+	k, err := pemutil.ParseKey(raw, pemutil.WithPassword(password))
+	if err != nil {
+		return nil, fmt.Errorf("decrypt key (wrong password?): %w", err)
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("decrypt key: %T is not a signing key", k)
+	}
+	return s, nil
+}
+
+// LoadCertificate reads the first certificate of a PEM file.
+func LoadCertificate(path string) (*x509.Certificate, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read certificate: %w", err)
+	}
+	c, err := pemutil.ParseCertificate(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse certificate %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// PEMCert encodes DER as a CERTIFICATE PEM block.
+func PEMCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}

@@ -1,0 +1,60 @@
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"pkid/policies"
+)
+
+// ServerRole is the record role of pkid's own TLS certificates, which are
+// issued outside any configured role.
+const ServerRole = "_server"
+
+// IssueServerCertificate issues pkid's own TLS certificate for exactly the
+// configured names, recorded like any other so it can be listed and
+// revoked. It passes the same final checks as a leaf of a role that allows
+// exactly those names.
+func (a *Authority) IssueServerCertificate(ctx context.Context, dnsNames []string, ips []net.IP, ttl time.Duration, key crypto.Signer) (*Issued, error) {
+	role := &policies.Role{
+		Name: ServerRole, AllowedDomains: dnsNames, AllowBareDomains: true,
+		DefaultTTL: ttl, MaxTTL: ttl, KeyTypes: policies.KnownKeyTypes,
+		ExtKeyUsage: []string{"server_auth"},
+	}
+	var addrs []netip.Addr
+	for _, ip := range ips {
+		a, _ := netip.AddrFromSlice(ip)
+		a = a.Unmap()
+		addrs = append(addrs, a)
+		role.AllowedIPRanges = append(role.AllowedIPRanges, netip.PrefixFrom(a, a.BitLen()))
+	}
+	cn := ""
+	if len(dnsNames) > 0 {
+		cn = dnsNames[0]
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}, DNSNames: dnsNames, IPAddresses: ips}, key)
+	if err != nil {
+		return nil, fmt.Errorf("server certificate request: %w", err)
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, fmt.Errorf("server certificate request: %w", err)
+	}
+	preq := RequestFromCSR(csr)
+	dec, err := policies.Evaluate(role, preq)
+	if err != nil {
+		return nil, fmt.Errorf("server certificate: %w", err)
+	}
+	tmpl, err := a.template(role, dec, csr)
+	if err != nil {
+		return nil, err
+	}
+	return a.signAndCommit(ctx, role, tmpl, ttl, &SignRequest{Requester: "pkid:server", Via: "server"}, KeyHash(csr.RawSubjectPublicKeyInfo), dec.Names())
+}

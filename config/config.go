@@ -1,0 +1,284 @@
+// Package config reads and writes pkid.yaml. It rejects unknown keys and
+// invalid values at start, naming the file, the key and the reason, so a
+// typo can never silently widen a role.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"pkid/policies"
+)
+
+// Config is pkid.yaml.
+type Config struct {
+	Listen      string                    `yaml:"listen"`
+	ExternalURL string                    `yaml:"external_url"`
+	HTTPListen  string                    `yaml:"http_listen"`
+	PointersURL string                    `yaml:"pointers_url"`
+	TLS         TLS                       `yaml:"tls"`
+	CA          CA                        `yaml:"ca"`
+	Storage     Storage                   `yaml:"storage"`
+	CRL         CRL                       `yaml:"crl"`
+	ACME        ACME                      `yaml:"acme"`
+	Log         Log                       `yaml:"log"`
+	Roles       map[string]*policies.Role `yaml:"roles"`
+
+	// Path is the file this was read from; relative paths resolve against
+	// its directory.
+	Path string `yaml:"-"`
+}
+
+// TLS is the server's own certificate, issued from the intermediate outside
+// any role.
+type TLS struct {
+	DNSNames    []string `yaml:"dns_names,flow"`
+	IPAddresses []string `yaml:"ip_addresses,flow"`
+	// TTL of the server certificate (default 24h); it renews at two thirds.
+	TTL time.Duration `yaml:"ttl,omitempty"`
+}
+
+// CA names the CA files.
+type CA struct {
+	RootCert         string `yaml:"root_cert"`
+	IntermediateCert string `yaml:"intermediate_cert"`
+	IntermediateKey  string `yaml:"intermediate_key"`
+	PasswordFile     string `yaml:"password_file"`
+	// RootCRL is the root's CRL file (default certs/root.crl).
+	RootCRL string `yaml:"root_crl,omitempty"`
+}
+
+// Storage selects the backend.
+type Storage struct {
+	Driver string `yaml:"driver"`
+	Path   string `yaml:"path,omitempty"`
+	DSN    string `yaml:"dsn,omitempty"`
+}
+
+// CRL settings.
+type CRL struct {
+	Validity time.Duration `yaml:"validity"`
+}
+
+// ACME settings shared by every role's directory.
+type ACME struct {
+	HTTP01Port    int               `yaml:"http01_port"`
+	TLSALPN01Port int               `yaml:"tlsalpn01_port"`
+	Resolver      string            `yaml:"resolver"`
+	Hosts         map[string]string `yaml:"hosts"`
+}
+
+// Log settings: format "json" (default) or "text".
+type Log struct {
+	Format string `yaml:"format,omitempty"`
+	Level  string `yaml:"level,omitempty"`
+}
+
+// Load reads, defaults and validates path.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, raw)
+}
+
+var lineRe = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)
+
+// Parse decodes raw (read from path) strictly and validates it.
+func Parse(path string, raw []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		msg := err.Error()
+		msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
+		msg = lineRe.ReplaceAllString(msg, "line $1: unknown key $2")
+		return nil, fmt.Errorf("%s: %s", path, msg)
+	}
+	c.Path = path
+	c.setDefaults()
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.TLS.TTL == 0 {
+		c.TLS.TTL = 24 * time.Hour
+	}
+	if c.CA.RootCRL == "" {
+		c.CA.RootCRL = "certs/root.crl"
+	}
+	if c.Storage.Driver == "" {
+		c.Storage.Driver = "bbolt"
+	}
+	if c.Storage.Path == "" {
+		c.Storage.Path = "db/pkid.db"
+	}
+	if c.CRL.Validity == 0 {
+		c.CRL.Validity = 24 * time.Hour
+	}
+	if c.ACME.HTTP01Port == 0 {
+		c.ACME.HTTP01Port = 80
+	}
+	if c.ACME.TLSALPN01Port == 0 {
+		c.ACME.TLSALPN01Port = 443
+	}
+	for name, r := range c.Roles {
+		if r != nil {
+			r.Name = name
+		}
+	}
+}
+
+// Resolve makes p absolute against the config's directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.Path), p)
+}
+
+// Dir is the CA directory (where pkid.yaml lives).
+func (c *Config) Dir() string { return filepath.Dir(c.Path) }
+
+var roleNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	for key, v := range map[string]string{"listen": c.Listen, "http_listen": c.HTTPListen} {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			bad(key, "want host:port, got %q", v)
+		}
+	}
+	if u, err := url.Parse(c.ExternalURL); err != nil || u.Scheme != "https" || u.Host == "" || strings.TrimSuffix(u.Path, "/") != "" {
+		bad("external_url", "want https://host[:port] with no path, got %q", c.ExternalURL)
+	}
+	if u, err := url.Parse(c.PointersURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("pointers_url", "want http://host[:port], got %q", c.PointersURL)
+	}
+	if len(c.TLS.DNSNames)+len(c.TLS.IPAddresses) == 0 {
+		bad("tls", "name at least one of dns_names or ip_addresses for the server certificate")
+	}
+	for _, ip := range c.TLS.IPAddresses {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			bad("tls.ip_addresses", "%q is not an IP address", ip)
+		}
+	}
+	if c.TLS.TTL < time.Second {
+		bad("tls.ttl", "must be at least 1s")
+	}
+	for key, v := range map[string]string{"ca.root_cert": c.CA.RootCert, "ca.intermediate_cert": c.CA.IntermediateCert, "ca.intermediate_key": c.CA.IntermediateKey, "ca.password_file": c.CA.PasswordFile} {
+		if v == "" {
+			bad(key, "required")
+		}
+	}
+	if c.Storage.Driver != "bbolt" {
+		bad("storage.driver", "%q is not supported (supported: bbolt)", c.Storage.Driver)
+	}
+	if c.CRL.Validity < time.Second {
+		bad("crl.validity", "must be at least 1s")
+	}
+	if c.ACME.HTTP01Port < 1 || c.ACME.HTTP01Port > 65535 {
+		bad("acme.http01_port", "must be 1-65535")
+	}
+	if c.ACME.TLSALPN01Port < 1 || c.ACME.TLSALPN01Port > 65535 {
+		bad("acme.tlsalpn01_port", "must be 1-65535")
+	}
+	if c.ACME.Resolver != "" {
+		if _, _, err := net.SplitHostPort(c.ACME.Resolver); err != nil {
+			bad("acme.resolver", "want host:port or empty, got %q", c.ACME.Resolver)
+		}
+	}
+	for h, ip := range c.ACME.Hosts {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			bad("acme.hosts."+h, "%q is not an IP address", ip)
+		}
+	}
+	if c.Log.Format != "" && c.Log.Format != "json" && c.Log.Format != "text" {
+		bad("log.format", "want json or text, got %q", c.Log.Format)
+	}
+	if len(c.Roles) == 0 {
+		bad("roles", "define at least one role")
+	}
+	names := make([]string, 0, len(c.Roles))
+	for n := range c.Roles {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		validateRole(name, c.Roles[name], bad)
+	}
+	return errors.Join(errs...)
+}
+
+func validateRole(name string, r *policies.Role, bad func(key, format string, args ...any)) {
+	k := "roles." + name
+	if !roleNameRe.MatchString(name) {
+		bad(k, "role names are lowercase letters, digits, '-' and '_' (they appear in URLs)")
+	}
+	if r == nil {
+		bad(k, "empty role")
+		return
+	}
+	for _, d := range r.AllowedDomains {
+		if d != policies.NormalizeDNS(d) || strings.HasPrefix(d, "*") || d == "" {
+			bad(k+".allowed_domains", "%q: write domains in lower case without '*' or a trailing dot", d)
+		}
+	}
+	for _, p := range r.AllowedURIPatterns {
+		if u, err := url.Parse(p); err != nil || u.Scheme == "" || u.Host == "" {
+			bad(k+".allowed_uri_patterns", "%q is not scheme://host/path", p)
+		}
+	}
+	if r.DefaultTTL <= 0 {
+		bad(k+".default_ttl", "must be positive")
+	}
+	if r.MaxTTL < r.DefaultTTL {
+		bad(k+".max_ttl", "must be at least default_ttl (%s)", r.DefaultTTL)
+	}
+	if len(r.KeyTypes) == 0 {
+		bad(k+".key_types", "name at least one of %s", strings.Join(policies.KnownKeyTypes, ", "))
+	}
+	for _, kt := range r.KeyTypes {
+		if !slices.Contains(policies.KnownKeyTypes, kt) {
+			bad(k+".key_types", "%q is not one of %s", kt, strings.Join(policies.KnownKeyTypes, ", "))
+		}
+	}
+	if len(r.ExtKeyUsage) == 0 {
+		bad(k+".ext_key_usage", "name at least one of %s", strings.Join(policies.KnownEKUs, ", "))
+	}
+	for _, e := range r.ExtKeyUsage {
+		if !slices.Contains(policies.KnownEKUs, e) {
+			bad(k+".ext_key_usage", "%q is not one of %s", e, strings.Join(policies.KnownEKUs, ", "))
+		}
+	}
+	if r.Renewal.Enabled && r.Renewal.MaxAge <= 0 {
+		bad(k+".renewal.max_age", "must be positive when renewal is enabled")
+	}
+	for _, ch := range r.ACME.Challenges {
+		if !slices.Contains(policies.KnownChallenges, ch) {
+			bad(k+".acme.challenges", "%q is not one of %s", ch, strings.Join(policies.KnownChallenges, ", "))
+		}
+	}
+	if r.ACME.Enabled && len(r.ACME.Challenges) == 0 {
+		bad(k+".acme.challenges", "name at least one challenge when acme is enabled")
+	}
+}

@@ -1,0 +1,49 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func base() string {
+	return string(Render(Defaults{Listen: "127.0.0.1:8443", ExternalURL: "https://127.0.0.1:8443", HTTPListen: "127.0.0.1:8080", PointersURL: "http://127.0.0.1:8080", DNSNames: []string{"localhost"}, IPAddresses: []string{"127.0.0.1"}}))
+}
+
+func TestParse(t *testing.T) {
+	c, err := Parse("/x/pkid.yaml", []byte(base()))
+	if err != nil {
+		t.Fatalf("ok/rendered default: %v", err)
+	}
+	r := c.Roles["default"]
+	if r.Name != "default" || !r.AllowSubdomains || r.MaxTTL.Hours() != 168 || len(r.AllowedIPRanges) != 1 || !r.Pointers() {
+		t.Fatalf("ok/rendered default: %+v", r)
+	}
+	if c.Resolve("db/pkid.db") != "/x/db/pkid.db" {
+		t.Fatal(c.Resolve("db/pkid.db"))
+	}
+	cases := []struct{ name, from, to, want string }{
+		{"fail/unknown key", "    allow_wildcards: false\n", "    allow_wildcard: true\n", "line 19: unknown key allow_wildcard"},
+		{"fail/bad duration", "max_ttl: 168h", "max_ttl: forever", "line 23: cannot unmarshal !!str `forever` into time.Duration"},
+		{"fail/max below default", "max_ttl: 168h", "max_ttl: 1h", "roles.default.max_ttl: must be at least default_ttl"},
+		{"fail/key type", "ed25519, rsa-2048", "ed25519, rsa-1024", `roles.default.key_types: "rsa-1024"`},
+		{"fail/eku", "[server_auth, client_auth]", "[server_auth, code_signing]", `"code_signing"`},
+		{"fail/ip range", "[127.0.0.0/8]", "[127.0.0.0/33]", "127.0.0.0/33"},
+		{"fail/listen", "listen: 127.0.0.1:8443", "listen: nowhere", "listen: want host:port"},
+		{"fail/external url http", "external_url: https://", "external_url: http://", "external_url"},
+		{"fail/domain with wildcard", "[internal, localhost]", "[\"*.internal\"]", "allowed_domains"},
+		{"fail/challenge", "[http-01, dns-01, tls-alpn-01]", "[http-02]", `"http-02"`},
+		{"fail/driver", "driver: bbolt", "driver: mysql", "storage.driver"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := strings.Replace(base(), tc.from, tc.to, 1)
+			if in == base() {
+				t.Fatalf("replacement %q not found", tc.from)
+			}
+			_, err := Parse("/x/pkid.yaml", []byte(in))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "/x/pkid.yaml: ") {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

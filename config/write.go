@@ -1,0 +1,83 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Defaults are the values `pkid init` writes.
+type Defaults struct {
+	Listen, ExternalURL, HTTPListen, PointersURL string
+	DNSNames, IPAddresses                        []string
+}
+
+func flow(items []string, quote bool) string {
+	out := make([]string, len(items))
+	for i, s := range items {
+		if quote {
+			s = fmt.Sprintf("%q", s)
+		}
+		out[i] = s
+	}
+	return "[" + strings.Join(out, ", ") + "]"
+}
+
+// Render returns pkid.yaml in the contract's layout: flow-style lists, one
+// key per line, the default role first, so people and scripts can edit it
+// line by line.
+func Render(d Defaults) []byte {
+	return fmt.Appendf(nil, `listen: %s
+external_url: %s
+http_listen: %s
+pointers_url: %s
+tls: {dns_names: %s, ip_addresses: %s}
+ca: {root_cert: certs/root.crt, intermediate_cert: certs/intermediate.crt, intermediate_key: secrets/intermediate.key, password_file: secrets/password}
+storage: {driver: bbolt, path: db/pkid.db}
+crl: {validity: 24h}
+acme:
+  http01_port: 80
+  tlsalpn01_port: 443
+  resolver: ""
+  hosts: {}
+roles:
+  default:
+    allowed_domains: [internal, localhost]
+    allow_subdomains: true
+    allow_bare_domains: false
+    allow_wildcards: false
+    allowed_ip_ranges: [127.0.0.0/8]
+    allowed_uri_patterns: ["spiffe://internal/*"]
+    default_ttl: 24h
+    max_ttl: 168h
+    key_types: [ec-p256, ec-p384, ed25519, rsa-2048, rsa-3072, rsa-4096]
+    ext_key_usage: [server_auth, client_auth]
+    renewal: {enabled: true, max_age: 720h}
+    revocation_pointers: true
+    acme: {enabled: true, challenges: [http-01, dns-01, tls-alpn-01], require_eab: false}
+`, d.Listen, d.ExternalURL, d.HTTPListen, d.PointersURL, flow(d.DNSNames, false), flow(d.IPAddresses, false))
+}
+
+// WriteFile writes data to path atomically (temp file + rename) with mode.
+func WriteFile(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
