@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 
 	"go.step.sm/crypto/keyutil"
 
@@ -44,6 +46,9 @@ type Authority struct {
 	crlURL   string
 	ocspURL  string
 	aiaURL   string
+
+	hooksMu sync.Mutex
+	hooks   []func(*store.CertRecord)
 }
 
 // New checks deps (the signer must match the intermediate, which must be a
@@ -122,3 +127,20 @@ func (a *Authority) Store() store.Store { return a.d.Store }
 
 // Clock returns the authority's clock.
 func (a *Authority) Clock() Clock { return a.d.Clock }
+
+// OnRevoke registers a hook called after every committed revocation (the
+// CRL and OCSP publishers use it to refresh promptly).
+func (a *Authority) OnRevoke(fn func(*store.CertRecord)) {
+	a.hooksMu.Lock()
+	a.hooks = append(a.hooks, fn)
+	a.hooksMu.Unlock()
+}
+
+func (a *Authority) notifyRevoked(rec *store.CertRecord) {
+	a.hooksMu.Lock()
+	hooks := slices.Clone(a.hooks)
+	a.hooksMu.Unlock()
+	for _, h := range hooks {
+		h(rec)
+	}
+}

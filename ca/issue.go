@@ -50,15 +50,35 @@ type Issued struct {
 	Names []string
 }
 
+// Check runs every check of Sign that does not sign: the role, the
+// policy, bound names and blocked keys. Callers use it before spending a
+// single-use credential.
+func (a *Authority) Check(ctx context.Context, req *SignRequest) error {
+	_, _, _, err := a.decide(ctx, req)
+	return err
+}
+
 // Sign runs the pipeline: role → policy → template → re-check → sign →
 // commit. It returns only after the record is durably committed.
 func (a *Authority) Sign(ctx context.Context, req *SignRequest) (*Issued, error) {
+	role, dec, keyHash, err := a.decide(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := a.template(role, dec, req.CSR)
+	if err != nil {
+		return nil, err
+	}
+	return a.signAndCommit(ctx, role, tmpl, dec.TTL, req, keyHash, dec.Names())
+}
+
+func (a *Authority) decide(ctx context.Context, req *SignRequest) (*policies.Role, *policies.Decision, string, error) {
 	role := a.d.Roles[req.Role]
 	if role == nil {
-		return nil, errs.New(errs.NotFound, "unknown role %q (known: %s)", req.Role, strings.Join(a.roleNames(), ", "))
+		return nil, nil, "", errs.New(errs.NotFound, "unknown role %q (known: %s)", req.Role, strings.Join(a.roleNames(), ", "))
 	}
 	if req.CSR == nil {
-		return nil, errs.New(errs.BadCSR, "no CSR")
+		return nil, nil, "", errs.New(errs.BadCSR, "no CSR")
 	}
 	preq := RequestFromCSR(req.CSR)
 	preq.TTL = req.TTL
@@ -66,28 +86,24 @@ func (a *Authority) Sign(ctx context.Context, req *SignRequest) (*Issued, error)
 	if err != nil {
 		var rej *policies.Rejection
 		if errors.As(err, &rej) && rej.OnlyNames() {
-			return nil, errs.Wrap(errs.RejectedIdentifier, err, "%s", rej.Error())
+			return nil, nil, "", errs.Wrap(errs.RejectedIdentifier, err, "%s", rej.Error())
 		}
-		return nil, errs.Wrap(errs.Forbidden, err, "%s", err.Error())
+		return nil, nil, "", errs.Wrap(errs.Forbidden, err, "%s", err.Error())
 	}
 	if req.ExactNames != nil {
 		if err := sameNames(dec.Names(), req.ExactNames); err != nil {
-			return nil, err
+			return nil, nil, "", err
 		}
 	}
 	keyHash := KeyHash(req.CSR.RawSubjectPublicKeyInfo)
 	blocked, err := a.d.Store.KeyBlocked(ctx, keyHash)
 	if err != nil {
-		return nil, fmt.Errorf("sign for role %s: %w", role.Name, err)
+		return nil, nil, "", fmt.Errorf("sign for role %s: %w", role.Name, err)
 	}
 	if blocked {
-		return nil, errs.New(errs.Forbidden, "this public key belongs to a certificate revoked for keyCompromise; generate a new key")
+		return nil, nil, "", errs.New(errs.Forbidden, "this public key belongs to a certificate revoked for keyCompromise; generate a new key")
 	}
-	tmpl, err := a.template(role, dec, req.CSR)
-	if err != nil {
-		return nil, err
-	}
-	return a.signAndCommit(ctx, role, tmpl, dec.TTL, req, keyHash, dec.Names())
+	return role, dec, keyHash, nil
 }
 
 func sameNames(got, want []string) error {
@@ -209,6 +225,20 @@ type IssueRequest struct {
 // Issue generates a key of the requested type, makes a CSR for the names
 // and signs it through the same pipeline as Sign.
 func (a *Authority) Issue(ctx context.Context, req *IssueRequest) (*Issued, crypto.Signer, error) {
+	sr, key, err := a.PrepareIssue(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	iss, err := a.Sign(ctx, sr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return iss, key, nil
+}
+
+// PrepareIssue makes the key and the CSR of an IssueRequest, giving the
+// SignRequest that Sign will take.
+func (a *Authority) PrepareIssue(req *IssueRequest) (*SignRequest, crypto.Signer, error) {
 	role := a.d.Roles[req.Role]
 	if role == nil {
 		return nil, nil, errs.New(errs.NotFound, "unknown role %q (known: %s)", req.Role, strings.Join(a.roleNames(), ", "))
@@ -256,11 +286,7 @@ func (a *Authority) Issue(ctx context.Context, req *IssueRequest) (*Issued, cryp
 	}
 	sr := req.SignRequest
 	sr.CSR = csr
-	iss, err := a.Sign(ctx, &sr)
-	if err != nil {
-		return nil, nil, err
-	}
-	return iss, key, nil
+	return &sr, key, nil
 }
 
 func (a *Authority) roleNames() []string {

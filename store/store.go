@@ -85,6 +85,10 @@ type CRLState struct {
 	ThisUpdate time.Time `json:"this_update"`
 	NextUpdate time.Time `json:"next_update"`
 	DER        []byte    `json:"der"`
+	// LastScheduled is the thisUpdate of the latest scheduled (periodic,
+	// not revocation-triggered) CRL: an expired entry is dropped only once a
+	// scheduled CRL issued after its notAfter has listed it (RFC 5280 §3.3).
+	LastScheduled time.Time `json:"last_scheduled"`
 }
 
 // Token is an API token as stored: never the secret, only its SHA-256.

@@ -1,0 +1,36 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+)
+
+// AdminHandler serves the local admin socket (D/pkid.sock, mode 0600): the
+// CLI's --config commands reach the running server through it, since bbolt
+// admits one process per file. Possession of the socket is the credential.
+func (s *Server) AdminHandler() http.Handler {
+	r := mux.NewRouter()
+	r.HandleFunc("/tokens", s.doCreateToken).Methods(http.MethodPost)
+	r.HandleFunc("/tokens", s.doListTokens).Methods(http.MethodGet)
+	r.HandleFunc("/tokens/{id}", s.doDeleteToken).Methods(http.MethodDelete)
+	r.HandleFunc("/revoke", s.adminRevoke).Methods(http.MethodPost)
+	r.NotFoundHandler = http.HandlerFunc(s.notFound)
+	return s.middleware(r)
+}
+
+func (s *Server) adminRevoke(w http.ResponseWriter, r *http.Request) {
+	var b revokeBody
+	if err := decodeJSON(r, &b); err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	rec, err := s.opts.CA.Revoke(r.Context(), b.Serial, b.Reason)
+	if err != nil {
+		s.logAudit(r.Context(), "revoke", "admin-socket", "", nil, "refused", b.Serial, err.Error())
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	s.logAudit(r.Context(), "revoke", "admin-socket", rec.Role, rec.Names, "revoked", rec.Serial, rec.Reason)
+	writeJSON(w, http.StatusOK, s.view(rec))
+}

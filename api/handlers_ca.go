@@ -1,0 +1,127 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/pem"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"pkid/errs"
+)
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	body := map[string]any{"status": "ok", "issuer": s.opts.CA.IssuerID()}
+	if s.opts.Health != nil {
+		for k, v := range s.opts.Health() {
+			body[k] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) roots(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/pem-certificate-chain")
+	w.Write(s.opts.CA.RootPEM())
+}
+
+func (s *Server) chain(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/pem-certificate-chain")
+	w.Write(s.opts.CA.ChainPEM())
+}
+
+func (s *Server) intermediateDER(w http.ResponseWriter, r *http.Request) {
+	s.serveCacheable(w, r, "application/pkix-cert", s.opts.CA.Intermediate().Raw, s.opts.CA.Intermediate().NotBefore)
+}
+
+// serveCacheable serves a public artefact with ETag and Last-Modified so
+// relying parties can poll cheaply.
+func (s *Server) serveCacheable(w http.ResponseWriter, r *http.Request, ctype string, body []byte, modified time.Time) {
+	sum := sha256.Sum256(body)
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:16])+`"`)
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	http.ServeContent(w, r, "", modified, bytes.NewReader(body))
+}
+
+func (s *Server) currentCRL(r *http.Request) ([]byte, time.Time, error) {
+	if s.opts.CRL == nil {
+		return nil, time.Time{}, errs.New(errs.NotFound, "no CRL publisher")
+	}
+	st, err := s.opts.CRL.Current(r.Context())
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return st.DER, st.ThisUpdate, nil
+}
+
+func (s *Server) crlDER(w http.ResponseWriter, r *http.Request) {
+	der, at, err := s.currentCRL(r)
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	s.serveCacheable(w, r, "application/pkix-crl", der, at)
+}
+
+func (s *Server) crlPEM(w http.ResponseWriter, r *http.Request) {
+	der, at, err := s.currentCRL(r)
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	s.serveCacheable(w, r, "application/x-pem-file", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), at)
+}
+
+func (s *Server) crlByIssuer(w http.ResponseWriter, r *http.Request) {
+	if mux.Vars(r)["issuer"] != s.opts.CA.IssuerID() {
+		writeProblem(w, r, s.log, errs.New(errs.NotFound, "no CRL for issuer %s (current issuer: %s)", mux.Vars(r)["issuer"], s.opts.CA.IssuerID()))
+		return
+	}
+	s.crlDER(w, r)
+}
+
+func (s *Server) rootCRL(w http.ResponseWriter, r *http.Request) {
+	if s.opts.RootCRL == nil {
+		writeProblem(w, r, s.log, errs.New(errs.NotFound, "no root CRL loaded"))
+		return
+	}
+	der, at := s.opts.RootCRL()
+	if der == nil {
+		writeProblem(w, r, s.log, errs.New(errs.NotFound, "no root CRL loaded; run pkid ca root-crl"))
+		return
+	}
+	s.serveCacheable(w, r, "application/pkix-crl", der, at)
+}
+
+func (s *Server) crlBundle(w http.ResponseWriter, r *http.Request) {
+	der, at, err := s.currentCRL(r)
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	var buf bytes.Buffer
+	if s.opts.RootCRL != nil {
+		if root, rat := s.opts.RootCRL(); root != nil {
+			pem.Encode(&buf, &pem.Block{Type: "X509 CRL", Bytes: root})
+			if rat.After(at) {
+				at = rat
+			}
+		}
+	}
+	pem.Encode(&buf, &pem.Block{Type: "X509 CRL", Bytes: der})
+	s.serveCacheable(w, r, "application/x-pem-file", buf.Bytes(), at)
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeProblem(w, r, s.log, errs.New(errs.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(http.StatusMethodNotAllowed)
+	writeJSONBody(w, Problem{Type: problemBase + "methodNotAllowed", Title: "Method not allowed", Status: 405, Detail: r.Method + " is not allowed on " + r.URL.Path})
+}

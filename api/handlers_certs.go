@@ -1,0 +1,139 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"pkid/ca"
+	"pkid/errs"
+	"pkid/store"
+)
+
+// CertView is a record as the API shows it.
+type CertView struct {
+	Serial      string    `json:"serial"`
+	Issuer      string    `json:"issuer"`
+	Role        string    `json:"role"`
+	Names       []string  `json:"names"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	Status      string    `json:"status"`
+	RevokedAt   time.Time `json:"revoked_at,omitzero"`
+	Reason      string    `json:"reason,omitempty"`
+	Replaces    string    `json:"replaces,omitempty"`
+	Certificate string    `json:"certificate"`
+}
+
+func (s *Server) view(rec *store.CertRecord) CertView {
+	return CertView{
+		Serial: rec.Serial, Issuer: rec.Issuer, Role: rec.Role, Names: rec.Names,
+		NotBefore: rec.NotBefore, NotAfter: rec.NotAfter,
+		Status:    store.EffectiveStatus(rec, s.opts.Clock.Now()),
+		RevokedAt: rec.RevokedAt, Reason: rec.Reason, Replaces: rec.Replaces,
+		Certificate: string(ca.PEMCert(rec.DER)),
+	}
+}
+
+func (s *Server) getCert(w http.ResponseWriter, r *http.Request) {
+	sn, err := ca.NormalizeSerial(mux.Vars(r)["serial"])
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	rec, err := s.opts.Store.GetCertificate(r.Context(), sn)
+	if err != nil {
+		writeProblem(w, r, s.log, notFound(err, "no certificate with serial "+sn))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.view(rec))
+}
+
+func notFound(err error, detail string) error {
+	if errs.KindOf(err) == errs.Internal && isNotFound(err) {
+		return errs.New(errs.NotFound, "%s", detail)
+	}
+	return err
+}
+
+func (s *Server) requireAdmin(r *http.Request) (*store.Token, error) {
+	tok, err := authenticate(r.Context(), s.opts.Store, s.opts.Clock.Now(), r.Header.Get("Authorization"))
+	if err != nil {
+		return nil, err
+	}
+	if !tok.Admin {
+		return tok, errs.New(errs.Forbidden, "token %s is not an admin token", tok.Name)
+	}
+	return tok, nil
+}
+
+func (s *Server) listCerts(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.requireAdmin(r); err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	q := r.URL.Query()
+	f := store.ListFilter{Role: q.Get("role"), Status: q.Get("status"), Now: s.opts.Clock.Now()}
+	switch f.Status {
+	case "", "valid", "revoked", "expired":
+	default:
+		writeProblem(w, r, s.log, errs.New(errs.Malformed, "status %q: want valid, revoked or expired", f.Status))
+		return
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			writeProblem(w, r, s.log, errs.New(errs.Malformed, "limit %q: want 1-1000", l))
+			return
+		}
+		f.Limit = n
+	}
+	if c := q.Get("cursor"); c != "" {
+		sn, err := ca.NormalizeSerial(c)
+		if err != nil {
+			writeProblem(w, r, s.log, err)
+			return
+		}
+		f.Cursor = sn
+	}
+	recs, next, err := s.opts.Store.ListCertificates(r.Context(), f)
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	items := make([]CertView, 0, len(recs))
+	for _, rec := range recs {
+		items = append(items, s.view(rec))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
+}
+
+type revokeBody struct {
+	Serial string `json:"serial"`
+	Reason string `json:"reason"`
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	tok, err := s.requireAdmin(r)
+	var b revokeBody
+	if err == nil {
+		err = decodeJSON(r, &b)
+	}
+	var rec *store.CertRecord
+	if err == nil {
+		rec, err = s.opts.CA.Revoke(r.Context(), b.Serial, b.Reason)
+	}
+	requester := requesterOf(tok)
+	if err != nil {
+		s.logAudit(r.Context(), "revoke", requester, "", nil, "refused", b.Serial, errs.DetailOf(err))
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	s.logAudit(r.Context(), "revoke", requester, rec.Role, rec.Names, "revoked", rec.Serial, rec.Reason)
+	writeJSON(w, http.StatusOK, s.view(rec))
+}
+
+func writeJSONBody(w http.ResponseWriter, v any) { json.NewEncoder(w).Encode(v) }

@@ -1,0 +1,210 @@
+package api
+
+import (
+	"crypto/x509"
+	"crypto"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"pkid/ca"
+	"pkid/errs"
+	"pkid/store"
+)
+
+type signBody struct {
+	CSR string `json:"csr"`
+	TTL string `json:"ttl"`
+}
+
+type issueBody struct {
+	CommonName  string   `json:"common_name"`
+	DNSNames    []string `json:"dns_names"`
+	IPAddresses []string `json:"ip_addresses"`
+	URIs        []string `json:"uris"`
+	TTL         string   `json:"ttl"`
+	KeyType     string   `json:"key_type"`
+}
+
+// IssueResponse is the body of 201 answers to sign, issue and renew.
+type IssueResponse struct {
+	Serial      string    `json:"serial"`
+	Certificate string    `json:"certificate"`
+	Chain       []string  `json:"chain"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	PrivateKey  string    `json:"private_key,omitempty"`
+}
+
+func parseTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, errs.New(errs.Malformed, "ttl %q is not a positive Go duration such as 1h or 30m", s)
+	}
+	return d, nil
+}
+
+// authorizeIssue runs the checks every issuing route shares, in the
+// contract's order: credentials (401), role exists (404), token's roles
+// (403). Policy (403) comes later, in ca.
+func (s *Server) authorizeIssue(r *http.Request, role string) (*store.Token, error) {
+	tok, err := authenticate(r.Context(), s.opts.Store, s.opts.Clock.Now(), r.Header.Get("Authorization"))
+	if err != nil {
+		return nil, err
+	}
+	if s.opts.CA.Role(role) == nil {
+		return tok, errs.New(errs.NotFound, "unknown role %q", role)
+	}
+	return tok, allowsRole(tok, role)
+}
+
+func (s *Server) sign(w http.ResponseWriter, r *http.Request) {
+	role := mux.Vars(r)["role"]
+	var b signBody
+	tok, err := s.authorizeIssue(r, role)
+	if err == nil {
+		err = decodeJSON(r, &b)
+	}
+	var req *ca.SignRequest
+	if err == nil {
+		req, err = s.signRequest(role, tok, b.CSR, b.TTL)
+	}
+	s.finishIssue(w, r, tok, role, req, nil, err)
+}
+
+func (s *Server) signRequest(role string, tok *store.Token, csrPEM, ttlText string) (*ca.SignRequest, error) {
+	ttl, err := parseTTL(ttlText)
+	if err != nil {
+		return nil, err
+	}
+	if csrPEM == "" {
+		return nil, errs.New(errs.BadCSR, "csr is required: a PEM CERTIFICATE REQUEST")
+	}
+	csr, err := ca.ParseCSR([]byte(csrPEM))
+	if err != nil {
+		return nil, err
+	}
+	return &ca.SignRequest{Role: role, CSR: csr, TTL: ttl, Requester: requesterOf(tok), Via: "api", ExactNames: boundNames(tok)}, nil
+}
+
+func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
+	role := mux.Vars(r)["role"]
+	var b issueBody
+	tok, err := s.authorizeIssue(r, role)
+	if err == nil {
+		err = decodeJSON(r, &b)
+	}
+	var ir *ca.IssueRequest
+	if err == nil {
+		ir, err = issueRequest(role, tok, &b)
+	}
+	s.finishIssue(w, r, tok, role, nil, ir, err)
+}
+
+func issueRequest(role string, tok *store.Token, b *issueBody) (*ca.IssueRequest, error) {
+	ttl, err := parseTTL(b.TTL)
+	if err != nil {
+		return nil, err
+	}
+	ir := &ca.IssueRequest{
+		SignRequest: ca.SignRequest{Role: role, TTL: ttl, Requester: requesterOf(tok), Via: "api", ExactNames: boundNames(tok)},
+		KeyType:     b.KeyType, CommonName: b.CommonName, DNSNames: b.DNSNames, URIs: b.URIs,
+	}
+	for _, ip := range b.IPAddresses {
+		p := net.ParseIP(ip)
+		if p == nil {
+			return nil, errs.New(errs.Malformed, "ip_addresses: %q is not an IP address", ip)
+		}
+		ir.IPAddresses = append(ir.IPAddresses, p)
+	}
+	return ir, nil
+}
+
+func requesterOf(t *store.Token) string {
+	if t == nil {
+		return ""
+	}
+	if t.Once {
+		return "enroll:" + t.Name
+	}
+	return "token:" + t.Name
+}
+
+func boundNames(t *store.Token) []string {
+	if t == nil || !t.Once {
+		return nil
+	}
+	return t.Names
+}
+
+// finishIssue signs (sign or issue), consuming a single-use token only
+// once the request has passed every check but the signature itself, then
+// writes the answer and the audit line.
+func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.Token, role string, sr *ca.SignRequest, ir *ca.IssueRequest, err error) {
+	ctx := r.Context()
+	requester := requesterOf(tok)
+	var names []string
+	if sr != nil {
+		names = csrNames(sr.CSR)
+	} else if ir != nil {
+		names = append(append([]string{ir.CommonName}, ir.DNSNames...), ir.URIs...)
+	}
+	var keyPEM []byte
+	if err == nil && ir != nil {
+		var key crypto.Signer
+		sr, key, err = s.opts.CA.PrepareIssue(ir)
+		if err == nil {
+			keyPEM, err = ca.MarshalKey(key)
+		}
+	}
+	if err == nil && tok != nil && tok.Once {
+		// Spend the single-use token only on a request that will be signed.
+		if err = s.opts.CA.Check(ctx, sr); err == nil {
+			if uerr := s.opts.Store.UseToken(ctx, tok.ID, s.opts.Clock.Now()); uerr != nil {
+				err = errs.Wrap(errs.Unauthorized, uerr, "enrollment token %s was already used", tok.Name)
+			}
+		}
+	}
+	var iss *ca.Issued
+	if err == nil {
+		iss, err = s.opts.CA.Sign(ctx, sr)
+	}
+	if err != nil {
+		s.logAudit(ctx, "issue", requester, role, names, "refused", "", errs.DetailOf(err))
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	s.logAudit(ctx, "issue", requester, role, iss.Names, "issued", iss.Record.Serial, "", "via", "api")
+	writeJSON(w, http.StatusCreated, issueResponse(iss, keyPEM))
+}
+
+func issueResponse(iss *ca.Issued, keyPEM []byte) IssueResponse {
+	resp := IssueResponse{Serial: iss.Record.Serial, Certificate: string(iss.PEM), NotBefore: iss.Record.NotBefore, NotAfter: iss.Record.NotAfter, PrivateKey: string(keyPEM)}
+	for _, c := range iss.Chain {
+		resp.Chain = append(resp.Chain, string(c))
+	}
+	return resp
+}
+
+func csrNames(c *x509.CertificateRequest) []string {
+	if c == nil {
+		return nil
+	}
+	out := []string{}
+	if c.Subject.CommonName != "" {
+		out = append(out, c.Subject.CommonName)
+	}
+	out = append(out, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		out = append(out, ip.String())
+	}
+	for _, u := range c.URIs {
+		out = append(out, u.String())
+	}
+	return out
+}

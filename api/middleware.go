@@ -1,0 +1,77 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"pkid/errs"
+)
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+)
+
+func requestID(ctx context.Context) string {
+	s, _ := ctx.Value(keyRequestID).(string)
+	return s
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// middleware adds a request ID, a body limit, panic recovery and one log
+// line per request. Query strings and headers are never logged (tokens).
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := rand.Text()[:12]
+		ctx := context.WithValue(r.Context(), keyRequestID, id)
+		r = r.WithContext(ctx)
+		w.Header().Set("X-Request-Id", id)
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
+		rec := &statusRecorder{ResponseWriter: w, status: 200}
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("panic", "panic", p, "stack", string(debug.Stack()), "request_id", id)
+				writeProblem(rec, r, s.log, errs.New(errs.Internal, "panic"))
+			}
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "ms", time.Since(start).Milliseconds(), "request_id", id)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// logAudit writes one audit line: who, what, which role and names, the
+// outcome, the serial and the reason. Never a secret or a key.
+func (s *Server) logAudit(ctx context.Context, event, requester, role string, names []string, outcome, serial, reason string, extra ...any) {
+	args := []any{"event", event, "requester", requester, "role", role, "names", names, "outcome", outcome, "request_id", requestID(ctx)}
+	if serial != "" {
+		args = append(args, "serial", serial)
+	}
+	if reason != "" {
+		args = append(args, "reason", reason)
+	}
+	args = append(args, extra...)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "audit", argsToAttrs(args)...)
+}
+
+func argsToAttrs(args []any) []slog.Attr {
+	var out []slog.Attr
+	for i := 0; i+1 < len(args); i += 2 {
+		out = append(out, slog.Any(args[i].(string), args[i+1]))
+	}
+	return out
+}

@@ -1,0 +1,106 @@
+package api
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"pkid/ca"
+)
+
+// RootCRLWatcher serves the root's CRL from its file (written offline by
+// `pkid ca root-crl`) and reloads it when the file changes, without a
+// restart. A file that does not verify under the root is refused and the
+// old CRL kept.
+type RootCRLWatcher struct {
+	path  string
+	root  *x509.Certificate
+	clock ca.Clock
+	log   *slog.Logger
+
+	mu      sync.RWMutex
+	der     []byte
+	next    time.Time
+	this    time.Time
+	modTime time.Time
+}
+
+// NewRootCRLWatcher loads path once; a missing file is a warning, not an
+// error, so a CA made before root CRLs existed still starts.
+func NewRootCRLWatcher(path string, root *x509.Certificate, clock ca.Clock, log *slog.Logger) *RootCRLWatcher {
+	w := &RootCRLWatcher{path: path, root: root, clock: clock, log: log}
+	if err := w.Reload(); err != nil {
+		log.Warn("root CRL not loaded", "path", path, "err", err)
+	}
+	return w
+}
+
+// Reload reads the file if its modification time changed.
+func (w *RootCRLWatcher) Reload() error {
+	fi, err := os.Stat(w.path)
+	if err != nil {
+		return err
+	}
+	w.mu.RLock()
+	same := fi.ModTime().Equal(w.modTime)
+	w.mu.RUnlock()
+	if same {
+		return nil
+	}
+	raw, err := os.ReadFile(w.path)
+	if err != nil {
+		return err
+	}
+	der := raw
+	if b, _ := pem.Decode(raw); b != nil {
+		der = b.Bytes
+	}
+	rl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return fmt.Errorf("parse root CRL %s: %w", w.path, err)
+	}
+	if err := rl.CheckSignatureFrom(w.root); err != nil {
+		return fmt.Errorf("root CRL %s is not signed by the root: %w", w.path, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.der != nil && !rl.ThisUpdate.After(w.this) {
+		w.modTime = fi.ModTime()
+		return fmt.Errorf("root CRL %s is not newer than the one served", w.path)
+	}
+	w.der, w.this, w.next, w.modTime = der, rl.ThisUpdate, rl.NextUpdate, fi.ModTime()
+	w.log.Info("root CRL loaded", "number", rl.Number, "next_update", rl.NextUpdate)
+	return nil
+}
+
+// Get returns the DER and its thisUpdate (nil if none).
+func (w *RootCRLWatcher) Get() ([]byte, time.Time) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.der, w.this
+}
+
+// rootCRLWarnBefore is how long before nextUpdate /healthz starts warning:
+// a month leaves time to fetch the offline root key.
+const rootCRLWarnBefore = 30 * 24 * time.Hour
+
+// Warnings returns health warnings about the root CRL.
+func (w *RootCRLWatcher) Warnings() []string {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.der == nil {
+		return []string{"no root CRL loaded from " + w.path + "; relying parties that check every level (nginx ssl_crl) will refuse clients; run pkid ca root-crl"}
+	}
+	now := w.clock.Now()
+	if now.After(w.next) {
+		return []string{fmt.Sprintf("root CRL expired at %s; run pkid ca root-crl where the root key is", w.next.Format(time.RFC3339))}
+	}
+	if w.next.Sub(now) < rootCRLWarnBefore {
+		return []string{fmt.Sprintf("root CRL expires at %s; run pkid ca root-crl where the root key is", w.next.Format(time.RFC3339))}
+	}
+	return nil
+}

@@ -1,0 +1,214 @@
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"pkid/ca"
+	"pkid/config"
+	"pkid/store"
+)
+
+// ServeOptions start a whole pkid server from its config.
+type ServeOptions struct {
+	Config *config.Config
+	Clock  ca.Clock
+	Log    *slog.Logger
+	// Tick is how often timers (server certificate renewal, CRL schedule,
+	// root CRL reload) look at the clock; default 1s.
+	Tick time.Duration
+	// Listeners, if set, are used instead of listening on the configured
+	// addresses (tests listen on port 0 first).
+	HTTPSListener, HTTPListener net.Listener
+	// Ready is called once every listener accepts.
+	Ready func(*Running)
+	// ACME builds the ACME handler from the running parts, if set.
+	ACME func(*Running) (http.Handler, error)
+}
+
+// Running exposes the parts of a started server.
+type Running struct {
+	CA         *ca.Authority
+	Store      store.Store
+	CRL        *ca.CRLPublisher
+	ServerCert *ServerCert
+	HTTPSAddr  string
+	HTTPAddr   string
+	Config     *config.Config
+	Clock      ca.Clock
+	Log        *slog.Logger
+}
+
+// shutdownGrace bounds how long in-flight requests may finish after a
+// signal before connections are cut.
+const shutdownGrace = 10 * time.Second
+
+// Serve runs pkid until ctx ends, then drains requests and closes the
+// store cleanly.
+func Serve(ctx context.Context, o ServeOptions) error {
+	cfg := o.Config
+	if o.Clock == nil {
+		o.Clock = ca.SystemClock{}
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Tick == 0 {
+		o.Tick = time.Second
+	}
+	log := o.Log
+	root, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.RootCert))
+	if err != nil {
+		return err
+	}
+	inter, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.IntermediateCert))
+	if err != nil {
+		return err
+	}
+	key, err := ca.LoadKey(cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile))
+	if err != nil {
+		return fmt.Errorf("intermediate key: %w", err)
+	}
+	templates := map[string]string{}
+	for name, r := range cfg.Roles {
+		if r.Template != "" {
+			b, err := os.ReadFile(cfg.Resolve(r.Template))
+			if err != nil {
+				return fmt.Errorf("template of role %s: %w", name, err)
+			}
+			templates[name] = string(b)
+		}
+	}
+	st, err := store.OpenBolt(cfg.Resolve(cfg.Storage.Path))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	authority, err := ca.New(ca.Deps{Root: root, Intermediate: inter, Signer: key, Roles: cfg.Roles, Templates: templates, Store: st, Clock: o.Clock, PointersURL: cfg.PointersURL, Log: log})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	crl := ca.NewCRLPublisher(authority, cfg.CRL.Validity, log)
+	crl.Tick = o.Tick
+	if _, err := crl.Current(ctx); err != nil {
+		return fmt.Errorf("initial CRL: %w", err)
+	}
+	var ips []net.IP
+	for _, s := range cfg.TLS.IPAddresses {
+		ips = append(ips, net.ParseIP(s))
+	}
+	sc, err := NewServerCert(ctx, authority, cfg.TLS.DNSNames, ips, cfg.TLS.TTL, o.Clock, log)
+	if err != nil {
+		return err
+	}
+	rootCRL := NewRootCRLWatcher(cfg.Resolve(cfg.CA.RootCRL), root, o.Clock, log)
+
+	run := &Running{CA: authority, Store: st, CRL: crl, ServerCert: sc, Config: cfg, Clock: o.Clock, Log: log}
+	opts := Options{CA: authority, Store: st, CRL: crl, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get,
+		Health: func() map[string]any {
+			if w := rootCRL.Warnings(); len(w) > 0 {
+				return map[string]any{"warnings": w}
+			}
+			return nil
+		}}
+	if o.ACME != nil {
+		if opts.ACME, err = o.ACME(run); err != nil {
+			return err
+		}
+	}
+	srv := New(opts)
+
+	httpsL := o.HTTPSListener
+	if httpsL == nil {
+		if httpsL, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+		}
+	}
+	httpL := o.HTTPListener
+	if httpL == nil {
+		if httpL, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
+			httpsL.Close()
+			return fmt.Errorf("http_listen %s: %w", cfg.HTTPListen, err)
+		}
+	}
+	sockPath := filepath.Join(cfg.Dir(), "pkid.sock")
+	os.Remove(sockPath)
+	adminL, err := net.Listen("unix", sockPath)
+	if err != nil {
+		httpsL.Close()
+		httpL.Close()
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	os.Chmod(sockPath, 0o600)
+	defer os.Remove(sockPath)
+	run.HTTPSAddr, run.HTTPAddr = httpsL.Addr().String(), httpL.Addr().String()
+
+	httpsSrv := HTTPServer(srv.Handler(), log)
+	httpsSrv.TLSConfig = sc.TLSConfig()
+	httpSrv := HTTPServer(srv.PublicHandler(), log)
+	adminSrv := HTTPServer(srv.AdminHandler(), log)
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	serve := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	serve("https", func() error { return httpsSrv.Serve(tls.NewListener(httpsL, httpsSrv.TLSConfig)) })
+	serve("http", func() error { return httpSrv.Serve(httpL) })
+	serve("admin", func() error { return adminSrv.Serve(adminL) })
+	bg := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	bg(func() { crl.Run(ctx) })
+	bg(func() { sc.Run(ctx, o.Tick) })
+	bg(func() {
+		t := time.NewTicker(o.Tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := rootCRL.Reload(); err != nil && !errors.Is(err, os.ErrNotExist) {
+					log.Warn("root CRL reload", "err", err)
+				}
+			}
+		}
+	})
+	log.Info("pkid serving", "https", "https://"+run.HTTPSAddr, "http", "http://"+run.HTTPAddr, "issuer", authority.IssuerID())
+	if o.Ready != nil {
+		o.Ready(run)
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	log.Info("pkid shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer scancel()
+	for _, s := range []*http.Server{httpsSrv, httpSrv, adminSrv} {
+		s.Shutdown(sctx)
+	}
+	cancel()
+	wg.Wait()
+	return runErr
+}

@@ -1,0 +1,114 @@
+// Package api is pkid's REST API over HTTPS, its plain-HTTP listener for
+// CA certificates and revocation data, and the local admin socket. It
+// speaks HTTP and renders problems; every decision about certificates is
+// made in package ca.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"pkid/ca"
+	"pkid/store"
+)
+
+// Options configure a Server.
+type Options struct {
+	CA    *ca.Authority
+	Store store.Store
+	CRL   *ca.CRLPublisher
+	Clock ca.Clock
+	Log   *slog.Logger
+	// MaxBody bounds every request body (default 64 KiB).
+	MaxBody int64
+	// RootCRL returns the root's current CRL (DER) and when it was loaded.
+	RootCRL func() ([]byte, time.Time)
+	// Health adds details (warnings) to /healthz.
+	Health func() map[string]any
+	// ACME, if set, serves /acme/.
+	ACME http.Handler
+}
+
+// Server holds the handlers.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+}
+
+// New validates opts.
+func New(opts Options) *Server {
+	if opts.MaxBody == 0 {
+		opts.MaxBody = 64 << 10
+	}
+	if opts.Clock == nil {
+		opts.Clock = ca.SystemClock{}
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	return &Server{opts: opts, log: opts.Log}
+}
+
+// Handler is the HTTPS router: everything.
+func (s *Server) Handler() http.Handler {
+	r := mux.NewRouter()
+	r.SkipClean(true)
+	s.publicRoutes(r)
+	r.HandleFunc("/healthz", s.health).Methods(http.MethodGet)
+	r.HandleFunc("/v1/ca/roots", s.roots).Methods(http.MethodGet)
+	r.HandleFunc("/v1/ca/chain", s.chain).Methods(http.MethodGet)
+	r.HandleFunc("/v1/certs/{serial}", s.getCert).Methods(http.MethodGet)
+	r.HandleFunc("/v1/certs", s.listCerts).Methods(http.MethodGet)
+	r.HandleFunc("/v1/sign/{role}", s.sign).Methods(http.MethodPost)
+	r.HandleFunc("/v1/issue/{role}", s.issue).Methods(http.MethodPost)
+	r.HandleFunc("/v1/revoke", s.revoke).Methods(http.MethodPost)
+	r.HandleFunc("/v1/revoke/self", s.revokeSelf).Methods(http.MethodPost)
+	r.HandleFunc("/v1/renew", s.renew).Methods(http.MethodPost)
+	r.HandleFunc("/v1/tokens", s.createToken).Methods(http.MethodPost)
+	r.HandleFunc("/v1/tokens", s.listTokens).Methods(http.MethodGet)
+	r.HandleFunc("/v1/tokens/{id}", s.deleteToken).Methods(http.MethodDelete)
+	r.HandleFunc("/v1/roles", s.roles).Methods(http.MethodGet)
+	if s.opts.ACME != nil {
+		r.PathPrefix("/acme/").Handler(s.opts.ACME)
+	}
+	r.NotFoundHandler = http.HandlerFunc(s.notFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
+	return s.middleware(r)
+}
+
+// PublicHandler is the plain-HTTP router: only CA certificates and
+// revocation data, which relying parties fetch without trusting our TLS.
+func (s *Server) PublicHandler() http.Handler {
+	r := mux.NewRouter()
+	r.SkipClean(true)
+	s.publicRoutes(r)
+	r.NotFoundHandler = http.HandlerFunc(s.notFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
+	return s.middleware(r)
+}
+
+func (s *Server) publicRoutes(r *mux.Router) {
+	r.HandleFunc("/v1/ca/intermediate.der", s.intermediateDER).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/crl", s.crlDER).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/crl.pem", s.crlPEM).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/crl/bundle.pem", s.crlBundle).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/crl/{issuer:[0-9a-f]+}", s.crlByIssuer).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/ca/root.crl", s.rootCRL).Methods(http.MethodGet, http.MethodHead)
+}
+
+// HTTPServer wraps h with the timeouts and header limit every listener
+// gets, so a slow or hostile client cannot hold connections open.
+func HTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}

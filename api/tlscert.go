@@ -1,0 +1,101 @@
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"pkid/ca"
+)
+
+// ServerCert keeps pkid's own TLS certificate: issued from the
+// intermediate at start, renewed with a fresh key once two thirds of its
+// lifetime have passed on the injected clock, and swapped in without a
+// restart (tls.Config.GetCertificate reads it per handshake).
+type ServerCert struct {
+	a     *ca.Authority
+	dns   []string
+	ips   []net.IP
+	ttl   time.Duration
+	clock ca.Clock
+	log   *slog.Logger
+	cur   atomic.Pointer[serverCert]
+}
+
+type serverCert struct {
+	cert    *tls.Certificate
+	renewAt time.Time
+}
+
+// NewServerCert issues the first certificate.
+func NewServerCert(ctx context.Context, a *ca.Authority, dns []string, ips []net.IP, ttl time.Duration, clock ca.Clock, log *slog.Logger) (*ServerCert, error) {
+	s := &ServerCert{a: a, dns: dns, ips: ips, ttl: ttl, clock: clock, log: log}
+	if err := s.renew(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *ServerCert) renew(ctx context.Context) error {
+	key, err := ca.GenerateKey("ec-p256")
+	if err != nil {
+		return err
+	}
+	iss, err := s.a.IssueServerCertificate(ctx, s.dns, s.ips, s.ttl, key)
+	if err != nil {
+		return fmt.Errorf("server certificate: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(iss.Record.DER)
+	if err != nil {
+		return err
+	}
+	tc := &tls.Certificate{Certificate: [][]byte{iss.Record.DER, s.a.Intermediate().Raw}, PrivateKey: key, Leaf: leaf}
+	life := leaf.NotAfter.Sub(s.clock.Now())
+	s.cur.Store(&serverCert{cert: tc, renewAt: s.clock.Now().Add(life * 2 / 3)})
+	s.log.Info("server certificate issued", "serial", iss.Record.Serial, "not_after", leaf.NotAfter)
+	return nil
+}
+
+// Get is tls.Config.GetCertificate.
+func (s *ServerCert) Get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.cur.Load().cert, nil
+}
+
+// Current returns the certificate being served.
+func (s *ServerCert) Current() *x509.Certificate { return s.cur.Load().cert.Leaf }
+
+// Run checks the clock every tick and renews when due, retrying on error.
+func (s *ServerCert) Run(ctx context.Context, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if s.clock.Now().Before(s.cur.Load().renewAt) {
+				continue
+			}
+			if err := s.renew(ctx); err != nil {
+				s.log.Error("server certificate renewal failed; will retry", "err", err)
+			}
+		}
+	}
+}
+
+// TLSConfig is the HTTPS listener's configuration: TLS 1.2+, our own
+// certificate, and a client certificate requested but not verified by the
+// TLS layer, so /v1/renew can answer a bad one with a clear problem.
+func (s *ServerCert) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: s.Get,
+		ClientAuth:     tls.RequestClientCert,
+		NextProtos:     []string{"h2", "http/1.1"},
+	}
+}

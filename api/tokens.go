@@ -1,0 +1,127 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"pkid/errs"
+	"pkid/store"
+)
+
+// TokenOptions describe a new API token.
+type TokenOptions struct {
+	Name  string        `json:"name"`
+	Roles []string      `json:"roles"`
+	Admin bool          `json:"admin"`
+	TTL   time.Duration `json:"ttl"`
+	// Once makes a single-use enrollment token bound to Names.
+	Once  bool     `json:"once"`
+	Names []string `json:"names"`
+}
+
+// CreateToken makes a token "<id>.<secret>" and stores only the id and the
+// secret's SHA-256. The returned string is the only copy of the secret.
+func CreateToken(ctx context.Context, st store.Store, now time.Time, roles map[string]bool, o TokenOptions) (string, *store.Token, error) {
+	if len(o.Roles) == 0 && !o.Admin {
+		return "", nil, errs.New(errs.Malformed, "a token needs at least one role (or --admin)")
+	}
+	for _, r := range o.Roles {
+		if !roles[r] {
+			return "", nil, errs.New(errs.NotFound, "unknown role %q", r)
+		}
+	}
+	if o.Once && len(o.Names) == 0 {
+		return "", nil, errs.New(errs.Malformed, "an enrollment (--once) token must be bound to --names")
+	}
+	if !o.Once && len(o.Names) > 0 {
+		return "", nil, errs.New(errs.Malformed, "--names binds single-use enrollment tokens only; add --once")
+	}
+	if o.TTL < 0 {
+		return "", nil, errs.New(errs.Malformed, "ttl must be positive")
+	}
+	if o.TTL == 0 {
+		o.TTL = 720 * time.Hour
+		if o.Once {
+			o.TTL = 10 * time.Minute
+		}
+	}
+	var idb [8]byte
+	if _, err := rand.Read(idb[:]); err != nil {
+		return "", nil, err
+	}
+	id := hex.EncodeToString(idb[:])
+	secret := rand.Text()
+	sum := sha256.Sum256([]byte(secret))
+	if o.Name == "" {
+		o.Name = id
+	}
+	t := &store.Token{ID: id, SecretHash: sum[:], Name: o.Name, Roles: o.Roles, Admin: o.Admin, ExpiresAt: now.Add(o.TTL).UTC(), CreatedAt: now.UTC(), Once: o.Once, Names: o.Names}
+	if err := st.PutToken(ctx, t); err != nil {
+		return "", nil, fmt.Errorf("create token: %w", err)
+	}
+	return id + "." + secret, t, nil
+}
+
+// authenticate checks "Bearer <id>.<secret>": look-up by id, then one
+// constant-time comparison of SHA-256 digests.
+func authenticate(ctx context.Context, st store.Store, now time.Time, header string) (*store.Token, error) {
+	raw, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || raw == "" {
+		return nil, errs.New(errs.Unauthorized, "missing credentials: send Authorization: Bearer <token>")
+	}
+	id, secret, ok := strings.Cut(strings.TrimSpace(raw), ".")
+	if !ok || id == "" || secret == "" {
+		return nil, errs.New(errs.Unauthorized, "malformed token: want <id>.<secret>")
+	}
+	t, err := st.GetToken(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errs.New(errs.Unauthorized, "unknown or revoked token")
+	}
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(sum[:], t.SecretHash) != 1 {
+		return nil, errs.New(errs.Unauthorized, "unknown or revoked token")
+	}
+	if !now.Before(t.ExpiresAt) {
+		return nil, errs.New(errs.Unauthorized, "token %s expired at %s", t.Name, t.ExpiresAt.Format(time.RFC3339))
+	}
+	if t.Once && !t.UsedAt.IsZero() {
+		return nil, errs.New(errs.Unauthorized, "enrollment token %s was already used", t.Name)
+	}
+	return t, nil
+}
+
+// allowsRole reports whether t may issue under role.
+func allowsRole(t *store.Token, role string) error {
+	if slices.Contains(t.Roles, role) {
+		return nil
+	}
+	return errs.New(errs.Forbidden, "token %s may not use role %q (its roles: %s)", t.Name, role, strings.Join(t.Roles, ", "))
+}
+
+// tokenView is a token as listed: never the hash.
+type tokenView struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Roles     []string  `json:"roles"`
+	Admin     bool      `json:"admin"`
+	Once      bool      `json:"once,omitempty"`
+	Names     []string  `json:"names,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
+	CreatedAt time.Time `json:"created_at"`
+	UsedAt    time.Time `json:"used_at,omitzero"`
+}
+
+func viewToken(t *store.Token) tokenView {
+	return tokenView{ID: t.ID, Name: t.Name, Roles: t.Roles, Admin: t.Admin, Once: t.Once, Names: t.Names, ExpiresAt: t.ExpiresAt, CreatedAt: t.CreatedAt, UsedAt: t.UsedAt}
+}

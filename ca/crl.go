@@ -1,0 +1,168 @@
+package ca
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"sync"
+	"time"
+
+	"pkid/store"
+)
+
+// CRLPublisher keeps the intermediate's CRL current: it re-signs soon after
+// revocations (coalescing bursts) and on schedule at half the validity, so
+// a CRL is always replaced well before its nextUpdate. Every CRL is stored
+// before it is served, and its number is thisUpdate in Unix nanoseconds,
+// which only grows across restarts, restores and replicas.
+type CRLPublisher struct {
+	a        *Authority
+	validity time.Duration
+	// Coalesce is how long a revocation waits for others before re-signing.
+	Coalesce time.Duration
+	// Tick is how often the schedule is checked against the clock.
+	Tick time.Duration
+	log  *slog.Logger
+
+	mu      sync.RWMutex
+	current *store.CRLState
+	trigger chan struct{}
+}
+
+// NewCRLPublisher makes a publisher for a's intermediate; call Run.
+func NewCRLPublisher(a *Authority, validity time.Duration, log *slog.Logger) *CRLPublisher {
+	p := &CRLPublisher{a: a, validity: validity, Coalesce: 100 * time.Millisecond, Tick: time.Second, log: log, trigger: make(chan struct{}, 1)}
+	a.OnRevoke(func(*store.CertRecord) { p.Trigger() })
+	return p
+}
+
+// Trigger asks for a new CRL soon.
+func (p *CRLPublisher) Trigger() {
+	select {
+	case p.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Current returns the latest CRL, loading or generating one if needed.
+func (p *CRLPublisher) Current(ctx context.Context) (*store.CRLState, error) {
+	p.mu.RLock()
+	cur := p.current
+	p.mu.RUnlock()
+	if cur != nil {
+		return cur, nil
+	}
+	return p.ensure(ctx)
+}
+
+// ensure loads the stored CRL or makes the first one.
+func (p *CRLPublisher) ensure(ctx context.Context) (*store.CRLState, error) {
+	st, err := p.a.d.Store.GetCRL(ctx, p.a.issuerID)
+	if errors.Is(err, store.ErrNotFound) {
+		return p.Generate(ctx, true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if p.current == nil || st.ThisUpdate.After(p.current.ThisUpdate) {
+		p.current = st
+	}
+	cur := p.current
+	p.mu.Unlock()
+	return cur, nil
+}
+
+// Run regenerates on triggers and on schedule until ctx ends.
+func (p *CRLPublisher) Run(ctx context.Context) {
+	if _, err := p.ensure(ctx); err != nil {
+		p.log.Error("initial CRL", "err", err)
+	}
+	tick := time.NewTicker(p.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.trigger:
+			select {
+			case <-time.After(p.Coalesce):
+			case <-ctx.Done():
+				return
+			}
+			if _, err := p.Generate(ctx, false); err != nil {
+				p.log.Error("CRL after revocation", "err", err)
+			}
+		case <-tick.C:
+			cur, err := p.Current(ctx)
+			if err != nil {
+				p.log.Error("CRL schedule", "err", err)
+				continue
+			}
+			if !p.a.d.Clock.Now().Before(cur.ThisUpdate.Add(p.validity / 2)) {
+				if _, err := p.Generate(ctx, true); err != nil {
+					p.log.Error("scheduled CRL", "err", err)
+				}
+			}
+		}
+	}
+}
+
+// Generate signs and stores a new CRL. scheduled marks a periodic CRL,
+// after which entries that expired before it may be dropped next time.
+func (p *CRLPublisher) Generate(ctx context.Context, scheduled bool) (*store.CRLState, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	prev, err := p.a.d.Store.GetCRL(ctx, p.a.issuerID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	now := p.a.d.Clock.Now().UTC()
+	var lastScheduled time.Time
+	if prev != nil {
+		lastScheduled = prev.LastScheduled
+		// The number must grow even if this clock is behind the one that
+		// signed the previous CRL (a replica, or a restored backup).
+		if !now.After(prev.ThisUpdate) {
+			now = prev.ThisUpdate.Add(time.Microsecond)
+		}
+	}
+	revoked, err := p.a.d.Store.ListRevoked(ctx, p.a.issuerID)
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]x509.RevocationListEntry, 0, len(revoked))
+	for _, e := range revoked {
+		if !lastScheduled.IsZero() && lastScheduled.After(e.NotAfter) {
+			continue // a scheduled CRL after its expiry has listed it
+		}
+		sn, ok := new(big.Int).SetString(e.Serial, 16)
+		if !ok {
+			return nil, fmt.Errorf("CRL: bad serial %q in store", e.Serial)
+		}
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: sn, RevocationTime: e.RevokedAt.UTC(), ReasonCode: Reasons[e.Reason]})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number:                    big.NewInt(now.UnixNano()),
+		ThisUpdate:                now,
+		NextUpdate:                now.Add(p.validity),
+		RevokedCertificateEntries: entries,
+	}, p.a.d.Intermediate, p.a.d.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("sign CRL: %w", err)
+	}
+	st := &store.CRLState{Issuer: p.a.issuerID, Number: big.NewInt(now.UnixNano()).String(), ThisUpdate: now, NextUpdate: now.Add(p.validity), DER: der, LastScheduled: lastScheduled}
+	if scheduled {
+		st.LastScheduled = now
+	}
+	if err := p.a.d.Store.PutCRL(ctx, st); err != nil {
+		return nil, err
+	}
+	p.current = st
+	p.log.Info("CRL published", "issuer", p.a.issuerID, "number", st.Number, "entries", len(entries), "scheduled", scheduled)
+	return st, nil
+}

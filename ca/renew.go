@@ -1,0 +1,75 @@
+package ca
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"time"
+
+	"pkid/errs"
+	"pkid/store"
+)
+
+// Authenticate checks a client certificate presented over mTLS: issued by
+// this CA (signature and record both match), not revoked, not expired.
+func (a *Authority) Authenticate(ctx context.Context, cert *x509.Certificate) (*store.CertRecord, error) {
+	if cert == nil {
+		return nil, errs.New(errs.Unauthorized, "no client certificate: present a certificate this CA issued (mTLS)")
+	}
+	if err := cert.CheckSignatureFrom(a.d.Intermediate); err != nil {
+		return nil, errs.New(errs.Unauthorized, "the client certificate was not issued by this CA (issuer %q)", cert.Issuer.CommonName)
+	}
+	rec, err := a.d.Store.GetCertificate(ctx, SerialString(cert.SerialNumber))
+	if err != nil || !bytes.Equal(rec.DER, cert.Raw) {
+		return nil, errs.New(errs.Unauthorized, "the client certificate has no record at this CA")
+	}
+	now := a.d.Clock.Now()
+	if rec.Status == store.StatusRevoked {
+		return nil, errs.New(errs.Unauthorized, "the client certificate %s was revoked (%s) at %s", rec.Serial, rec.Reason, rec.RevokedAt.Format(time.RFC3339))
+	}
+	if now.After(rec.NotAfter) {
+		return nil, errs.New(errs.Unauthorized, "the client certificate %s expired at %s; get a new one with a token", rec.Serial, rec.NotAfter.Format(time.RFC3339))
+	}
+	if now.Before(rec.NotBefore) {
+		return nil, errs.New(errs.Unauthorized, "the client certificate %s is not valid yet", rec.Serial)
+	}
+	return rec, nil
+}
+
+// Renew issues a successor of cert for exactly the same names and role,
+// with a fresh validity from the role as it is now. newCSR, if not nil,
+// brings a new key (its names must be the same). A chain of renewals ends
+// renewal.max_age after the last real authorization.
+func (a *Authority) Renew(ctx context.Context, cert *x509.Certificate, newCSR *x509.CertificateRequest) (*Issued, error) {
+	rec, err := a.Authenticate(ctx, cert)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Via == "acme" {
+		return nil, errs.New(errs.Forbidden, "certificate %s was issued through ACME; renew it through ACME", rec.Serial)
+	}
+	role := a.d.Roles[rec.Role]
+	if role == nil {
+		return nil, errs.New(errs.Forbidden, "role %q of certificate %s no longer exists", rec.Role, rec.Serial)
+	}
+	if !role.Renewal.Enabled {
+		return nil, errs.New(errs.Forbidden, "role %q does not allow renewal", rec.Role)
+	}
+	now := a.d.Clock.Now()
+	if deadline := rec.AuthorizedAt.Add(role.Renewal.MaxAge); now.After(deadline) {
+		return nil, errs.New(errs.Forbidden, "renewals of this certificate ran out at %s (role %q renewal.max_age %s after the last authorization); get a new certificate with a token", deadline.Format(time.RFC3339), rec.Role, role.Renewal.MaxAge)
+	}
+	csr := newCSR
+	if csr == nil {
+		csr = &x509.CertificateRequest{
+			Subject: cert.Subject, DNSNames: cert.DNSNames, IPAddresses: cert.IPAddresses,
+			URIs: cert.URIs, EmailAddresses: cert.EmailAddresses,
+			PublicKey: cert.PublicKey, PublicKeyAlgorithm: cert.PublicKeyAlgorithm,
+			RawSubjectPublicKeyInfo: cert.RawSubjectPublicKeyInfo,
+		}
+	}
+	return a.Sign(ctx, &SignRequest{
+		Role: rec.Role, CSR: csr, Requester: "mtls:" + rec.Serial, AuthorizedAt: rec.AuthorizedAt,
+		Via: "renew", Replaces: rec.Serial, ExactNames: rec.Names,
+	})
+}

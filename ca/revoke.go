@@ -1,0 +1,89 @@
+package ca
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"slices"
+	"strings"
+
+	"pkid/errs"
+	"pkid/store"
+)
+
+// Reasons pkid accepts, with their RFC 5280 CRLReason codes. certificateHold
+// is absent on purpose: a revocation is never undone.
+var Reasons = map[string]int{
+	"unspecified":          0,
+	"keyCompromise":        1,
+	"affiliationChanged":   3,
+	"superseded":           4,
+	"cessationOfOperation": 5,
+	"privilegeWithdrawn":   9,
+}
+
+// ReasonName maps an RFC 5280 code back to its name ("" if not accepted).
+func ReasonName(code int) string {
+	for n, c := range Reasons {
+		if c == code {
+			return n
+		}
+	}
+	return ""
+}
+
+// Revoke marks serial revoked for reason. Revoking again is a Conflict
+// unless it raises the reason to keyCompromise; an expired certificate is
+// refused; keyCompromise blocks the key from being certified again. After
+// it commits, CRL and OCSP are refreshed through the onRevoke hook.
+func (a *Authority) Revoke(ctx context.Context, serial, reason string) (*store.CertRecord, error) {
+	if reason == "" {
+		reason = "unspecified"
+	}
+	if _, ok := Reasons[reason]; !ok {
+		names := make([]string, 0, len(Reasons))
+		for n := range Reasons {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return nil, errs.New(errs.BadRevocationReason, "reason %q is not accepted (accepted: %s)", reason, strings.Join(names, ", "))
+	}
+	sn, err := NormalizeSerial(serial)
+	if err != nil {
+		return nil, err
+	}
+	now := a.d.Clock.Now().UTC()
+	rec, err := a.d.Store.UpdateCertificate(ctx, sn, func(r *store.CertRecord) error {
+		if now.After(r.NotAfter) {
+			return errs.New(errs.Conflict, "certificate %s expired at %s; an expired certificate is not revoked (it is no longer trusted anyway)", r.Serial, r.NotAfter.Format("2006-01-02T15:04:05Z"))
+		}
+		if r.Status == store.StatusRevoked {
+			if reason == "keyCompromise" && r.Reason != "keyCompromise" {
+				r.Reason = reason
+				return nil
+			}
+			return errs.New(errs.AlreadyRevoked, "certificate %s is already revoked (reason %s); revoking again may only raise the reason to keyCompromise", r.Serial, r.Reason)
+		}
+		r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, now, reason
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errs.New(errs.NotFound, "no certificate with serial %s was issued by this CA", sn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.notifyRevoked(rec)
+	return rec, nil
+}
+
+// RevokeCertificate is Revoke for a certificate in hand (mTLS
+// self-revocation, ACME revokeCert): the serial must be one of ours and the
+// certificate bytes must match the record.
+func (a *Authority) RevokeCertificate(ctx context.Context, cert *x509.Certificate, reason string) (*store.CertRecord, error) {
+	rec, err := a.d.Store.GetCertificate(ctx, SerialString(cert.SerialNumber))
+	if err != nil || !slices.Equal(rec.DER, cert.Raw) {
+		return nil, errs.New(errs.NotFound, "this certificate was not issued by this CA")
+	}
+	return a.Revoke(ctx, rec.Serial, reason)
+}

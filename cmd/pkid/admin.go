@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"pkid/api"
+	"pkid/ca"
+	"pkid/config"
+	"pkid/store"
+)
+
+// admin reaches the CA's state for --config commands: through the running
+// server's admin socket when there is one (bbolt admits one process per
+// file), else by opening the store directly.
+type admin struct {
+	cfg    *config.Config
+	client *http.Client // nil: direct store access
+}
+
+func newAdmin(cfg *config.Config) *admin {
+	sock := filepath.Join(cfg.Dir(), "pkid.sock")
+	a := &admin{cfg: cfg}
+	conn, err := net.DialTimeout("unix", sock, time.Second)
+	if err != nil {
+		return a // not running (or a stale socket): go direct
+	}
+	conn.Close()
+	a.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	return a
+}
+
+// call does one admin-socket request, decoding a 2xx JSON answer into out
+// or turning a problem document into an error.
+func (a *admin) call(method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://pkid"+path, body)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		var p api.Problem
+		if json.Unmarshal(raw, &p) == nil && p.Detail != "" {
+			return errors.New(p.Detail)
+		}
+		return fmt.Errorf("admin socket: HTTP %d", resp.StatusCode)
+	}
+	if out != nil && len(raw) > 0 {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+// withStore opens the store for a direct operation.
+func (a *admin) withStore(fn func(store.Store) error) error {
+	st, err := store.OpenBolt(a.cfg.Resolve(a.cfg.Storage.Path))
+	if err != nil {
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("the store is locked by a running pkid whose admin socket is not reachable")
+		}
+		return err
+	}
+	defer st.Close()
+	return fn(st)
+}
+
+func (a *admin) roleSet() map[string]bool {
+	m := map[string]bool{}
+	for n := range a.cfg.Roles {
+		m[n] = true
+	}
+	return m
+}
+
+func (a *admin) createToken(o api.TokenOptions) (string, error) {
+	if a.client != nil {
+		var out struct {
+			Token string `json:"token"`
+		}
+		in := map[string]any{"name": o.Name, "roles": o.Roles, "admin": o.Admin, "once": o.Once, "names": o.Names}
+		if o.TTL > 0 {
+			in["ttl"] = o.TTL.String()
+		}
+		err := a.call(http.MethodPost, "/tokens", in, &out)
+		return out.Token, err
+	}
+	var tok string
+	err := a.withStore(func(st store.Store) error {
+		var err error
+		tok, _, err = api.CreateToken(context.Background(), st, time.Now(), a.roleSet(), o)
+		return err
+	})
+	return tok, err
+}
+
+type tokenRow struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Roles     []string  `json:"roles"`
+	Admin     bool      `json:"admin"`
+	Once      bool      `json:"once"`
+	ExpiresAt time.Time `json:"expires_at"`
+	UsedAt    time.Time `json:"used_at"`
+}
+
+func (a *admin) listTokens() ([]tokenRow, error) {
+	if a.client != nil {
+		var out struct {
+			Items []tokenRow `json:"items"`
+		}
+		err := a.call(http.MethodGet, "/tokens", nil, &out)
+		return out.Items, err
+	}
+	var rows []tokenRow
+	err := a.withStore(func(st store.Store) error {
+		ts, err := st.ListTokens(context.Background())
+		for _, t := range ts {
+			rows = append(rows, tokenRow{ID: t.ID, Name: t.Name, Roles: t.Roles, Admin: t.Admin, Once: t.Once, ExpiresAt: t.ExpiresAt, UsedAt: t.UsedAt})
+		}
+		return err
+	})
+	return rows, err
+}
+
+func (a *admin) deleteToken(id string) error {
+	if a.client != nil {
+		return a.call(http.MethodDelete, "/tokens/"+id, nil, nil)
+	}
+	return a.withStore(func(st store.Store) error {
+		if err := st.DeleteToken(context.Background(), id); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no token with id %s", id)
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+}
+
+var _ = ca.SerialString

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pkid/ca"
+)
+
+func caCmd() *cobra.Command {
+	var caURL, fingerprint, out string
+	bootstrap := &cobra.Command{
+		Use:   "bootstrap --ca-url URL --fingerprint SHA256HEX",
+		Short: "fetch the root over untrusted TLS and keep it only if its SHA-256 matches",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			want := strings.ToLower(strings.ReplaceAll(fingerprint, ":", ""))
+			if len(want) != 64 {
+				return usagef("--fingerprint must be a SHA-256 in hex (64 digits, colons allowed)")
+			}
+			root, err := bootstrapRoot(caURL, want)
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = defaultRootsPath()
+			}
+			if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
+				return err
+			}
+			if err := atomicWrite(out, ca.PEMCert(root.Raw), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "trusted root %q saved to %s\n", root.Subject.CommonName, out)
+			return nil
+		},
+	}
+	bootstrap.Flags().StringVar(&caURL, "ca-url", "", "base URL of the CA")
+	bootstrap.Flags().StringVar(&fingerprint, "fingerprint", "", "SHA-256 of the root certificate")
+	bootstrap.Flags().StringVar(&out, "out", "", "where to save the root (default $PKID_HOME/roots.pem)")
+	bootstrap.MarkFlagRequired("ca-url")
+	bootstrap.MarkFlagRequired("fingerprint")
+	return group("ca", "CA trust and offline root operations", bootstrap, rootCRLCmd())
+}
+
+// bootstrapRoot fetches /v1/ca/roots without verifying TLS (we do not yet
+// trust anything) and returns only the certificate whose SHA-256 matches:
+// the rest of the bundle is never trusted. The server's chain must then
+// verify under that root, or the answer came from someone else.
+func bootstrapRoot(caURL, want string) (*x509.Certificate, error) {
+	var served []*x509.Certificate
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		InsecureSkipVerify: true, // verified below against the fingerprint
+		MinVersion:         tls.VersionTLS12,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			served = cs.PeerCertificates
+			return nil
+		},
+	}}}
+	resp, err := hc.Get(strings.TrimSuffix(caURL, "/") + "/v1/ca/roots")
+	if err != nil {
+		return nil, fmt.Errorf("fetch roots: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("fetch roots: HTTP %d", resp.StatusCode)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	var root *x509.Certificate
+	for rest := raw; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		sum := sha256.Sum256(b.Bytes)
+		if hex.EncodeToString(sum[:]) == want {
+			if root, err = x509.ParseCertificate(b.Bytes); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if root == nil {
+		return nil, errNoFingerprint
+	}
+	if len(served) > 0 {
+		pool := x509.NewCertPool()
+		pool.AddCert(root)
+		inter := x509.NewCertPool()
+		for _, c := range served[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := served[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter}); err != nil {
+			return nil, fmt.Errorf("the server's own certificate does not chain to the fingerprinted root: %w", err)
+		}
+	}
+	return root, nil
+}
+
+func rootCRLCmd() *cobra.Command {
+	var dir, pwFile, revokeSerial, reason string
+	var validity time.Duration
+	c := &cobra.Command{
+		Use:   "root-crl --dir D",
+		Short: "re-sign the root's CRL with the (offline) root key",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if pwFile == "" {
+				pwFile = filepath.Join(dir, "secrets", "root-password")
+			}
+			root, err := ca.LoadCertificate(filepath.Join(dir, "certs", "root.crt"))
+			if err != nil {
+				return err
+			}
+			key, err := ca.LoadKey(filepath.Join(dir, "secrets", "root.key"), pwFile)
+			if err != nil {
+				return fmt.Errorf("root key: %w", err)
+			}
+			crlPath := filepath.Join(dir, "certs", "root.crl")
+			var entries []x509.RevocationListEntry
+			if raw, err := os.ReadFile(crlPath); err == nil {
+				der := raw
+				if b, _ := pem.Decode(raw); b != nil {
+					der = b.Bytes
+				}
+				prev, err := x509.ParseRevocationList(der)
+				if err != nil || prev.CheckSignatureFrom(root) != nil {
+					return fmt.Errorf("%s is not a CRL of this root; move it away to start afresh", crlPath)
+				}
+				entries = prev.RevokedCertificateEntries
+			}
+			if revokeSerial != "" {
+				sn, err := ca.NormalizeSerial(revokeSerial)
+				if err != nil {
+					return usagef("--revoke-intermediate: %v", err)
+				}
+				code, ok := ca.Reasons[reason]
+				if !ok {
+					return usagef("--reason %q is not accepted", reason)
+				}
+				n, _ := new(big.Int).SetString(sn, 16)
+				for _, e := range entries {
+					if e.SerialNumber.Cmp(n) == 0 {
+						return fmt.Errorf("intermediate %s is already on the root CRL", sn)
+					}
+				}
+				entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: time.Now().UTC(), ReasonCode: code})
+			}
+			for i := range entries {
+				entries[i].Raw = nil
+				entries[i].Extensions = nil
+			}
+			der, err := ca.RootCRL(root, key, entries, time.Now(), validity)
+			if err != nil {
+				return err
+			}
+			if err := atomicWrite(crlPath, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644); err != nil {
+				return err
+			}
+			rl, _ := x509.ParseRevocationList(der)
+			fmt.Fprintf(c.ErrOrStderr(), "root CRL %s written: number %s, %d revoked intermediates, next update %s\n", crlPath, rl.Number, len(entries), rl.NextUpdate.Format(time.RFC3339))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "", "CA directory holding certs/root.crt and secrets/root.key")
+	c.Flags().StringVar(&pwFile, "root-password-file", "", "root key passphrase (default D/secrets/root-password)")
+	c.Flags().StringVar(&revokeSerial, "revoke-intermediate", "", "serial of an intermediate to add to the CRL")
+	c.Flags().StringVar(&reason, "reason", "keyCompromise", "revocation reason for --revoke-intermediate")
+	c.Flags().DurationVar(&validity, "validity", 8760*time.Hour, "how long the CRL is valid")
+	c.MarkFlagRequired("dir")
+	return c
+}
+
+var _ = bytes.Equal

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pkid/api"
+)
+
+type clientFlags struct {
+	caURL, token, root string
+}
+
+func (f *clientFlags) register(c *cobra.Command, withToken bool) {
+	c.Flags().StringVar(&f.caURL, "ca-url", "", "base URL of the CA, e.g. https://127.0.0.1:8443")
+	c.Flags().StringVar(&f.root, "root", "", "root certificate to trust (default $PKID_HOME/roots.pem)")
+	if withToken {
+		c.Flags().StringVar(&f.token, "token", "", "API token (or $PKID_TOKEN)")
+	}
+}
+
+func (f *clientFlags) tokenOrEnv() (string, error) {
+	if f.token == "" {
+		f.token = os.Getenv("PKID_TOKEN")
+	}
+	if f.token == "" {
+		return "", usagef("--token (or $PKID_TOKEN) is required")
+	}
+	return f.token, nil
+}
+
+func certCmd() *cobra.Command {
+	return group("cert", "get, renew and revoke certificates", certSignCmd(), certIssueCmd(), certRevokeCmd(), certRenewCmd())
+}
+
+func certSignCmd() *cobra.Command {
+	var f clientFlags
+	var role, csrFile, ttl, out string
+	c := &cobra.Command{
+		Use:   "sign --ca-url URL --token T --role R --csr FILE",
+		Short: "have a CSR signed",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			tok, err := f.tokenOrEnv()
+			if err != nil {
+				return err
+			}
+			csr, err := os.ReadFile(csrFile)
+			if err != nil {
+				return err
+			}
+			cl, err := newAPIClient(f.caURL, f.root, nil)
+			if err != nil {
+				return err
+			}
+			var resp api.IssueResponse
+			if err := cl.do("POST", "/v1/sign/"+role, tok, map[string]string{"csr": string(csr), "ttl": ttl}, &resp); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "issued serial %s, valid until %s\n", resp.Serial, resp.NotAfter.Format(time.RFC3339))
+			return writePair(out, leafAndChain(&resp), "", nil)
+		},
+	}
+	f.register(c, true)
+	c.Flags().StringVar(&role, "role", "", "role to sign under")
+	c.Flags().StringVar(&csrFile, "csr", "", "PEM CSR file")
+	c.Flags().StringVar(&ttl, "ttl", "", "lifetime, e.g. 24h (default: the role's)")
+	c.Flags().StringVar(&out, "out", "", "certificate file (default stdout)")
+	c.MarkFlagRequired("role")
+	c.MarkFlagRequired("csr")
+	return c
+}
+
+func certIssueCmd() *cobra.Command {
+	var f clientFlags
+	var role, cn, ttl, out, keyOut, keyType string
+	var sans []string
+	c := &cobra.Command{
+		Use:   "issue --ca-url URL --token T --role R --cn NAME",
+		Short: "get a certificate and a CA-generated key",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			tok, err := f.tokenOrEnv()
+			if err != nil {
+				return err
+			}
+			if out != "" && keyOut == "" {
+				return usagef("--out needs --key-out: the key must be written somewhere")
+			}
+			body := map[string]any{"common_name": cn, "ttl": ttl, "key_type": keyType}
+			var dns, ips, uris []string
+			for _, s := range sans {
+				switch {
+				case strings.Contains(s, "://"):
+					uris = append(uris, s)
+				case isIP(s):
+					ips = append(ips, s)
+				default:
+					dns = append(dns, s)
+				}
+			}
+			body["dns_names"], body["ip_addresses"], body["uris"] = dns, ips, uris
+			cl, err := newAPIClient(f.caURL, f.root, nil)
+			if err != nil {
+				return err
+			}
+			var resp api.IssueResponse
+			if err := cl.do("POST", "/v1/issue/"+role, tok, body, &resp); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "issued serial %s, valid until %s\n", resp.Serial, resp.NotAfter.Format(time.RFC3339))
+			if out == "" {
+				os.Stdout.WriteString(resp.PrivateKey)
+			}
+			return writePair(out, leafAndChain(&resp), keyOut, []byte(resp.PrivateKey))
+		},
+	}
+	f.register(c, true)
+	c.Flags().StringVar(&role, "role", "", "role to issue under")
+	c.Flags().StringVar(&cn, "cn", "", "common name (also a SAN)")
+	c.Flags().StringArrayVar(&sans, "san", nil, "extra SAN: DNS name, IP or URI (repeatable)")
+	c.Flags().StringVar(&ttl, "ttl", "", "lifetime, e.g. 24h")
+	c.Flags().StringVar(&keyType, "key-type", "ec-p256", "key type the CA generates")
+	c.Flags().StringVar(&out, "out", "", "certificate file (default stdout)")
+	c.Flags().StringVar(&keyOut, "key-out", "", "key file, written 0600")
+	c.MarkFlagRequired("role")
+	c.MarkFlagRequired("cn")
+	return c
+}
+
+func certRevokeCmd() *cobra.Command {
+	var f clientFlags
+	var reason string
+	c := &cobra.Command{
+		Use:   "revoke --ca-url URL --token T SERIAL",
+		Short: "revoke a certificate (admin token)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			tok, err := f.tokenOrEnv()
+			if err != nil {
+				return err
+			}
+			cl, err := newAPIClient(f.caURL, f.root, nil)
+			if err != nil {
+				return err
+			}
+			var v api.CertView
+			if err := cl.do("POST", "/v1/revoke", tok, map[string]string{"serial": args[0], "reason": reason}, &v); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "revoked %s (%s) at %s\n", v.Serial, v.Reason, v.RevokedAt.Format(time.RFC3339))
+			return nil
+		},
+	}
+	f.register(c, true)
+	c.Flags().StringVar(&reason, "reason", "unspecified", "unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn")
+	return c
+}
+
+func isIP(s string) bool { return net.ParseIP(s) != nil }

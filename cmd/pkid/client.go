@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"pkid/api"
+)
+
+// pkidHome is where client state lives: $PKID_HOME or ~/.pkid.
+func pkidHome() string {
+	if h := os.Getenv("PKID_HOME"); h != "" {
+		return h
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".pkid"
+	}
+	return filepath.Join(home, ".pkid")
+}
+
+func defaultRootsPath() string { return filepath.Join(pkidHome(), "roots.pem") }
+
+// apiClient talks to a pkid over TLS trusting only the given roots file.
+type apiClient struct {
+	base string
+	http *http.Client
+}
+
+func newAPIClient(caURL, rootFile string, certs []tls.Certificate) (*apiClient, error) {
+	if caURL == "" {
+		return nil, usagef("--ca-url is required")
+	}
+	if rootFile == "" {
+		rootFile = defaultRootsPath()
+	}
+	raw, err := os.ReadFile(rootFile)
+	if err != nil {
+		return nil, fmt.Errorf("read roots %s (run pkid ca bootstrap first, or give --root): %w", rootFile, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(raw) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", rootFile)
+	}
+	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, Certificates: certs}
+	return &apiClient{base: strings.TrimSuffix(caURL, "/"), http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}}, nil
+}
+
+// do sends a JSON request and decodes a 2xx answer into out; a problem
+// document becomes a one-line error carrying its detail.
+func (c *apiClient) do(method, path, token string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		return usagef("bad --ca-url: %v", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var p api.Problem
+		if json.Unmarshal(raw, &p) == nil && p.Detail != "" {
+			return fmt.Errorf("%s (HTTP %d)", p.Detail, resp.StatusCode)
+		}
+		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("decode answer: %w", err)
+		}
+	}
+	return nil
+}
+
+// writePair writes key then certificate, each by rename, so a reader never
+// sees a certificate without its key. The key file is 0600.
+func writePair(certPath string, certPEM []byte, keyPath string, keyPEM []byte) error {
+	if keyPath != "" && keyPEM != nil {
+		if err := atomicWrite(keyPath, keyPEM, 0o600); err != nil {
+			return fmt.Errorf("write key: %w", err)
+		}
+	}
+	if certPath == "" {
+		_, err := os.Stdout.Write(certPEM)
+		return err
+	}
+	if err := atomicWrite(certPath, certPEM, 0o644); err != nil {
+		return fmt.Errorf("write certificate: %w", err)
+	}
+	return nil
+}
+
+func atomicWrite(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// leafAndChain is what certificate files hold: the leaf, then the
+// intermediate (not the root, which clients already trust).
+func leafAndChain(r *api.IssueResponse) []byte {
+	out := []byte(r.Certificate)
+	if len(r.Chain) > 0 {
+		out = append(out, r.Chain[0]...)
+	}
+	return out
+}
+
+var errNoFingerprint = errors.New("no certificate in the bundle matches the fingerprint")

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pkid/ca"
+	"pkid/config"
+)
+
+type initFlags struct {
+	dir, name, keyType, passwordFile, rootPasswordFile string
+	dns, ips, permittedDomains, permittedIPs           []string
+	force                                              bool
+	listen, externalURL, httpListen, pointersURL       string
+}
+
+func initCmd() *cobra.Command {
+	var f initFlags
+	c := &cobra.Command{
+		Use:   "init --dir D",
+		Short: "create a root and intermediate CA, keys and pkid.yaml in D",
+		Args:  cobra.NoArgs,
+		RunE:  func(c *cobra.Command, _ []string) error { return runInit(c, &f) },
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.dir, "dir", "", "CA directory to create (required)")
+	fl.StringVar(&f.name, "name", "pkid Internal CA", "CA name")
+	fl.StringVar(&f.keyType, "key-type", "ec-p256", "ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096 or ed25519")
+	fl.StringVar(&f.passwordFile, "password-file", "", "file holding the intermediate key's passphrase")
+	fl.StringVar(&f.rootPasswordFile, "root-password-file", "", "file holding the root key's passphrase")
+	fl.StringArrayVar(&f.dns, "dns", nil, "DNS name of the server certificate (repeatable; default localhost)")
+	fl.StringArrayVar(&f.ips, "ip", nil, "IP of the server certificate (repeatable; default 127.0.0.1)")
+	fl.StringArrayVar(&f.permittedDomains, "permitted-domain", nil, "name constraint on the intermediate (repeatable)")
+	fl.StringArrayVar(&f.permittedIPs, "permitted-ip", nil, "IP range constraint on the intermediate, CIDR (repeatable)")
+	fl.BoolVar(&f.force, "force", false, "overwrite an existing CA in D")
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8443", "HTTPS listen address written to pkid.yaml")
+	fl.StringVar(&f.externalURL, "external-url", "", "external HTTPS URL (default https://<listen>)")
+	fl.StringVar(&f.httpListen, "http-listen", "127.0.0.1:8080", "plain-HTTP listen address")
+	fl.StringVar(&f.pointersURL, "pointers-url", "", "base of CRL/OCSP/caIssuers URLs (default http://<http-listen>)")
+	c.MarkFlagRequired("dir")
+	return c
+}
+
+func runInit(c *cobra.Command, f *initFlags) error {
+	if (f.passwordFile == "") != (f.rootPasswordFile == "") {
+		return usagef("give both --password-file and --root-password-file, or neither")
+	}
+	var constraints []netip.Prefix
+	for _, s := range f.permittedIPs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return usagef("--permitted-ip %q: %v", s, err)
+		}
+		constraints = append(constraints, p)
+	}
+	if len(f.dns) == 0 && len(f.ips) == 0 {
+		f.dns, f.ips = []string{"localhost"}, []string{"127.0.0.1"}
+	}
+	for _, ip := range f.ips {
+		if net.ParseIP(ip) == nil {
+			return usagef("--ip %q is not an IP address", ip)
+		}
+	}
+	d := f.dir
+	for _, p := range []string{"pkid.yaml", "certs/root.crt", "secrets/intermediate.key"} {
+		if _, err := os.Stat(filepath.Join(d, p)); err == nil && !f.force {
+			return fmt.Errorf("%s already holds a CA (%s); refusing to overwrite it without --force", d, p)
+		}
+	}
+	if f.force {
+		os.Remove(filepath.Join(d, "db", "pkid.db"))
+	}
+	for dir, mode := range map[string]os.FileMode{d: 0o755, filepath.Join(d, "certs"): 0o755, filepath.Join(d, "secrets"): 0o700, filepath.Join(d, "db"): 0o700} {
+		if err := os.MkdirAll(dir, mode); err != nil {
+			return err
+		}
+	}
+	rootPW, interPW, pwPath, err := initPasswords(c, f)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	h, err := ca.CreateHierarchy(ca.HierarchyOptions{Name: f.name, KeyType: f.keyType, PermittedDomains: f.permittedDomains, PermittedIPs: constraints, Now: now})
+	if err != nil {
+		return err
+	}
+	rootKey, err := ca.EncryptKey(h.RootKey, rootPW)
+	if err != nil {
+		return err
+	}
+	interKey, err := ca.EncryptKey(h.IntermediateKey, interPW)
+	if err != nil {
+		return err
+	}
+	crl, err := ca.RootCRL(h.Root, h.RootKey, nil, now, 365*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	ext := f.externalURL
+	if ext == "" {
+		ext = "https://" + f.listen
+	}
+	ptr := f.pointersURL
+	if ptr == "" {
+		ptr = "http://" + f.httpListen
+	}
+	yaml := config.Render(config.Defaults{Listen: f.listen, ExternalURL: ext, HTTPListen: f.httpListen, PointersURL: ptr, DNSNames: f.dns, IPAddresses: f.ips})
+	if pwPath != "secrets/password" {
+		yaml = bytes.Replace(yaml, []byte("password_file: secrets/password"), []byte("password_file: "+pwPath), 1)
+	}
+	files := []struct {
+		path string
+		data []byte
+		mode os.FileMode
+	}{
+		{"certs/root.crt", ca.PEMCert(h.Root.Raw), 0o644},
+		{"certs/intermediate.crt", ca.PEMCert(h.Intermediate.Raw), 0o644},
+		{"certs/root.crl", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl}), 0o644},
+		{"secrets/root.key", rootKey, 0o600},
+		{"secrets/intermediate.key", interKey, 0o600},
+		{"pkid.yaml", yaml, 0o644},
+	}
+	for _, fl := range files {
+		if err := config.WriteFile(filepath.Join(d, fl.path), fl.data, fl.mode); err != nil {
+			return fmt.Errorf("write %s: %w", fl.path, err)
+		}
+	}
+	fp := sha256.Sum256(h.Root.Raw)
+	out := c.OutOrStdout()
+	fmt.Fprintf(out, "Created %s in %s (%s keys)\n", f.name, d, f.keyType)
+	fmt.Fprintf(out, "Root certificate:  %s\n", filepath.Join(d, "certs/root.crt"))
+	fmt.Fprintf(out, "Root fingerprint (SHA-256): %s\n", hex.EncodeToString(fp[:]))
+	fmt.Fprintf(out, "Config: %s   Start: pkid serve --config %s\n", filepath.Join(d, "pkid.yaml"), filepath.Join(d, "pkid.yaml"))
+	fmt.Fprintf(out, "The root key (%s) is needed only for `pkid ca root-crl`: move it offline.\n", filepath.Join(d, "secrets/root.key"))
+	return nil
+}
+
+// initPasswords reads the passphrase files or, without them, generates
+// both into D/secrets (development only, with a warning). It returns the
+// path to write as ca.password_file.
+func initPasswords(c *cobra.Command, f *initFlags) ([]byte, []byte, string, error) {
+	if f.passwordFile != "" {
+		rp, err := readPassword(f.rootPasswordFile)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		ip, err := readPassword(f.passwordFile)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if bytes.Equal(rp, ip) {
+			return nil, nil, "", usagef("the root and intermediate passphrases must differ")
+		}
+		abs, err := filepath.Abs(f.passwordFile)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		return rp, ip, abs, nil
+	}
+	rp, ip := []byte(rand.Text()), []byte(rand.Text())
+	if err := config.WriteFile(filepath.Join(f.dir, "secrets/root-password"), rp, 0o600); err != nil {
+		return nil, nil, "", err
+	}
+	if err := config.WriteFile(filepath.Join(f.dir, "secrets/password"), ip, 0o600); err != nil {
+		return nil, nil, "", err
+	}
+	fmt.Fprintln(c.ErrOrStderr(), "warning: generated passphrases into "+filepath.Join(f.dir, "secrets")+" next to the keys; this is for development only (use --password-file and --root-password-file in production)")
+	return rp, ip, "secrets/password", nil
+}
+
+func readPassword(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase: %w", err)
+	}
+	b = bytes.TrimRight(b, "\r\n")
+	if len(b) < 8 {
+		return nil, fmt.Errorf("passphrase in %s is shorter than 8 characters", path)
+	}
+	return b, nil
+}

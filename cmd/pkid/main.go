@@ -1,0 +1,61 @@
+// Command pkid is the whole product in one binary: the CA server, its
+// administration and its client.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// usageError marks bad usage (exit 2) as opposed to a failure (exit 1).
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+func main() {
+	root := newRoot()
+	err := root.Execute()
+	if err == nil {
+		return
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+	fmt.Fprintln(os.Stderr, "pkid: "+msg)
+	var ue usageError
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") || strings.Contains(err.Error(), "required flag") || strings.Contains(err.Error(), "accepts ") {
+		os.Exit(2)
+	}
+	os.Exit(1)
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "pkid",
+		Short:         "pkid: an internal certificate authority",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(initCmd(), serveCmd(), tokenCmd(), caCmd(), certCmd(), configCmd())
+	return root
+}
+
+// group makes a parent command that only holds subcommands.
+func group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(c *cobra.Command, _ []string) error {
+		return usagef("%s needs a subcommand: %s", use, strings.Join(subNames(c), ", "))
+	}}
+	c.AddCommand(subs...)
+	return c
+}
+
+func subNames(c *cobra.Command) []string {
+	var n []string
+	for _, s := range c.Commands() {
+		n = append(n, s.Name())
+	}
+	return n
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pkid/api"
+	"pkid/ca"
+)
+
+type renewFlags struct {
+	clientFlags
+	certFile, keyFile, execCmd, pidFile, signal string
+	daemon, keepKey                             bool
+}
+
+func certRenewCmd() *cobra.Command {
+	var f renewFlags
+	c := &cobra.Command{
+		Use:   "renew --ca-url URL --cert F --key F [--daemon]",
+		Short: "renew a certificate over mTLS with itself; --daemon keeps it fresh",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), nil))
+			if !f.daemon {
+				leaf, err := renewOnce(&f)
+				if err != nil {
+					return err
+				}
+				log.Info("renewed", "serial", ca.SerialString(leaf.SerialNumber), "not_after", leaf.NotAfter)
+				return afterRenew(&f, log)
+			}
+			return renewDaemon(&f, log)
+		},
+	}
+	f.register(c, false)
+	c.Flags().StringVar(&f.certFile, "cert", "", "certificate file (leaf first), replaced on renewal")
+	c.Flags().StringVar(&f.keyFile, "key", "", "key file, replaced on renewal (0600)")
+	c.Flags().BoolVar(&f.daemon, "daemon", false, "keep renewing at about two thirds of each lifetime")
+	c.Flags().BoolVar(&f.keepKey, "keep-key", false, "renew the same key instead of generating a new one")
+	c.Flags().StringVar(&f.execCmd, "exec", "", "command to run (sh -c) after each renewal")
+	c.Flags().StringVar(&f.pidFile, "pid-file", "", "send --signal to the process in this file after each renewal")
+	c.Flags().StringVar(&f.signal, "signal", "HUP", "signal for --pid-file")
+	c.MarkFlagRequired("cert")
+	c.MarkFlagRequired("key")
+	return c
+}
+
+// loadPair reads the pair, retrying briefly: a writer replaces the key
+// first and the certificate second, so a mismatch is transient.
+func loadPair(certFile, keyFile string) (tls.Certificate, error) {
+	var err error
+	for range 10 {
+		var pair tls.Certificate
+		if pair, err = tls.LoadX509KeyPair(certFile, keyFile); err == nil {
+			return pair, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return tls.Certificate{}, fmt.Errorf("load %s and %s: %w", certFile, keyFile, err)
+}
+
+func renewOnce(f *renewFlags) (*x509.Certificate, error) {
+	pair, err := loadPair(f.certFile, f.keyFile)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := newAPIClient(f.caURL, f.root, []tls.Certificate{pair})
+	if err != nil {
+		return nil, err
+	}
+	body := map[string]string{}
+	var keyPEM []byte
+	if !f.keepKey {
+		key, err := sameTypeKey(pair.PrivateKey.(crypto.Signer))
+		if err != nil {
+			return nil, err
+		}
+		leaf := pair.Leaf
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: leaf.Subject, DNSNames: leaf.DNSNames, IPAddresses: leaf.IPAddresses, URIs: leaf.URIs, EmailAddresses: leaf.EmailAddresses}, key)
+		if err != nil {
+			return nil, err
+		}
+		body["csr"] = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+		if keyPEM, err = ca.MarshalKey(key); err != nil {
+			return nil, err
+		}
+	}
+	var resp api.IssueResponse
+	if err := cl.do("POST", "/v1/renew", "", body, &resp); err != nil {
+		return nil, err
+	}
+	if err := writePair(f.certFile, leafAndChain(&resp), f.keyFile, keyPEM); err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode([]byte(resp.Certificate))
+	return x509.ParseCertificate(blk.Bytes)
+}
+
+// sameTypeKey makes a fresh key like k, so rotation never changes the key
+// type the role was checked against.
+func sameTypeKey(k crypto.Signer) (crypto.Signer, error) {
+	switch p := k.Public().(type) {
+	case *ecdsa.PublicKey:
+		if p.Curve == elliptic.P384() {
+			return ca.GenerateKey("ec-p384")
+		}
+		return ca.GenerateKey("ec-p256")
+	case ed25519.PublicKey:
+		return ca.GenerateKey("ed25519")
+	case *rsa.PublicKey:
+		return ca.GenerateKey(fmt.Sprintf("rsa-%d", p.N.BitLen()))
+	}
+	return nil, fmt.Errorf("unsupported key type %T", k)
+}
+
+func afterRenew(f *renewFlags, log *slog.Logger) error {
+	if f.execCmd != "" {
+		out, err := exec.Command("sh", "-c", f.execCmd).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("--exec %q: %v: %s", f.execCmd, err, strings.TrimSpace(string(out)))
+		}
+		log.Info("ran --exec", "command", f.execCmd)
+	}
+	if f.pidFile != "" {
+		raw, err := os.ReadFile(f.pidFile)
+		if err != nil {
+			return err
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil {
+			return fmt.Errorf("--pid-file %s: %v", f.pidFile, err)
+		}
+		sig := map[string]syscall.Signal{"HUP": syscall.SIGHUP, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "TERM": syscall.SIGTERM}[strings.TrimPrefix(strings.ToUpper(f.signal), "SIG")]
+		if sig == 0 {
+			return usagef("--signal %q: want HUP, USR1, USR2 or TERM", f.signal)
+		}
+		if err := syscall.Kill(pid, sig); err != nil {
+			return fmt.Errorf("signal %d: %w", pid, err)
+		}
+		log.Info("signalled", "pid", pid, "signal", f.signal)
+	}
+	return nil
+}
+
+// renewAt is about two thirds into the lifetime, with up to ±5% jitter so a
+// fleet started together does not renew together.
+func renewAt(leaf *x509.Certificate) time.Time {
+	life := leaf.NotAfter.Sub(leaf.NotBefore)
+	j := int64(life / 10)
+	var off time.Duration
+	if j > 0 {
+		n, _ := rand.Int(rand.Reader, big.NewInt(j))
+		off = time.Duration(n.Int64()) - life/20
+	}
+	return leaf.NotBefore.Add(life*2/3 + off)
+}
+
+func renewDaemon(f *renewFlags, log *slog.Logger) error {
+	backoff := time.Second
+	for {
+		pair, err := loadPair(f.certFile, f.keyFile)
+		if err != nil {
+			return err
+		}
+		at := renewAt(pair.Leaf)
+		log.Info("next renewal", "at", at.Format(time.RFC3339Nano), "not_after", pair.Leaf.NotAfter)
+		time.Sleep(time.Until(at))
+		for {
+			leaf, err := renewOnce(f)
+			if err == nil {
+				log.Info("renewed", "serial", ca.SerialString(leaf.SerialNumber), "not_after", leaf.NotAfter)
+				if err := afterRenew(f, log); err != nil {
+					log.Error("after renewal", "err", err)
+				}
+				backoff = time.Second
+				break
+			}
+			if time.Now().After(pair.Leaf.NotAfter) {
+				return fmt.Errorf("certificate expired before it could be renewed: %w", err)
+			}
+			log.Error("renewal failed; retrying", "err", err, "in", backoff)
+			time.Sleep(backoff)
+			backoff = min(backoff*2, 5*time.Minute, max(time.Until(pair.Leaf.NotAfter)/4, time.Second))
+		}
+	}
+}
