@@ -1,0 +1,323 @@
+package api_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pkid/api"
+	"pkid/internal/testutil"
+)
+
+func TestSignEveryKeyType(t *testing.T) {
+	s := shared
+	for _, kt := range testutil.KeyTypes {
+		t.Run("ok/"+kt, func(t *testing.T) {
+			var r api.IssueResponse
+			resp := s.do(t, "POST", "/v1/sign/default", s.tok, map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, kt), "svc.internal"), "ttl": "2h"}, &r)
+			if resp.StatusCode != 201 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			leaf := s.verify(t, &r, x509.ExtKeyUsageServerAuth)
+			if leaf.DNSNames[0] != "svc.internal" || !r.NotAfter.Equal(leaf.NotAfter) || leaf.NotAfter.Sub(leaf.NotBefore) != 2*time.Hour+time.Minute {
+				t.Fatalf("leaf %v %s %s", leaf.DNSNames, leaf.NotBefore, leaf.NotAfter)
+			}
+			testutil.LintCertificate(t, leaf.Raw)
+			var v api.CertView
+			if s.do(t, "GET", "/v1/certs/"+strings.ToUpper(r.Serial), "", nil, &v).StatusCode != 200 || v.Serial != r.Serial || v.Status != "valid" || v.Role != "default" {
+				t.Fatalf("record %+v", v)
+			}
+		})
+	}
+}
+
+func TestIssueEveryKeyType(t *testing.T) {
+	s := shared
+	for _, kt := range []string{"ec-p256", "ec-p384", "ed25519", "rsa-2048"} {
+		t.Run("ok/"+kt, func(t *testing.T) {
+			var r api.IssueResponse
+			resp := s.do(t, "POST", "/v1/issue/default", s.tok, map[string]any{"common_name": "gen.internal", "ip_addresses": []string{"127.0.0.2"}, "uris": []string{"spiffe://internal/ns/x"}, "key_type": kt, "ttl": "1h"}, &r)
+			if resp.StatusCode != 201 || r.PrivateKey == "" {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			leaf := s.verify(t, &r, x509.ExtKeyUsageClientAuth)
+			if _, err := tls.X509KeyPair([]byte(r.Certificate), []byte(r.PrivateKey)); err != nil {
+				t.Fatalf("key does not match: %v", err)
+			}
+			if len(leaf.IPAddresses) != 1 || len(leaf.URIs) != 1 || leaf.DNSNames[0] != "gen.internal" {
+				t.Fatalf("SANs %v %v %v", leaf.DNSNames, leaf.IPAddresses, leaf.URIs)
+			}
+		})
+	}
+}
+
+func TestListPagination(t *testing.T) {
+	s := shared
+	for range 5 {
+		var r api.IssueResponse
+		if s.do(t, "POST", "/v1/sign/ci", s.admin, map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, "ec-p256"), "job.ci.internal")}, &r).StatusCode != 403 {
+			t.Fatal("admin token without the ci role signed for ci")
+		}
+	}
+	ciTok := tokenFor(t, s, "ci")
+	want := map[string]bool{}
+	for range 5 {
+		var r api.IssueResponse
+		if s.do(t, "POST", "/v1/sign/ci", ciTok, map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, "ec-p256"), "job.ci.internal")}, &r).StatusCode != 201 {
+			t.Fatal("ci sign failed")
+		}
+		want[r.Serial] = true
+	}
+	got := map[string]bool{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		var page struct {
+			Items      []api.CertView `json:"items"`
+			NextCursor string         `json:"next_cursor"`
+		}
+		if s.do(t, "GET", "/v1/certs?role=ci&limit=2&cursor="+cursor, s.admin, nil, &page).StatusCode != 200 {
+			t.Fatal("list failed")
+		}
+		for _, it := range page.Items {
+			if it.Role != "ci" || got[it.Serial] {
+				t.Fatalf("bad item %+v", it)
+			}
+			got[it.Serial] = true
+		}
+		if page.NextCursor == "" {
+			if pages != 2 {
+				t.Fatalf("%d pages for 5 items at 2 per page", pages+1)
+			}
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if len(got) != len(want) {
+		t.Fatalf("listed %d of %d", len(got), len(want))
+	}
+	var p api.Problem
+	if s.do(t, "GET", "/v1/certs", s.tok, nil, &p).StatusCode != 403 {
+		t.Fatal("non-admin listed certificates")
+	}
+}
+
+func tokenFor(t testing.TB, s *testServer, role string, opts ...func(*api.TokenOptions)) string {
+	t.Helper()
+	o := api.TokenOptions{Name: "t-" + role, Roles: []string{role}}
+	for _, f := range opts {
+		f(&o)
+	}
+	var out struct {
+		Token string `json:"token"`
+	}
+	body := map[string]any{"name": o.Name, "roles": o.Roles, "once": o.Once, "names": o.Names}
+	if o.TTL != 0 {
+		body["ttl"] = o.TTL.String()
+	}
+	if r := s.do(t, "POST", "/v1/tokens", s.admin, body, &out); r.StatusCode != 201 {
+		t.Fatalf("create token: %d", r.StatusCode)
+	}
+	return out.Token
+}
+
+func TestRefusals(t *testing.T) {
+	s := shared
+	key := testutil.LeafKey(t, "ec-p256")
+	good := map[string]string{"csr": csrPEM(t, key, "a.internal")}
+	expired := tokenFor(t, s, "default", func(o *api.TokenOptions) { o.TTL = time.Minute })
+	s.clock.Advance(2 * time.Minute)
+	defer s.clock.Advance(0)
+	tampered := []byte(csrPEM(t, key, "a.internal"))
+	blk := strings.Split(string(tampered), "\n")
+	blk[len(blk)-4] = strings.Repeat("A", len(blk[len(blk)-4]))
+	cases := []struct {
+		name, path, token string
+		body              any
+		status            int
+		typ, detail       string
+	}{
+		{"fail/no token", "/v1/sign/default", "", good, 401, "unauthorized", "missing credentials"},
+		{"fail/unknown token", "/v1/sign/default", "0011223344556677.nope", good, 401, "unauthorized", "unknown or revoked"},
+		{"fail/malformed token", "/v1/sign/default", "garbage", good, 401, "unauthorized", "malformed token"},
+		{"fail/wrong secret", "/v1/sign/default", strings.Split(s.tok, ".")[0] + ".wrong", good, 401, "unauthorized", "unknown or revoked"},
+		{"fail/expired token", "/v1/sign/default", expired, good, 401, "unauthorized", "expired"},
+		{"fail/other role", "/v1/sign/ci", s.tok, good, 403, "forbidden", "may not use role \"ci\""},
+		{"fail/unknown role", "/v1/sign/nope", s.tok, good, 404, "notFound", "unknown role"},
+		{"fail/outside policy", "/v1/sign/default", s.tok, map[string]string{"csr": csrPEM(t, key, "evil.com")}, 403, "rejectedIdentifier", "subdomains of internal"},
+		{"fail/ttl over max", "/v1/sign/default", s.tok, map[string]string{"csr": good["csr"], "ttl": "1000h"}, 403, "forbidden", "max_ttl of 168h"},
+		{"fail/bad ttl", "/v1/sign/default", s.tok, map[string]string{"csr": good["csr"], "ttl": "soon"}, 400, "malformed", "positive Go duration"},
+		{"fail/malformed json", "/v1/sign/default", s.tok, "{not json", 400, "malformed", "JSON"},
+		{"fail/unknown field", "/v1/sign/default", s.tok, `{"csr":"x","extra":1}`, 400, "malformed", "unknown field"},
+		{"fail/not pem", "/v1/sign/default", s.tok, map[string]string{"csr": "hello"}, 400, "badCSR", "not PEM"},
+		{"fail/bad der", "/v1/sign/default", s.tok, map[string]string{"csr": "-----BEGIN CERTIFICATE REQUEST-----\nMAMCAQA=\n-----END CERTIFICATE REQUEST-----\n"}, 400, "badCSR", "PKCS#10"},
+		{"fail/bad signature", "/v1/sign/default", s.tok, map[string]string{"csr": strings.Join(blk, "\n")}, 400, "badCSR", ""},
+		{"fail/too large", "/v1/sign/default", s.tok, `{"csr":"` + strings.Repeat("A", 70<<10) + `"}`, 413, "tooLarge", "limit of 65536"},
+		{"fail/issue bad key type", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "key_type": "rsa-1024"}, 400, "malformed", "key_type"},
+		{"fail/issue bad ip", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "ip_addresses": []string{"300.1.1.1"}}, 400, "malformed", "ip_addresses"},
+		{"fail/revoke non-admin", "/v1/revoke", s.tok, map[string]string{"serial": "ab"}, 403, "forbidden", "not an admin"},
+		{"fail/revoke unknown serial", "/v1/revoke", s.admin, map[string]string{"serial": "ab"}, 404, "notFound", "no certificate"},
+		{"fail/revoke bad reason", "/v1/revoke", s.admin, map[string]string{"serial": "ab", "reason": "certificateHold"}, 400, "badRevocationReason", "not accepted"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var p api.Problem
+			resp := s.do(t, "POST", c.path, c.token, c.body, &p)
+			if resp.StatusCode != c.status || !strings.HasSuffix(p.Type, "/"+c.typ) || !strings.Contains(p.Detail, c.detail) || p.Status != c.status {
+				t.Fatalf("got %d %+v; want %d %s %q", resp.StatusCode, p, c.status, c.typ, c.detail)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Fatalf("content type %q", ct)
+			}
+		})
+	}
+}
+
+func TestEnrollmentToken(t *testing.T) {
+	s := shared
+	once := tokenFor(t, s, "default", func(o *api.TokenOptions) { o.Once = true; o.Names = []string{"new.internal"} })
+	key := testutil.LeafKey(t, "ec-p384")
+	var p api.Problem
+	if r := s.do(t, "POST", "/v1/sign/default", once, map[string]string{"csr": csrPEM(t, key, "other.internal")}, &p); r.StatusCode != 403 || !strings.Contains(p.Detail, "exactly new.internal") {
+		t.Fatalf("fail/other name: %d %+v", r.StatusCode, p)
+	}
+	var r api.IssueResponse
+	if resp := s.do(t, "POST", "/v1/sign/default", once, map[string]string{"csr": csrPEM(t, key, "new.internal")}, &r); resp.StatusCode != 201 {
+		t.Fatalf("ok/first use: %d", resp.StatusCode)
+	}
+	if resp := s.do(t, "POST", "/v1/sign/default", once, map[string]string{"csr": csrPEM(t, key, "new.internal")}, &p); resp.StatusCode != 401 || !strings.Contains(p.Detail, "already used") {
+		t.Fatalf("fail/second use: %d %+v", resp.StatusCode, p)
+	}
+}
+
+func TestRevokeThroughAPI(t *testing.T) {
+	s := shared
+	var r api.IssueResponse
+	s.do(t, "POST", "/v1/sign/default", s.tok, map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, "ed25519"), "rev.internal")}, &r)
+	var v api.CertView
+	if resp := s.do(t, "POST", "/v1/revoke", s.admin, map[string]string{"serial": "00:" + strings.ToUpper(r.Serial), "reason": "superseded"}, &v); resp.StatusCode != 200 || v.Status != "revoked" || v.Reason != "superseded" {
+		t.Fatalf("ok/revoke: %d %+v", resp.StatusCode, v)
+	}
+	var p api.Problem
+	if resp := s.do(t, "POST", "/v1/revoke", s.admin, map[string]string{"serial": r.Serial, "reason": "superseded"}, &p); resp.StatusCode != 409 {
+		t.Fatalf("fail/again: %d", resp.StatusCode)
+	}
+	if resp := s.do(t, "POST", "/v1/revoke", s.admin, map[string]string{"serial": r.Serial, "reason": "keyCompromise"}, &v); resp.StatusCode != 200 || v.Reason != "keyCompromise" {
+		t.Fatalf("ok/raise to keyCompromise: %d %+v", resp.StatusCode, v)
+	}
+	if resp := s.do(t, "POST", "/v1/sign/default", s.tok, map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, "ed25519"), "rev.internal")}, &p); resp.StatusCode != 403 || !strings.Contains(p.Detail, "keyCompromise") {
+		t.Fatalf("fail/blocked key signed again: %d %+v", resp.StatusCode, p)
+	}
+}
+
+func TestPublicListenerOnlyServesPublicPaths(t *testing.T) {
+	s := shared
+	for path, want := range map[string]int{"/crl": 200, "/crl.pem": 200, "/v1/ca/intermediate.der": 200, "/v1/ca/root.crl": 200, "/crl/bundle.pem": 200, "/v1/sign/default": 404, "/v1/tokens": 404, "/healthz": 404} {
+		resp, err := http.Get(s.http + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
+func TestPlainHTTPToTLSPort(t *testing.T) {
+	s := shared
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/sign/default HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 2\r\n\r\n{}", s.tok)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	raw, _ := io.ReadAll(conn)
+	if strings.Contains(string(raw), "BEGIN CERTIFICATE") || !strings.Contains(string(raw), "400") {
+		t.Fatalf("plain HTTP to the TLS port got %q", raw)
+	}
+}
+
+func TestTLSOnly12Plus(t *testing.T) {
+	_, err := tls.Dial("tcp", strings.TrimPrefix(shared.base, "https://"), &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11})
+	if err == nil {
+		t.Fatal("TLS 1.1 handshake succeeded")
+	}
+}
+
+func TestServerCertificateRenewsItself(t *testing.T) {
+	s := shared
+	served := func() *x509.Certificate {
+		conn, err := tls.Dial("tcp", strings.TrimPrefix(s.base, "https://"), &tls.Config{RootCAs: s.client.Transport.(*http.Transport).TLSClientConfig.RootCAs, ServerName: "localhost", Time: s.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0]
+	}
+	first := served()
+	s.clock.Advance(17 * time.Hour) // past two thirds of the 24h default
+	deadline := time.Now().Add(5 * time.Second)
+	for served().SerialNumber.Cmp(first.SerialNumber) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("server certificate was not renewed after the clock moved")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestConcurrentSignsSurviveRestart(t *testing.T) {
+	ports := testutil.Listen(t)
+	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), nil)
+	s := startServer(t, dir, ports)
+	csr := csrPEM(t, testutil.LeafKey(t, "ec-p256"), "load.internal")
+	const n, workers = 500, 32
+	var mu sync.Mutex
+	serials := map[string]bool{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				var r api.IssueResponse
+				if resp := s.do(t, "POST", "/v1/sign/default", s.tok, map[string]string{"csr": csr}, &r); resp.StatusCode != 201 {
+					t.Errorf("status %d", resp.StatusCode)
+					return
+				}
+				mu.Lock()
+				if serials[r.Serial] {
+					t.Errorf("duplicate serial %s", r.Serial)
+				}
+				serials[r.Serial] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(serials) != n {
+		t.Fatalf("%d certificates, want %d", len(serials), n)
+	}
+	s.stop()
+	ports2 := &testutil.Ports{}
+	ports2.HTTPS, _ = net.Listen("tcp", ports.HTTPSAddr())
+	ports2.HTTP, _ = net.Listen("tcp", ports.HTTPAddr())
+	if ports2.HTTPS == nil || ports2.HTTP == nil {
+		t.Fatal("ports taken after restart")
+	}
+	s2 := startServer(t, dir, ports2)
+	defer s2.stop()
+	for sn := range serials {
+		var v api.CertView
+		if s2.do(t, "GET", "/v1/certs/"+sn, "", nil, &v).StatusCode != 200 {
+			t.Fatalf("record %s lost across restart", sn)
+		}
+	}
+}
