@@ -1,8 +1,8 @@
 package api
 
 import (
-	"crypto/x509"
 	"crypto"
+	"crypto/x509"
 	"net"
 	"net/http"
 	"time"

@@ -125,11 +125,11 @@ type mainTB struct {
 	dirs     []string
 }
 
-func (m *mainTB) Helper()                    {}
-func (m *mainTB) Fatal(args ...any)          { panic(args) }
-func (m *mainTB) Fatalf(f string, a ...any)  { panic(f) }
-func (m *mainTB) Errorf(f string, a ...any)  { panic(f) }
-func (m *mainTB) Cleanup(f func())           { m.cleanups = append(m.cleanups, f) }
+func (m *mainTB) Helper()                   {}
+func (m *mainTB) Fatal(args ...any)         { panic(args) }
+func (m *mainTB) Fatalf(f string, a ...any) { panic(f) }
+func (m *mainTB) Errorf(f string, a ...any) { panic(f) }
+func (m *mainTB) Cleanup(f func())          { m.cleanups = append(m.cleanups, f) }
 func (m *mainTB) TempDir() string {
 	d, err := os.MkdirTemp("", "pkid-test")
 	if err != nil {

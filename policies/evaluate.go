@@ -23,8 +23,8 @@ const MaxCNLength = 64
 // Request is what a requester asks for, already parsed from a CSR or a JSON
 // body. Nothing in it is trusted.
 type Request struct {
-	CommonName  string
-	DNSNames    []string
+	CommonName string
+	DNSNames   []string
 	// IPAddresses keep the distinction between IPv4 and IPv4-mapped IPv6
 	// (net.IP loses it), so the mapped form can be refused.
 	IPAddresses []netip.Addr

@@ -3,21 +3,23 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
 	"os"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 )
 
 func main() {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	w := func(name string, tmpl *x509.CertificateRequest) {
 		der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, k)
-		if err != nil { panic(err) }
+		if err != nil {
+			panic(err)
+		}
 		os.WriteFile("certs/testdata/csr/"+name+".pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o644)
 	}
 	w("ok-svc", &x509.CertificateRequest{Subject: pkix.Name{CommonName: "svc.internal"}, DNSNames: []string{"svc.internal"}})
