@@ -1,0 +1,231 @@
+package main_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"pkid/ca"
+)
+
+func TestInit(t *testing.T) {
+	openssl := needTool(t, "openssl")
+	d, _, _ := initCA(t)
+	for _, f := range []string{"pkid.yaml", "certs/root.crt", "certs/intermediate.crt", "certs/root.crl", "secrets/root.key", "secrets/intermediate.key", "secrets/password", "secrets/root-password"} {
+		if _, err := os.Stat(filepath.Join(d, f)); err != nil {
+			t.Fatalf("init did not write %s", f)
+		}
+	}
+	for _, f := range []string{"secrets/root.key", "secrets/intermediate.key", "secrets/password", "secrets/root-password"} {
+		fi, _ := os.Stat(filepath.Join(d, f))
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %o", f, fi.Mode().Perm())
+		}
+		if strings.HasSuffix(f, ".key") {
+			b, _ := os.ReadFile(filepath.Join(d, f))
+			if !strings.Contains(string(b), "BEGIN ENCRYPTED PRIVATE KEY") {
+				t.Errorf("%s is not encrypted PKCS#8", f)
+			}
+		}
+	}
+	rp, _ := os.ReadFile(filepath.Join(d, "secrets/root-password"))
+	ip, _ := os.ReadFile(filepath.Join(d, "secrets/password"))
+	if string(rp) == string(ip) {
+		t.Error("root and intermediate share a passphrase")
+	}
+	if out, err := exec.Command(openssl, "verify", "-CAfile", filepath.Join(d, "certs/root.crt"), filepath.Join(d, "certs/intermediate.crt")).CombinedOutput(); err != nil {
+		t.Fatalf("openssl verify: %v %s", err, out)
+	}
+	if out, err := exec.Command(openssl, "crl", "-in", filepath.Join(d, "certs/root.crl"), "-CAfile", filepath.Join(d, "certs/root.crt"), "-noout").CombinedOutput(); err != nil || !strings.Contains(string(out), "verify OK") {
+		t.Fatalf("openssl crl: %v %s", err, out)
+	}
+	r := pkid(t, nil, "init", "--dir", d)
+	if r.code != 1 || !strings.Contains(r.stderr, "--force") {
+		t.Fatalf("overwrite without --force: %+v", r)
+	}
+	if r := pkid(t, nil, "init"); r.code != 2 {
+		t.Fatalf("init without --dir: exit %d", r.code)
+	}
+	if r := pkid(t, nil, "init", "--dir", t.TempDir(), "--key-type", "dsa"); r.code != 1 || !strings.Contains(r.stderr, "unknown key type") {
+		t.Fatalf("bad key type: %+v", r)
+	}
+	if r := pkid(t, nil, "config", "check", "--config", filepath.Join(d, "pkid.yaml")); r.code != 0 {
+		t.Fatalf("config check: %+v", r)
+	}
+}
+
+func TestInitKeyTypesAndPasswordFiles(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	rpw := filepath.Join(t.TempDir(), "rpw")
+	os.WriteFile(pw, []byte("intermediate-pass\n"), 0o600)
+	os.WriteFile(rpw, []byte("root-passphrase\n"), 0o600)
+	for _, kt := range []string{"ed25519", "ec-p384", "rsa-2048"} {
+		d := filepath.Join(t.TempDir(), kt)
+		out := mustPKID(t, nil, "init", "--dir", d, "--key-type", kt, "--password-file", pw, "--root-password-file", rpw, "--permitted-domain", "internal", "--dns", "ca.internal")
+		root, err := ca.LoadCertificate(filepath.Join(d, "certs/root.crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(root.Raw)
+		if !strings.Contains(out, hex.EncodeToString(sum[:])) {
+			t.Fatalf("%s: fingerprint not printed: %s", kt, out)
+		}
+		if _, err := os.Stat(filepath.Join(d, "secrets/password")); err == nil {
+			t.Fatalf("%s: generated a password despite --password-file", kt)
+		}
+		if _, err := ca.LoadKey(filepath.Join(d, "secrets/intermediate.key"), pw); err != nil {
+			t.Fatalf("%s: %v", kt, err)
+		}
+		inter, _ := ca.LoadCertificate(filepath.Join(d, "certs/intermediate.crt"))
+		if len(inter.PermittedDNSDomains) != 1 || !inter.MaxPathLenZero {
+			t.Fatalf("%s: intermediate constraints missing", kt)
+		}
+	}
+}
+
+// TestUserFlow drives the binary as a user would: init, serve, token
+// create through the admin socket, bootstrap by fingerprint, sign, issue,
+// revoke; then checks the leaf with openssl.
+func TestUserFlow(t *testing.T) {
+	openssl := needTool(t, "openssl")
+	d, https, _ := initCA(t)
+	cfg := filepath.Join(d, "pkid.yaml")
+	// While serve is not running, token create opens the store directly.
+	direct := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default", "--name", "offline"))
+	if strings.Count(direct, ".") != 1 {
+		t.Fatalf("token %q", direct)
+	}
+	s := serve(t, d, https)
+	// While it runs, the same command goes through the admin socket.
+	r := pkid(t, nil, "token", "create", "--config", cfg, "--role", "default", "--admin", "--name", "ops")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("token create while serving: %+v", r)
+	}
+	admin := strings.TrimSpace(r.stdout)
+	if fi, err := os.Stat(filepath.Join(d, "pkid.sock")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin socket: %v", err)
+	}
+	list := mustPKID(t, nil, "token", "list", "--config", cfg)
+	if !strings.Contains(list, "offline") || !strings.Contains(list, "ops") || strings.Contains(list, strings.Split(admin, ".")[1]) {
+		t.Fatalf("token list: %s", list)
+	}
+
+	home := t.TempDir()
+	env := []string{"PKID_HOME=" + home}
+	root, _ := ca.LoadCertificate(filepath.Join(d, "certs/root.crt"))
+	sum := sha256.Sum256(root.Raw)
+	fp := strings.ToUpper(hex.EncodeToString(sum[:]))
+	if r := pkid(t, env, "ca", "bootstrap", "--ca-url", s.base, "--fingerprint", strings.Repeat("0", 64)); r.code != 1 {
+		t.Fatalf("bootstrap with a wrong fingerprint: %+v", r)
+	}
+	mustPKID(t, env, "ca", "bootstrap", "--ca-url", s.base, "--fingerprint", fp[:2]+":"+fp[2:])
+	if b, _ := os.ReadFile(filepath.Join(home, "roots.pem")); strings.Count(string(b), "BEGIN CERTIFICATE") != 1 {
+		t.Fatal("bootstrap did not save exactly the root")
+	}
+
+	csr, _ := newCSR(t, "cli.internal")
+	csrFile := filepath.Join(t.TempDir(), "c.csr")
+	os.WriteFile(csrFile, []byte(csr), 0o644)
+	out := filepath.Join(t.TempDir(), "cli.crt")
+	mustPKID(t, env, "cert", "sign", "--ca-url", s.base, "--token", direct, "--role", "default", "--csr", csrFile, "--ttl", "1h", "--out", out)
+	if o, err := exec.Command(openssl, "verify", "-CAfile", filepath.Join(home, "roots.pem"), "-untrusted", out, out).CombinedOutput(); err != nil {
+		t.Fatalf("openssl verify: %v %s", err, o)
+	}
+	crt, key := filepath.Join(t.TempDir(), "i.crt"), filepath.Join(t.TempDir(), "i.key")
+	mustPKID(t, env, "cert", "issue", "--ca-url", s.base, "--token", direct, "--role", "default", "--cn", "gen.internal", "--san", "127.0.0.3", "--out", crt, "--key-out", key)
+	if fi, _ := os.Stat(key); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key mode %o", fi.Mode().Perm())
+	}
+	if o, err := exec.Command(openssl, "x509", "-in", crt, "-noout", "-ext", "subjectAltName").CombinedOutput(); err != nil || !strings.Contains(string(o), "127.0.0.3") {
+		t.Fatalf("openssl x509: %v %s", err, o)
+	}
+	// Refusals exit 1 with one line.
+	if r := pkid(t, env, "cert", "sign", "--ca-url", s.base, "--token", "nope.nope", "--role", "default", "--csr", csrFile); r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "unknown or revoked token") {
+		t.Fatalf("bad token: %+v", r)
+	}
+	leaf, _ := ca.LoadCertificate(crt)
+	serial := ca.SerialString(leaf.SerialNumber)
+	mustPKID(t, env, "cert", "revoke", "--ca-url", s.base, "--token", admin, "--reason", "keyCompromise", serial)
+	if r := pkid(t, env, "cert", "revoke", "--ca-url", s.base, "--token", admin, serial); r.code != 1 || !strings.Contains(r.stderr, "already revoked") {
+		t.Fatalf("revoke twice: %+v", r)
+	}
+	logs := s.logs()
+	if strings.Contains(logs, strings.Split(admin, ".")[1]) || strings.Contains(logs, "PRIVATE KEY") {
+		t.Fatal("a secret reached the server log")
+	}
+	if !strings.Contains(logs, `"event":"issue"`) || !strings.Contains(logs, `"outcome":"refused"`) || !strings.Contains(logs, `"event":"revoke"`) {
+		t.Fatalf("audit lines missing:\n%s", logs)
+	}
+}
+
+// TestCrashDuringLoad: SIGTERM, and separately SIGKILL, while signs are in
+// flight. Every client that got a certificate finds its record after a
+// restart on the same files.
+func TestCrashDuringLoad(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			d, https, _ := initCA(t)
+			tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", filepath.Join(d, "pkid.yaml"), "--role", "default"))
+			s := serve(t, d, https)
+			csr, _ := newCSR(t, "load.internal")
+			var mu sync.Mutex
+			var acked []string
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			for range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for ctx.Err() == nil {
+						sn, err := s.sign(ctx, tok, csr)
+						if err != nil {
+							continue
+						}
+						mu.Lock()
+						acked = append(acked, sn)
+						mu.Unlock()
+					}
+				}()
+			}
+			time.Sleep(300 * time.Millisecond)
+			s.cmd.Process.Signal(sig)
+			time.Sleep(300 * time.Millisecond)
+			cancel()
+			wg.Wait()
+			s.client.CloseIdleConnections()
+			if len(acked) < 10 {
+				t.Fatalf("only %d certificates before the %s", len(acked), sig)
+			}
+			s2 := serve(t, d, https)
+			for _, sn := range acked {
+				if code := s2.status(t, "/v1/certs/"+sn); code != 200 {
+					t.Fatalf("certificate %s was handed out but its record is gone after %s (HTTP %d)", sn, sig, code)
+				}
+			}
+			t.Logf("%d acknowledged certificates all recorded after %s", len(acked), sig)
+		})
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	if r := pkid(t, nil, "frobnicate"); r.code != 2 {
+		t.Fatalf("unknown command: %d", r.code)
+	}
+	if r := pkid(t, nil, "serve", "--bogus"); r.code != 2 {
+		t.Fatalf("unknown flag: %d", r.code)
+	}
+	if r := pkid(t, nil, "serve"); r.code != 2 {
+		t.Fatalf("serve without config: %d", r.code)
+	}
+	if r := pkid(t, nil, "serve", "--config", "/nonexistent/pkid.yaml"); r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Fatalf("serve with missing config: %+v", r)
+	}
+}

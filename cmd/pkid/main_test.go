@@ -1,0 +1,219 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"pkid/internal/testutil"
+)
+
+var pkidBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pkid-bin")
+	if err != nil {
+		panic(err)
+	}
+	pkidBin = filepath.Join(dir, "pkid")
+	if out, err := exec.Command("go", "build", "-o", pkidBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build pkid: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// needTool returns the path of an outside tool; with PKID_E2E=1 a missing
+// tool fails the test instead of skipping it.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("PKID_E2E") == "1" {
+			t.Fatalf("%s is required with PKID_E2E=1: %v", name, err)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func pkid(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(pkidBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{o.String(), e.String(), code}
+}
+
+func mustPKID(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	r := pkid(t, env, args...)
+	if r.code != 0 {
+		t.Fatalf("pkid %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	return r.stdout
+}
+
+// initCA runs pkid init with free ports and returns the directory and the
+// HTTPS and HTTP addresses.
+func initCA(t *testing.T, extra ...string) (string, string, string) {
+	t.Helper()
+	d := filepath.Join(t.TempDir(), "ca")
+	https, plain := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	mustPKID(t, nil, append([]string{"init", "--dir", d, "--name", "Test CA", "--listen", https, "--http-listen", plain}, extra...)...)
+	return d, https, plain
+}
+
+type server struct {
+	cmd    *exec.Cmd
+	base   string
+	client *http.Client
+	log    *bytes.Buffer
+	mu     *sync.Mutex
+}
+
+// serve starts `pkid serve` and waits until /healthz answers over TLS
+// trusted by the CA's root.
+func serve(t *testing.T, dir, httpsAddr string) *server {
+	t.Helper()
+	cmd := exec.Command(pkidBin, "serve", "--config", filepath.Join(dir, "pkid.yaml"))
+	log := &bytes.Buffer{}
+	mu := &sync.Mutex{}
+	cmd.Stderr = lockedWriter{log, mu}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	root, err := os.ReadFile(filepath.Join(dir, "certs", "root.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(root)
+	s := &server{cmd: cmd, base: "https://" + httpsAddr, log: log, mu: mu,
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 32}}}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := s.client.Get(s.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("pkid serve exited: %s", s.logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pkid serve not ready: %v\n%s", err, s.logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *server) logs() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
+type lockedWriter struct {
+	b  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func newCSR(t testing.TB, name string) (string, []byte) {
+	t.Helper()
+	key := testutil.LeafKey(t, "ec-p256")
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+}
+
+// sign posts a CSR; it returns the serial, or "" with the error.
+func (s *server) sign(ctx context.Context, token, csr string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"csr": csr})
+	req, _ := http.NewRequestWithContext(ctx, "POST", s.base+"/v1/sign/default", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != 201 {
+		return "", fmt.Errorf("HTTP %d: %s", resp.StatusCode, raw)
+	}
+	var out struct {
+		Serial      string `json:"serial"`
+		Certificate string `json:"certificate"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil || out.Certificate == "" {
+		return "", fmt.Errorf("bad answer: %v", err)
+	}
+	return out.Serial, nil
+}
+
+func (s *server) status(t *testing.T, path string) int {
+	t.Helper()
+	resp, err := s.client.Get(s.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
