@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"pkid/acme"
 	"pkid/ca"
 	"pkid/config"
 	"pkid/store"
@@ -31,8 +32,9 @@ type ServeOptions struct {
 	HTTPSListener, HTTPListener net.Listener
 	// Ready is called once every listener accepts.
 	Ready func(*Running)
-	// ACME builds the ACME handler from the running parts, if set.
-	ACME func(*Running) (http.Handler, error)
+	// AuthzReuse lets a valid ACME authorization serve the same account's
+	// new orders for this long (default 0: none).
+	AuthzReuse time.Duration
 }
 
 // Running exposes the parts of a started server.
@@ -122,11 +124,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			}
 			return nil
 		}}
-	if o.ACME != nil {
-		if opts.ACME, err = o.ACME(run); err != nil {
-			return err
-		}
-	}
+	acmeSrv := acme.New(acme.Deps{
+		CA: authority, Store: st, ExternalURL: cfg.ExternalURL, Clock: o.Clock, Log: log, AuthzReuse: o.AuthzReuse,
+		Validator: acme.NewValidator(&acme.Resolver{Hosts: cfg.ACME.Hosts, Server: cfg.ACME.Resolver}, cfg.ACME.HTTP01Port, cfg.ACME.TLSALPN01Port),
+	})
+	defer acmeSrv.Close()
+	opts.ACME = acmeSrv.Handler()
 	srv := New(opts)
 
 	httpsL := o.HTTPSListener

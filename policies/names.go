@@ -214,3 +214,22 @@ func checkEmail(r *Role, email string) string {
 	}
 	return "mail domain not allowed (allowed: " + strings.Join(r.AllowedEmailDomains, ", ") + ")"
 }
+
+// CheckIdentifier checks one ACME identifier ("dns" or "ip") against r and
+// returns "" or why it is refused, naming what the role allows.
+func CheckIdentifier(r *Role, typ, value string) string {
+	switch typ {
+	case "dns":
+		if value != NormalizeDNS(value) || strings.HasSuffix(value, ".") {
+			return "DNS identifiers must be lower case without a trailing dot"
+		}
+		return checkDNS(r, value)
+	case "ip":
+		addr, err := netip.ParseAddr(value)
+		if err != nil {
+			return "not an IP address"
+		}
+		return checkAddr(r, addr)
+	}
+	return "identifier type " + typ + " is not supported (dns, ip)"
+}

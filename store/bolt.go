@@ -26,7 +26,8 @@ var (
 	kVersion  = []byte("schema_version") // in meta
 )
 
-var allBuckets = [][]byte{bMeta, bCerts, bCertRole, bRevoked, bBlocked, bCRLs, bTokens}
+var allBuckets = [][]byte{bMeta, bCerts, bCertRole, bRevoked, bBlocked, bCRLs, bTokens,
+	bAccounts, bAccountKeys, bOrders, bOrdersByAcct, bAuthzs, bAuthzsByAcct}
 
 // maxGroup bounds how many inserts share one commit, so one commit never
 // grows without limit under a burst.

@@ -126,3 +126,7 @@ func childInsertLoop(path string) {
 		w.Flush()
 	}
 }
+
+func TestBoltACMEConformance(t *testing.T) {
+	storetest.RunACME(t, openAt(filepath.Join(t.TempDir(), "pkid.db")))
+}

@@ -1,0 +1,203 @@
+package acme
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/mail"
+	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/gorilla/mux"
+
+	"pkid/store"
+)
+
+// EABVerifier checks an external account binding (RFC 8555 §7.3.4) for a
+// role and consumes it: each binding is single-use. It returns the key ID.
+type EABVerifier interface {
+	VerifyBinding(ctx context.Context, role string, binding json.RawMessage, accountJWK *jose.JSONWebKey, newAccountURL string) (string, error)
+}
+
+type accountBody struct {
+	Contact                []string        `json:"contact"`
+	TermsOfServiceAgreed   bool            `json:"termsOfServiceAgreed"`
+	OnlyReturnExisting     bool            `json:"onlyReturnExisting"`
+	ExternalAccountBinding json.RawMessage `json:"externalAccountBinding"`
+	Status                 string          `json:"status"`
+}
+
+type accountView struct {
+	Status  string   `json:"status"`
+	Contact []string `json:"contact,omitempty"`
+	Orders  string   `json:"orders"`
+}
+
+func (s *Server) viewAccount(a *store.ACMEAccount) accountView {
+	return accountView{Status: a.Status, Contact: a.Contact, Orders: s.link.orders(a.Role, a.ID)}
+}
+
+func newID() string { return strings.ToLower(rand.Text()[:20]) }
+
+func checkContacts(cs []string) error {
+	for _, c := range cs {
+		addr, ok := strings.CutPrefix(c, "mailto:")
+		if !ok {
+			return prob("unsupportedContact", 400, "contact "+c+": only mailto: contacts are supported")
+		}
+		if a, err := mail.ParseAddress(addr); err != nil || a.Address != addr || strings.ContainsAny(addr, ",?") {
+			return prob("invalidContact", 400, "contact "+c+" is not a plain email address")
+		}
+	}
+	return nil
+}
+
+func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
+	role, rl := s.roleOf(r)
+	req, err := s.verify(r, role, jwkOnly)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	var b accountBody
+	if err := json.Unmarshal(req.payload, &b); err != nil {
+		s.writeProblem(w, r, malformed("newAccount payload is not a JSON object: "+err.Error()))
+		return
+	}
+	tp, err := thumbprint(req.jwk)
+	if err != nil {
+		s.writeProblem(w, r, badPublicKey("cannot compute the key thumbprint"))
+		return
+	}
+	existing, err := s.d.Store.GetAccountByKey(r.Context(), role, tp)
+	switch {
+	case err == nil:
+		w.Header().Set("Location", s.link.account(role, existing.ID))
+		writeJSON(w, http.StatusOK, s.viewAccount(existing))
+		return
+	case !errors.Is(err, store.ErrNotFound):
+		s.writeProblem(w, r, err)
+		return
+	}
+	if b.OnlyReturnExisting {
+		s.writeProblem(w, r, accountDoesNotExist("no account exists for this key"))
+		return
+	}
+	if err := checkContacts(b.Contact); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	acct := &store.ACMEAccount{ID: newID(), Role: role, KeyThumbprint: tp, Contact: b.Contact, Status: store.ACMEValid, CreatedAt: s.d.Clock.Now().UTC()}
+	if rl.ACME.RequireEAB || len(b.ExternalAccountBinding) > 0 {
+		if len(b.ExternalAccountBinding) == 0 {
+			s.writeProblem(w, r, externalAccountRequired("role "+role+" requires an external account binding; create one with pkid acme eab create --role "+role))
+			return
+		}
+		if s.d.EAB == nil {
+			s.writeProblem(w, r, malformed("external account bindings are not configured"))
+			return
+		}
+		kid, err := s.d.EAB.VerifyBinding(r.Context(), role, b.ExternalAccountBinding, req.jwk, s.link.newAccount(role))
+		if err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+		acct.EABKeyID = kid
+	}
+	if acct.JWK, err = req.jwk.MarshalJSON(); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	if err := s.d.Store.CreateAccount(r.Context(), acct); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.log.Info("audit", "event", "acme.account.create", "role", role, "account", acct.ID)
+	w.Header().Set("Location", s.link.account(role, acct.ID))
+	writeJSON(w, http.StatusCreated, s.viewAccount(acct))
+}
+
+// ownAccount checks that the kid of req is the account named in the URL.
+func (s *Server) ownAccount(r *http.Request, req *request) error {
+	if req.account.ID != mux.Vars(r)["id"] {
+		return unauthorized("the JWS kid is not this account")
+	}
+	return nil
+}
+
+// account is POST-as-GET, contact update or deactivation.
+func (s *Server) account(w http.ResponseWriter, r *http.Request) {
+	role, _ := s.roleOf(r)
+	req, err := s.verify(r, role, kidOnly)
+	if err == nil {
+		err = s.ownAccount(r, req)
+	}
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	acct := req.account
+	if !req.postAsGet {
+		var b accountBody
+		if err := json.Unmarshal(req.payload, &b); err != nil {
+			s.writeProblem(w, r, malformed("account update is not a JSON object: "+err.Error()))
+			return
+		}
+		if b.Status != "" && b.Status != store.ACMEDeactivated {
+			s.writeProblem(w, r, malformed("an account's status may only be set to deactivated"))
+			return
+		}
+		if b.Contact != nil {
+			if err := checkContacts(b.Contact); err != nil {
+				s.writeProblem(w, r, err)
+				return
+			}
+		}
+		acct, err = s.d.Store.UpdateAccount(r.Context(), acct.ID, func(a *store.ACMEAccount) error {
+			if b.Contact != nil {
+				a.Contact = b.Contact
+			}
+			if b.Status == store.ACMEDeactivated {
+				a.Status = store.ACMEDeactivated
+			}
+			return nil
+		})
+		if err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+		if b.Status == store.ACMEDeactivated {
+			s.log.Info("audit", "event", "acme.account.deactivate", "role", role, "account", acct.ID)
+		}
+	}
+	w.Header().Set("Location", s.link.account(role, acct.ID))
+	writeJSON(w, http.StatusOK, s.viewAccount(acct))
+}
+
+// orders lists an account's orders (RFC 8555 §7.1.2.1).
+func (s *Server) orders(w http.ResponseWriter, r *http.Request) {
+	role, _ := s.roleOf(r)
+	req, err := s.verify(r, role, kidOnly)
+	if err == nil {
+		err = s.ownAccount(r, req)
+	}
+	if err == nil && !req.postAsGet {
+		err = malformed("the orders list is read with POST-as-GET (an empty payload)")
+	}
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	ids, err := s.d.Store.ListOrders(r.Context(), req.account.ID)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	urls := make([]string, 0, len(ids))
+	for _, id := range ids {
+		urls = append(urls, s.link.order(role, id))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"orders": urls})
+}

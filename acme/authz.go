@@ -1,0 +1,168 @@
+package acme
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"pkid/store"
+)
+
+// newToken makes a challenge token: 128 random bits, base64url (RFC 8555
+// §8.1 asks for at least 128 bits of entropy).
+func newToken() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+type challengeView struct {
+	Type      string          `json:"type"`
+	URL       string          `json:"url"`
+	Status    string          `json:"status"`
+	Token     string          `json:"token"`
+	Validated string          `json:"validated,omitempty"`
+	Error     json.RawMessage `json:"error,omitempty"`
+}
+
+type authzView struct {
+	Status     string          `json:"status"`
+	Expires    string          `json:"expires"`
+	Identifier Ident           `json:"identifier"`
+	Challenges []challengeView `json:"challenges"`
+	Wildcard   bool            `json:"wildcard,omitempty"`
+}
+
+func (s *Server) viewChallenge(az *store.ACMEAuthz, c *store.ACMEChallenge) challengeView {
+	v := challengeView{Type: c.Type, URL: s.link.challenge(az.Role, az.ID, c.Type), Status: c.Status, Token: c.Token, Error: c.Error}
+	if !c.Validated.IsZero() {
+		v.Validated = c.Validated.UTC().Format(time.RFC3339)
+	}
+	return v
+}
+
+func (s *Server) viewAuthz(az *store.ACMEAuthz) authzView {
+	v := authzView{Status: az.Status, Expires: az.Expires.UTC().Format(time.RFC3339), Identifier: az.Identifier, Wildcard: az.Wildcard}
+	if az.Status == store.ACMEValid && !s.d.Clock.Now().Before(az.Expires) {
+		v.Status = store.ACMEExpired
+	}
+	for i := range az.Challenges {
+		v.Challenges = append(v.Challenges, s.viewChallenge(az, &az.Challenges[i]))
+	}
+	return v
+}
+
+func (s *Server) loadAuthz(r *http.Request, req *request, id string) (*store.ACMEAuthz, error) {
+	az, err := s.d.Store.GetAuthz(r.Context(), id)
+	if err != nil || az.AccountID != req.account.ID {
+		return nil, notFound("no authorization " + id + " for this account")
+	}
+	return az, nil
+}
+
+// authz is POST-as-GET or deactivation (RFC 8555 §7.5.2).
+func (s *Server) authz(w http.ResponseWriter, r *http.Request) {
+	role, _ := s.roleOf(r)
+	req, err := s.verify(r, role, kidOnly)
+	var az *store.ACMEAuthz
+	if err == nil {
+		az, err = s.loadAuthz(r, req, mux.Vars(r)["id"])
+	}
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	if !req.postAsGet {
+		var b struct {
+			Status string `json:"status"`
+		}
+		if err := json.Unmarshal(req.payload, &b); err != nil || b.Status != store.ACMEDeactivated {
+			s.writeProblem(w, r, malformed(`an authorization may only be updated with {"status":"deactivated"}`))
+			return
+		}
+		az, err = s.d.Store.UpdateAuthz(r.Context(), az.ID, func(a *store.ACMEAuthz) error {
+			if a.Status != store.ACMEPending && a.Status != store.ACMEValid {
+				return malformed("authorization is " + a.Status + " and cannot be deactivated")
+			}
+			a.Status = store.ACMEDeactivated
+			return nil
+		})
+		if err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+	}
+	if az.Status == store.ACMEPending {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, http.StatusOK, s.viewAuthz(az))
+}
+
+// challenge starts validation on a POST with a payload ({}), or reads the
+// challenge on POST-as-GET.
+func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
+	role, _ := s.roleOf(r)
+	req, err := s.verify(r, role, kidOnly)
+	var az *store.ACMEAuthz
+	if err == nil {
+		az, err = s.loadAuthz(r, req, mux.Vars(r)["authz"])
+	}
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	typ := mux.Vars(r)["type"]
+	idx := -1
+	for i := range az.Challenges {
+		if az.Challenges[i].Type == typ {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		s.writeProblem(w, r, notFound("authorization offers no "+typ+" challenge"))
+		return
+	}
+	start := false
+	if !req.postAsGet {
+		az, err = s.d.Store.UpdateAuthz(r.Context(), az.ID, func(a *store.ACMEAuthz) error {
+			start = false
+			c := &a.Challenges[idx]
+			if a.Status != store.ACMEPending || c.Status != store.ACMEPending {
+				return nil // already being validated or done: answer its state
+			}
+			if !s.d.Clock.Now().Before(a.Expires) {
+				return malformed("authorization expired")
+			}
+			c.Status = store.ACMEProcessing
+			start = true
+			return nil
+		})
+		if err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+	}
+	if start {
+		if !s.pool.submit(job{authzID: az.ID, idx: idx, accountID: req.account.ID}) {
+			s.d.Store.UpdateAuthz(context.WithoutCancel(r.Context()), az.ID, func(a *store.ACMEAuthz) error {
+				a.Challenges[idx].Status = store.ACMEPending
+				return nil
+			})
+			p := prob("rateLimited", 503, "too many validations in progress; retry")
+			w.Header().Set("Retry-After", "1")
+			s.writeProblem(w, r, p)
+			return
+		}
+	}
+	c := &az.Challenges[idx]
+	if c.Status == store.ACMEProcessing || c.Status == store.ACMEPending {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Add("Link", `<`+s.link.authz(role, az.ID)+`>;rel="up"`)
+	writeJSON(w, http.StatusOK, s.viewChallenge(az, c))
+}

@@ -1,0 +1,164 @@
+package acme
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"pkid/ca"
+	"pkid/policies"
+	"pkid/store"
+)
+
+// csrIdentifiers returns a CSR's names as identifiers: the CN (when not
+// already a SAN) and every DNS and IP SAN. Any other SAN type is refused.
+func csrIdentifiers(csr *x509.CertificateRequest) ([]Ident, error) {
+	if len(csr.URIs)+len(csr.EmailAddresses) > 0 {
+		return nil, badCSR("ACME certificates carry only DNS names and IP addresses; the CSR has URI or email SANs")
+	}
+	var out []Ident
+	add := func(id Ident) {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	for _, n := range csr.DNSNames {
+		add(Ident{Type: "dns", Value: policies.NormalizeDNS(n)})
+	}
+	for _, ip := range csr.IPAddresses {
+		add(Ident{Type: "ip", Value: ip.String()})
+	}
+	if cn := csr.Subject.CommonName; cn != "" {
+		id, err := canonicalIdent(Ident{Type: "dns", Value: cn})
+		if ipID, ierr := canonicalIdent(Ident{Type: "ip", Value: cn}); ierr == nil {
+			id, err = ipID, nil
+		}
+		if err != nil {
+			return nil, badCSR("CSR common name " + cn + " is not a name")
+		}
+		add(id)
+	}
+	return out, nil
+}
+
+func identString(ids []Ident) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = id.Value
+	}
+	slices.Sort(s)
+	return strings.Join(s, ", ")
+}
+
+func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
+	role, _ := s.roleOf(r)
+	req, err := s.verify(r, role, kidOnly)
+	var o *store.ACMEOrder
+	if err == nil {
+		o, err = s.loadOrder(r, req)
+	}
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	if o.Status != store.ACMEReady {
+		s.writeProblem(w, r, orderNotReady(fmt.Sprintf("order is %s; it must be ready (every authorization valid) to finalize", o.Status)))
+		return
+	}
+	var b struct {
+		CSR string `json:"csr"`
+	}
+	if err := json.Unmarshal(req.payload, &b); err != nil || b.CSR == "" {
+		s.writeProblem(w, r, malformed(`finalize takes {"csr": base64url(DER)}`))
+		return
+	}
+	der, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(b.CSR, "="))
+	if err != nil {
+		s.writeProblem(w, r, badCSR("csr is not base64url"))
+		return
+	}
+	csr, err := ca.ParseCSRDER(der)
+	if err != nil {
+		s.writeProblem(w, r, badCSR(err.Error()))
+		return
+	}
+	ids, err := csrIdentifiers(csr)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	if identString(ids) != identString(o.Identifiers) {
+		s.writeProblem(w, r, badCSR(fmt.Sprintf("CSR names [%s] differ from the order's identifiers [%s]", identString(ids), identString(o.Identifiers))))
+		return
+	}
+	// Move ready → processing once, so two finalize calls cannot both sign.
+	o, err = s.d.Store.UpdateOrder(r.Context(), o.ID, func(cur *store.ACMEOrder) error {
+		if cur.Status != store.ACMEReady {
+			return orderNotReady("order is " + cur.Status)
+		}
+		cur.Status = store.ACMEProcessing
+		return nil
+	})
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	names := make([]string, len(o.Identifiers))
+	for i, id := range o.Identifiers {
+		names[i] = id.Value
+	}
+	iss, signErr := s.d.CA.Sign(r.Context(), &ca.SignRequest{Role: role, CSR: csr, Requester: "acme:" + req.account.ID, Via: "acme", ExactNames: names})
+	ctx := context.WithoutCancel(r.Context())
+	o, err = s.d.Store.UpdateOrder(ctx, o.ID, func(cur *store.ACMEOrder) error {
+		if signErr != nil {
+			cur.Status = store.ACMEInvalid
+			cur.Error, _ = json.Marshal(toProblem(signErr))
+			return nil
+		}
+		cur.Status, cur.CertSerial = store.ACMEValid, iss.Record.Serial
+		return nil
+	})
+	if signErr != nil {
+		s.log.Info("audit", "event", "issue", "requester", "acme:"+req.account.ID, "role", role, "names", names, "outcome", "refused", "reason", signErr.Error())
+		s.writeProblem(w, r, signErr)
+		return
+	}
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.log.Info("audit", "event", "issue", "requester", "acme:"+req.account.ID, "role", role, "names", iss.Names, "outcome", "issued", "serial", iss.Record.Serial, "via", "acme")
+	w.Header().Set("Location", s.link.order(role, o.ID))
+	writeJSON(w, http.StatusOK, s.viewOrder(o))
+}
+
+// cert serves the PEM chain (leaf, intermediate) to the account that
+// ordered it.
+func (s *Server) cert(w http.ResponseWriter, r *http.Request) {
+	role, _ := s.roleOf(r)
+	req, err := s.verify(r, role, kidOnly)
+	if err == nil && !req.postAsGet {
+		err = malformed("certificates are fetched with POST-as-GET (an empty payload)")
+	}
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	serial := mux.Vars(r)["serial"]
+	rec, err := s.d.CA.Store().GetCertificate(r.Context(), serial)
+	if err != nil || rec.Requester != "acme:"+req.account.ID {
+		s.writeProblem(w, r, notFound("no certificate "+serial+" for this account"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/pem-certificate-chain")
+	w.WriteHeader(http.StatusOK)
+	w.Write(ca.PEMCert(rec.DER))
+	w.Write(s.d.CA.IntermediatePEM())
+}

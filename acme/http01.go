@@ -1,0 +1,128 @@
+package acme
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// HTTPValidator validates http-01 (RFC 8555 §8.3) by connecting to the
+// identifier's address on a fixed port; redirects are followed only to the
+// same port over http or to the TLS port over https.
+type HTTPValidator struct {
+	Resolver *Resolver
+	HTTPPort int
+	TLSPort  int
+}
+
+func (v *HTTPValidator) client(ctx context.Context) *http.Client {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		ips, err := v.Resolver.LookupIP(ctx, host)
+		if err != nil {
+			return nil, dnsProblem(err.Error())
+		}
+		var last error
+		for _, ip := range ips {
+			c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, netip.AddrPortFrom(ip, mustPort(port)).String())
+			if err == nil {
+				return c, nil
+			}
+			last = err
+		}
+		return nil, last
+	}
+	return &http.Client{
+		Timeout: validationTimeout,
+		Transport: &http.Transport{
+			DialContext:           dial,
+			DisableKeepAlives:     true,
+			ResponseHeaderTimeout: 10 * time.Second,
+			// A redirect to https is fetched without verifying the
+			// certificate, as RFC 8555 §8.3 says.
+			TLSClientConfig: insecureTLS(),
+		},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 10 {
+				return errors.New("more than 10 redirects")
+			}
+			port := req.URL.Port()
+			switch {
+			case req.URL.Scheme == "http" && (port == "" || port == strconv.Itoa(v.HTTPPort)) && v.HTTPPort == 80:
+			case req.URL.Scheme == "http" && port == strconv.Itoa(v.HTTPPort):
+			case req.URL.Scheme == "https" && (port == "" && v.TLSPort == 443 || port == strconv.Itoa(v.TLSPort)):
+			default:
+				return fmt.Errorf("redirect to %s is not allowed: only port %d (http) or %d (https)", req.URL.Redacted(), v.HTTPPort, v.TLSPort)
+			}
+			return nil
+		},
+	}
+}
+
+func mustPort(p string) uint16 {
+	n, _ := strconv.Atoi(p)
+	return uint16(n)
+}
+
+// Supports implements Validator.
+func (v *HTTPValidator) Supports(t string) bool { return t == "http-01" }
+
+// Validate implements Validator.
+func (v *HTTPValidator) Validate(ctx context.Context, c Challenge) error {
+	host := c.Identifier.Value
+	if c.Identifier.Type == "ip" {
+		if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
+			host = "[" + host + "]"
+		}
+	}
+	u := &url.URL{Scheme: "http", Host: host + ":" + strconv.Itoa(v.HTTPPort), Path: "/.well-known/acme-challenge/" + c.Token}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return malformed(err.Error())
+	}
+	req.Host = c.Identifier.Value
+	if v.HTTPPort != 80 {
+		req.Host = net.JoinHostPort(c.Identifier.Value, strconv.Itoa(v.HTTPPort))
+	}
+	req.Header.Set("User-Agent", "pkid-validator")
+	resp, err := v.client(ctx).Do(req)
+	if err != nil {
+		var p *Problem
+		if errors.As(err, &p) {
+			return p
+		}
+		return connectionProblem(fmt.Sprintf("fetching %s: %v", u, err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return unauthorized(fmt.Sprintf("fetching %s: HTTP %d, want 200 with the key authorization", u, resp.StatusCode))
+	}
+	// A key authorization is under 200 bytes; read a little more to notice
+	// a wrong answer without reading an unbounded body.
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	if err != nil {
+		return connectionProblem(fmt.Sprintf("reading %s: %v", u, err))
+	}
+	if got := string(bytes.TrimRight(body, " \t\r\n")); got != c.KeyAuth {
+		return incorrectResponse(fmt.Sprintf("%s answered %q, want the key authorization %q", u, truncate(got, 100), c.KeyAuth))
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}

@@ -1,0 +1,192 @@
+package acme
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"pkid/store"
+)
+
+// allowedAlgs are the outer-JWS algorithms; HS* and none never verify an
+// account request (RFC 8555 §6.2).
+var allowedAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.EdDSA}
+
+// keyMode says how a resource authenticates its requests.
+type keyMode int
+
+const (
+	kidOnly keyMode = iota
+	jwkOnly
+	kidOrJWK
+)
+
+// request is a verified ACME POST.
+type request struct {
+	payload   []byte
+	postAsGet bool
+	jwk       *jose.JSONWebKey
+	account   *store.ACMEAccount // nil for jwk-authenticated requests
+}
+
+// thumbprint is the RFC 7638 SHA-256 thumbprint in base64url.
+func thumbprint(k *jose.JSONWebKey) (string, error) {
+	tp, err := k.Thumbprint(cryptoSHA256)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(tp), nil
+}
+
+// verify runs the JWS checks in order: content type → parse (one
+// signature, an allowed alg) → url → nonce → key (jwk or kid) → signature.
+func (s *Server) verify(r *http.Request, role string, mode keyMode) (*request, error) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/jose+json" {
+		p := malformed("Content-Type must be application/jose+json")
+		p.Status = http.StatusUnsupportedMediaType
+		return nil, p
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, malformed("cannot read the request body: " + err.Error())
+	}
+	var raw struct {
+		Protected  string          `json:"protected"`
+		Signatures json.RawMessage `json:"signatures"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, malformed("body is not a flattened JWS JSON object: " + err.Error())
+	}
+	if raw.Signatures != nil {
+		return nil, malformed("JWS must use the flattened JSON serialization with exactly one signature")
+	}
+	hdrJSON, err := base64.RawURLEncoding.DecodeString(raw.Protected)
+	if err != nil {
+		return nil, malformed("protected header is not base64url")
+	}
+	var hdr struct {
+		Alg string `json:"alg"`
+	}
+	if err := json.Unmarshal(hdrJSON, &hdr); err != nil {
+		return nil, malformed("protected header is not JSON")
+	}
+	if !algAllowed(hdr.Alg) {
+		return nil, badSignatureAlgorithm(fmt.Sprintf("JWS algorithm %q is not accepted (accepted: ES256, ES384, RS256, EdDSA)", hdr.Alg))
+	}
+	jws, err := jose.ParseSignedJSON(string(body), allowedAlgs)
+	if err != nil {
+		return nil, malformed("JWS does not parse: " + err.Error())
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, malformed("JWS must carry exactly one signature")
+	}
+	h := jws.Signatures[0].Protected
+	if u, _ := h.ExtraHeaders["url"].(string); u != s.requestURL(r) {
+		return nil, unauthorized(fmt.Sprintf("protected header url %q does not match the request URL %q", u, s.requestURL(r)))
+	}
+	if h.Nonce == "" {
+		return nil, badNonce("JWS has no nonce; get one from newNonce")
+	}
+	if !s.d.Nonces.Use(h.Nonce) {
+		return nil, badNonce("nonce is unknown, used or expired; retry with the Replay-Nonce of this response")
+	}
+	req := &request{}
+	switch {
+	case h.JSONWebKey != nil && h.KeyID != "":
+		return nil, malformed("JWS has both jwk and kid; send exactly one")
+	case h.JSONWebKey != nil:
+		if mode == kidOnly {
+			return nil, malformed("this resource takes a kid (account URL), not a jwk")
+		}
+		if err := checkKey(h.JSONWebKey); err != nil {
+			return nil, err
+		}
+		req.jwk = h.JSONWebKey
+	case h.KeyID != "":
+		if mode == jwkOnly {
+			return nil, malformed("this resource takes a jwk, not a kid")
+		}
+		acct, err := s.accountFromKID(r, role, h.KeyID)
+		if err != nil {
+			return nil, err
+		}
+		var jwk jose.JSONWebKey
+		if err := jwk.UnmarshalJSON(acct.JWK); err != nil {
+			return nil, serverInternal("stored account key does not parse")
+		}
+		req.jwk, req.account = &jwk, acct
+	default:
+		return nil, malformed("JWS has neither jwk nor kid")
+	}
+	payload, err := jws.Verify(req.jwk)
+	if err != nil {
+		return nil, malformed("JWS signature does not verify with the account key")
+	}
+	req.payload = payload
+	req.postAsGet = len(payload) == 0
+	return req, nil
+}
+
+func algAllowed(alg string) bool {
+	for _, a := range allowedAlgs {
+		if string(a) == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// checkKey accepts public EC P-256/P-384, Ed25519 and RSA ≥ 2048 keys.
+func checkKey(k *jose.JSONWebKey) error {
+	if !k.Valid() || !k.IsPublic() {
+		return badPublicKey("jwk is not a valid public key")
+	}
+	switch pk := k.Key.(type) {
+	case *ecdsa.PublicKey:
+		if n := pk.Curve.Params().Name; n != "P-256" && n != "P-384" {
+			return badPublicKey("EC keys must be P-256 or P-384, not " + n)
+		}
+	case ed25519.PublicKey:
+	case *rsa.PublicKey:
+		if pk.N.BitLen() < 2048 {
+			return badPublicKey(fmt.Sprintf("RSA account key of %d bits is too small (minimum 2048)", pk.N.BitLen()))
+		}
+	default:
+		return badPublicKey(fmt.Sprintf("unsupported key type %T", k.Key))
+	}
+	return nil
+}
+
+func (s *Server) accountFromKID(r *http.Request, role, kid string) (*store.ACMEAccount, error) {
+	prefix := s.link.account(role, "")
+	id, ok := strings.CutPrefix(kid, prefix)
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return nil, accountDoesNotExist(fmt.Sprintf("kid %q is not an account URL of this directory", kid))
+	}
+	acct, err := s.d.Store.GetAccount(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && acct.Role != role) {
+		return nil, accountDoesNotExist("no account " + kid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if acct.Status != store.ACMEValid {
+		return nil, unauthorized("account is " + acct.Status)
+	}
+	return acct, nil
+}
+
+// requestURL is the URL the client must have signed.
+func (s *Server) requestURL(r *http.Request) string {
+	return s.externalURL + r.URL.EscapedPath()
+}

@@ -1,0 +1,254 @@
+package acme
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"pkid/policies"
+	"pkid/store"
+)
+
+// Ident is an ACME identifier on the wire.
+type Ident = store.ACMEIdentifier
+
+type orderView struct {
+	Status         string          `json:"status"`
+	Expires        string          `json:"expires"`
+	Identifiers    []Ident         `json:"identifiers"`
+	Authorizations []string        `json:"authorizations"`
+	Finalize       string          `json:"finalize"`
+	Certificate    string          `json:"certificate,omitempty"`
+	Error          json.RawMessage `json:"error,omitempty"`
+}
+
+func (s *Server) viewOrder(o *store.ACMEOrder) orderView {
+	v := orderView{Status: o.Status, Expires: o.Expires.UTC().Format(time.RFC3339), Identifiers: o.Identifiers, Finalize: s.link.finalize(o.Role, o.ID), Error: o.Error}
+	for _, id := range o.AuthzIDs {
+		v.Authorizations = append(v.Authorizations, s.link.authz(o.Role, id))
+	}
+	if o.CertSerial != "" {
+		v.Certificate = s.link.cert(o.Role, o.CertSerial)
+	}
+	return v
+}
+
+type newOrderBody struct {
+	Identifiers []Ident `json:"identifiers"`
+	NotBefore   string  `json:"notBefore"`
+	NotAfter    string  `json:"notAfter"`
+}
+
+// canonicalIdent checks an identifier's syntax and returns it in the form
+// certificates carry (lower case DNS, canonical IP text).
+func canonicalIdent(id Ident) (Ident, error) {
+	switch id.Type {
+	case "dns":
+		if id.Value == "" {
+			return id, malformed("empty dns identifier")
+		}
+		return Ident{Type: "dns", Value: policies.NormalizeDNS(id.Value)}, nil
+	case "ip":
+		a, err := netip.ParseAddr(id.Value)
+		if err != nil || a.Zone() != "" {
+			return id, malformed("ip identifier " + id.Value + " is not an IP address")
+		}
+		return Ident{Type: "ip", Value: a.String()}, nil
+	}
+	return id, unsupportedIdentifier("identifier type " + id.Type + " is not supported (dns, ip)")
+}
+
+func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
+	role, rl := s.roleOf(r)
+	req, err := s.verify(r, role, kidOnly)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	var b newOrderBody
+	if err := json.Unmarshal(req.payload, &b); err != nil {
+		s.writeProblem(w, r, malformed("newOrder payload is not a JSON object: "+err.Error()))
+		return
+	}
+	if b.NotBefore != "" || b.NotAfter != "" {
+		s.writeProblem(w, r, malformed("notBefore/notAfter are not supported: validity comes from the role ("+rl.DefaultTTL.String()+")"))
+		return
+	}
+	if len(b.Identifiers) == 0 || len(b.Identifiers) > 100 {
+		s.writeProblem(w, r, malformed("an order needs 1 to 100 identifiers"))
+		return
+	}
+	var idents []Ident
+	var subs []*Problem
+	for _, raw := range b.Identifiers {
+		id, err := canonicalIdent(raw)
+		if err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+		if slices.Contains(idents, id) {
+			continue
+		}
+		if why := policies.CheckIdentifier(rl, id.Type, id.Value); why != "" {
+			p := rejectedIdentifier(fmt.Sprintf("%s %s: %s", id.Type, id.Value, why))
+			p.Identifier = &Ident{Type: id.Type, Value: id.Value}
+			subs = append(subs, p)
+			continue
+		}
+		idents = append(idents, id)
+	}
+	if len(subs) > 0 {
+		details := make([]string, len(subs))
+		for i, p := range subs {
+			details[i] = p.Detail
+		}
+		p := rejectedIdentifier(fmt.Sprintf("role %q refuses: %s", role, strings.Join(details, "; ")))
+		p.Subproblems = subs
+		s.writeProblem(w, r, p)
+		return
+	}
+	now := s.d.Clock.Now().UTC()
+	o := &store.ACMEOrder{ID: newID(), AccountID: req.account.ID, Role: role, Status: store.ACMEPending, Identifiers: idents, Expires: now.Add(s.d.OrderLifetime), CreatedAt: now}
+	var fresh []*store.ACMEAuthz
+	allValid := true
+	for _, id := range idents {
+		wildcard := id.Type == "dns" && strings.HasPrefix(id.Value, "*.")
+		base := id
+		if wildcard {
+			base.Value = strings.TrimPrefix(id.Value, "*.")
+		}
+		if s.d.AuthzReuse > 0 {
+			if az, err := s.d.Store.FindValidAuthz(r.Context(), req.account.ID, base, wildcard, now.Add(-s.d.AuthzReuse), now); err == nil {
+				o.AuthzIDs = append(o.AuthzIDs, az.ID)
+				continue
+			}
+		}
+		allValid = false
+		az := &store.ACMEAuthz{ID: newID(), AccountID: req.account.ID, Role: role, Identifier: base, Wildcard: wildcard, Status: store.ACMEPending, Expires: o.Expires}
+		for _, typ := range s.challengeTypes(rl, base, wildcard) {
+			az.Challenges = append(az.Challenges, store.ACMEChallenge{Type: typ, Token: newToken(), Status: store.ACMEPending})
+		}
+		if len(az.Challenges) == 0 {
+			p := rejectedIdentifier(fmt.Sprintf("no challenge of role %q (%s) can validate %s %s", role, strings.Join(rl.ACME.Challenges, ", "), id.Type, id.Value))
+			s.writeProblem(w, r, p)
+			return
+		}
+		fresh = append(fresh, az)
+		o.AuthzIDs = append(o.AuthzIDs, az.ID)
+	}
+	if allValid {
+		o.Status = store.ACMEReady
+	}
+	if err := s.d.Store.CreateOrder(r.Context(), o, fresh); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	w.Header().Set("Location", s.link.order(role, o.ID))
+	writeJSON(w, http.StatusCreated, s.viewOrder(o))
+}
+
+// challengeTypes are the challenges offered for an identifier: those the
+// role names and the validator supports, minus the ones RFC 8555 and 8738
+// forbid (wildcards only by dns-01, IPs never by dns-01).
+func (s *Server) challengeTypes(rl *policies.Role, id Ident, wildcard bool) []string {
+	var out []string
+	for _, typ := range rl.ACME.Challenges {
+		if !s.d.Validator.Supports(typ) {
+			continue
+		}
+		if wildcard && typ != "dns-01" {
+			continue
+		}
+		if id.Type == "ip" && typ == "dns-01" {
+			continue
+		}
+		out = append(out, typ)
+	}
+	return out
+}
+
+// loadOrder fetches an order of the requesting account and brings its
+// status up to date from its authorizations.
+func (s *Server) loadOrder(r *http.Request, req *request) (*store.ACMEOrder, error) {
+	id := mux.Vars(r)["id"]
+	o, err := s.d.Store.GetOrder(r.Context(), id)
+	if err != nil || o.AccountID != req.account.ID {
+		return nil, notFound("no order " + id + " for this account")
+	}
+	return s.refreshOrder(r, o)
+}
+
+func (s *Server) refreshOrder(r *http.Request, o *store.ACMEOrder) (*store.ACMEOrder, error) {
+	now := s.d.Clock.Now()
+	next := o.Status
+	switch o.Status {
+	case store.ACMEPending:
+		ready := true
+		for _, aid := range o.AuthzIDs {
+			az, err := s.d.Store.GetAuthz(r.Context(), aid)
+			if err != nil {
+				return nil, err
+			}
+			st := az.Status
+			if st == store.ACMEValid && !now.Before(az.Expires) {
+				st = store.ACMEExpired
+			}
+			switch st {
+			case store.ACMEValid:
+			case store.ACMEPending:
+				ready = false
+			default:
+				next, ready = store.ACMEInvalid, false
+			}
+			if next == store.ACMEInvalid {
+				break
+			}
+		}
+		if ready {
+			next = store.ACMEReady
+		}
+		if next != store.ACMEInvalid && !now.Before(o.Expires) {
+			next = store.ACMEInvalid
+		}
+	case store.ACMEReady:
+		if !now.Before(o.Expires) {
+			next = store.ACMEInvalid
+		}
+	}
+	if next == o.Status {
+		return o, nil
+	}
+	return s.d.Store.UpdateOrder(r.Context(), o.ID, func(cur *store.ACMEOrder) error {
+		if cur.Status == o.Status {
+			cur.Status = next
+		}
+		return nil
+	})
+}
+
+func (s *Server) order(w http.ResponseWriter, r *http.Request) {
+	role, _ := s.roleOf(r)
+	req, err := s.verify(r, role, kidOnly)
+	if err == nil && !req.postAsGet {
+		err = malformed("orders are read with POST-as-GET (an empty payload)")
+	}
+	var o *store.ACMEOrder
+	if err == nil {
+		o, err = s.loadOrder(r, req)
+	}
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	if o.Status == store.ACMEProcessing {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("Location", s.link.order(role, o.ID))
+	writeJSON(w, http.StatusOK, s.viewOrder(o))
+}

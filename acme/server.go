@@ -1,0 +1,155 @@
+// Package acme is pkid's RFC 8555 server: JWS, nonces, accounts, orders,
+// authorizations, challenges and certificate download. Each role with
+// acme.enabled has its own directory at /acme/{role}/directory and its
+// policy governs every order. Issuance itself is handed to package ca;
+// validation runs behind the Validator interface on a bounded worker pool.
+package acme
+
+import (
+	"crypto"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"pkid/ca"
+	"pkid/policies"
+	"pkid/store"
+)
+
+const cryptoSHA256 = crypto.SHA256
+
+// Deps is what the ACME server needs.
+type Deps struct {
+	CA          *ca.Authority
+	Store       store.ACMEStore
+	Nonces      NonceStore
+	Validator   Validator
+	ExternalURL string
+	Clock       ca.Clock
+	Log         *slog.Logger
+	// Workers bounds concurrent validations (default 32).
+	Workers int
+	// OrderLifetime bounds pending orders and authorizations (default 24h).
+	OrderLifetime time.Duration
+	// AuthzReuse lets a valid authorization serve the same account's new
+	// orders for this long after validation (0: no reuse).
+	AuthzReuse time.Duration
+	// EAB verifies external account bindings (nil: none can be required).
+	EAB EABVerifier
+}
+
+// Server serves /acme/.
+type Server struct {
+	d           Deps
+	link        linker
+	externalURL string
+	log         *slog.Logger
+	pool        *pool
+}
+
+// New validates deps and starts the validation workers; Close stops them.
+func New(d Deps) *Server {
+	if d.Clock == nil {
+		d.Clock = ca.SystemClock{}
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.Workers == 0 {
+		d.Workers = 32
+	}
+	if d.OrderLifetime == 0 {
+		d.OrderLifetime = 24 * time.Hour
+	}
+	if d.Nonces == nil {
+		d.Nonces = NewMemoryNonces(time.Hour, 100000, d.Clock.Now)
+	}
+	ext := strings.TrimSuffix(d.ExternalURL, "/")
+	s := &Server{d: d, link: newLinker(ext), externalURL: ext, log: d.Log}
+	s.pool = newPool(d.Workers, s.runValidation)
+	return s
+}
+
+// Close stops the validation workers.
+func (s *Server) Close() { s.pool.close() }
+
+// Handler routes every ACME resource.
+func (s *Server) Handler() http.Handler {
+	r := mux.NewRouter()
+	a := r.PathPrefix("/acme/{role}").Subrouter()
+	a.HandleFunc("/directory", s.directory).Methods(http.MethodGet)
+	a.HandleFunc("/new-nonce", s.newNonce).Methods(http.MethodGet, http.MethodHead)
+	a.HandleFunc("/new-account", s.newAccount).Methods(http.MethodPost)
+	a.HandleFunc("/acct/{id}", s.account).Methods(http.MethodPost)
+	a.HandleFunc("/acct/{id}/orders", s.orders).Methods(http.MethodPost)
+	a.HandleFunc("/new-order", s.newOrder).Methods(http.MethodPost)
+	a.HandleFunc("/order/{id}", s.order).Methods(http.MethodPost)
+	a.HandleFunc("/order/{id}/finalize", s.finalize).Methods(http.MethodPost)
+	a.HandleFunc("/authz/{id}", s.authz).Methods(http.MethodPost)
+	a.HandleFunc("/chall/{authz}/{type}", s.challenge).Methods(http.MethodPost)
+	a.HandleFunc("/cert/{serial}", s.cert).Methods(http.MethodPost)
+	a.HandleFunc("/revoke-cert", s.revokeCert).Methods(http.MethodPost)
+	a.HandleFunc("/key-change", s.keyChange).Methods(http.MethodPost)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeProblem(w, r, notFound("no such ACME resource: "+r.URL.Path))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := malformed(r.Method + " is not allowed on " + r.URL.Path + "; ACME resources take POST (POST-as-GET to read)")
+		p.Status = http.StatusMethodNotAllowed
+		s.writeProblem(w, r, p)
+	})
+	return s.common(r)
+}
+
+// common adds a fresh Replay-Nonce and the index link to every response,
+// errors included, and refuses roles without ACME.
+func (s *Server) common(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/acme/"), "/", 2)
+		role := parts[0]
+		w.Header().Set("Replay-Nonce", s.d.Nonces.New())
+		w.Header().Set("Cache-Control", "no-store")
+		if rl := s.d.CA.Role(role); rl == nil || !rl.ACME.Enabled {
+			s.writeProblem(w, r, notFound("no ACME directory for role "+role+" (a role needs acme.enabled)"))
+			return
+		}
+		w.Header().Add("Link", `<`+s.link.directory(role)+`>;rel="index"`)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) roleOf(r *http.Request) (string, *policies.Role) {
+	name := mux.Vars(r)["role"]
+	return name, s.d.CA.Role(name)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
+	role, rl := s.roleOf(r)
+	meta := map[string]any{"externalAccountRequired": rl.ACME.RequireEAB}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"newNonce":   s.link.newNonce(role),
+		"newAccount": s.link.newAccount(role),
+		"newOrder":   s.link.newOrder(role),
+		"revokeCert": s.link.revokeCert(role),
+		"keyChange":  s.link.keyChange(role),
+		"meta":       meta,
+	})
+}
+
+func (s *Server) newNonce(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}

@@ -1,0 +1,124 @@
+package acme
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"pkid/store"
+)
+
+// Challenge is what a Validator checks: that whoever answers for the
+// identifier holds the account key (the key authorization, RFC 8555 §8.1).
+type Challenge struct {
+	Type       string
+	Identifier Ident
+	Token      string
+	KeyAuth    string
+}
+
+// Validator checks challenges. It is an interface so validation could run
+// in its own process later; errors it returns should be *Problem.
+type Validator interface {
+	Supports(challengeType string) bool
+	Validate(ctx context.Context, c Challenge) error
+}
+
+// validationTimeout bounds one validation, connection and redirects
+// included.
+const validationTimeout = 15 * time.Second
+
+type job struct {
+	authzID, accountID string
+	idx                int
+}
+
+// pool runs validations on a fixed number of workers, off the request path.
+type pool struct {
+	jobs chan job
+	wg   sync.WaitGroup
+	stop chan struct{}
+	once sync.Once
+}
+
+func newPool(workers int, run func(job)) *pool {
+	p := &pool{jobs: make(chan job, workers*64), stop: make(chan struct{})}
+	for range workers {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for {
+				select {
+				case j := <-p.jobs:
+					run(j)
+				case <-p.stop:
+					return
+				}
+			}
+		}()
+	}
+	return p
+}
+
+// submit queues j, or reports false when the queue is full.
+func (p *pool) submit(j job) bool {
+	select {
+	case p.jobs <- j:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *pool) close() {
+	p.once.Do(func() { close(p.stop) })
+	p.wg.Wait()
+}
+
+// runValidation validates one challenge and records the outcome: the
+// challenge and its authorization become valid, or both invalid with the
+// problem kept in the challenge.
+func (s *Server) runValidation(j job) {
+	ctx, cancel := context.WithTimeout(context.Background(), validationTimeout)
+	defer cancel()
+	az, err := s.d.Store.GetAuthz(ctx, j.authzID)
+	if err != nil {
+		s.log.Error("validation: load authz", "authz", j.authzID, "err", err)
+		return
+	}
+	acct, err := s.d.Store.GetAccount(ctx, j.accountID)
+	if err != nil {
+		s.log.Error("validation: load account", "account", j.accountID, "err", err)
+		return
+	}
+	c := az.Challenges[j.idx]
+	verr := s.d.Validator.Validate(ctx, Challenge{Type: c.Type, Identifier: az.Identifier, Token: c.Token, KeyAuth: c.Token + "." + acct.KeyThumbprint})
+	now := s.d.Clock.Now().UTC()
+	_, err = s.d.Store.UpdateAuthz(context.Background(), az.ID, func(a *store.ACMEAuthz) error {
+		ch := &a.Challenges[j.idx]
+		if ch.Status != store.ACMEProcessing || a.Status != store.ACMEPending {
+			return nil
+		}
+		if verr != nil {
+			p := toProblem(verr)
+			if p.Status >= 500 {
+				p = connectionProblem(verr.Error())
+			}
+			ch.Status, a.Status = store.ACMEInvalid, store.ACMEInvalid
+			ch.Error, _ = json.Marshal(p)
+			return nil
+		}
+		ch.Status, ch.Validated = store.ACMEValid, now
+		a.Status, a.ValidatedAt = store.ACMEValid, now
+		return nil
+	})
+	if err != nil {
+		s.log.Error("validation: record outcome", "authz", az.ID, "err", err)
+	}
+	outcome := "valid"
+	if verr != nil {
+		outcome = "invalid: " + verr.Error()
+	}
+	s.log.Info("audit", "event", "acme.validate", "role", az.Role, "account", acct.ID, "identifier", az.Identifier.Value, "challenge", c.Type, "outcome", outcome)
+}

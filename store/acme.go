@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// ACME object statuses (RFC 8555 §7.1.6).
+const (
+	ACMEPending     = "pending"
+	ACMEReady       = "ready"
+	ACMEProcessing  = "processing"
+	ACMEValid       = "valid"
+	ACMEInvalid     = "invalid"
+	ACMEDeactivated = "deactivated"
+	ACMERevoked     = "revoked"
+	ACMEExpired     = "expired"
+)
+
+// ACMEAccount is an ACME account of one role's directory.
+type ACMEAccount struct {
+	ID            string          `json:"id"`
+	Role          string          `json:"role"`
+	KeyThumbprint string          `json:"key_thumbprint"` // RFC 7638, base64url
+	JWK           json.RawMessage `json:"jwk"`
+	Contact       []string        `json:"contact,omitempty"`
+	Status        string          `json:"status"`
+	EABKeyID      string          `json:"eab_kid,omitempty"`
+	CreatedAt     time.Time       `json:"created_at"`
+}
+
+// ACMEIdentifier is a dns or ip identifier.
+type ACMEIdentifier struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// ACMEOrder is an order (RFC 8555 §7.1.3).
+type ACMEOrder struct {
+	ID          string           `json:"id"`
+	AccountID   string           `json:"account_id"`
+	Role        string           `json:"role"`
+	Status      string           `json:"status"`
+	Identifiers []ACMEIdentifier `json:"identifiers"`
+	AuthzIDs    []string         `json:"authz_ids"`
+	Expires     time.Time        `json:"expires"`
+	CertSerial  string           `json:"cert_serial,omitempty"`
+	// Error is the ACME problem document that made the order invalid.
+	Error     json.RawMessage `json:"error,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// ACMEChallenge is one way to prove control of an identifier.
+type ACMEChallenge struct {
+	Type      string          `json:"type"`
+	Token     string          `json:"token"`
+	Status    string          `json:"status"`
+	Validated time.Time       `json:"validated,omitzero"`
+	Error     json.RawMessage `json:"error,omitempty"`
+}
+
+// ACMEAuthz is an authorization (RFC 8555 §7.1.4).
+type ACMEAuthz struct {
+	ID          string          `json:"id"`
+	AccountID   string          `json:"account_id"`
+	Role        string          `json:"role"`
+	Identifier  ACMEIdentifier  `json:"identifier"`
+	Wildcard    bool            `json:"wildcard,omitempty"`
+	Status      string          `json:"status"`
+	Expires     time.Time       `json:"expires"`
+	Challenges  []ACMEChallenge `json:"challenges"`
+	ValidatedAt time.Time       `json:"validated_at,omitzero"`
+}
+
+// ACMEStore keeps ACME state, so a restart loses no account, order or
+// authorization. Updates are read-modify-write in one transaction.
+type ACMEStore interface {
+	// CreateAccount fails with ErrDuplicate if the key already has an
+	// account in the role.
+	CreateAccount(ctx context.Context, a *ACMEAccount) error
+	GetAccount(ctx context.Context, id string) (*ACMEAccount, error)
+	// GetAccountByKey finds the account of a key thumbprint in a role.
+	GetAccountByKey(ctx context.Context, role, thumbprint string) (*ACMEAccount, error)
+	// UpdateAccount applies fn; a changed KeyThumbprint moves the key index
+	// and fails with ErrDuplicate if the new key has an account.
+	UpdateAccount(ctx context.Context, id string, fn func(*ACMEAccount) error) (*ACMEAccount, error)
+
+	// CreateOrder stores an order and its new authorizations together.
+	CreateOrder(ctx context.Context, o *ACMEOrder, authzs []*ACMEAuthz) error
+	GetOrder(ctx context.Context, id string) (*ACMEOrder, error)
+	UpdateOrder(ctx context.Context, id string, fn func(*ACMEOrder) error) (*ACMEOrder, error)
+	// ListOrders returns the IDs of an account's orders, oldest first.
+	ListOrders(ctx context.Context, accountID string) ([]string, error)
+
+	GetAuthz(ctx context.Context, id string) (*ACMEAuthz, error)
+	UpdateAuthz(ctx context.Context, id string, fn func(*ACMEAuthz) error) (*ACMEAuthz, error)
+	// FindValidAuthz returns a valid, unexpired authorization of the account
+	// for the identifier that was validated at or after since, for reuse.
+	FindValidAuthz(ctx context.Context, accountID string, id ACMEIdentifier, wildcard bool, since, now time.Time) (*ACMEAuthz, error)
+}

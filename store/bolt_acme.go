@@ -1,0 +1,266 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bAccounts     = []byte("acme_accounts")
+	bAccountKeys  = []byte("acme_account_keys") // role \x00 thumbprint -> id
+	bOrders       = []byte("acme_orders")
+	bOrdersByAcct = []byte("acme_orders_by_account") // account \x00 created(ns, 16 hex) \x00 id -> nil
+	bAuthzs       = []byte("acme_authzs")
+	bAuthzsByAcct = []byte("acme_authzs_by_account") // account \x00 type:value -> latest authz id
+)
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
+}
+
+func keyIdx(role, thumb string) []byte { return []byte(role + "\x00" + thumb) }
+
+// CreateAccount implements ACMEStore.
+func (b *Bolt) CreateAccount(_ context.Context, a *ACMEAccount) error {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		keys := tx.Bucket(bAccountKeys)
+		if keys.Get(keyIdx(a.Role, a.KeyThumbprint)) != nil || tx.Bucket(bAccounts).Get([]byte(a.ID)) != nil {
+			return ErrDuplicate
+		}
+		if err := keys.Put(keyIdx(a.Role, a.KeyThumbprint), []byte(a.ID)); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bAccounts), []byte(a.ID), a)
+	})
+	if err != nil {
+		return fmt.Errorf("create account: %w", err)
+	}
+	return nil
+}
+
+// GetAccount implements ACMEStore.
+func (b *Bolt) GetAccount(_ context.Context, id string) (*ACMEAccount, error) {
+	var a *ACMEAccount
+	err := b.db.View(func(tx *bolt.Tx) error {
+		var err error
+		a, err = getJSON[ACMEAccount](tx.Bucket(bAccounts), []byte(id))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get account %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// GetAccountByKey implements ACMEStore.
+func (b *Bolt) GetAccountByKey(_ context.Context, role, thumb string) (*ACMEAccount, error) {
+	var a *ACMEAccount
+	err := b.db.View(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bAccountKeys).Get(keyIdx(role, thumb))
+		if id == nil {
+			return ErrNotFound
+		}
+		var err error
+		a, err = getJSON[ACMEAccount](tx.Bucket(bAccounts), id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get account by key: %w", err)
+	}
+	return a, nil
+}
+
+// UpdateAccount implements ACMEStore.
+func (b *Bolt) UpdateAccount(_ context.Context, id string, fn func(*ACMEAccount) error) (*ACMEAccount, error) {
+	var a *ACMEAccount
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		a, err = getJSON[ACMEAccount](tx.Bucket(bAccounts), []byte(id))
+		if err != nil {
+			return err
+		}
+		oldRole, oldThumb := a.Role, a.KeyThumbprint
+		if err := fn(a); err != nil {
+			return err
+		}
+		if a.ID != id || a.Role != oldRole {
+			return fmt.Errorf("account id and role cannot change")
+		}
+		if a.KeyThumbprint != oldThumb {
+			keys := tx.Bucket(bAccountKeys)
+			if keys.Get(keyIdx(a.Role, a.KeyThumbprint)) != nil {
+				return ErrDuplicate
+			}
+			if err := keys.Delete(keyIdx(a.Role, oldThumb)); err != nil {
+				return err
+			}
+			if err := keys.Put(keyIdx(a.Role, a.KeyThumbprint), []byte(a.ID)); err != nil {
+				return err
+			}
+		}
+		return putJSON(tx.Bucket(bAccounts), []byte(id), a)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update account %s: %w", id, err)
+	}
+	return a, nil
+}
+
+func orderIdx(o *ACMEOrder) []byte {
+	return fmt.Appendf(nil, "%s\x00%016x\x00%s", o.AccountID, uint64(o.CreatedAt.UnixNano()), o.ID)
+}
+
+func identKey(acct string, id ACMEIdentifier, wildcard bool) []byte {
+	w := ""
+	if wildcard {
+		w = "*"
+	}
+	return []byte(acct + "\x00" + id.Type + ":" + w + id.Value)
+}
+
+// CreateOrder implements ACMEStore.
+func (b *Bolt) CreateOrder(_ context.Context, o *ACMEOrder, authzs []*ACMEAuthz) error {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bOrders).Get([]byte(o.ID)) != nil {
+			return ErrDuplicate
+		}
+		for _, az := range authzs {
+			if tx.Bucket(bAuthzs).Get([]byte(az.ID)) != nil {
+				return ErrDuplicate
+			}
+			if err := putJSON(tx.Bucket(bAuthzs), []byte(az.ID), az); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bAuthzsByAcct).Put(identKey(az.AccountID, az.Identifier, az.Wildcard), []byte(az.ID)); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bOrdersByAcct).Put(orderIdx(o), nil); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bOrders), []byte(o.ID), o)
+	})
+	if err != nil {
+		return fmt.Errorf("create order: %w", err)
+	}
+	return nil
+}
+
+// GetOrder implements ACMEStore.
+func (b *Bolt) GetOrder(_ context.Context, id string) (*ACMEOrder, error) {
+	var o *ACMEOrder
+	err := b.db.View(func(tx *bolt.Tx) error {
+		var err error
+		o, err = getJSON[ACMEOrder](tx.Bucket(bOrders), []byte(id))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+// UpdateOrder implements ACMEStore.
+func (b *Bolt) UpdateOrder(_ context.Context, id string, fn func(*ACMEOrder) error) (*ACMEOrder, error) {
+	var o *ACMEOrder
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		o, err = getJSON[ACMEOrder](tx.Bucket(bOrders), []byte(id))
+		if err != nil {
+			return err
+		}
+		if err := fn(o); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bOrders), []byte(id), o)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+// ListOrders implements ACMEStore.
+func (b *Bolt) ListOrders(_ context.Context, accountID string) ([]string, error) {
+	var ids []string
+	err := b.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bOrdersByAcct).Cursor()
+		prefix := []byte(accountID + "\x00")
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			ids = append(ids, string(k[bytes.LastIndexByte(k, 0)+1:]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	return ids, nil
+}
+
+// GetAuthz implements ACMEStore.
+func (b *Bolt) GetAuthz(_ context.Context, id string) (*ACMEAuthz, error) {
+	var a *ACMEAuthz
+	err := b.db.View(func(tx *bolt.Tx) error {
+		var err error
+		a, err = getJSON[ACMEAuthz](tx.Bucket(bAuthzs), []byte(id))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get authz %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// UpdateAuthz implements ACMEStore.
+func (b *Bolt) UpdateAuthz(_ context.Context, id string, fn func(*ACMEAuthz) error) (*ACMEAuthz, error) {
+	var a *ACMEAuthz
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		a, err = getJSON[ACMEAuthz](tx.Bucket(bAuthzs), []byte(id))
+		if err != nil {
+			return err
+		}
+		if err := fn(a); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bAuthzs), []byte(id), a)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update authz %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// FindValidAuthz implements ACMEStore. Only the latest authorization per
+// account and identifier is indexed, which is the one worth reusing.
+func (b *Bolt) FindValidAuthz(_ context.Context, accountID string, id ACMEIdentifier, wildcard bool, since, now time.Time) (*ACMEAuthz, error) {
+	var a *ACMEAuthz
+	err := b.db.View(func(tx *bolt.Tx) error {
+		aid := tx.Bucket(bAuthzsByAcct).Get(identKey(accountID, id, wildcard))
+		if aid == nil {
+			return ErrNotFound
+		}
+		got, err := getJSON[ACMEAuthz](tx.Bucket(bAuthzs), aid)
+		if err != nil {
+			return err
+		}
+		if got.Status != ACMEValid || !now.Before(got.Expires) || got.ValidatedAt.Before(since) {
+			return ErrNotFound
+		}
+		a = got
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find valid authz: %w", err)
+	}
+	return a, nil
+}

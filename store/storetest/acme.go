@@ -1,0 +1,135 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"pkid/store"
+)
+
+// RunACME runs the ACME conformance tests; the backend must implement
+// store.ACMEStore.
+func RunACME(t *testing.T, open Opener) {
+	t.Run("accounts", func(t *testing.T) { testAccounts(t, open) })
+	t.Run("orders", func(t *testing.T) { testOrders(t, open) })
+}
+
+func acmeOf(t *testing.T, s store.Store) store.ACMEStore {
+	t.Helper()
+	a, ok := s.(store.ACMEStore)
+	if !ok {
+		t.Fatalf("%T does not implement store.ACMEStore", s)
+	}
+	return a
+}
+
+func testAccounts(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	as := acmeOf(t, s)
+	a := &store.ACMEAccount{ID: "acct1", Role: "default", KeyThumbprint: "thumb1", JWK: []byte(`{"kty":"EC"}`), Status: store.ACMEValid, CreatedAt: t0}
+	if err := as.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	dup := *a
+	dup.ID = "acct2"
+	if err := as.CreateAccount(ctx, &dup); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("fail/same key twice: %v", err)
+	}
+	other := dup
+	other.Role = "other"
+	if err := as.CreateAccount(ctx, &other); err != nil {
+		t.Fatalf("ok/same key in another role: %v", err)
+	}
+	if got, err := as.GetAccountByKey(ctx, "default", "thumb1"); err != nil || got.ID != "acct1" {
+		t.Fatalf("ok/by key: %+v %v", got, err)
+	}
+	if _, err := as.GetAccountByKey(ctx, "default", "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/unknown key: %v", err)
+	}
+	// Key rollover moves the index; a key already in use is refused.
+	if _, err := as.UpdateAccount(ctx, "acct1", func(a *store.ACMEAccount) error { a.KeyThumbprint = "thumb2"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := as.GetAccountByKey(ctx, "default", "thumb1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/old key still indexed: %v", err)
+	}
+	third := &store.ACMEAccount{ID: "acct3", Role: "default", KeyThumbprint: "thumb3", Status: store.ACMEValid, CreatedAt: t0}
+	if err := as.CreateAccount(ctx, third); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := as.UpdateAccount(ctx, "acct3", func(a *store.ACMEAccount) error { a.KeyThumbprint = "thumb2"; return nil }); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("fail/rollover to a key in use: %v", err)
+	}
+	s.Close()
+	s = open(t)
+	defer s.Close()
+	if got, err := acmeOf(t, s).GetAccountByKey(ctx, "default", "thumb2"); err != nil || got.ID != "acct1" {
+		t.Fatalf("ok/after reopen: %+v %v", got, err)
+	}
+}
+
+func testOrders(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	as := acmeOf(t, s)
+	id := store.ACMEIdentifier{Type: "dns", Value: "a.internal"}
+	az := &store.ACMEAuthz{ID: "az1", AccountID: "acctO", Role: "default", Identifier: id, Status: store.ACMEPending, Expires: t0.Add(time.Hour),
+		Challenges: []store.ACMEChallenge{{Type: "http-01", Token: "tok", Status: store.ACMEPending}}}
+	for i, oid := range []string{"o1", "o2"} {
+		o := &store.ACMEOrder{ID: oid, AccountID: "acctO", Role: "default", Status: store.ACMEPending, Identifiers: []store.ACMEIdentifier{id}, AuthzIDs: []string{"az1"}, Expires: t0.Add(time.Hour), CreatedAt: t0.Add(time.Duration(i) * time.Second)}
+		var azs []*store.ACMEAuthz
+		if i == 0 {
+			azs = []*store.ACMEAuthz{az}
+		}
+		if err := as.CreateOrder(ctx, o, azs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids, err := as.ListOrders(ctx, "acctO"); err != nil || len(ids) != 2 || ids[0] != "o1" {
+		t.Fatalf("ok/list orders: %v %v", ids, err)
+	}
+	if _, err := as.FindValidAuthz(ctx, "acctO", id, false, t0.Add(-time.Hour), t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/pending authz reused: %v", err)
+	}
+	if _, err := as.UpdateAuthz(ctx, "az1", func(a *store.ACMEAuthz) error {
+		a.Status, a.ValidatedAt = store.ACMEValid, t0
+		a.Challenges[0].Status = store.ACMEValid
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := as.FindValidAuthz(ctx, "acctO", id, false, t0.Add(-time.Hour), t0); err != nil || got.ID != "az1" {
+		t.Fatalf("ok/reuse valid authz: %v", err)
+	}
+	if _, err := as.FindValidAuthz(ctx, "acctO", id, true, t0.Add(-time.Hour), t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/wildcard differs: %v", err)
+	}
+	if _, err := as.FindValidAuthz(ctx, "other", id, false, t0.Add(-time.Hour), t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/other account: %v", err)
+	}
+	if _, err := as.FindValidAuthz(ctx, "acctO", id, false, t0.Add(time.Minute), t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/validated before the reuse window: %v", err)
+	}
+	if _, err := as.FindValidAuthz(ctx, "acctO", id, false, t0.Add(-time.Hour), t0.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/expired authz: %v", err)
+	}
+	if _, err := as.UpdateOrder(ctx, "o1", func(o *store.ACMEOrder) error { o.Status, o.CertSerial = store.ACMEValid, "abc"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t)
+	defer s.Close()
+	as = acmeOf(t, s)
+	if o, err := as.GetOrder(ctx, "o1"); err != nil || o.CertSerial != "abc" || o.Status != store.ACMEValid {
+		t.Fatalf("ok/order after reopen: %+v %v", o, err)
+	}
+	if a, err := as.GetAuthz(ctx, "az1"); err != nil || a.Challenges[0].Status != store.ACMEValid {
+		t.Fatalf("ok/authz after reopen: %+v %v", a, err)
+	}
+	if _, err := as.GetOrder(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/unknown order: %v", err)
+	}
+}
