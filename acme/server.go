@@ -82,7 +82,7 @@ func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
 	a := r.PathPrefix("/acme/{role}").Subrouter()
 	a.HandleFunc("/directory", s.directory).Methods(http.MethodGet)
-	a.HandleFunc("/new-nonce", s.newNonce).Methods(http.MethodGet, http.MethodHead)
+	a.HandleFunc("/new-nonce", s.newNonce)
 	a.HandleFunc("/new-account", s.newAccount).Methods(http.MethodPost)
 	a.HandleFunc("/acct/{id}", s.account).Methods(http.MethodPost)
 	a.HandleFunc("/acct/{id}/orders", s.orders).Methods(http.MethodPost)
@@ -94,14 +94,16 @@ func (s *Server) Handler() http.Handler {
 	a.HandleFunc("/cert/{serial}", s.cert).Methods(http.MethodPost)
 	a.HandleFunc("/revoke-cert", s.revokeCert).Methods(http.MethodPost)
 	a.HandleFunc("/key-change", s.keyChange).Methods(http.MethodPost)
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	nf := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, notFound("no such ACME resource: "+r.URL.Path))
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mna := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := malformed(r.Method + " is not allowed on " + r.URL.Path + "; ACME resources take POST (POST-as-GET to read)")
 		p.Status = http.StatusMethodNotAllowed
 		s.writeProblem(w, r, p)
 	})
+	r.NotFoundHandler, a.NotFoundHandler = nf, nf
+	r.MethodNotAllowedHandler, a.MethodNotAllowedHandler = mna, mna
 	return s.common(r)
 }
 
@@ -147,6 +149,14 @@ func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) newNonce(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	default:
+		p := malformed(r.Method + " is not allowed on newNonce; use HEAD or GET")
+		p.Status = http.StatusMethodNotAllowed
+		s.writeProblem(w, r, p)
+		return
+	}
 	if r.Method == http.MethodGet {
 		w.WriteHeader(http.StatusNoContent)
 		return

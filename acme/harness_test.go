@@ -1,0 +1,339 @@
+package acme_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"pkid/api"
+	"pkid/ca"
+	"pkid/config"
+	"pkid/internal/testutil"
+)
+
+// env is the package's one real pkid server, with http-01 validated on a
+// free loopback port and test names mapped to 127.0.0.1 in acme.hosts.
+type env struct {
+	run      *api.Running
+	base     string
+	dir      string
+	httpPort int
+	client   *http.Client
+	rootPEM  string
+	stop     func()
+}
+
+var srv *env
+
+var strictRole = `
+allowed_domains: [strict.internal]
+allow_subdomains: true
+allow_bare_domains: false
+allow_wildcards: false
+allowed_ip_ranges: []
+allowed_uri_patterns: []
+default_ttl: 1h
+max_ttl: 2h
+key_types: [ec-p256]
+ext_key_usage: [server_auth]
+renewal: {enabled: false, max_age: 1h}
+revocation_pointers: true
+acme: {enabled: true, challenges: [http-01], require_eab: false}`
+
+func TestMain(m *testing.M) {
+	tb := &mainTB{}
+	ports := testutil.Listen(tb)
+	hp := testutil.FreeAddr(tb)
+	_, portText, _ := net.SplitHostPort(hp)
+	port, _ := strconv.Atoi(portText)
+	dir := testutil.CADir(tb, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string {
+		y = strings.Replace(y, "  http01_port: 80\n", "  http01_port: "+portText+"\n", 1)
+		y = strings.Replace(y, "  hosts: {}\n", "  hosts: {a.internal: 127.0.0.1, b.internal: 127.0.0.1, c.internal: 127.0.0.1, web.strict.internal: 127.0.0.1, wrong.internal: 127.0.0.1, down.internal: 127.0.0.1}\n", 1)
+		y = testutil.AddRole(y, "strict", strictRole)
+		return testutil.AddRole(y, "noacme", strings.Replace(strictRole, "acme: {enabled: true", "acme: {enabled: false", 1))
+	})
+	cfg, err := config.Load(filepath.Join(dir, "pkid.yaml"))
+	if err != nil {
+		panic(err)
+	}
+	ready := make(chan *api.Running, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	logOut := io.Discard
+	if os.Getenv("PKID_TEST_LOG") != "" {
+		logOut = os.Stderr
+	}
+	go func() {
+		done <- api.Serve(ctx, api.ServeOptions{Config: cfg, Log: slog.New(slog.NewJSONHandler(logOut, nil)), Tick: 50 * time.Millisecond,
+			HTTPSListener: ports.HTTPS, HTTPListener: ports.HTTP, Ready: func(r *api.Running) { ready <- r }})
+	}()
+	var run *api.Running
+	select {
+	case run = <-ready:
+	case err := <-done:
+		panic(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(run.CA.Root())
+	srv = &env{run: run, base: "https://" + run.HTTPSAddr, dir: dir, httpPort: port, rootPEM: string(ca.PEMCert(run.CA.Root().Raw)),
+		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
+	code := m.Run()
+	srv.client.CloseIdleConnections()
+	cancel()
+	<-done
+	tb.cleanup()
+	os.Exit(code)
+}
+
+type mainTB struct {
+	testing.TB
+	dirs []string
+}
+
+func (m *mainTB) Helper()                   {}
+func (m *mainTB) Fatal(args ...any)         { panic(fmt.Sprint(args...)) }
+func (m *mainTB) Fatalf(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }
+func (m *mainTB) Cleanup(func())            {}
+func (m *mainTB) TempDir() string {
+	d, _ := os.MkdirTemp("", "pkid-acme")
+	m.dirs = append(m.dirs, d)
+	return d
+}
+func (m *mainTB) cleanup() {
+	for _, d := range m.dirs {
+		os.RemoveAll(d)
+	}
+}
+
+func (e *env) dirURL(role string) string { return e.base + "/acme/" + role + "/directory" }
+
+// rawClient speaks ACME by hand, so tests can send what no real client
+// would.
+type rawClient struct {
+	t    *testing.T
+	e    *env
+	role string
+	key  crypto.Signer
+	kid  string
+	dir  map[string]any
+}
+
+func newRaw(t *testing.T, role string) *rawClient {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c := &rawClient{t: t, e: srv, role: role, key: key}
+	resp, err := srv.client.Get(srv.dirURL(role))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	json.NewDecoder(resp.Body).Decode(&c.dir)
+	return c
+}
+
+func (c *rawClient) url(name string) string { return c.dir[name].(string) }
+
+func (c *rawClient) nonce() string {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodHead, c.url("newNonce"), nil)
+	resp, err := c.e.client.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Replay-Nonce")
+}
+
+// sign builds a flattened JWS; kid "" embeds the jwk.
+func sign(t *testing.T, key crypto.Signer, kid, nonce, url string, payload []byte) []byte {
+	t.Helper()
+	alg := jose.ES256
+	if _, ok := key.Public().(*ecdsa.PublicKey); !ok {
+		alg = jose.EdDSA
+	}
+	opts := &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"url": url}}
+	if nonce != "" {
+		opts.ExtraHeaders[jose.HeaderKey("nonce")] = nonce
+	}
+	if kid != "" {
+		opts.ExtraHeaders[jose.HeaderKey("kid")] = kid
+	} else {
+		opts.EmbedJWK = true
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flattened JSON with "payload" always present ("" for POST-as-GET),
+	// as real ACME clients send it.
+	compact, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(compact, ".")
+	out, _ := json.Marshal(map[string]string{"protected": parts[0], "payload": parts[1], "signature": parts[2]})
+	return out
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (a answer) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(a.body, v); err != nil {
+		t.Fatalf("decode %s: %v", a.body, err)
+	}
+}
+
+func (a answer) problem(t *testing.T) (string, string) {
+	t.Helper()
+	var p struct {
+		Type   string `json:"type"`
+		Detail string `json:"detail"`
+	}
+	a.json(t, &p)
+	return strings.TrimPrefix(p.Type, "urn:ietf:params:acme:error:"), p.Detail
+}
+
+func (c *rawClient) postRaw(url string, body []byte) answer {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/jose+json")
+	resp, err := c.e.client.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.Header.Get("Replay-Nonce") == "" {
+		c.t.Errorf("no Replay-Nonce on %s (%d)", url, resp.StatusCode)
+	}
+	return answer{resp.StatusCode, resp.Header, b}
+}
+
+// post signs payload (nil = POST-as-GET) with the account key.
+func (c *rawClient) post(url string, payload any) answer {
+	c.t.Helper()
+	var raw []byte
+	if payload != nil {
+		raw, _ = json.Marshal(payload)
+	}
+	return c.postRaw(url, sign(c.t, c.key, c.kid, c.nonce(), url, raw))
+}
+
+func (c *rawClient) register() {
+	c.t.Helper()
+	a := c.post(c.url("newAccount"), map[string]any{"termsOfServiceAgreed": true, "contact": []string{"mailto:ops@example.com"}})
+	if a.status != 201 {
+		c.t.Fatalf("newAccount: %d %s", a.status, a.body)
+	}
+	c.kid = a.header.Get("Location")
+}
+
+type orderObj struct {
+	Status         string   `json:"status"`
+	Authorizations []string `json:"authorizations"`
+	Finalize       string   `json:"finalize"`
+	Certificate    string   `json:"certificate"`
+	Identifiers    []struct {
+		Type, Value string
+	} `json:"identifiers"`
+}
+
+type authzObj struct {
+	Status     string `json:"status"`
+	Wildcard   bool   `json:"wildcard"`
+	Identifier struct{ Type, Value string }
+	Challenges []struct {
+		Type, URL, Token, Status string
+		Error                    *struct{ Type, Detail string }
+	} `json:"challenges"`
+}
+
+func (c *rawClient) newOrder(names ...string) (string, orderObj) {
+	c.t.Helper()
+	var ids []map[string]string
+	for _, n := range names {
+		typ := "dns"
+		if net.ParseIP(n) != nil {
+			typ = "ip"
+		}
+		ids = append(ids, map[string]string{"type": typ, "value": n})
+	}
+	a := c.post(c.url("newOrder"), map[string]any{"identifiers": ids})
+	if a.status != 201 {
+		c.t.Fatalf("newOrder: %d %s", a.status, a.body)
+	}
+	var o orderObj
+	a.json(c.t, &o)
+	return a.header.Get("Location"), o
+}
+
+func (c *rawClient) thumbprint() string {
+	jwk := jose.JSONWebKey{Key: c.key.Public()}
+	tp, _ := jwk.Thumbprint(crypto.SHA256)
+	return base64.RawURLEncoding.EncodeToString(tp)
+}
+
+// serveHTTP01 answers every challenge token with answer(token) on the
+// validation port until the returned stop is called.
+func serveHTTP01(t *testing.T, answer func(token string) string) func() {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(srv.httpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, answer(strings.TrimPrefix(r.URL.Path, "/.well-known/acme-challenge/")))
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(l)
+	return func() { hs.Close() }
+}
+
+// waitAuthz polls an authorization until it leaves pending.
+func (c *rawClient) waitAuthz(url string) authzObj {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var az authzObj
+		a := c.post(url, nil)
+		a.json(c.t, &az)
+		if az.Status != "pending" {
+			return az
+		}
+		if a.header.Get("Retry-After") != "1" {
+			c.t.Fatalf("pending authz without Retry-After: 1 (%q)", a.header.Get("Retry-After"))
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatal("authorization still pending")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,503 @@
+package acme_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"strings"
+	"testing"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"pkid/internal/testutil"
+)
+
+func TestDirectory(t *testing.T) {
+	t.Run("ok/lists resources", func(t *testing.T) {
+		c := newRaw(t, "default")
+		for _, k := range []string{"newNonce", "newAccount", "newOrder", "revokeCert", "keyChange"} {
+			if u, _ := c.dir[k].(string); !strings.HasPrefix(u, srv.base+"/acme/default/") {
+				t.Errorf("%s = %v", k, c.dir[k])
+			}
+		}
+	})
+	t.Run("fail/role without acme", func(t *testing.T) {
+		resp, err := srv.client.Get(srv.dirURL("noacme"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	})
+	t.Run("fail/unknown role", func(t *testing.T) {
+		resp, _ := srv.client.Get(srv.dirURL("nope"))
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Fatal(resp.StatusCode)
+		}
+	})
+}
+
+func TestNewNonce(t *testing.T) {
+	c := newRaw(t, "default")
+	for _, m := range []string{http.MethodHead, http.MethodGet} {
+		req, _ := http.NewRequest(m, c.url("newNonce"), nil)
+		resp, err := srv.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := map[string]int{"HEAD": 200, "GET": 204}[m]
+		if resp.StatusCode != want || resp.Header.Get("Replay-Nonce") == "" || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("ok/%s: %d %v", m, resp.StatusCode, resp.Header)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPut, c.url("newNonce"), nil)
+	resp, _ := srv.client.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != 405 {
+		t.Fatalf("fail/PUT: %d", resp.StatusCode)
+	}
+}
+
+func TestNewAccount(t *testing.T) {
+	t.Run("ok/create then find", func(t *testing.T) {
+		c := newRaw(t, "default")
+		c.register()
+		kid := c.kid
+		c.kid = "" // newAccount is signed with the jwk
+		a := c.post(c.url("newAccount"), map[string]any{"onlyReturnExisting": true})
+		if a.status != 200 || a.header.Get("Location") != kid {
+			t.Fatalf("%d %s", a.status, a.header.Get("Location"))
+		}
+		a = c.post(c.url("newAccount"), map[string]any{"termsOfServiceAgreed": true})
+		if a.status != 200 || a.header.Get("Location") != kid {
+			t.Fatalf("existing account: %d", a.status)
+		}
+	})
+	t.Run("fail/onlyReturnExisting without account", func(t *testing.T) {
+		c := newRaw(t, "default")
+		if typ, _ := c.post(c.url("newAccount"), map[string]any{"onlyReturnExisting": true}).problem(t); typ != "accountDoesNotExist" {
+			t.Fatal(typ)
+		}
+	})
+	t.Run("fail/bad contact", func(t *testing.T) {
+		c := newRaw(t, "default")
+		if typ, _ := c.post(c.url("newAccount"), map[string]any{"contact": []string{"tel:+1555"}}).problem(t); typ != "unsupportedContact" {
+			t.Fatal(typ)
+		}
+	})
+	t.Run("fail/kid on newAccount", func(t *testing.T) {
+		c := newRaw(t, "default")
+		c.register()
+		if typ, _ := c.post(c.url("newAccount"), map[string]any{}).problem(t); typ != "malformed" {
+			t.Fatal(typ)
+		}
+	})
+}
+
+func TestAccount(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	t.Run("ok/post-as-get", func(t *testing.T) {
+		var v struct{ Status, Orders string }
+		a := c.post(c.kid, nil)
+		a.json(t, &v)
+		if a.status != 200 || v.Status != "valid" || !strings.HasSuffix(v.Orders, "/orders") {
+			t.Fatalf("%d %+v", a.status, v)
+		}
+	})
+	t.Run("ok/update contact", func(t *testing.T) {
+		var v struct{ Contact []string }
+		c.post(c.kid, map[string]any{"contact": []string{"mailto:new@example.com"}}).json(t, &v)
+		if len(v.Contact) != 1 || v.Contact[0] != "mailto:new@example.com" {
+			t.Fatal(v)
+		}
+	})
+	t.Run("fail/other account", func(t *testing.T) {
+		other := newRaw(t, "default")
+		other.register()
+		if typ, _ := other.post(c.kid, nil).problem(t); typ != "unauthorized" {
+			t.Fatal(typ)
+		}
+	})
+	t.Run("fail/status other than deactivated", func(t *testing.T) {
+		if typ, _ := c.post(c.kid, map[string]any{"status": "valid"}).problem(t); typ != "malformed" {
+			t.Fatal(typ)
+		}
+	})
+	t.Run("ok/deactivate, then refused", func(t *testing.T) {
+		d := newRaw(t, "default")
+		d.register()
+		var v struct{ Status string }
+		d.post(d.kid, map[string]any{"status": "deactivated"}).json(t, &v)
+		if v.Status != "deactivated" {
+			t.Fatal(v)
+		}
+		if typ, _ := d.post(d.url("newOrder"), map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "a.internal"}}}).problem(t); typ != "unauthorized" {
+			t.Fatalf("deactivated account placed an order: %s", typ)
+		}
+	})
+}
+
+func TestOrdersList(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	u1, _ := c.newOrder("a.internal")
+	u2, _ := c.newOrder("b.internal")
+	var v struct{ Orders []string }
+	a := c.post(c.kid+"/orders", nil)
+	a.json(t, &v)
+	if a.status != 200 || len(v.Orders) != 2 || v.Orders[0] != u1 || v.Orders[1] != u2 {
+		t.Fatalf("ok/list: %d %v", a.status, v.Orders)
+	}
+	if typ, _ := c.post(c.kid+"/orders", map[string]any{}).problem(t); typ != "malformed" {
+		t.Fatalf("fail/not POST-as-GET: %s", typ)
+	}
+	other := newRaw(t, "default")
+	other.register()
+	if typ, _ := other.post(c.kid+"/orders", nil).problem(t); typ != "unauthorized" {
+		t.Fatalf("fail/other account: %s", typ)
+	}
+}
+
+func TestNewOrder(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	t.Run("ok/pending with authorizations", func(t *testing.T) {
+		loc, o := c.newOrder("a.internal", "127.0.0.1")
+		if o.Status != "pending" || len(o.Authorizations) != 2 || loc == "" {
+			t.Fatalf("%+v", o)
+		}
+		var az authzObj
+		a := c.post(o.Authorizations[1], nil)
+		a.json(t, &az)
+		if az.Identifier.Type != "ip" || a.header.Get("Retry-After") != "1" {
+			t.Fatalf("ip authz %+v", az)
+		}
+		for _, ch := range az.Challenges {
+			if ch.Token == "" || ch.Type == "dns-01" {
+				t.Fatalf("challenge %+v offered for an IP", ch)
+			}
+		}
+	})
+	t.Run("fail/outside the role", func(t *testing.T) {
+		a := c.post(c.url("newOrder"), map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "example.com"}, {"type": "dns", "value": "ok.internal"}}})
+		typ, detail := a.problem(t)
+		if typ != "rejectedIdentifier" || !strings.Contains(detail, "example.com") || !strings.Contains(detail, "subdomains of internal") {
+			t.Fatalf("%s %s", typ, detail)
+		}
+		var p struct{ Subproblems []struct{ Identifier struct{ Value string } } }
+		a.json(t, &p)
+		if len(p.Subproblems) != 1 || p.Subproblems[0].Identifier.Value != "example.com" {
+			t.Fatalf("subproblems %+v", p)
+		}
+	})
+	t.Run("fail/ip outside range", func(t *testing.T) {
+		if typ, _ := c.post(c.url("newOrder"), map[string]any{"identifiers": []map[string]string{{"type": "ip", "value": "10.0.0.1"}}}).problem(t); typ != "rejectedIdentifier" {
+			t.Fatal(typ)
+		}
+	})
+	t.Run("fail/unknown identifier type", func(t *testing.T) {
+		if typ, _ := c.post(c.url("newOrder"), map[string]any{"identifiers": []map[string]string{{"type": "email", "value": "a@internal"}}}).problem(t); typ != "unsupportedIdentifier" {
+			t.Fatal(typ)
+		}
+	})
+	t.Run("fail/no identifiers", func(t *testing.T) {
+		if typ, _ := c.post(c.url("newOrder"), map[string]any{"identifiers": []string{}}).problem(t); typ != "malformed" {
+			t.Fatal(typ)
+		}
+	})
+	t.Run("fail/order of another account", func(t *testing.T) {
+		loc, _ := c.newOrder("c.internal")
+		other := newRaw(t, "default")
+		other.register()
+		if a := other.post(loc, nil); a.status != 404 {
+			t.Fatal(a.status)
+		}
+	})
+}
+
+func csrFor(t *testing.T, key *ecdsa.PrivateKey, names ...string) string {
+	t.Helper()
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: names[0]}, DNSNames: names}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(der)
+}
+
+// TestOrderFlow drives one order by hand: challenge, validation, finalize
+// refusals, finalize, download, revocation.
+func TestOrderFlow(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	stop := serveHTTP01(t, func(tok string) string { return tok + "." + c.thumbprint() })
+	defer stop()
+	loc, o := c.newOrder("a.internal", "b.internal")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if typ, _ := c.post(o.Finalize, map[string]any{"csr": csrFor(t, key, "a.internal", "b.internal")}).problem(t); typ != "orderNotReady" {
+		t.Fatalf("fail/finalize before ready: %s", typ)
+	}
+	for _, u := range o.Authorizations {
+		var az authzObj
+		c.post(u, nil).json(t, &az)
+		var chURL string
+		for _, ch := range az.Challenges {
+			if ch.Type == "http-01" {
+				chURL = ch.URL
+			}
+		}
+		a := c.post(chURL, map[string]any{})
+		if a.status != 200 || a.header.Get("Retry-After") != "1" || !strings.Contains(strings.Join(a.header.Values("Link"), ","), `rel="up"`) {
+			t.Fatalf("challenge POST: %d %v", a.status, a.header)
+		}
+		if got := c.waitAuthz(u); got.Status != "valid" {
+			t.Fatalf("authz %+v", got)
+		}
+	}
+	var cur orderObj
+	c.post(loc, nil).json(t, &cur)
+	if cur.Status != "ready" {
+		t.Fatalf("order %s, want ready", cur.Status)
+	}
+	if typ, d := c.post(o.Finalize, map[string]any{"csr": csrFor(t, key, "a.internal", "b.internal", "c.internal")}).problem(t); typ != "badCSR" || !strings.Contains(d, "differ") {
+		t.Fatalf("fail/extra name: %s %s", typ, d)
+	}
+	if typ, _ := c.post(o.Finalize, map[string]any{"csr": csrFor(t, key, "a.internal")}).problem(t); typ != "badCSR" {
+		t.Fatalf("fail/missing name: %s", typ)
+	}
+	if typ, _ := c.post(o.Finalize, map[string]any{"csr": "!!!"}).problem(t); typ != "badCSR" {
+		t.Fatalf("fail/garbage csr: %s", typ)
+	}
+	a := c.post(o.Finalize, map[string]any{"csr": csrFor(t, key, "b.internal", "a.internal")})
+	a.json(t, &cur)
+	if a.status != 200 || cur.Status != "valid" || cur.Certificate == "" {
+		t.Fatalf("ok/finalize: %d %s", a.status, a.body)
+	}
+	if typ, _ := c.post(o.Finalize, map[string]any{"csr": csrFor(t, key, "a.internal", "b.internal")}).problem(t); typ != "orderNotReady" {
+		t.Fatalf("fail/finalize twice: %s", typ)
+	}
+	dl := c.post(cur.Certificate, nil)
+	if dl.status != 200 || dl.header.Get("Content-Type") != "application/pem-certificate-chain" || strings.Count(string(dl.body), "BEGIN CERTIFICATE") != 2 {
+		t.Fatalf("ok/download: %d %s", dl.status, dl.header.Get("Content-Type"))
+	}
+	blk, _ := pem.Decode(dl.body)
+	leaf, _ := x509.ParseCertificate(blk.Bytes)
+	testutil.LintCertificate(t, leaf.Raw)
+	if leaf.NotAfter.Sub(leaf.NotBefore).Hours() != 24+1.0/60 {
+		t.Fatalf("validity %s, want the role's 24h", leaf.NotAfter.Sub(leaf.NotBefore))
+	}
+	other := newRaw(t, "default")
+	other.register()
+	if a := other.post(cur.Certificate, nil); a.status != 404 {
+		t.Fatalf("fail/download by another account: %d", a.status)
+	}
+	// revokeCert: by another account refused, by the owner ok, twice alreadyRevoked.
+	rv := map[string]any{"certificate": base64.RawURLEncoding.EncodeToString(leaf.Raw), "reason": 4}
+	if typ, _ := other.post(other.url("revokeCert"), rv).problem(t); typ != "unauthorized" {
+		t.Fatalf("fail/revoke by another account: %s", typ)
+	}
+	if typ, _ := c.post(c.url("revokeCert"), map[string]any{"certificate": rv["certificate"], "reason": 6}).problem(t); typ != "badRevocationReason" {
+		t.Fatalf("fail/certificateHold: %s", typ)
+	}
+	if a := c.post(c.url("revokeCert"), rv); a.status != 200 {
+		t.Fatalf("ok/revoke: %d %s", a.status, a.body)
+	}
+	if typ, _ := c.post(c.url("revokeCert"), rv).problem(t); typ != "alreadyRevoked" {
+		t.Fatalf("fail/revoke twice: %s", typ)
+	}
+}
+
+func TestRevokeWithCertificateKey(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	stop := serveHTTP01(t, func(tok string) string { return tok + "." + c.thumbprint() })
+	defer stop()
+	_, o := c.newOrder("c.internal")
+	var az authzObj
+	c.post(o.Authorizations[0], nil).json(t, &az)
+	c.post(az.Challenges[0].URL, map[string]any{})
+	c.waitAuthz(o.Authorizations[0])
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var cur orderObj
+	c.post(o.Finalize, map[string]any{"csr": csrFor(t, key, "c.internal")}).json(t, &cur)
+	blk, _ := pem.Decode(c.post(cur.Certificate, nil).body)
+	payload, _ := json.Marshal(map[string]any{"certificate": base64.RawURLEncoding.EncodeToString(blk.Bytes), "reason": 1})
+	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if typ, _ := c.postRaw(c.url("revokeCert"), sign(t, stranger, "", c.nonce(), c.url("revokeCert"), payload)).problem(t); typ != "unauthorized" {
+		t.Fatalf("fail/another key: %s", typ)
+	}
+	if a := c.postRaw(c.url("revokeCert"), sign(t, key, "", c.nonce(), c.url("revokeCert"), payload)); a.status != 200 {
+		t.Fatalf("ok/revoke by certificate key: %d %s", a.status, a.body)
+	}
+}
+
+func TestWrongChallengeResponse(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	stop := serveHTTP01(t, func(tok string) string { return tok + ".not-the-thumbprint" })
+	defer stop()
+	loc, o := c.newOrder("wrong.internal")
+	var az authzObj
+	c.post(o.Authorizations[0], nil).json(t, &az)
+	c.post(az.Challenges[0].URL, map[string]any{})
+	got := c.waitAuthz(o.Authorizations[0])
+	if got.Status != "invalid" || got.Challenges[0].Status != "invalid" || got.Challenges[0].Error == nil || !strings.HasSuffix(got.Challenges[0].Error.Type, "incorrectResponse") {
+		t.Fatalf("authz %+v", got)
+	}
+	var cur orderObj
+	c.post(loc, nil).json(t, &cur)
+	if cur.Status != "invalid" {
+		t.Fatalf("order %s, want invalid", cur.Status)
+	}
+}
+
+func TestChallengeNobodyListening(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	_, o := c.newOrder("down.internal")
+	var az authzObj
+	c.post(o.Authorizations[0], nil).json(t, &az)
+	c.post(az.Challenges[0].URL, map[string]any{})
+	got := c.waitAuthz(o.Authorizations[0])
+	if got.Status != "invalid" || !strings.HasSuffix(got.Challenges[0].Error.Type, "connection") {
+		t.Fatalf("authz %+v", got)
+	}
+}
+
+func TestAuthzDeactivate(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	_, o := c.newOrder("a.internal")
+	var az authzObj
+	c.post(o.Authorizations[0], map[string]any{"status": "deactivated"}).json(t, &az)
+	if az.Status != "deactivated" {
+		t.Fatalf("ok/deactivate: %+v", az)
+	}
+	if typ, _ := c.post(o.Authorizations[0], map[string]any{"status": "valid"}).problem(t); typ != "malformed" {
+		t.Fatalf("fail/set valid: %s", typ)
+	}
+	if a := c.post(c.e.base+"/acme/default/authz/nope", nil); a.status != 404 {
+		t.Fatalf("fail/unknown authz: %d", a.status)
+	}
+}
+
+// TestJWSRefusals: every outer-JWS check answers with its ACME error type.
+func TestJWSRefusals(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	url := c.url("newOrder")
+	body := []byte(`{"identifiers":[{"type":"dns","value":"a.internal"}]}`)
+	t.Run("fail/replayed nonce", func(t *testing.T) {
+		n := c.nonce()
+		c.postRaw(url, sign(t, c.key, c.kid, n, url, body))
+		if typ, _ := c.postRaw(url, sign(t, c.key, c.kid, n, url, body)).problem(t); typ != "badNonce" {
+			t.Fatal(typ)
+		}
+	})
+	t.Run("fail/made-up nonce", func(t *testing.T) {
+		if typ, _ := c.postRaw(url, sign(t, c.key, c.kid, "AAAAAAAAAAAAAAAAAAAAAAAAAA", url, body)).problem(t); typ != "badNonce" {
+			t.Fatal(typ)
+		}
+	})
+	t.Run("fail/wrong url", func(t *testing.T) {
+		if typ, _ := c.postRaw(url, sign(t, c.key, c.kid, c.nonce(), c.url("newAccount"), body)).problem(t); typ != "unauthorized" {
+			t.Fatal(typ)
+		}
+	})
+	t.Run("fail/unknown kid", func(t *testing.T) {
+		if typ, _ := c.postRaw(url, sign(t, c.key, c.e.base+"/acme/default/acct/nobody", c.nonce(), url, body)).problem(t); typ != "accountDoesNotExist" {
+			t.Fatal(typ)
+		}
+	})
+	t.Run("fail/kid of another role", func(t *testing.T) {
+		s := newRaw(t, "strict")
+		if typ, _ := s.postRaw(s.url("newOrder"), sign(t, c.key, c.kid, s.nonce(), s.url("newOrder"), body)).problem(t); typ != "accountDoesNotExist" {
+			t.Fatal(typ)
+		}
+	})
+	t.Run("fail/signed by another key", func(t *testing.T) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if typ, _ := c.postRaw(url, sign(t, k, c.kid, c.nonce(), url, body)).problem(t); typ != "malformed" {
+			t.Fatal(typ)
+		}
+	})
+	for _, alg := range []string{"none", "HS256"} {
+		t.Run("fail/alg "+alg, func(t *testing.T) {
+			hdr, _ := json.Marshal(map[string]string{"alg": alg, "kid": c.kid, "nonce": c.nonce(), "url": url})
+			jws, _ := json.Marshal(map[string]string{"protected": base64.RawURLEncoding.EncodeToString(hdr), "payload": base64.RawURLEncoding.EncodeToString(body), "signature": ""})
+			if typ, _ := c.postRaw(url, jws).problem(t); typ != "badSignatureAlgorithm" {
+				t.Fatal(typ)
+			}
+		})
+	}
+	t.Run("fail/wrong content type", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(string(sign(t, c.key, c.kid, c.nonce(), url, body))))
+		req.Header.Set("Content-Type", "application/json")
+		resp, _ := srv.client.Do(req)
+		resp.Body.Close()
+		if resp.StatusCode != 415 {
+			t.Fatal(resp.StatusCode)
+		}
+	})
+	t.Run("fail/not JSON", func(t *testing.T) {
+		if typ, _ := c.postRaw(url, []byte("garbage")).problem(t); typ != "malformed" {
+			t.Fatal(typ)
+		}
+	})
+	t.Run("fail/jwk where kid is required", func(t *testing.T) {
+		if typ, _ := c.postRaw(url, sign(t, c.key, "", c.nonce(), url, body)).problem(t); typ != "malformed" {
+			t.Fatal(typ)
+		}
+	})
+}
+
+func TestKeyChange(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	other := newRaw(t, "default")
+	other.register()
+	inner := func(newKey *ecdsa.PrivateKey) []byte {
+		old, _ := (&jose.JSONWebKey{Key: c.key.Public()}).MarshalJSON()
+		p, _ := json.Marshal(map[string]any{"account": c.kid, "oldKey": json.RawMessage(old)})
+		return sign(t, newKey, "", "", c.url("keyChange"), p)
+	}
+	t.Run("fail/key another account holds", func(t *testing.T) {
+		a := c.postRaw(c.url("keyChange"), sign(t, c.key, c.kid, c.nonce(), c.url("keyChange"), inner(other.key.(*ecdsa.PrivateKey))))
+		if a.status != 409 || a.header.Get("Location") != other.kid {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+	})
+	t.Run("fail/inner with a nonce", func(t *testing.T) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		old, _ := (&jose.JSONWebKey{Key: c.key.Public()}).MarshalJSON()
+		p, _ := json.Marshal(map[string]any{"account": c.kid, "oldKey": json.RawMessage(old)})
+		bad := sign(t, k, "", "somenonce", c.url("keyChange"), p)
+		if typ, _ := c.postRaw(c.url("keyChange"), sign(t, c.key, c.kid, c.nonce(), c.url("keyChange"), bad)).problem(t); typ != "malformed" {
+			t.Fatal(typ)
+		}
+	})
+	t.Run("ok/rollover", func(t *testing.T) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		a := c.postRaw(c.url("keyChange"), sign(t, c.key, c.kid, c.nonce(), c.url("keyChange"), inner(k)))
+		if a.status != 200 {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+		if typ, _ := c.post(c.kid, nil).problem(t); typ != "malformed" {
+			t.Fatalf("old key still works: %s", typ)
+		}
+		c.key = k
+		if a := c.post(c.kid, nil); a.status != 200 {
+			t.Fatalf("new key refused: %d", a.status)
+		}
+	})
+}
