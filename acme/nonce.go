@@ -2,6 +2,7 @@ package acme
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"sync"
 	"time"
 )
@@ -31,9 +32,14 @@ func NewMemoryNonces(ttl time.Duration, max int, now func() time.Time) *MemoryNo
 	return &MemoryNonces{ttl: ttl, max: max, live: map[string]time.Time{}, now: now}
 }
 
-// New implements NonceStore. rand.Text is base32: RFC 8555-safe characters.
+// New implements NonceStore. The nonce is 128 random bits in canonical
+// base64url: certbot's acme library decodes the nonce and re-encodes it when
+// signing, so a string that does not round-trip (rand.Text's 26 base32
+// characters, say) comes back different and is refused as badNonce.
 func (m *MemoryNonces) New() string {
-	n := rand.Text()
+	var b [16]byte
+	rand.Read(b[:])
+	n := base64.RawURLEncoding.EncodeToString(b[:])
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.live[n] = m.now().Add(m.ttl)

@@ -195,7 +195,9 @@ func TestNewOrder(t *testing.T) {
 		if typ != "rejectedIdentifier" || !strings.Contains(detail, "example.com") || !strings.Contains(detail, "subdomains of internal") {
 			t.Fatalf("%s %s", typ, detail)
 		}
-		var p struct{ Subproblems []struct{ Identifier struct{ Value string } } }
+		var p struct {
+			Subproblems []struct{ Identifier struct{ Value string } }
+		}
 		a.json(t, &p)
 		if len(p.Subproblems) != 1 || p.Subproblems[0].Identifier.Value != "example.com" {
 			t.Fatalf("subproblems %+v", p)
