@@ -42,6 +42,7 @@ type Running struct {
 	CA         *ca.Authority
 	Store      store.Store
 	CRL        *ca.CRLPublisher
+	OCSP       *ca.OCSPResponder
 	ServerCert *ServerCert
 	HTTPSAddr  string
 	HTTPAddr   string
@@ -103,7 +104,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	defer cancel()
 	crl := ca.NewCRLPublisher(authority, cfg.CRL.Validity, log)
 	crl.Tick = o.Tick
-	if _, err := crl.Current(ctx); err != nil {
+	// Always sign a fresh CRL at start: a revocation committed just before
+	// a crash may not have reached the stored CRL yet.
+	if _, err := crl.Generate(ctx, false); err != nil {
 		return fmt.Errorf("initial CRL: %w", err)
 	}
 	var ips []net.IP
@@ -114,10 +117,14 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	ocspR, err := ca.NewOCSPResponder(ctx, authority)
+	if err != nil {
+		return err
+	}
 	rootCRL := NewRootCRLWatcher(cfg.Resolve(cfg.CA.RootCRL), root, o.Clock, log)
 
-	run := &Running{CA: authority, Store: st, CRL: crl, ServerCert: sc, Config: cfg, Clock: o.Clock, Log: log}
-	opts := Options{CA: authority, Store: st, CRL: crl, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get,
+	run := &Running{CA: authority, Store: st, CRL: crl, OCSP: ocspR, ServerCert: sc, Config: cfg, Clock: o.Clock, Log: log}
+	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get,
 		Health: func() map[string]any {
 			if w := rootCRL.Warnings(); len(w) > 0 {
 				return map[string]any{"warnings": w}

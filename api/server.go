@@ -20,6 +20,7 @@ type Options struct {
 	CA    *ca.Authority
 	Store store.Store
 	CRL   *ca.CRLPublisher
+	OCSP  *ca.OCSPResponder
 	Clock ca.Clock
 	Log   *slog.Logger
 	// MaxBody bounds every request body (default 64 KiB).
@@ -97,6 +98,10 @@ func (s *Server) publicRoutes(r *mux.Router) {
 	r.HandleFunc("/crl/bundle.pem", s.crlBundle).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/crl/{issuer:[0-9a-f]+}", s.crlByIssuer).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/ca/root.crl", s.rootCRL).Methods(http.MethodGet, http.MethodHead)
+	if s.opts.OCSP != nil {
+		r.HandleFunc("/ocsp", s.ocspPost).Methods(http.MethodPost)
+		r.HandleFunc("/ocsp/{req:.+}", s.ocspGet).Methods(http.MethodGet)
+	}
 }
 
 // HTTPServer wraps h with the timeouts and header limit every listener

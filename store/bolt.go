@@ -168,6 +168,9 @@ func (b *Bolt) commitLoop() {
 				if err := byRole.Put(idxKey(r.rec.Role, k), nil); err != nil {
 					return err
 				}
+				if err := indexRevocation(tx, k, r.rec); err != nil {
+					return err
+				}
 			}
 			return nil
 		})
@@ -288,23 +291,31 @@ func (b *Bolt) UpdateCertificate(_ context.Context, serial string, fn func(*Cert
 		if err := certs.Put(k, val); err != nil {
 			return err
 		}
-		if rec.Status == StatusRevoked {
-			e, _ := json.Marshal(RevokedEntry{Serial: rec.Serial, RevokedAt: rec.RevokedAt, Reason: rec.Reason, NotAfter: rec.NotAfter})
-			if err := tx.Bucket(bRevoked).Put(idxKey(rec.Issuer, k), e); err != nil {
-				return err
-			}
-			if rec.Reason == "keyCompromise" && rec.KeyHash != "" {
-				if err := tx.Bucket(bBlocked).Put([]byte(rec.KeyHash), []byte(rec.Serial)); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return indexRevocation(tx, k, rec)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update certificate %s: %w", serial, err)
 	}
 	return rec, nil
+}
+
+// indexRevocation keeps the CRL and blocked-key indexes in step with a
+// record, in the record's own transaction.
+func indexRevocation(tx *bolt.Tx, k []byte, rec *CertRecord) error {
+	if rec.Status != StatusRevoked {
+		return nil
+	}
+	e, err := json.Marshal(RevokedEntry{Serial: rec.Serial, RevokedAt: rec.RevokedAt, Reason: rec.Reason, NotAfter: rec.NotAfter})
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bRevoked).Put(idxKey(rec.Issuer, k), e); err != nil {
+		return err
+	}
+	if rec.Reason == "keyCompromise" && rec.KeyHash != "" {
+		return tx.Bucket(bBlocked).Put([]byte(rec.KeyHash), []byte(rec.Serial))
+	}
+	return nil
 }
 
 // ListRevoked implements Store.

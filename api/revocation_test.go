@@ -1,0 +1,247 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"pkid/api"
+	"pkid/ca"
+	"pkid/internal/testutil"
+)
+
+func fetch(t testing.TB, u string) ([]byte, http.Header) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+	}
+	return b, resp.Header
+}
+
+// waitRevoked polls the plain-HTTP CRL and OCSP (GET and POST) until both
+// say serial is revoked, failing after 2 seconds.
+func waitRevoked(t *testing.T, s *testServer, leaf *x509.Certificate) {
+	t.Helper()
+	inter := s.run.CA.Intermediate()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		onCRL := false
+		der, h := fetch(t, s.http+"/crl/"+s.run.CA.IssuerID())
+		if h.Get("Content-Type") != "application/pkix-crl" || h.Get("ETag") == "" || h.Get("Last-Modified") == "" {
+			t.Fatalf("CRL headers %v", h)
+		}
+		rl, err := x509.ParseRevocationList(der)
+		if err != nil || rl.CheckSignatureFrom(inter) != nil {
+			t.Fatalf("CRL: %v", err)
+		}
+		for _, e := range rl.RevokedCertificateEntries {
+			if e.SerialNumber.Cmp(leaf.SerialNumber) == 0 {
+				onCRL = true
+			}
+		}
+		req, _ := ocsp.CreateRequest(leaf, inter, &ocsp.RequestOptions{Hash: crypto.SHA256})
+		getDER, gh := fetch(t, s.http+"/ocsp/"+url.PathEscape(base64.StdEncoding.EncodeToString(req)))
+		if gh.Get("Content-Type") != "application/ocsp-response" {
+			t.Fatalf("OCSP content type %q", gh.Get("Content-Type"))
+		}
+		resp, err := http.Post(s.http+"/ocsp", "application/ocsp-request", bytes.NewReader(req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		postDER, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		g, err1 := ocsp.ParseResponseForCert(getDER, leaf, inter)
+		p, err2 := ocsp.ParseResponseForCert(postDER, leaf, inter)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("OCSP: %v %v", err1, err2)
+		}
+		if onCRL && g.Status == ocsp.Revoked && p.Status == ocsp.Revoked {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not revoked within 2s: CRL %v, OCSP GET %d POST %d", onCRL, g.Status, p.Status)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func issueLeaf(t *testing.T, s *testServer, name string) (*api.IssueResponse, *x509.Certificate) {
+	t.Helper()
+	var r api.IssueResponse
+	if resp := s.do(t, "POST", "/v1/issue/default", s.tok, map[string]any{"common_name": name, "ttl": "1h"}, &r); resp.StatusCode != 201 {
+		t.Fatalf("issue: %d", resp.StatusCode)
+	}
+	return &r, parseCert(t, r.Certificate)
+}
+
+func TestRevocationThroughEveryDoor(t *testing.T) {
+	s := shared
+	t.Run("rest admin", func(t *testing.T) {
+		r, leaf := issueLeaf(t, s, "door1.internal")
+		req, _ := ocsp.CreateRequest(leaf, s.run.CA.Intermediate(), nil)
+		der, _ := fetch(t, s.http+"/ocsp/"+base64.StdEncoding.EncodeToString(req))
+		if g, err := ocsp.ParseResponseForCert(der, leaf, s.run.CA.Intermediate()); err != nil || g.Status != ocsp.Good {
+			t.Fatalf("before revocation: %v %v", g, err)
+		}
+		s.do(t, "POST", "/v1/revoke", s.admin, map[string]string{"serial": r.Serial, "reason": "affiliationChanged"}, nil)
+		waitRevoked(t, s, leaf)
+	})
+	t.Run("mtls self", func(t *testing.T) {
+		r, leaf := issueLeaf(t, s, "door2.internal")
+		c := mtlsClient(t, s, r)
+		resp, err := c.Post(s.base+"/v1/revoke/self", "application/json", strings.NewReader(`{"reason":"cessationOfOperation"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("self revoke: %d", resp.StatusCode)
+		}
+		waitRevoked(t, s, leaf)
+		resp, _ = c.Post(s.base+"/v1/revoke/self", "application/json", strings.NewReader(`{}`))
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("a revoked certificate authenticated: %d", resp.StatusCode)
+		}
+	})
+	t.Run("admin socket", func(t *testing.T) {
+		r, leaf := issueLeaf(t, s, "door3.internal")
+		hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", filepath.Join(s.dir, "pkid.sock"))
+		}}}
+		b, _ := json.Marshal(map[string]string{"serial": r.Serial, "reason": "privilegeWithdrawn"})
+		resp, err := hc.Post("http://pkid/revoke", "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("socket revoke: %d", resp.StatusCode)
+		}
+		waitRevoked(t, s, leaf)
+	})
+}
+
+func mtlsClient(t *testing.T, s *testServer, r *api.IssueResponse) *http.Client {
+	t.Helper()
+	pair, err := tls.X509KeyPair([]byte(r.Certificate+r.Chain[0]), []byte(r.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := s.client.Transport.(*http.Transport).TLSClientConfig.Clone()
+	tc.Certificates = []tls.Certificate{pair}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+}
+
+func TestOCSPUnknownAndMalformed(t *testing.T) {
+	s := shared
+	_, leaf := issueLeaf(t, s, "unknown.internal")
+	fake := *leaf
+	fake.SerialNumber = new(big.Int).Add(leaf.SerialNumber, big.NewInt(1))
+	req, _ := ocsp.CreateRequest(&fake, s.run.CA.Intermediate(), nil)
+	der, _ := fetch(t, s.http+"/ocsp/"+base64.StdEncoding.EncodeToString(req))
+	if r, err := ocsp.ParseResponse(der, s.run.CA.Intermediate()); err != nil || r.Status != ocsp.Unknown {
+		t.Fatalf("never issued: %v %v", r, err)
+	}
+	for _, path := range []string{"/ocsp/not-base64!!", "/ocsp/" + base64.StdEncoding.EncodeToString([]byte("junk"))} {
+		der, _ := fetch(t, s.http+path)
+		if !bytes.Equal(der, ocsp.MalformedRequestErrorResponse) {
+			t.Fatalf("%s: %x", path, der)
+		}
+	}
+}
+
+func TestCRLPEMAndBundle(t *testing.T) {
+	s := shared
+	p, h := fetch(t, s.http+"/crl.pem")
+	if b, _ := pem.Decode(p); b == nil || b.Type != "X509 CRL" || h.Get("ETag") == "" {
+		t.Fatalf("crl.pem: %q", p)
+	}
+	bundle, _ := fetch(t, s.http+"/crl/bundle.pem")
+	var crls []*x509.RevocationList
+	for rest := bundle; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		rl, err := x509.ParseRevocationList(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crls = append(crls, rl)
+	}
+	if len(crls) != 2 || crls[0].CheckSignatureFrom(s.run.CA.Root()) != nil || crls[1].CheckSignatureFrom(s.run.CA.Intermediate()) != nil {
+		t.Fatalf("bundle: %d CRLs", len(crls))
+	}
+	root, _ := fetch(t, s.http+"/v1/ca/root.crl")
+	testutil.LintCRL(t, root)
+	// Conditional GET: the ETag gives 304.
+	req, _ := http.NewRequest("GET", s.http+"/crl", nil)
+	_, hh := fetch(t, s.http+"/crl")
+	req.Header.Set("If-None-Match", hh.Get("ETag"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 304 {
+		t.Fatalf("If-None-Match: %d", resp.StatusCode)
+	}
+}
+
+// TestRootCRLReload: a new certs/root.crl (as `pkid ca root-crl` writes
+// it) is served without a restart; one not signed by the root is refused.
+func TestRootCRLReload(t *testing.T) {
+	s := shared
+	before, _ := fetch(t, s.http+"/v1/ca/root.crl")
+	old, _ := x509.ParseRevocationList(before)
+	tc := testutil.CA(t, "ec-p256")
+	der, err := ca.RootCRL(tc.Root, testutil.RootKey(t, "ec-p256"), []x509.RevocationListEntry{{SerialNumber: big.NewInt(77), RevocationTime: time.Now().UTC(), ReasonCode: 1}}, time.Now(), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(s.dir, "certs", "root.crl")
+	os.WriteFile(path+".tmp", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644)
+	os.Rename(path+".tmp", path)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		got, _ := fetch(t, s.http+"/v1/ca/root.crl")
+		rl, _ := x509.ParseRevocationList(got)
+		if rl.Number.Cmp(old.Number) > 0 && len(rl.RevokedCertificateEntries) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("root CRL not reloaded")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The new CRL expires within a day: /healthz warns.
+	var h map[string]any
+	s.do(t, "GET", "/healthz", "", nil, &h)
+	if w, _ := h["warnings"].([]any); len(w) == 0 || !strings.Contains(w[0].(string), "root CRL expires") {
+		t.Fatalf("healthz %v", h)
+	}
+}

@@ -1,0 +1,107 @@
+package ca_test
+
+import (
+	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"pkid/ca"
+	"pkid/internal/testutil"
+	"pkid/policies"
+	"pkid/store"
+	"pkid/store/storetest"
+)
+
+// loadRevoked inserts n revoked records of a's issuer (through the group
+// commit, 64 writers) so CRL generation has realistic input.
+func loadRevoked(b *testing.B, st store.Store, issuer string, n int) {
+	b.Helper()
+	var wg sync.WaitGroup
+	ch := make(chan int)
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range ch {
+				r := storetest.Record("default")
+				r.Issuer, r.Status, r.RevokedAt, r.Reason = issuer, store.StatusRevoked, now, "keyCompromise"
+				r.NotAfter = now.Add(24 * time.Hour)
+				if err := st.InsertCertificate(context.Background(), r); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range n {
+		ch <- i
+	}
+	close(ch)
+	wg.Wait()
+}
+
+func BenchmarkCRLGenerate(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			tc := testutil.CA(b, "ec-p256")
+			st, err := store.OpenBolt(filepath.Join(b.TempDir(), "pkid.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			a, err := ca.New(ca.Deps{Root: tc.Root, Intermediate: tc.Intermediate, Signer: tc.Signer, Roles: map[string]*policies.Role{"default": defaultRole()}, Store: st, Clock: ca.NewFakeClock(now), Log: quiet})
+			if err != nil {
+				b.Fatal(err)
+			}
+			loadRevoked(b, st, a.IssuerID(), n)
+			p := ca.NewCRLPublisher(a, 24*time.Hour, quiet)
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := p.Generate(context.Background(), false); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkOCSP(b *testing.B) {
+	a, _, _ := newAuthority(b, "ec-p256")
+	ctx := context.Background()
+	o, err := ca.NewOCSPResponder(ctx, a)
+	if err != nil {
+		b.Fatal(err)
+	}
+	iss, err := a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: makeCSR(b, testutil.LeafKey(b, "ec-p256"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "o.internal"}})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(iss.Record.DER)
+	req, _ := ocsp.CreateRequest(leaf, a.Intermediate(), nil)
+	b.Run("cached", func(b *testing.B) {
+		o.Respond(ctx, req)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				o.Respond(ctx, req)
+			}
+		})
+	})
+	// Uncached: a new serial each time, so every answer is looked up and
+	// signed.
+	b.Run("uncached", func(b *testing.B) {
+		fake := *leaf
+		for i := 0; b.Loop(); i++ {
+			fake.SerialNumber = new(big.Int).SetInt64(int64(i) + 1)
+			r, _ := ocsp.CreateRequest(&fake, a.Intermediate(), nil)
+			o.Respond(ctx, r)
+		}
+	})
+}

@@ -1,0 +1,192 @@
+package ca
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // OCSP CertID hashes are SHA-1 by default (RFC 6960)
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"hash"
+	"math/big"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"pkid/store"
+)
+
+// ocspValidity is how long a response is good for; responses are re-signed
+// at half of it, and at once after a revocation.
+const ocspValidity = time.Hour
+
+// oidOCSPNoCheck marks a delegated responder certificate that relying
+// parties need not check for revocation (RFC 6960 §4.2.2.2.1).
+var oidOCSPNoCheck = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
+
+// OCSPResponder answers RFC 6960 requests for the intermediate's
+// certificates. Responses ignore request nonces (RFC 8954), so they are
+// cached per serial and signed once per half validity; a revocation drops
+// the cached answer. An Ed25519 intermediate answers through a delegated
+// ECDSA responder certificate, since x/crypto/ocsp signs only RSA and ECDSA.
+type OCSPResponder struct {
+	a *Authority
+
+	mu        sync.Mutex
+	cache     map[string]*ocspEntry
+	responder *x509.Certificate
+	signer    crypto.Signer
+	nameHash  map[crypto.Hash][]byte
+	keyHash   map[crypto.Hash][]byte
+}
+
+type ocspEntry struct {
+	der     []byte
+	refresh time.Time
+}
+
+// NewOCSPResponder prepares the responder (issuing a delegated responder
+// certificate when the intermediate's key cannot sign OCSP).
+func NewOCSPResponder(ctx context.Context, a *Authority) (*OCSPResponder, error) {
+	o := &OCSPResponder{a: a, cache: map[string]*ocspEntry{}, nameHash: map[crypto.Hash][]byte{}, keyHash: map[crypto.Hash][]byte{}}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(a.d.Intermediate.RawSubjectPublicKeyInfo, &spki); err != nil {
+		return nil, fmt.Errorf("ocsp: %w", err)
+	}
+	for h, f := range map[crypto.Hash]func() hash.Hash{crypto.SHA1: sha1.New, crypto.SHA256: sha256.New, crypto.SHA384: sha512.New384, crypto.SHA512: sha512.New} {
+		hn := f()
+		hn.Write(a.d.Intermediate.RawSubject)
+		o.nameHash[h] = hn.Sum(nil)
+		hk := f()
+		hk.Write(spki.PublicKey.RightAlign())
+		o.keyHash[h] = hk.Sum(nil)
+	}
+	o.responder, o.signer = a.d.Intermediate, a.d.Signer
+	if _, ok := a.d.Signer.Public().(ed25519.PublicKey); ok {
+		if err := o.delegate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	a.OnRevoke(func(rec *store.CertRecord) { o.forget(rec.Serial) })
+	return o, nil
+}
+
+// delegate issues an ECDSA responder certificate (id-kp-OCSPSigning,
+// ocsp-nocheck) and records it like every certificate that leaves the CA.
+func (o *OCSPResponder) delegate(ctx context.Context) error {
+	key, err := GenerateKey("ec-p256")
+	if err != nil {
+		return err
+	}
+	now := o.a.d.Clock.Now().UTC().Truncate(time.Second)
+	serial, err := newSerial()
+	if err != nil {
+		return err
+	}
+	nocheck, _ := asn1.Marshal(asn1.NullRawValue)
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: o.a.d.Intermediate.Subject.CommonName + " OCSP Responder"},
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(30 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning},
+		BasicConstraintsValid: true, ExtraExtensions: []pkix.Extension{{Id: oidOCSPNoCheck, Value: nocheck}},
+	}
+	if tmpl.NotAfter.After(o.a.d.Intermediate.NotAfter) {
+		tmpl.NotAfter = o.a.d.Intermediate.NotAfter
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, o.a.d.Intermediate, key.Public(), o.a.d.Signer)
+	if err != nil {
+		return fmt.Errorf("ocsp responder certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return err
+	}
+	rec := &store.CertRecord{Serial: SerialString(serial), Issuer: o.a.issuerID, Role: "_ocsp", Names: []string{tmpl.Subject.CommonName},
+		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: der, KeyHash: KeyHash(cert.RawSubjectPublicKeyInfo),
+		Status: store.StatusValid, Requester: "pkid:ocsp", Via: "server", AuthorizedAt: now, CreatedAt: now}
+	if err := o.a.d.Store.InsertCertificate(ctx, rec); err != nil {
+		return err
+	}
+	o.responder, o.signer = cert, key
+	return nil
+}
+
+// Responder is the certificate whose key signs responses.
+func (o *OCSPResponder) Responder() *x509.Certificate { return o.responder }
+
+func cacheKey(h crypto.Hash, serial string) string { return fmt.Sprintf("%02d%s", int(h), serial) }
+
+func (o *OCSPResponder) forget(serial string) {
+	o.mu.Lock()
+	for h := range o.nameHash {
+		delete(o.cache, cacheKey(h, serial))
+	}
+	o.mu.Unlock()
+}
+
+// Respond answers one DER request; malformed input gets the
+// malformedRequest status, a request for another issuer unauthorized.
+func (o *OCSPResponder) Respond(ctx context.Context, reqDER []byte) []byte {
+	req, err := ocsp.ParseRequest(reqDER)
+	if err != nil {
+		return ocsp.MalformedRequestErrorResponse
+	}
+	if !bytes.Equal(o.nameHash[req.HashAlgorithm], req.IssuerNameHash) || !bytes.Equal(o.keyHash[req.HashAlgorithm], req.IssuerKeyHash) {
+		return ocsp.UnauthorizedErrorResponse
+	}
+	serial := SerialString(req.SerialNumber)
+	key := cacheKey(req.HashAlgorithm, serial)
+	now := o.a.d.Clock.Now()
+	o.mu.Lock()
+	if e := o.cache[key]; e != nil && now.Before(e.refresh) {
+		o.mu.Unlock()
+		return e.der
+	}
+	o.mu.Unlock()
+	der, err := o.sign(ctx, req, serial, now)
+	if err != nil {
+		o.a.d.Log.Error("ocsp", "serial", serial, "err", err)
+		return ocsp.InternalErrorErrorResponse
+	}
+	o.mu.Lock()
+	if len(o.cache) > 100000 { // bound memory: drop everything, re-sign on demand
+		o.cache = map[string]*ocspEntry{}
+	}
+	o.cache[key] = &ocspEntry{der: der, refresh: now.Add(ocspValidity / 2)}
+	o.mu.Unlock()
+	return der
+}
+
+func (o *OCSPResponder) sign(ctx context.Context, req *ocsp.Request, serial string, now time.Time) ([]byte, error) {
+	tmpl := ocsp.Response{
+		SerialNumber: new(big.Int).Set(req.SerialNumber), IssuerHash: req.HashAlgorithm,
+		ThisUpdate: now.UTC().Truncate(time.Minute), NextUpdate: now.UTC().Truncate(time.Minute).Add(ocspValidity),
+		Status: ocsp.Unknown,
+	}
+	rec, err := o.a.d.Store.GetCertificate(ctx, serial)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	case rec.Issuer != o.a.issuerID:
+	case rec.Status == store.StatusRevoked:
+		tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, rec.RevokedAt.UTC(), Reasons[rec.Reason]
+	default:
+		tmpl.Status = ocsp.Good
+	}
+	if o.responder != o.a.d.Intermediate {
+		tmpl.Certificate = o.responder
+	}
+	return ocsp.CreateResponse(o.a.d.Intermediate, o.responder, tmpl, o.signer)
+}

@@ -1,0 +1,202 @@
+package ca_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"pkid/ca"
+	"pkid/errs"
+	"pkid/internal/testutil"
+	"pkid/policies"
+	"pkid/store"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func issue(t *testing.T, a *ca.Authority, name string, ttl time.Duration) *ca.Issued {
+	t.Helper()
+	iss, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", TTL: ttl, CSR: makeCSR(t, testutil.LeafKey(t, "ec-p384"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return iss
+}
+
+func TestRevokeRules(t *testing.T) {
+	a, _, clk := newAuthority(t, "ec-p256")
+	ctx := context.Background()
+	iss := issue(t, a, "r.internal", time.Hour)
+	if _, err := a.Revoke(ctx, iss.Record.Serial, "certificateHold"); errs.KindOf(err) != errs.BadRevocationReason {
+		t.Fatalf("fail/certificateHold: %v", err)
+	}
+	if _, err := a.Revoke(ctx, "abcdef", ""); errs.KindOf(err) != errs.NotFound {
+		t.Fatalf("fail/unknown serial: %v", err)
+	}
+	rec, err := a.Revoke(ctx, strings.ToUpper(iss.Record.Serial), "")
+	if err != nil || rec.Reason != "unspecified" || !rec.RevokedAt.Equal(clk.Now()) {
+		t.Fatalf("ok/revoke: %+v %v", rec, err)
+	}
+	if _, err := a.Revoke(ctx, iss.Record.Serial, "superseded"); errs.KindOf(err) != errs.AlreadyRevoked {
+		t.Fatalf("fail/again: %v", err)
+	}
+	if rec, err := a.Revoke(ctx, iss.Record.Serial, "keyCompromise"); err != nil || rec.Reason != "keyCompromise" {
+		t.Fatalf("ok/raise: %v", err)
+	}
+	if _, err := a.Revoke(ctx, iss.Record.Serial, "keyCompromise"); errs.KindOf(err) != errs.AlreadyRevoked {
+		t.Fatalf("fail/keyCompromise twice: %v", err)
+	}
+	_, err = a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: makeCSR(t, testutil.LeafKey(t, "ec-p384"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "other.internal"}})})
+	if errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), "keyCompromise") {
+		t.Fatalf("fail/compromised key signed again: %v", err)
+	}
+	old, err := a.Sign(ctx, &ca.SignRequest{Role: "default", TTL: time.Minute, CSR: makeCSR(t, testutil.LeafKey(t, "ed25519"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "old.internal"}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	if _, err := a.Revoke(ctx, old.Record.Serial, ""); errs.KindOf(err) != errs.Conflict || !strings.Contains(errs.DetailOf(err), "expired") {
+		t.Fatalf("fail/expired: %v", err)
+	}
+}
+
+func TestCRL(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "pkid.db")
+	tc := testutil.CA(t, "ec-p256")
+	open := func(clk ca.Clock) (*ca.Authority, *store.Bolt) {
+		st, err := store.OpenBolt(dbPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := ca.New(ca.Deps{Root: tc.Root, Intermediate: tc.Intermediate, Signer: tc.Signer, Roles: map[string]*policies.Role{"default": defaultRole()}, Store: st, Clock: clk, Log: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, st
+	}
+	ctx := context.Background()
+	clk := ca.NewFakeClock(now)
+	a, st := open(clk)
+	pub := ca.NewCRLPublisher(a, time.Hour, quiet)
+	short := issue(t, a, "short.internal", 30*time.Minute)
+	long := issue(t, a, "long.internal", 5*time.Hour)
+	a.Revoke(ctx, short.Record.Serial, "keyCompromise")
+	a.Revoke(ctx, long.Record.Serial, "superseded")
+	first, err := pub.Generate(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, err := x509.ParseRevocationList(first.DER)
+	if err != nil || rl.CheckSignatureFrom(tc.Intermediate) != nil {
+		t.Fatalf("CRL does not verify: %v", err)
+	}
+	if len(rl.RevokedCertificateEntries) != 2 || !rl.NextUpdate.Equal(rl.ThisUpdate.Add(time.Hour)) {
+		t.Fatalf("entries %d next %s", len(rl.RevokedCertificateEntries), rl.NextUpdate)
+	}
+	for _, e := range rl.RevokedCertificateEntries {
+		want := map[string]int{short.Record.Serial: 1, long.Record.Serial: 4}[ca.SerialString(e.SerialNumber)]
+		if e.ReasonCode != want {
+			t.Fatalf("reason %d want %d", e.ReasonCode, want)
+		}
+	}
+	if n := testutil.LintCRL(t, first.DER); n < 5 {
+		t.Fatalf("only %d CRL lints applied", n)
+	}
+	// Across a close and reopen, and with a clock that went back, the
+	// number still grows.
+	st.Close()
+	back := ca.NewFakeClock(now.Add(-time.Hour))
+	a, st = open(back)
+	defer st.Close()
+	pub = ca.NewCRLPublisher(a, time.Hour, quiet)
+	second, err := pub.Generate(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl2, _ := x509.ParseRevocationList(second.DER)
+	if rl2.Number.Cmp(rl.Number) <= 0 {
+		t.Fatalf("CRL number went from %s to %s", rl.Number, rl2.Number)
+	}
+	// RFC 5280 §3.3: the expired entry stays on the first scheduled CRL
+	// after its notAfter, then goes.
+	back.Advance(3 * time.Hour) // now+2h: short expired at now+30m
+	third, _ := pub.Generate(ctx, true)
+	rl3, _ := x509.ParseRevocationList(third.DER)
+	if len(rl3.RevokedCertificateEntries) != 2 {
+		t.Fatalf("expired entry dropped before a scheduled CRL listed it after expiry: %d", len(rl3.RevokedCertificateEntries))
+	}
+	back.Advance(time.Minute)
+	fourth, _ := pub.Generate(ctx, false)
+	rl4, _ := x509.ParseRevocationList(fourth.DER)
+	if len(rl4.RevokedCertificateEntries) != 1 || ca.SerialString(rl4.RevokedCertificateEntries[0].SerialNumber) != long.Record.Serial {
+		t.Fatalf("after a scheduled CRL listed it, the expired entry should go: %d entries", len(rl4.RevokedCertificateEntries))
+	}
+}
+
+func ocspRequest(t *testing.T, leaf, issuer *x509.Certificate) []byte {
+	t.Helper()
+	req, err := ocsp.CreateRequest(leaf, issuer, &ocsp.RequestOptions{Hash: crypto.SHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func TestOCSP(t *testing.T) {
+	for _, kt := range []string{"ec-p256", "rsa-2048", "ed25519"} {
+		t.Run(kt, func(t *testing.T) {
+			a, _, _ := newAuthority(t, kt)
+			ctx := context.Background()
+			o, err := ca.NewOCSPResponder(ctx, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inter := a.Intermediate()
+			iss := issue(t, a, "o.internal", time.Hour)
+			leaf := parsePEM(t, iss.PEM)
+			check := func(want int) *ocsp.Response {
+				t.Helper()
+				resp, err := ocsp.ParseResponseForCert(o.Respond(ctx, ocspRequest(t, leaf, inter)), leaf, inter)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Status != want {
+					t.Fatalf("status %d want %d", resp.Status, want)
+				}
+				return resp
+			}
+			check(ocsp.Good)
+			if kt == "ed25519" {
+				r := o.Responder()
+				if r == inter || r.ExtKeyUsage[0] != x509.ExtKeyUsageOCSPSigning {
+					t.Fatal("Ed25519 intermediate must answer through a delegated responder")
+				}
+				testutil.LintCertificate(t, r.Raw)
+			}
+			a.Revoke(ctx, iss.Record.Serial, "keyCompromise")
+			r := check(ocsp.Revoked)
+			if r.RevocationReason != ocsp.KeyCompromise {
+				t.Fatalf("reason %d", r.RevocationReason)
+			}
+			// A serial this CA never issued is unknown.
+			fake := *leaf
+			fake.SerialNumber = fake.SerialNumber.Lsh(fake.SerialNumber, 1)
+			resp, err := ocsp.ParseResponse(o.Respond(ctx, ocspRequest(t, &fake, inter)), inter)
+			if err != nil || resp.Status != ocsp.Unknown {
+				t.Fatalf("never-issued serial: %v %v", resp, err)
+			}
+			if got := o.Respond(ctx, []byte("garbage")); string(got) != string(ocsp.MalformedRequestErrorResponse) {
+				t.Fatal("garbage did not get malformedRequest")
+			}
+		})
+	}
+}

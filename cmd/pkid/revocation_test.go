@@ -1,0 +1,143 @@
+package main_test
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"pkid/ca"
+)
+
+func getCRL(t *testing.T, plain string) *x509.RevocationList {
+	t.Helper()
+	resp, err := http.Get("http://" + plain + "/crl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	der, _ := io.ReadAll(resp.Body)
+	rl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rl
+}
+
+// TestRevocationWithOpenSSL: OpenSSL as the independent checker of CRL and
+// OCSP, and a SIGKILL between a revocation and the next CRL that must not
+// lose the revocation nor roll the CRL number back.
+func TestRevocationWithOpenSSL(t *testing.T) {
+	openssl := needTool(t, "openssl")
+	d, https, plain := initCA(t)
+	cfg := filepath.Join(d, "pkid.yaml")
+	admin := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default", "--admin"))
+	s := serve(t, d, https)
+	root := filepath.Join(d, "certs", "root.crt")
+	inter := filepath.Join(d, "certs", "intermediate.crt")
+	env := []string{"PKID_HOME=" + t.TempDir()}
+	tmp := t.TempDir()
+	crt, key := filepath.Join(tmp, "leaf.crt"), filepath.Join(tmp, "leaf.key")
+	mustPKID(t, env, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", admin, "--role", "default", "--cn", "ossl.internal", "--out", crt, "--key-out", key)
+	leafOnly := filepath.Join(tmp, "leaf-only.crt")
+	leaf, _ := ca.LoadCertificate(crt)
+	os.WriteFile(leafOnly, ca.PEMCert(leaf.Raw), 0o644)
+
+	ocspStatus := func() string {
+		out, _ := exec.Command(openssl, "ocsp", "-issuer", inter, "-cert", leafOnly, "-url", "http://"+plain+"/ocsp", "-CAfile", root, "-no_nonce").CombinedOutput()
+		return string(out)
+	}
+	if out := ocspStatus(); !strings.Contains(out, ": good") || !strings.Contains(out, "Response verify OK") {
+		t.Fatalf("openssl ocsp before revocation: %s", out)
+	}
+	before := getCRL(t, plain)
+
+	mustPKID(t, env, "cert", "revoke", "--ca-url", s.base, "--root", root, "--token", admin, "--reason", "keyCompromise", ca.SerialString(leaf.SerialNumber))
+	s.cmd.Process.Signal(syscall.SIGKILL) // before the coalesced CRL is signed
+	time.Sleep(200 * time.Millisecond)
+	s.client.CloseIdleConnections()
+	s2 := serve(t, d, https)
+	_ = s2
+
+	after := getCRL(t, plain)
+	if after.Number.Cmp(before.Number) <= 0 {
+		t.Fatalf("CRL number went from %s to %s across SIGKILL", before.Number, after.Number)
+	}
+	listed := false
+	for _, e := range after.RevokedCertificateEntries {
+		listed = listed || e.SerialNumber.Cmp(leaf.SerialNumber) == 0
+	}
+	if !listed {
+		t.Fatal("revocation lost across SIGKILL: not on the CRL after restart")
+	}
+	crlDER := filepath.Join(tmp, "crl.der")
+	resp, _ := http.Get("http://" + plain + "/crl")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	os.WriteFile(crlDER, b, 0o644)
+	if out, err := exec.Command(openssl, "crl", "-inform", "DER", "-in", crlDER, "-CAfile", inter, "-noout").CombinedOutput(); err != nil || !strings.Contains(string(out), "verify OK") {
+		t.Fatalf("openssl crl: %v %s", err, out)
+	}
+	if out := ocspStatus(); !strings.Contains(out, ": revoked") || !strings.Contains(out, "keyCompromise") {
+		t.Fatalf("openssl ocsp after revocation: %s", out)
+	}
+	// openssl verify -crl_check: the intermediate's CRL rejects the leaf.
+	crlPEM := filepath.Join(tmp, "crl.pem")
+	os.WriteFile(crlPEM, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: b}), 0o644)
+	out, err := exec.Command(openssl, "verify", "-crl_check", "-CRLfile", crlPEM, "-CAfile", root, "-untrusted", inter, leafOnly).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "certificate revoked") {
+		t.Fatalf("openssl verify -crl_check accepted a revoked leaf: %v %s", err, out)
+	}
+	// The bundle lets openssl check every level (-crl_check_all).
+	bresp, _ := http.Get("http://" + plain + "/crl/bundle.pem")
+	bundle, _ := io.ReadAll(bresp.Body)
+	bresp.Body.Close()
+	bundlePath := filepath.Join(tmp, "bundle.pem")
+	os.WriteFile(bundlePath, bundle, 0o644)
+	if out, err := exec.Command(openssl, "verify", "-crl_check_all", "-CRLfile", bundlePath, "-CAfile", root, "-untrusted", inter, leafOnly).CombinedOutput(); err == nil || !strings.Contains(string(out), "certificate revoked") {
+		t.Fatalf("openssl verify -crl_check_all: %v %s", err, out)
+	}
+	if out, err := exec.Command(openssl, "verify", "-crl_check_all", "-CRLfile", bundlePath, "-CAfile", root, inter).CombinedOutput(); err != nil {
+		t.Fatalf("intermediate with the root CRL: %v %s", err, out)
+	}
+}
+
+// TestRootCRLCommand: pkid ca root-crl re-signs with the root key,
+// keeps earlier entries, and the number grows.
+func TestRootCRLCommand(t *testing.T) {
+	d, _, _ := initCA(t)
+	read := func() *x509.RevocationList {
+		raw, _ := os.ReadFile(filepath.Join(d, "certs", "root.crl"))
+		b, _ := pem.Decode(raw)
+		rl, err := x509.ParseRevocationList(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		root, _ := ca.LoadCertificate(filepath.Join(d, "certs", "root.crt"))
+		if err := rl.CheckSignatureFrom(root); err != nil {
+			t.Fatal(err)
+		}
+		return rl
+	}
+	first := read()
+	mustPKID(t, nil, "ca", "root-crl", "--dir", d, "--revoke-intermediate", "0A:BC", "--reason", "keyCompromise")
+	second := read()
+	mustPKID(t, nil, "ca", "root-crl", "--dir", d, "--validity", "720h")
+	third := read()
+	if !(first.Number.Cmp(second.Number) < 0 && second.Number.Cmp(third.Number) < 0) {
+		t.Fatalf("numbers %s %s %s", first.Number, second.Number, third.Number)
+	}
+	if len(third.RevokedCertificateEntries) != 1 || third.RevokedCertificateEntries[0].SerialNumber.Int64() != 0xabc || third.RevokedCertificateEntries[0].ReasonCode != 1 {
+		t.Fatalf("entries %+v", third.RevokedCertificateEntries)
+	}
+	if r := pkid(t, nil, "ca", "root-crl", "--dir", d, "--revoke-intermediate", "abc"); r.code != 1 || !strings.Contains(r.stderr, "already") {
+		t.Fatalf("revoking twice: %+v", r)
+	}
+}
