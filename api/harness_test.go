@@ -54,11 +54,17 @@ acme: {enabled: false, challenges: [], require_eab: false}`
 
 func startServer(t testing.TB, dir string, ports *testutil.Ports) *testServer {
 	t.Helper()
+	return startServerAt(t, dir, ports, time.Now())
+}
+
+// startServerAt starts a server whose fake clock reads at.
+func startServerAt(t testing.TB, dir string, ports *testutil.Ports, at time.Time) *testServer {
+	t.Helper()
 	cfg, err := config.Load(filepath.Join(dir, "pkid.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := ca.NewFakeClock(time.Now())
+	clk := ca.NewFakeClock(at)
 	ready := make(chan *api.Running, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -212,4 +218,16 @@ func (s *testServer) verify(t testing.TB, r *api.IssueResponse, eku x509.ExtKeyU
 		t.Fatalf("chain does not verify: %v", err)
 	}
 	return leaf
+}
+
+func decode(t testing.TB, raw []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

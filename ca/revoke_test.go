@@ -200,3 +200,22 @@ func TestOCSP(t *testing.T) {
 		})
 	}
 }
+
+func TestRenewRefusesACMECertificates(t *testing.T) {
+	role := defaultRole()
+	role.Renewal = policies.Renewal{Enabled: true, MaxAge: time.Hour}
+	a, _, _ := newAuthority(t, "ec-p256", role)
+	ctx := context.Background()
+	iss, err := a.Sign(ctx, &ca.SignRequest{Role: "default", Via: "acme", CSR: makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "acme.internal"}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Renew(ctx, parsePEM(t, iss.PEM), nil); errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), "through ACME") {
+		t.Fatalf("got %v", err)
+	}
+	role.Renewal.Enabled = false
+	iss, _ = a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "api.internal"}})})
+	if _, err := a.Renew(ctx, parsePEM(t, iss.PEM), nil); errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), "does not allow renewal") {
+		t.Fatalf("renewal disabled: %v", err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"pkid/api"
+	"pkid/pkidclient"
 )
 
 // pkidHome is where client state lives: $PKID_HOME or ~/.pkid.
@@ -118,29 +119,7 @@ func writePair(certPath string, certPEM []byte, keyPath string, keyPEM []byte) e
 }
 
 func atomicWrite(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return pkidclient.WriteFile(path, data, mode)
 }
 
 // leafAndChain is what certificate files hold: the leaf, then the

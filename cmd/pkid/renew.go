@@ -2,17 +2,12 @@ package main
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"os"
 	"os/exec"
 	"strconv"
@@ -24,6 +19,7 @@ import (
 
 	"pkid/api"
 	"pkid/ca"
+	"pkid/pkidclient"
 )
 
 type renewFlags struct {
@@ -90,7 +86,7 @@ func renewOnce(f *renewFlags) (*x509.Certificate, error) {
 	body := map[string]string{}
 	var keyPEM []byte
 	if !f.keepKey {
-		key, err := sameTypeKey(pair.PrivateKey.(crypto.Signer))
+		key, err := pkidclient.NewKeyLike(pair.PrivateKey.(crypto.Signer))
 		if err != nil {
 			return nil, err
 		}
@@ -113,23 +109,6 @@ func renewOnce(f *renewFlags) (*x509.Certificate, error) {
 	}
 	blk, _ := pem.Decode([]byte(resp.Certificate))
 	return x509.ParseCertificate(blk.Bytes)
-}
-
-// sameTypeKey makes a fresh key like k, so rotation never changes the key
-// type the role was checked against.
-func sameTypeKey(k crypto.Signer) (crypto.Signer, error) {
-	switch p := k.Public().(type) {
-	case *ecdsa.PublicKey:
-		if p.Curve == elliptic.P384() {
-			return ca.GenerateKey("ec-p384")
-		}
-		return ca.GenerateKey("ec-p256")
-	case ed25519.PublicKey:
-		return ca.GenerateKey("ed25519")
-	case *rsa.PublicKey:
-		return ca.GenerateKey(fmt.Sprintf("rsa-%d", p.N.BitLen()))
-	}
-	return nil, fmt.Errorf("unsupported key type %T", k)
 }
 
 func afterRenew(f *renewFlags, log *slog.Logger) error {
@@ -161,19 +140,6 @@ func afterRenew(f *renewFlags, log *slog.Logger) error {
 	return nil
 }
 
-// renewAt is about two thirds into the lifetime, with up to ±5% jitter so a
-// fleet started together does not renew together.
-func renewAt(leaf *x509.Certificate) time.Time {
-	life := leaf.NotAfter.Sub(leaf.NotBefore)
-	j := int64(life / 10)
-	var off time.Duration
-	if j > 0 {
-		n, _ := rand.Int(rand.Reader, big.NewInt(j))
-		off = time.Duration(n.Int64()) - life/20
-	}
-	return leaf.NotBefore.Add(life*2/3 + off)
-}
-
 func renewDaemon(f *renewFlags, log *slog.Logger) error {
 	backoff := time.Second
 	for {
@@ -181,7 +147,7 @@ func renewDaemon(f *renewFlags, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		at := renewAt(pair.Leaf)
+		at := pkidclient.RenewAt(time.Now(), pair.Leaf)
 		log.Info("next renewal", "at", at.Format(time.RFC3339Nano), "not_after", pair.Leaf.NotAfter)
 		time.Sleep(time.Until(at))
 		for {

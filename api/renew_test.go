@@ -1,0 +1,165 @@
+package api_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pkid/api"
+	"pkid/internal/testutil"
+)
+
+const renewRole = `
+allowed_domains: [svc.internal]
+allow_subdomains: true
+allowed_ip_ranges: []
+allowed_uri_patterns: []
+default_ttl: 2h
+max_ttl: 3h
+key_types: [ec-p256, ec-p384]
+ext_key_usage: [server_auth, client_auth]
+renewal: {enabled: true, max_age: 3h}
+revocation_pointers: true
+acme: {enabled: false, challenges: [], require_eab: false}`
+
+func renewWith(t *testing.T, s *testServer, r *api.IssueResponse, body string) (int, api.Problem, api.IssueResponse) {
+	t.Helper()
+	c := mtlsClient(t, s, r)
+	defer c.CloseIdleConnections()
+	resp, err := c.Post(s.base+"/v1/renew", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var p api.Problem
+	var out api.IssueResponse
+	if resp.StatusCode == 201 {
+		decode(t, raw, &out)
+		out.PrivateKey = r.PrivateKey
+	} else {
+		decode(t, raw, &p)
+	}
+	return resp.StatusCode, p, out
+}
+
+func TestRenewal(t *testing.T) {
+	ports := testutil.Listen(t)
+	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string { return testutil.AddRole(y, "svc", renewRole) })
+	s := startServer(t, dir, ports)
+	defer func() { s.stop() }()
+	tok := tokenFor(t, s, "svc")
+	issue := func(name string) *api.IssueResponse {
+		var r api.IssueResponse
+		if resp := s.do(t, "POST", "/v1/issue/svc", tok, map[string]any{"common_name": name}, &r); resp.StatusCode != 201 {
+			t.Fatalf("issue %d", resp.StatusCode)
+		}
+		return &r
+	}
+
+	t.Run("ok/same names, fresh validity, linked", func(t *testing.T) {
+		r := issue("a.svc.internal")
+		s.clock.Advance(time.Minute)
+		code, p, out := renewWith(t, s, r, "")
+		if code != 201 {
+			t.Fatalf("%d %+v", code, p)
+		}
+		old, nw := parseCert(t, r.Certificate), parseCert(t, out.Certificate)
+		if nw.DNSNames[0] != "a.svc.internal" || !nw.NotAfter.After(old.NotAfter) || nw.SerialNumber.Cmp(old.SerialNumber) == 0 {
+			t.Fatalf("renewed %v %s", nw.DNSNames, nw.NotAfter)
+		}
+		var v api.CertView
+		s.do(t, "GET", "/v1/certs/"+out.Serial, "", nil, &v)
+		if v.Replaces != r.Serial {
+			t.Fatalf("replaces %q want %q", v.Replaces, r.Serial)
+		}
+		// And the renewed certificate renews in turn, with a new key from a CSR.
+		key, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		csr := csrPEM(t, key, "a.svc.internal", "a.svc.internal")
+		code, p, out2 := renewWith(t, s, &out, `{"csr":`+jsonString(csr)+`}`)
+		if code != 201 || parseCert(t, out2.Certificate).PublicKey.(*ecdsa.PublicKey).Curve != elliptic.P384() {
+			t.Fatalf("renew with a new key: %d %+v", code, p)
+		}
+	})
+	t.Run("fail/csr adds a name", func(t *testing.T) {
+		r := issue("b.svc.internal")
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		code, p, _ := renewWith(t, s, r, `{"csr":`+jsonString(csrPEM(t, key, "b.svc.internal", "b.svc.internal", "x.svc.internal"))+`}`)
+		if code != 403 || !strings.Contains(p.Detail, "exactly b.svc.internal") {
+			t.Fatalf("%d %+v", code, p)
+		}
+	})
+	t.Run("fail/revoked", func(t *testing.T) {
+		r := issue("c.svc.internal")
+		s.do(t, "POST", "/v1/revoke", s.admin, map[string]string{"serial": r.Serial}, nil)
+		code, p, _ := renewWith(t, s, r, "")
+		if code != 401 || !strings.Contains(p.Detail, "revoked") {
+			t.Fatalf("%d %+v", code, p)
+		}
+	})
+	t.Run("fail/foreign CA", func(t *testing.T) {
+		other := testutil.CA(t, "ec-p384")
+		key := testutil.LeafKey(t, "ec-p256")
+		tmpl := &x509.Certificate{SerialNumber: parseCert(t, issue("d.svc.internal").Certificate).SerialNumber, DNSNames: []string{"d.svc.internal"},
+			NotBefore: s.clock.Now().Add(-time.Hour), NotAfter: s.clock.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, other.Intermediate, key.Public(), other.Signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+		r := &api.IssueResponse{Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), Chain: []string{""},
+			PrivateKey: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))}
+		code, p, _ := renewWith(t, s, r, "")
+		if code != 401 || !strings.Contains(p.Detail, "not issued by this CA") {
+			t.Fatalf("%d %+v", code, p)
+		}
+	})
+	t.Run("fail/no client certificate", func(t *testing.T) {
+		var p api.Problem
+		if resp := s.do(t, "POST", "/v1/renew", "", "", &p); resp.StatusCode != 401 || !strings.Contains(p.Detail, "no client certificate") {
+			t.Fatalf("%d %+v", resp.StatusCode, p)
+		}
+	})
+	t.Run("fail/past max_age", func(t *testing.T) {
+		r := issue("e.svc.internal")
+		s.clock.Advance(90 * time.Minute)
+		code, p, out := renewWith(t, s, r, "")
+		if code != 201 {
+			t.Fatalf("first renewal: %d %+v", code, p)
+		}
+		s.clock.Advance(91 * time.Minute) // 3h01m after the token issued the first
+		code, p, _ = renewWith(t, s, &out, "")
+		if code != 403 || !strings.Contains(p.Detail, "max_age") {
+			t.Fatalf("%d %+v", code, p)
+		}
+	})
+	t.Run("fail/expired", func(t *testing.T) {
+		r := issue("f.svc.internal")
+		s.clock.Advance(2*time.Hour + time.Minute)
+		code, p, _ := renewWith(t, s, r, "")
+		if code != 401 || !strings.Contains(p.Detail, "expired") {
+			t.Fatalf("%d %+v", code, p)
+		}
+	})
+	t.Run("fail/role no longer allows the name", func(t *testing.T) {
+		r := issue("g.svc.internal")
+		at := s.clock.Now()
+		s.stop()
+		y, _ := os.ReadFile(filepath.Join(dir, "pkid.yaml"))
+		os.WriteFile(filepath.Join(dir, "pkid.yaml"), []byte(strings.Replace(string(y), "allowed_domains: [svc.internal]", "allowed_domains: [other.internal]", 1)), 0o644)
+		ports2 := testutil.Listen(t)
+		s = startServerAt(t, dir, ports2, at)
+		code, p, _ := renewWith(t, s, r, "")
+		if code != 403 || !strings.Contains(p.Detail, "subdomains of other.internal") {
+			t.Fatalf("%d %+v", code, p)
+		}
+	})
+}

@@ -1,0 +1,87 @@
+package main_test
+
+import (
+	"crypto/tls"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"pkid/ca"
+	"pkid/internal/testutil"
+)
+
+// TestRenewDaemon: `pkid cert renew --daemon` keeps a 3-second certificate
+// fresh: it renews at least twice, runs --exec after each, and a reader
+// polling the files never sees a certificate without its key.
+func TestRenewDaemon(t *testing.T) {
+	d, https, _ := initCA(t)
+	cfgPath := filepath.Join(d, "pkid.yaml")
+	raw, _ := os.ReadFile(cfgPath)
+	os.WriteFile(cfgPath, []byte(testutil.AddRole(string(raw), "svc", `
+allowed_domains: [svc.internal]
+allow_subdomains: true
+allowed_ip_ranges: []
+allowed_uri_patterns: []
+default_ttl: 3s
+max_ttl: 10s
+key_types: [ec-p256]
+ext_key_usage: [client_auth]
+renewal: {enabled: true, max_age: 1h}
+revocation_pointers: false
+acme: {enabled: false, challenges: [], require_eab: false}`)), 0o644)
+	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfgPath, "--role", "svc"))
+	s := serve(t, d, https)
+	root := filepath.Join(d, "certs", "root.crt")
+	tmp := t.TempDir()
+	crt, key, marks := filepath.Join(tmp, "svc.crt"), filepath.Join(tmp, "svc.key"), filepath.Join(tmp, "renewed")
+	mustPKID(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "svc", "--cn", "d.svc.internal", "--out", crt, "--key-out", key)
+	first, _ := ca.LoadCertificate(crt)
+
+	daemon := exec.Command(pkidBin, "cert", "renew", "--ca-url", s.base, "--root", root, "--cert", crt, "--key", key, "--daemon", "--exec", "echo x >> "+marks)
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { daemon.Process.Kill(); daemon.Wait() }()
+
+	var mismatches atomic.Int32
+	stop := make(chan struct{})
+	go func() { // a reader that retries once on a mismatch, as the contract says readers do
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := tls.LoadX509KeyPair(crt, key); err != nil {
+				time.Sleep(5 * time.Millisecond)
+				if _, err := tls.LoadX509KeyPair(crt, key); err != nil {
+					mismatches.Add(1)
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(marks)
+		if strings.Count(string(b), "x") >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon renewed %d times in 15s", strings.Count(string(b), "x"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(stop)
+	last, _ := ca.LoadCertificate(crt)
+	if last.SerialNumber.Cmp(first.SerialNumber) == 0 || mismatches.Load() > 0 {
+		t.Fatalf("serial unchanged or %d mismatched reads", mismatches.Load())
+	}
+	if fi, _ := os.Stat(key); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key mode %o", fi.Mode().Perm())
+	}
+}

@@ -1,0 +1,269 @@
+// Package pkidclient keeps a Go service in short-lived pkid certificates:
+// it holds the current certificate, renews it over mTLS with itself (a new
+// key each time) at about two thirds of its remaining life, and hands out
+// tls.Configs whose GetCertificate / GetClientCertificate always return
+// the current one, so a service gets mTLS in three lines:
+//
+//	src, err := pkidclient.New(ctx, pkidclient.Options{CAURL: u, RootsFile: r, CertFile: c, KeyFile: k})
+//	server := &http.Server{TLSConfig: src.ServerTLSConfig()}
+//	client := &http.Client{Transport: &http.Transport{TLSClientConfig: src.ClientTLSConfig()}}
+package pkidclient
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a Source.
+type Options struct {
+	// CAURL is pkid's HTTPS base URL.
+	CAURL string
+	// RootsFile holds the trusted root(s), e.g. from `pkid ca bootstrap`
+	// ($PKID_HOME/roots.pem). Roots may be given directly instead.
+	RootsFile string
+	Roots     *x509.CertPool
+	// CertFile and KeyFile hold the first certificate (leaf then
+	// intermediate) and its key; renewals are written back to them (key
+	// first, then certificate, each by rename) unless ReadOnly.
+	CertFile, KeyFile string
+	ReadOnly          bool
+	// Log receives one line per renewal step (default: discard).
+	Log *slog.Logger
+	// OnRenew, if set, is called after each successful renewal.
+	OnRenew func(*x509.Certificate)
+}
+
+// Source holds a self-renewing certificate.
+type Source struct {
+	o      Options
+	roots  *x509.CertPool
+	cur    atomic.Pointer[tls.Certificate]
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// New loads the certificate and starts renewing it in the background until
+// ctx ends or Close is called.
+func New(ctx context.Context, o Options) (*Source, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	roots := o.Roots
+	if roots == nil {
+		raw, err := os.ReadFile(o.RootsFile)
+		if err != nil {
+			return nil, fmt.Errorf("pkidclient: roots: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(raw) {
+			return nil, fmt.Errorf("pkidclient: %s holds no certificate", o.RootsFile)
+		}
+	}
+	pair, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("pkidclient: %w", err)
+	}
+	s := &Source{o: o, roots: roots, done: make(chan struct{})}
+	s.cur.Store(&pair)
+	ctx, s.cancel = context.WithCancel(ctx)
+	go s.loop(ctx)
+	return s, nil
+}
+
+// Close stops renewing.
+func (s *Source) Close() {
+	s.once.Do(s.cancel)
+	<-s.done
+}
+
+// Certificate returns the current leaf.
+func (s *Source) Certificate() *x509.Certificate { return s.cur.Load().Leaf }
+
+// ServerTLSConfig serves the current certificate and requires client
+// certificates that chain to the roots.
+func (s *Source) ServerTLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cur.Load(), nil },
+		ClientAuth:     tls.RequireAndVerifyClientCert,
+		ClientCAs:      s.roots,
+	}
+}
+
+// ClientTLSConfig presents the current certificate and trusts the roots.
+func (s *Source) ClientTLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:           tls.VersionTLS12,
+		RootCAs:              s.roots,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return s.cur.Load(), nil },
+	}
+}
+
+// RenewAt is when a certificate fetched at now should be renewed: two
+// thirds of the way from now to notAfter, minus up to 5% jitter so a fleet
+// started together does not renew together.
+func RenewAt(now time.Time, leaf *x509.Certificate) time.Time {
+	left := leaf.NotAfter.Sub(now)
+	if left <= 0 {
+		return now
+	}
+	var jitter time.Duration
+	if j := int64(left / 20); j > 0 {
+		n, _ := rand.Int(rand.Reader, big.NewInt(j))
+		jitter = time.Duration(n.Int64())
+	}
+	return now.Add(left*2/3 - jitter)
+}
+
+func (s *Source) loop(ctx context.Context) {
+	defer close(s.done)
+	backoff := 200 * time.Millisecond
+	at := RenewAt(time.Now(), s.Certificate())
+	for {
+		s.o.Log.Info("next renewal", "at", at)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(at)):
+		}
+		leaf, err := s.Renew(ctx)
+		if err != nil {
+			s.o.Log.Error("renewal failed", "err", err, "retry_in", backoff)
+			at = time.Now().Add(backoff)
+			backoff = min(backoff*2, time.Minute, max(time.Until(s.Certificate().NotAfter)/4, 100*time.Millisecond))
+			continue
+		}
+		backoff = 200 * time.Millisecond
+		at = RenewAt(time.Now(), leaf)
+	}
+}
+
+// Renew renews now: a new key of the same type, POST /v1/renew
+// authenticated by the current certificate, then the swap (and the files).
+func (s *Source) Renew(ctx context.Context) (*x509.Certificate, error) {
+	cur := s.cur.Load()
+	key, err := NewKeyLike(cur.PrivateKey.(crypto.Signer))
+	if err != nil {
+		return nil, err
+	}
+	l := cur.Leaf
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: l.Subject, DNSNames: l.DNSNames, IPAddresses: l.IPAddresses, URIs: l.URIs, EmailAddresses: l.EmailAddresses}, key)
+	if err != nil {
+		return nil, err
+	}
+	body, _ := json.Marshal(map[string]string{"csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}))})
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		MinVersion: tls.VersionTLS12, RootCAs: s.roots, Certificates: []tls.Certificate{*cur},
+	}}}
+	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.o.CAURL+"/v1/renew", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("renew: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusCreated {
+		var p struct{ Detail string }
+		json.Unmarshal(raw, &p)
+		return nil, fmt.Errorf("renew: HTTP %d: %s", resp.StatusCode, p.Detail)
+	}
+	var out struct {
+		Certificate string   `json:"certificate"`
+		Chain       []string `json:"chain"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil || len(out.Chain) == 0 {
+		return nil, errors.New("renew: unexpected answer")
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	certPEM := []byte(out.Certificate + out.Chain[0])
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("renew: %w", err)
+	}
+	if !s.o.ReadOnly && s.o.CertFile != "" {
+		if err := WriteFile(s.o.KeyFile, keyPEM, 0o600); err != nil {
+			return nil, err
+		}
+		if err := WriteFile(s.o.CertFile, certPEM, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	s.cur.Store(&pair)
+	s.o.Log.Info("renewed", "serial", fmt.Sprintf("%x", pair.Leaf.SerialNumber), "not_after", pair.Leaf.NotAfter)
+	if s.o.OnRenew != nil {
+		s.o.OnRenew(pair.Leaf)
+	}
+	return pair.Leaf, nil
+}
+
+// NewKeyLike makes a fresh key of k's type and size, so a rotation never
+// changes the key type the role was checked against.
+func NewKeyLike(k crypto.Signer) (crypto.Signer, error) {
+	switch p := k.Public().(type) {
+	case *ecdsa.PublicKey:
+		return ecdsa.GenerateKey(p.Curve, rand.Reader)
+	case ed25519.PublicKey:
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		return priv, err
+	case *rsa.PublicKey:
+		return rsa.GenerateKey(rand.Reader, p.N.BitLen())
+	}
+	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+}
+
+// WriteFile replaces path by rename (fsynced first) so readers never see
+// a partial file; mode applies from the start.
+func WriteFile(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

@@ -1,0 +1,126 @@
+package pkidclient_test
+
+import (
+	"context"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"pkid/api"
+	"pkid/ca"
+	"pkid/config"
+	"pkid/internal/testutil"
+	"pkid/pkidclient"
+)
+
+const svcRole = `
+allowed_domains: [svc.internal]
+allow_subdomains: true
+allowed_ip_ranges: []
+allowed_uri_patterns: []
+default_ttl: 3s
+max_ttl: 10s
+key_types: [ec-p256]
+ext_key_usage: [server_auth, client_auth]
+renewal: {enabled: true, max_age: 1h}
+revocation_pointers: false
+acme: {enabled: false, challenges: [], require_eab: false}`
+
+// TestTwoServicesRenewThemselves: a server requiring client certificates
+// and a client, both with 3-second certificates from a real pkid, renew
+// themselves through the library at least twice while requests between
+// them keep succeeding.
+func TestTwoServicesRenewThemselves(t *testing.T) {
+	ports := testutil.Listen(t)
+	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string { return testutil.AddRole(y, "svc", svcRole) })
+	cfg, err := config.Load(filepath.Join(dir, "pkid.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *api.Running, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- api.Serve(ctx, api.ServeOptions{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Tick: 50 * time.Millisecond,
+			HTTPSListener: ports.HTTPS, HTTPListener: ports.HTTP, Ready: func(r *api.Running) { ready <- r }})
+	}()
+	run := <-ready
+	defer func() { cancel(); <-done }()
+	roots := x509.NewCertPool()
+	roots.AddCert(run.CA.Root())
+
+	bootstrap := func(name string) (string, string) {
+		iss, key, err := run.CA.Issue(ctx, &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "svc", Requester: "test"}, CommonName: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := t.TempDir()
+		kp, _ := ca.MarshalKey(key)
+		os.WriteFile(filepath.Join(d, "tls.key"), kp, 0o600)
+		os.WriteFile(filepath.Join(d, "tls.crt"), append(iss.PEM, iss.Chain[0]...), 0o644)
+		return filepath.Join(d, "tls.crt"), filepath.Join(d, "tls.key")
+	}
+	var renewals [2]atomic.Int32
+	sources := make([]*pkidclient.Source, 2)
+	for i, name := range []string{"a.svc.internal", "b.svc.internal"} {
+		crt, key := bootstrap(name)
+		sources[i], err = pkidclient.New(ctx, pkidclient.Options{CAURL: "https://" + run.HTTPSAddr, Roots: roots, CertFile: crt, KeyFile: key,
+			OnRenew: func(*x509.Certificate) { renewals[i].Add(1) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sources[i].Close()
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{TLSConfig: sources[0].ServerTLSConfig(), ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello "+r.TLS.PeerCertificates[0].DNSNames[0])
+	})}
+	go srv.ServeTLS(l, "", "")
+	defer srv.Close()
+	ctc := sources[1].ClientTLSConfig()
+	ctc.ServerName = "a.svc.internal"
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: ctc, DisableKeepAlives: true}}
+
+	var mu sync.Mutex
+	ok, failed := 0, 0
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := client.Get("https://" + l.Addr().String() + "/")
+		mu.Lock()
+		if err != nil {
+			failed++
+			t.Errorf("request failed: %v", err)
+		} else {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != "hello b.svc.internal" {
+				t.Errorf("answer %q", b)
+			}
+			ok++
+		}
+		mu.Unlock()
+		if renewals[0].Load() >= 3 && renewals[1].Load() >= 3 {
+			break
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	if renewals[0].Load() < 2 || renewals[1].Load() < 2 {
+		t.Fatalf("renewals: server %d, client %d (want ≥2 each)", renewals[0].Load(), renewals[1].Load())
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d requests failed", failed, ok+failed)
+	}
+	t.Logf("%d requests, renewals server %d client %d", ok, renewals[0].Load(), renewals[1].Load())
+}
