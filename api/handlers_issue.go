@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -53,7 +54,21 @@ func parseTTL(s string) (time.Duration, error) {
 // contract's order: credentials (401), role exists (404), token's roles
 // (403). Policy (403) comes later, in ca.
 func (s *Server) authorizeIssue(r *http.Request, role string) (*store.Token, error) {
-	tok, err := authenticate(r.Context(), s.opts.Store, s.opts.Clock.Now(), r.Header.Get("Authorization"))
+	header := r.Header.Get("Authorization")
+	if raw, ok := strings.CutPrefix(header, "Bearer "); ok && looksLikeJWT(raw) {
+		rl := s.opts.CA.Role(role)
+		if rl == nil {
+			return nil, errs.New(errs.NotFound, "unknown role %q", role)
+		}
+		tok, claims, err := s.authenticateOIDC(r.Context(), rl, strings.TrimSpace(raw))
+		if err != nil {
+			s.logAudit(r.Context(), "auth", "oidc", role, nil, "refused", "", errs.DetailOf(err))
+			return nil, err
+		}
+		s.logAudit(r.Context(), "auth", tok.Name, role, nil, "accepted", "", "", "claims", claims)
+		return tok, nil
+	}
+	tok, err := authenticate(r.Context(), s.opts.Store, s.opts.Clock.Now(), header)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +146,9 @@ func requesterOf(t *store.Token) string {
 	}
 	if t.Once {
 		return "enroll:" + t.Name
+	}
+	if strings.HasPrefix(t.Name, "oidc:") {
+		return t.Name
 	}
 	return "token:" + t.Name
 }

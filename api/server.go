@@ -37,6 +37,7 @@ type Options struct {
 type Server struct {
 	opts Options
 	log  *slog.Logger
+	oidc oidcVerifiers
 }
 
 // New validates opts.

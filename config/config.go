@@ -141,6 +141,9 @@ func (c *Config) setDefaults() {
 	for name, r := range c.Roles {
 		if r != nil {
 			r.Name = name
+			if r.OIDC != nil {
+				r.OIDC.CAFile = c.Resolve(r.OIDC.CAFile)
+			}
 		}
 	}
 }
@@ -276,6 +279,17 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 	for _, ch := range r.ACME.Challenges {
 		if !slices.Contains(policies.KnownChallenges, ch) {
 			bad(k+".acme.challenges", "%q is not one of %s", ch, strings.Join(policies.KnownChallenges, ", "))
+		}
+	}
+	if o := r.OIDC; o != nil {
+		if u, err := url.Parse(o.Issuer); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad(k+".oidc.issuer", "want an https URL, got %q", o.Issuer)
+		}
+		if o.Audience == "" {
+			bad(k+".oidc.audience", "required: the audience CI tokens are minted for")
+		}
+		if len(o.Claims) == 0 {
+			bad(k+".oidc.claims", "name at least one claim condition (e.g. repository), or any job of the issuer could issue")
 		}
 	}
 	if r.ACME.Enabled && len(r.ACME.Challenges) == 0 {

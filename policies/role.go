@@ -27,6 +27,8 @@ type Role struct {
 	// carry CRL DP/OCSP/AIA unless the role opts out for passive revocation.
 	RevocationPointers *bool `yaml:"revocation_pointers"`
 	ACME               ACME  `yaml:"acme,flow"`
+	// OIDC, if set, accepts CI OIDC tokens for this role.
+	OIDC *OIDCTrust `yaml:"oidc,omitempty"`
 	// Template optionally names an x509util JSON template file (relative to
 	// the config) used instead of the built-in leaf layout.
 	Template string `yaml:"template,omitempty"`
@@ -59,3 +61,16 @@ var KnownEKUs = []string{"server_auth", "client_auth", "email_protection"}
 
 // KnownChallenges are the ACME challenge types a role may offer.
 var KnownChallenges = []string{"http-01", "dns-01", "tls-alpn-01"}
+
+// OIDCTrust lets CI jobs authenticate with the OIDC token their CI system
+// mints (GitHub Actions, GitLab CI) instead of an API token.
+type OIDCTrust struct {
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+	// Claims must all match; a value may be a path.Match glob such as
+	// "refs/heads/*".
+	Claims map[string]string `yaml:"claims"`
+	// CAFile optionally names PEM roots for the issuer's TLS (an internal
+	// issuer); empty means the system roots.
+	CAFile string `yaml:"ca_file,omitempty"`
+}
