@@ -18,7 +18,7 @@ import (
 // EABVerifier checks an external account binding (RFC 8555 §7.3.4) for a
 // role and consumes it: each binding is single-use. It returns the key ID.
 type EABVerifier interface {
-	VerifyBinding(ctx context.Context, role string, binding json.RawMessage, accountJWK *jose.JSONWebKey, newAccountURL string) (string, error)
+	VerifyBinding(ctx context.Context, role, accountID string, binding json.RawMessage, accountJWK *jose.JSONWebKey, newAccountURL string) (string, error)
 }
 
 type accountBody struct {
@@ -99,7 +99,7 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
 			s.writeProblem(w, r, malformed("external account bindings are not configured"))
 			return
 		}
-		kid, err := s.d.EAB.VerifyBinding(r.Context(), role, b.ExternalAccountBinding, req.jwk, s.link.newAccount(role))
+		kid, err := s.d.EAB.VerifyBinding(r.Context(), role, acct.ID, b.ExternalAccountBinding, req.jwk, s.link.newAccount(role))
 		if err != nil {
 			s.writeProblem(w, r, err)
 			return

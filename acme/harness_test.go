@@ -25,15 +25,20 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"pkid/acme"
 	"pkid/api"
 	"pkid/ca"
 	"pkid/config"
 	"pkid/internal/testutil"
+	"pkid/store"
 )
 
 // env is the package's one real pkid server, with http-01 validated on a
 // free loopback port and test names mapped to 127.0.0.1 in acme.hosts.
 type env struct {
+	eab      *acme.EAB
+	dns      *testDNS
+	tlsPort  int
 	run      *api.Running
 	base     string
 	dir      string
@@ -66,8 +71,17 @@ func TestMain(m *testing.M) {
 	hp := testutil.FreeAddr(tb)
 	_, portText, _ := net.SplitHostPort(hp)
 	port, _ := strconv.Atoi(portText)
+	_, tlsText, _ := net.SplitHostPort(testutil.FreeAddr(tb))
+	tlsPort, _ := strconv.Atoi(tlsText)
+	dnsSrv := startDNS()
+	defer dnsSrv.stop()
 	dir := testutil.CADir(tb, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string {
 		y = strings.Replace(y, "  http01_port: 80\n", "  http01_port: "+portText+"\n", 1)
+		y = strings.Replace(y, "  tlsalpn01_port: 443\n", "  tlsalpn01_port: "+tlsText+"\n  authz_reuse: 1h\n", 1)
+		y = strings.Replace(y, "  resolver: \"\"\n", "  resolver: \""+dnsSrv.addr+"\"\n", 1)
+		y = testutil.AddRole(y, "wild", strings.NewReplacer("strict.internal", "wild.internal", "allow_wildcards: false", "allow_wildcards: true",
+			"allowed_ip_ranges: []", "allowed_ip_ranges: [127.0.0.0/8, \"::1/128\"]", "challenges: [http-01]", "challenges: [http-01, dns-01, tls-alpn-01]").Replace(strictRole))
+		y = testutil.AddRole(y, "eab", strings.NewReplacer("strict.internal", "eab.internal", "require_eab: false", "require_eab: true").Replace(strictRole))
 		y = strings.Replace(y, "  hosts: {}\n", "  hosts: {a.internal: 127.0.0.1, b.internal: 127.0.0.1, c.internal: 127.0.0.1, web.strict.internal: 127.0.0.1, wrong.internal: 127.0.0.1, down.internal: 127.0.0.1}\n", 1)
 		y = testutil.AddRole(y, "strict", strictRole)
 		return testutil.AddRole(y, "noacme", strings.Replace(strictRole, "acme: {enabled: true", "acme: {enabled: false", 1))
@@ -95,7 +109,11 @@ func TestMain(m *testing.M) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(run.CA.Root())
-	srv = &env{run: run, base: "https://" + run.HTTPSAddr, dir: dir, httpPort: port, rootPEM: string(ca.PEMCert(run.CA.Root().Raw)),
+	eab, err := api.NewEAB(cfg, run.Store.(store.ACMEStore), ca.SystemClock{})
+	if err != nil {
+		panic(err)
+	}
+	srv = &env{eab: eab, dns: dnsSrv, tlsPort: tlsPort, run: run, base: "https://" + run.HTTPSAddr, dir: dir, httpPort: port, rootPEM: string(ca.PEMCert(run.CA.Root().Raw)),
 		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
 	code := m.Run()
 	srv.client.CloseIdleConnections()

@@ -8,8 +8,11 @@ type multiValidator map[string]Validator
 // NewValidator returns the validator for every challenge type pkid
 // supports, all looking names up through r.
 func NewValidator(r *Resolver, httpPort, tlsPort int) Validator {
-	h := &HTTPValidator{Resolver: r, HTTPPort: httpPort, TLSPort: tlsPort}
-	return multiValidator{"http-01": h}
+	return multiValidator{
+		"http-01":     &HTTPValidator{Resolver: r, HTTPPort: httpPort, TLSPort: tlsPort},
+		"dns-01":      &DNSValidator{Resolver: r},
+		"tls-alpn-01": &TLSALPNValidator{Resolver: r, Port: tlsPort},
+	}
 }
 
 // Supports implements Validator.

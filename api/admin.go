@@ -1,9 +1,14 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gorilla/mux"
+
+	"pkid/acme"
+	"pkid/errs"
+	"pkid/policies"
 )
 
 // AdminHandler serves the local admin socket (D/pkid.sock, mode 0600): the
@@ -15,6 +20,7 @@ func (s *Server) AdminHandler() http.Handler {
 	r.HandleFunc("/tokens", s.doListTokens).Methods(http.MethodGet)
 	r.HandleFunc("/tokens/{id}", s.doDeleteToken).Methods(http.MethodDelete)
 	r.HandleFunc("/revoke", s.adminRevoke).Methods(http.MethodPost)
+	r.HandleFunc("/eab", s.adminEAB).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	return s.middleware(r)
 }
@@ -33,4 +39,32 @@ func (s *Server) adminRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logAudit(r.Context(), "revoke", "admin-socket", rec.Role, rec.Names, "revoked", rec.Serial, rec.Reason)
 	writeJSON(w, http.StatusOK, s.view(rec))
+}
+
+func (s *Server) adminEAB(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Role string `json:"role"`
+	}
+	if err := decodeJSON(r, &b); err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	kid, key, err := CreateEAB(r.Context(), s.opts.EAB, s.opts.CA.Role(b.Role), b.Role)
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	s.log.Info("audit", "event", "acme.eab.create", "role", b.Role, "kid", kid)
+	writeJSON(w, http.StatusCreated, map[string]string{"kid": kid, "hmac": key})
+}
+
+// CreateEAB makes a binding key for a role with ACME enabled.
+func CreateEAB(ctx context.Context, e *acme.EAB, role *policies.Role, name string) (string, string, error) {
+	if role == nil {
+		return "", "", errs.New(errs.NotFound, "unknown role %q", name)
+	}
+	if !role.ACME.Enabled {
+		return "", "", errs.New(errs.Forbidden, "role %q has no ACME directory (acme.enabled is false)", name)
+	}
+	return e.Create(ctx, name)
 }

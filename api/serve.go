@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -32,9 +33,6 @@ type ServeOptions struct {
 	HTTPSListener, HTTPListener net.Listener
 	// Ready is called once every listener accepts.
 	Ready func(*Running)
-	// AuthzReuse lets a valid ACME authorization serve the same account's
-	// new orders for this long (default 0: none).
-	AuthzReuse time.Duration
 }
 
 // Running exposes the parts of a started server.
@@ -122,9 +120,13 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return err
 	}
 	rootCRL := NewRootCRLWatcher(cfg.Resolve(cfg.CA.RootCRL), root, o.Clock, log)
+	eab, err := NewEAB(cfg, st, o.Clock)
+	if err != nil {
+		return err
+	}
 
 	run := &Running{CA: authority, Store: st, CRL: crl, OCSP: ocspR, ServerCert: sc, Config: cfg, Clock: o.Clock, Log: log}
-	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get,
+	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get,
 		Health: func() map[string]any {
 			if w := rootCRL.Warnings(); len(w) > 0 {
 				return map[string]any{"warnings": w}
@@ -132,7 +134,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			return nil
 		}}
 	acmeSrv := acme.New(acme.Deps{
-		CA: authority, Store: st, ExternalURL: cfg.ExternalURL, Clock: o.Clock, Log: log, AuthzReuse: o.AuthzReuse,
+		CA: authority, Store: st, ExternalURL: cfg.ExternalURL, Clock: o.Clock, Log: log, AuthzReuse: cfg.ACME.AuthzReuse, EAB: eab,
 		Validator: acme.NewValidator(&acme.Resolver{Hosts: cfg.ACME.Hosts, Server: cfg.ACME.Resolver}, cfg.ACME.HTTP01Port, cfg.ACME.TLSALPN01Port),
 	})
 	defer acmeSrv.Close()
@@ -221,4 +223,14 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	cancel()
 	wg.Wait()
 	return runErr
+}
+
+// NewEAB builds the external-account-binding keeper whose sealing key
+// derives from the intermediate's passphrase file.
+func NewEAB(cfg *config.Config, st store.ACMEStore, clock ca.Clock) (*acme.EAB, error) {
+	pw, err := os.ReadFile(cfg.Resolve(cfg.CA.PasswordFile))
+	if err != nil {
+		return nil, fmt.Errorf("read password file: %w", err)
+	}
+	return acme.NewEAB(st, bytes.TrimRight(pw, "\r\n"), clock.Now)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"pkid/acme"
 	"pkid/ca"
 	"pkid/store"
 )
@@ -21,6 +22,7 @@ type Options struct {
 	Store store.Store
 	CRL   *ca.CRLPublisher
 	OCSP  *ca.OCSPResponder
+	EAB   *acme.EAB
 	Clock ca.Clock
 	Log   *slog.Logger
 	// MaxBody bounds every request body (default 64 KiB).

@@ -78,6 +78,10 @@ type ACME struct {
 	TLSALPN01Port int               `yaml:"tlsalpn01_port"`
 	Resolver      string            `yaml:"resolver"`
 	Hosts         map[string]string `yaml:"hosts"`
+	// AuthzReuse lets a valid authorization serve the same account's new
+	// orders for this long after validation (default 0: every order
+	// validates afresh).
+	AuthzReuse time.Duration `yaml:"authz_reuse,omitempty"`
 }
 
 // Log settings: format "json" (default) or "text".

@@ -73,6 +73,17 @@ type ACMEAuthz struct {
 	ValidatedAt time.Time       `json:"validated_at,omitzero"`
 }
 
+// EABKey is an external account binding key (RFC 8555 §7.3.4). The HMAC
+// key must be usable later, so it is kept sealed (encrypted), not hashed.
+type EABKey struct {
+	KID       string    `json:"kid"`
+	Role      string    `json:"role"`
+	Sealed    []byte    `json:"sealed"`
+	CreatedAt time.Time `json:"created_at"`
+	UsedAt    time.Time `json:"used_at,omitzero"`
+	AccountID string    `json:"account_id,omitempty"`
+}
+
 // ACMEStore keeps ACME state, so a restart loses no account, order or
 // authorization. Updates are read-modify-write in one transaction.
 type ACMEStore interface {
@@ -98,4 +109,10 @@ type ACMEStore interface {
 	// FindValidAuthz returns a valid, unexpired authorization of the account
 	// for the identifier that was validated at or after since, for reuse.
 	FindValidAuthz(ctx context.Context, accountID string, id ACMEIdentifier, wildcard bool, since, now time.Time) (*ACMEAuthz, error)
+
+	// PutEABKey stores a new binding key; ErrDuplicate if the KID exists.
+	PutEABKey(ctx context.Context, k *EABKey) error
+	GetEABKey(ctx context.Context, kid string) (*EABKey, error)
+	// UseEABKey binds the key to an account once; ErrStale if used before.
+	UseEABKey(ctx context.Context, kid, accountID string, at time.Time) error
 }

@@ -27,7 +27,7 @@ var (
 )
 
 var allBuckets = [][]byte{bMeta, bCerts, bCertRole, bRevoked, bBlocked, bCRLs, bTokens,
-	bAccounts, bAccountKeys, bOrders, bOrdersByAcct, bAuthzs, bAuthzsByAcct}
+	bAccounts, bAccountKeys, bOrders, bOrdersByAcct, bAuthzs, bAuthzsByAcct, bEAB}
 
 // maxGroup bounds how many inserts share one commit, so one commit never
 // grows without limit under a burst.

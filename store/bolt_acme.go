@@ -17,6 +17,7 @@ var (
 	bOrdersByAcct = []byte("acme_orders_by_account") // account \x00 created(ns, 16 hex) \x00 id -> nil
 	bAuthzs       = []byte("acme_authzs")
 	bAuthzsByAcct = []byte("acme_authzs_by_account") // account \x00 type:value -> latest authz id
+	bEAB          = []byte("acme_eab")               // kid -> EABKey JSON
 )
 
 func putJSON(b *bolt.Bucket, key []byte, v any) error {
@@ -263,4 +264,53 @@ func (b *Bolt) FindValidAuthz(_ context.Context, accountID string, id ACMEIdenti
 		return nil, fmt.Errorf("find valid authz: %w", err)
 	}
 	return a, nil
+}
+
+// PutEABKey implements ACMEStore.
+func (b *Bolt) PutEABKey(_ context.Context, k *EABKey) error {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket(bEAB)
+		if bkt.Get([]byte(k.KID)) != nil {
+			return ErrDuplicate
+		}
+		return putJSON(bkt, []byte(k.KID), k)
+	})
+	if err != nil {
+		return fmt.Errorf("put EAB key: %w", err)
+	}
+	return nil
+}
+
+// GetEABKey implements ACMEStore.
+func (b *Bolt) GetEABKey(_ context.Context, kid string) (*EABKey, error) {
+	var k *EABKey
+	err := b.db.View(func(tx *bolt.Tx) error {
+		var err error
+		k, err = getJSON[EABKey](tx.Bucket(bEAB), []byte(kid))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get EAB key %s: %w", kid, err)
+	}
+	return k, nil
+}
+
+// UseEABKey implements ACMEStore.
+func (b *Bolt) UseEABKey(_ context.Context, kid, accountID string, at time.Time) error {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket(bEAB)
+		k, err := getJSON[EABKey](bkt, []byte(kid))
+		if err != nil {
+			return err
+		}
+		if !k.UsedAt.IsZero() {
+			return ErrStale
+		}
+		k.UsedAt, k.AccountID = at, accountID
+		return putJSON(bkt, []byte(kid), k)
+	})
+	if err != nil {
+		return fmt.Errorf("use EAB key %s: %w", kid, err)
+	}
+	return nil
 }

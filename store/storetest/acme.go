@@ -14,6 +14,36 @@ import (
 func RunACME(t *testing.T, open Opener) {
 	t.Run("accounts", func(t *testing.T) { testAccounts(t, open) })
 	t.Run("orders", func(t *testing.T) { testOrders(t, open) })
+	t.Run("eab", func(t *testing.T) { testEAB(t, open) })
+}
+
+func testEAB(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	as := acmeOf(t, s)
+	k := &store.EABKey{KID: "kid1", Role: "default", Sealed: []byte{1, 2, 3}, CreatedAt: t0}
+	if err := as.PutEABKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := as.PutEABKey(ctx, k); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("fail/duplicate kid: %v", err)
+	}
+	if err := as.UseEABKey(ctx, "kid1", "acct", t0); err != nil {
+		t.Fatalf("ok/first use: %v", err)
+	}
+	if err := as.UseEABKey(ctx, "kid1", "other", t0); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("fail/second use: %v", err)
+	}
+	if err := as.UseEABKey(ctx, "nope", "acct", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/unknown kid: %v", err)
+	}
+	s.Close()
+	s = open(t)
+	defer s.Close()
+	got, err := acmeOf(t, s).GetEABKey(ctx, "kid1")
+	if err != nil || got.AccountID != "acct" || string(got.Sealed) != "\x01\x02\x03" {
+		t.Fatalf("ok/after reopen: %+v %v", got, err)
+	}
 }
 
 func acmeOf(t *testing.T, s store.Store) store.ACMEStore {

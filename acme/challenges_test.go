@@ -1,0 +1,137 @@
+package acme_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"math/big"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func challengeOf(t *testing.T, c *rawClient, authzURL, typ string) (string, authzObj) {
+	t.Helper()
+	var az authzObj
+	c.post(authzURL, nil).json(t, &az)
+	for _, ch := range az.Challenges {
+		if ch.Type == typ {
+			return ch.URL, az
+		}
+	}
+	return "", az
+}
+
+func TestDNS01WrongValue(t *testing.T) {
+	c := newRaw(t, "wild")
+	c.register()
+	_, o := c.newOrder("txt.wild.internal")
+	u, _ := challengeOf(t, c, o.Authorizations[0], "dns-01")
+	srv.dns.set("_acme-challenge.txt.wild.internal", "not-the-digest")
+	c.post(u, map[string]any{})
+	az := c.waitAuthz(o.Authorizations[0])
+	if az.Status != "invalid" || az.Challenges == nil {
+		t.Fatalf("authz %+v", az)
+	}
+	for _, ch := range az.Challenges {
+		if ch.Type == "dns-01" && (ch.Error == nil || !strings.Contains(ch.Error.Detail, "_acme-challenge.txt.wild.internal")) {
+			t.Fatalf("challenge error %+v", ch.Error)
+		}
+	}
+}
+
+func TestWildcardOnlyByDNS01(t *testing.T) {
+	c := newRaw(t, "wild")
+	c.register()
+	_, o := c.newOrder("*.only.wild.internal")
+	u, az := challengeOf(t, c, o.Authorizations[0], "http-01")
+	if u != "" || !az.Wildcard || az.Identifier.Value != "only.wild.internal" {
+		t.Fatalf("wildcard authz %+v", az)
+	}
+	if a := c.post(srv.base+"/acme/wild/chall/"+o.Authorizations[0][strings.LastIndex(o.Authorizations[0], "/")+1:]+"/http-01", map[string]any{}); a.status != 404 {
+		t.Fatalf("fail/wildcard with http-01: %d", a.status)
+	}
+	d := newRaw(t, "default")
+	d.register()
+	if typ, _ := d.post(d.url("newOrder"), map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "*.x.internal"}}}).problem(t); typ != "rejectedIdentifier" {
+		t.Fatalf("fail/wildcard where the role forbids it: %s", typ)
+	}
+}
+
+func TestIPNeverByDNS01(t *testing.T) {
+	c := newRaw(t, "wild")
+	c.register()
+	_, o := c.newOrder("127.0.0.1")
+	if u, _ := challengeOf(t, c, o.Authorizations[0], "dns-01"); u != "" {
+		t.Fatal("fail/IP offered dns-01")
+	}
+	if u, _ := challengeOf(t, c, o.Authorizations[0], "tls-alpn-01"); u == "" {
+		t.Fatal("ok/IP offered tls-alpn-01")
+	}
+}
+
+// TestTLSALPNMissingExtension: a server that negotiates acme-tls/1 but
+// presents a certificate without the acmeIdentifier extension fails.
+func TestTLSALPNMissingExtension(t *testing.T) {
+	c := newRaw(t, "wild")
+	c.register()
+	_, o := c.newOrder("noext.wild.internal")
+	u, _ := challengeOf(t, c, o.Authorizations[0], "tls-alpn-01")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{"noext.wild.internal"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}, &x509.Certificate{SerialNumber: big.NewInt(1)}, key.Public(), key)
+	l, err := tls.Listen("tcp", "127.0.0.1:"+strconv.Itoa(srv.tlsPort), &tls.Config{NextProtos: []string{"acme-tls/1"},
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conn.(*tls.Conn).Handshake()
+			conn.Close()
+		}
+	}()
+	c.post(u, map[string]any{})
+	az := c.waitAuthz(o.Authorizations[0])
+	var detail string
+	for _, ch := range az.Challenges {
+		if ch.Type == "tls-alpn-01" && ch.Error != nil {
+			detail = ch.Error.Detail
+		}
+	}
+	if az.Status != "invalid" || !strings.Contains(detail, "acmeIdentifier") {
+		t.Fatalf("authz %s, error %q", az.Status, detail)
+	}
+}
+
+// TestAuthzReuse: with acme.authz_reuse set, a valid authorization serves
+// the same account's next order at once, and never another account's.
+func TestAuthzReuse(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	stop := serveHTTP01(t, func(tok string) string { return tok + "." + c.thumbprint() })
+	defer stop()
+	_, o := c.newOrder("c.internal")
+	u, _ := challengeOf(t, c, o.Authorizations[0], "http-01")
+	c.post(u, map[string]any{})
+	if az := c.waitAuthz(o.Authorizations[0]); az.Status != "valid" {
+		t.Fatal(az.Status)
+	}
+	_, again := c.newOrder("c.internal")
+	if again.Status != "ready" || again.Authorizations[0] != o.Authorizations[0] {
+		t.Fatalf("ok/reuse: %+v", again)
+	}
+	other := newRaw(t, "default")
+	other.register()
+	if _, theirs := other.newOrder("c.internal"); theirs.Status != "pending" {
+		t.Fatalf("fail/another account reused it: %s", theirs.Status)
+	}
+}

@@ -1,0 +1,89 @@
+package acme_test
+
+import (
+	"net"
+	"strings"
+	"sync"
+
+	"github.com/miekg/dns"
+)
+
+// testDNS answers on one loopback port over UDP and TCP: TXT records the
+// tests set, A 127.0.0.1 for anything else, so dns-01 and the CA's lookups
+// never leave the machine.
+type testDNS struct {
+	addr string
+	mu   sync.Mutex
+	txt  map[string][]string // fqdn (lower case, trailing dot) -> values
+	udp  *dns.Server
+	tcp  *dns.Server
+}
+
+func startDNS() *testDNS {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		panic(err)
+	}
+	d := &testDNS{addr: pc.LocalAddr().String(), txt: map[string][]string{}}
+	h := dns.HandlerFunc(d.serve)
+	d.udp = &dns.Server{PacketConn: pc, Handler: h}
+	d.tcp = &dns.Server{Listener: l, Handler: h}
+	go d.udp.ActivateAndServe()
+	go d.tcp.ActivateAndServe()
+	return d
+}
+
+func (d *testDNS) stop() {
+	d.udp.Shutdown()
+	d.tcp.Shutdown()
+}
+
+func (d *testDNS) set(name string, values ...string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.txt[dns.Fqdn(strings.ToLower(name))] = values
+}
+
+func (d *testDNS) add(name, value string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := dns.Fqdn(strings.ToLower(name))
+	d.txt[n] = append(d.txt[n], value)
+}
+
+func (d *testDNS) remove(name, value string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := dns.Fqdn(strings.ToLower(name))
+	var keep []string
+	for _, v := range d.txt[n] {
+		if v != value {
+			keep = append(keep, v)
+		}
+	}
+	d.txt[n] = keep
+}
+
+func (d *testDNS) serve(w dns.ResponseWriter, r *dns.Msg) {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	for _, q := range r.Question {
+		name := strings.ToLower(q.Name)
+		switch q.Qtype {
+		case dns.TypeTXT:
+			d.mu.Lock()
+			for _, v := range d.txt[name] {
+				m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 0}, Txt: []string{v}})
+			}
+			d.mu.Unlock()
+		case dns.TypeA:
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0}, A: net.IPv4(127, 0, 0, 1)})
+		}
+	}
+	w.WriteMsg(m)
+}
