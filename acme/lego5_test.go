@@ -39,7 +39,9 @@ func (p dnsProvider) CleanUp(ctx context.Context, domain, _, keyAuth string) err
 	return nil
 }
 
-func (p dnsProvider) Timeout() (time.Duration, time.Duration) { return 10 * time.Second, 50 * time.Millisecond }
+func (p dnsProvider) Timeout() (time.Duration, time.Duration) {
+	return 10 * time.Second, 50 * time.Millisecond
+}
 
 // legoOnly returns a registered lego client with exactly one solver.
 func legoOnly(t *testing.T, role string, typ challenge.Type) *lego.Client {
