@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +18,8 @@ import (
 
 var (
 	bMeta     = []byte("meta")
-	bCerts    = []byte("certs")
+	bCerts    = []byte("certs")          // insertion sequence (8 bytes BE) -> CertRecord JSON
+	bSerials  = []byte("cert_serials")   // padded serial -> sequence
 	bCertRole = []byte("certs_by_role")  // role \x00 key -> nil
 	bRevoked  = []byte("revoked")        // issuer \x00 key -> RevokedEntry JSON
 	bBlocked  = []byte("blocked_keys")   // key hash -> serial
@@ -26,7 +28,7 @@ var (
 	kVersion  = []byte("schema_version") // in meta
 )
 
-var allBuckets = [][]byte{bMeta, bCerts, bCertRole, bRevoked, bBlocked, bCRLs, bTokens,
+var allBuckets = [][]byte{bMeta, bCerts, bSerials, bCertRole, bRevoked, bBlocked, bCRLs, bTokens,
 	bAccounts, bAccountKeys, bOrders, bOrdersByAcct, bAuthzs, bAuthzsByAcct, bEAB}
 
 // maxGroup bounds how many inserts share one commit, so one commit never
@@ -40,6 +42,7 @@ type Bolt struct {
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
+	linger  time.Duration
 }
 
 type insertReq struct {
@@ -79,7 +82,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	b := &Bolt{db: db, inserts: make(chan *insertReq), stop: make(chan struct{}), done: make(chan struct{})}
+	b := &Bolt{db: db, inserts: make(chan *insertReq), stop: make(chan struct{}), done: make(chan struct{}), linger: lingerFromEnv()}
 	go b.commitLoop()
 	return b, nil
 }
@@ -135,6 +138,7 @@ func (b *Bolt) InsertCertificate(ctx context.Context, rec *CertRecord) error {
 
 func (b *Bolt) commitLoop() {
 	defer close(b.done)
+	lastGroup := 0
 	for {
 		var first *insertReq
 		select {
@@ -143,6 +147,12 @@ func (b *Bolt) commitLoop() {
 			return
 		}
 		group := []*insertReq{first}
+		// Under load, give concurrent issuances a moment to join this
+		// commit: a bbolt commit (two fsyncs) costs the same for one record
+		// as for many. A lone caller never waits.
+		if b.linger > 0 && lastGroup > 1 {
+			time.Sleep(b.linger)
+		}
 	drain:
 		for len(group) < maxGroup {
 			select {
@@ -154,18 +164,29 @@ func (b *Bolt) commitLoop() {
 		}
 		results := make([]error, len(group))
 		err := b.db.Update(func(tx *bolt.Tx) error {
-			certs, byRole := tx.Bucket(bCerts), tx.Bucket(bCertRole)
+			certs, serials, byRole := tx.Bucket(bCerts), tx.Bucket(bSerials), tx.Bucket(bCertRole)
 			for i, r := range group {
 				k := certKey(r.rec.Serial)
-				if certs.Get(k) != nil {
+				if serials.Get(k) != nil {
 					results[i] = ErrDuplicate
 					continue
 				}
 				results[i] = nil
-				if err := certs.Put(k, r.val); err != nil {
+				// Records are appended in insertion order, so a commit dirties
+				// the tail pages only; the small serial index takes the
+				// random keys.
+				n, err := certs.NextSequence()
+				if err != nil {
 					return err
 				}
-				if err := byRole.Put(idxKey(r.rec.Role, k), nil); err != nil {
+				seq := binary.BigEndian.AppendUint64(nil, n)
+				if err := certs.Put(seq, r.val); err != nil {
+					return err
+				}
+				if err := serials.Put(k, seq); err != nil {
+					return err
+				}
+				if err := byRole.Put(idxKey(r.rec.Role, k), seq); err != nil {
 					return err
 				}
 				if err := indexRevocation(tx, k, r.rec); err != nil {
@@ -174,6 +195,7 @@ func (b *Bolt) commitLoop() {
 			}
 			return nil
 		})
+		lastGroup = len(group)
 		for i, r := range group {
 			if err != nil {
 				r.err <- err
@@ -201,7 +223,11 @@ func (b *Bolt) GetCertificate(_ context.Context, serial string) (*CertRecord, er
 	var rec *CertRecord
 	err := b.db.View(func(tx *bolt.Tx) error {
 		var err error
-		rec, err = getJSON[CertRecord](tx.Bucket(bCerts), certKey(serial))
+		seq := tx.Bucket(bSerials).Get(certKey(serial))
+		if seq == nil {
+			return ErrNotFound
+		}
+		rec, err = getJSON[CertRecord](tx.Bucket(bCerts), seq)
 		return err
 	})
 	if err != nil {
@@ -226,19 +252,18 @@ func (b *Bolt) ListCertificates(_ context.Context, f ListFilter) ([]*CertRecord,
 			c = tx.Bucket(bCertRole).Cursor()
 			prefix = idxKey(f.Role, nil)
 		} else {
-			c = certs.Cursor()
+			c = tx.Bucket(bSerials).Cursor()
 		}
 		start := prefix
 		if f.Cursor != "" {
 			start = append(append([]byte{}, prefix...), certKey(f.Cursor)...)
 		}
-		k, _ := c.Seek(start)
+		k, seq := c.Seek(start)
 		if f.Cursor != "" && k != nil && bytes.Equal(k, start) {
-			k, _ = c.Next()
+			k, seq = c.Next()
 		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			ck := k[len(prefix):]
-			rec, err := getJSON[CertRecord](certs, ck)
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, seq = c.Next() {
+			rec, err := getJSON[CertRecord](certs, seq)
 			if err != nil {
 				return err
 			}
@@ -276,8 +301,12 @@ func (b *Bolt) UpdateCertificate(_ context.Context, serial string, fn func(*Cert
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		certs := tx.Bucket(bCerts)
 		k := certKey(serial)
+		seq := tx.Bucket(bSerials).Get(k)
+		if seq == nil {
+			return ErrNotFound
+		}
 		var err error
-		rec, err = getJSON[CertRecord](certs, k)
+		rec, err = getJSON[CertRecord](certs, seq)
 		if err != nil {
 			return err
 		}
@@ -288,7 +317,7 @@ func (b *Bolt) UpdateCertificate(_ context.Context, serial string, fn func(*Cert
 		if err != nil {
 			return err
 		}
-		if err := certs.Put(k, val); err != nil {
+		if err := certs.Put(seq, val); err != nil {
 			return err
 		}
 		return indexRevocation(tx, k, rec)
@@ -490,4 +519,17 @@ func (b *Bolt) Close() error {
 	b.once.Do(func() { close(b.stop) })
 	<-b.done
 	return b.db.Close()
+}
+
+// defaultLinger is how long the commit loop waits for company once the
+// previous commit was shared: measured with pkid bench sign at 32 clients
+// on 2 cores, 0 → 3,200/s, 1 ms → 3,600/s, 2 ms → 3,700/s, 3 ms → 3,400/s.
+const defaultLinger = time.Millisecond
+
+// lingerFromEnv reads PKID_COMMIT_LINGER (a Go duration, "0" to disable).
+func lingerFromEnv() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("PKID_COMMIT_LINGER")); err == nil {
+		return d
+	}
+	return defaultLinger
 }

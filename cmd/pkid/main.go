@@ -39,7 +39,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(initCmd(), serveCmd(), tokenCmd(), caCmd(), certCmd(), configCmd(), acmeCmd())
+	root.AddCommand(initCmd(), serveCmd(), tokenCmd(), caCmd(), certCmd(), configCmd(), acmeCmd(), benchCmd())
 	return root
 }
 

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+type benchFlags struct {
+	mode, caURL, root, token, role, keyType, format, ocspURL, http01 string
+	concurrency, count, serverPID                                    int
+}
+
+// benchResult is one run's figures.
+type benchResult struct {
+	Mode        string         `json:"mode"`
+	KeyType     string         `json:"key_type"`
+	Concurrency int            `json:"concurrency"`
+	Count       int            `json:"count"`
+	OK          int            `json:"ok"`
+	Errors      map[string]int `json:"errors,omitempty"`
+	Seconds     float64        `json:"seconds"`
+	PerSecond   float64        `json:"per_second"`
+	P50, P90    float64        // milliseconds
+	P99, Max    float64
+	ClientCPUms float64 `json:"client_cpu_ms_per_op"`
+	ServerCPUms float64 `json:"server_cpu_ms_per_op,omitempty"`
+	// CryptoBound is `--mode crypto`'s rate for this key type on this
+	// machine, and Fraction this run's share of it.
+	CryptoBound float64 `json:"crypto_bound_per_second,omitempty"`
+	Fraction    float64 `json:"fraction_of_crypto_bound,omitempty"`
+}
+
+func benchCmd() *cobra.Command {
+	var f benchFlags
+	c := &cobra.Command{
+		Use:   "bench --mode sign|issue|acme|renew|ocsp|crypto",
+		Short: "load-test a running pkid (or measure the crypto bound in-process)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			r, err := runBench(c.Context(), &f)
+			if err != nil {
+				return err
+			}
+			return printBench(c.OutOrStdout(), f.format, r)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.mode, "mode", "sign", "sign, issue, acme, renew, ocsp or crypto")
+	fl.StringVar(&f.caURL, "ca-url", "", "pkid HTTPS base URL")
+	fl.StringVar(&f.root, "root", "", "root certificate (default $PKID_HOME/roots.pem)")
+	fl.StringVar(&f.token, "token", "", "API token with the role (sign, issue, renew, ocsp)")
+	fl.StringVar(&f.role, "role", "default", "role")
+	fl.StringVar(&f.keyType, "key-type", "ec-p256", "key type of the CSRs (crypto: of the CA)")
+	fl.IntVarP(&f.concurrency, "concurrency", "c", 32, "concurrent clients")
+	fl.IntVarP(&f.count, "count", "n", 2000, "operations")
+	fl.IntVar(&f.serverPID, "server-pid", 0, "pid of the pkid server, to report its CPU time per operation")
+	fl.StringVar(&f.format, "format", "text", "text, json or md (one table row)")
+	fl.StringVar(&f.ocspURL, "ocsp-url", "", "OCSP URL (default: the caIssuers/OCSP pointer of an issued certificate)")
+	fl.StringVar(&f.http01, "http01-listen", "127.0.0.1:80", "acme mode: where to answer http-01 (the server's acme.http01_port)")
+	return c
+}
+
+// op is one unit of load; it returns an error kind ("" for success).
+type op func(ctx context.Context, worker, i int) error
+
+// benchClient is one HTTP/1.1 keep-alive client per worker, as a fleet of
+// separate clients would be.
+func benchClient(roots *x509.CertPool, certs []tls.Certificate) *http.Client {
+	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: roots, Certificates: certs, MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost: 4, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}}
+}
+
+func loadRoots(path string) (*x509.CertPool, error) {
+	if path == "" {
+		path = defaultRootsPath()
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(raw) {
+		return nil, fmt.Errorf("%s holds no certificate", path)
+	}
+	return p, nil
+}
+
+func runBench(ctx context.Context, f *benchFlags) (*benchResult, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if f.concurrency < 1 || f.count < 1 {
+		return nil, usagef("--concurrency and --count must be positive")
+	}
+	var prepare func(context.Context, *benchFlags) (op, error)
+	switch f.mode {
+	case "crypto":
+		return benchCrypto(f)
+	case "sign":
+		prepare = prepareSign
+	case "issue":
+		prepare = prepareIssue
+	case "renew":
+		prepare = prepareRenew
+	case "ocsp":
+		prepare = prepareOCSP
+	case "acme":
+		prepare = prepareACME
+	default:
+		return nil, usagef("--mode %q: want sign, issue, acme, renew, ocsp or crypto", f.mode)
+	}
+	if f.caURL == "" {
+		return nil, usagef("--ca-url is required")
+	}
+	f.caURL = strings.TrimSuffix(f.caURL, "/")
+	do, err := prepare(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	r := measure(ctx, f, do)
+	if bound, err := benchCrypto(&benchFlags{keyType: f.keyType, count: 4000, concurrency: runtime.NumCPU()}); err == nil && f.mode != "ocsp" {
+		r.CryptoBound = bound.PerSecond
+		r.Fraction = r.PerSecond / bound.PerSecond
+	}
+	return r, nil
+}
+
+func cpuSelf() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuOf reads a process's user+system CPU time from /proc (clock ticks of
+// 1/100 s, the Linux default USER_HZ).
+func cpuOf(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(raw)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(fields) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	u, _ := strconv.ParseInt(fields[11], 10, 64)
+	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond, nil
+}
+
+func measure(ctx context.Context, f *benchFlags, do op) *benchResult {
+	lat := make([]time.Duration, f.count)
+	errKinds := map[string]int{}
+	var mu sync.Mutex
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	serverBefore, serr := cpuOf(f.serverPID)
+	selfBefore := cpuSelf()
+	start := time.Now()
+	for w := range f.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= f.count {
+					return
+				}
+				t0 := time.Now()
+				err := do(ctx, w, i)
+				lat[i] = time.Since(t0)
+				if err != nil {
+					mu.Lock()
+					errKinds[errKind(err)]++
+					mu.Unlock()
+					lat[i] = -1
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	r := &benchResult{Mode: f.mode, KeyType: f.keyType, Concurrency: f.concurrency, Count: f.count, Seconds: elapsed.Seconds()}
+	ok := slices.DeleteFunc(lat, func(d time.Duration) bool { return d < 0 })
+	slices.Sort(ok)
+	r.OK = len(ok)
+	if len(errKinds) > 0 {
+		r.Errors = errKinds
+	}
+	r.PerSecond = float64(r.OK) / elapsed.Seconds()
+	pct := func(p float64) float64 {
+		if len(ok) == 0 {
+			return 0
+		}
+		return float64(ok[min(len(ok)-1, int(float64(len(ok))*p))]) / 1e6
+	}
+	r.P50, r.P90, r.P99 = pct(0.50), pct(0.90), pct(0.99)
+	if len(ok) > 0 {
+		r.Max = float64(ok[len(ok)-1]) / 1e6
+	}
+	r.ClientCPUms = float64(cpuSelf()-selfBefore) / 1e6 / float64(f.count)
+	if f.serverPID > 0 && serr == nil {
+		if after, err := cpuOf(f.serverPID); err == nil {
+			r.ServerCPUms = float64(after-serverBefore) / 1e6 / float64(f.count)
+		}
+	}
+	return r
+}
+
+type kindError struct {
+	kind string
+	err  error
+}
+
+func (k kindError) Error() string { return k.kind + ": " + k.err.Error() }
+
+func errKind(err error) string {
+	var k kindError
+	if errors.As(err, &k) {
+		return k.kind
+	}
+	return "transport"
+}
+
+// expect reads resp and returns its body when the status is want (201 by
+// default).
+func expect(resp *http.Response, err error, wantStatus ...int) ([]byte, error) {
+	want := http.StatusCreated
+	if len(wantStatus) > 0 {
+		want = wantStatus[0]
+	}
+	if err != nil {
+		return nil, kindError{"transport", err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, kindError{"transport", err}
+	}
+	if resp.StatusCode != want {
+		return nil, kindError{"http-" + strconv.Itoa(resp.StatusCode), errors.New(strings.TrimSpace(string(b)))}
+	}
+	return b, nil
+}
+
+func printBench(w io.Writer, format string, r *benchResult) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	case "md":
+		frac, server := "", ""
+		if r.Fraction > 0 {
+			frac = fmt.Sprintf("%.0f%%", 100*r.Fraction)
+		}
+		if r.ServerCPUms > 0 {
+			server = fmt.Sprintf("%.3f", r.ServerCPUms)
+		}
+		_, err := fmt.Fprintf(w, "| %s | %s | %d | %d | %.0f/s | %.1f | %.1f | %.1f | %.1f | %s | %s | %d |\n",
+			r.Mode, r.KeyType, r.Concurrency, r.Count, r.PerSecond, r.P50, r.P90, r.P99, r.Max, server, frac, r.Count-r.OK)
+		return err
+	}
+	fmt.Fprintf(w, "mode %s (%s), %d clients, %d ops: %d ok in %.2fs = %.0f/s\n", r.Mode, r.KeyType, r.Concurrency, r.Count, r.OK, r.Seconds, r.PerSecond)
+	fmt.Fprintf(w, "latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", r.P50, r.P90, r.P99, r.Max)
+	fmt.Fprintf(w, "client CPU %.3f ms/op", r.ClientCPUms)
+	if r.ServerCPUms > 0 {
+		fmt.Fprintf(w, ", server CPU %.3f ms/op", r.ServerCPUms)
+	}
+	fmt.Fprintln(w)
+	if r.CryptoBound > 0 {
+		fmt.Fprintf(w, "crypto bound %.0f/s on %d cores: this run is %.0f%% of it\n", r.CryptoBound, runtime.NumCPU(), 100*r.Fraction)
+	}
+	if len(r.Errors) > 0 {
+		fmt.Fprintf(w, "errors: %v\n", r.Errors)
+	}
+	return nil
+}
