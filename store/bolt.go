@@ -82,6 +82,8 @@ func OpenBolt(path string) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	// A lone ACME write waits at most this long for company in a batch.
+	db.MaxBatchDelay = 2 * time.Millisecond
 	b := &Bolt{db: db, inserts: make(chan *insertReq), stop: make(chan struct{}), done: make(chan struct{}), linger: lingerFromEnv()}
 	go b.commitLoop()
 	return b, nil

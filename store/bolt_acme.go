@@ -128,9 +128,14 @@ func identKey(acct string, id ACMEIdentifier, wildcard bool) []byte {
 	return []byte(acct + "\x00" + id.Type + ":" + w + id.Value)
 }
 
+// ACME writes go through bbolt's Batch: the many small updates of
+// concurrent orders (challenge started, validated, finalizing, valid) share
+// commits. Batch may run a function more than once, so each re-reads what
+// it changes inside the transaction.
+
 // CreateOrder implements ACMEStore.
 func (b *Bolt) CreateOrder(_ context.Context, o *ACMEOrder, authzs []*ACMEAuthz) error {
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.db.Batch(func(tx *bolt.Tx) error {
 		if tx.Bucket(bOrders).Get([]byte(o.ID)) != nil {
 			return ErrDuplicate
 		}
@@ -173,7 +178,7 @@ func (b *Bolt) GetOrder(_ context.Context, id string) (*ACMEOrder, error) {
 // UpdateOrder implements ACMEStore.
 func (b *Bolt) UpdateOrder(_ context.Context, id string, fn func(*ACMEOrder) error) (*ACMEOrder, error) {
 	var o *ACMEOrder
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.db.Batch(func(tx *bolt.Tx) error {
 		var err error
 		o, err = getJSON[ACMEOrder](tx.Bucket(bOrders), []byte(id))
 		if err != nil {
@@ -224,7 +229,7 @@ func (b *Bolt) GetAuthz(_ context.Context, id string) (*ACMEAuthz, error) {
 // UpdateAuthz implements ACMEStore.
 func (b *Bolt) UpdateAuthz(_ context.Context, id string, fn func(*ACMEAuthz) error) (*ACMEAuthz, error) {
 	var a *ACMEAuthz
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.db.Batch(func(tx *bolt.Tx) error {
 		var err error
 		a, err = getJSON[ACMEAuthz](tx.Bucket(bAuthzs), []byte(id))
 		if err != nil {
