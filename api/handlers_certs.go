@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -91,15 +92,11 @@ func (s *Server) listCerts(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
-	if c := q.Get("cursor"); c != "" {
-		sn, err := ca.NormalizeSerial(c)
-		if err != nil {
-			writeProblem(w, r, s.log, err)
-			return
-		}
-		f.Cursor = sn
-	}
+	f.Cursor = q.Get("cursor")
 	recs, next, err := s.opts.Store.ListCertificates(r.Context(), f)
+	if errors.Is(err, store.ErrNotFound) {
+		err = errs.New(errs.Malformed, "cursor %q is not a next_cursor this server gave", f.Cursor)
+	}
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return

@@ -2,9 +2,16 @@ package store_test
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"pkid/store"
 	"pkid/store/storetest"
@@ -46,4 +53,136 @@ func BenchmarkInsert(b *testing.B) {
 			wg.Wait()
 		})
 	}
+}
+
+// bigStore returns the path of a bbolt file holding n synthetic records of
+// realistic size (~1.2 KB: a P-256 leaf's DER and its fields), made once
+// and cached in $PKID_BENCH_DIR (default the OS temp dir) between runs.
+func bigStore(b *testing.B, n int) string {
+	b.Helper()
+	dir := os.Getenv("PKID_BENCH_DIR")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "pkid-bench")
+	}
+	os.MkdirAll(dir, 0o700)
+	path := filepath.Join(dir, fmt.Sprintf("records-%d.db", n))
+	if _, err := os.Stat(path + ".done"); err == nil {
+		return path
+	}
+	os.Remove(path)
+	s, err := store.OpenBolt(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	next := make(chan struct{}, 1024)
+	for range 128 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				r := storetest.Record("bulk")
+				r.DER = make([]byte, 700)
+				rand.Read(r.DER)
+				if err := s.InsertCertificate(context.Background(), r); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for range n {
+		next <- struct{}{}
+	}
+	close(next)
+	wg.Wait()
+	s.Close()
+	os.WriteFile(path+".done", nil, 0o600)
+	b.Logf("loaded %d records in %s", n, time.Since(start))
+	return path
+}
+
+func rssKB() int {
+	raw, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
+}
+
+// BenchmarkLargeStore compares concurrent durable inserts into an empty
+// store and into one holding 1,000,000 records, and reports how long the
+// large one takes to open and the process RSS. Run with
+// -bench LargeStore -benchtime 5000x (the first run builds the file).
+func BenchmarkLargeStore(b *testing.B) {
+	big := bigStore(b, 1_000_000)
+	for _, name := range []string{"empty", "1M"} {
+		b.Run(name, func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "pkid.db")
+			if name == "1M" {
+				copyFile(b, big, path)
+			}
+			t0 := time.Now()
+			s, err := store.OpenBolt(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.GetCertificate(context.Background(), "1"); err == nil {
+				b.Fatal("unexpected record")
+			}
+			openMS := float64(time.Since(t0).Microseconds()) / 1000
+			defer s.Close()
+			recs := make([]*store.CertRecord, b.N)
+			for i := range recs {
+				recs[i] = storetest.Record("bench")
+			}
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			next := make(chan int, b.N)
+			for i := range b.N {
+				next <- i
+			}
+			close(next)
+			for range 32 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range next {
+						if err := s.InsertCertificate(context.Background(), recs[i]); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(rssKB())/1024, "rss-MB")
+			b.ReportMetric(openMS, "open-ms")
+		})
+	}
+}
+
+func copyFile(b *testing.B, from, to string) {
+	in, err := os.Open(from)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		b.Fatal(err)
+	}
+	// Flush the copy now, or the store's first commit pays for it.
+	if err := out.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	out.Close()
 }

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -89,21 +90,15 @@ func OpenBolt(path string) (*Bolt, error) {
 	return b, nil
 }
 
-// certKey pads a serial to 40 hex digits so that keys sort numerically.
+// certKey is a serial as its 20-octet big-endian integer (RFC 5280's
+// maximum): half the size of its hex text, which keeps the serial index,
+// the one structure with random insertion points, small.
 func certKey(serial string) []byte {
-	serial = strings.ToLower(serial)
-	if len(serial) >= 40 {
-		return []byte(serial)
+	n, ok := new(big.Int).SetString(serial, 16)
+	if !ok || n.Sign() < 0 || n.BitLen() > 160 {
+		return []byte("invalid:" + serial)
 	}
-	return []byte(strings.Repeat("0", 40-len(serial)) + serial)
-}
-
-func serialOf(key []byte) string {
-	s := strings.TrimLeft(string(key), "0")
-	if s == "" {
-		return "0"
-	}
-	return s
+	return n.FillBytes(make([]byte, 20))
 }
 
 func idxKey(prefix string, key []byte) []byte {
@@ -188,7 +183,7 @@ func (b *Bolt) commitLoop() {
 				if err := serials.Put(k, seq); err != nil {
 					return err
 				}
-				if err := byRole.Put(idxKey(r.rec.Role, k), seq); err != nil {
+				if err := byRole.Put(idxKey(r.rec.Role, seq), nil); err != nil {
 					return err
 				}
 				if err := indexRevocation(tx, k, r.rec); err != nil {
@@ -247,24 +242,30 @@ func (b *Bolt) ListCertificates(_ context.Context, f ListFilter) ([]*CertRecord,
 	var out []*CertRecord
 	next := ""
 	err := b.db.View(func(tx *bolt.Tx) error {
+		// Listing follows insertion order (oldest first): the records
+		// bucket itself, or the role index whose keys end in the sequence.
 		certs := tx.Bucket(bCerts)
-		var c *bolt.Cursor
+		c := certs.Cursor()
 		var prefix []byte
 		if f.Role != "" {
 			c = tx.Bucket(bCertRole).Cursor()
 			prefix = idxKey(f.Role, nil)
-		} else {
-			c = tx.Bucket(bSerials).Cursor()
 		}
 		start := prefix
 		if f.Cursor != "" {
-			start = append(append([]byte{}, prefix...), certKey(f.Cursor)...)
+			after, err := hex.DecodeString(f.Cursor)
+			if err != nil || len(after) != 8 {
+				return fmt.Errorf("cursor %q: %w", f.Cursor, ErrNotFound)
+			}
+			start = append(append([]byte{}, prefix...), after...)
 		}
-		k, seq := c.Seek(start)
+		k, _ := c.Seek(start)
 		if f.Cursor != "" && k != nil && bytes.Equal(k, start) {
-			k, seq = c.Next()
+			k, _ = c.Next()
 		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, seq = c.Next() {
+		var lastSeq []byte
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			seq := k[len(prefix):]
 			rec, err := getJSON[CertRecord](certs, seq)
 			if err != nil {
 				return err
@@ -273,10 +274,11 @@ func (b *Bolt) ListCertificates(_ context.Context, f ListFilter) ([]*CertRecord,
 				continue
 			}
 			if len(out) == limit {
-				next = out[len(out)-1].Serial
+				next = hex.EncodeToString(lastSeq)
 				return nil
 			}
 			out = append(out, rec)
+			lastSeq = append(lastSeq[:0], seq...)
 		}
 		return nil
 	})

@@ -65,9 +65,11 @@ type ListFilter struct {
 	Role   string
 	Status string // valid, revoked, expired
 	// Now decides "expired" for the Status filter.
-	Now    time.Time
-	Limit  int
-	Cursor string // the serial after which to continue
+	Now   time.Time
+	Limit int
+	// Cursor is the opaque next_cursor of the previous page (listing runs
+	// oldest first).
+	Cursor string
 }
 
 // RevokedEntry is one line of a CRL.
@@ -114,7 +116,7 @@ type Store interface {
 	InsertCertificate(ctx context.Context, rec *CertRecord) error
 	// GetCertificate returns the record or ErrNotFound.
 	GetCertificate(ctx context.Context, serial string) (*CertRecord, error)
-	// ListCertificates returns records in serial order after f.Cursor, and
+	// ListCertificates returns records oldest first after f.Cursor, and
 	// the cursor of the next page ("" at the end).
 	ListCertificates(ctx context.Context, f ListFilter) ([]*CertRecord, string, error)
 	// UpdateCertificate reads, changes and writes one record in one

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# make bench: a throwaway CA on loopback, the load suite with `pkid bench`,
+# the Go micro-benchmarks, and docs/BENCHMARKS.md with every figure, the
+# machine and the commands. Ports: PKID_BENCH_PORT (default 18443) and the
+# two after it... see below. Takes a few minutes; the 1,000,000-record
+# store is built once and cached in $PKID_BENCH_DIR (default /tmp/pkid-bench).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$PWD/bin/pkid
+P=${PKID_BENCH_PORT:-18443}
+HTTPS=127.0.0.1:$P HTTP=127.0.0.1:$((P+1)) H01=127.0.0.1:$((P+2))
+export PKID_BENCH_DIR=${PKID_BENCH_DIR:-/tmp/pkid-bench}
+T=$(mktemp -d /tmp/pkid-bench-run.XXXXXX)
+SERVER=
+trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
+OUT=docs/BENCHMARKS.md
+ROWS=$T/rows.md
+
+"$BIN" init --dir "$T/ca" --listen "$HTTPS" --http-listen "$HTTP" >/dev/null 2>&1
+sed -i "s/^  http01_port: 80$/  http01_port: $((P+2))/" "$T/ca/pkid.yaml"
+ROOT=$T/ca/certs/root.crt
+
+start() {
+  "$BIN" serve --config "$T/ca/pkid.yaml" 2>"$T/serve.log" & SERVER=$!
+  local t0=$(date +%s%N)
+  until curl -fsS --cacert "$ROOT" "https://$HTTPS/healthz" >/dev/null 2>&1; do sleep 0.02; done
+  READY_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+}
+stop() { kill $SERVER; wait $SERVER 2>/dev/null || true; SERVER=; }
+
+TOKEN=$("$BIN" token create --config "$T/ca/pkid.yaml" --role default --admin --name bench 2>/dev/null)
+start
+EMPTY_READY=$READY_MS
+B="$BIN bench --ca-url https://$HTTPS --root $ROOT --token $TOKEN --server-pid $SERVER --format md"
+: >"$ROWS"
+run() { echo "+ pkid bench $*" >&2; $B "$@" | tee -a "$ROWS"; }
+"$BIN" bench --mode crypto -n 8000 --format md | tee -a "$ROWS"
+"$BIN" bench --mode crypto --key-type rsa-2048 -n 2000 --format md | tee -a "$ROWS"
+run --mode sign -c 1 -n 1000
+run --mode sign -c 8 -n 4000
+run --mode sign -c 32 -n 10000
+run --mode issue -c 32 -n 4000
+run --mode renew -c 32 -n 4000
+run --mode ocsp -c 32 -n 20000
+run --mode acme -c 1 -n 100 --http01-listen "$H01"
+run --mode acme -c 16 -n 1000 --http01-listen "$H01"
+run --mode acme -c 32 -n 2000 --http01-listen "$H01"
+stop
+
+echo "+ go test -bench (micro-benchmarks)" >&2
+MICRO=$T/micro.txt
+go test -run '^$' -bench 'Evaluate' -benchmem ./policies >"$MICRO"
+go test -run '^$' -bench 'Sign|CRLGenerate|OCSP' -benchmem -benchtime 2s ./ca >>"$MICRO"
+go test -run '^$' -bench 'Insert$' -benchmem -benchtime 3000x ./store >>"$MICRO"
+go test -run '^$' -bench 'LargeStore' -benchtime 5000x -timeout 60m ./store >>"$MICRO"
+
+echo "+ 1,000,000 records: serve readiness and sign at c=32" >&2
+cp "$PKID_BENCH_DIR/records-1000000.db" "$T/ca/db/pkid.db"
+TOKEN=$("$BIN" token create --config "$T/ca/pkid.yaml" --role default --admin --name bench 2>/dev/null)
+start
+BIG_READY=$READY_MS
+B="$BIN bench --ca-url https://$HTTPS --root $ROOT --token $TOKEN --server-pid $SERVER --format md"
+BIGROW=$($B --mode sign -c 32 -n 10000)
+BIGRSS=$(awk '/VmRSS/{print $2/1024 " MB"}' /proc/$SERVER/status)
+stop
+
+{
+  echo "# pkid benchmarks"
+  echo
+  echo "Written by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3)."
+  echo "Client and server share the machine's cores. Server CPU is read from /proc/<pid>/stat; the crypto bound is \`pkid bench --mode crypto\`"
+  echo "(CSR parse + verify + x509.CreateCertificate, all cores, in-process) and each run's fraction of it is shown."
+  echo
+  echo "## Load (\`pkid bench\`)"
+  echo
+  echo "| mode | key | clients | ops | throughput | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/op | of crypto bound | errors |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  cat "$ROWS"
+  echo
+  echo "## 1,000,000 stored records"
+  echo
+  echo "\`pkid serve\` ready (start to /healthz over TLS): empty store ${EMPTY_READY} ms, 1,000,000 records ${BIG_READY} ms; server RSS after the run: ${BIGRSS}."
+  echo
+  echo "| mode | key | clients | ops | throughput | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/op | of crypto bound | errors |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "$BIGROW"
+  echo
+  echo "## Micro-benchmarks (\`go test -bench\`)"
+  echo
+  echo '```'
+  grep -E '^(Benchmark|ok|pkg)' "$MICRO"
+  echo '```'
+  echo
+  echo "## Commands"
+  echo
+  echo '```'
+  echo "make bench        # all of the above"
+  echo "pkid bench --mode sign --ca-url https://HOST:PORT --root root.crt --token T -c 32 -n 10000 --server-pid PID"
+  echo "pkid bench --mode acme --ca-url ... -c 32 -n 2000 --http01-listen 127.0.0.1:<acme.http01_port>"
+  echo "go test -run '^\$' -bench 'Sign|CRLGenerate|OCSP' -benchmem ./ca"
+  echo "PKID_CPUPROFILE=cpu.prof pkid serve --config ...   # then: go tool pprof -top bin/pkid cpu.prof"
+  echo '```'
+} >"$OUT"
+echo "wrote $OUT" >&2
