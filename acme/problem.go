@@ -2,7 +2,6 @@ package acme
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
 
 	"pkid/errs"
@@ -86,5 +85,3 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 	w.WriteHeader(p.Status)
 	json.NewEncoder(w).Encode(p)
 }
-
-var _ = slog.Default

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -89,7 +90,7 @@ func (s *Server) authenticateOIDC(ctx context.Context, role *policies.Role, raw 
 func oidcReason(err error) string {
 	msg := strings.TrimPrefix(err.Error(), "oidc: ")
 	var exp *oidc.TokenExpiredError
-	if ok := errorsAs(err, &exp); ok {
+	if errors.As(err, &exp) {
 		return "token expired at " + exp.Expiry.UTC().Format(time.RFC3339)
 	}
 	return msg

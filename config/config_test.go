@@ -47,3 +47,20 @@ func TestParse(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParse: any bytes give a config or an error naming the file, never a
+// panic.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(base()))
+	f.Add([]byte("roles: {default: {max_ttl: -1h}}"))
+	f.Add([]byte("listen: [\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c, err := Parse("/x/pkid.yaml", in)
+		if err == nil && c == nil {
+			t.Fatal("nil config without error")
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "/x/pkid.yaml: ") {
+			t.Fatalf("error without the file name: %v", err)
+		}
+	})
+}

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"pkid/api"
-	"pkid/ca"
 	"pkid/config"
 	"pkid/store"
 )
@@ -157,5 +156,3 @@ func (a *admin) deleteToken(id string) error {
 		return nil
 	})
 }
-
-var _ = ca.SerialString

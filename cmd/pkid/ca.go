@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -187,5 +186,3 @@ func rootCRLCmd() *cobra.Command {
 	c.MarkFlagRequired("dir")
 	return c
 }
-
-var _ = bytes.Equal
