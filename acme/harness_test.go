@@ -45,7 +45,6 @@ type env struct {
 	httpPort int
 	client   *http.Client
 	rootPEM  string
-	stop     func()
 }
 
 var srv *env

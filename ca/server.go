@@ -28,11 +28,9 @@ func (a *Authority) IssueServerCertificate(ctx context.Context, dnsNames []strin
 		DefaultTTL: ttl, MaxTTL: ttl, KeyTypes: policies.KnownKeyTypes,
 		ExtKeyUsage: []string{"server_auth"},
 	}
-	var addrs []netip.Addr
 	for _, ip := range ips {
 		a, _ := netip.AddrFromSlice(ip)
 		a = a.Unmap()
-		addrs = append(addrs, a)
 		role.AllowedIPRanges = append(role.AllowedIPRanges, netip.PrefixFrom(a, a.BitLen()))
 	}
 	cn := ""

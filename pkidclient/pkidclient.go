@@ -29,10 +29,11 @@ import (
 	"math/big"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"pkid/internal/atomicfile"
 )
 
 // Options configure a Source.
@@ -245,25 +246,5 @@ func NewKeyLike(k crypto.Signer) (crypto.Signer, error) {
 // WriteFile replaces path by rename (fsynced first) so readers never see
 // a partial file; mode applies from the start.
 func WriteFile(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.WriteFile(path, data, mode)
 }

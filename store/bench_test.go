@@ -32,25 +32,7 @@ func BenchmarkInsert(b *testing.B) {
 				recs[i] = storetest.Record("bench")
 			}
 			b.ResetTimer()
-			var wg sync.WaitGroup
-			next := make(chan int, b.N)
-			for i := range b.N {
-				next <- i
-			}
-			close(next)
-			for range conc {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range next {
-						if err := s.InsertCertificate(context.Background(), recs[i]); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			insertAll(b, s, recs, conc)
 		})
 	}
 }
@@ -141,25 +123,7 @@ func BenchmarkLargeStore(b *testing.B) {
 				recs[i] = storetest.Record("bench")
 			}
 			b.ResetTimer()
-			var wg sync.WaitGroup
-			next := make(chan int, b.N)
-			for i := range b.N {
-				next <- i
-			}
-			close(next)
-			for range 32 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range next {
-						if err := s.InsertCertificate(context.Background(), recs[i]); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			insertAll(b, s, recs, 32)
 			b.StopTimer()
 			b.ReportMetric(float64(rssKB())/1024, "rss-MB")
 			b.ReportMetric(openMS, "open-ms")
@@ -185,4 +149,27 @@ func copyFile(b *testing.B, from, to string) {
 		b.Fatal(err)
 	}
 	out.Close()
+}
+
+// insertAll inserts recs from conc goroutines.
+func insertAll(b *testing.B, s store.Store, recs []*store.CertRecord, conc int) {
+	var wg sync.WaitGroup
+	next := make(chan int, len(recs))
+	for i := range recs {
+		next <- i
+	}
+	close(next)
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := s.InsertCertificate(context.Background(), recs[i]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
