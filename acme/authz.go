@@ -1,7 +1,6 @@
 package acme
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -127,42 +126,30 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, notFound("authorization offers no "+typ+" challenge"))
 		return
 	}
-	start := false
-	if !req.postAsGet {
-		az, err = s.d.Store.UpdateAuthz(r.Context(), az.ID, func(a *store.ACMEAuthz) error {
-			start = false
-			c := &a.Challenges[idx]
-			if a.Status != store.ACMEPending || c.Status != store.ACMEPending {
-				return nil // already being validated or done: answer its state
-			}
-			if !s.d.Clock.Now().Before(a.Expires) {
-				return malformed("authorization expired")
-			}
-			c.Status = store.ACMEProcessing
-			start = true
-			return nil
-		})
-		if err != nil {
-			s.writeProblem(w, r, err)
+	c := &az.Challenges[idx]
+	if !req.postAsGet && az.Status == store.ACMEPending && c.Status == store.ACMEPending {
+		if !s.d.Clock.Now().Before(az.Expires) {
+			s.writeProblem(w, r, malformed("authorization expired"))
 			return
 		}
-	}
-	if start {
-		if !s.pool.submit(job{authzID: az.ID, idx: idx, accountID: req.account.ID}) {
-			s.d.Store.UpdateAuthz(context.WithoutCancel(r.Context()), az.ID, func(a *store.ACMEAuthz) error {
-				a.Challenges[idx].Status = store.ACMEPending
-				return nil
-			})
+		// The challenge stays pending in the store while it is validated:
+		// a validation lost to a restart leaves it retryable rather than
+		// stuck in processing. The in-flight set (harmless to lose) keeps
+		// repeated POSTs from queueing it twice.
+		if s.pool.start(job{authzID: az.ID, idx: idx, accountID: req.account.ID}) == errQueueFull {
 			p := prob("rateLimited", 503, "too many validations in progress; retry")
 			w.Header().Set("Retry-After", "1")
 			s.writeProblem(w, r, p)
 			return
 		}
 	}
-	c := &az.Challenges[idx]
-	if c.Status == store.ACMEProcessing || c.Status == store.ACMEPending {
+	view := s.viewChallenge(az, c)
+	if c.Status == store.ACMEPending && s.pool.running(az.ID, idx) {
+		view.Status = store.ACMEProcessing
+	}
+	if view.Status == store.ACMEProcessing || view.Status == store.ACMEPending {
 		w.Header().Set("Retry-After", "1")
 	}
 	w.Header().Add("Link", `<`+s.link.authz(role, az.ID)+`>;rel="up"`)
-	writeJSON(w, http.StatusOK, s.viewChallenge(az, c))
+	writeJSON(w, http.StatusOK, view)
 }

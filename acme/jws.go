@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -120,11 +121,11 @@ func (s *Server) verify(r *http.Request, role string, mode keyMode) (*request, e
 		if err != nil {
 			return nil, err
 		}
-		var jwk jose.JSONWebKey
-		if err := jwk.UnmarshalJSON(acct.JWK); err != nil {
+		jwk, err := s.keys.get(acct)
+		if err != nil {
 			return nil, serverInternal("stored account key does not parse")
 		}
-		req.jwk, req.account = &jwk, acct
+		req.jwk, req.account = jwk, acct
 	default:
 		return nil, malformed("JWS has neither jwk nor kid")
 	}
@@ -189,4 +190,35 @@ func (s *Server) accountFromKID(r *http.Request, role, kid string) (*store.ACMEA
 // requestURL is the URL the client must have signed.
 func (s *Server) requestURL(r *http.Request) string {
 	return s.externalURL + r.URL.EscapedPath()
+}
+
+// keyCache keeps parsed account keys by thumbprint: parsing a stored JWK
+// costs more than the store read itself, and a key never changes under its
+// thumbprint (a rollover gives a new one), so a cached entry cannot be
+// stale. Bounded by dropping everything when full.
+type keyCache struct {
+	mu sync.Mutex
+	m  map[string]*jose.JSONWebKey
+}
+
+const keyCacheMax = 100_000
+
+func (c *keyCache) get(acct *store.ACMEAccount) (*jose.JSONWebKey, error) {
+	c.mu.Lock()
+	k := c.m[acct.KeyThumbprint]
+	c.mu.Unlock()
+	if k != nil {
+		return k, nil
+	}
+	var jwk jose.JSONWebKey
+	if err := jwk.UnmarshalJSON(acct.JWK); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= keyCacheMax {
+		c.m = map[string]*jose.JSONWebKey{}
+	}
+	c.m[acct.KeyThumbprint] = &jwk
+	c.mu.Unlock()
+	return &jwk, nil
 }

@@ -49,6 +49,7 @@ type Server struct {
 	externalURL string
 	log         *slog.Logger
 	pool        *pool
+	keys        keyCache
 }
 
 // New validates deps and starts the validation workers; Close stops them.

@@ -3,6 +3,8 @@ package acme
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -36,10 +38,32 @@ type job struct {
 
 // pool runs validations on a fixed number of workers, off the request path.
 type pool struct {
-	jobs chan job
-	wg   sync.WaitGroup
-	stop chan struct{}
-	once sync.Once
+	jobs     chan job
+	wg       sync.WaitGroup
+	stop     chan struct{}
+	once     sync.Once
+	inflight sync.Map // "authzID/idx" -> struct{}
+}
+
+var errQueueFull = errors.New("validation queue full")
+
+func (j job) key() string { return j.authzID + "/" + strconv.Itoa(j.idx) }
+
+// start queues j unless it is already queued or running.
+func (p *pool) start(j job) error {
+	if _, dup := p.inflight.LoadOrStore(j.key(), struct{}{}); dup {
+		return nil
+	}
+	if !p.submit(j) {
+		p.inflight.Delete(j.key())
+		return errQueueFull
+	}
+	return nil
+}
+
+func (p *pool) running(authzID string, idx int) bool {
+	_, ok := p.inflight.Load(job{authzID: authzID, idx: idx}.key())
+	return ok
 }
 
 func newPool(workers int, run func(job)) *pool {
@@ -52,6 +76,7 @@ func newPool(workers int, run func(job)) *pool {
 				select {
 				case j := <-p.jobs:
 					run(j)
+					p.inflight.Delete(j.key())
 				case <-p.stop:
 					return
 				}
@@ -97,7 +122,7 @@ func (s *Server) runValidation(j job) {
 	now := s.d.Clock.Now().UTC()
 	_, err = s.d.Store.UpdateAuthz(context.Background(), az.ID, func(a *store.ACMEAuthz) error {
 		ch := &a.Challenges[j.idx]
-		if ch.Status != store.ACMEProcessing || a.Status != store.ACMEPending {
+		if ch.Status != store.ACMEPending || a.Status != store.ACMEPending {
 			return nil
 		}
 		if verr != nil {
