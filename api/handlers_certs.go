@@ -23,20 +23,27 @@ type CertView struct {
 	NotBefore   time.Time `json:"not_before"`
 	NotAfter    time.Time `json:"not_after"`
 	Status      string    `json:"status"`
-	RevokedAt   time.Time `json:"revoked_at,omitzero"`
-	Reason      string    `json:"reason,omitempty"`
+	// RevokedAt is null and Reason "" for certificates not revoked; both
+	// keys are always present so scripts can read them unconditionally.
+	RevokedAt   *time.Time `json:"revoked_at"`
+	Reason      string     `json:"reason"`
 	Replaces    string    `json:"replaces,omitempty"`
 	Certificate string    `json:"certificate"`
 }
 
 func (s *Server) view(rec *store.CertRecord) CertView {
-	return CertView{
+	v := CertView{
 		Serial: rec.Serial, Issuer: rec.Issuer, Role: rec.Role, Names: rec.Names,
 		NotBefore: rec.NotBefore, NotAfter: rec.NotAfter,
-		Status:    store.EffectiveStatus(rec, s.opts.Clock.Now()),
-		RevokedAt: rec.RevokedAt, Reason: rec.Reason, Replaces: rec.Replaces,
+		Status: store.EffectiveStatus(rec, s.opts.Clock.Now()),
+		Reason: rec.Reason, Replaces: rec.Replaces,
 		Certificate: string(ca.PEMCert(rec.DER)),
 	}
+	if !rec.RevokedAt.IsZero() {
+		at := rec.RevokedAt
+		v.RevokedAt = &at
+	}
+	return v
 }
 
 func (s *Server) getCert(w http.ResponseWriter, r *http.Request) {

@@ -194,6 +194,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	bg(func() {
 		t := time.NewTicker(o.Tick)
 		defer t.Stop()
+		var warned time.Time
 		for {
 			select {
 			case <-ctx.Done():
@@ -201,6 +202,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			case <-t.C:
 				if err := rootCRL.Reload(); err != nil && !errors.Is(err, os.ErrNotExist) {
 					log.Warn("root CRL reload", "err", err)
+				}
+				// Repeat the root CRL warning hourly (on the injected clock)
+				// until someone re-signs it offline.
+				if w := rootCRL.Warnings(); len(w) > 0 && o.Clock.Now().Sub(warned) >= time.Hour {
+					log.Warn("root CRL", "warning", w[0])
+					warned = o.Clock.Now()
 				}
 			}
 		}

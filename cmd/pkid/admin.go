@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"pkid/api"
+	"pkid/ca"
+	"pkid/errs"
 	"pkid/config"
 	"pkid/store"
 )
@@ -155,4 +157,41 @@ func (a *admin) deleteToken(id string) error {
 		}
 		return nil
 	})
+}
+
+// revoke revokes through the running server, or offline on the store with
+// the CA loaded (the next `serve` signs a CRL that lists it at start).
+func (a *admin) revoke(serial, reason string) (string, error) {
+	if a.client != nil {
+		var v api.CertView
+		err := a.call(http.MethodPost, "/revoke", map[string]string{"serial": serial, "reason": reason}, &v)
+		return v.Serial, err
+	}
+	var sn string
+	err := a.withStore(func(st store.Store) error {
+		cfg := a.cfg
+		root, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.RootCert))
+		if err != nil {
+			return err
+		}
+		inter, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.IntermediateCert))
+		if err != nil {
+			return err
+		}
+		key, err := ca.LoadKey(cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile))
+		if err != nil {
+			return err
+		}
+		auth, err := ca.New(ca.Deps{Root: root, Intermediate: inter, Signer: key, Roles: cfg.Roles, Store: st})
+		if err != nil {
+			return err
+		}
+		rec, err := auth.Revoke(context.Background(), serial, reason)
+		if err != nil {
+			return errors.New(errs.DetailOf(err))
+		}
+		sn = rec.Serial
+		return nil
+	})
+	return sn, err
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"pkid/api"
+	"pkid/config"
 )
 
 type clientFlags struct {
@@ -135,12 +136,24 @@ func certIssueCmd() *cobra.Command {
 
 func certRevokeCmd() *cobra.Command {
 	var f clientFlags
-	var reason string
+	var reason, cfgPath string
 	c := &cobra.Command{
-		Use:   "revoke --ca-url URL --token T SERIAL",
-		Short: "revoke a certificate (admin token)",
+		Use:   "revoke --ca-url URL --token T SERIAL  (or --config D/pkid.yaml SERIAL on the CA host)",
+		Short: "revoke a certificate (admin token, or the CA's config)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if cfgPath != "" {
+				cfg, err := config.Load(cfgPath)
+				if err != nil {
+					return err
+				}
+				sn, err := newAdmin(cfg).revoke(args[0], reason)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.ErrOrStderr(), "revoked %s (%s)\n", sn, reason)
+				return nil
+			}
 			tok, err := f.tokenOrEnv()
 			if err != nil {
 				return err
@@ -158,6 +171,7 @@ func certRevokeCmd() *cobra.Command {
 		},
 	}
 	f.register(c, true)
+	c.Flags().StringVar(&cfgPath, "config", "", "revoke on the CA host through pkid.yaml (admin socket, or the store when serve is down)")
 	c.Flags().StringVar(&reason, "reason", "unspecified", "unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn")
 	return c
 }

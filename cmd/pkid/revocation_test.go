@@ -141,3 +141,43 @@ func TestRootCRLCommand(t *testing.T) {
 		t.Fatalf("revoking twice: %+v", r)
 	}
 }
+
+// TestRevokeWithConfig: `pkid cert revoke --config` works through the admin
+// socket while serve runs and on the store when it does not; the CRL signed
+// at the next start lists both.
+func TestRevokeWithConfig(t *testing.T) {
+	d, https, plain := initCA(t)
+	cfg := filepath.Join(d, "pkid.yaml")
+	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default"))
+	s := serve(t, d, https)
+	var serials []string
+	for _, n := range []string{"one.internal", "two.internal"} {
+		csr, _ := newCSR(t, n)
+		sn, err := s.sign(t.Context(), tok, csr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		serials = append(serials, sn)
+	}
+	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "superseded", strings.ToUpper(serials[0]))
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.cmd.Wait()
+	s.client.CloseIdleConnections()
+	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "keyCompromise", serials[1])
+	if r := pkid(t, nil, "cert", "revoke", "--config", cfg, serials[1]); r.code != 1 || !strings.Contains(r.stderr, "already revoked") {
+		t.Fatalf("revoke twice offline: %+v", r)
+	}
+	serve(t, d, https)
+	rl := getCRL(t, plain)
+	found := 0
+	for _, e := range rl.RevokedCertificateEntries {
+		for _, sn := range serials {
+			if ca.SerialString(e.SerialNumber) == sn {
+				found++
+			}
+		}
+	}
+	if found != 2 {
+		t.Fatalf("CRL lists %d of the 2 revocations", found)
+	}
+}
