@@ -16,19 +16,19 @@ import (
 
 // CertView is a record as the API shows it.
 type CertView struct {
-	Serial      string    `json:"serial"`
-	Issuer      string    `json:"issuer"`
-	Role        string    `json:"role"`
-	Names       []string  `json:"names"`
-	NotBefore   time.Time `json:"not_before"`
-	NotAfter    time.Time `json:"not_after"`
-	Status      string    `json:"status"`
+	Serial    string    `json:"serial"`
+	Issuer    string    `json:"issuer"`
+	Role      string    `json:"role"`
+	Names     []string  `json:"names"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	Status    string    `json:"status"`
 	// RevokedAt is null and Reason "" for certificates not revoked; both
 	// keys are always present so scripts can read them unconditionally.
 	RevokedAt   *time.Time `json:"revoked_at"`
 	Reason      string     `json:"reason"`
-	Replaces    string    `json:"replaces,omitempty"`
-	Certificate string    `json:"certificate"`
+	Replaces    string     `json:"replaces,omitempty"`
+	Certificate string     `json:"certificate"`
 }
 
 func (s *Server) view(rec *store.CertRecord) CertView {

@@ -16,8 +16,8 @@ import (
 
 	"pkid/api"
 	"pkid/ca"
-	"pkid/errs"
 	"pkid/config"
+	"pkid/errs"
 	"pkid/store"
 )
 
