@@ -135,3 +135,25 @@ func TestAuthzReuse(t *testing.T) {
 		t.Fatalf("fail/another account reused it: %s", theirs.Status)
 	}
 }
+
+// TestHTTP01RedirectToOtherPort: a redirect away from the validation port
+// is not followed; the authorization becomes invalid.
+func TestHTTP01RedirectToOtherPort(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	stop := serveHTTP01Redirect(t, "http://a.internal:1/elsewhere")
+	defer stop()
+	_, o := c.newOrder("a.internal")
+	u, _ := challengeOf(t, c, o.Authorizations[0], "http-01")
+	c.post(u, map[string]any{})
+	az := c.waitAuthz(o.Authorizations[0])
+	var detail string
+	for _, ch := range az.Challenges {
+		if ch.Type == "http-01" && ch.Error != nil {
+			detail = ch.Error.Detail
+		}
+	}
+	if az.Status != "invalid" || !strings.Contains(detail, "not allowed") {
+		t.Fatalf("authz %s, error %q", az.Status, detail)
+	}
+}

@@ -354,3 +354,15 @@ func (c *rawClient) waitAuthz(url string) authzObj {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// serveHTTP01Redirect answers every challenge with a redirect to target.
+func serveHTTP01Redirect(t *testing.T, target string) func() {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(srv.httpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.RedirectHandler(target, http.StatusFound), ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(l)
+	return func() { hs.Close() }
+}

@@ -245,3 +245,36 @@ func TestRootCRLReload(t *testing.T) {
 		t.Fatalf("healthz %v", h)
 	}
 }
+
+// TestCRLRefreshOnSchedule: moving the injected clock past half of
+// crl.validity makes the publisher sign a new CRL, served over HTTPS with
+// no restart and no revocation.
+func TestCRLRefreshOnSchedule(t *testing.T) {
+	s := shared
+	get := func() *x509.RevocationList {
+		resp, err := s.client.Get(s.base + "/crl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		der, _ := io.ReadAll(resp.Body)
+		rl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rl
+	}
+	before := get()
+	s.clock.Advance(13 * time.Hour) // crl.validity is 24h
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		now := get()
+		if now.Number.Cmp(before.Number) > 0 && now.ThisUpdate.After(before.ThisUpdate.Add(12*time.Hour)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new CRL after the clock moved: number %s, thisUpdate %s", now.Number, now.ThisUpdate)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
