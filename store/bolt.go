@@ -83,8 +83,14 @@ func OpenBolt(path string) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	// A lone ACME write waits at most this long for company in a batch.
-	db.MaxBatchDelay = 2 * time.Millisecond
+	// An ACME write waits at most this long for company in a batch.
+	// Measured with pkid bench --mode acme -c 32 on 2 cores: 0.5 ms → 460
+	// orders/s, 1 ms → 520, 2 ms → 510, 4 ms → 550, 8 ms → 520, 16 ms → 340.
+	// PKID_BATCH_DELAY overrides it for experiments.
+	db.MaxBatchDelay = 4 * time.Millisecond
+	if d, err := time.ParseDuration(os.Getenv("PKID_BATCH_DELAY")); err == nil {
+		db.MaxBatchDelay = d
+	}
 	b := &Bolt{db: db, inserts: make(chan *insertReq), stop: make(chan struct{}), done: make(chan struct{}), linger: lingerFromEnv()}
 	go b.commitLoop()
 	return b, nil

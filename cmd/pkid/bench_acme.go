@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -50,23 +51,10 @@ func (w *acmeWorker) post(url string, payload any) (*http.Response, []byte, erro
 		if payload != nil {
 			raw, _ = json.Marshal(payload)
 		}
-		opts := &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"url": url, "nonce": w.nonce}}
-		if w.kid != "" {
-			opts.ExtraHeaders["kid"] = w.kid
-		} else {
-			opts.EmbedJWK = true
-		}
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: w.key}, opts)
+		body, err := w.sign(url, raw)
 		if err != nil {
 			return nil, nil, err
 		}
-		jws, err := signer.Sign(raw)
-		if err != nil {
-			return nil, nil, err
-		}
-		compact, _ := jws.CompactSerialize()
-		parts := strings.Split(compact, ".")
-		body, _ := json.Marshal(map[string]string{"protected": parts[0], "payload": parts[1], "signature": parts[2]})
 		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/jose+json")
 		resp, err := w.c.Do(req)
@@ -215,4 +203,31 @@ func (w *acmeWorker) validate(authzURL string) error {
 		return kindError{"authz-timeout", errors.New("still pending")}
 	}
 	return kindError{"no-http01", errors.New("no http-01 challenge offered")}
+}
+
+// sign builds a flattened ES256 JWS by hand: the load generator should
+// spend its CPU on the protocol, not on building a go-jose signer per
+// request (the server side still verifies with go-jose).
+func (w *acmeWorker) sign(url string, payload []byte) ([]byte, error) {
+	hdr := map[string]any{"alg": "ES256", "nonce": w.nonce, "url": url}
+	if w.kid != "" {
+		hdr["kid"] = w.kid
+	} else {
+		hdr["jwk"] = jose.JSONWebKey{Key: w.key.Public()}
+	}
+	hj, err := json.Marshal(hdr)
+	if err != nil {
+		return nil, err
+	}
+	enc := base64.RawURLEncoding
+	protected, body := enc.EncodeToString(hj), enc.EncodeToString(payload)
+	sum := sha256.Sum256([]byte(protected + "." + body))
+	r, s, err := ecdsa.Sign(rand.Reader, w.key.(*ecdsa.PrivateKey), sum[:])
+	if err != nil {
+		return nil, err
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return json.Marshal(map[string]string{"protected": protected, "payload": body, "signature": enc.EncodeToString(sig)})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,10 +19,18 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 
 func main() {
 	root := newRoot()
+	// PKID_CPUPROFILE=file records a CPU profile of any command (serve,
+	// bench), for finding where a benchmark's time goes.
+	if p := os.Getenv("PKID_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 	err := root.Execute()
 	if err == nil {
 		return
 	}
+	pprof.StopCPUProfile()
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 	fmt.Fprintln(os.Stderr, "pkid: "+msg)
 	var ue usageError

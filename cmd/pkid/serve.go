@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -65,18 +64,6 @@ func serveCmd() *cobra.Command {
 			// issuance throughput (measured with pkid bench). GOGC still wins.
 			if os.Getenv("GOGC") == "" {
 				debug.SetGCPercent(400)
-			}
-			// PKID_CPUPROFILE=file records a CPU profile of the whole run,
-			// for finding where the time of a benchmark goes.
-			if p := os.Getenv("PKID_CPUPROFILE"); p != "" {
-				f, err := os.Create(p)
-				if err != nil {
-					return err
-				}
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer func() { pprof.StopCPUProfile(); f.Close() }()
 			}
 			return api.Serve(ctx, api.ServeOptions{Config: cfg, Log: newLogger(cfg)})
 		},
