@@ -41,4 +41,3 @@ func (b *Bolt) PutCRL(_ context.Context, s *CRLState) error {
 	}
 	return nil
 }
-

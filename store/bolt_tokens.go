@@ -99,4 +99,3 @@ func (b *Bolt) UseToken(_ context.Context, id string, at time.Time) error {
 	}
 	return nil
 }
-
