@@ -196,11 +196,9 @@ func TestCrashDuringLoad(t *testing.T) {
 				}()
 			}
 			time.Sleep(300 * time.Millisecond)
-			s.cmd.Process.Signal(sig)
-			time.Sleep(300 * time.Millisecond)
+			s.stop(t, sig)
 			cancel()
 			wg.Wait()
-			s.client.CloseIdleConnections()
 			if len(acked) < 10 {
 				t.Fatalf("only %d certificates before the %s", len(acked), sig)
 			}

@@ -97,6 +97,7 @@ func initCA(t *testing.T, extra ...string) (string, string, string) {
 
 type server struct {
 	cmd    *exec.Cmd
+	exited chan struct{}
 	base   string
 	client *http.Client
 	log    *bytes.Buffer
@@ -130,7 +131,7 @@ func serve(t *testing.T, dir, httpsAddr string) *server {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(root)
-	s := &server{cmd: cmd, base: "https://" + httpsAddr, log: log, mu: mu,
+	s := &server{cmd: cmd, exited: exited, base: "https://" + httpsAddr, log: log, mu: mu,
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 32}}}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -216,4 +217,16 @@ func (s *server) status(t *testing.T, path string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// stop signals the server and waits until it has exited.
+func (s *server) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	s.cmd.Process.Signal(sig)
+	select {
+	case <-s.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("pkid serve did not exit after %s", sig)
+	}
+	s.client.CloseIdleConnections()
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"pkid/ca"
 )
@@ -60,9 +59,7 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 	before := getCRL(t, plain)
 
 	mustPKID(t, env, "cert", "revoke", "--ca-url", s.base, "--root", root, "--token", admin, "--reason", "keyCompromise", ca.SerialString(leaf.SerialNumber))
-	s.cmd.Process.Signal(syscall.SIGKILL) // before the coalesced CRL is signed
-	time.Sleep(200 * time.Millisecond)
-	s.client.CloseIdleConnections()
+	s.stop(t, syscall.SIGKILL) // before the coalesced CRL is signed
 	s2 := serve(t, d, https)
 	_ = s2
 
@@ -160,9 +157,7 @@ func TestRevokeWithConfig(t *testing.T) {
 		serials = append(serials, sn)
 	}
 	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "superseded", strings.ToUpper(serials[0]))
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	s.cmd.Wait()
-	s.client.CloseIdleConnections()
+	s.stop(t, syscall.SIGTERM)
 	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "keyCompromise", serials[1])
 	if r := pkid(t, nil, "cert", "revoke", "--config", cfg, serials[1]); r.code != 1 || !strings.Contains(r.stderr, "already revoked") {
 		t.Fatalf("revoke twice offline: %+v", r)
