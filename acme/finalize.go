@@ -99,8 +99,11 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Move ready → processing once, so two finalize calls cannot both sign.
+	// Move the stored status (pending, or ready for orders whose
+	// authorizations were reused) to processing once, so two finalize calls
+	// cannot both sign.
 	o, err = s.d.Store.UpdateOrder(r.Context(), o.ID, func(cur *store.ACMEOrder) error {
-		if cur.Status != store.ACMEReady {
+		if cur.Status != store.ACMEPending && cur.Status != store.ACMEReady {
 			return orderNotReady("order is " + cur.Status)
 		}
 		cur.Status = store.ACMEProcessing

@@ -184,9 +184,13 @@ func (s *Server) loadOrder(r *http.Request, req *request) (*store.ACMEOrder, err
 	return s.refreshOrder(r, o)
 }
 
+// refreshOrder derives an order's current status from its authorizations
+// and its expiry. Nothing is written: a pending order whose authorizations
+// are all valid reads as ready, one with a failed, deactivated or expired
+// authorization reads as invalid, and finalize moves it on with a
+// compare-and-swap of the stored status.
 func (s *Server) refreshOrder(r *http.Request, o *store.ACMEOrder) (*store.ACMEOrder, error) {
 	now := s.d.Clock.Now()
-	next := o.Status
 	switch o.Status {
 	case store.ACMEPending:
 		ready := true
@@ -199,37 +203,27 @@ func (s *Server) refreshOrder(r *http.Request, o *store.ACMEOrder) (*store.ACMEO
 			if st == store.ACMEValid && !now.Before(az.Expires) {
 				st = store.ACMEExpired
 			}
-			switch st {
-			case store.ACMEValid:
-			case store.ACMEPending:
+			if st == store.ACMEPending {
 				ready = false
-			default:
-				next, ready = store.ACMEInvalid, false
+				continue
 			}
-			if next == store.ACMEInvalid {
-				break
+			if st != store.ACMEValid {
+				o.Status = store.ACMEInvalid
+				return o, nil
 			}
 		}
 		if ready {
-			next = store.ACMEReady
+			o.Status = store.ACMEReady
 		}
-		if next != store.ACMEInvalid && !now.Before(o.Expires) {
-			next = store.ACMEInvalid
+		if !now.Before(o.Expires) {
+			o.Status = store.ACMEInvalid
 		}
 	case store.ACMEReady:
 		if !now.Before(o.Expires) {
-			next = store.ACMEInvalid
+			o.Status = store.ACMEInvalid
 		}
 	}
-	if next == o.Status {
-		return o, nil
-	}
-	return s.d.Store.UpdateOrder(r.Context(), o.ID, func(cur *store.ACMEOrder) error {
-		if cur.Status == o.Status {
-			cur.Status = next
-		}
-		return nil
-	})
+	return o, nil
 }
 
 func (s *Server) order(w http.ResponseWriter, r *http.Request) {
