@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"pkid/acme"
@@ -156,7 +157,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	sockPath := filepath.Join(cfg.Dir(), "pkid.sock")
 	os.Remove(sockPath)
+	// Create the socket with mode 0600 from the start (not chmod after), so
+	// no other local user can connect in between.
+	oldMask := syscall.Umask(0o077)
 	adminL, err := net.Listen("unix", sockPath)
+	syscall.Umask(oldMask)
 	if err != nil {
 		httpsL.Close()
 		httpL.Close()

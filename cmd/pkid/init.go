@@ -79,8 +79,10 @@ func runInit(c *cobra.Command, f *initFlags) error {
 			return fmt.Errorf("%s already holds a CA (%s); refusing to overwrite it without --force", d, p)
 		}
 	}
-	if f.force {
-		os.Remove(filepath.Join(d, "db", "pkid.db"))
+	if _, err := os.Stat(filepath.Join(d, "db", "pkid.db")); err == nil && f.force {
+		// Records of certificates the old CA issued are kept: every
+		// certificate that left a CA stays listable and revocable.
+		fmt.Fprintln(c.ErrOrStderr(), "note: keeping the existing store "+filepath.Join(d, "db", "pkid.db")+" (records and tokens of the previous CA)")
 	}
 	for dir, mode := range map[string]os.FileMode{d: 0o755, filepath.Join(d, "certs"): 0o755, filepath.Join(d, "secrets"): 0o700, filepath.Join(d, "db"): 0o700} {
 		if err := os.MkdirAll(dir, mode); err != nil {
