@@ -161,6 +161,8 @@ func TestRefusals(t *testing.T) {
 		{"fail/too large", "/v1/sign/default", s.tok, `{"csr":"` + strings.Repeat("A", 70<<10) + `"}`, 413, "tooLarge", "limit of 65536"},
 		{"fail/issue bad key type", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "key_type": "rsa-1024"}, 400, "malformed", "key_type"},
 		{"fail/issue bad ip", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "ip_addresses": []string{"300.1.1.1"}}, 400, "malformed", "ip_addresses"},
+		{"fail/issue mapped ip", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "ip_addresses": []string{"::ffff:127.0.0.1"}}, 400, "malformed", "IPv4-mapped"},
+		{"fail/issue outside policy before keygen", "/v1/issue/default", s.tok, map[string]any{"common_name": "evil.com", "key_type": "rsa-4096"}, 403, "rejectedIdentifier", "subdomains of internal"},
 		{"fail/revoke non-admin", "/v1/revoke", s.tok, map[string]string{"serial": "ab"}, 403, "forbidden", "not an admin"},
 		{"fail/revoke unknown serial", "/v1/revoke", s.admin, map[string]string{"serial": "ab"}, 404, "notFound", "no certificate"},
 		{"fail/revoke bad reason", "/v1/revoke", s.admin, map[string]string{"serial": "ab", "reason": "certificateHold"}, 400, "badRevocationReason", "not accepted"},

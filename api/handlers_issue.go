@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -131,11 +132,14 @@ func issueRequest(role string, tok *store.Token, b *issueBody) (*ca.IssueRequest
 		KeyType:     b.KeyType, CommonName: b.CommonName, DNSNames: b.DNSNames, URIs: b.URIs,
 	}
 	for _, ip := range b.IPAddresses {
-		p := net.ParseIP(ip)
-		if p == nil {
+		a, err := netip.ParseAddr(ip)
+		switch {
+		case err != nil || a.Zone() != "":
 			return nil, errs.New(errs.Malformed, "ip_addresses: %q is not an IP address", ip)
+		case a.Is4In6():
+			return nil, errs.New(errs.Malformed, "ip_addresses: %q is an IPv4-mapped IPv6 address; write the IPv4 address itself", ip)
 		}
-		ir.IPAddresses = append(ir.IPAddresses, p)
+		ir.IPAddresses = append(ir.IPAddresses, net.IP(a.AsSlice()))
 	}
 	return ir, nil
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -84,11 +85,7 @@ func (a *Authority) decide(ctx context.Context, req *SignRequest) (*policies.Rol
 	preq.TTL = req.TTL
 	dec, err := policies.Evaluate(role, preq)
 	if err != nil {
-		var rej *policies.Rejection
-		if errors.As(err, &rej) && rej.OnlyNames() {
-			return nil, nil, "", errs.Wrap(errs.RejectedIdentifier, err, "%s", rej.Error())
-		}
-		return nil, nil, "", errs.Wrap(errs.Forbidden, err, "%s", err.Error())
+		return nil, nil, "", refusal(err)
 	}
 	if req.ExactNames != nil {
 		if err := sameNames(dec.Names(), req.ExactNames); err != nil {
@@ -104,6 +101,16 @@ func (a *Authority) decide(ctx context.Context, req *SignRequest) (*policies.Rol
 		return nil, nil, "", errs.New(errs.Forbidden, "this public key belongs to a certificate revoked for keyCompromise; generate a new key")
 	}
 	return role, dec, keyHash, nil
+}
+
+// refusal turns a policy rejection into the CA's error kinds: names only
+// → RejectedIdentifier (ACME's rejectedIdentifier), anything else Forbidden.
+func refusal(err error) error {
+	var rej *policies.Rejection
+	if errors.As(err, &rej) && rej.OnlyNames() {
+		return errs.Wrap(errs.RejectedIdentifier, err, "%s", rej.Error())
+	}
+	return errs.Wrap(errs.Forbidden, err, "%s", err.Error())
 }
 
 func sameNames(got, want []string) error {
@@ -253,10 +260,6 @@ func (a *Authority) PrepareIssue(req *IssueRequest) (*SignRequest, crypto.Signer
 	if !slices.Contains(role.KeyTypes, kt) {
 		return nil, nil, errs.New(errs.Forbidden, "key_type %s is not allowed by role %q (allowed: %s)", kt, role.Name, strings.Join(role.KeyTypes, ", "))
 	}
-	key, err := GenerateKey(kt)
-	if err != nil {
-		return nil, nil, err
-	}
 	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: req.CommonName}, DNSNames: req.DNSNames, IPAddresses: req.IPAddresses}
 	// Here the common name is "the" name of the certificate, as in Vault's
 	// issue endpoint: it joins the SANs rather than having to repeat one.
@@ -275,6 +278,31 @@ func (a *Authority) PrepareIssue(req *IssueRequest) (*SignRequest, crypto.Signer
 			return nil, nil, err
 		}
 		tmpl.URIs = append(tmpl.URIs, pu)
+	}
+	// Check names and TTL before paying for a key (RSA-4096 takes
+	// seconds): the policy looks only at the key's type, so a stand-in of
+	// the same type serves.
+	pre := &policies.Request{CommonName: tmpl.Subject.CommonName, DNSNames: tmpl.DNSNames, URIs: tmpl.URIs, PublicKey: standIn(kt), TTL: req.TTL}
+	for _, ip := range tmpl.IPAddresses {
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4 // as crypto/x509 will encode it
+		}
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			pre.IPAddresses = append(pre.IPAddresses, a)
+		}
+	}
+	dec, err := policies.Evaluate(role, pre)
+	if err != nil {
+		return nil, nil, refusal(err)
+	}
+	if req.ExactNames != nil {
+		if err := sameNames(dec.Names(), req.ExactNames); err != nil {
+			return nil, nil, err
+		}
+	}
+	key, err := GenerateKey(kt)
+	if err != nil {
+		return nil, nil, err
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
 	if err != nil {

@@ -3,10 +3,15 @@ package ca
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"strings"
 
@@ -105,4 +110,21 @@ func LoadCertificate(path string) (*x509.Certificate, error) {
 // PEMCert encodes DER as a CERTIFICATE PEM block.
 func PEMCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// standIn is a public key of keyType for policy checks made before the
+// real key exists; only its type and size are ever looked at.
+func standIn(keyType string) crypto.PublicKey {
+	switch keyType {
+	case "ec-p384":
+		return &ecdsa.PublicKey{Curve: elliptic.P384()}
+	case "ed25519":
+		return make(ed25519.PublicKey, ed25519.PublicKeySize)
+	case "rsa-2048", "rsa-3072", "rsa-4096":
+		var bits int
+		fmt.Sscanf(strings.TrimPrefix(keyType, "rsa-"), "%d", &bits)
+		n := new(big.Int).Lsh(big.NewInt(1), uint(bits-1))
+		return &rsa.PublicKey{N: n.Add(n, big.NewInt(1)), E: 65537}
+	}
+	return &ecdsa.PublicKey{Curve: elliptic.P256()}
 }
