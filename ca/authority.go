@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -49,6 +50,7 @@ type Authority struct {
 
 	hooksMu sync.Mutex
 	hooks   []func(*store.CertRecord)
+	keygen  chan struct{} // bounds concurrent server-side key generation
 }
 
 // New checks deps (the signer must match the intermediate, which must be a
@@ -82,6 +84,7 @@ func New(d Deps) (*Authority, error) {
 		issuerID: hex.EncodeToString(d.Intermediate.SubjectKeyId),
 		rootPEM:  PEMCert(d.Root.Raw),
 		interPEM: PEMCert(d.Intermediate.Raw),
+		keygen:   make(chan struct{}, runtime.NumCPU()),
 	}
 	if a.issuerID == "" {
 		return nil, errors.New("ca: intermediate has no subject key identifier")

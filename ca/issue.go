@@ -300,7 +300,11 @@ func (a *Authority) PrepareIssue(req *IssueRequest) (*SignRequest, crypto.Signer
 			return nil, nil, err
 		}
 	}
+	// At most one key generation per core at a time: an RSA-4096 key costs
+	// seconds, and a burst of them must not starve signing.
+	a.keygen <- struct{}{}
 	key, err := GenerateKey(kt)
+	<-a.keygen
 	if err != nil {
 		return nil, nil, err
 	}
