@@ -22,7 +22,7 @@ var (
 	bCerts    = []byte("certs")          // insertion sequence (8 bytes BE) -> CertRecord JSON
 	bSerials  = []byte("cert_serials")   // padded serial -> sequence
 	bCertRole = []byte("certs_by_role")  // role \x00 key -> nil
-	bRevoked  = []byte("revoked")        // issuer \x00 key -> RevokedEntry JSON
+	bRevoked  = []byte("revoked")        // issuer \x00 key -> RevokedEntry (see revoked.go)
 	bBlocked  = []byte("blocked_keys")   // key hash -> serial
 	bCRLs     = []byte("crls")           // issuer -> CRLState JSON
 	bTokens   = []byte("tokens")         // id -> Token JSON
@@ -344,10 +344,7 @@ func indexRevocation(tx *bolt.Tx, k []byte, rec *CertRecord) error {
 	if rec.Status != StatusRevoked {
 		return nil
 	}
-	e, err := json.Marshal(RevokedEntry{Serial: rec.Serial, RevokedAt: rec.RevokedAt, Reason: rec.Reason, NotAfter: rec.NotAfter})
-	if err != nil {
-		return err
-	}
+	e := encodeRevoked(RevokedEntry{Serial: rec.Serial, RevokedAt: rec.RevokedAt, Reason: rec.Reason, NotAfter: rec.NotAfter})
 	if err := tx.Bucket(bRevoked).Put(idxKey(rec.Issuer, k), e); err != nil {
 		return err
 	}
@@ -364,9 +361,9 @@ func (b *Bolt) ListRevoked(_ context.Context, issuer string) ([]RevokedEntry, er
 		c := tx.Bucket(bRevoked).Cursor()
 		prefix := idxKey(issuer, nil)
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var e RevokedEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return err
+			e, err := decodeRevoked(v)
+			if err != nil {
+				return fmt.Errorf("entry %x: %w", k, err)
 			}
 			out = append(out, e)
 		}
