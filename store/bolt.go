@@ -38,18 +38,12 @@ const maxGroup = 512
 
 // Bolt is the embedded Store: one bbolt file, one process.
 type Bolt struct {
-	db      *bolt.DB
-	inserts chan *insertReq
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
-	linger  time.Duration
-}
-
-type insertReq struct {
-	rec *CertRecord
-	val []byte
-	err chan error
+	db     *bolt.DB
+	writes chan *writeReq
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+	linger time.Duration
 }
 
 // OpenBolt opens (creating if needed) the bbolt store at path. A second
@@ -83,15 +77,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	// An ACME write waits at most this long for company in a batch.
-	// Measured with pkid bench --mode acme -c 32 on 2 cores: 0.5 ms → 460
-	// orders/s, 1 ms → 520, 2 ms → 510, 4 ms → 550, 8 ms → 520, 16 ms → 340.
-	// PKID_BATCH_DELAY overrides it for experiments.
-	db.MaxBatchDelay = 4 * time.Millisecond
-	if d, err := time.ParseDuration(os.Getenv("PKID_BATCH_DELAY")); err == nil {
-		db.MaxBatchDelay = d
-	}
-	b := &Bolt{db: db, inserts: make(chan *insertReq), stop: make(chan struct{}), done: make(chan struct{}), linger: lingerFromEnv()}
+	b := &Bolt{db: db, writes: make(chan *writeReq), stop: make(chan struct{}), done: make(chan struct{}), linger: lingerFromEnv()}
 	go b.commitLoop()
 	return b, nil
 }
@@ -113,100 +99,141 @@ func idxKey(prefix string, key []byte) []byte {
 
 var errClosed = errors.New("store is closed")
 
-// InsertCertificate hands the record to the commit loop, which commits every
-// insert waiting at that moment in one transaction (group commit: one pair
-// of fsyncs for many certificates under load, and no added delay for a lone
-// caller).
+// InsertCertificate commits the record through the shared commit loop;
+// ErrDuplicate if the serial exists.
 func (b *Bolt) InsertCertificate(ctx context.Context, rec *CertRecord) error {
 	val, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("insert %s: %w", rec.Serial, err)
 	}
-	req := &insertReq{rec: rec, val: val, err: make(chan error, 1)}
+	err = b.write(ctx, func(tx *bolt.Tx) error {
+		certs, serials, byRole := tx.Bucket(bCerts), tx.Bucket(bSerials), tx.Bucket(bCertRole)
+		k := certKey(rec.Serial)
+		if serials.Get(k) != nil {
+			return ErrDuplicate
+		}
+		// Records are appended in insertion order, so a commit dirties the
+		// tail pages only; the small serial index takes the random keys.
+		n, err := certs.NextSequence()
+		if err != nil {
+			return err
+		}
+		seq := binary.BigEndian.AppendUint64(nil, n)
+		if err := certs.Put(seq, val); err != nil {
+			return err
+		}
+		if err := serials.Put(k, seq); err != nil {
+			return err
+		}
+		if err := byRole.Put(idxKey(rec.Role, seq), nil); err != nil {
+			return err
+		}
+		return indexRevocation(tx, k, rec)
+	})
+	if err != nil {
+		return fmt.Errorf("insert %s: %w", rec.Serial, err)
+	}
+	return nil
+}
+
+// writeReq is one write waiting for the commit loop.
+type writeReq struct {
+	fn  func(*bolt.Tx) error
+	err chan error
+}
+
+// write runs fn in the next shared commit and returns after the commit is
+// durable (or fn failed). fn may run more than once — when another write
+// in its group fails, the group is rolled back and run again without it —
+// so it must re-read whatever it changes, inside the transaction.
+func (b *Bolt) write(ctx context.Context, fn func(*bolt.Tx) error) error {
+	req := &writeReq{fn: fn, err: make(chan error, 1)}
 	select {
-	case b.inserts <- req:
+	case b.writes <- req:
 	case <-b.stop:
 		return errClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	// Once taken, the request is always answered: wait for the outcome even
-	// if ctx ends, so the caller never mistakes a committed record for a
+	// if ctx ends, so the caller never mistakes a committed write for a
 	// failure.
-	if err := <-req.err; err != nil {
-		return fmt.Errorf("insert %s: %w", rec.Serial, err)
-	}
-	return nil
+	return <-req.err
 }
 
+// commitLoop is the store's only writer: it commits every write waiting at
+// that moment in one transaction (group commit: one pair of fsyncs for many
+// certificates and ACME updates, and no added delay for a lone caller).
 func (b *Bolt) commitLoop() {
 	defer close(b.done)
 	lastGroup := 0
 	for {
-		var first *insertReq
+		var first *writeReq
 		select {
-		case first = <-b.inserts:
+		case first = <-b.writes:
 		case <-b.stop:
 			return
 		}
-		group := []*insertReq{first}
-		// Under load, give concurrent issuances a moment to join this
-		// commit: a bbolt commit (two fsyncs) costs the same for one record
-		// as for many. A lone caller never waits.
+		group := []*writeReq{first}
+		// Under load, give concurrent writers a moment to join this commit:
+		// a bbolt commit (two fsyncs) costs the same for one write as for
+		// many. A lone caller never waits.
 		if b.linger > 0 && lastGroup > 1 {
 			time.Sleep(b.linger)
 		}
 	drain:
 		for len(group) < maxGroup {
 			select {
-			case r := <-b.inserts:
+			case r := <-b.writes:
 				group = append(group, r)
 			default:
 				break drain
 			}
 		}
-		results := make([]error, len(group))
-		err := b.db.Update(func(tx *bolt.Tx) error {
-			certs, serials, byRole := tx.Bucket(bCerts), tx.Bucket(bSerials), tx.Bucket(bCertRole)
-			for i, r := range group {
-				k := certKey(r.rec.Serial)
-				if serials.Get(k) != nil {
-					results[i] = ErrDuplicate
-					continue
-				}
-				results[i] = nil
-				// Records are appended in insertion order, so a commit dirties
-				// the tail pages only; the small serial index takes the
-				// random keys.
-				n, err := certs.NextSequence()
-				if err != nil {
-					return err
-				}
-				seq := binary.BigEndian.AppendUint64(nil, n)
-				if err := certs.Put(seq, r.val); err != nil {
-					return err
-				}
-				if err := serials.Put(k, seq); err != nil {
-					return err
-				}
-				if err := byRole.Put(idxKey(r.rec.Role, seq), nil); err != nil {
-					return err
-				}
-				if err := indexRevocation(tx, k, r.rec); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
 		lastGroup = len(group)
-		for i, r := range group {
-			if err != nil {
+		b.commitGroup(group)
+	}
+}
+
+func (b *Bolt) commitGroup(group []*writeReq) {
+	for len(group) > 0 {
+		tx, err := b.db.Begin(true)
+		if err != nil {
+			for _, r := range group {
 				r.err <- err
-			} else {
-				r.err <- results[i]
+			}
+			return
+		}
+		failed, ferr := -1, error(nil)
+		for i, r := range group {
+			if err := safeCall(r.fn, tx); err != nil {
+				failed, ferr = i, err
+				break
 			}
 		}
+		if failed >= 0 {
+			tx.Rollback()
+			group[failed].err <- ferr
+			group = append(group[:failed:failed], group[failed+1:]...)
+			continue
+		}
+		err = tx.Commit()
+		for _, r := range group {
+			r.err <- err
+		}
+		return
 	}
+}
+
+// safeCall turns a panic in a write into that write's error, so one bad
+// write cannot stop the store's only writer.
+func safeCall(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store write panicked: %v", p)
+		}
+	}()
+	return fn(tx)
 }
 
 func getJSON[T any](bkt *bolt.Bucket, key []byte) (*T, error) {
@@ -306,9 +333,9 @@ func EffectiveStatus(rec *CertRecord, now time.Time) string {
 }
 
 // UpdateCertificate implements Store.
-func (b *Bolt) UpdateCertificate(_ context.Context, serial string, fn func(*CertRecord) error) (*CertRecord, error) {
+func (b *Bolt) UpdateCertificate(ctx context.Context, serial string, fn func(*CertRecord) error) (*CertRecord, error) {
 	var rec *CertRecord
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.write(ctx, func(tx *bolt.Tx) error {
 		certs := tx.Bucket(bCerts)
 		k := certKey(serial)
 		seq := tx.Bucket(bSerials).Get(k)

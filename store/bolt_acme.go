@@ -31,8 +31,8 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 func keyIdx(role, thumb string) []byte { return []byte(role + "\x00" + thumb) }
 
 // CreateAccount implements ACMEStore.
-func (b *Bolt) CreateAccount(_ context.Context, a *ACMEAccount) error {
-	err := b.db.Update(func(tx *bolt.Tx) error {
+func (b *Bolt) CreateAccount(ctx context.Context, a *ACMEAccount) error {
+	err := b.write(ctx, func(tx *bolt.Tx) error {
 		keys := tx.Bucket(bAccountKeys)
 		if keys.Get(keyIdx(a.Role, a.KeyThumbprint)) != nil || tx.Bucket(bAccounts).Get([]byte(a.ID)) != nil {
 			return ErrDuplicate
@@ -49,7 +49,7 @@ func (b *Bolt) CreateAccount(_ context.Context, a *ACMEAccount) error {
 }
 
 // GetAccount implements ACMEStore.
-func (b *Bolt) GetAccount(_ context.Context, id string) (*ACMEAccount, error) {
+func (b *Bolt) GetAccount(ctx context.Context, id string) (*ACMEAccount, error) {
 	var a *ACMEAccount
 	err := b.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -63,7 +63,7 @@ func (b *Bolt) GetAccount(_ context.Context, id string) (*ACMEAccount, error) {
 }
 
 // GetAccountByKey implements ACMEStore.
-func (b *Bolt) GetAccountByKey(_ context.Context, role, thumb string) (*ACMEAccount, error) {
+func (b *Bolt) GetAccountByKey(ctx context.Context, role, thumb string) (*ACMEAccount, error) {
 	var a *ACMEAccount
 	err := b.db.View(func(tx *bolt.Tx) error {
 		id := tx.Bucket(bAccountKeys).Get(keyIdx(role, thumb))
@@ -81,9 +81,9 @@ func (b *Bolt) GetAccountByKey(_ context.Context, role, thumb string) (*ACMEAcco
 }
 
 // UpdateAccount implements ACMEStore.
-func (b *Bolt) UpdateAccount(_ context.Context, id string, fn func(*ACMEAccount) error) (*ACMEAccount, error) {
+func (b *Bolt) UpdateAccount(ctx context.Context, id string, fn func(*ACMEAccount) error) (*ACMEAccount, error) {
 	var a *ACMEAccount
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.write(ctx, func(tx *bolt.Tx) error {
 		var err error
 		a, err = getJSON[ACMEAccount](tx.Bucket(bAccounts), []byte(id))
 		if err != nil {
@@ -128,14 +128,12 @@ func identKey(acct string, id ACMEIdentifier, wildcard bool) []byte {
 	return []byte(acct + "\x00" + id.Type + ":" + w + id.Value)
 }
 
-// ACME writes go through bbolt's Batch: the many small updates of
-// concurrent orders (challenge started, validated, finalizing, valid) share
-// commits. Batch may run a function more than once, so each re-reads what
-// it changes inside the transaction.
+// ACME writes, like every write, go through the shared commit loop: the
+// many small updates of concurrent orders share commits with issuance.
 
 // CreateOrder implements ACMEStore.
-func (b *Bolt) CreateOrder(_ context.Context, o *ACMEOrder, authzs []*ACMEAuthz) error {
-	err := b.db.Batch(func(tx *bolt.Tx) error {
+func (b *Bolt) CreateOrder(ctx context.Context, o *ACMEOrder, authzs []*ACMEAuthz) error {
+	err := b.write(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bOrders).Get([]byte(o.ID)) != nil {
 			return ErrDuplicate
 		}
@@ -162,7 +160,7 @@ func (b *Bolt) CreateOrder(_ context.Context, o *ACMEOrder, authzs []*ACMEAuthz)
 }
 
 // GetOrder implements ACMEStore.
-func (b *Bolt) GetOrder(_ context.Context, id string) (*ACMEOrder, error) {
+func (b *Bolt) GetOrder(ctx context.Context, id string) (*ACMEOrder, error) {
 	var o *ACMEOrder
 	err := b.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -176,9 +174,9 @@ func (b *Bolt) GetOrder(_ context.Context, id string) (*ACMEOrder, error) {
 }
 
 // UpdateOrder implements ACMEStore.
-func (b *Bolt) UpdateOrder(_ context.Context, id string, fn func(*ACMEOrder) error) (*ACMEOrder, error) {
+func (b *Bolt) UpdateOrder(ctx context.Context, id string, fn func(*ACMEOrder) error) (*ACMEOrder, error) {
 	var o *ACMEOrder
-	err := b.db.Batch(func(tx *bolt.Tx) error {
+	err := b.write(ctx, func(tx *bolt.Tx) error {
 		var err error
 		o, err = getJSON[ACMEOrder](tx.Bucket(bOrders), []byte(id))
 		if err != nil {
@@ -196,7 +194,7 @@ func (b *Bolt) UpdateOrder(_ context.Context, id string, fn func(*ACMEOrder) err
 }
 
 // ListOrders implements ACMEStore.
-func (b *Bolt) ListOrders(_ context.Context, accountID string) ([]string, error) {
+func (b *Bolt) ListOrders(ctx context.Context, accountID string) ([]string, error) {
 	var ids []string
 	err := b.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bOrdersByAcct).Cursor()
@@ -213,7 +211,7 @@ func (b *Bolt) ListOrders(_ context.Context, accountID string) ([]string, error)
 }
 
 // GetAuthz implements ACMEStore.
-func (b *Bolt) GetAuthz(_ context.Context, id string) (*ACMEAuthz, error) {
+func (b *Bolt) GetAuthz(ctx context.Context, id string) (*ACMEAuthz, error) {
 	var a *ACMEAuthz
 	err := b.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -227,9 +225,9 @@ func (b *Bolt) GetAuthz(_ context.Context, id string) (*ACMEAuthz, error) {
 }
 
 // UpdateAuthz implements ACMEStore.
-func (b *Bolt) UpdateAuthz(_ context.Context, id string, fn func(*ACMEAuthz) error) (*ACMEAuthz, error) {
+func (b *Bolt) UpdateAuthz(ctx context.Context, id string, fn func(*ACMEAuthz) error) (*ACMEAuthz, error) {
 	var a *ACMEAuthz
-	err := b.db.Batch(func(tx *bolt.Tx) error {
+	err := b.write(ctx, func(tx *bolt.Tx) error {
 		var err error
 		a, err = getJSON[ACMEAuthz](tx.Bucket(bAuthzs), []byte(id))
 		if err != nil {
@@ -248,7 +246,7 @@ func (b *Bolt) UpdateAuthz(_ context.Context, id string, fn func(*ACMEAuthz) err
 
 // FindValidAuthz implements ACMEStore. Only the latest authorization per
 // account and identifier is indexed, which is the one worth reusing.
-func (b *Bolt) FindValidAuthz(_ context.Context, accountID string, id ACMEIdentifier, wildcard bool, since, now time.Time) (*ACMEAuthz, error) {
+func (b *Bolt) FindValidAuthz(ctx context.Context, accountID string, id ACMEIdentifier, wildcard bool, since, now time.Time) (*ACMEAuthz, error) {
 	var a *ACMEAuthz
 	err := b.db.View(func(tx *bolt.Tx) error {
 		aid := tx.Bucket(bAuthzsByAcct).Get(identKey(accountID, id, wildcard))
@@ -272,8 +270,8 @@ func (b *Bolt) FindValidAuthz(_ context.Context, accountID string, id ACMEIdenti
 }
 
 // PutEABKey implements ACMEStore.
-func (b *Bolt) PutEABKey(_ context.Context, k *EABKey) error {
-	err := b.db.Update(func(tx *bolt.Tx) error {
+func (b *Bolt) PutEABKey(ctx context.Context, k *EABKey) error {
+	err := b.write(ctx, func(tx *bolt.Tx) error {
 		bkt := tx.Bucket(bEAB)
 		if bkt.Get([]byte(k.KID)) != nil {
 			return ErrDuplicate
@@ -287,7 +285,7 @@ func (b *Bolt) PutEABKey(_ context.Context, k *EABKey) error {
 }
 
 // GetEABKey implements ACMEStore.
-func (b *Bolt) GetEABKey(_ context.Context, kid string) (*EABKey, error) {
+func (b *Bolt) GetEABKey(ctx context.Context, kid string) (*EABKey, error) {
 	var k *EABKey
 	err := b.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -301,8 +299,8 @@ func (b *Bolt) GetEABKey(_ context.Context, kid string) (*EABKey, error) {
 }
 
 // UseEABKey implements ACMEStore.
-func (b *Bolt) UseEABKey(_ context.Context, kid, accountID string, at time.Time) error {
-	err := b.db.Update(func(tx *bolt.Tx) error {
+func (b *Bolt) UseEABKey(ctx context.Context, kid, accountID string, at time.Time) error {
+	err := b.write(ctx, func(tx *bolt.Tx) error {
 		bkt := tx.Bucket(bEAB)
 		k, err := getJSON[EABKey](bkt, []byte(kid))
 		if err != nil {

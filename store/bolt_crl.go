@@ -9,7 +9,7 @@ import (
 )
 
 // GetCRL implements Store.
-func (b *Bolt) GetCRL(_ context.Context, issuer string) (*CRLState, error) {
+func (b *Bolt) GetCRL(ctx context.Context, issuer string) (*CRLState, error) {
 	var s *CRLState
 	err := b.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -23,8 +23,8 @@ func (b *Bolt) GetCRL(_ context.Context, issuer string) (*CRLState, error) {
 }
 
 // PutCRL implements Store.
-func (b *Bolt) PutCRL(_ context.Context, s *CRLState) error {
-	err := b.db.Update(func(tx *bolt.Tx) error {
+func (b *Bolt) PutCRL(ctx context.Context, s *CRLState) error {
+	err := b.write(ctx, func(tx *bolt.Tx) error {
 		bkt := tx.Bucket(bCRLs)
 		old, err := getJSON[CRLState](bkt, []byte(s.Issuer))
 		if err == nil && !s.ThisUpdate.After(old.ThisUpdate) {

@@ -10,8 +10,8 @@ import (
 )
 
 // PutToken implements Store.
-func (b *Bolt) PutToken(_ context.Context, t *Token) error {
-	err := b.db.Update(func(tx *bolt.Tx) error {
+func (b *Bolt) PutToken(ctx context.Context, t *Token) error {
+	err := b.write(ctx, func(tx *bolt.Tx) error {
 		bkt := tx.Bucket(bTokens)
 		if bkt.Get([]byte(t.ID)) != nil {
 			return ErrDuplicate
@@ -29,7 +29,7 @@ func (b *Bolt) PutToken(_ context.Context, t *Token) error {
 }
 
 // GetToken implements Store.
-func (b *Bolt) GetToken(_ context.Context, id string) (*Token, error) {
+func (b *Bolt) GetToken(ctx context.Context, id string) (*Token, error) {
 	var t *Token
 	err := b.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -43,7 +43,7 @@ func (b *Bolt) GetToken(_ context.Context, id string) (*Token, error) {
 }
 
 // ListTokens implements Store.
-func (b *Bolt) ListTokens(_ context.Context) ([]*Token, error) {
+func (b *Bolt) ListTokens(ctx context.Context) ([]*Token, error) {
 	var out []*Token
 	err := b.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bTokens).ForEach(func(_, v []byte) error {
@@ -62,8 +62,8 @@ func (b *Bolt) ListTokens(_ context.Context) ([]*Token, error) {
 }
 
 // DeleteToken implements Store.
-func (b *Bolt) DeleteToken(_ context.Context, id string) error {
-	err := b.db.Update(func(tx *bolt.Tx) error {
+func (b *Bolt) DeleteToken(ctx context.Context, id string) error {
+	err := b.write(ctx, func(tx *bolt.Tx) error {
 		bkt := tx.Bucket(bTokens)
 		if bkt.Get([]byte(id)) == nil {
 			return ErrNotFound
@@ -77,8 +77,8 @@ func (b *Bolt) DeleteToken(_ context.Context, id string) error {
 }
 
 // UseToken implements Store.
-func (b *Bolt) UseToken(_ context.Context, id string, at time.Time) error {
-	err := b.db.Update(func(tx *bolt.Tx) error {
+func (b *Bolt) UseToken(ctx context.Context, id string, at time.Time) error {
+	err := b.write(ctx, func(tx *bolt.Tx) error {
 		bkt := tx.Bucket(bTokens)
 		t, err := getJSON[Token](bkt, []byte(id))
 		if err != nil {

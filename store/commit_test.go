@@ -1,0 +1,62 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestCommitGroupIsolation: in one shared commit, a write that fails or
+// panics gets its own error and leaves nothing behind, while the others in
+// its group still commit.
+func TestCommitGroupIsolation(t *testing.T) {
+	b, err := OpenBolt(filepath.Join(t.TempDir(), "pkid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.linger = 0
+	boom := errors.New("boom")
+	var wg sync.WaitGroup
+	errs := make([]error, 30)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = b.write(context.Background(), func(tx *bolt.Tx) error {
+				if err := tx.Bucket(bMeta).Put([]byte{'k', byte(i)}, []byte{1}); err != nil {
+					return err
+				}
+				switch i % 3 {
+				case 1:
+					return boom // after a write: the group must roll back and rerun
+				case 2:
+					if i == 2 {
+						panic("bad write")
+					}
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		want := i%3 != 1 && i != 2
+		if (err == nil) != want {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	b.db.View(func(tx *bolt.Tx) error {
+		for i := range errs {
+			got := tx.Bucket(bMeta).Get([]byte{'k', byte(i)}) != nil
+			if got != (errs[i] == nil) {
+				t.Errorf("write %d: committed=%v but error %v", i, got, errs[i])
+			}
+		}
+		return nil
+	})
+}
