@@ -2,10 +2,11 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"pkid/errs"
@@ -37,7 +38,7 @@ func (s *statusRecorder) WriteHeader(code int) {
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := rand.Text()[:12]
+		id := s.reqID.next()
 		ctx := context.WithValue(r.Context(), keyRequestID, id)
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
@@ -74,4 +75,15 @@ func argsToAttrs(args []any) []slog.Attr {
 		out = append(out, slog.Any(args[i].(string), args[i+1]))
 	}
 	return out
+}
+
+// requestIDs are a per-process random prefix and a counter: unique enough
+// to follow one request through the logs, and free per request.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func (r *requestIDs) next() string {
+	return r.prefix + strconv.FormatUint(r.n.Add(1), 36)
 }

@@ -5,6 +5,7 @@
 package api
 
 import (
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"time"
@@ -37,9 +38,10 @@ type Options struct {
 
 // Server holds the handlers.
 type Server struct {
-	opts Options
-	log  *slog.Logger
-	oidc oidcVerifiers
+	opts  Options
+	log   *slog.Logger
+	oidc  oidcVerifiers
+	reqID requestIDs
 }
 
 // New validates opts.
@@ -53,7 +55,9 @@ func New(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Server{opts: opts, log: opts.Log}
+	srv := &Server{opts: opts, log: opts.Log}
+	srv.reqID.prefix = rand.Text()[:8] + "-"
+	return srv
 }
 
 // Handler is the HTTPS router: everything.

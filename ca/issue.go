@@ -171,7 +171,7 @@ func (a *Authority) signAndCommit(ctx context.Context, role *policies.Role, tmpl
 	tmpl.BasicConstraintsValid = true
 	tmpl.IsCA = false
 	var err error
-	if tmpl.SubjectKeyId, err = x509util.GenerateSubjectKeyID(tmpl.PublicKey); err != nil {
+	if tmpl.SubjectKeyId, err = subjectKeyID(req.CSR); err != nil {
 		return nil, errs.Wrap(errs.BadCSR, err, "unsupported public key")
 	}
 	if role.Pointers() && a.crlURL != "" {

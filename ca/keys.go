@@ -7,7 +7,10 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -17,6 +20,7 @@ import (
 
 	"go.step.sm/crypto/keyutil"
 	"go.step.sm/crypto/pemutil"
+	"go.step.sm/crypto/x509util"
 )
 
 // GenerateKey makes a key of a config key type (ec-p256, ec-p384, ed25519,
@@ -127,4 +131,25 @@ func standIn(keyType string) crypto.PublicKey {
 		return &rsa.PublicKey{N: n.Add(n, big.NewInt(1)), E: 65537}
 	}
 	return &ecdsa.PublicKey{Curve: elliptic.P256()}
+}
+
+// subjectKeyID is RFC 5280 §4.2.1.2 method 1 (SHA-1 of the subjectPublicKey
+// bits), taken straight from the CSR's SubjectPublicKeyInfo rather than
+// re-marshalling the parsed key.
+func subjectKeyID(csr *x509.CertificateRequest) ([]byte, error) {
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if csr == nil {
+		return nil, errors.New("no CSR")
+	}
+	if len(csr.RawSubjectPublicKeyInfo) == 0 {
+		return x509util.GenerateSubjectKeyID(csr.PublicKey)
+	}
+	if _, err := asn1.Unmarshal(csr.RawSubjectPublicKeyInfo, &spki); err != nil {
+		return nil, err
+	}
+	sum := sha1.Sum(spki.PublicKey.Bytes) //nolint:gosec // RFC 5280 key identifier, not a security hash
+	return sum[:], nil
 }

@@ -54,5 +54,5 @@ func (a *Authority) IssueServerCertificate(ctx context.Context, dnsNames []strin
 	if err != nil {
 		return nil, err
 	}
-	return a.signAndCommit(ctx, role, tmpl, ttl, &SignRequest{Requester: "pkid:server", Via: "server"}, KeyHash(csr.RawSubjectPublicKeyInfo), dec.Names())
+	return a.signAndCommit(ctx, role, tmpl, ttl, &SignRequest{CSR: csr, Requester: "pkid:server", Via: "server"}, KeyHash(csr.RawSubjectPublicKeyInfo), dec.Names())
 }
