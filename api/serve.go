@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/x509"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -68,17 +70,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		o.Tick = time.Second
 	}
 	log := o.Log
-	root, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.RootCert))
+	root, inter, key, err := LoadCA(cfg)
 	if err != nil {
 		return err
-	}
-	inter, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.IntermediateCert))
-	if err != nil {
-		return err
-	}
-	key, err := ca.LoadKey(cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile))
-	if err != nil {
-		return fmt.Errorf("intermediate key: %w", err)
 	}
 	templates := map[string]string{}
 	for name, r := range cfg.Roles {
@@ -245,4 +239,22 @@ func NewEAB(cfg *config.Config, st store.ACMEStore, clock ca.Clock) (*acme.EAB, 
 		return nil, fmt.Errorf("read password file: %w", err)
 	}
 	return acme.NewEAB(st, bytes.TrimRight(pw, "\r\n"), clock.Now)
+}
+
+// LoadCA reads the root and intermediate certificates and decrypts the
+// intermediate key named in cfg (the root key is never needed here).
+func LoadCA(cfg *config.Config) (*x509.Certificate, *x509.Certificate, crypto.Signer, error) {
+	root, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.RootCert))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	inter, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.IntermediateCert))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	key, err := ca.LoadKey(cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("intermediate key: %w", err)
+	}
+	return root, inter, key, nil
 }

@@ -169,20 +169,11 @@ func (a *admin) revoke(serial, reason string) (string, error) {
 	}
 	var sn string
 	err := a.withStore(func(st store.Store) error {
-		cfg := a.cfg
-		root, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.RootCert))
+		root, inter, key, err := api.LoadCA(a.cfg)
 		if err != nil {
 			return err
 		}
-		inter, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.IntermediateCert))
-		if err != nil {
-			return err
-		}
-		key, err := ca.LoadKey(cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile))
-		if err != nil {
-			return err
-		}
-		auth, err := ca.New(ca.Deps{Root: root, Intermediate: inter, Signer: key, Roles: cfg.Roles, Store: st})
+		auth, err := ca.New(ca.Deps{Root: root, Intermediate: inter, Signer: key, Roles: a.cfg.Roles, Store: st})
 		if err != nil {
 			return err
 		}
