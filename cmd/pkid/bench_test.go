@@ -1,0 +1,50 @@
+package main_test
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"pkid/internal/testutil"
+)
+
+// TestBenchCommand runs every `pkid bench` mode briefly against a served
+// CA, so the load generator behind make bench cannot rot unnoticed.
+func TestBenchCommand(t *testing.T) {
+	d, https, plain := initCA(t)
+	cfg := filepath.Join(d, "pkid.yaml")
+	h01 := testutil.FreeAddr(t)
+	_, port, _ := net.SplitHostPort(h01)
+	raw, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(raw), "  http01_port: 80\n", "  http01_port: "+port+"\n", 1)), 0o644)
+	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default"))
+	s := serve(t, d, https)
+	root := filepath.Join(d, "certs", "root.crt")
+	pid := s.cmd.Process.Pid
+	for _, mode := range []string{"crypto", "sign", "issue", "renew", "ocsp", "acme"} {
+		t.Run(mode, func(t *testing.T) {
+			args := []string{"bench", "--mode", mode, "-c", "2", "-n", "6", "--format", "json", "--ca-url", s.base, "--root", root, "--token", tok,
+				"--server-pid", strconv.Itoa(pid), "--http01-listen", h01, "--ocsp-url", "http://" + plain + "/ocsp"}
+			out := mustPKID(t, nil, args...)
+			var r struct {
+				OK         int            `json:"ok"`
+				Errors     map[string]int `json:"errors"`
+				PerSecond  float64        `json:"per_second"`
+				CryptoFrac float64        `json:"fraction_of_crypto_bound"`
+			}
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if r.OK != 6 || len(r.Errors) > 0 || r.PerSecond <= 0 {
+				t.Fatalf("%s: %+v", mode, r)
+			}
+		})
+	}
+	if r := pkid(t, nil, "bench", "--mode", "nope"); r.code != 2 {
+		t.Fatalf("bad mode: exit %d", r.code)
+	}
+}
