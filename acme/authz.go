@@ -47,7 +47,7 @@ func (s *Server) viewChallenge(az *store.ACMEAuthz, c *store.ACMEChallenge) chal
 
 func (s *Server) viewAuthz(az *store.ACMEAuthz) authzView {
 	v := authzView{Status: az.Status, Expires: az.Expires.UTC().Format(time.RFC3339), Identifier: az.Identifier, Wildcard: az.Wildcard}
-	if az.Status == store.ACMEValid && !s.d.Clock.Now().Before(az.Expires) {
+	if (az.Status == store.ACMEValid || az.Status == store.ACMEPending) && !s.d.Clock.Now().Before(az.Expires) {
 		v.Status = store.ACMEExpired
 	}
 	for i := range az.Challenges {

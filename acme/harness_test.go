@@ -36,6 +36,7 @@ import (
 // env is the package's one real pkid server, with http-01 validated on a
 // free loopback port and test names mapped to 127.0.0.1 in acme.hosts.
 type env struct {
+	clock    *ca.FakeClock
 	eab      *acme.EAB
 	dns      *testDNS
 	tlsPort  int
@@ -90,6 +91,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	ready := make(chan *api.Running, 1)
+	// The server runs on a fake clock that tests may move forward; every
+	// client here verifies TLS on the same clock.
+	clock := ca.NewFakeClock(time.Now())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	logOut := io.Discard
@@ -97,7 +101,7 @@ func TestMain(m *testing.M) {
 		logOut = os.Stderr
 	}
 	go func() {
-		done <- api.Serve(ctx, api.ServeOptions{Config: cfg, Log: slog.New(slog.NewJSONHandler(logOut, nil)), Tick: 50 * time.Millisecond,
+		done <- api.Serve(ctx, api.ServeOptions{Config: cfg, Clock: clock, Log: slog.New(slog.NewJSONHandler(logOut, nil)), Tick: 50 * time.Millisecond,
 			HTTPSListener: ports.HTTPS, HTTPListener: ports.HTTP, Ready: func(r *api.Running) { ready <- r }})
 	}()
 	var run *api.Running
@@ -113,7 +117,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	srv = &env{eab: eab, dns: dnsSrv, tlsPort: tlsPort, run: run, base: "https://" + run.HTTPSAddr, dir: dir, httpPort: port, rootPEM: string(ca.PEMCert(run.CA.Root().Raw)),
-		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
+		clock:  clock,
+		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Time: clock.Now}}}}
 	code := m.Run()
 	srv.client.CloseIdleConnections()
 	cancel()

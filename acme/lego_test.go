@@ -87,7 +87,7 @@ func TestLego(t *testing.T) {
 	roots.AddCert(srv.run.CA.Root())
 	inter := x509.NewCertPool()
 	inter.AddCert(srv.run.CA.Intermediate())
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: "b.internal"}); err != nil {
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: "b.internal", CurrentTime: srv.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -502,4 +503,37 @@ func TestKeyChange(t *testing.T) {
 			t.Fatalf("new key refused: %d", a.status)
 		}
 	})
+}
+
+// TestOrderAndAuthzExpire moves the server's clock past an order's
+// lifetime: the order reads invalid, its authorization expired, and its
+// challenge can no longer be started. (Last in the file: the clock stays
+// moved; everything else reads the same fake clock.)
+func TestOrderAndAuthzExpire(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	loc, o := c.newOrder("b.internal")
+	srv.clock.Advance(25 * time.Hour)
+	var cur orderObj
+	c.post(loc, nil).json(t, &cur)
+	if cur.Status != "invalid" {
+		t.Fatalf("order %s after its lifetime, want invalid", cur.Status)
+	}
+	var az authzObj
+	c.post(o.Authorizations[0], nil).json(t, &az)
+	if az.Status != "expired" {
+		t.Fatalf("authz %s, want expired", az.Status)
+	}
+	if typ, d := c.post(az.Challenges[0].URL, map[string]any{}).problem(t); typ != "malformed" || !strings.Contains(d, "expired") {
+		t.Fatalf("challenge on an expired authorization: %s %s", typ, d)
+	}
+	// Leave the server as later tests need it: its own certificate renewed
+	// for the moved clock.
+	deadline := time.Now().Add(5 * time.Second)
+	for !srv.run.ServerCert.Current().NotAfter.After(srv.clock.Now().Add(time.Hour)) {
+		if time.Now().After(deadline) {
+			t.Fatal("server certificate not renewed after the clock moved")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -323,3 +323,16 @@ func TestConcurrentSignsSurviveRestart(t *testing.T) {
 		}
 	}
 }
+
+func TestHeaderLimit(t *testing.T) {
+	req, _ := http.NewRequest("GET", shared.base+"/healthz", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 32<<10))
+	resp, err := shared.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("32 KiB header: %d, want 431", resp.StatusCode)
+	}
+}

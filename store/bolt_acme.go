@@ -14,7 +14,7 @@ var (
 	bAccounts     = []byte("acme_accounts")
 	bAccountKeys  = []byte("acme_account_keys") // role \x00 thumbprint -> id
 	bOrders       = []byte("acme_orders")
-	bOrdersByAcct = []byte("acme_orders_by_account") // account \x00 created(ns, 16 hex) \x00 id -> nil
+	bOrdersByAcct = []byte("acme_orders_by_account") // account \x00 sequence (16 hex) \x00 id -> nil
 	bAuthzs       = []byte("acme_authzs")
 	bAuthzsByAcct = []byte("acme_authzs_by_account") // account \x00 type:value -> latest authz id
 	bEAB          = []byte("acme_eab")               // kid -> EABKey JSON
@@ -116,8 +116,10 @@ func (b *Bolt) UpdateAccount(ctx context.Context, id string, fn func(*ACMEAccoun
 	return a, nil
 }
 
-func orderIdx(o *ACMEOrder) []byte {
-	return fmt.Appendf(nil, "%s\x00%016x\x00%s", o.AccountID, uint64(o.CreatedAt.UnixNano()), o.ID)
+// orderIdx orders an account's orders by an insertion sequence, not by
+// time: two orders made in the same clock tick keep their order.
+func orderIdx(o *ACMEOrder, seq uint64) []byte {
+	return fmt.Appendf(nil, "%s\x00%016x\x00%s", o.AccountID, seq, o.ID)
 }
 
 func identKey(acct string, id ACMEIdentifier, wildcard bool) []byte {
@@ -148,7 +150,12 @@ func (b *Bolt) CreateOrder(ctx context.Context, o *ACMEOrder, authzs []*ACMEAuth
 				return err
 			}
 		}
-		if err := tx.Bucket(bOrdersByAcct).Put(orderIdx(o), nil); err != nil {
+		idx := tx.Bucket(bOrdersByAcct)
+		seq, err := idx.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := idx.Put(orderIdx(o, seq), nil); err != nil {
 			return err
 		}
 		return putJSON(tx.Bucket(bOrders), []byte(o.ID), o)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -59,4 +60,19 @@ func TestCommitGroupIsolation(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestSchemaVersion: a store written by a newer pkid is refused, not
+// misread.
+func TestSchemaVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pkid.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kVersion, []byte("99")) })
+	b.Close()
+	if _, err := OpenBolt(path); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("opened a newer schema: %v", err)
+	}
 }
