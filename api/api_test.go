@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -200,8 +202,10 @@ func TestEnrollmentToken(t *testing.T) {
 
 func TestRevokeThroughAPI(t *testing.T) {
 	s := shared
+	// A key of its own: keyCompromise blocks it for good.
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	var r api.IssueResponse
-	s.do(t, "POST", "/v1/sign/default", s.tok, map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, "ed25519"), "rev.internal")}, &r)
+	s.do(t, "POST", "/v1/sign/default", s.tok, map[string]string{"csr": csrPEM(t, key, "rev.internal")}, &r)
 	var v api.CertView
 	if resp := s.do(t, "POST", "/v1/revoke", s.admin, map[string]string{"serial": "00:" + strings.ToUpper(r.Serial), "reason": "superseded"}, &v); resp.StatusCode != 200 || v.Status != "revoked" || v.Reason != "superseded" {
 		t.Fatalf("ok/revoke: %d %+v", resp.StatusCode, v)
@@ -213,7 +217,7 @@ func TestRevokeThroughAPI(t *testing.T) {
 	if resp := s.do(t, "POST", "/v1/revoke", s.admin, map[string]string{"serial": r.Serial, "reason": "keyCompromise"}, &v); resp.StatusCode != 200 || v.Reason != "keyCompromise" {
 		t.Fatalf("ok/raise to keyCompromise: %d %+v", resp.StatusCode, v)
 	}
-	if resp := s.do(t, "POST", "/v1/sign/default", s.tok, map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, "ed25519"), "rev.internal")}, &p); resp.StatusCode != 403 || !strings.Contains(p.Detail, "keyCompromise") {
+	if resp := s.do(t, "POST", "/v1/sign/default", s.tok, map[string]string{"csr": csrPEM(t, key, "rev.internal")}, &p); resp.StatusCode != 403 || !strings.Contains(p.Detail, "keyCompromise") {
 		t.Fatalf("fail/blocked key signed again: %d %+v", resp.StatusCode, p)
 	}
 }
@@ -264,8 +268,10 @@ func TestServerCertificateRenewsItself(t *testing.T) {
 		defer conn.Close()
 		return conn.ConnectionState().PeerCertificates[0]
 	}
+	s.advance(t, 0) // a certificate valid on the clock, whatever ran before
 	first := served()
-	s.clock.Advance(17 * time.Hour) // past two thirds of the 24h default
+	// Past two thirds of the current certificate's remaining life.
+	s.clock.Advance(first.NotAfter.Sub(s.clock.Now()) * 3 / 4)
 	deadline := time.Now().Add(5 * time.Second)
 	for served().SerialNumber.Cmp(first.SerialNumber) == 0 {
 		if time.Now().After(deadline) {

@@ -231,3 +231,22 @@ func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// advance moves the server's clock and waits until the server's own
+// certificate is valid on it again (it renews at two thirds of its life),
+// so later requests verify whatever the test order.
+func (s *testServer) advance(t testing.TB, d time.Duration) {
+	t.Helper()
+	s.clock.Advance(d)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := s.run.ServerCert.Current()
+		if now := s.clock.Now(); c.NotAfter.After(now.Add(time.Minute)) && !c.NotBefore.After(now) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server certificate not renewed for the moved clock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

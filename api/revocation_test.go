@@ -219,7 +219,7 @@ func TestRootCRLReload(t *testing.T) {
 	before, _ := fetch(t, s.http+"/v1/ca/root.crl")
 	old, _ := x509.ParseRevocationList(before)
 	tc := testutil.CA(t, "ec-p256")
-	der, err := ca.RootCRL(tc.Root, testutil.RootKey(t, "ec-p256"), []x509.RevocationListEntry{{SerialNumber: big.NewInt(77), RevocationTime: time.Now().UTC(), ReasonCode: 1}}, time.Now(), 24*time.Hour)
+	der, err := ca.RootCRL(tc.Root, testutil.RootKey(t, "ec-p256"), []x509.RevocationListEntry{{SerialNumber: big.NewInt(77), RevocationTime: s.clock.Now().UTC(), ReasonCode: 1}}, s.clock.Now(), 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestCRLRefreshOnSchedule(t *testing.T) {
 		return rl
 	}
 	before := get()
-	s.clock.Advance(13 * time.Hour) // crl.validity is 24h
+	s.advance(t, 13*time.Hour) // crl.validity is 24h
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		now := get()

@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"os"
 	"sync"
 	"time"
@@ -26,6 +27,7 @@ type RootCRLWatcher struct {
 	der     []byte
 	next    time.Time
 	this    time.Time
+	number  *big.Int
 	modTime time.Time
 }
 
@@ -68,11 +70,13 @@ func (w *RootCRLWatcher) Reload() error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.der != nil && !rl.ThisUpdate.After(w.this) {
+	// CRL numbers (thisUpdate in nanoseconds) order CRLs even when two are
+	// signed within one second, which thisUpdate's encoding cannot tell apart.
+	if w.der != nil && (rl.Number == nil || rl.Number.Cmp(w.number) <= 0) {
 		w.modTime = fi.ModTime()
 		return fmt.Errorf("root CRL %s is not newer than the one served", w.path)
 	}
-	w.der, w.this, w.next, w.modTime = der, rl.ThisUpdate, rl.NextUpdate, fi.ModTime()
+	w.der, w.this, w.next, w.number, w.modTime = der, rl.ThisUpdate, rl.NextUpdate, rl.Number, fi.ModTime()
 	w.log.Info("root CRL loaded", "number", rl.Number, "next_update", rl.NextUpdate)
 	return nil
 }
