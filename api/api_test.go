@@ -342,3 +342,28 @@ func TestHeaderLimit(t *testing.T) {
 		t.Fatalf("32 KiB header: %d, want 431", resp.StatusCode)
 	}
 }
+
+func TestMetrics(t *testing.T) {
+	s := shared
+	var r api.IssueResponse
+	s.do(t, "POST", "/v1/sign/default", s.tok, map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, "ec-p256"), "metrics.internal")}, &r)
+	resp, err := s.client.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`pkid_certificates_issued_total{role="default",via="api"}`,
+		`pkid_http_requests_total{code="201",route="/v1/sign/{role}"}`,
+		`pkid_http_request_duration_seconds_bucket{route="/v1/sign/{role}"`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(string(body), r.Serial) || strings.Contains(string(body), "metrics.internal") {
+		t.Error("/metrics carries a serial or a name")
+	}
+}

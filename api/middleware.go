@@ -16,6 +16,7 @@ type ctxKey int
 
 const (
 	keyRequestID ctxKey = iota
+	keyRoute
 )
 
 func requestID(ctx context.Context) string {
@@ -39,7 +40,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := s.reqID.next()
-		ctx := context.WithValue(r.Context(), keyRequestID, id)
+		slot := &routeSlot{}
+		ctx := context.WithValue(context.WithValue(r.Context(), keyRequestID, id), keyRoute, slot)
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
@@ -49,7 +51,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				s.log.Error("panic", "panic", p, "stack", string(debug.Stack()), "request_id", id)
 				writeProblem(rec, r, s.log, errs.New(errs.Internal, "panic"))
 			}
-			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "ms", time.Since(start).Milliseconds(), "request_id", id)
+			took := time.Since(start)
+			s.metrics.observe(slot.template, rec.status, took)
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "ms", took.Milliseconds(), "request_id", id)
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -58,6 +62,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 // logAudit writes one audit line: who, what, which role and names, the
 // outcome, the serial and the reason. Never a secret or a key.
 func (s *Server) logAudit(ctx context.Context, event, requester, role string, names []string, outcome, serial, reason string, extra ...any) {
+	s.count(event, role, outcome)
 	args := []any{"event", event, "requester", requester, "role", role, "names", names, "outcome", outcome, "request_id", requestID(ctx)}
 	if serial != "" {
 		args = append(args, "serial", serial)
@@ -86,4 +91,12 @@ type requestIDs struct {
 
 func (r *requestIDs) next() string {
 	return r.prefix + strconv.FormatUint(r.n.Add(1), 36)
+}
+
+// count feeds refusals seen by the REST API into the metrics (issuance
+// and revocation are counted by the CA's hooks, for every door).
+func (s *Server) count(event, role, outcome string) {
+	if (event == "issue" || event == "renew") && outcome == "refused" {
+		s.metrics.refused.WithLabelValues(role, event).Inc()
+	}
 }

@@ -38,10 +38,11 @@ type Options struct {
 
 // Server holds the handlers.
 type Server struct {
-	opts  Options
-	log   *slog.Logger
-	oidc  oidcVerifiers
-	reqID requestIDs
+	opts    Options
+	log     *slog.Logger
+	oidc    oidcVerifiers
+	reqID   requestIDs
+	metrics *metrics
 }
 
 // New validates opts.
@@ -55,7 +56,11 @@ func New(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	srv := &Server{opts: opts, log: opts.Log}
+	srv := &Server{opts: opts, log: opts.Log, metrics: newMetrics()}
+	if opts.CA != nil {
+		opts.CA.OnIssue(func(rec *store.CertRecord) { srv.metrics.issued.WithLabelValues(rec.Role, rec.Via).Inc() })
+		opts.CA.OnRevoke(func(rec *store.CertRecord) { srv.metrics.revoked.WithLabelValues(rec.Reason).Inc() })
+	}
 	srv.reqID.prefix = rand.Text()[:8] + "-"
 	return srv
 }
@@ -64,8 +69,10 @@ func New(opts Options) *Server {
 func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
 	r.SkipClean(true)
+	r.Use(recordRoute)
 	s.publicRoutes(r)
 	r.HandleFunc("/healthz", s.health).Methods(http.MethodGet)
+	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet)
 	r.HandleFunc("/v1/ca/roots", s.roots).Methods(http.MethodGet)
 	r.HandleFunc("/v1/ca/chain", s.chain).Methods(http.MethodGet)
 	r.HandleFunc("/v1/certs/{serial}", s.getCert).Methods(http.MethodGet)
@@ -92,6 +99,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) PublicHandler() http.Handler {
 	r := mux.NewRouter()
 	r.SkipClean(true)
+	r.Use(recordRoute)
 	s.publicRoutes(r)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)

@@ -50,6 +50,7 @@ type Authority struct {
 
 	hooksMu sync.Mutex
 	hooks   []func(*store.CertRecord)
+	issued  []func(*store.CertRecord)
 	keygen  chan struct{} // bounds concurrent server-side key generation
 }
 
@@ -142,6 +143,23 @@ func (a *Authority) OnRevoke(fn func(*store.CertRecord)) {
 func (a *Authority) notifyRevoked(rec *store.CertRecord) {
 	a.hooksMu.Lock()
 	hooks := slices.Clone(a.hooks)
+	a.hooksMu.Unlock()
+	for _, h := range hooks {
+		h(rec)
+	}
+}
+
+// OnIssue registers a hook called after every committed issuance, whatever
+// the door (REST, renewal, ACME, the server's own certificate).
+func (a *Authority) OnIssue(fn func(*store.CertRecord)) {
+	a.hooksMu.Lock()
+	a.issued = append(a.issued, fn)
+	a.hooksMu.Unlock()
+}
+
+func (a *Authority) notifyIssued(rec *store.CertRecord) {
+	a.hooksMu.Lock()
+	hooks := slices.Clone(a.issued)
 	a.hooksMu.Unlock()
 	for _, h := range hooks {
 		h(rec)
