@@ -2,11 +2,14 @@ package main_test
 
 import (
 	"crypto/tls"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,5 +86,38 @@ acme: {enabled: false, challenges: [], require_eab: false}`)), 0o644)
 	}
 	if fi, _ := os.Stat(key); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key mode %o", fi.Mode().Perm())
+	}
+}
+
+// TestRenewOnceSignalsPidFile: one-shot renewal, then the process named in
+// --pid-file gets --signal.
+func TestRenewOnceSignalsPidFile(t *testing.T) {
+	d, https, _ := initCA(t)
+	cfg := filepath.Join(d, "pkid.yaml")
+	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default"))
+	s := serve(t, d, https)
+	root := filepath.Join(d, "certs", "root.crt")
+	tmp := t.TempDir()
+	crt, key := filepath.Join(tmp, "a.crt"), filepath.Join(tmp, "a.key")
+	mustPKID(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "default", "--cn", "pid.internal", "--out", crt, "--key-out", key)
+	before, _ := ca.LoadCertificate(crt)
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pidFile := filepath.Join(tmp, "app.pid")
+	os.WriteFile(pidFile, []byte(strconv.Itoa(sleeper.Process.Pid)+"\n"), 0o644)
+	mustPKID(t, nil, "cert", "renew", "--ca-url", s.base, "--root", root, "--cert", crt, "--key", key, "--pid-file", pidFile, "--signal", "HUP")
+	err := sleeper.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGHUP {
+		t.Fatalf("the pid-file process was not sent SIGHUP: %v", err)
+	}
+	after, _ := ca.LoadCertificate(crt)
+	if after.SerialNumber.Cmp(before.SerialNumber) == 0 {
+		t.Fatal("certificate not renewed")
+	}
+	if _, err := tls.LoadX509KeyPair(crt, key); err != nil {
+		t.Fatalf("renewed pair does not match: %v", err)
 	}
 }
