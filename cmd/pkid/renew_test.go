@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -120,4 +121,74 @@ func TestRenewOnceSignalsPidFile(t *testing.T) {
 	if _, err := tls.LoadX509KeyPair(crt, key); err != nil {
 		t.Fatalf("renewed pair does not match: %v", err)
 	}
+}
+
+// TestRenewDaemonBacksOff: with the CA down when renewal is due, the daemon
+// logs the failure and retries; once the CA is back it renews.
+func TestRenewDaemonBacksOff(t *testing.T) {
+	d, https, _ := initCA(t)
+	cfgPath := filepath.Join(d, "pkid.yaml")
+	raw, _ := os.ReadFile(cfgPath)
+	os.WriteFile(cfgPath, []byte(testutil.AddRole(string(raw), "svc", `
+allowed_domains: [svc.internal]
+allow_subdomains: true
+allowed_ip_ranges: []
+allowed_uri_patterns: []
+default_ttl: 6s
+max_ttl: 10s
+key_types: [ec-p256]
+ext_key_usage: [client_auth]
+renewal: {enabled: true, max_age: 1h}
+revocation_pointers: false
+acme: {enabled: false, challenges: [], require_eab: false}`)), 0o644)
+	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfgPath, "--role", "svc"))
+	s := serve(t, d, https)
+	root := filepath.Join(d, "certs", "root.crt")
+	tmp := t.TempDir()
+	crt, key := filepath.Join(tmp, "b.crt"), filepath.Join(tmp, "b.key")
+	mustPKID(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "svc", "--cn", "b.svc.internal", "--out", crt, "--key-out", key)
+	first, _ := ca.LoadCertificate(crt)
+	s.stop(t, syscall.SIGTERM)
+
+	var log lockedBuffer
+	daemon := exec.Command(pkidBin, "cert", "renew", "--ca-url", s.base, "--root", root, "--cert", crt, "--key", key, "--daemon")
+	daemon.Stderr = &log
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { daemon.Process.Kill(); daemon.Wait() }()
+	deadline := time.Now().Add(8 * time.Second)
+	for !strings.Contains(log.String(), "renewal failed; retrying") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retry logged:\n%s", log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	serve(t, d, https)
+	for {
+		if c, err := ca.LoadCertificate(crt); err == nil && c.SerialNumber.Cmp(first.SerialNumber) != 0 {
+			return
+		}
+		if time.Now().After(deadline.Add(4 * time.Second)) {
+			t.Fatalf("not renewed after the CA came back:\n%s", log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
