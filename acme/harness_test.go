@@ -2,18 +2,14 @@ package acme_test
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +25,7 @@ import (
 	"pkid/api"
 	"pkid/ca"
 	"pkid/config"
+	"pkid/internal/testserver"
 	"pkid/internal/testutil"
 	"pkid/store"
 )
@@ -90,39 +87,22 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	ready := make(chan *api.Running, 1)
 	// The server runs on a fake clock that tests may move forward; every
 	// client here verifies TLS on the same clock.
 	clock := ca.NewFakeClock(time.Now())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	logOut := io.Discard
-	if os.Getenv("PKID_TEST_LOG") != "" {
-		logOut = os.Stderr
-	}
-	go func() {
-		done <- api.Serve(ctx, api.ServeOptions{Config: cfg, Clock: clock, Log: slog.New(slog.NewJSONHandler(logOut, nil)), Tick: 50 * time.Millisecond,
-			HTTPSListener: ports.HTTPS, HTTPListener: ports.HTTP, Ready: func(r *api.Running) { ready <- r }})
-	}()
-	var run *api.Running
-	select {
-	case run = <-ready:
-	case err := <-done:
+	ts, err := testserver.Start(cfg, ports, clock)
+	if err != nil {
 		panic(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(run.CA.Root())
+	run := ts.Run
 	eab, err := api.NewEAB(cfg, run.Store.(store.ACMEStore), ca.SystemClock{})
 	if err != nil {
 		panic(err)
 	}
-	srv = &env{eab: eab, dns: dnsSrv, tlsPort: tlsPort, run: run, base: "https://" + run.HTTPSAddr, dir: dir, httpPort: port, rootPEM: string(ca.PEMCert(run.CA.Root().Raw)),
-		clock:  clock,
-		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Time: clock.Now}}}}
+	srv = &env{eab: eab, dns: dnsSrv, tlsPort: tlsPort, run: run, base: ts.Base, dir: dir, httpPort: port, rootPEM: string(ca.PEMCert(run.CA.Root().Raw)),
+		clock: clock, client: ts.Client}
 	code := m.Run()
-	srv.client.CloseIdleConnections()
-	cancel()
-	<-done
+	ts.Stop()
 	tb.cleanup()
 	os.Exit(code)
 }

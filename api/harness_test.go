@@ -5,13 +5,11 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,6 +20,7 @@ import (
 	"pkid/api"
 	"pkid/ca"
 	"pkid/config"
+	"pkid/internal/testserver"
 	"pkid/internal/testutil"
 )
 
@@ -65,31 +64,15 @@ func startServerAt(t testing.TB, dir string, ports *testutil.Ports, at time.Time
 		t.Fatal(err)
 	}
 	clk := ca.NewFakeClock(at)
-	ready := make(chan *api.Running, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	logOut := io.Discard
-	if os.Getenv("PKID_TEST_LOG") != "" {
-		logOut = os.Stderr
-	}
-	go func() {
-		done <- api.Serve(ctx, api.ServeOptions{Config: cfg, Clock: clk, Log: slog.New(slog.NewJSONHandler(logOut, nil)), Tick: 50 * time.Millisecond,
-			HTTPSListener: ports.HTTPS, HTTPListener: ports.HTTP, Ready: func(r *api.Running) { ready <- r }})
-	}()
-	var run *api.Running
-	select {
-	case run = <-ready:
-	case err := <-done:
+	srv, err := testserver.Start(cfg, ports, clk)
+	if err != nil {
 		t.Fatalf("serve: %v", err)
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(run.CA.Root())
-	ts := &testServer{dir: dir, run: run, clock: clk, base: "https://" + run.HTTPSAddr, http: "http://" + run.HTTPAddr,
-		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Time: clk.Now}, MaxIdleConnsPerHost: 64}}}
+	run := srv.Run
+	ctx := context.Background()
+	ts := &testServer{dir: dir, run: run, clock: clk, base: srv.Base, http: srv.HTTP, client: srv.Client}
 	ts.stop = func() {
-		ts.client.CloseIdleConnections()
-		cancel()
-		if err := <-done; err != nil {
+		if err := srv.Stop(); err != nil {
 			t.Errorf("serve returned %v", err)
 		}
 	}

@@ -48,9 +48,8 @@ type Authority struct {
 	ocspURL  string
 	aiaURL   string
 
-	hooksMu sync.Mutex
-	hooks   []func(*store.CertRecord)
-	issued  []func(*store.CertRecord)
+	revoked hooks
+	issued  hooks
 	keygen  chan struct{} // bounds concurrent server-side key generation
 }
 
@@ -108,9 +107,6 @@ func (a *Authority) Root() *x509.Certificate { return a.d.Root }
 // Intermediate returns the current intermediate certificate.
 func (a *Authority) Intermediate() *x509.Certificate { return a.d.Intermediate }
 
-// Signer returns the intermediate's signer (for CRL and OCSP signing).
-func (a *Authority) Signer() crypto.Signer { return a.d.Signer }
-
 // RootPEM is the root bundle served at /v1/ca/roots.
 func (a *Authority) RootPEM() []byte { return a.rootPEM }
 
@@ -129,39 +125,31 @@ func (a *Authority) Roles() map[string]*policies.Role { return a.d.Roles }
 // Store returns the store the authority commits to.
 func (a *Authority) Store() store.Store { return a.d.Store }
 
-// Clock returns the authority's clock.
-func (a *Authority) Clock() Clock { return a.d.Clock }
-
 // OnRevoke registers a hook called after every committed revocation (the
 // CRL and OCSP publishers use it to refresh promptly).
-func (a *Authority) OnRevoke(fn func(*store.CertRecord)) {
-	a.hooksMu.Lock()
-	a.hooks = append(a.hooks, fn)
-	a.hooksMu.Unlock()
-}
-
-func (a *Authority) notifyRevoked(rec *store.CertRecord) {
-	a.hooksMu.Lock()
-	hooks := slices.Clone(a.hooks)
-	a.hooksMu.Unlock()
-	for _, h := range hooks {
-		h(rec)
-	}
-}
+func (a *Authority) OnRevoke(fn func(*store.CertRecord)) { a.revoked.add(fn) }
 
 // OnIssue registers a hook called after every committed issuance, whatever
 // the door (REST, renewal, ACME, the server's own certificate).
-func (a *Authority) OnIssue(fn func(*store.CertRecord)) {
-	a.hooksMu.Lock()
-	a.issued = append(a.issued, fn)
-	a.hooksMu.Unlock()
+func (a *Authority) OnIssue(fn func(*store.CertRecord)) { a.issued.add(fn) }
+
+// hooks are callbacks run after a committed change, outside any lock.
+type hooks struct {
+	mu  sync.Mutex
+	fns []func(*store.CertRecord)
 }
 
-func (a *Authority) notifyIssued(rec *store.CertRecord) {
-	a.hooksMu.Lock()
-	hooks := slices.Clone(a.issued)
-	a.hooksMu.Unlock()
-	for _, h := range hooks {
-		h(rec)
+func (h *hooks) add(fn func(*store.CertRecord)) {
+	h.mu.Lock()
+	h.fns = append(h.fns, fn)
+	h.mu.Unlock()
+}
+
+func (h *hooks) run(rec *store.CertRecord) {
+	h.mu.Lock()
+	fns := slices.Clone(h.fns)
+	h.mu.Unlock()
+	for _, fn := range fns {
+		fn(rec)
 	}
 }

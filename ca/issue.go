@@ -207,7 +207,7 @@ func (a *Authority) signAndCommit(ctx context.Context, role *policies.Role, tmpl
 		if err != nil {
 			return nil, fmt.Errorf("commit %s: %w", rec.Serial, err)
 		}
-		a.notifyIssued(rec)
+		a.issued.run(rec)
 		return &Issued{Record: rec, PEM: PEMCert(der), Chain: [][]byte{a.interPEM, a.rootPEM}, Names: names}, nil
 	}
 	return nil, errors.New("sign: three serial collisions in a row; the random source is broken")

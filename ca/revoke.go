@@ -2,7 +2,6 @@ package ca
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"slices"
 	"strings"
@@ -73,17 +72,6 @@ func (a *Authority) Revoke(ctx context.Context, serial, reason string) (*store.C
 	if err != nil {
 		return nil, err
 	}
-	a.notifyRevoked(rec)
+	a.revoked.run(rec)
 	return rec, nil
-}
-
-// RevokeCertificate is Revoke for a certificate in hand (mTLS
-// self-revocation, ACME revokeCert): the serial must be one of ours and the
-// certificate bytes must match the record.
-func (a *Authority) RevokeCertificate(ctx context.Context, cert *x509.Certificate, reason string) (*store.CertRecord, error) {
-	rec, err := a.d.Store.GetCertificate(ctx, SerialString(cert.SerialNumber))
-	if err != nil || !slices.Equal(rec.DER, cert.Raw) {
-		return nil, errs.New(errs.NotFound, "this certificate was not issued by this CA")
-	}
-	return a.Revoke(ctx, rec.Serial, reason)
 }

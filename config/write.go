@@ -2,10 +2,7 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"strings"
-
-	"pkid/internal/atomicfile"
 )
 
 // Defaults are the values `pkid init` writes.
@@ -58,9 +55,4 @@ roles:
     revocation_pointers: true
     acme: {enabled: true, challenges: [http-01, dns-01, tls-alpn-01], require_eab: false}
 `, d.Listen, d.ExternalURL, d.HTTPListen, d.PointersURL, flow(d.DNSNames, false), flow(d.IPAddresses, false))
-}
-
-// WriteFile writes data to path atomically (temp file + rename) with mode.
-func WriteFile(path string, data []byte, mode os.FileMode) error {
-	return atomicfile.WriteFile(path, data, mode)
 }

@@ -213,10 +213,10 @@ func (s *Source) Renew(ctx context.Context) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("renew: %w", err)
 	}
 	if !s.o.ReadOnly && s.o.CertFile != "" {
-		if err := WriteFile(s.o.KeyFile, keyPEM, 0o600); err != nil {
+		if err := atomicfile.WriteFile(s.o.KeyFile, keyPEM, 0o600); err != nil {
 			return nil, err
 		}
-		if err := WriteFile(s.o.CertFile, certPEM, 0o644); err != nil {
+		if err := atomicfile.WriteFile(s.o.CertFile, certPEM, 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -241,10 +241,4 @@ func NewKeyLike(k crypto.Signer) (crypto.Signer, error) {
 		return rsa.GenerateKey(rand.Reader, p.N.BitLen())
 	}
 	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-}
-
-// WriteFile replaces path by rename (fsynced first) so readers never see
-// a partial file; mode applies from the start.
-func WriteFile(path string, data []byte, mode os.FileMode) error {
-	return atomicfile.WriteFile(path, data, mode)
 }

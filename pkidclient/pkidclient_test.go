@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -14,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"pkid/api"
 	"pkid/ca"
 	"pkid/config"
+	"pkid/internal/testserver"
 	"pkid/internal/testutil"
 	"pkid/pkidclient"
 )
@@ -45,15 +44,12 @@ func TestTwoServicesRenewThemselves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *api.Running, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- api.Serve(ctx, api.ServeOptions{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Tick: 50 * time.Millisecond,
-			HTTPSListener: ports.HTTPS, HTTPListener: ports.HTTP, Ready: func(r *api.Running) { ready <- r }})
-	}()
-	run := <-ready
-	defer func() { cancel(); <-done }()
+	pk, err := testserver.Start(cfg, ports, nil) // real time: the services renew on the wall clock
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pk.Stop()
+	run, ctx := pk.Run, context.Background()
 	roots := x509.NewCertPool()
 	roots.AddCert(run.CA.Root())
 

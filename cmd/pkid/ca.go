@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"pkid/ca"
+	"pkid/internal/atomicfile"
 )
 
 func caCmd() *cobra.Command {
@@ -41,7 +42,7 @@ func caCmd() *cobra.Command {
 			if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
 				return err
 			}
-			if err := atomicWrite(out, ca.PEMCert(root.Raw), 0o644); err != nil {
+			if err := atomicfile.WriteFile(out, ca.PEMCert(root.Raw), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.ErrOrStderr(), "trusted root %q saved to %s\n", root.Subject.CommonName, out)
@@ -170,7 +171,7 @@ func rootCRLCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := atomicWrite(crlPath, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644); err != nil {
+			if err := atomicfile.WriteFile(crlPath, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644); err != nil {
 				return err
 			}
 			rl, _ := x509.ParseRevocationList(der)

@@ -35,6 +35,20 @@ func (f *clientFlags) tokenOrEnv() (string, error) {
 	return f.token, nil
 }
 
+// request posts an issuance request and reports the serial on stderr.
+func (f *clientFlags) request(c *cobra.Command, path, token string, body any) (*api.IssueResponse, error) {
+	cl, err := newAPIClient(f.caURL, f.root, nil)
+	if err != nil {
+		return nil, err
+	}
+	var resp api.IssueResponse
+	if err := cl.do("POST", path, token, body, &resp); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(c.ErrOrStderr(), "issued serial %s, valid until %s\n", resp.Serial, resp.NotAfter.Format(time.RFC3339))
+	return &resp, nil
+}
+
 func certCmd() *cobra.Command {
 	return group("cert", "get, renew and revoke certificates", certSignCmd(), certIssueCmd(), certRevokeCmd(), certRenewCmd())
 }
@@ -55,16 +69,11 @@ func certSignCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := newAPIClient(f.caURL, f.root, nil)
+			resp, err := f.request(c, "/v1/sign/"+role, tok, map[string]string{"csr": string(csr), "ttl": ttl})
 			if err != nil {
 				return err
 			}
-			var resp api.IssueResponse
-			if err := cl.do("POST", "/v1/sign/"+role, tok, map[string]string{"csr": string(csr), "ttl": ttl}, &resp); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.ErrOrStderr(), "issued serial %s, valid until %s\n", resp.Serial, resp.NotAfter.Format(time.RFC3339))
-			return writePair(out, leafAndChain(&resp), "", nil)
+			return writePair(out, leafAndChain(resp), "", nil)
 		},
 	}
 	f.register(c, true)
@@ -106,19 +115,14 @@ func certIssueCmd() *cobra.Command {
 				}
 			}
 			body["dns_names"], body["ip_addresses"], body["uris"] = dns, ips, uris
-			cl, err := newAPIClient(f.caURL, f.root, nil)
+			resp, err := f.request(c, "/v1/issue/"+role, tok, body)
 			if err != nil {
 				return err
 			}
-			var resp api.IssueResponse
-			if err := cl.do("POST", "/v1/issue/"+role, tok, body, &resp); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.ErrOrStderr(), "issued serial %s, valid until %s\n", resp.Serial, resp.NotAfter.Format(time.RFC3339))
 			if out == "" {
 				os.Stdout.WriteString(resp.PrivateKey)
 			}
-			return writePair(out, leafAndChain(&resp), keyOut, []byte(resp.PrivateKey))
+			return writePair(out, leafAndChain(resp), keyOut, []byte(resp.PrivateKey))
 		},
 	}
 	f.register(c, true)

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"pkid/api"
-	"pkid/pkidclient"
+	"pkid/internal/atomicfile"
 )
 
 // pkidHome is where client state lives: $PKID_HOME or ~/.pkid.
@@ -104,7 +104,7 @@ func (c *apiClient) do(method, path, token string, in, out any) error {
 // sees a certificate without its key. The key file is 0600.
 func writePair(certPath string, certPEM []byte, keyPath string, keyPEM []byte) error {
 	if keyPath != "" && keyPEM != nil {
-		if err := atomicWrite(keyPath, keyPEM, 0o600); err != nil {
+		if err := atomicfile.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 			return fmt.Errorf("write key: %w", err)
 		}
 	}
@@ -112,14 +112,10 @@ func writePair(certPath string, certPEM []byte, keyPath string, keyPEM []byte) e
 		_, err := os.Stdout.Write(certPEM)
 		return err
 	}
-	if err := atomicWrite(certPath, certPEM, 0o644); err != nil {
+	if err := atomicfile.WriteFile(certPath, certPEM, 0o644); err != nil {
 		return fmt.Errorf("write certificate: %w", err)
 	}
 	return nil
-}
-
-func atomicWrite(path string, data []byte, mode os.FileMode) error {
-	return pkidclient.WriteFile(path, data, mode)
 }
 
 // leafAndChain is what certificate files hold: the leaf, then the

@@ -17,6 +17,7 @@ import (
 
 	"pkid/ca"
 	"pkid/config"
+	"pkid/internal/atomicfile"
 )
 
 type initFlags struct {
@@ -135,7 +136,7 @@ func runInit(c *cobra.Command, f *initFlags) error {
 		{"pkid.yaml", yaml, 0o644},
 	}
 	for _, fl := range files {
-		if err := config.WriteFile(filepath.Join(d, fl.path), fl.data, fl.mode); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(d, fl.path), fl.data, fl.mode); err != nil {
 			return fmt.Errorf("write %s: %w", fl.path, err)
 		}
 	}
@@ -172,10 +173,10 @@ func initPasswords(c *cobra.Command, f *initFlags) ([]byte, []byte, string, erro
 		return rp, ip, abs, nil
 	}
 	rp, ip := []byte(rand.Text()), []byte(rand.Text())
-	if err := config.WriteFile(filepath.Join(f.dir, "secrets/root-password"), rp, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(f.dir, "secrets/root-password"), rp, 0o600); err != nil {
 		return nil, nil, "", err
 	}
-	if err := config.WriteFile(filepath.Join(f.dir, "secrets/password"), ip, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(f.dir, "secrets/password"), ip, 0o600); err != nil {
 		return nil, nil, "", err
 	}
 	fmt.Fprintln(c.ErrOrStderr(), "warning: generated passphrases into "+filepath.Join(f.dir, "secrets")+" next to the keys; this is for development only (use --password-file and --root-password-file in production)")

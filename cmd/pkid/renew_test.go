@@ -22,27 +22,9 @@ import (
 // fresh: it renews at least twice, runs --exec after each, and a reader
 // polling the files never sees a certificate without its key.
 func TestRenewDaemon(t *testing.T) {
-	d, https, _ := initCA(t)
-	cfgPath := filepath.Join(d, "pkid.yaml")
-	raw, _ := os.ReadFile(cfgPath)
-	os.WriteFile(cfgPath, []byte(testutil.AddRole(string(raw), "svc", `
-allowed_domains: [svc.internal]
-allow_subdomains: true
-allowed_ip_ranges: []
-allowed_uri_patterns: []
-default_ttl: 3s
-max_ttl: 10s
-key_types: [ec-p256]
-ext_key_usage: [client_auth]
-renewal: {enabled: true, max_age: 1h}
-revocation_pointers: false
-acme: {enabled: false, challenges: [], require_eab: false}`)), 0o644)
-	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfgPath, "--role", "svc"))
-	s := serve(t, d, https)
-	root := filepath.Join(d, "certs", "root.crt")
-	tmp := t.TempDir()
-	crt, key, marks := filepath.Join(tmp, "svc.crt"), filepath.Join(tmp, "svc.key"), filepath.Join(tmp, "renewed")
-	mustPKID(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "svc", "--cn", "d.svc.internal", "--out", crt, "--key-out", key)
+	r := setupRenewal(t, "3s", "d.svc.internal")
+	s, root, crt, key := r.s, r.root, r.crt, r.key
+	marks := filepath.Join(t.TempDir(), "renewed")
 	first, _ := ca.LoadCertificate(crt)
 
 	daemon := exec.Command(pkidBin, "cert", "renew", "--ca-url", s.base, "--root", root, "--cert", crt, "--key", key, "--daemon", "--exec", "echo x >> "+marks)
@@ -93,14 +75,8 @@ acme: {enabled: false, challenges: [], require_eab: false}`)), 0o644)
 // TestRenewOnceSignalsPidFile: one-shot renewal, then the process named in
 // --pid-file gets --signal.
 func TestRenewOnceSignalsPidFile(t *testing.T) {
-	d, https, _ := initCA(t)
-	cfg := filepath.Join(d, "pkid.yaml")
-	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default"))
-	s := serve(t, d, https)
-	root := filepath.Join(d, "certs", "root.crt")
-	tmp := t.TempDir()
-	crt, key := filepath.Join(tmp, "a.crt"), filepath.Join(tmp, "a.key")
-	mustPKID(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "default", "--cn", "pid.internal", "--out", crt, "--key-out", key)
+	r := setupRenewal(t, "1h", "pid.svc.internal")
+	s, root, crt, key, tmp := r.s, r.root, r.crt, r.key, t.TempDir()
 	before, _ := ca.LoadCertificate(crt)
 	sleeper := exec.Command("sleep", "60")
 	if err := sleeper.Start(); err != nil {
@@ -126,27 +102,8 @@ func TestRenewOnceSignalsPidFile(t *testing.T) {
 // TestRenewDaemonBacksOff: with the CA down when renewal is due, the daemon
 // logs the failure and retries; once the CA is back it renews.
 func TestRenewDaemonBacksOff(t *testing.T) {
-	d, https, _ := initCA(t)
-	cfgPath := filepath.Join(d, "pkid.yaml")
-	raw, _ := os.ReadFile(cfgPath)
-	os.WriteFile(cfgPath, []byte(testutil.AddRole(string(raw), "svc", `
-allowed_domains: [svc.internal]
-allow_subdomains: true
-allowed_ip_ranges: []
-allowed_uri_patterns: []
-default_ttl: 6s
-max_ttl: 10s
-key_types: [ec-p256]
-ext_key_usage: [client_auth]
-renewal: {enabled: true, max_age: 1h}
-revocation_pointers: false
-acme: {enabled: false, challenges: [], require_eab: false}`)), 0o644)
-	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfgPath, "--role", "svc"))
-	s := serve(t, d, https)
-	root := filepath.Join(d, "certs", "root.crt")
-	tmp := t.TempDir()
-	crt, key := filepath.Join(tmp, "b.crt"), filepath.Join(tmp, "b.key")
-	mustPKID(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "svc", "--cn", "b.svc.internal", "--out", crt, "--key-out", key)
+	r := setupRenewal(t, "6s", "b.svc.internal")
+	s, root, crt, key := r.s, r.root, r.crt, r.key
 	first, _ := ca.LoadCertificate(crt)
 	s.stop(t, syscall.SIGTERM)
 
@@ -164,7 +121,7 @@ acme: {enabled: false, challenges: [], require_eab: false}`)), 0o644)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	serve(t, d, https)
+	serve(t, r.dir, r.https)
 	for {
 		if c, err := ca.LoadCertificate(crt); err == nil && c.SerialNumber.Cmp(first.SerialNumber) != 0 {
 			return
@@ -191,4 +148,38 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// renewal is a served CA with a renewable "svc" role and one certificate
+// of it on disk.
+type renewal struct {
+	s                          *server
+	dir, https, root, crt, key string
+}
+
+// setupRenewal inits and serves a CA whose "svc" role issues ttl-long
+// certificates, and issues one for cn with the CLI.
+func setupRenewal(t *testing.T, ttl, cn string) *renewal {
+	t.Helper()
+	d, https, _ := initCA(t)
+	cfgPath := filepath.Join(d, "pkid.yaml")
+	raw, _ := os.ReadFile(cfgPath)
+	os.WriteFile(cfgPath, []byte(testutil.AddRole(string(raw), "svc", `
+allowed_domains: [svc.internal]
+allow_subdomains: true
+allowed_ip_ranges: []
+allowed_uri_patterns: []
+default_ttl: `+ttl+`
+max_ttl: `+ttl+`
+key_types: [ec-p256]
+ext_key_usage: [client_auth]
+renewal: {enabled: true, max_age: 1h}
+revocation_pointers: false
+acme: {enabled: false, challenges: [], require_eab: false}`)), 0o644)
+	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfgPath, "--role", "svc"))
+	r := &renewal{s: serve(t, d, https), dir: d, https: https, root: filepath.Join(d, "certs", "root.crt")}
+	tmp := t.TempDir()
+	r.crt, r.key = filepath.Join(tmp, "svc.crt"), filepath.Join(tmp, "svc.key")
+	mustPKID(t, nil, "cert", "issue", "--ca-url", r.s.base, "--root", r.root, "--token", tok, "--role", "svc", "--cn", cn, "--out", r.crt, "--key-out", r.key)
+	return r
 }
