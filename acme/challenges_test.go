@@ -33,13 +33,8 @@ func TestDNS01WrongValue(t *testing.T) {
 	srv.dns.set("_acme-challenge.txt.wild.internal", "not-the-digest")
 	c.post(u, map[string]any{})
 	az := c.waitAuthz(o.Authorizations[0])
-	if az.Status != "invalid" || az.Challenges == nil {
-		t.Fatalf("authz %+v", az)
-	}
-	for _, ch := range az.Challenges {
-		if ch.Type == "dns-01" && (ch.Error == nil || !strings.Contains(ch.Error.Detail, "_acme-challenge.txt.wild.internal")) {
-			t.Fatalf("challenge error %+v", ch.Error)
-		}
+	if d := az.errorOf("dns-01"); az.Status != "invalid" || !strings.Contains(d, "_acme-challenge.txt.wild.internal") {
+		t.Fatalf("authz %s, error %q", az.Status, d)
 	}
 }
 
@@ -101,12 +96,7 @@ func TestTLSALPNMissingExtension(t *testing.T) {
 	}()
 	c.post(u, map[string]any{})
 	az := c.waitAuthz(o.Authorizations[0])
-	var detail string
-	for _, ch := range az.Challenges {
-		if ch.Type == "tls-alpn-01" && ch.Error != nil {
-			detail = ch.Error.Detail
-		}
-	}
+	detail := az.errorOf("tls-alpn-01")
 	if az.Status != "invalid" || !strings.Contains(detail, "acmeIdentifier") {
 		t.Fatalf("authz %s, error %q", az.Status, detail)
 	}
@@ -147,12 +137,7 @@ func TestHTTP01RedirectToOtherPort(t *testing.T) {
 	u, _ := challengeOf(t, c, o.Authorizations[0], "http-01")
 	c.post(u, map[string]any{})
 	az := c.waitAuthz(o.Authorizations[0])
-	var detail string
-	for _, ch := range az.Challenges {
-		if ch.Type == "http-01" && ch.Error != nil {
-			detail = ch.Error.Detail
-		}
-	}
+	detail := az.errorOf("http-01")
 	if az.Status != "invalid" || !strings.Contains(detail, "not allowed") {
 		t.Fatalf("authz %s, error %q", az.Status, detail)
 	}

@@ -351,3 +351,13 @@ func serveHTTP01Redirect(t *testing.T, target string) func() {
 	go hs.Serve(l)
 	return func() { hs.Close() }
 }
+
+// errorOf is the problem detail recorded in the challenge of type typ.
+func (a authzObj) errorOf(typ string) string {
+	for _, ch := range a.Challenges {
+		if ch.Type == typ && ch.Error != nil {
+			return ch.Error.Detail
+		}
+	}
+	return ""
+}
