@@ -51,6 +51,7 @@ type Authority struct {
 	revoked hooks
 	issued  hooks
 	keygen  chan struct{} // bounds concurrent server-side key generation
+	exts    extCache
 }
 
 // New checks deps (the signer must match the intermediate, which must be a

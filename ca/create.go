@@ -90,7 +90,7 @@ func signCA(cn, tmplText string, key crypto.Signer, parent *x509.Certificate, pa
 	tmpl.Subject = pkix.Name{CommonName: cn}
 	tmpl.NotBefore = now.Add(-time.Minute).UTC().Truncate(time.Second)
 	tmpl.NotAfter = now.Add(validity).UTC().Truncate(time.Second)
-	if tmpl.SerialNumber, err = newSerial(); err != nil {
+	if tmpl.SerialNumber, err = newSerial(now); err != nil {
 		return nil, err
 	}
 	if tmpl.SubjectKeyId, err = x509util.GenerateSubjectKeyID(key.Public()); err != nil {

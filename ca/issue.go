@@ -182,12 +182,15 @@ func (a *Authority) signAndCommit(ctx context.Context, role *policies.Role, tmpl
 	if err := policies.CheckCertificate(role, tmpl); err != nil {
 		return nil, errs.Wrap(errs.Forbidden, err, "%s", err.Error())
 	}
+	if err := a.withFixedExtensions(tmpl); err != nil {
+		return nil, fmt.Errorf("sign for role %s: %w", role.Name, err)
+	}
 	authAt := req.AuthorizedAt
 	if authAt.IsZero() {
 		authAt = now
 	}
 	for range 3 {
-		if tmpl.SerialNumber, err = newSerial(); err != nil {
+		if tmpl.SerialNumber, err = newSerial(now); err != nil {
 			return nil, err
 		}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, a.d.Intermediate, tmpl.PublicKey, a.d.Signer)

@@ -90,7 +90,7 @@ func (o *OCSPResponder) delegate(ctx context.Context) error {
 		return err
 	}
 	now := o.a.d.Clock.Now().UTC().Truncate(time.Second)
-	serial, err := newSerial()
+	serial, err := newSerial(now)
 	if err != nil {
 		return err
 	}

@@ -244,6 +244,17 @@ func testTokens(t *testing.T, open Opener) {
 	if ok != 1 {
 		t.Fatalf("fail/used twice: %d uses succeeded", ok)
 	}
+	// A read after the use sees it (a backend may cache decoded tokens, but
+	// never past a change), and what a caller does to a returned token
+	// stays with the caller.
+	got, err = s.GetToken(ctx, "tok1")
+	if err != nil || !got.UsedAt.Equal(t0) {
+		t.Fatalf("ok/get after use: %+v %v", got, err)
+	}
+	got.Roles[0], got.SecretHash[0] = "admin", 9
+	if again, err := s.GetToken(ctx, "tok1"); err != nil || again.Roles[0] != "default" || again.SecretHash[0] != 1 {
+		t.Fatalf("ok/get is a copy: %+v %v", again, err)
+	}
 	list, err := s.ListTokens(ctx)
 	if err != nil || len(list) == 0 {
 		t.Fatalf("ok/list: %v", err)
