@@ -1,6 +1,7 @@
 package acme
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -102,6 +103,24 @@ func (s *Server) authz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.viewAuthz(az))
 }
 
+// challengeWait bounds how long a challenge POST waits for its validation
+// before answering "processing".
+const challengeWait = 500 * time.Millisecond
+
+// awaitValidation waits for done up to challengeWait; it reports whether
+// the validation was recorded.
+func (s *Server) awaitValidation(ctx context.Context, done <-chan struct{}) bool {
+	t := time.NewTimer(challengeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
 // challenge starts validation on a POST with a payload ({}), or reads the
 // challenge on POST-as-GET.
 func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
@@ -136,11 +155,21 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 		// a validation lost to a restart leaves it retryable rather than
 		// stuck in processing. The in-flight set (harmless to lose) keeps
 		// repeated POSTs from queueing it twice.
-		if s.pool.start(job{authzID: az.ID, idx: idx, accountID: req.account.ID}) == errQueueFull {
+		done, err := s.pool.start(job{authzID: az.ID, idx: idx, accountID: req.account.ID})
+		if err == errQueueFull {
 			p := prob("rateLimited", 503, "too many validations in progress; retry")
 			w.Header().Set("Retry-After", "1")
 			s.writeProblem(w, r, p)
 			return
+		}
+		// Most internal validations take milliseconds: answer with the
+		// outcome when it comes within challengeWait, so the client's
+		// first poll finds the authorization decided; otherwise answer
+		// "processing" as usual.
+		if s.awaitValidation(r.Context(), done) {
+			if fresh, err := s.d.Store.GetAuthz(r.Context(), az.ID); err == nil {
+				az, c = fresh, &fresh.Challenges[idx]
+			}
 		}
 	}
 	view := s.viewChallenge(az, c)

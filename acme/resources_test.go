@@ -16,6 +16,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"pkid/acme"
 	"pkid/internal/testutil"
 )
 
@@ -259,9 +260,13 @@ func TestOrderFlow(t *testing.T) {
 				chURL = ch.URL
 			}
 		}
+		// A validation that takes milliseconds is decided before the POST
+		// is answered: the challenge comes back valid, with no Retry-After.
 		a := c.post(chURL, map[string]any{})
-		if a.status != 200 || a.header.Get("Retry-After") != "1" || !strings.Contains(strings.Join(a.header.Values("Link"), ","), `rel="up"`) {
-			t.Fatalf("challenge POST: %d %v", a.status, a.header)
+		var ch struct{ Status, Validated string }
+		a.json(t, &ch)
+		if a.status != 200 || ch.Status != "valid" || ch.Validated == "" || a.header.Get("Retry-After") != "" || !strings.Contains(strings.Join(a.header.Values("Link"), ","), `rel="up"`) {
+			t.Fatalf("ok/challenge POST: %d %s %v", a.status, a.body, a.header)
 		}
 		if got := c.waitAuthz(u); got.Status != "valid" {
 			t.Fatalf("authz %+v", got)
@@ -352,7 +357,15 @@ func TestWrongChallengeResponse(t *testing.T) {
 	loc, o := c.newOrder("wrong.internal")
 	var az authzObj
 	c.post(o.Authorizations[0], nil).json(t, &az)
-	c.post(az.Challenges[0].URL, map[string]any{})
+	// A quick failure is in the POST's answer already, problem included.
+	var ch struct {
+		Status string
+		Error  *struct{ Type string }
+	}
+	c.post(az.Challenges[0].URL, map[string]any{}).json(t, &ch)
+	if ch.Status != "invalid" || ch.Error == nil || !strings.HasSuffix(ch.Error.Type, "incorrectResponse") {
+		t.Fatalf("fail/challenge POST: %+v", ch)
+	}
 	got := c.waitAuthz(o.Authorizations[0])
 	if got.Status != "invalid" || got.Challenges[0].Status != "invalid" || got.Challenges[0].Error == nil || !strings.HasSuffix(got.Challenges[0].Error.Type, "incorrectResponse") {
 		t.Fatalf("authz %+v", got)
@@ -361,6 +374,31 @@ func TestWrongChallengeResponse(t *testing.T) {
 	c.post(loc, nil).json(t, &cur)
 	if cur.Status != "invalid" {
 		t.Fatalf("order %s, want invalid", cur.Status)
+	}
+}
+
+// TestChallengeSlowValidation: a validation that outlasts the challenge
+// POST's wait is answered "processing" with Retry-After: 1, and the
+// authorization is decided later.
+func TestChallengeSlowValidation(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	stop := serveHTTP01(t, func(tok string) string {
+		time.Sleep(acme.ChallengeWait + 300*time.Millisecond)
+		return tok + "." + c.thumbprint()
+	})
+	defer stop()
+	_, o := c.newOrder("slow.internal")
+	var az authzObj
+	c.post(o.Authorizations[0], nil).json(t, &az)
+	a := c.post(az.Challenges[0].URL, map[string]any{})
+	var ch struct{ Status string }
+	a.json(t, &ch)
+	if ch.Status != "processing" || a.header.Get("Retry-After") != "1" {
+		t.Fatalf("ok/slow challenge POST: %s %v", a.body, a.header)
+	}
+	if got := c.waitAuthz(o.Authorizations[0]); got.Status != "valid" {
+		t.Fatalf("authz %+v", got)
 	}
 }
 

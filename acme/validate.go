@@ -42,28 +42,37 @@ type pool struct {
 	wg       sync.WaitGroup
 	stop     chan struct{}
 	once     sync.Once
-	inflight sync.Map // "authzID/idx" -> struct{}
+	inflight sync.Map // "authzID/idx" -> chan struct{}, closed when recorded
 }
 
 var errQueueFull = errors.New("validation queue full")
 
 func (j job) key() string { return j.authzID + "/" + strconv.Itoa(j.idx) }
 
-// start queues j unless it is already queued or running.
-func (p *pool) start(j job) error {
-	if _, dup := p.inflight.LoadOrStore(j.key(), struct{}{}); dup {
-		return nil
+// start queues j unless it is already queued or running, and returns a
+// channel closed when its validation has been recorded.
+func (p *pool) start(j job) (<-chan struct{}, error) {
+	done := make(chan struct{})
+	if prev, dup := p.inflight.LoadOrStore(j.key(), done); dup {
+		return prev.(chan struct{}), nil
 	}
 	if !p.submit(j) {
 		p.inflight.Delete(j.key())
-		return errQueueFull
+		return nil, errQueueFull
 	}
-	return nil
+	return done, nil
 }
 
 func (p *pool) running(authzID string, idx int) bool {
 	_, ok := p.inflight.Load(job{authzID: authzID, idx: idx}.key())
 	return ok
+}
+
+// finish marks j's validation as recorded.
+func (p *pool) finish(j job) {
+	if done, ok := p.inflight.LoadAndDelete(j.key()); ok {
+		close(done.(chan struct{}))
+	}
 }
 
 func newPool(workers int, run func(job)) *pool {
@@ -76,7 +85,7 @@ func newPool(workers int, run func(job)) *pool {
 				select {
 				case j := <-p.jobs:
 					run(j)
-					p.inflight.Delete(j.key())
+					p.finish(j)
 				case <-p.stop:
 					return
 				}
