@@ -2,7 +2,6 @@ package acme
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -38,8 +37,6 @@ type accountView struct {
 func (s *Server) viewAccount(a *store.ACMEAccount) accountView {
 	return accountView{Status: a.Status, Contact: a.Contact, Orders: s.link.orders(a.Role, a.ID)}
 }
-
-func newID() string { return strings.ToLower(rand.Text()[:20]) }
 
 func checkContacts(cs []string) error {
 	for _, c := range cs {
@@ -89,7 +86,7 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	acct := &store.ACMEAccount{ID: newID(), Role: role, KeyThumbprint: tp, Contact: b.Contact, Status: store.ACMEValid, CreatedAt: s.d.Clock.Now().UTC()}
+	acct := &store.ACMEAccount{ID: newID(s.d.Clock.Now()), Role: role, KeyThumbprint: tp, Contact: b.Contact, Status: store.ACMEValid, CreatedAt: s.d.Clock.Now().UTC()}
 	if rl.ACME.RequireEAB || len(b.ExternalAccountBinding) > 0 {
 		if len(b.ExternalAccountBinding) == 0 {
 			s.writeProblem(w, r, externalAccountRequired("role "+role+" requires an external account binding; create one with pkid acme eab create --role "+role))

@@ -114,7 +114,7 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.d.Clock.Now().UTC()
-	o := &store.ACMEOrder{ID: newID(), AccountID: req.account.ID, Role: role, Status: store.ACMEPending, Identifiers: idents, Expires: now.Add(s.d.OrderLifetime), CreatedAt: now}
+	o := &store.ACMEOrder{ID: newID(now), AccountID: req.account.ID, Role: role, Status: store.ACMEPending, Identifiers: idents, Expires: now.Add(s.d.OrderLifetime), CreatedAt: now}
 	var fresh []*store.ACMEAuthz
 	allValid := true
 	for _, id := range idents {
@@ -130,7 +130,7 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		allValid = false
-		az := &store.ACMEAuthz{ID: newID(), AccountID: req.account.ID, Role: role, Identifier: base, Wildcard: wildcard, Status: store.ACMEPending, Expires: o.Expires}
+		az := &store.ACMEAuthz{ID: newID(now), AccountID: req.account.ID, Role: role, Identifier: base, Wildcard: wildcard, Status: store.ACMEPending, Expires: o.Expires}
 		for _, typ := range s.challengeTypes(rl, base, wildcard) {
 			az.Challenges = append(az.Challenges, store.ACMEChallenge{Type: typ, Token: newToken(), Status: store.ACMEPending})
 		}

@@ -11,17 +11,17 @@ import (
 	"pkid/errs"
 )
 
-// newSerial returns the milliseconds since 1970 in 6 octets followed by
-// 88 random bits: 17 octets, positive (the time's top bit is clear until
-// the year 6429), under RFC 5280's 20. The random part is what matters to
-// a serial (CA/B Forum: at least 64 bits from a CSPRNG); the time prefix
-// makes serials of one period neighbours, so the store's serial index
-// grows at its end instead of dirtying a random page per certificate in
-// every commit.
+// newSerial returns 128 random bits (the contract's CSPRNG part) behind 31
+// bits of the clock: the milliseconds since 1970 modulo 2^31, which wrap
+// every 24.8 days. That is 20 octets with the top bit clear, so positive
+// and within RFC 5280's limit. Uniqueness rests on the random bits; the
+// prefix only makes the serials of one commit neighbours, so the store's
+// serial index grows in one place instead of dirtying a random page per
+// certificate (after a wrap, next to the serials of 24.8 days before).
 func newSerial(now time.Time) (*big.Int, error) {
-	var b [17]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(max(now.UnixMilli(), 0))<<16)
-	if _, err := rand.Read(b[6:]); err != nil {
+	var b [20]byte
+	binary.BigEndian.PutUint32(b[:4], uint32(now.UnixMilli())&0x7fffffff)
+	if _, err := rand.Read(b[4:]); err != nil {
 		return nil, fmt.Errorf("serial: %w", err)
 	}
 	n := new(big.Int).SetBytes(b[:])

@@ -18,13 +18,13 @@ func TestNewSerial(t *testing.T) {
 			t.Fatal(err)
 		}
 		b := n.Bytes()
-		// Positive and within 17 octets: DER needs no sign byte and stays
-		// under RFC 5280's 20.
-		if n.Sign() <= 0 || len(b) > 17 || b[0]&0x80 != 0 {
+		// Positive and within 20 octets with the top bit clear: DER needs
+		// no sign byte, RFC 5280's limit holds.
+		if n.Sign() <= 0 || len(b) > 20 || (len(b) == 20 && b[0]&0x80 != 0) {
 			t.Fatalf("serial %x: %d octets", n, len(b))
 		}
-		want := big.NewInt(at.UnixMilli()).FillBytes(make([]byte, 6))
-		if !bytes.Equal(n.FillBytes(make([]byte, 17))[:6], want) {
+		want := big.NewInt(at.UnixMilli() % (1 << 31)).FillBytes(make([]byte, 4))
+		if !bytes.Equal(n.FillBytes(make([]byte, 20))[:4], want) {
 			t.Fatalf("serial %x does not start with the time %x", n, want)
 		}
 		if seen[n.String()] {
@@ -38,11 +38,32 @@ func TestNewSerial(t *testing.T) {
 		}
 		prev = n
 	}
-	// 88 random bits: two serials of the same millisecond differ in the
-	// random octets.
-	a, _ := newSerial(now)
-	b, _ := newSerial(now)
-	if a.Cmp(b) == 0 {
-		t.Fatal("two serials of one millisecond are equal")
+	// 128 random bits: serials of one millisecond differ in them, and
+	// every bit position is seen both set and clear.
+	var or, and [16]byte
+	for i := range and {
+		and[i] = 0xff
+	}
+	for range 64 {
+		n, _ := newSerial(now)
+		r := n.FillBytes(make([]byte, 20))[4:]
+		for i := range r {
+			or[i] |= r[i]
+			and[i] &= r[i]
+		}
+		if seen[n.String()] {
+			t.Fatalf("serial %x repeated", n)
+		}
+		seen[n.String()] = true
+	}
+	for i := range or {
+		if or[i] != 0xff || and[i] != 0 {
+			t.Fatalf("random octet %d: or %08b and %08b", i, or[i], and[i])
+		}
+	}
+	// The prefix wraps after 2^31 ms and stays positive.
+	wrap, _ := newSerial(time.UnixMilli(1<<31 + 5))
+	if p := wrap.FillBytes(make([]byte, 20))[:4]; !bytes.Equal(p, []byte{0, 0, 0, 5}) {
+		t.Fatalf("prefix after the wrap %x", p)
 	}
 }
