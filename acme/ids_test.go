@@ -27,7 +27,7 @@ func TestNewID(t *testing.T) {
 		prev = id
 	}
 	// IDs of one millisecond differ in their random part.
-	if newID(now) == newID(now) {
-		t.Fatal("two IDs of one millisecond are equal")
+	if a, b := newID(now), newID(now); a == b || a[:6] != b[:6] {
+		t.Fatalf("IDs of one millisecond %q and %q", a, b)
 	}
 }
