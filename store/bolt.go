@@ -52,6 +52,7 @@ type Bolt struct {
 	once    sync.Once
 	linger  time.Duration
 	tokens  tokenCache
+	runway  *runway
 }
 
 // OpenBolt opens (creating if needed) the bbolt store at path. A second
@@ -85,7 +86,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	b := &Bolt{db: db, writes: make(chan *writeReq, maxGroup), stop: make(chan struct{}), done: make(chan struct{}), linger: lingerFromEnv()}
+	b := &Bolt{db: db, writes: make(chan *writeReq, maxGroup), stop: make(chan struct{}), done: make(chan struct{}), linger: lingerFromEnv(), runway: openRunway(path)}
 	go b.commitLoop()
 	return b, nil
 }
@@ -221,6 +222,7 @@ func (b *Bolt) commitLoop() {
 		}
 		lastGroup = len(group)
 		b.commitGroup(group)
+		b.runway.extend(b.db)
 	}
 }
 
@@ -461,6 +463,7 @@ func (b *Bolt) Close() error {
 		close(b.stop)
 	})
 	<-b.done
+	b.runway.close()
 	return b.db.Close()
 }
 
