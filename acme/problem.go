@@ -1,10 +1,10 @@
 package acme
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"pkid/errs"
+	"pkid/internal/respond"
 )
 
 // Problem is an ACME problem document (RFC 8555 §6.7).
@@ -81,7 +81,5 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 	} else {
 		s.log.DebugContext(r.Context(), "acme problem", "type", p.Type, "detail", p.Detail, "path", r.URL.Path)
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(p.Status)
-	json.NewEncoder(w).Encode(p)
+	respond.JSON(w, p.Status, "application/problem+json", p)
 }

@@ -7,7 +7,6 @@ package acme
 
 import (
 	"crypto"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"pkid/ca"
+	"pkid/internal/respond"
 	"pkid/policies"
 	"pkid/store"
 )
@@ -131,9 +131,7 @@ func (s *Server) roleOf(r *http.Request) (string, *policies.Role) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	respond.JSON(w, status, "application/json", v)
 }
 
 func (s *Server) directory(w http.ResponseWriter, r *http.Request) {

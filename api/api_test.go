@@ -27,6 +27,10 @@ func TestSignEveryKeyType(t *testing.T) {
 			if resp.StatusCode != 201 {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
+			// ~3 KB with the chain: sent with its length, not chunked.
+			if resp.ContentLength < 2048 || len(resp.TransferEncoding) != 0 {
+				t.Errorf("Content-Length %d, Transfer-Encoding %v", resp.ContentLength, resp.TransferEncoding)
+			}
 			leaf := s.verify(t, &r, x509.ExtKeyUsageServerAuth)
 			if leaf.DNSNames[0] != "svc.internal" || !r.NotAfter.Equal(leaf.NotAfter) || leaf.NotAfter.Sub(leaf.NotBefore) != 2*time.Hour+time.Minute {
 				t.Fatalf("leaf %v %s %s", leaf.DNSNames, leaf.NotBefore, leaf.NotAfter)

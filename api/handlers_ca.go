@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"pkid/errs"
+	"pkid/internal/respond"
 )
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
@@ -121,7 +122,5 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(http.StatusMethodNotAllowed)
-	writeJSONBody(w, Problem{Type: problemBase + "methodNotAllowed", Title: "Method not allowed", Status: 405, Detail: r.Method + " is not allowed on " + r.URL.Path})
+	respond.JSON(w, http.StatusMethodNotAllowed, "application/problem+json", Problem{Type: problemBase + "methodNotAllowed", Title: "Method not allowed", Status: 405, Detail: r.Method + " is not allowed on " + r.URL.Path})
 }

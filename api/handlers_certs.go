@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -139,5 +138,3 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	s.logAudit(r.Context(), "revoke", requester, rec.Role, rec.Names, "revoked", rec.Serial, rec.Reason)
 	writeJSON(w, http.StatusOK, s.view(rec))
 }
-
-func writeJSONBody(w http.ResponseWriter, v any) { json.NewEncoder(w).Encode(v) }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"pkid/errs"
+	"pkid/internal/respond"
 )
 
 // Problem is an RFC 9457 problem document.
@@ -59,17 +60,13 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 	if k == errs.Unauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="pkid"`)
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(p.Status)
-	json.NewEncoder(w).Encode(p)
+	respond.JSON(w, p.Status, "application/problem+json", p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	respond.JSON(w, status, "application/json", v)
 }
 
 // decodeJSON reads exactly one JSON object with no unknown fields.
