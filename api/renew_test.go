@@ -53,17 +53,39 @@ func renewWith(t *testing.T, s *testServer, r *api.IssueResponse, body string) (
 
 func TestRenewal(t *testing.T) {
 	ports := testutil.Listen(t)
-	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string { return testutil.AddRole(y, "svc", renewRole) })
+	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string {
+		return testutil.AddRole(testutil.AddRole(y, "svc", renewRole), "tpl", renewRole+"\ntemplate: tpl.json")
+	})
+	// A role with an x509util template (relative to pkid.yaml).
+	tpl := `{"subject": {"commonName": {{ toJson .Subject.CommonName }}, "organization": ["Platform"]}, "sans": {{ toJson .SANs }}}`
+	if err := os.WriteFile(filepath.Join(dir, "tpl.json"), []byte(tpl), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s := startServer(t, dir, ports)
 	defer func() { s.stop() }()
-	tok := tokenFor(t, s, "svc")
-	issue := func(name string) *api.IssueResponse {
+	tok := tokenFor(t, s, "svc", func(o *api.TokenOptions) { o.Roles = []string{"svc", "tpl"} })
+	issueIn := func(role, name string) *api.IssueResponse {
 		var r api.IssueResponse
-		if resp := s.do(t, "POST", "/v1/issue/svc", tok, map[string]any{"common_name": name}, &r); resp.StatusCode != 201 {
+		if resp := s.do(t, "POST", "/v1/issue/"+role, tok, map[string]any{"common_name": name}, &r); resp.StatusCode != 201 {
 			t.Fatalf("issue %d", resp.StatusCode)
 		}
 		return &r
 	}
+	issue := func(name string) *api.IssueResponse { return issueIn("svc", name) }
+
+	t.Run("ok/role template, renewed with the same key", func(t *testing.T) {
+		r := issueIn("tpl", "t.svc.internal")
+		if c := parseCert(t, r.Certificate); len(c.Subject.Organization) != 1 || c.Subject.Organization[0] != "Platform" {
+			t.Fatalf("template not applied: %v", c.Subject)
+		}
+		code, p, out := renewWith(t, s, r, "")
+		if code != 201 {
+			t.Fatalf("%d %+v", code, p)
+		}
+		if c := parseCert(t, out.Certificate); c.Subject.Organization[0] != "Platform" || c.DNSNames[0] != "t.svc.internal" {
+			t.Fatalf("renewed %v %v", c.Subject, c.DNSNames)
+		}
+	})
 
 	t.Run("ok/same names, fresh validity, linked", func(t *testing.T) {
 		r := issue("a.svc.internal")

@@ -48,10 +48,11 @@ type Authority struct {
 	ocspURL  string
 	aiaURL   string
 
-	revoked hooks
-	issued  hooks
-	keygen  chan struct{} // bounds concurrent server-side key generation
-	exts    extCache
+	revoked   hooks
+	issued    hooks
+	keygen    chan struct{} // bounds concurrent server-side key generation
+	exts      extCache
+	templates map[string]*roleTemplate
 }
 
 // New checks deps (the signer must match the intermediate, which must be a
@@ -89,6 +90,14 @@ func New(d Deps) (*Authority, error) {
 	}
 	if a.issuerID == "" {
 		return nil, errors.New("ca: intermediate has no subject key identifier")
+	}
+	a.templates = map[string]*roleTemplate{}
+	for name, text := range d.Templates {
+		rt, err := parseRoleTemplate(name, text)
+		if err != nil {
+			return nil, fmt.Errorf("ca: %w", err)
+		}
+		a.templates[name] = rt
 	}
 	if p := strings.TrimSuffix(d.PointersURL, "/"); p != "" {
 		a.crlURL = p + "/crl/" + a.issuerID

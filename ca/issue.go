@@ -131,10 +131,8 @@ func sameNames(got, want []string) error {
 // template builds the unsigned certificate from the decision only: the
 // CSR contributes its public key and nothing else.
 func (a *Authority) template(role *policies.Role, dec *policies.Decision, csr *x509.CertificateRequest) (*x509.Certificate, error) {
-	if text, ok := a.d.Templates[role.Name]; ok {
-		data := x509util.CreateTemplateData(dec.CommonName, dec.Names())
-		data.SetCertificateRequest(csr)
-		c, err := x509util.NewCertificate(csr, x509util.WithTemplate(text, data))
+	if rt, ok := a.templates[role.Name]; ok {
+		c, err := rt.certificate(csr, x509util.CreateTemplateData(dec.CommonName, dec.Names()))
 		if err != nil {
 			var te *x509util.TemplateError
 			if errors.As(err, &te) {
@@ -142,7 +140,7 @@ func (a *Authority) template(role *policies.Role, dec *policies.Decision, csr *x
 			}
 			return nil, fmt.Errorf("template of role %s: %w", role.Name, err)
 		}
-		return c.GetCertificate(), nil
+		return c, nil
 	}
 	c := &x509util.Certificate{
 		Subject:            x509util.Subject{CommonName: dec.CommonName},

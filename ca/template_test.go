@@ -1,0 +1,139 @@
+package ca_test
+
+import (
+	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pkid/ca"
+	"pkid/errs"
+	"pkid/internal/testutil"
+	"pkid/policies"
+	"pkid/store"
+)
+
+// orgTemplate adds an organization to the subject and keeps the decided
+// names; it fails on request for a name starting with "nope".
+const orgTemplate = `{
+	"subject": {"commonName": {{ toJson .Subject.CommonName }}, "organization": ["Platform"]},
+	{{- range .SANs }}{{ if hasPrefix "nope" .Value }}{{ fail "nope names are not for this role" }}{{ end }}{{ end }}
+	"sans": {{ toJson .SANs }},
+	"keyUsage": ["digitalSignature"],
+	"extKeyUsage": ["serverAuth", "clientAuth"]
+}`
+
+func templatedAuthority(t testing.TB, text string) (*ca.Authority, error) {
+	t.Helper()
+	tc := testutil.CA(t, "ec-p256")
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "pkid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	role := defaultRole()
+	role.Renewal = policies.Renewal{Enabled: true, MaxAge: 720 * time.Hour}
+	return ca.New(ca.Deps{
+		Root: tc.Root, Intermediate: tc.Intermediate, Signer: tc.Signer,
+		Roles: map[string]*policies.Role{"default": role}, Templates: map[string]string{"default": text},
+		Store: st, Clock: ca.NewFakeClock(now), PointersURL: "http://127.0.0.1:8080",
+	})
+}
+
+// TestRoleTemplate: a role's template shapes the certificate, runs once
+// parsed for many certificates, may refuse a request with its own words,
+// is still checked against the role, and works for a renewal that keeps
+// its key (an unsigned request built from the certificate in use).
+func TestRoleTemplate(t *testing.T) {
+	a, err := templatedAuthority(t, orgTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := testutil.LeafKey(t, "ec-p256")
+	var last *x509.Certificate
+	for i := range 3 {
+		csr := makeCSR(t, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "svc.internal"}, DNSNames: []string{"svc.internal"}})
+		iss, err := a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: csr})
+		if err != nil {
+			t.Fatalf("ok/sign %d: %v", i, err)
+		}
+		last = parsePEM(t, iss.PEM)
+		if len(last.Subject.Organization) != 1 || last.Subject.Organization[0] != "Platform" || last.DNSNames[0] != "svc.internal" {
+			t.Fatalf("ok/template not applied: %v %v", last.Subject, last.DNSNames)
+		}
+		if last.IsCA || !last.NotAfter.Equal(now.Add(24*time.Hour)) {
+			t.Fatalf("ok/role decides CA-ness and validity: CA %v notAfter %s", last.IsCA, last.NotAfter)
+		}
+		testutil.LintCertificate(t, last.Raw)
+	}
+
+	// The template's own refusal, in its words.
+	csr := makeCSR(t, key, &x509.CertificateRequest{DNSNames: []string{"nope.internal"}})
+	_, err = a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: csr})
+	if errs.KindOf(err) != errs.Forbidden || !strings.Contains(err.Error(), "nope names are not for this role") {
+		t.Fatalf("fail/template refusal: %v", err)
+	}
+
+	// Renewal without a new key: the request is built from the certificate
+	// in use and carries no signature.
+	ren, err := a.Renew(ctx, last, nil)
+	if err != nil {
+		t.Fatalf("ok/renew with the same key: %v", err)
+	}
+	if c := parsePEM(t, ren.PEM); c.Subject.Organization[0] != "Platform" || c.SerialNumber.Cmp(last.SerialNumber) == 0 {
+		t.Fatalf("ok/renewed certificate %v", c.Subject)
+	}
+}
+
+// TestRoleTemplateCheckedAgainstRole: whatever the template writes is
+// checked against the role before signing.
+func TestRoleTemplateCheckedAgainstRole(t *testing.T) {
+	cases := map[string]string{
+		"fail/ca":         `{"subject": {"commonName": "svc.internal"}, "sans": {{ toJson .SANs }}, "basicConstraints": {"isCA": true, "maxPathLen": 0}}`,
+		"fail/other-name": `{"subject": {"commonName": "svc.internal"}, "sans": [{"type": "dns", "value": "evil.example.com"}]}`,
+	}
+	for name, text := range cases {
+		t.Run(name, func(t *testing.T) {
+			a, err := templatedAuthority(t, text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			csr := makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{DNSNames: []string{"svc.internal"}})
+			if _, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: csr}); errs.KindOf(err) != errs.Forbidden {
+				t.Fatalf("template output signed: %v", err)
+			}
+		})
+	}
+}
+
+// TestRoleTemplateSyntax: a template that does not parse stops the
+// Authority at start, naming the role.
+func TestRoleTemplateSyntax(t *testing.T) {
+	_, err := templatedAuthority(t, `{"subject": {{ .Subject `)
+	if err == nil || !strings.Contains(err.Error(), "template of role default") {
+		t.Fatalf("bad template accepted: %v", err)
+	}
+}
+
+// BenchmarkSignTemplate is BenchmarkSign for a role with a template.
+func BenchmarkSignTemplate(b *testing.B) {
+	a, err := templatedAuthority(b, orgTemplate)
+	if err != nil {
+		b.Fatal(err)
+	}
+	csr := makeCSR(b, testutil.LeafKey(b, "ec-p256"), &x509.CertificateRequest{DNSNames: []string{"bench.internal"}})
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: csr}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
