@@ -74,15 +74,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	templates := map[string]string{}
-	for name, r := range cfg.Roles {
-		if r.Template != "" {
-			b, err := os.ReadFile(cfg.Resolve(r.Template))
-			if err != nil {
-				return fmt.Errorf("template of role %s: %w", name, err)
-			}
-			templates[name] = string(b)
-		}
+	templates, err := ReadTemplates(cfg)
+	if err != nil {
+		return err
 	}
 	st, err := store.OpenBolt(cfg.Resolve(cfg.Storage.Path))
 	if err != nil {
@@ -257,4 +251,26 @@ func LoadCA(cfg *config.Config) (*x509.Certificate, *x509.Certificate, crypto.Si
 		return nil, nil, nil, fmt.Errorf("intermediate key: %w", err)
 	}
 	return root, inter, key, nil
+}
+
+// ReadTemplates reads the x509util template of every role that names one
+// and checks that it parses, so serve and config check refuse a bad one
+// alike, naming the role and the file.
+func ReadTemplates(cfg *config.Config) (map[string]string, error) {
+	templates := map[string]string{}
+	for name, r := range cfg.Roles {
+		if r.Template == "" {
+			continue
+		}
+		path := cfg.Resolve(r.Template)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("template of role %s: %w", name, err)
+		}
+		if err := ca.CheckTemplate(name, string(b)); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		templates[name] = string(b)
+	}
+	return templates, nil
 }

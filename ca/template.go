@@ -18,6 +18,13 @@ type roleTemplate struct {
 	t *template.Template
 }
 
+// CheckTemplate parses text as role's x509util template without keeping it,
+// so `pkid config check` refuses what serve would refuse at start.
+func CheckTemplate(role, text string) error {
+	_, err := parseRoleTemplate(role, text)
+	return err
+}
+
 func parseRoleTemplate(role, text string) (*roleTemplate, error) {
 	t, err := template.New(role).Funcs(x509util.GetFuncMap()).Parse(text)
 	if err != nil {

@@ -60,6 +60,22 @@ func TestInit(t *testing.T) {
 	if r := pkid(t, nil, "config", "check", "--config", filepath.Join(d, "pkid.yaml")); r.code != 0 {
 		t.Fatalf("config check: %+v", r)
 	}
+	// A role's template is one of the files config check looks at: it
+	// must exist and parse, as serve would require at start.
+	y, _ := os.ReadFile(filepath.Join(d, "pkid.yaml"))
+	os.WriteFile(filepath.Join(d, "pkid.yaml"), []byte(strings.TrimRight(string(y), "\n")+"\n  tpl:\n    allowed_domains: [internal]\n    allow_subdomains: true\n    default_ttl: 1h\n    max_ttl: 2h\n    key_types: [ec-p256]\n    ext_key_usage: [server_auth]\n    template: tpl.json\n"), 0o600)
+	os.WriteFile(filepath.Join(d, "tpl.json"), []byte(`{"subject": {{ .Subject `), 0o600)
+	if r := pkid(t, nil, "config", "check", "--config", filepath.Join(d, "pkid.yaml")); r.code != 1 || !strings.Contains(r.stderr, "tpl.json") || !strings.Contains(r.stderr, "template of role tpl") {
+		t.Fatalf("fail/template that does not parse: %+v", r)
+	}
+	os.Remove(filepath.Join(d, "tpl.json"))
+	if r := pkid(t, nil, "config", "check", "--config", filepath.Join(d, "pkid.yaml")); r.code != 1 || !strings.Contains(r.stderr, "template of role tpl") {
+		t.Fatalf("fail/missing template: %+v", r)
+	}
+	os.WriteFile(filepath.Join(d, "tpl.json"), []byte(`{"subject": {{ toJson .Subject }}, "sans": {{ toJson .SANs }}}`), 0o600)
+	if r := pkid(t, nil, "config", "check", "--config", filepath.Join(d, "pkid.yaml")); r.code != 0 {
+		t.Fatalf("ok/template: %+v", r)
+	}
 }
 
 func TestInitKeyTypesAndPasswordFiles(t *testing.T) {

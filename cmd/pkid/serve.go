@@ -89,6 +89,9 @@ func configCmd() *cobra.Command {
 					return fmt.Errorf("%s: %w", cfg.Path, err)
 				}
 			}
+			if _, err := api.ReadTemplates(cfg); err != nil {
+				return err
+			}
 			fmt.Fprintf(c.OutOrStdout(), "%s: ok (%d roles)\n", cfg.Path, len(cfg.Roles))
 			return nil
 		},
