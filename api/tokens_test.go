@@ -1,0 +1,117 @@
+package api_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"pkid/api"
+)
+
+// TestTokenAdminOverREST: an admin lists tokens (never a secret or its
+// hash) and revokes one, which stops working at once; others may not.
+func TestTokenAdminOverREST(t *testing.T) {
+	s := shared
+	victim := tokenFor(t, s, "default", func(o *api.TokenOptions) { o.Name = "to-revoke" })
+	id, _, _ := strings.Cut(victim, ".")
+
+	var list struct {
+		Items []map[string]any `json:"items"`
+	}
+	if r := s.do(t, "GET", "/v1/tokens", s.admin, nil, &list); r.StatusCode != 200 {
+		t.Fatalf("ok/list: %d", r.StatusCode)
+	}
+	found := false
+	for _, it := range list.Items {
+		if it["id"] == id {
+			found = it["name"] == "to-revoke"
+		}
+		for _, k := range []string{"secret", "secret_hash", "token"} {
+			if _, ok := it[k]; ok {
+				t.Fatalf("fail/list shows %q: %v", k, it)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("ok/list: token %s not listed", id)
+	}
+
+	for name, tok := range map[string]string{"fail/not admin": s.tok, "fail/no token": ""} {
+		want := map[string]int{"fail/not admin": 403, "fail/no token": 401}[name]
+		if r := s.do(t, "GET", "/v1/tokens", tok, nil, nil); r.StatusCode != want {
+			t.Errorf("%s list: %d, want %d", name, r.StatusCode, want)
+		}
+		if r := s.do(t, "DELETE", "/v1/tokens/"+id, tok, nil, nil); r.StatusCode != want {
+			t.Errorf("%s delete: %d, want %d", name, r.StatusCode, want)
+		}
+	}
+
+	if r := s.do(t, "DELETE", "/v1/tokens/"+id, s.admin, nil, nil); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("ok/delete: %d", r.StatusCode)
+	}
+	var p api.Problem
+	if r := s.do(t, "GET", "/v1/roles", victim, nil, &p); r.StatusCode != 401 {
+		t.Fatalf("fail/revoked token still works: %d %+v", r.StatusCode, p)
+	}
+	if r := s.do(t, "DELETE", "/v1/tokens/"+id, s.admin, nil, &p); r.StatusCode != 404 || !strings.Contains(p.Detail, id) {
+		t.Fatalf("fail/delete twice: %d %+v", r.StatusCode, p)
+	}
+}
+
+// TestRolesOverREST: a token sees the roles it may use, an admin all of
+// them, with what each allows.
+func TestRolesOverREST(t *testing.T) {
+	s := shared
+	type view struct {
+		Name           string   `json:"name"`
+		AllowedDomains []string `json:"allowed_domains"`
+		MaxTTL         string   `json:"max_ttl"`
+		KeyTypes       []string `json:"key_types"`
+	}
+	names := func(token string) map[string]view {
+		t.Helper()
+		var out struct {
+			Roles []view `json:"roles"`
+		}
+		if r := s.do(t, "GET", "/v1/roles", token, nil, &out); r.StatusCode != 200 {
+			t.Fatalf("roles: %d", r.StatusCode)
+		}
+		m := map[string]view{}
+		for _, v := range out.Roles {
+			m[v.Name] = v
+		}
+		return m
+	}
+	if got := names(s.tok); len(got) != 1 || got["default"].Name == "" || !containsAll(got["default"].AllowedDomains, "internal") || got["default"].MaxTTL == "" {
+		t.Fatalf("ok/default token sees %+v", got)
+	}
+	if got := names(s.admin); len(got) < 2 || got["ci"].Name == "" {
+		t.Fatalf("ok/admin sees %+v", got)
+	}
+	if r := s.do(t, "GET", "/v1/roles", "", nil, nil); r.StatusCode != 401 {
+		t.Fatalf("fail/no token: %d", r.StatusCode)
+	}
+}
+
+// TestMethodNotAllowed: a known path with the wrong method gets a 405
+// problem document naming the method.
+func TestMethodNotAllowed(t *testing.T) {
+	var p api.Problem
+	r := shared.do(t, "GET", "/v1/sign/default", shared.tok, nil, &p)
+	if r.StatusCode != 405 || r.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(p.Detail, "GET") {
+		t.Fatalf("%d %q %+v", r.StatusCode, r.Header.Get("Content-Type"), p)
+	}
+}
+
+func containsAll(have []string, want ...string) bool {
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			found = found || h == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
