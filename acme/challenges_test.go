@@ -38,6 +38,28 @@ func TestDNS01WrongValue(t *testing.T) {
 	}
 }
 
+// TestValidationDNSFailures: a name the resolver cannot answer for is a
+// "dns" problem naming what was looked up, for dns-01 (no TXT record) and
+// http-01 (no address).
+func TestValidationDNSFailures(t *testing.T) {
+	for _, tc := range []struct{ role, name, typ, want string }{
+		{"wild", "none.wild.internal", "dns-01", "_acme-challenge.none.wild.internal"},
+		{"default", "host.nxdomain.internal", "http-01", "host.nxdomain.internal"},
+	} {
+		t.Run("fail/"+tc.typ, func(t *testing.T) {
+			c := newRaw(t, tc.role)
+			c.register()
+			_, o := c.newOrder(tc.name)
+			u, _ := challengeOf(t, c, o.Authorizations[0], tc.typ)
+			c.post(u, map[string]any{})
+			az := c.waitAuthz(o.Authorizations[0])
+			if typ, d := az.problemOf(tc.typ); az.Status != "invalid" || typ != "urn:ietf:params:acme:error:dns" || !strings.Contains(d, tc.want) {
+				t.Fatalf("authz %s, error %s %q", az.Status, typ, d)
+			}
+		})
+	}
+}
+
 func TestWildcardOnlyByDNS01(t *testing.T) {
 	c := newRaw(t, "wild")
 	c.register()

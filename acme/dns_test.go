@@ -9,7 +9,8 @@ import (
 )
 
 // testDNS answers on one loopback port over UDP and TCP: TXT records the
-// tests set, A 127.0.0.1 for anything else, so dns-01 and the CA's lookups
+// tests set, NXDOMAIN for names with a label "nxdomain", A 127.0.0.1 for
+// anything else, so dns-01 and the CA's lookups
 // never leave the machine.
 type testDNS struct {
 	addr string
@@ -74,6 +75,10 @@ func (d *testDNS) serve(w dns.ResponseWriter, r *dns.Msg) {
 	m.Authoritative = true
 	for _, q := range r.Question {
 		name := strings.ToLower(q.Name)
+		if strings.Contains(name, ".nxdomain.") {
+			m.Rcode = dns.RcodeNameError // names that do not exist, for refusals
+			continue
+		}
 		switch q.Qtype {
 		case dns.TypeTXT:
 			d.mu.Lock()

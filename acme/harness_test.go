@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
@@ -169,9 +170,12 @@ func (c *rawClient) nonce() string {
 // sign builds a flattened JWS; kid "" embeds the jwk.
 func sign(t *testing.T, key crypto.Signer, kid, nonce, url string, payload []byte) []byte {
 	t.Helper()
-	alg := jose.ES256
-	if _, ok := key.Public().(*ecdsa.PublicKey); !ok {
-		alg = jose.EdDSA
+	alg := jose.EdDSA
+	switch pub := key.Public().(type) {
+	case *ecdsa.PublicKey:
+		alg = map[int]jose.SignatureAlgorithm{256: jose.ES256, 384: jose.ES384, 521: jose.ES512}[pub.Curve.Params().BitSize]
+	case *rsa.PublicKey:
+		alg = jose.RS256
 	}
 	opts := &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"url": url}}
 	if nonce != "" {
@@ -354,10 +358,16 @@ func serveHTTP01Redirect(t *testing.T, target string) func() {
 
 // errorOf is the problem detail recorded in the challenge of type typ.
 func (a authzObj) errorOf(typ string) string {
+	_, d := a.problemOf(typ)
+	return d
+}
+
+// problemOf is the type and detail of a challenge's recorded error.
+func (a authzObj) problemOf(typ string) (string, string) {
 	for _, ch := range a.Challenges {
 		if ch.Type == typ && ch.Error != nil {
-			return ch.Error.Detail
+			return ch.Error.Type, ch.Error.Detail
 		}
 	}
-	return ""
+	return "", ""
 }

@@ -1,9 +1,11 @@
 package acme_test
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -91,6 +93,32 @@ func TestNewAccount(t *testing.T) {
 			t.Fatal(typ)
 		}
 	})
+	// Account keys: P-256, P-384, RSA ≥ 2048 and Ed25519 are accepted;
+	// anything weaker is refused by name before any account exists.
+	for name, tc := range map[string]struct {
+		key      func() crypto.Signer
+		typ, msg string
+	}{
+		"ok/P-384":      {func() crypto.Signer { k, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader); return k }, "", ""},
+		"ok/RSA-2048":   {func() crypto.Signer { return testutil.LeafKey(t, "rsa-2048") }, "", ""},
+		"fail/RSA-1024": {func() crypto.Signer { k, _ := rsa.GenerateKey(rand.Reader, 1024); return k }, "badPublicKey", "too small"},
+		"fail/P-521":    {func() crypto.Signer { k, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader); return k }, "badSignatureAlgorithm", "ES512"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newRaw(t, "default")
+			c.key = tc.key()
+			a := c.post(c.url("newAccount"), map[string]any{"termsOfServiceAgreed": true})
+			if tc.typ == "" {
+				if a.status != 201 {
+					t.Fatalf("%d %s", a.status, a.body)
+				}
+				return
+			}
+			if typ, detail := a.problem(t); typ != tc.typ || !strings.Contains(detail, tc.msg) {
+				t.Fatalf("%s: %s", typ, detail)
+			}
+		})
+	}
 	t.Run("fail/bad contact", func(t *testing.T) {
 		c := newRaw(t, "default")
 		if typ, _ := c.post(c.url("newAccount"), map[string]any{"contact": []string{"tel:+1555"}}).problem(t); typ != "unsupportedContact" {
