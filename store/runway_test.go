@@ -27,6 +27,7 @@ func TestRunway(t *testing.T) {
 	if b.runway == nil {
 		t.Fatal("no runway")
 	}
+	t.Logf("direct I/O: %v", b.runway.direct)
 	// Records from 32 writers, big enough to make bbolt grow its file
 	// several times while the runway is written between commits.
 	const n = 3000
@@ -101,7 +102,7 @@ func TestRunwayStopsOnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.runway.f.Close()
-	b.runway.f = ro
+	b.runway.f, b.runway.direct = ro, false
 	for i := range 50 {
 		err := b.write(context.Background(), func(tx *bolt.Tx) error {
 			return tx.Bucket(bMeta).Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
@@ -112,5 +113,30 @@ func TestRunwayStopsOnError(t *testing.T) {
 	}
 	if !b.runway.failed {
 		t.Error("writing to a read-only handle did not stop the runway")
+	}
+}
+
+// TestRunwayDirectFallsBack: a direct write the filesystem refuses (here:
+// a buffer off the alignment O_DIRECT needs) is retried buffered, and the
+// runway goes on.
+func TestRunwayDirectFallsBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pkid.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if !b.runway.direct {
+		t.Skip("this filesystem has no O_DIRECT")
+	}
+	z := make([]byte, runwayStep+1)
+	b.runway.zeros = z[1:] // misaligned: EINVAL for a direct write
+	err = b.write(context.Background(), func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put([]byte("k"), []byte("v")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if b.runway.direct || b.runway.failed || b.runway.written == 0 {
+		t.Fatalf("direct %v failed %v written %d", b.runway.direct, b.runway.failed, b.runway.written)
 	}
 }
