@@ -299,3 +299,30 @@ func TestCreateHierarchy(t *testing.T) {
 	}
 	testutil.LintCRL(t, crl)
 }
+
+// TestEmailCertificate: a role that allows a mail domain and
+// email_protection issues a certificate for a mailbox; RFC 5280 lints
+// apply to this kind too.
+func TestEmailCertificate(t *testing.T) {
+	mail := defaultRole()
+	mail.Name = "mail"
+	mail.AllowedEmailDomains = []string{"corp.internal"}
+	mail.ExtKeyUsage = []string{"email_protection"}
+	a, _, _ := newAuthority(t, "ec-p256", mail)
+	csr := makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{EmailAddresses: []string{"ops@corp.internal"}})
+	iss, err := a.Sign(context.Background(), &ca.SignRequest{Role: "mail", CSR: csr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parsePEM(t, iss.PEM)
+	if len(c.EmailAddresses) != 1 || c.EmailAddresses[0] != "ops@corp.internal" || len(c.ExtKeyUsage) != 1 || c.ExtKeyUsage[0] != x509.ExtKeyUsageEmailProtection {
+		t.Fatalf("emails %v EKU %v", c.EmailAddresses, c.ExtKeyUsage)
+	}
+	if n := testutil.LintCertificate(t, c.Raw); n < 30 {
+		t.Errorf("only %d lints applied", n)
+	}
+	csr = makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{EmailAddresses: []string{"ops@evil.example"}})
+	if _, err := a.Sign(context.Background(), &ca.SignRequest{Role: "mail", CSR: csr}); errs.KindOf(err) != errs.RejectedIdentifier || !strings.Contains(err.Error(), "mail domain not allowed") {
+		t.Fatalf("fail/other mail domain: %v", err)
+	}
+}

@@ -167,6 +167,20 @@ func TestUserFlow(t *testing.T) {
 	if r := pkid(t, env, "cert", "sign", "--ca-url", s.base, "--token", "nope.nope", "--role", "default", "--csr", csrFile); r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "unknown or revoked token") {
 		t.Fatalf("bad token: %+v", r)
 	}
+	// token revoke goes through the admin socket while serve runs; the
+	// token stops working at once, and revoking it again is a failure.
+	if r := pkid(t, nil, "token", "revoke", "--config", cfg, direct); r.code != 0 || !strings.Contains(r.stderr, "revoked") {
+		t.Fatalf("token revoke: %+v", r)
+	}
+	if r := pkid(t, env, "cert", "sign", "--ca-url", s.base, "--token", direct, "--role", "default", "--csr", csrFile); r.code != 1 || !strings.Contains(r.stderr, "unknown or revoked token") {
+		t.Fatalf("revoked token still signs: %+v", r)
+	}
+	if r := pkid(t, nil, "token", "revoke", "--config", cfg, direct); r.code != 1 {
+		t.Fatalf("token revoke twice: %+v", r)
+	}
+	if r := pkid(t, nil, "token", "revoke", "--config", cfg); r.code != 2 {
+		t.Fatalf("token revoke without an id: %+v", r)
+	}
 	leaf, _ := ca.LoadCertificate(crt)
 	serial := ca.SerialString(leaf.SerialNumber)
 	mustPKID(t, env, "cert", "revoke", "--ca-url", s.base, "--token", admin, "--reason", "keyCompromise", serial)
