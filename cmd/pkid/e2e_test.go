@@ -51,6 +51,17 @@ func TestInit(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "--force") {
 		t.Fatalf("overwrite without --force: %+v", r)
 	}
+	// --force makes a new hierarchy and keeps the store: what was issued
+	// or granted before stays listed (and revocable).
+	mustPKID(t, nil, "token", "create", "--config", filepath.Join(d, "pkid.yaml"), "--role", "default", "--name", "before-force")
+	oldRoot, _ := os.ReadFile(filepath.Join(d, "certs/root.crt"))
+	mustPKID(t, nil, "init", "--dir", d, "--force")
+	if newRoot, _ := os.ReadFile(filepath.Join(d, "certs/root.crt")); string(newRoot) == string(oldRoot) {
+		t.Fatal("init --force kept the old root")
+	}
+	if list := mustPKID(t, nil, "token", "list", "--config", filepath.Join(d, "pkid.yaml")); !strings.Contains(list, "before-force") {
+		t.Fatalf("init --force lost the store: %s", list)
+	}
 	if r := pkid(t, nil, "init"); r.code != 2 {
 		t.Fatalf("init without --dir: exit %d", r.code)
 	}
