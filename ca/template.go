@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"text/template"
 
 	"go.step.sm/crypto/x509util"
@@ -49,8 +50,12 @@ func (rt *roleTemplate) certificate(csr *x509.CertificateRequest, data x509util.
 		terr.Message = msg
 		return "", errors.New(msg)
 	}})
+	// x509util marks the copy's SAN extension critical when the subject is
+	// empty: it must not write into the caller's request.
+	cr := *csr
+	cr.Extensions = slices.Clone(csr.Extensions)
 	run := func(_ *x509.CertificateRequest, o *x509util.Options) error {
-		data.SetCertificateRequest(csr)
+		data.SetCertificateRequest(&cr)
 		buf := new(bytes.Buffer)
 		if err := t.Execute(buf, data); err != nil {
 			if terr.Message != "" {

@@ -71,6 +71,18 @@ func TestRoleTemplate(t *testing.T) {
 		testutil.LintCertificate(t, last.Raw)
 	}
 
+	// The caller's request is left as it came (x509util would mark the SAN
+	// extension critical in it when the subject is empty).
+	bare := makeCSR(t, key, &x509.CertificateRequest{DNSNames: []string{"bare.internal"}})
+	if _, err := a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: bare}); err != nil {
+		t.Fatalf("ok/empty subject: %v", err)
+	}
+	for _, e := range bare.Extensions {
+		if e.Critical {
+			t.Fatalf("the template run changed the caller's CSR: %v critical", e.Id)
+		}
+	}
+
 	// The template's own refusal, in its words.
 	csr := makeCSR(t, key, &x509.CertificateRequest{DNSNames: []string{"nope.internal"}})
 	_, err = a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: csr})
