@@ -37,6 +37,17 @@ func defaultRole() *policies.Role {
 
 func newAuthority(t testing.TB, keyType string, roles ...*policies.Role) (*ca.Authority, *store.Bolt, *ca.FakeClock) {
 	t.Helper()
+	a, st, clk, err := buildAuthority(t, keyType, nil, roles...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, st, clk
+}
+
+// buildAuthority makes an Authority from the fixtures of keyType over a
+// fresh store; whether ca.New may refuse is the caller's to judge.
+func buildAuthority(t testing.TB, keyType string, templates map[string]string, roles ...*policies.Role) (*ca.Authority, *store.Bolt, *ca.FakeClock, error) {
+	t.Helper()
 	tc := testutil.CA(t, keyType)
 	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "pkid.db"))
 	if err != nil {
@@ -51,11 +62,8 @@ func newAuthority(t testing.TB, keyType string, roles ...*policies.Role) (*ca.Au
 		rm[r.Name] = r
 	}
 	clk := ca.NewFakeClock(now)
-	a, err := ca.New(ca.Deps{Root: tc.Root, Intermediate: tc.Intermediate, Signer: tc.Signer, Roles: rm, Store: st, Clock: clk, PointersURL: "http://127.0.0.1:8080"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a, st, clk
+	a, err := ca.New(ca.Deps{Root: tc.Root, Intermediate: tc.Intermediate, Signer: tc.Signer, Roles: rm, Templates: templates, Store: st, Clock: clk, PointersURL: "http://127.0.0.1:8080"})
+	return a, st, clk, err
 }
 
 func makeCSR(t testing.TB, key crypto.Signer, tmpl *x509.CertificateRequest) *x509.CertificateRequest {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"pkid/errs"
 	"pkid/internal/testutil"
 	"pkid/policies"
-	"pkid/store"
 )
 
 // orgTemplate adds an organization to the subject and keeps the decided
@@ -28,19 +26,10 @@ const orgTemplate = `{
 
 func templatedAuthority(t testing.TB, text string) (*ca.Authority, error) {
 	t.Helper()
-	tc := testutil.CA(t, "ec-p256")
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "pkid.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	role := defaultRole()
 	role.Renewal = policies.Renewal{Enabled: true, MaxAge: 720 * time.Hour}
-	return ca.New(ca.Deps{
-		Root: tc.Root, Intermediate: tc.Intermediate, Signer: tc.Signer,
-		Roles: map[string]*policies.Role{"default": role}, Templates: map[string]string{"default": text},
-		Store: st, Clock: ca.NewFakeClock(now), PointersURL: "http://127.0.0.1:8080",
-	})
+	a, _, _, err := buildAuthority(t, "ec-p256", map[string]string{"default": text}, role)
+	return a, err
 }
 
 // TestRoleTemplate: a role's template shapes the certificate, runs once
@@ -129,23 +118,4 @@ func TestRoleTemplateSyntax(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "template of role default") {
 		t.Fatalf("bad template accepted: %v", err)
 	}
-}
-
-// BenchmarkSignTemplate is BenchmarkSign for a role with a template.
-func BenchmarkSignTemplate(b *testing.B) {
-	a, err := templatedAuthority(b, orgTemplate)
-	if err != nil {
-		b.Fatal(err)
-	}
-	csr := makeCSR(b, testutil.LeafKey(b, "ec-p256"), &x509.CertificateRequest{DNSNames: []string{"bench.internal"}})
-	b.SetParallelism(16)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: csr}); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
 }
