@@ -21,7 +21,7 @@ sed -i "s/^  http01_port: 80$/  http01_port: $((P+2))/" "$T/ca/pkid.yaml"
 ROOT=$T/ca/certs/root.crt
 
 start() {
-  "$BIN" serve --config "$T/ca/pkid.yaml" 2>"$T/serve.log" & SERVER=$!
+  PKID_CPUPROFILE=${PKID_CPUPROFILE:-} "$BIN" serve --config "$T/ca/pkid.yaml" 2>"$T/serve.log" & SERVER=$!
   local t0=$(date +%s%N)
   until curl -fsS --cacert "$ROOT" "https://$HTTPS/healthz" >/dev/null 2>&1; do sleep 0.02; done
   READY_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
@@ -52,6 +52,16 @@ run --mode acme -c 32 -n 2000 --http01-listen "$H01"
 run --mode acme -c 32 -n 2000 --http01-listen "$H01"
 run --mode acme -c 32 -n 2000 --http01-listen "$H01"
 stop
+
+# Where the server's CPU goes: a profiled server (PKID_CPUPROFILE, written
+# when it stops) under the sign target's load.
+echo "+ CPU profile of pkid serve under pkid bench --mode sign -c 32 -n 20000" >&2
+PROF=$T/sign.prof
+PKID_CPUPROFILE=$PROF start
+PROFROW=$($B --mode sign -c 32 -n 20000 --server-pid $SERVER)
+stop
+PROFTOP=$T/sign-top.txt
+go tool pprof -top -cum -nodecount 45 "$BIN" "$PROF" 2>/dev/null | sed -n '/^ *flat/,$p' >"$PROFTOP"
 
 echo "+ go test -bench (micro-benchmarks)" >&2
 MICRO=$T/micro.txt
@@ -94,6 +104,19 @@ stop
   echo "| mode | key | clients | ops | throughput | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/op | of crypto bound | errors |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   echo "$BIGROW"
+  echo
+  echo "## Where the server's CPU goes (sign, 32 clients)"
+  echo
+  echo "A server started with \`PKID_CPUPROFILE\` under \`pkid bench --mode sign -c 32 -n 20000\`, then"
+  echo "\`go tool pprof -top -cum -nodecount 45 bin/pkid sign.prof\`. The run:"
+  echo
+  echo "| mode | key | clients | ops | throughput | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/op | of crypto bound | errors |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "$PROFROW"
+  echo
+  echo '```'
+  cat "$PROFTOP"
+  echo '```'
   echo
   echo "## Micro-benchmarks (\`go test -bench\`)"
   echo
