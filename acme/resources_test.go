@@ -109,7 +109,9 @@ func TestNewAccount(t *testing.T) {
 			c.key = tc.key()
 			a := c.post(c.url("newAccount"), map[string]any{"termsOfServiceAgreed": true})
 			if tc.typ == "" {
-				if a.status != 201 {
+				// 200 when the (fixture) key already has its account, as
+				// on a second -count.
+				if (a.status != 201 && a.status != 200) || a.header.Get("Location") == "" {
 					t.Fatalf("%d %s", a.status, a.body)
 				}
 				return

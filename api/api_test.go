@@ -98,15 +98,19 @@ func TestListPagination(t *testing.T) {
 			got[it.Serial] = true
 		}
 		if page.NextCursor == "" {
-			if pages != 2 {
-				t.Fatalf("%d pages for 5 items at 2 per page", pages+1)
+			// Full pages of 2 and the rest on the last (the shared server
+			// may hold ci certificates of an earlier -count too).
+			if pages+1 != (len(got)+1)/2 {
+				t.Fatalf("%d pages for %d items at 2 per page", pages+1, len(got))
 			}
 			break
 		}
 		cursor = page.NextCursor
 	}
-	if len(got) != len(want) {
-		t.Fatalf("listed %d of %d", len(got), len(want))
+	for sn := range want {
+		if !got[sn] {
+			t.Fatalf("serial %s not listed (%d listed)", sn, len(got))
+		}
 	}
 	var p api.Problem
 	if s.do(t, "GET", "/v1/certs", s.tok, nil, &p).StatusCode != 403 {
