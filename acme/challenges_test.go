@@ -38,22 +38,24 @@ func TestDNS01WrongValue(t *testing.T) {
 	}
 }
 
-// TestValidationDNSFailures: a name the resolver cannot answer for is a
-// "dns" problem naming what was looked up, for dns-01 (no TXT record) and
-// http-01 (no address).
-func TestValidationDNSFailures(t *testing.T) {
-	for _, tc := range []struct{ role, name, typ, want string }{
-		{"wild", "none.wild.internal", "dns-01", "_acme-challenge.none.wild.internal"},
-		{"default", "host.nxdomain.internal", "http-01", "host.nxdomain.internal"},
+// TestValidationFailures: a validation that cannot reach its answer is
+// recorded as a problem of the right type, saying what was looked up or
+// dialled: dns for dns-01 with no TXT record and for http-01 to a name
+// that does not resolve, connection for http-01 where nobody listens.
+func TestValidationFailures(t *testing.T) {
+	for _, tc := range []struct{ name, role, ident, chal, problem, detail string }{
+		{"fail/dns-01 no TXT", "wild", "none.wild.internal", "dns-01", "dns", "_acme-challenge.none.wild.internal"},
+		{"fail/http-01 no address", "default", "host.nxdomain.internal", "http-01", "dns", "host.nxdomain.internal"},
+		{"fail/http-01 nobody listening", "default", "down.internal", "http-01", "connection", ""},
 	} {
-		t.Run("fail/"+tc.typ, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			c := newRaw(t, tc.role)
 			c.register()
-			_, o := c.newOrder(tc.name)
-			u, _ := challengeOf(t, c, o.Authorizations[0], tc.typ)
+			_, o := c.newOrder(tc.ident)
+			u, _ := challengeOf(t, c, o.Authorizations[0], tc.chal)
 			c.post(u, map[string]any{})
 			az := c.waitAuthz(o.Authorizations[0])
-			if typ, d := az.problemOf(tc.typ); az.Status != "invalid" || typ != "urn:ietf:params:acme:error:dns" || !strings.Contains(d, tc.want) {
+			if typ, d := az.problemOf(tc.chal); az.Status != "invalid" || typ != "urn:ietf:params:acme:error:"+tc.problem || !strings.Contains(d, tc.detail) {
 				t.Fatalf("authz %s, error %s %q", az.Status, typ, d)
 			}
 		})

@@ -432,19 +432,6 @@ func TestChallengeSlowValidation(t *testing.T) {
 	}
 }
 
-func TestChallengeNobodyListening(t *testing.T) {
-	c := newRaw(t, "default")
-	c.register()
-	_, o := c.newOrder("down.internal")
-	var az authzObj
-	c.post(o.Authorizations[0], nil).json(t, &az)
-	c.post(az.Challenges[0].URL, map[string]any{})
-	got := c.waitAuthz(o.Authorizations[0])
-	if got.Status != "invalid" || !strings.HasSuffix(got.Challenges[0].Error.Type, "connection") {
-		t.Fatalf("authz %+v", got)
-	}
-}
-
 func TestAuthzDeactivate(t *testing.T) {
 	c := newRaw(t, "default")
 	c.register()

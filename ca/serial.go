@@ -9,18 +9,15 @@ import (
 	"time"
 
 	"pkid/errs"
+	"pkid/store"
 )
 
-// newSerial returns 128 random bits (the contract's CSPRNG part) behind 31
-// bits of the clock: the milliseconds since 1970 modulo 2^31, which wrap
-// every 24.8 days. That is 20 octets with the top bit clear, so positive
-// and within RFC 5280's limit. Uniqueness rests on the random bits; the
-// prefix only makes the serials of one commit neighbours, so the store's
-// serial index grows in one place instead of dirtying a random page per
-// certificate (after a wrap, next to the serials of 24.8 days before).
+// newSerial returns store.TimePrefix then 128 random bits (the contract's
+// CSPRNG part): 20 octets with the top bit clear, so positive and within
+// RFC 5280's limit.
 func newSerial(now time.Time) (*big.Int, error) {
 	var b [20]byte
-	binary.BigEndian.PutUint32(b[:4], uint32(now.UnixMilli())&0x7fffffff)
+	binary.BigEndian.PutUint32(b[:4], store.TimePrefix(now))
 	if _, err := rand.Read(b[4:]); err != nil {
 		return nil, fmt.Errorf("serial: %w", err)
 	}
