@@ -53,7 +53,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 			took := time.Since(start)
 			s.metrics.observe(slot.template, rec.status, took)
-			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "ms", took.Milliseconds(), "request_id", id)
+			if s.log.Enabled(ctx, slog.LevelDebug) {
+				s.log.LogAttrs(ctx, slog.LevelDebug, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+					slog.Int("status", rec.status), slog.Int64("ms", took.Milliseconds()), slog.String("request_id", id))
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -63,23 +66,20 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 // outcome, the serial and the reason. Never a secret or a key.
 func (s *Server) logAudit(ctx context.Context, event, requester, role string, names []string, outcome, serial, reason string, extra ...any) {
 	s.count(event, role, outcome)
-	args := []any{"event", event, "requester", requester, "role", role, "names", names, "outcome", outcome, "request_id", requestID(ctx)}
+	// Typed attributes: one line per issuance, so no boxing of the fixed fields.
+	attrs := make([]slog.Attr, 0, 8+len(extra)/2)
+	attrs = append(attrs, slog.String("event", event), slog.String("requester", requester), slog.String("role", role),
+		slog.Any("names", names), slog.String("outcome", outcome), slog.String("request_id", requestID(ctx)))
 	if serial != "" {
-		args = append(args, "serial", serial)
+		attrs = append(attrs, slog.String("serial", serial))
 	}
 	if reason != "" {
-		args = append(args, "reason", reason)
+		attrs = append(attrs, slog.String("reason", reason))
 	}
-	args = append(args, extra...)
-	s.log.LogAttrs(ctx, slog.LevelInfo, "audit", argsToAttrs(args)...)
-}
-
-func argsToAttrs(args []any) []slog.Attr {
-	var out []slog.Attr
-	for i := 0; i+1 < len(args); i += 2 {
-		out = append(out, slog.Any(args[i].(string), args[i+1]))
+	for i := 0; i+1 < len(extra); i += 2 {
+		attrs = append(attrs, slog.Any(extra[i].(string), extra[i+1]))
 	}
-	return out
+	s.log.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
 }
 
 // requestIDs are a per-process random prefix and a counter: unique enough

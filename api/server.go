@@ -70,6 +70,14 @@ func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
 	r.SkipClean(true)
 	r.Use(recordRoute)
+	// gorilla/mux tries routes in order, one regexp each, and no two of
+	// these overlap: the hot paths (issuance, ACME) go first.
+	r.HandleFunc("/v1/sign/{role}", s.sign).Methods(http.MethodPost)
+	r.HandleFunc("/v1/issue/{role}", s.issue).Methods(http.MethodPost)
+	r.HandleFunc("/v1/renew", s.renew).Methods(http.MethodPost)
+	if s.opts.ACME != nil {
+		r.PathPrefix("/acme/").Handler(s.opts.ACME)
+	}
 	s.publicRoutes(r)
 	r.HandleFunc("/healthz", s.health).Methods(http.MethodGet)
 	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet)
@@ -77,18 +85,12 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/v1/ca/chain", s.chain).Methods(http.MethodGet)
 	r.HandleFunc("/v1/certs/{serial}", s.getCert).Methods(http.MethodGet)
 	r.HandleFunc("/v1/certs", s.listCerts).Methods(http.MethodGet)
-	r.HandleFunc("/v1/sign/{role}", s.sign).Methods(http.MethodPost)
-	r.HandleFunc("/v1/issue/{role}", s.issue).Methods(http.MethodPost)
 	r.HandleFunc("/v1/revoke", s.revoke).Methods(http.MethodPost)
 	r.HandleFunc("/v1/revoke/self", s.revokeSelf).Methods(http.MethodPost)
-	r.HandleFunc("/v1/renew", s.renew).Methods(http.MethodPost)
 	r.HandleFunc("/v1/tokens", s.createToken).Methods(http.MethodPost)
 	r.HandleFunc("/v1/tokens", s.listTokens).Methods(http.MethodGet)
 	r.HandleFunc("/v1/tokens/{id}", s.deleteToken).Methods(http.MethodDelete)
 	r.HandleFunc("/v1/roles", s.roles).Methods(http.MethodGet)
-	if s.opts.ACME != nil {
-		r.PathPrefix("/acme/").Handler(s.opts.ACME)
-	}
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
 	return s.middleware(r)

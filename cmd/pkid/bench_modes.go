@@ -218,9 +218,11 @@ func prepareOCSP(_ context.Context, f *benchFlags) (op, error) {
 	if url == "" {
 		return nil, usagef("the role's leaves carry no OCSP URL; give --ocsp-url")
 	}
-	cs := make([]*http.Client, f.concurrency)
-	for w := range cs {
-		cs[w] = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	// Leaves point at plain HTTP, but an https:// --ocsp-url (the API
+	// listener serves OCSP too) works with the same root.
+	cs, err := clients(f, nil)
+	if err != nil {
+		return nil, err
 	}
 	return func(_ context.Context, w, _ int) error {
 		resp, err := cs[w].Post(url, "application/ocsp-request", bytes.NewReader(req))

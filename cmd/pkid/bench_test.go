@@ -25,10 +25,18 @@ func TestBenchCommand(t *testing.T) {
 	s := serve(t, d, https)
 	root := filepath.Join(d, "certs", "root.crt")
 	pid := s.cmd.Process.Pid
-	for _, mode := range []string{"crypto", "sign", "issue", "renew", "ocsp", "acme"} {
-		t.Run(mode, func(t *testing.T) {
+	runs := []struct{ name, mode, ocspURL string }{
+		{"crypto", "crypto", ""}, {"sign", "sign", ""}, {"issue", "issue", ""}, {"renew", "renew", ""},
+		{"ocsp", "ocsp", "http://" + plain + "/ocsp"}, {"ocsp-over-https", "ocsp", s.base + "/ocsp"}, {"acme", "acme", ""},
+	}
+	for _, run := range runs {
+		mode := run.mode
+		t.Run(run.name, func(t *testing.T) {
 			args := []string{"bench", "--mode", mode, "-c", "2", "-n", "6", "--format", "json", "--ca-url", s.base, "--root", root, "--token", tok,
-				"--server-pid", strconv.Itoa(pid), "--http01-listen", h01, "--ocsp-url", "http://" + plain + "/ocsp"}
+				"--server-pid", strconv.Itoa(pid), "--http01-listen", h01}
+			if run.ocspURL != "" {
+				args = append(args, "--ocsp-url", run.ocspURL)
+			}
 			out := mustPKID(t, nil, args...)
 			var r struct {
 				OK         int            `json:"ok"`
