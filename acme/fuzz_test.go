@@ -2,7 +2,15 @@ package acme_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"net/http"
+	"os"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -26,4 +34,94 @@ func FuzzJWS(f *testing.F) {
 			t.Fatalf("status %d for %q", resp.StatusCode, body)
 		}
 	})
+}
+
+// FuzzSignedPayload signs arbitrary payloads with a registered account's
+// key, so they pass the JWS checks and reach each resource's own parser:
+// new account, account update, new order, finalize, authorization,
+// challenge, revocation and key change. Whatever the payload, the answer is
+// below 500 and the server keeps answering.
+func FuzzSignedPayload(f *testing.F) {
+	// Resources, by index: 0 newAccount, 1 account, 2 newOrder, 3 finalize,
+	// 4 authorization, 5 order, 6 revokeCert, 7 keyChange.
+	seeds := []struct {
+		which   uint8
+		payload string
+	}{
+		{0, `{"termsOfServiceAgreed":true}`}, {0, `{"onlyReturnExisting":true}`}, {0, `{"contact":[1]}`}, {0, `{"externalAccountBinding":{}}`},
+		{1, ``}, {1, `{}`}, {1, `{"contact":["mailto:x@y"]}`}, {1, `{"contact":["tel:1"]}`}, {1, `{"status":"deactivated"}`},
+		{2, `{"identifiers":[{"type":"dns","value":"a.strict.internal"}]}`}, {2, `{"identifiers":[{"type":"ip","value":"::1"},{"type":"dns","value":"*.x"}]}`},
+		{2, `{"identifiers":[{"type":"email","value":"a@b"}]}`}, {2, `{"identifiers":[]}`}, {2, `{"notBefore":"2030-01-01T00:00:00Z","identifiers":[]}`}, {2, `null`},
+		{3, `{"csr":"MIIB"}`}, {3, `{"csr":"!!"}`}, {3, `{}`}, {3, `{"csr":""}`}, {4, ``}, {4, `{"status":"deactivated"}`}, {4, `{"status":"valid"}`}, {5, ``}, {5, `[]`},
+		{6, `{"certificate":"MIIB","reason":99}`}, {6, `{"certificate":"","reason":-1}`}, {7, `{"protected":"e30","payload":"e30","signature":"AA"}`}, {7, `"x"`},
+	}
+	for _, sd := range seeds {
+		f.Add(sd.which, []byte(sd.payload))
+	}
+	// One CSR that finalizes, and one for a name the order does not hold.
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for _, name := range []string{"web.strict.internal", "other.strict.internal"} {
+		der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, key)
+		f.Add(uint8(3), []byte(`{"csr":"`+base64.RawURLEncoding.EncodeToString(der)+`"}`))
+	}
+	var (
+		once   sync.Once
+		base   *rawClient
+		orderU string
+		order  orderObj
+	)
+	f.Fuzz(func(t *testing.T, which uint8, payload []byte) {
+		once.Do(func() {
+			base = newRaw(t, "strict")
+			base.register()
+			orderU, order = base.newOrder("fuzz.strict.internal")
+		})
+		c := *base
+		c.t = t
+		urls := []string{c.url("newAccount"), c.kid, c.url("newOrder"), "", order.Authorizations[0], orderU,
+			c.url("revokeCert"), c.url("keyChange")}
+		url := urls[int(which)%len(urls)]
+		if url == "" {
+			// Finalize needs a ready order to get as far as the CSR.
+			url = readyOrder(&c).Finalize
+		}
+		kid := c.kid
+		if url == c.url("newAccount") {
+			kid = "" // newAccount carries its jwk
+		}
+		a := c.postRaw(url, sign(t, c.key, kid, c.nonce(), url, payload))
+		if a.status >= 500 {
+			t.Fatalf("%s: status %d for %q: %s", url, a.status, payload, a.body)
+		}
+		// The account must survive whatever the payload did to it, bar
+		// deactivation (which is the client's right).
+		if os.Getenv("PKID_FUZZ_TRACE") != "" {
+			t.Logf("%d %d %.120s", which%8, a.status, a.body)
+		}
+		if strings.Contains(string(payload), "deactivated") {
+			once = sync.Once{}
+		}
+	})
+}
+
+// readyOrder makes an order for a name the strict role allows and
+// validates it over http-01 (or reuses the account's valid authorization).
+func readyOrder(c *rawClient) orderObj {
+	c.t.Helper()
+	stop := serveHTTP01(c.t, func(tok string) string { return tok + "." + c.thumbprint() })
+	defer stop()
+	_, o := c.newOrder("web.strict.internal")
+	if o.Status == "pending" {
+		var az authzObj
+		c.post(o.Authorizations[0], nil).json(c.t, &az)
+		for _, ch := range az.Challenges {
+			if ch.Type == "http-01" {
+				c.post(ch.URL, map[string]any{})
+			}
+		}
+		if az := c.waitAuthz(o.Authorizations[0]); az.Status != "valid" {
+			c.t.Fatalf("authorization %s", az.Status)
+		}
+	}
+	return o
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"pkid/ca"
@@ -37,6 +38,30 @@ func FuzzCSRIntake(f *testing.F) {
 		iss, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: csr})
 		if err == nil && iss.Record.Serial == "" {
 			t.Fatal("issued without a serial")
+		}
+	})
+}
+
+// FuzzNormalizeSerial: every input that names a serial (REST paths,
+// revocation bodies, the CLI) goes through NormalizeSerial. What it accepts
+// comes out canonical — lowercase hex, no leading zeros — and stable.
+func FuzzNormalizeSerial(f *testing.F) {
+	for _, s := range []string{"0a:FF", "00", "-1", "+ff", " 1f ", "", "::", "0x1f", "1_0", "ffffffffffffffffffffffffffffffffffffffffff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := ca.NormalizeSerial(in)
+		if err != nil {
+			if errs.KindOf(err) != errs.Malformed {
+				t.Fatalf("%q: %v is not a malformed-input error", in, err)
+			}
+			return
+		}
+		if out == "" || out[0] == '0' || strings.Trim(out, "0123456789abcdef") != "" {
+			t.Fatalf("%q -> %q is not canonical", in, out)
+		}
+		if again, err := ca.NormalizeSerial(out); err != nil || again != out {
+			t.Fatalf("%q -> %q -> %q, %v", in, out, again, err)
 		}
 	})
 }
