@@ -170,11 +170,16 @@ func boundNames(t *store.Token) []string {
 func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.Token, role string, sr *ca.SignRequest, ir *ca.IssueRequest, err error) {
 	ctx := r.Context()
 	requester := requesterOf(tok)
-	var names []string
-	if sr != nil {
-		names = csrNames(sr.CSR)
-	} else if ir != nil {
-		names = append(append([]string{ir.CommonName}, ir.DNSNames...), ir.URIs...)
+	// The names asked for, for the audit line of a refusal: an issue
+	// request's own fields (PrepareIssue builds sr from them), or the CSR's.
+	requested := func() []string {
+		if ir != nil {
+			return append(append([]string{ir.CommonName}, ir.DNSNames...), ir.URIs...)
+		}
+		if sr != nil {
+			return csrNames(sr.CSR)
+		}
+		return nil
 	}
 	var keyPEM []byte
 	if err == nil && ir != nil {
@@ -197,7 +202,7 @@ func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.
 		iss, err = s.opts.CA.Sign(ctx, sr)
 	}
 	if err != nil {
-		s.logAudit(ctx, "issue", requester, role, names, "refused", "", errs.DetailOf(err))
+		s.logAudit(ctx, "issue", requester, role, requested(), "refused", "", errs.DetailOf(err))
 		writeProblem(w, r, s.log, err)
 		return
 	}
