@@ -38,9 +38,9 @@ func FuzzJWS(f *testing.F) {
 
 // FuzzSignedPayload signs arbitrary payloads with a registered account's
 // key, so they pass the JWS checks and reach each resource's own parser:
-// new account, account update, new order, finalize, authorization,
-// challenge, revocation and key change. Whatever the payload, the answer is
-// below 500 and the server keeps answering.
+// new account, account update, new order, finalize (on a ready order),
+// authorization, order, revocation and key change. Whatever the payload,
+// the answer is below 500 and the server keeps answering.
 func FuzzSignedPayload(f *testing.F) {
 	// Resources, by index: 0 newAccount, 1 account, 2 newOrder, 3 finalize,
 	// 4 authorization, 5 order, 6 revokeCert, 7 keyChange.
@@ -93,11 +93,11 @@ func FuzzSignedPayload(f *testing.F) {
 		if a.status >= 500 {
 			t.Fatalf("%s: status %d for %q: %s", url, a.status, payload, a.body)
 		}
-		// The account must survive whatever the payload did to it, bar
-		// deactivation (which is the client's right).
 		if os.Getenv("PKID_FUZZ_TRACE") != "" {
 			t.Logf("%d %d %.120s", which%8, a.status, a.body)
 		}
+		// A payload that may have deactivated the account (the client's
+		// right) sends the next input to a fresh account and order.
 		if strings.Contains(string(payload), "deactivated") {
 			once = sync.Once{}
 		}
