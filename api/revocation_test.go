@@ -251,19 +251,7 @@ func TestRootCRLReload(t *testing.T) {
 // no restart and no revocation.
 func TestCRLRefreshOnSchedule(t *testing.T) {
 	s := shared
-	get := func() *x509.RevocationList {
-		resp, err := s.client.Get(s.base + "/crl")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		der, _ := io.ReadAll(resp.Body)
-		rl, err := x509.ParseRevocationList(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rl
-	}
+	get := func() *x509.RevocationList { return testutil.FetchCRL(t, s.client, s.base+"/crl") }
 	before := get()
 	s.advance(t, 13*time.Hour) // crl.validity is 24h
 	deadline := time.Now().Add(3 * time.Second)

@@ -13,21 +13,12 @@ import (
 	"testing"
 
 	"pkid/ca"
+	"pkid/internal/testutil"
 )
 
 func getCRL(t *testing.T, plain string) *x509.RevocationList {
 	t.Helper()
-	resp, err := http.Get("http://" + plain + "/crl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	der, _ := io.ReadAll(resp.Body)
-	rl, err := x509.ParseRevocationList(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rl
+	return testutil.FetchCRL(t, http.DefaultClient, "http://"+plain+"/crl")
 }
 
 // TestRevocationWithOpenSSL: OpenSSL as the independent checker of CRL and
