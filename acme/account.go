@@ -52,8 +52,7 @@ func checkContacts(cs []string) error {
 }
 
 func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
-	role, rl := s.roleOf(r)
-	req, err := s.verify(r, role, jwkOnly)
+	req, err := s.verify(r, jwkOnly)
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -68,10 +67,10 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, badPublicKey("cannot compute the key thumbprint"))
 		return
 	}
-	existing, err := s.d.Store.GetAccountByKey(r.Context(), role, tp)
+	existing, err := s.d.Store.GetAccountByKey(r.Context(), req.role, tp)
 	switch {
 	case err == nil:
-		w.Header().Set("Location", s.link.account(role, existing.ID))
+		w.Header().Set("Location", s.link.account(req.role, existing.ID))
 		writeJSON(w, http.StatusOK, s.viewAccount(existing))
 		return
 	case !errors.Is(err, store.ErrNotFound):
@@ -86,17 +85,17 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	acct := &store.ACMEAccount{ID: newID(s.d.Clock.Now()), Role: role, KeyThumbprint: tp, Contact: b.Contact, Status: store.ACMEValid, CreatedAt: s.d.Clock.Now().UTC()}
-	if rl.ACME.RequireEAB || len(b.ExternalAccountBinding) > 0 {
+	acct := &store.ACMEAccount{ID: newID(s.d.Clock.Now()), Role: req.role, KeyThumbprint: tp, Contact: b.Contact, Status: store.ACMEValid, CreatedAt: s.d.Clock.Now().UTC()}
+	if req.rl.ACME.RequireEAB || len(b.ExternalAccountBinding) > 0 {
 		if len(b.ExternalAccountBinding) == 0 {
-			s.writeProblem(w, r, externalAccountRequired("role "+role+" requires an external account binding; create one with pkid acme eab create --role "+role))
+			s.writeProblem(w, r, externalAccountRequired("role "+req.role+" requires an external account binding; create one with pkid acme eab create --role "+req.role))
 			return
 		}
 		if s.d.EAB == nil {
 			s.writeProblem(w, r, malformed("external account bindings are not configured"))
 			return
 		}
-		kid, err := s.d.EAB.VerifyBinding(r.Context(), role, acct.ID, b.ExternalAccountBinding, req.jwk, s.link.newAccount(role))
+		kid, err := s.d.EAB.VerifyBinding(r.Context(), req.role, acct.ID, b.ExternalAccountBinding, req.jwk, s.link.newAccount(req.role))
 		if err != nil {
 			s.writeProblem(w, r, err)
 			return
@@ -111,8 +110,8 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.log.Info("audit", "event", "acme.account.create", "role", role, "account", acct.ID)
-	w.Header().Set("Location", s.link.account(role, acct.ID))
+	s.log.Info("audit", "event", "acme.account.create", "role", req.role, "account", acct.ID)
+	w.Header().Set("Location", s.link.account(req.role, acct.ID))
 	writeJSON(w, http.StatusCreated, s.viewAccount(acct))
 }
 
@@ -126,8 +125,7 @@ func (s *Server) ownAccount(r *http.Request, req *request) error {
 
 // account is POST-as-GET, contact update or deactivation.
 func (s *Server) account(w http.ResponseWriter, r *http.Request) {
-	role, _ := s.roleOf(r)
-	req, err := s.verify(r, role, kidOnly)
+	req, err := s.verify(r, kidOnly)
 	if err == nil {
 		err = s.ownAccount(r, req)
 	}
@@ -166,17 +164,16 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if b.Status == store.ACMEDeactivated {
-			s.log.Info("audit", "event", "acme.account.deactivate", "role", role, "account", acct.ID)
+			s.log.Info("audit", "event", "acme.account.deactivate", "role", req.role, "account", acct.ID)
 		}
 	}
-	w.Header().Set("Location", s.link.account(role, acct.ID))
+	w.Header().Set("Location", s.link.account(req.role, acct.ID))
 	writeJSON(w, http.StatusOK, s.viewAccount(acct))
 }
 
 // orders lists an account's orders (RFC 8555 §7.1.2.1).
 func (s *Server) orders(w http.ResponseWriter, r *http.Request) {
-	role, _ := s.roleOf(r)
-	req, err := s.verify(r, role, kidOnly)
+	req, err := s.verify(r, kidOnly)
 	if err == nil {
 		err = s.ownAccount(r, req)
 	}
@@ -194,7 +191,7 @@ func (s *Server) orders(w http.ResponseWriter, r *http.Request) {
 	}
 	urls := make([]string, 0, len(ids))
 	for _, id := range ids {
-		urls = append(urls, s.link.order(role, id))
+		urls = append(urls, s.link.order(req.role, id))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"orders": urls})
 }

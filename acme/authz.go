@@ -67,8 +67,7 @@ func (s *Server) loadAuthz(r *http.Request, req *request, id string) (*store.ACM
 
 // authz is POST-as-GET or deactivation (RFC 8555 §7.5.2).
 func (s *Server) authz(w http.ResponseWriter, r *http.Request) {
-	role, _ := s.roleOf(r)
-	req, err := s.verify(r, role, kidOnly)
+	req, err := s.verify(r, kidOnly)
 	var az *store.ACMEAuthz
 	if err == nil {
 		az, err = s.loadAuthz(r, req, mux.Vars(r)["id"])
@@ -124,8 +123,7 @@ func (s *Server) awaitValidation(ctx context.Context, done <-chan struct{}) bool
 // challenge starts validation on a POST with a payload ({}), or reads the
 // challenge on POST-as-GET.
 func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
-	role, _ := s.roleOf(r)
-	req, err := s.verify(r, role, kidOnly)
+	req, err := s.verify(r, kidOnly)
 	var az *store.ACMEAuthz
 	if err == nil {
 		az, err = s.loadAuthz(r, req, mux.Vars(r)["authz"])
@@ -179,6 +177,6 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 	if view.Status == store.ACMEProcessing || view.Status == store.ACMEPending {
 		w.Header().Set("Retry-After", "1")
 	}
-	w.Header().Add("Link", `<`+s.link.authz(role, az.ID)+`>;rel="up"`)
+	w.Header().Add("Link", `<`+s.link.authz(req.role, az.ID)+`>;rel="up"`)
 	writeJSON(w, http.StatusOK, view)
 }

@@ -58,8 +58,7 @@ func identString(ids []Ident) string {
 }
 
 func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
-	role, _ := s.roleOf(r)
-	req, err := s.verify(r, role, kidOnly)
+	req, err := s.verify(r, kidOnly)
 	var o *store.ACMEOrder
 	if err == nil {
 		o, err = s.loadOrder(r, req)
@@ -117,7 +116,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 	for i, id := range o.Identifiers {
 		names[i] = id.Value
 	}
-	iss, signErr := s.d.CA.Sign(r.Context(), &ca.SignRequest{Role: role, CSR: csr, Requester: "acme:" + req.account.ID, Via: "acme", ExactNames: names})
+	iss, signErr := s.d.CA.Sign(r.Context(), &ca.SignRequest{Role: req.role, CSR: csr, Requester: "acme:" + req.account.ID, Via: "acme", ExactNames: names})
 	ctx := context.WithoutCancel(r.Context())
 	o, err = s.d.Store.UpdateOrder(ctx, o.ID, func(cur *store.ACMEOrder) error {
 		if signErr != nil {
@@ -129,7 +128,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if signErr != nil {
-		s.log.Info("audit", "event", "issue", "requester", "acme:"+req.account.ID, "role", role, "names", names, "outcome", "refused", "reason", signErr.Error())
+		s.log.Info("audit", "event", "issue", "requester", "acme:"+req.account.ID, "role", req.role, "names", names, "outcome", "refused", "reason", signErr.Error())
 		s.writeProblem(w, r, signErr)
 		return
 	}
@@ -137,16 +136,15 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.log.Info("audit", "event", "issue", "requester", "acme:"+req.account.ID, "role", role, "names", iss.Names, "outcome", "issued", "serial", iss.Record.Serial, "via", "acme")
-	w.Header().Set("Location", s.link.order(role, o.ID))
+	s.log.Info("audit", "event", "issue", "requester", "acme:"+req.account.ID, "role", req.role, "names", iss.Names, "outcome", "issued", "serial", iss.Record.Serial, "via", "acme")
+	w.Header().Set("Location", s.link.order(req.role, o.ID))
 	writeJSON(w, http.StatusOK, s.viewOrder(o))
 }
 
 // cert serves the PEM chain (leaf, intermediate) to the account that
 // ordered it.
 func (s *Server) cert(w http.ResponseWriter, r *http.Request) {
-	role, _ := s.roleOf(r)
-	req, err := s.verify(r, role, kidOnly)
+	req, err := s.verify(r, kidOnly)
 	if err == nil && !req.postAsGet {
 		err = malformed("certificates are fetched with POST-as-GET (an empty payload)")
 	}

@@ -16,6 +16,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"pkid/policies"
 	"pkid/store"
 )
 
@@ -34,6 +35,8 @@ const (
 
 // request is a verified ACME POST.
 type request struct {
+	role      string         // from the URL: /acme/{role}/...
+	rl        *policies.Role // its policy; common has checked it exists and allows ACME
 	payload   []byte
 	postAsGet bool
 	jwk       *jose.JSONWebKey
@@ -51,7 +54,8 @@ func thumbprint(k *jose.JSONWebKey) (string, error) {
 
 // verify runs the JWS checks in order: content type → parse (one
 // signature, an allowed alg) → url → nonce → key (jwk or kid) → signature.
-func (s *Server) verify(r *http.Request, role string, mode keyMode) (*request, error) {
+func (s *Server) verify(r *http.Request, mode keyMode) (*request, error) {
+	role, rl := s.roleOf(r)
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/jose+json" {
 		p := malformed("Content-Type must be application/jose+json")
 		p.Status = http.StatusUnsupportedMediaType
@@ -101,7 +105,7 @@ func (s *Server) verify(r *http.Request, role string, mode keyMode) (*request, e
 	if !s.d.Nonces.Use(h.Nonce) {
 		return nil, badNonce("nonce is unknown, used or expired; retry with the Replay-Nonce of this response")
 	}
-	req := &request{}
+	req := &request{role: role, rl: rl}
 	switch {
 	case h.JSONWebKey != nil && h.KeyID != "":
 		return nil, malformed("JWS has both jwk and kid; send exactly one")

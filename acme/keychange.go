@@ -14,8 +14,7 @@ import (
 // outer JWS is signed by the old key (kid), the inner by the new key (jwk)
 // over {account, oldKey}, with the same url and no nonce.
 func (s *Server) keyChange(w http.ResponseWriter, r *http.Request) {
-	role, _ := s.roleOf(r)
-	req, err := s.verify(r, role, kidOnly)
+	req, err := s.verify(r, kidOnly)
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -55,7 +54,7 @@ func (s *Server) keyChange(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, malformed("inner payload must be {account, oldKey}"))
 		return
 	}
-	if b.Account != s.link.account(role, req.account.ID) {
+	if b.Account != s.link.account(req.role, req.account.ID) {
 		s.writeProblem(w, r, malformed("inner payload account is not the account signing the outer JWS"))
 		return
 	}
@@ -80,8 +79,8 @@ func (s *Server) keyChange(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if errors.Is(err, store.ErrDuplicate) {
-		if other, gerr := s.d.Store.GetAccountByKey(r.Context(), role, newTP); gerr == nil {
-			w.Header().Set("Location", s.link.account(role, other.ID))
+		if other, gerr := s.d.Store.GetAccountByKey(r.Context(), req.role, newTP); gerr == nil {
+			w.Header().Set("Location", s.link.account(req.role, other.ID))
 		}
 		p := prob("conflict", http.StatusConflict, "the new key already belongs to another account")
 		p.Type = ns + "malformed"
@@ -92,7 +91,7 @@ func (s *Server) keyChange(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.log.Info("audit", "event", "acme.account.keychange", "role", role, "account", acct.ID)
-	w.Header().Set("Location", s.link.account(role, acct.ID))
+	s.log.Info("audit", "event", "acme.account.keychange", "role", req.role, "account", acct.ID)
+	w.Header().Set("Location", s.link.account(req.role, acct.ID))
 	writeJSON(w, http.StatusOK, s.viewAccount(acct))
 }

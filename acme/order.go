@@ -65,8 +65,7 @@ func canonicalIdent(id Ident) (Ident, error) {
 }
 
 func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
-	role, rl := s.roleOf(r)
-	req, err := s.verify(r, role, kidOnly)
+	req, err := s.verify(r, kidOnly)
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -77,7 +76,7 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if b.NotBefore != "" || b.NotAfter != "" {
-		s.writeProblem(w, r, malformed("notBefore/notAfter are not supported: validity comes from the role ("+rl.DefaultTTL.String()+")"))
+		s.writeProblem(w, r, malformed("notBefore/notAfter are not supported: validity comes from the role ("+req.rl.DefaultTTL.String()+")"))
 		return
 	}
 	if len(b.Identifiers) == 0 || len(b.Identifiers) > 100 {
@@ -95,7 +94,7 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 		if slices.Contains(idents, id) {
 			continue
 		}
-		if why := policies.CheckIdentifier(rl, id.Type, id.Value); why != "" {
+		if why := policies.CheckIdentifier(req.rl, id.Type, id.Value); why != "" {
 			p := rejectedIdentifier(fmt.Sprintf("%s %s: %s", id.Type, id.Value, why))
 			p.Identifier = &Ident{Type: id.Type, Value: id.Value}
 			subs = append(subs, p)
@@ -108,13 +107,13 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 		for i, p := range subs {
 			details[i] = p.Detail
 		}
-		p := rejectedIdentifier(fmt.Sprintf("role %q refuses: %s", role, strings.Join(details, "; ")))
+		p := rejectedIdentifier(fmt.Sprintf("role %q refuses: %s", req.role, strings.Join(details, "; ")))
 		p.Subproblems = subs
 		s.writeProblem(w, r, p)
 		return
 	}
 	now := s.d.Clock.Now().UTC()
-	o := &store.ACMEOrder{ID: newID(now), AccountID: req.account.ID, Role: role, Status: store.ACMEPending, Identifiers: idents, Expires: now.Add(s.d.OrderLifetime), CreatedAt: now}
+	o := &store.ACMEOrder{ID: newID(now), AccountID: req.account.ID, Role: req.role, Status: store.ACMEPending, Identifiers: idents, Expires: now.Add(s.d.OrderLifetime), CreatedAt: now}
 	var fresh []*store.ACMEAuthz
 	allValid := true
 	for _, id := range idents {
@@ -130,12 +129,12 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		allValid = false
-		az := &store.ACMEAuthz{ID: newID(now), AccountID: req.account.ID, Role: role, Identifier: base, Wildcard: wildcard, Status: store.ACMEPending, Expires: o.Expires}
-		for _, typ := range s.challengeTypes(rl, base, wildcard) {
+		az := &store.ACMEAuthz{ID: newID(now), AccountID: req.account.ID, Role: req.role, Identifier: base, Wildcard: wildcard, Status: store.ACMEPending, Expires: o.Expires}
+		for _, typ := range s.challengeTypes(req.rl, base, wildcard) {
 			az.Challenges = append(az.Challenges, store.ACMEChallenge{Type: typ, Token: newToken(), Status: store.ACMEPending})
 		}
 		if len(az.Challenges) == 0 {
-			p := rejectedIdentifier(fmt.Sprintf("no challenge of role %q (%s) can validate %s %s", role, strings.Join(rl.ACME.Challenges, ", "), id.Type, id.Value))
+			p := rejectedIdentifier(fmt.Sprintf("no challenge of role %q (%s) can validate %s %s", req.role, strings.Join(req.rl.ACME.Challenges, ", "), id.Type, id.Value))
 			s.writeProblem(w, r, p)
 			return
 		}
@@ -149,7 +148,7 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	w.Header().Set("Location", s.link.order(role, o.ID))
+	w.Header().Set("Location", s.link.order(req.role, o.ID))
 	writeJSON(w, http.StatusCreated, s.viewOrder(o))
 }
 
@@ -227,8 +226,7 @@ func (s *Server) refreshOrder(r *http.Request, o *store.ACMEOrder) (*store.ACMEO
 }
 
 func (s *Server) order(w http.ResponseWriter, r *http.Request) {
-	role, _ := s.roleOf(r)
-	req, err := s.verify(r, role, kidOnly)
+	req, err := s.verify(r, kidOnly)
 	if err == nil && !req.postAsGet {
 		err = malformed("orders are read with POST-as-GET (an empty payload)")
 	}
@@ -243,6 +241,6 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request) {
 	if o.Status == store.ACMEProcessing {
 		w.Header().Set("Retry-After", "1")
 	}
-	w.Header().Set("Location", s.link.order(role, o.ID))
+	w.Header().Set("Location", s.link.order(req.role, o.ID))
 	writeJSON(w, http.StatusOK, s.viewOrder(o))
 }

@@ -17,8 +17,7 @@ import (
 // revokeCert revokes a certificate (RFC 8555 §7.6), signed either by the
 // account that ordered it (kid) or by the certificate's own key (jwk).
 func (s *Server) revokeCert(w http.ResponseWriter, r *http.Request) {
-	role, _ := s.roleOf(r)
-	req, err := s.verify(r, role, kidOrJWK)
+	req, err := s.verify(r, kidOrJWK)
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
