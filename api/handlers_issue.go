@@ -170,11 +170,16 @@ func boundNames(t *store.Token) []string {
 func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.Token, role string, sr *ca.SignRequest, ir *ca.IssueRequest, err error) {
 	ctx := r.Context()
 	requester := requesterOf(tok)
-	// The names asked for, for the audit line of a refusal: an issue
-	// request's own fields (PrepareIssue builds sr from them), or the CSR's.
+	// The names asked for, for the audit line of a refusal, in the order
+	// csrNames gives them: an issue request's own fields (PrepareIssue
+	// builds sr from them), or the CSR's.
 	requested := func() []string {
 		if ir != nil {
-			return append(append([]string{ir.CommonName}, ir.DNSNames...), ir.URIs...)
+			names := append([]string{ir.CommonName}, ir.DNSNames...)
+			for _, ip := range ir.IPAddresses {
+				names = append(names, ip.String())
+			}
+			return append(names, ir.URIs...)
 		}
 		if sr != nil {
 			return csrNames(sr.CSR)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -178,6 +180,18 @@ func TestUserFlow(t *testing.T) {
 	if r := pkid(t, env, "cert", "sign", "--ca-url", s.base, "--token", "nope.nope", "--role", "default", "--csr", csrFile); r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "unknown or revoked token") {
 		t.Fatalf("bad token: %+v", r)
 	}
+	// Names outside the role: refused, and the audit line says which names
+	// were asked for (a CSR's CN and SANs; an issue request's CN, DNS
+	// names, IPs and URIs, in that order).
+	evil, _ := newCSR(t, "evil.example")
+	evilFile := filepath.Join(t.TempDir(), "evil.csr")
+	os.WriteFile(evilFile, []byte(evil), 0o644)
+	if r := pkid(t, env, "cert", "sign", "--ca-url", s.base, "--token", direct, "--role", "default", "--csr", evilFile); r.code != 1 || !strings.Contains(r.stderr, "evil.example") {
+		t.Fatalf("sign outside the role: %+v", r)
+	}
+	if r := pkid(t, env, "cert", "issue", "--ca-url", s.base, "--token", direct, "--role", "default", "--cn", "out.example", "--san", "a.out.example", "--san", "10.9.9.9", "--san", "spiffe://out/x", "--out", crt+".2", "--key-out", key+".2"); r.code != 1 {
+		t.Fatalf("issue outside the role: %+v", r)
+	}
 	// token revoke goes through the admin socket while serve runs; the
 	// token stops working at once, and revoking it again is a failure.
 	if r := pkid(t, nil, "token", "revoke", "--config", cfg, direct); r.code != 0 || !strings.Contains(r.stderr, "revoked") {
@@ -205,6 +219,26 @@ func TestUserFlow(t *testing.T) {
 	if !strings.Contains(logs, `"event":"issue"`) || !strings.Contains(logs, `"outcome":"refused"`) || !strings.Contains(logs, `"event":"revoke"`) {
 		t.Fatalf("audit lines missing:\n%s", logs)
 	}
+	for _, want := range [][]string{{"evil.example", "evil.example"}, {"out.example", "a.out.example", "10.9.9.9", "spiffe://out/x"}} {
+		if !refusalLogged(logs, want) {
+			t.Fatalf("no refused issue audit line with names %q:\n%s", want, logs)
+		}
+	}
+}
+
+// refusalLogged reports whether logs hold an audit line for a refused
+// issuance of exactly these names.
+func refusalLogged(logs string, names []string) bool {
+	for _, line := range strings.Split(logs, "\n") {
+		var l struct {
+			Msg, Event, Outcome string
+			Names               []string
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "audit" && l.Event == "issue" && l.Outcome == "refused" && slices.Equal(l.Names, names) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestCrashDuringLoad: SIGTERM, and separately SIGKILL, while signs are in
