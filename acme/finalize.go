@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"pkid/ca"
+	"pkid/internal/audit"
 	"pkid/policies"
 	"pkid/store"
 )
@@ -128,7 +129,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if signErr != nil {
-		s.log.Info("audit", "event", "issue", "requester", "acme:"+req.account.ID, "role", req.role, "names", names, "outcome", "refused", "reason", signErr.Error())
+		audit.Log(r.Context(), s.log, audit.Entry{Event: "issue", Requester: "acme:" + req.account.ID, Role: req.role, Names: names, Outcome: "refused", Reason: signErr.Error()})
 		s.writeProblem(w, r, signErr)
 		return
 	}
@@ -136,7 +137,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.log.Info("audit", "event", "issue", "requester", "acme:"+req.account.ID, "role", req.role, "names", iss.Names, "outcome", "issued", "serial", iss.Record.Serial, "via", "acme")
+	audit.Log(r.Context(), s.log, audit.Entry{Event: "issue", Requester: "acme:" + req.account.ID, Role: req.role, Names: iss.Names, Outcome: "issued", Serial: iss.Record.Serial}, "via", "acme")
 	w.Header().Set("Location", s.link.order(req.role, o.ID))
 	writeJSON(w, http.StatusOK, s.viewOrder(o))
 }

@@ -12,6 +12,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"pkid/ca"
+	"pkid/internal/audit"
 )
 
 // revokeCert revokes a certificate (RFC 8555 §7.6), signed either by the
@@ -72,10 +73,10 @@ func (s *Server) revokeCert(w http.ResponseWriter, r *http.Request) {
 		who = "acme:" + req.account.ID
 	}
 	if _, err := s.d.CA.Revoke(r.Context(), rec.Serial, reason); err != nil {
-		s.log.Info("audit", "event", "revoke", "requester", who, "role", rec.Role, "serial", rec.Serial, "outcome", "refused", "reason", err.Error())
+		audit.Log(r.Context(), s.log, audit.Entry{Event: "revoke", Requester: who, Role: rec.Role, Names: rec.Names, Outcome: "refused", Serial: rec.Serial, Reason: err.Error()})
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.log.Info("audit", "event", "revoke", "requester", who, "role", rec.Role, "names", rec.Names, "serial", rec.Serial, "outcome", "revoked", "reason", reason)
+	audit.Log(r.Context(), s.log, audit.Entry{Event: "revoke", Requester: who, Role: rec.Role, Names: rec.Names, Outcome: "revoked", Serial: rec.Serial, Reason: reason})
 	w.WriteHeader(http.StatusOK)
 }

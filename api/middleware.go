@@ -10,19 +10,12 @@ import (
 	"time"
 
 	"pkid/errs"
+	"pkid/internal/audit"
 )
 
 type ctxKey int
 
-const (
-	keyRequestID ctxKey = iota
-	keyRoute
-)
-
-func requestID(ctx context.Context) string {
-	s, _ := ctx.Value(keyRequestID).(string)
-	return s
-}
+const keyRoute ctxKey = iota
 
 type statusRecorder struct {
 	http.ResponseWriter
@@ -41,7 +34,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		start := time.Now()
 		id := s.reqID.next()
 		slot := &routeSlot{}
-		ctx := context.WithValue(context.WithValue(r.Context(), keyRequestID, id), keyRoute, slot)
+		ctx := context.WithValue(audit.WithRequestID(r.Context(), id), keyRoute, slot)
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
@@ -66,20 +59,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 // outcome, the serial and the reason. Never a secret or a key.
 func (s *Server) logAudit(ctx context.Context, event, requester, role string, names []string, outcome, serial, reason string, extra ...any) {
 	s.count(event, role, outcome)
-	// Typed attributes: one line per issuance, so no boxing of the fixed fields.
-	attrs := make([]slog.Attr, 0, 8+len(extra)/2)
-	attrs = append(attrs, slog.String("event", event), slog.String("requester", requester), slog.String("role", role),
-		slog.Any("names", names), slog.String("outcome", outcome), slog.String("request_id", requestID(ctx)))
-	if serial != "" {
-		attrs = append(attrs, slog.String("serial", serial))
-	}
-	if reason != "" {
-		attrs = append(attrs, slog.String("reason", reason))
-	}
-	for i := 0; i+1 < len(extra); i += 2 {
-		attrs = append(attrs, slog.Any(extra[i].(string), extra[i+1]))
-	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
+	audit.Log(ctx, s.log, audit.Entry{Event: event, Requester: requester, Role: role, Names: names, Outcome: outcome, Serial: serial, Reason: reason}, extra...)
 }
 
 // requestIDs are a per-process random prefix and a counter: unique enough

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"pkid/errs"
+	"pkid/internal/audit"
 	"pkid/internal/respond"
 )
 
@@ -54,7 +55,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 	}
 	k := errs.KindOf(err)
 	if k == errs.Internal {
-		log.ErrorContext(r.Context(), "internal error", "err", err, "path", r.URL.Path, "request_id", requestID(r.Context()))
+		log.ErrorContext(r.Context(), "internal error", "err", err, "path", r.URL.Path, "request_id", audit.RequestID(r.Context()))
 	}
 	p := Problem{Type: problemBase + k.String(), Title: titleOf[k], Status: statusOf[k], Detail: errs.DetailOf(err)}
 	if k == errs.Unauthorized {

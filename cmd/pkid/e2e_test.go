@@ -229,16 +229,34 @@ func TestUserFlow(t *testing.T) {
 // refusalLogged reports whether logs hold an audit line for a refused
 // issuance of exactly these names.
 func refusalLogged(logs string, names []string) bool {
-	for _, line := range strings.Split(logs, "\n") {
-		var l struct {
-			Msg, Event, Outcome string
-			Names               []string
-		}
-		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "audit" && l.Event == "issue" && l.Outcome == "refused" && slices.Equal(l.Names, names) {
+	for _, l := range auditLines(logs) {
+		if l.Event == "issue" && l.Outcome == "refused" && slices.Equal(l.Names, names) {
 			return true
 		}
 	}
 	return false
+}
+
+// auditLine is the part of an audit line the tests look at.
+type auditLine struct {
+	Event, Requester, Outcome, Serial, Via string
+	RequestID                              string `json:"request_id"`
+	Names                                  []string
+}
+
+// auditLines parses the server log's audit lines.
+func auditLines(logs string) []auditLine {
+	var out []auditLine
+	for _, line := range strings.Split(logs, "\n") {
+		var l struct {
+			Msg string
+			auditLine
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "audit" {
+			out = append(out, l.auditLine)
+		}
+	}
+	return out
 }
 
 // TestCrashDuringLoad: SIGTERM, and separately SIGKILL, while signs are in

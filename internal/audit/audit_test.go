@@ -1,4 +1,4 @@
-package api
+package audit
 
 import (
 	"bytes"
@@ -14,42 +14,42 @@ import (
 func TestAuditLine(t *testing.T) {
 	cases := []struct {
 		name string
-		log  func(s *Server, ctx context.Context)
+		log  func(l *slog.Logger, ctx context.Context)
 		want string // the line without "time"
 		keys []string
 	}{
-		{"ok/issued", func(s *Server, ctx context.Context) {
-			s.logAudit(ctx, "issue", "ci-main", "default", []string{"a.internal", "127.0.0.1"}, "issued", "ab12", "", "via", "api")
+		{"ok/issued", func(l *slog.Logger, ctx context.Context) {
+			Log(ctx, l, Entry{Event: "issue", Requester: "ci-main", Role: "default", Names: []string{"a.internal", "127.0.0.1"}, Outcome: "issued", Serial: "ab12"}, "via", "api")
 		}, `{"level":"INFO","msg":"audit","event":"issue","requester":"ci-main","role":"default","names":["a.internal","127.0.0.1"],"outcome":"issued","request_id":"r-1","serial":"ab12","via":"api"}`,
 			[]string{"time", "level", "msg", "event", "requester", "role", "names", "outcome", "request_id", "serial", "via"}},
-		{"ok/refused carries the reason and no serial", func(s *Server, ctx context.Context) {
-			s.logAudit(ctx, "issue", "ci-main", "default", nil, "refused", "", "name x.example is outside the role")
+		{"ok/refused carries the reason and no serial", func(l *slog.Logger, ctx context.Context) {
+			Log(ctx, l, Entry{Event: "issue", Requester: "ci-main", Role: "default", Outcome: "refused", Reason: "name x.example is outside the role"})
 		}, `{"level":"INFO","msg":"audit","event":"issue","requester":"ci-main","role":"default","names":null,"outcome":"refused","request_id":"r-1","reason":"name x.example is outside the role"}`,
 			[]string{"time", "level", "msg", "event", "requester", "role", "names", "outcome", "request_id", "reason"}},
-		{"ok/odd extra is dropped", func(s *Server, ctx context.Context) {
-			s.logAudit(ctx, "revoke", "admin", "default", []string{}, "revoked", "ff", "keyCompromise", "dangling")
+		{"ok/odd extra is dropped", func(l *slog.Logger, ctx context.Context) {
+			Log(ctx, l, Entry{Event: "revoke", Requester: "admin", Role: "default", Names: []string{}, Outcome: "revoked", Serial: "ff", Reason: "keyCompromise"}, "dangling")
 		}, `{"level":"INFO","msg":"audit","event":"revoke","requester":"admin","role":"default","names":[],"outcome":"revoked","request_id":"r-1","serial":"ff","reason":"keyCompromise"}`,
 			[]string{"time", "level", "msg", "event", "requester", "role", "names", "outcome", "request_id", "serial", "reason"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			s := New(Options{Log: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{
+			l := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{
 				ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 					if a.Key == slog.TimeKey {
 						return slog.Attr{}
 					}
 					return a
-				}}))})
-			ctx := context.WithValue(context.Background(), keyRequestID, "r-1")
-			tc.log(s, ctx)
+				}}))
+			ctx := WithRequestID(context.Background(), "r-1")
+			tc.log(l, ctx)
 			if got := bytes.TrimSpace(buf.Bytes()); string(got) != tc.want {
 				t.Fatalf("audit line\n got %s\nwant %s", got, tc.want)
 			}
 			// With the default handler the time comes first.
 			buf.Reset()
-			s.log = slog.New(slog.NewJSONHandler(&buf, nil))
-			tc.log(s, ctx)
+			l = slog.New(slog.NewJSONHandler(&buf, nil))
+			tc.log(l, ctx)
 			if keys := jsonKeys(t, buf.Bytes()); !reflect.DeepEqual(keys, tc.keys) {
 				t.Fatalf("keys %v, want %v", keys, tc.keys)
 			}
