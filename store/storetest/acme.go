@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -44,6 +45,9 @@ func testEAB(t *testing.T, open Opener) {
 	if err != nil || got.AccountID != "acct" || string(got.Sealed) != "\x01\x02\x03" {
 		t.Fatalf("ok/after reopen: %+v %v", got, err)
 	}
+	if got, err := acmeOf(t, s).GetAccount(ctx, "acct3"); err != nil || got.KeyThumbprint != "thumb3" {
+		t.Fatalf("ok/by id after reopen, failed rollover left alone: %+v %v", got, err)
+	}
 }
 
 func acmeOf(t *testing.T, s store.Store) store.ACMEStore {
@@ -59,9 +63,16 @@ func testAccounts(t *testing.T, open Opener) {
 	ctx := context.Background()
 	s := open(t)
 	as := acmeOf(t, s)
-	a := &store.ACMEAccount{ID: "acct1", Role: "default", KeyThumbprint: "thumb1", JWK: []byte(`{"kty":"EC"}`), Status: store.ACMEValid, CreatedAt: t0}
+	a := &store.ACMEAccount{ID: "acct1", Role: "default", KeyThumbprint: "thumb1", JWK: []byte(`{"kty":"EC"}`),
+		Contact: []string{"mailto:ops@example.internal"}, Status: store.ACMEValid, EABKeyID: "kid1", CreatedAt: t0}
 	if err := as.CreateAccount(ctx, a); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := as.GetAccount(ctx, "acct1"); err != nil || !reflect.DeepEqual(got, a) {
+		t.Fatalf("ok/by id: every field comes back\n got %+v %v\nwant %+v", got, err, a)
+	}
+	if _, err := as.GetAccount(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/unknown id: %v", err)
 	}
 	dup := *a
 	dup.ID = "acct2"
@@ -85,6 +96,9 @@ func testAccounts(t *testing.T, open Opener) {
 	}
 	if _, err := as.GetAccountByKey(ctx, "default", "thumb1"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("fail/old key still indexed: %v", err)
+	}
+	if got, err := as.GetAccount(ctx, "acct1"); err != nil || got.KeyThumbprint != "thumb2" {
+		t.Fatalf("ok/by id after update: %+v %v", got, err)
 	}
 	third := &store.ACMEAccount{ID: "acct3", Role: "default", KeyThumbprint: "thumb3", Status: store.ACMEValid, CreatedAt: t0}
 	if err := as.CreateAccount(ctx, third); err != nil {
