@@ -151,16 +151,20 @@ func Evaluate(r *Role, req *Request) (*Decision, error) {
 		d.Emails = append(d.Emails, e)
 	}
 
-	cn := req.CommonName
-	if cn != "" {
+	if cn := req.CommonName; cn != "" {
 		hasSANs := len(req.DNSNames)+len(req.IPAddresses)+len(req.URIs)+len(req.Emails) > 0
 		ip, ipErr := netip.ParseAddr(cn)
+		// The subject carries the CN in the exact form of the SAN it names
+		// ("Web.Internal." becomes "web.internal"), so it is one of the
+		// certificate's SAN values and not merely equal to one.
+		var canon string
 		switch {
 		case !hasSANs && ipErr == nil:
 			if why := checkAddr(r, ip); why != "" {
 				refuse("cn", cn, why)
 			} else {
 				d.IPAddresses = append(d.IPAddresses, net.IP(ip.AsSlice()))
+				canon = ip.String()
 			}
 		case !hasSANs:
 			name := NormalizeDNS(cn)
@@ -168,12 +172,15 @@ func Evaluate(r *Role, req *Request) (*Decision, error) {
 				refuse("cn", cn, why)
 			} else {
 				d.DNSNames = append(d.DNSNames, name)
+				canon = name
 			}
-		case !cnAmongSANs(cn, req):
-			refuse("cn", cn, "the common name must also be one of the SANs requested")
+		default:
+			if canon = cnAmongSANs(cn, req); canon == "" {
+				refuse("cn", cn, "the common name must also be one of the SANs requested")
+			}
 		}
-		if len(cn) <= MaxCNLength {
-			d.CommonName = cn
+		if len(canon) <= MaxCNLength {
+			d.CommonName = canon
 		}
 	}
 	if len(d.Names()) == 0 && len(reasons) == 0 {
@@ -205,26 +212,31 @@ func Evaluate(r *Role, req *Request) (*Decision, error) {
 	return d, nil
 }
 
-func cnAmongSANs(cn string, req *Request) bool {
+// cnAmongSANs returns the SAN of req that cn names, in the form it takes in
+// the certificate, or "" when cn names none of them.
+func cnAmongSANs(cn string, req *Request) string {
 	n := NormalizeDNS(cn)
 	for _, s := range req.DNSNames {
 		if NormalizeDNS(s) == n {
-			return true
+			return n
 		}
 	}
 	if ip, err := netip.ParseAddr(cn); err == nil {
 		for _, s := range req.IPAddresses {
 			if s == ip {
-				return true
+				return ip.String()
 			}
 		}
 	}
 	for _, u := range req.URIs {
 		if u.String() == cn {
-			return true
+			return cn
 		}
 	}
-	return slices.Contains(req.Emails, cn)
+	if slices.Contains(req.Emails, cn) {
+		return cn
+	}
+	return ""
 }
 
 // Usages returns the key usage and EKUs a leaf of role r with key pub gets:

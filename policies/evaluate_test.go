@@ -103,6 +103,11 @@ func TestEvaluate(t *testing.T) {
 			}
 		}},
 		{name: "ok/cn among SANs", req: Request{CommonName: "a.internal", DNSNames: []string{"a.internal", "b.internal"}}},
+		// The subject CN takes the exact form of the SAN it names.
+		{name: "ok/cn only, upper case and trailing dot", req: Request{CommonName: "Web.Internal."}, check: cnIs("web.internal")},
+		{name: "ok/cn among SANs, other case", req: Request{CommonName: "B.INTERNAL", DNSNames: []string{"a.internal", "b.internal."}}, check: cnIs("b.internal")},
+		{name: "ok/cn ipv6 only, long form", req: Request{CommonName: "FD12:0:0::1"}, check: cnIs("fd12::1")},
+		{name: "ok/cn ipv6 among SANs", req: Request{CommonName: "fd12:0::1", IPAddresses: ips("fd12::1")}, check: cnIs("fd12::1")},
 		{name: "ok/long cn left out of subject", req: Request{CommonName: strings.Repeat("a", 60) + ".internal"}, check: func(t *testing.T, d *Decision) {
 			if d.CommonName != "" || len(d.DNSNames) != 1 {
 				t.Errorf("got %+v", d)
@@ -246,6 +251,16 @@ func TestCheckCertificate(t *testing.T) {
 		mutate(c)
 		if err := CheckCertificate(r, c); err == nil {
 			t.Errorf("%s: allowed", name)
+		}
+	}
+}
+
+// cnIs checks the decision's subject CN.
+func cnIs(want string) func(*testing.T, *Decision) {
+	return func(t *testing.T, d *Decision) {
+		t.Helper()
+		if d.CommonName != want {
+			t.Errorf("subject CN %q, want %q", d.CommonName, want)
 		}
 	}
 }
