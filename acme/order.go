@@ -79,8 +79,8 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, malformed("notBefore/notAfter are not supported: validity comes from the role ("+req.rl.DefaultTTL.String()+")"))
 		return
 	}
-	if len(b.Identifiers) == 0 || len(b.Identifiers) > 100 {
-		s.writeProblem(w, r, malformed("an order needs 1 to 100 identifiers"))
+	if len(b.Identifiers) == 0 || len(b.Identifiers) > policies.MaxNames {
+		s.writeProblem(w, r, malformed(fmt.Sprintf("an order needs 1 to %d identifiers, not %d", policies.MaxNames, len(b.Identifiers))))
 		return
 	}
 	var idents []Ident

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	"pkid/acme"
 	"pkid/internal/testutil"
+	"pkid/policies"
 )
 
 func TestDirectory(t *testing.T) {
@@ -248,6 +250,15 @@ func TestNewOrder(t *testing.T) {
 	t.Run("fail/no identifiers", func(t *testing.T) {
 		if typ, _ := c.post(c.url("newOrder"), map[string]any{"identifiers": []string{}}).problem(t); typ != "malformed" {
 			t.Fatal(typ)
+		}
+	})
+	t.Run("fail/101 identifiers", func(t *testing.T) {
+		ids := make([]map[string]string, policies.MaxNames+1)
+		for i := range ids {
+			ids[i] = map[string]string{"type": "dns", "value": fmt.Sprintf("h%d.internal", i)}
+		}
+		if typ, detail := c.post(c.url("newOrder"), map[string]any{"identifiers": ids}).problem(t); typ != "malformed" || !strings.Contains(detail, "1 to 100 identifiers, not 101") {
+			t.Fatal(typ, detail)
 		}
 	})
 	t.Run("fail/order of another account", func(t *testing.T) {

@@ -172,6 +172,7 @@ func TestRefusals(t *testing.T) {
 		{"fail/issue bad key type", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "key_type": "rsa-1024"}, 400, "malformed", "key_type"},
 		{"fail/issue bad ip", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "ip_addresses": []string{"300.1.1.1"}}, 400, "malformed", "ip_addresses"},
 		{"fail/issue mapped ip", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "ip_addresses": []string{"::ffff:127.0.0.1"}}, 400, "malformed", "IPv4-mapped"},
+		{"fail/issue 101 names", "/v1/issue/default", s.tok, map[string]any{"dns_names": manyNames(101)}, 403, "rejectedIdentifier", "101 SANs requested; a certificate holds at most 100"},
 		{"fail/issue outside policy before keygen", "/v1/issue/default", s.tok, map[string]any{"common_name": "evil.com", "key_type": "rsa-4096"}, 403, "rejectedIdentifier", "subdomains of internal"},
 		{"fail/revoke non-admin", "/v1/revoke", s.tok, map[string]string{"serial": "ab"}, 403, "forbidden", "not an admin"},
 		{"fail/revoke unknown serial", "/v1/revoke", s.admin, map[string]string{"serial": "ab"}, 404, "notFound", "no certificate"},
@@ -374,4 +375,13 @@ func TestMetrics(t *testing.T) {
 	if strings.Contains(string(body), r.Serial) || strings.Contains(string(body), "metrics.internal") {
 		t.Error("/metrics carries a serial or a name")
 	}
+}
+
+// manyNames returns n distinct names the default role allows.
+func manyNames(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("h%d.internal", i)
+	}
+	return out
 }

@@ -12,9 +12,16 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
+
+// MaxNames bounds the SANs of one certificate (and the identifiers of one
+// ACME order), as Let's Encrypt does: a request for thousands of names is a
+// mistake or an attack, and every name costs a check, bytes in every TLS
+// handshake and, over ACME, a validation.
+const MaxNames = 100
 
 // MaxCNLength is the RFC 5280 upper bound on a commonName; a longer CN is
 // kept as a SAN and left out of the subject.
@@ -113,6 +120,12 @@ func Evaluate(r *Role, req *Request) (*Decision, error) {
 		reasons = append(reasons, Reason{Field: field, Value: value, Message: msg})
 	}
 	d := &Decision{}
+	// Refused before any name is looked at, so the answer is one reason
+	// rather than one per name.
+	if n := len(req.DNSNames) + len(req.IPAddresses) + len(req.URIs) + len(req.Emails); n > MaxNames {
+		refuse("names", strconv.Itoa(n), fmt.Sprintf("%d SANs requested; a certificate holds at most %d", n, MaxNames))
+		return nil, &Rejection{Role: r.Name, Reasons: reasons}
+	}
 
 	seen := map[string]bool{}
 	for _, n := range req.DNSNames {

@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"math/big"
 	"net/netip"
 	"net/url"
@@ -102,6 +104,11 @@ func TestEvaluate(t *testing.T) {
 				t.Errorf("got %+v", d)
 			}
 		}},
+		{name: "ok/100 SANs", req: Request{DNSNames: hosts(99, "internal"), IPAddresses: ips("127.0.0.1")}, check: func(t *testing.T, d *Decision) {
+			if n := len(d.Names()); n != 100 {
+				t.Errorf("%d names", n)
+			}
+		}},
 		{name: "ok/cn among SANs", req: Request{CommonName: "a.internal", DNSNames: []string{"a.internal", "b.internal"}}},
 		// The subject CN takes the exact form of the SAN it names.
 		{name: "ok/cn only, upper case and trailing dot", req: Request{CommonName: "Web.Internal."}, check: cnIs("web.internal")},
@@ -176,6 +183,8 @@ func TestEvaluate(t *testing.T) {
 		{name: "fail/cn not among SANs", req: Request{CommonName: "x.internal", DNSNames: []string{"y.internal"}}, wantErr: "must also be one of the SANs"},
 		{name: "fail/cn outside policy", req: Request{CommonName: "evil.com"}, wantErr: "not within"},
 		{name: "fail/no names", req: Request{}, wantErr: "no names requested"},
+		{name: "fail/101 SANs", req: Request{DNSNames: hosts(99, "internal"), IPAddresses: ips("127.0.0.1"), URIs: uris("spiffe://internal/a")},
+			wantErr: "101 SANs requested; a certificate holds at most 100"},
 		{name: "fail/ttl above max", req: Request{DNSNames: []string{"a.internal"}, TTL: 169 * time.Hour}, wantErr: "max_ttl of 168h0m0s"},
 		{name: "fail/negative ttl", req: Request{DNSNames: []string{"a.internal"}, TTL: -time.Hour}, wantErr: "positive"},
 		{name: "fail/rsa-1024", req: Request{DNSNames: []string{"a.internal"}, PublicKey: rsaPub(1024)}, wantErr: "too weak"},
@@ -262,5 +271,24 @@ func cnIs(want string) func(*testing.T, *Decision) {
 		if d.CommonName != want {
 			t.Errorf("subject CN %q, want %q", d.CommonName, want)
 		}
+	}
+}
+
+// hosts returns n distinct names under domain.
+func hosts(n int, domain string) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("h%d.%s", i, domain)
+	}
+	return out
+}
+
+// TestTooManyNamesIsOneReason: a request over MaxNames is refused as a whole,
+// not with one reason per name (the names here are all outside the role too).
+func TestTooManyNamesIsOneReason(t *testing.T) {
+	_, err := Evaluate(testRole(), &Request{DNSNames: hosts(MaxNames+1, "evil.com"), PublicKey: p256})
+	var rej *Rejection
+	if !errors.As(err, &rej) || len(rej.Reasons) != 1 || rej.Reasons[0].Field != "names" || rej.Reasons[0].Value != "101" {
+		t.Fatalf("want one reason on names, got %v", err)
 	}
 }
