@@ -3,6 +3,7 @@ package policies
 import (
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ func FuzzEvaluate(f *testing.F) {
 	for _, s := range []string{"svc.internal", "*.internal", "a..internal", "xn--zz.internal", "INTERNAL.", "127.0.0.1", "spiffe://internal/a", "a@internal", "аpple.internal", "::ffff:127.0.0.1"} {
 		f.Add(s, s)
 	}
+	f.Add("Svc.Internal.", "svc.internal")
+	f.Add("FD12:0::1", "fd12::1")
 	role := testRole()
 	role.AllowWildcards = true
 	f.Fuzz(func(t *testing.T, cn, san string) {
@@ -40,5 +43,20 @@ func FuzzEvaluate(f *testing.F) {
 		if len(d.CommonName) > MaxCNLength {
 			t.Fatalf("CN %q too long", d.CommonName)
 		}
+		if cn := d.CommonName; cn != "" && !slices.Contains(sanStrings(d), cn) {
+			t.Fatalf("CN %q is not exactly one of the SANs %q", cn, sanStrings(d))
+		}
 	})
+}
+
+// sanStrings is every SAN of d written as it appears in the certificate.
+func sanStrings(d *Decision) []string {
+	out := append([]string{}, d.DNSNames...)
+	for _, ip := range d.IPAddresses {
+		out = append(out, ip.String())
+	}
+	for _, u := range d.URIs {
+		out = append(out, u.String())
+	}
+	return append(out, d.Emails...)
 }
