@@ -1,0 +1,185 @@
+package acme_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	xacme "golang.org/x/crypto/acme"
+
+	"pkid/internal/testutil"
+)
+
+// newXACME returns a registered golang.org/x/crypto/acme client for role:
+// the ACME client cert-manager is built on, used unchanged.
+func newXACME(t *testing.T, role string) *xacme.Client {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c := &xacme.Client{Key: key, DirectoryURL: srv.dirURL(role), HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: srv.client.Transport}}
+	if _, err := c.Register(context.Background(), &xacme.Account{}, xacme.AcceptTOS); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	return c
+}
+
+// solveHTTP01 answers every authorization of o over http-01 the way
+// cert-manager's solver does: serve the key authorization, Accept, then
+// WaitAuthorization.
+func solveHTTP01(t *testing.T, ctx context.Context, c *xacme.Client, o *xacme.Order) {
+	t.Helper()
+	responses := map[string]string{}
+	for _, u := range o.AuthzURLs {
+		z, err := c.GetAuthorization(ctx, u)
+		if err != nil {
+			t.Fatalf("authorization: %v", err)
+		}
+		for _, ch := range z.Challenges {
+			if ch.Type != "http-01" {
+				continue
+			}
+			if responses[c.HTTP01ChallengePath(ch.Token)], err = c.HTTP01ChallengeResponse(ch.Token); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(srv.httpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if body, ok := responses[r.URL.Path]; ok {
+			w.Write([]byte(body))
+			return
+		}
+		http.NotFound(w, r)
+	})}
+	go hs.Serve(l)
+	defer hs.Close()
+	for _, u := range o.AuthzURLs {
+		z, err := c.GetAuthorization(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range z.Challenges {
+			if ch.Type == "http-01" {
+				if _, err := c.Accept(ctx, ch); err != nil {
+					t.Fatalf("accept: %v", err)
+				}
+			}
+		}
+		if _, err := c.WaitAuthorization(ctx, u); err != nil {
+			t.Fatalf("wait authorization: %v", err)
+		}
+	}
+}
+
+// TestXCryptoACME runs cert-manager's client library against pkid: order,
+// http-01, finalize with the chain, download again, account lookup, key
+// rollover, revocation (by account and by certificate key), refusal of a
+// name outside the role, and deactivation.
+func TestXCryptoACME(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := newXACME(t, "default")
+
+	issue := func(names ...string) ([][]byte, string, *ecdsa.PrivateKey) {
+		t.Helper()
+		o, err := c.AuthorizeOrder(ctx, xacme.DomainIDs(names...))
+		if err != nil {
+			t.Fatalf("order: %v", err)
+		}
+		solveHTTP01(t, ctx, c, o)
+		if o, err = c.WaitOrder(ctx, o.URI); err != nil || o.Status != xacme.StatusReady {
+			t.Fatalf("wait order: %+v %v", o, err)
+		}
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: names[0]}, DNSNames: names}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, certURL, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
+		if err != nil {
+			t.Fatalf("finalize: %v", err)
+		}
+		return der, certURL, key
+	}
+
+	der, certURL, _ := issue("a.internal", "c.internal")
+	if len(der) != 2 {
+		t.Fatalf("bundle of %d certificates, want leaf and intermediate", len(der))
+	}
+	leaf, err := x509.ParseCertificate(der[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.LintCertificate(t, leaf.Raw)
+	inter, err := x509.ParseCertificate(der[1])
+	if err != nil || !inter.Equal(srv.run.CA.Intermediate()) {
+		t.Fatalf("second certificate is not the intermediate: %v", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.run.CA.Root())
+	pool := x509.NewCertPool()
+	pool.AddCert(inter)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: pool, DNSName: "c.internal", CurrentTime: srv.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.FetchCert(ctx, certURL, false)
+	if err != nil || len(again) != 1 || !leaf.Equal(mustParse(t, again[0])) {
+		t.Fatalf("download again: %d certificates, %v", len(again), err)
+	}
+	if acct, err := c.GetReg(ctx, ""); err != nil || acct.Status != xacme.StatusValid {
+		t.Fatalf("account: %+v %v", acct, err)
+	}
+
+	newKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err := c.AccountKeyRollover(ctx, newKey); err != nil {
+		t.Fatalf("key rollover: %v", err)
+	}
+	// The client now signs with the new key; revoking through the account
+	// proves the server took it.
+	if err := c.RevokeCert(ctx, nil, der[0], xacme.CRLReasonSuperseded); err != nil {
+		t.Fatalf("revoke by account: %v", err)
+	}
+	rec, err := srv.run.Store.GetCertificate(ctx, strings.ToLower(leaf.SerialNumber.Text(16)))
+	if err != nil || rec.Status != "revoked" || rec.Reason != "superseded" {
+		t.Fatalf("record %+v %v", rec, err)
+	}
+
+	der2, _, certKey := issue("b.internal")
+	if err := (&xacme.Client{Key: certKey, DirectoryURL: c.DirectoryURL, HTTPClient: c.HTTPClient}).RevokeCert(ctx, certKey, der2[0], xacme.CRLReasonKeyCompromise); err != nil {
+		t.Fatalf("revoke by certificate key: %v", err)
+	}
+
+	_, err = c.AuthorizeOrder(ctx, xacme.DomainIDs("evil.com"))
+	var ae *xacme.Error
+	if !errors.As(err, &ae) || ae.ProblemType != "urn:ietf:params:acme:error:rejectedIdentifier" || !strings.Contains(ae.Detail, "evil.com") {
+		t.Fatalf("order outside the role: %v", err)
+	}
+
+	if err := c.DeactivateReg(ctx); err != nil {
+		t.Fatalf("deactivate: %v", err)
+	}
+	if _, err := c.AuthorizeOrder(ctx, xacme.DomainIDs("a.internal")); !errors.As(err, &ae) || ae.ProblemType != "urn:ietf:params:acme:error:unauthorized" {
+		t.Fatalf("order by a deactivated account: %v", err)
+	}
+}
+
+func mustParse(t *testing.T, der []byte) *x509.Certificate {
+	t.Helper()
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
