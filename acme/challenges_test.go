@@ -58,6 +58,13 @@ func TestValidationFailures(t *testing.T) {
 			if typ, d := az.problemOf(tc.chal); az.Status != "invalid" || typ != "urn:ietf:params:acme:error:"+tc.problem || !strings.Contains(d, tc.detail) {
 				t.Fatalf("authz %s, error %s %q", az.Status, typ, d)
 			}
+			// The CA asks for exactly the name it validates, never that
+			// name under one of its own host's search domains.
+			if tc.problem == "dns" {
+				if more := srv.dns.askedBelow(tc.detail); len(more) > 0 {
+					t.Fatalf("the CA also asked for %q", more)
+				}
+			}
 		})
 	}
 }

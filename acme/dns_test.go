@@ -16,8 +16,10 @@ type testDNS struct {
 	addr string
 	mu   sync.Mutex
 	txt  map[string][]string // fqdn (lower case, trailing dot) -> values
-	udp  *dns.Server
-	tcp  *dns.Server
+	// asked is every name queried, lower case, as it came in.
+	asked []string
+	udp   *dns.Server
+	tcp   *dns.Server
 }
 
 func startDNS() *testDNS {
@@ -75,6 +77,9 @@ func (d *testDNS) serve(w dns.ResponseWriter, r *dns.Msg) {
 	m.Authoritative = true
 	for _, q := range r.Question {
 		name := strings.ToLower(q.Name)
+		d.mu.Lock()
+		d.asked = append(d.asked, name)
+		d.mu.Unlock()
 		if strings.Contains(name, ".nxdomain.") {
 			m.Rcode = dns.RcodeNameError // names that do not exist, for refusals
 			continue
@@ -91,4 +96,20 @@ func (d *testDNS) serve(w dns.ResponseWriter, r *dns.Msg) {
 		}
 	}
 	w.WriteMsg(m)
+}
+
+// askedBelow returns the queried names that extend name with more labels on
+// the right ("name.corp.example."): what a resolver asks when it expands a
+// relative name with the host's search domains.
+func (d *testDNS) askedBelow(name string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	prefix := dns.Fqdn(strings.ToLower(name))
+	for _, a := range d.asked {
+		if strings.HasPrefix(a, prefix) && a != prefix {
+			out = append(out, a)
+		}
+	}
+	return out
 }

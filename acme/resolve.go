@@ -38,7 +38,10 @@ func (r *Resolver) LookupIP(ctx context.Context, name string) ([]netip.Addr, err
 		}
 		return []netip.Addr{a}, nil
 	}
-	addrs, err := r.net().LookupNetIP(ctx, "ip", name)
+	if a, err := netip.ParseAddr(name); err == nil {
+		return []netip.Addr{a}, nil // an IP identifier, or a redirect to an address
+	}
+	addrs, err := r.net().LookupNetIP(ctx, "ip", rooted(name))
 	if err != nil {
 		return nil, fmt.Errorf("lookup %s: %w", name, err)
 	}
@@ -50,5 +53,18 @@ func (r *Resolver) LookupIP(ctx context.Context, name string) ([]netip.Addr, err
 
 // LookupTXT returns the TXT records of name, through the configured server.
 func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	return r.net().LookupTXT(ctx, name)
+	return r.net().LookupTXT(ctx, rooted(name))
+}
+
+// rooted writes name as an absolute name ("svc.internal."), so the resolver
+// asks for exactly that name. A relative name is also tried under the
+// host's search domains (resolv.conf's search list, or its hostname's
+// domain) — in a Kubernetes pod, with ndots:5, even before the name itself
+// — and a CA must validate the name requested, never
+// svc.internal.default.svc.cluster.local.
+func rooted(name string) string {
+	if strings.HasSuffix(name, ".") {
+		return name
+	}
+	return name + "."
 }
