@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/bin/pkid
 P=${PKID_BENCH_PORT:-18443}
-HTTPS=127.0.0.1:$P HTTP=127.0.0.1:$((P+1)) H01=127.0.0.1:$((P+2))
+HTTPS=127.0.0.1:$P HTTP=127.0.0.1:$((P+1)) H01=127.0.0.1:$((P+2)) DNS=127.0.0.1:$((P+3))
 export PKID_BENCH_DIR=${PKID_BENCH_DIR:-/tmp/pkid-bench}
 T=$(mktemp -d /tmp/pkid-bench-run.XXXXXX)
 SERVER=
@@ -17,7 +17,7 @@ OUT=docs/BENCHMARKS.md
 ROWS=$T/rows.md
 
 "$BIN" init --dir "$T/ca" --listen "$HTTPS" --http-listen "$HTTP" >/dev/null 2>&1
-sed -i "s/^  http01_port: 80$/  http01_port: $((P+2))/" "$T/ca/pkid.yaml"
+sed -i "s/^  http01_port: 80$/  http01_port: $((P+2))/; s/^  resolver: \"\"$/  resolver: \"$DNS\"/" "$T/ca/pkid.yaml"
 ROOT=$T/ca/certs/root.crt
 
 start() {
@@ -46,10 +46,14 @@ run --mode sign -c 32 -n 10000
 run --mode issue -c 32 -n 4000
 run --mode renew -c 32 -n 4000
 run --mode ocsp -c 32 -n 20000
-run --mode acme -c 1 -n 100 --http01-listen "$H01"
-run --mode acme -c 16 -n 1000 --http01-listen "$H01"
-run --mode acme -c 32 -n 2000 --http01-listen "$H01"
-run --mode acme -c 32 -n 2000 --http01-listen "$H01"
+# ACME orders DNS names, which the server resolves through the bench's stub
+# resolver (its acme.resolver) before each http-01 validation, as it would
+# resolve a fleet's names; one row orders the IP 127.0.0.1 (no lookup).
+run --mode acme -c 1 -n 100 --http01-listen "$H01" --dns-listen "$DNS"
+run --mode acme -c 16 -n 1000 --http01-listen "$H01" --dns-listen "$DNS"
+run --mode acme -c 32 -n 2000 --http01-listen "$H01" --dns-listen "$DNS"
+run --mode acme -c 32 -n 2000 --http01-listen "$H01" --dns-listen "$DNS"
+run --mode acme -c 32 -n 2000 --http01-listen "$H01" --dns-listen "$DNS"
 run --mode acme -c 32 -n 2000 --http01-listen "$H01"
 stop
 
@@ -90,6 +94,7 @@ stop
   echo "Client and server share the machine's cores. Server CPU is read from /proc/<pid>/stat; the crypto bound is \`pkid bench --mode crypto\`"
   echo "(CSR parse + verify + x509.CreateCertificate, all cores, in-process) and each run's fraction of it is shown."
   echo "The target rows (sign and ACME at 32 clients) are run three times, one after the other on the same server."
+  echo "acme-dns orders DNS names that the server resolves through the bench's stub resolver (\`--dns-listen\`, the server's acme.resolver); acme orders the IP 127.0.0.1."
   echo
   echo "## Load (\`pkid bench\`)"
   echo
@@ -129,7 +134,7 @@ stop
   echo '```'
   echo "make bench        # all of the above"
   echo "pkid bench --mode sign --ca-url https://HOST:PORT --root root.crt --token T -c 32 -n 10000 --server-pid PID"
-  echo "pkid bench --mode acme --ca-url ... -c 32 -n 2000 --http01-listen 127.0.0.1:<acme.http01_port>"
+  echo "pkid bench --mode acme --ca-url ... -c 32 -n 2000 --http01-listen 127.0.0.1:<acme.http01_port> --dns-listen <acme.resolver>"
   echo "go test -run '^\$' -bench 'Sign|CRLGenerate|OCSP' -benchmem ./ca"
   echo "PKID_CPUPROFILE=cpu.prof pkid serve --config ...   # then: go tool pprof -top bin/pkid cpu.prof"
   echo '```'

@@ -24,6 +24,7 @@ import (
 
 type benchFlags struct {
 	mode, caURL, root, token, role, keyType, format, ocspURL, http01 string
+	dnsListen, acmeDomain                                            string
 	concurrency, count, serverPID                                    int
 }
 
@@ -74,6 +75,8 @@ func benchCmd() *cobra.Command {
 	fl.StringVar(&f.format, "format", "text", "text, json or md (one table row)")
 	fl.StringVar(&f.ocspURL, "ocsp-url", "", "OCSP URL (default: the caIssuers/OCSP pointer of an issued certificate)")
 	fl.StringVar(&f.http01, "http01-listen", "127.0.0.1:80", "acme mode: where to answer http-01 (the server's acme.http01_port)")
+	fl.StringVar(&f.dnsListen, "dns-listen", "", "acme mode: run a stub resolver here (point the server's acme.resolver at it) that maps every name to the http-01 host, and order DNS names; without it orders are for the IP 127.0.0.1")
+	fl.StringVar(&f.acmeDomain, "acme-domain", "bench.internal", "acme mode with --dns-listen: orders are for o<N>.<this domain>")
 	return c
 }
 
@@ -199,7 +202,11 @@ func measure(ctx context.Context, f *benchFlags, do op) *benchResult {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	r := &benchResult{Mode: f.mode, KeyType: f.keyType, Concurrency: f.concurrency, Count: f.count, Seconds: elapsed.Seconds()}
+	mode := f.mode
+	if mode == "acme" && f.dnsListen != "" {
+		mode = "acme-dns" // DNS names, resolved by the server through the stub
+	}
+	r := &benchResult{Mode: mode, KeyType: f.keyType, Concurrency: f.concurrency, Count: f.count, Seconds: elapsed.Seconds()}
 	ok := slices.DeleteFunc(lat, func(d time.Duration) bool { return d < 0 })
 	slices.Sort(ok)
 	r.OK = len(ok)

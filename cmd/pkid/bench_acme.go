@@ -116,12 +116,22 @@ func prepareACME(_ context.Context, f *benchFlags) (op, error) {
 		w.kid = r.Header.Get("Location")
 		workers[i] = w
 	}
-	// One CSR per order, made before the clock starts; the identifier is
-	// 127.0.0.1, which the default role allows and needs no DNS.
-	csrs := make([]string, min(f.count, 2000))
-	for i := range csrs {
+	// One CSR per order, made before the clock starts. Without a stub
+	// resolver the identifier is 127.0.0.1, which the default role allows
+	// and needs no DNS; with one, each CSR names its own DNS name, which the
+	// server resolves through the stub at validation.
+	idents, err := acmeIdentifiers(f)
+	if err != nil {
+		return nil, err
+	}
+	csrs := make([]string, len(idents))
+	for i, id := range idents {
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}, key)
+		tmpl := &x509.CertificateRequest{IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+		if id["type"] == "dns" {
+			tmpl = &x509.CertificateRequest{Subject: pkix.Name{CommonName: id["value"]}, DNSNames: []string{id["value"]}}
+		}
+		der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +139,7 @@ func prepareACME(_ context.Context, f *benchFlags) (op, error) {
 	}
 	return func(_ context.Context, wi, i int) error {
 		w := workers[wi]
-		_, b, err := w.post(w.dir["newOrder"], map[string]any{"identifiers": []map[string]string{{"type": "ip", "value": "127.0.0.1"}}})
+		_, b, err := w.post(w.dir["newOrder"], map[string]any{"identifiers": []map[string]string{idents[i%len(idents)]}})
 		if err != nil {
 			return err
 		}
@@ -159,6 +169,34 @@ func prepareACME(_ context.Context, f *benchFlags) (op, error) {
 		}
 		return err
 	}, nil
+}
+
+// acmeIdentifiers is the identifier of each prepared order: 127.0.0.1, or
+// with --dns-listen o<N>.<acme-domain>, resolved by a stub this starts.
+func acmeIdentifiers(f *benchFlags) ([]map[string]string, error) {
+	n := min(f.count, 2000)
+	out := make([]map[string]string, n)
+	if f.dnsListen == "" {
+		for i := range out {
+			out[i] = map[string]string{"type": "ip", "value": "127.0.0.1"}
+		}
+		return out, nil
+	}
+	host, _, err := net.SplitHostPort(f.http01)
+	if err != nil {
+		return nil, usagef("--http01-listen %q: %v", f.http01, err)
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return nil, usagef("--http01-listen %q: with --dns-listen its host must be an IPv4 address, which every name resolves to", f.http01)
+	}
+	if _, err := startStubResolver(f.dnsListen, ip); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i] = map[string]string{"type": "dns", "value": fmt.Sprintf("o%d.%s", i, f.acmeDomain)}
+	}
+	return out, nil
 }
 
 func (w *acmeWorker) validate(authzURL string) error {

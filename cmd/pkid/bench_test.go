@@ -20,25 +20,32 @@ func TestBenchCommand(t *testing.T) {
 	cfg := filepath.Join(d, "pkid.yaml")
 	h01 := testutil.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(h01)
+	// The server resolves names through the bench's stub resolver (acme-dns).
+	dnsAddr := testutil.FreeAddr(t)
 	raw, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(raw), "  http01_port: 80\n", "  http01_port: "+port+"\n", 1)), 0o644)
+	y := strings.Replace(string(raw), "  http01_port: 80\n", "  http01_port: "+port+"\n", 1)
+	os.WriteFile(cfg, []byte(strings.Replace(y, "  resolver: \"\"\n", "  resolver: \""+dnsAddr+"\"\n", 1)), 0o644)
 	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default"))
 	s := serve(t, d, https)
 	root := filepath.Join(d, "certs", "root.crt")
 	pid := s.cmd.Process.Pid
-	runs := []struct{ name, mode, ocspURL string }{
-		{"crypto", "crypto", ""}, {"sign", "sign", ""}, {"issue", "issue", ""}, {"renew", "renew", ""},
-		{"ocsp", "ocsp", "http://" + plain + "/ocsp"}, {"ocsp-over-https", "ocsp", s.base + "/ocsp"}, {"acme", "acme", ""},
+	runs := []struct {
+		name, mode string
+		extra      []string
+	}{
+		{"crypto", "crypto", nil}, {"sign", "sign", nil}, {"issue", "issue", nil}, {"renew", "renew", nil},
+		{"ocsp", "ocsp", []string{"--ocsp-url", "http://" + plain + "/ocsp"}}, {"ocsp-over-https", "ocsp", []string{"--ocsp-url", s.base + "/ocsp"}},
+		{"acme", "acme", nil},
+		// DNS names that only the bench's stub resolver knows: an order
+		// completes only if the server resolved its name through it.
+		{"acme-dns", "acme", []string{"--dns-listen", dnsAddr}},
 	}
 	for _, run := range runs {
 		mode := run.mode
 		t.Run(run.name, func(t *testing.T) {
 			args := []string{"bench", "--mode", mode, "-c", "2", "-n", "6", "--format", "json", "--ca-url", s.base, "--root", root, "--token", tok,
 				"--server-pid", strconv.Itoa(pid), "--http01-listen", h01}
-			if run.ocspURL != "" {
-				args = append(args, "--ocsp-url", run.ocspURL)
-			}
-			out := mustPKID(t, nil, args...)
+			out := mustPKID(t, nil, append(args, run.extra...)...)
 			var r struct {
 				OK          int            `json:"ok"`
 				Errors      map[string]int `json:"errors"`
