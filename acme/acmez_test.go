@@ -28,7 +28,6 @@ import (
 type caddySolver struct {
 	typ string
 	mu  sync.Mutex
-	l   net.Listener
 	// http-01: path -> key authorization; tls-alpn-01: name -> certificate.
 	http  map[string]string
 	certs map[string]*tls.Certificate
