@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -47,6 +48,51 @@ func FuzzSign(f *testing.F) {
 		}
 		if resp.StatusCode < 400 || resp.StatusCode >= 500 || resp.Header.Get("Content-Type") != "application/problem+json" || !bytes.Contains(out, []byte(`"detail"`)) {
 			t.Fatalf("status %d %q for %q %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), auth, body, out)
+		}
+	})
+}
+
+// FuzzAPI sends arbitrary bodies and queries, with the admin token, to the
+// other endpoints that parse what a client sends: issue, revoke, tokens,
+// the certificate list (its limit, status and cursor) and a token id. The
+// answer is below 500, and any refusal is a problem document with a detail.
+func FuzzAPI(f *testing.F) {
+	f.Add(uint8(0), "", []byte(`{"common_name":"fz.internal","ttl":"1h","key_type":"ed25519"}`))
+	f.Add(uint8(0), "", []byte(`{"dns_names":["a..internal"],"ip_addresses":["::ffff:1.2.3.4"],"uris":["%zz"]}`))
+	f.Add(uint8(1), "", []byte(`{"serial":"00:FF","reason":"certificateHold"}`))
+	f.Add(uint8(1), "", []byte(`{"serial":"`+strings.Repeat("f", 100)+`"}`))
+	f.Add(uint8(2), "", []byte(`{"roles":["default","nope"],"ttl":"-1s","names":["x"]}`))
+	f.Add(uint8(3), "limit=0&status=revoked&cursor=%00", []byte{})
+	f.Add(uint8(3), "limit=1000&role=default&cursor=AAAA", []byte{})
+	f.Add(uint8(4), "../../x", []byte{})
+	f.Fuzz(func(t *testing.T, which uint8, arg string, body []byte) {
+		var req *http.Request
+		switch which % 5 {
+		case 0:
+			req = mustRequest(t, http.MethodPost, shared.base+"/v1/issue/default", body)
+		case 1:
+			req = mustRequest(t, http.MethodPost, shared.base+"/v1/revoke", body)
+		case 2:
+			req = mustRequest(t, http.MethodPost, shared.base+"/v1/tokens", body)
+		case 3:
+			if strings.ContainsFunc(arg, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '#' }) {
+				return // not a query a client can send in a request line
+			}
+			req = mustRequest(t, http.MethodGet, shared.base+"/v1/certs", nil)
+			req.URL.RawQuery = arg
+		case 4:
+			req = mustRequest(t, http.MethodDelete, shared.base+"/v1/tokens/"+url.PathEscape(arg), nil)
+		}
+		req.Header.Set("Authorization", "Bearer "+shared.admin)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := shared.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 500 || resp.StatusCode >= 400 && (resp.Header.Get("Content-Type") != "application/problem+json" || !bytes.Contains(out, []byte(`"detail"`))) {
+			t.Fatalf("%s %s: status %d %q: %s", req.Method, req.URL, resp.StatusCode, resp.Header.Get("Content-Type"), out)
 		}
 	})
 }

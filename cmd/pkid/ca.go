@@ -83,22 +83,9 @@ func bootstrapRoot(caURL, want string) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	var root *x509.Certificate
-	for rest := raw; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		sum := sha256.Sum256(b.Bytes)
-		if hex.EncodeToString(sum[:]) == want {
-			if root, err = x509.ParseCertificate(b.Bytes); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if root == nil {
-		return nil, errNoFingerprint
+	root, err := pickRoot(raw, want)
+	if err != nil {
+		return nil, err
 	}
 	if len(served) > 0 {
 		pool := x509.NewCertPool()
@@ -112,6 +99,21 @@ func bootstrapRoot(caURL, want string) (*x509.Certificate, error) {
 		}
 	}
 	return root, nil
+}
+
+// pickRoot returns the one certificate of a PEM bundle (served by a server
+// not yet trusted) whose SHA-256 is want, lowercase hex; nothing else in the
+// bundle is parsed.
+func pickRoot(bundle []byte, want string) (*x509.Certificate, error) {
+	for rest := bundle; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return nil, errNoFingerprint
+		}
+		if sum := sha256.Sum256(b.Bytes); hex.EncodeToString(sum[:]) == want {
+			return x509.ParseCertificate(b.Bytes)
+		}
+	}
 }
 
 func rootCRLCmd() *cobra.Command {
