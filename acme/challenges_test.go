@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -66,6 +67,25 @@ func TestValidationFailures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLookupsAskTheConfiguredServer: with acme.resolver set, every
+// validation lookup goes to it, even for a name the CA host's /etc/hosts
+// knows ("localhost" is in every hosts file).
+func TestLookupsAskTheConfiguredServer(t *testing.T) {
+	c := newRaw(t, "bare")
+	c.register()
+	_, o := c.newOrder("localhost")
+	stop := serveHTTP01(t, func(token string) string { return token + "." + c.thumbprint() })
+	defer stop()
+	u, _ := challengeOf(t, c, o.Authorizations[0], "http-01")
+	c.post(u, map[string]any{})
+	if az := c.waitAuthz(o.Authorizations[0]); az.Status != "valid" {
+		t.Fatalf("authz %+v", az)
+	}
+	if !slices.Contains(srv.dns.askedNames(), "localhost.") {
+		t.Fatal("the DNS server was never asked for localhost: the answer came from somewhere else")
 	}
 }
 

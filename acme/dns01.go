@@ -10,8 +10,8 @@ import (
 
 // DNSValidator validates dns-01 (RFC 8555 §8.4): a TXT record at
 // _acme-challenge.<name> holding base64url(SHA-256(key authorization)),
-// looked up through the configured resolver on every attempt (Go's
-// resolver does not cache, and falls back to TCP on truncation).
+// looked up through the configured resolver on every attempt (Resolver
+// never caches, and asks again over TCP when an answer is truncated).
 type DNSValidator struct{ Resolver *Resolver }
 
 // Supports implements Validator.

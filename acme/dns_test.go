@@ -2,6 +2,7 @@ package acme_test
 
 import (
 	"net"
+	"slices"
 	"strings"
 	"sync"
 
@@ -112,4 +113,11 @@ func (d *testDNS) askedBelow(name string) []string {
 		}
 	}
 	return out
+}
+
+// askedNames returns every name queried so far.
+func (d *testDNS) askedNames() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.asked)
 }

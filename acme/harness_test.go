@@ -82,6 +82,7 @@ func TestMain(m *testing.M) {
 		y = testutil.AddRole(y, "eab", strings.NewReplacer("strict.internal", "eab.internal", "require_eab: false", "require_eab: true").Replace(strictRole))
 		y = strings.Replace(y, "  hosts: {}\n", "  hosts: {a.internal: 127.0.0.1, b.internal: 127.0.0.1, c.internal: 127.0.0.1, web.strict.internal: 127.0.0.1, wrong.internal: 127.0.0.1, down.internal: 127.0.0.1}\n", 1)
 		y = testutil.AddRole(y, "strict", strictRole)
+		y = testutil.AddRole(y, "bare", strings.NewReplacer("strict.internal", "localhost", "allow_bare_domains: false", "allow_bare_domains: true").Replace(strictRole))
 		return testutil.AddRole(y, "noacme", strings.Replace(strictRole, "acme: {enabled: true", "acme: {enabled: false", 1))
 	})
 	cfg, err := config.Load(filepath.Join(dir, "pkid.yaml"))
