@@ -5,8 +5,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/miekg/dns"
+
+	"pkid/internal/testutil"
 )
 
 // testDNS answers on one loopback port over UDP and TCP: TXT records the
@@ -23,15 +26,8 @@ type testDNS struct {
 	tcp   *dns.Server
 }
 
-func startDNS() *testDNS {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		panic(err)
-	}
+func startDNS(tb testing.TB) *testDNS {
+	pc, l := testutil.ListenDNS(tb)
 	d := &testDNS{addr: pc.LocalAddr().String(), txt: map[string][]string{}}
 	h := dns.HandlerFunc(d.serve)
 	d.udp = &dns.Server{PacketConn: pc, Handler: h}

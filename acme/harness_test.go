@@ -71,7 +71,7 @@ func TestMain(m *testing.M) {
 	port, _ := strconv.Atoi(portText)
 	_, tlsText, _ := net.SplitHostPort(testutil.FreeAddr(tb))
 	tlsPort, _ := strconv.Atoi(tlsText)
-	dnsSrv := startDNS()
+	dnsSrv := startDNS(tb)
 	defer dnsSrv.stop()
 	dir := testutil.CADir(tb, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string {
 		y = strings.Replace(y, "  http01_port: 80\n", "  http01_port: "+portText+"\n", 1)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"pkid/internal/testutil"
 )
 
 // flakyDNS drops the first UDP question about each name, marks UDP answers
@@ -59,14 +61,7 @@ func (f *flakyDNS) serve(w dns.ResponseWriter, q *dns.Msg) {
 // answer is asked again over TCP, a CNAME's addresses are the name's,
 // NXDOMAIN is an error naming the server, and names go out rooted.
 func TestResolverAsksTheServer(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, l := testutil.ListenDNS(t)
 	f := &flakyDNS{seen: map[string]int{}}
 	udp, tcp := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(f.serve)}, &dns.Server{Listener: l, Handler: dns.HandlerFunc(f.serve)}
 	go udp.ActivateAndServe()
