@@ -84,8 +84,8 @@ func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error)
 	return out, nil
 }
 
-// askAddrs asks for A and AAAA at once; it fails only if both questions
-// fail.
+// askAddrs asks for A and AAAA at once. With no address in either answer,
+// a failed question (a timeout, SERVFAIL) is the error to report, A's first.
 func (r *Resolver) askAddrs(ctx context.Context, name string) ([]netip.Addr, error) {
 	type answer struct {
 		rrs []dns.RR
@@ -98,9 +98,6 @@ func (r *Resolver) askAddrs(ctx context.Context, name string) ([]netip.Addr, err
 	}()
 	rrs, errA := r.ask(ctx, name, dns.TypeA)
 	six := <-aaaa
-	if errA != nil && six.err != nil {
-		return nil, errA
-	}
 	var out []netip.Addr
 	// A recursive server answers a CNAME chain with the records of its end;
 	// every address record in the answer belongs to the name asked.
@@ -115,6 +112,12 @@ func (r *Resolver) askAddrs(ctx context.Context, name string) ([]netip.Addr, err
 				out = append(out, a)
 			}
 		}
+	}
+	if len(out) == 0 {
+		if errA != nil {
+			return nil, errA
+		}
+		return nil, six.err
 	}
 	return out, nil
 }

@@ -17,7 +17,8 @@ import (
 
 // flakyDNS drops the first UDP question about each name, marks UDP answers
 // to TXT questions truncated (the full answer comes over TCP), answers
-// NXDOMAIN below "nx.", and answers A through a CNAME otherwise.
+// NXDOMAIN below "nx.", SERVFAIL to A below "sf." (AAAA is empty there),
+// and answers A through a CNAME otherwise.
 type flakyDNS struct {
 	mu   sync.Mutex
 	seen map[string]int // "udp A name." -> times asked
@@ -45,6 +46,8 @@ func (f *flakyDNS) serve(w dns.ResponseWriter, q *dns.Msg) {
 	switch {
 	case strings.HasSuffix(qq.Name, ".nx."):
 		m.Rcode = dns.RcodeNameError
+	case strings.HasSuffix(qq.Name, ".sf.") && qq.Qtype == dns.TypeA:
+		m.Rcode = dns.RcodeServerFailure
 	case qq.Qtype == dns.TypeTXT && network == "udp":
 		m.Truncated = true
 	case qq.Qtype == dns.TypeTXT:
@@ -59,7 +62,8 @@ func (f *flakyDNS) serve(w dns.ResponseWriter, q *dns.Msg) {
 
 // TestResolverAsksTheServer: a lost datagram is asked again, a truncated
 // answer is asked again over TCP, a CNAME's addresses are the name's,
-// NXDOMAIN is an error naming the server, and names go out rooted.
+// NXDOMAIN and a SERVFAIL beside an empty AAAA are errors naming the
+// server, and names go out rooted.
 func TestResolverAsksTheServer(t *testing.T) {
 	pc, l := testutil.ListenDNS(t)
 	f := &flakyDNS{seen: map[string]int{}}
@@ -87,5 +91,8 @@ func TestResolverAsksTheServer(t *testing.T) {
 	}
 	if _, err := r.LookupIP(ctx, "gone.nx"); err == nil || !strings.Contains(err.Error(), "NXDOMAIN from "+r.Server) {
 		t.Fatalf("fail/NXDOMAIN: %v", err)
+	}
+	if _, err := r.LookupIP(ctx, "broken.sf"); err == nil || !strings.Contains(err.Error(), "SERVFAIL from "+r.Server) {
+		t.Fatalf("fail/SERVFAIL for A, nothing for AAAA: %v", err)
 	}
 }
