@@ -32,9 +32,11 @@ func ReasonName(code int) string {
 }
 
 // Revoke marks serial revoked for reason. Revoking again is a Conflict
-// unless it raises the reason to keyCompromise; an expired certificate is
-// refused; keyCompromise blocks the key from being certified again. After
-// it commits, CRL and OCSP are refreshed through the onRevoke hook.
+// unless it raises the reason to keyCompromise; keyCompromise blocks the
+// key from being certified again. An expired certificate is refused unless
+// the reason is keyCompromise: a key found leaked after its certificate
+// expired must still never be certified again. After it commits, CRL and
+// OCSP are refreshed through the onRevoke hook.
 func (a *Authority) Revoke(ctx context.Context, serial, reason string) (*store.CertRecord, error) {
 	if reason == "" {
 		reason = "unspecified"
@@ -53,8 +55,8 @@ func (a *Authority) Revoke(ctx context.Context, serial, reason string) (*store.C
 	}
 	now := a.d.Clock.Now().UTC()
 	rec, err := a.d.Store.UpdateCertificate(ctx, sn, func(r *store.CertRecord) error {
-		if now.After(r.NotAfter) {
-			return errs.New(errs.Conflict, "certificate %s expired at %s; an expired certificate is not revoked (it is no longer trusted anyway)", r.Serial, r.NotAfter.Format("2006-01-02T15:04:05Z"))
+		if now.After(r.NotAfter) && reason != "keyCompromise" {
+			return errs.New(errs.Conflict, "certificate %s expired at %s; an expired certificate is not revoked (it is no longer trusted anyway), except for keyCompromise, which blocks its key", r.Serial, r.NotAfter.Format("2006-01-02T15:04:05Z"))
 		}
 		if r.Status == store.StatusRevoked {
 			if reason == "keyCompromise" && r.Reason != "keyCompromise" {

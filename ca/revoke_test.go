@@ -67,6 +67,14 @@ func TestRevokeRules(t *testing.T) {
 	if _, err := a.Revoke(ctx, old.Record.Serial, ""); errs.KindOf(err) != errs.Conflict || !strings.Contains(errs.DetailOf(err), "expired") {
 		t.Fatalf("fail/expired: %v", err)
 	}
+	// A key found leaked after its certificate expired is still blocked.
+	if rec, err := a.Revoke(ctx, old.Record.Serial, "keyCompromise"); err != nil || rec.Status != store.StatusRevoked || rec.Reason != "keyCompromise" {
+		t.Fatalf("ok/expired, keyCompromise: %+v %v", rec, err)
+	}
+	_, err = a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: makeCSR(t, testutil.LeafKey(t, "ed25519"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "again.internal"}})})
+	if errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), "keyCompromise") {
+		t.Fatalf("fail/key of an expired, compromised certificate signed again: %v", err)
+	}
 }
 
 func TestCRL(t *testing.T) {
