@@ -85,6 +85,10 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
+	if err := s.notBlocked(r.Context(), req.jwk); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
 	acct := &store.ACMEAccount{ID: newID(s.d.Clock.Now()), Role: req.role, KeyThumbprint: tp, Contact: b.Contact, Status: store.ACMEValid, CreatedAt: s.d.Clock.Now().UTC()}
 	if req.rl.ACME.RequireEAB || len(b.ExternalAccountBinding) > 0 {
 		if len(b.ExternalAccountBinding) == 0 {
@@ -194,4 +198,19 @@ func (s *Server) orders(w http.ResponseWriter, r *http.Request) {
 		urls = append(urls, s.link.order(req.role, id))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"orders": urls})
+}
+
+// notBlocked refuses, as a new account key, a key whose certificate was
+// revoked for keyCompromise: whoever holds it now need not be its owner.
+// (revokeCert still accepts a JWS signed with it: that is how a leaked key
+// gets its certificates revoked.)
+func (s *Server) notBlocked(ctx context.Context, k *jose.JSONWebKey) error {
+	blocked, err := s.d.CA.KeyBlocked(ctx, k.Key)
+	if err != nil {
+		return err
+	}
+	if blocked {
+		return badPublicKey("this key is blocked: a certificate for it was revoked for keyCompromise; use a new key")
+	}
+	return nil
 }

@@ -69,6 +69,10 @@ func (s *Server) keyChange(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, unauthorized("oldKey is not the account's current key"))
 		return
 	}
+	if err := s.notBlocked(r.Context(), h.JSONWebKey); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
 	newJWK, err := h.JSONWebKey.MarshalJSON()
 	if err != nil {
 		s.writeProblem(w, r, err)

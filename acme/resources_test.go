@@ -371,22 +371,43 @@ func TestRevokeWithCertificateKey(t *testing.T) {
 	c.register()
 	stop := serveHTTP01(t, func(tok string) string { return tok + "." + c.thumbprint() })
 	defer stop()
-	_, o := c.newOrder("c.internal")
-	var az authzObj
-	c.post(o.Authorizations[0], nil).json(t, &az)
-	c.post(az.Challenges[0].URL, map[string]any{})
-	c.waitAuthz(o.Authorizations[0])
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	var cur orderObj
-	c.post(o.Finalize, map[string]any{"csr": csrFor(t, key, "c.internal")}).json(t, &cur)
-	blk, _ := pem.Decode(c.post(cur.Certificate, nil).body)
-	payload, _ := json.Marshal(map[string]any{"certificate": base64.RawURLEncoding.EncodeToString(blk.Bytes), "reason": 1})
+	// Two certificates for one key, so one can be revoked after the key is
+	// blocked.
+	revokeCert := func() []byte {
+		_, o := c.newOrder("c.internal")
+		var az authzObj
+		c.post(o.Authorizations[0], nil).json(t, &az)
+		c.post(az.Challenges[0].URL, map[string]any{})
+		c.waitAuthz(o.Authorizations[0])
+		var cur orderObj
+		c.post(o.Finalize, map[string]any{"csr": csrFor(t, key, "c.internal")}).json(t, &cur)
+		blk, _ := pem.Decode(c.post(cur.Certificate, nil).body)
+		payload, _ := json.Marshal(map[string]any{"certificate": base64.RawURLEncoding.EncodeToString(blk.Bytes), "reason": 1})
+		return payload
+	}
+	first, second := revokeCert(), revokeCert()
 	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if typ, _ := c.postRaw(c.url("revokeCert"), sign(t, stranger, "", c.nonce(), c.url("revokeCert"), payload)).problem(t); typ != "unauthorized" {
+	if typ, _ := c.postRaw(c.url("revokeCert"), sign(t, stranger, "", c.nonce(), c.url("revokeCert"), first)).problem(t); typ != "unauthorized" {
 		t.Fatalf("fail/another key: %s", typ)
 	}
-	if a := c.postRaw(c.url("revokeCert"), sign(t, key, "", c.nonce(), c.url("revokeCert"), payload)); a.status != 200 {
+	if a := c.postRaw(c.url("revokeCert"), sign(t, key, "", c.nonce(), c.url("revokeCert"), first)); a.status != 200 {
 		t.Fatalf("ok/revoke by certificate key: %d %s", a.status, a.body)
+	}
+	// keyCompromise blocked the key: it is no account's key now, but it can
+	// still revoke its other certificates.
+	leaked := newRaw(t, "default")
+	leaked.key = key
+	if typ, detail := leaked.post(leaked.url("newAccount"), map[string]any{"termsOfServiceAgreed": true}).problem(t); typ != "badPublicKey" || !strings.Contains(detail, "keyCompromise") {
+		t.Fatalf("fail/new account with a blocked key: %s %s", typ, detail)
+	}
+	old, _ := (&jose.JSONWebKey{Key: c.key.Public()}).MarshalJSON()
+	inner, _ := json.Marshal(map[string]any{"account": c.kid, "oldKey": json.RawMessage(old)})
+	if typ, _ := c.postRaw(c.url("keyChange"), sign(t, c.key, c.kid, c.nonce(), c.url("keyChange"), sign(t, key, "", "", c.url("keyChange"), inner))).problem(t); typ != "badPublicKey" {
+		t.Fatalf("fail/key change to a blocked key: %s", typ)
+	}
+	if a := c.postRaw(c.url("revokeCert"), sign(t, key, "", c.nonce(), c.url("revokeCert"), second)); a.status != 200 {
+		t.Fatalf("ok/a blocked key revokes its other certificate: %d %s", a.status, a.body)
 	}
 }
 

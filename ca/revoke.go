@@ -2,7 +2,10 @@ package ca
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -76,4 +79,15 @@ func (a *Authority) Revoke(ctx context.Context, serial, reason string) (*store.C
 	}
 	a.revoked.run(rec)
 	return rec, nil
+}
+
+// KeyBlocked reports whether pub belongs to a certificate revoked for
+// keyCompromise. Such a key is never certified again, and ACME takes it as
+// no account's key either.
+func (a *Authority) KeyBlocked(ctx context.Context, pub crypto.PublicKey) (bool, error) {
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return false, fmt.Errorf("key blocked: %w", err)
+	}
+	return a.d.Store.KeyBlocked(ctx, KeyHash(spki))
 }
