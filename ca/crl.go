@@ -137,8 +137,14 @@ func (p *CRLPublisher) Generate(ctx context.Context, scheduled bool) (*store.CRL
 	}
 	entries := make([]x509.RevocationListEntry, 0, len(revoked))
 	for _, e := range revoked {
-		if !lastScheduled.IsZero() && lastScheduled.After(e.NotAfter) {
-			continue // a scheduled CRL after its expiry has listed it
+		// An entry goes once a scheduled CRL made after its notAfter has
+		// listed it. That CRL listed it only if the revocation had
+		// committed when it read the store, and a revocation in the last
+		// moments of a certificate's life may commit just after a
+		// scheduled CRL's read: so that CRL must also be half a validity
+		// after the revocation, long past any commit.
+		if !lastScheduled.IsZero() && lastScheduled.After(e.NotAfter) && lastScheduled.Sub(e.RevokedAt) > p.validity/2 {
+			continue
 		}
 		sn, ok := new(big.Int).SetString(e.Serial, 16)
 		if !ok {

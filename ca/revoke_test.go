@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +148,26 @@ func TestCRL(t *testing.T) {
 	rl4, _ := x509.ParseRevocationList(fourth.DER)
 	if len(rl4.RevokedCertificateEntries) != 1 || ca.SerialString(rl4.RevokedCertificateEntries[0].SerialNumber) != long.Record.Serial {
 		t.Fatalf("after a scheduled CRL listed it, the expired entry should go: %d entries", len(rl4.RevokedCertificateEntries))
+	}
+	// A revocation just before notAfter that commits after a scheduled
+	// CRL's read (played here with the clock: the scheduled CRL comes
+	// first, the revocation is dated before it) is still listed next time.
+	late, err := a.Sign(ctx, &ca.SignRequest{Role: "default", TTL: 30 * time.Minute, CSR: makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "late.internal"}})})
+	if err != nil {
+		t.Fatal(err) // not issue(): its key was revoked for keyCompromise above
+	}
+	back.Advance(40 * time.Minute)
+	if _, err := pub.Generate(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	back.Advance(-11 * time.Minute)
+	if _, err := a.Revoke(ctx, late.Record.Serial, "superseded"); err != nil {
+		t.Fatal(err)
+	}
+	fifth, _ := pub.Generate(ctx, false)
+	rl5, _ := x509.ParseRevocationList(fifth.DER)
+	if !slices.ContainsFunc(rl5.RevokedCertificateEntries, func(e x509.RevocationListEntry) bool { return ca.SerialString(e.SerialNumber) == late.Record.Serial }) {
+		t.Fatal("a revocation committed after a scheduled CRL's read was dropped without ever being listed")
 	}
 }
 
