@@ -106,7 +106,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 		if cur.Status != store.ACMEPending && cur.Status != store.ACMEReady {
 			return orderNotReady("order is " + cur.Status)
 		}
-		cur.Status = store.ACMEProcessing
+		cur.Status, cur.ProcessingSince = store.ACMEProcessing, s.d.Clock.Now().UTC()
 		return nil
 	})
 	if err != nil {

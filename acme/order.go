@@ -221,9 +221,21 @@ func (s *Server) refreshOrder(r *http.Request, o *store.ACMEOrder) (*store.ACMEO
 		if !now.Before(o.Expires) {
 			o.Status = store.ACMEInvalid
 		}
+	case store.ACMEProcessing:
+		// Signing takes milliseconds; an order processing for minutes was
+		// interrupted between its two writes, and would otherwise read
+		// processing until it expires.
+		if !o.ProcessingSince.IsZero() && now.Sub(o.ProcessingSince) > finalizeDeadline {
+			o.Status = store.ACMEInvalid
+			o.Error, _ = json.Marshal(serverInternal("finalization was interrupted (the CA stopped while signing); a certificate it issued is still recorded and revocable; place a new order"))
+		}
 	}
 	return o, nil
 }
+
+// finalizeDeadline is how long an order may read processing before it is
+// taken as interrupted.
+const finalizeDeadline = 5 * time.Minute
 
 func (s *Server) order(w http.ResponseWriter, r *http.Request) {
 	req, err := s.verify(r, kidOnly)

@@ -1,6 +1,7 @@
 package acme_test
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -22,6 +23,7 @@ import (
 	"pkid/acme"
 	"pkid/internal/testutil"
 	"pkid/policies"
+	"pkid/store"
 )
 
 func TestDirectory(t *testing.T) {
@@ -622,5 +624,47 @@ func TestOrderAndAuthzExpire(t *testing.T) {
 			t.Fatal("server certificate not renewed after the clock moved")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestInterruptedFinalize: an order left processing by a CA that stopped
+// between its two finalize writes reads invalid with a serverInternal
+// problem once the deadline passes, not processing until it expires.
+func TestInterruptedFinalize(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	as := srv.run.Store.(store.ACMEStore)
+	for _, tc := range []struct {
+		name, want string
+		since      time.Duration
+	}{
+		{"ok/processing a moment ago", "processing", 0},
+		{"fail/processing for 6 minutes", "invalid", -6 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			loc, _ := c.newOrder("a.internal")
+			id := loc[strings.LastIndex(loc, "/")+1:]
+			if _, err := as.UpdateOrder(context.Background(), id, func(o *store.ACMEOrder) error {
+				o.Status, o.ProcessingSince = store.ACMEProcessing, srv.clock.Now().Add(tc.since)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			a := c.post(loc, nil)
+			var cur struct {
+				Status string
+				Error  struct{ Type, Detail string }
+			}
+			a.json(t, &cur)
+			if cur.Status != tc.want {
+				t.Fatalf("order %s, want %s", cur.Status, tc.want)
+			}
+			if tc.want == "processing" && a.header.Get("Retry-After") != "1" {
+				t.Fatalf("processing without Retry-After: 1")
+			}
+			if tc.want == "invalid" && (cur.Error.Type != "urn:ietf:params:acme:error:serverInternal" || !strings.Contains(cur.Error.Detail, "interrupted")) {
+				t.Fatalf("error %+v", cur.Error)
+			}
+		})
 	}
 }

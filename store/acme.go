@@ -49,6 +49,9 @@ type ACMEOrder struct {
 	// Error is the ACME problem document that made the order invalid.
 	Error     json.RawMessage `json:"error,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
+	// ProcessingSince is when finalize began signing: an order still
+	// processing long after it was interrupted (the CA stopped mid-way).
+	ProcessingSince time.Time `json:"processing_since,omitzero"`
 }
 
 // ACMEChallenge is one way to prove control of an identifier.

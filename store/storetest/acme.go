@@ -160,14 +160,17 @@ func testOrders(t *testing.T, open Opener) {
 	if _, err := as.FindValidAuthz(ctx, "acctO", id, false, t0.Add(-time.Hour), t0.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("fail/expired authz: %v", err)
 	}
-	if _, err := as.UpdateOrder(ctx, "o1", func(o *store.ACMEOrder) error { o.Status, o.CertSerial = store.ACMEValid, "abc"; return nil }); err != nil {
+	if _, err := as.UpdateOrder(ctx, "o1", func(o *store.ACMEOrder) error {
+		o.Status, o.CertSerial, o.ProcessingSince = store.ACMEValid, "abc", t0.Add(time.Minute)
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
 	s = open(t)
 	defer s.Close()
 	as = acmeOf(t, s)
-	if o, err := as.GetOrder(ctx, "o1"); err != nil || o.CertSerial != "abc" || o.Status != store.ACMEValid {
+	if o, err := as.GetOrder(ctx, "o1"); err != nil || o.CertSerial != "abc" || o.Status != store.ACMEValid || !o.ProcessingSince.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("ok/order after reopen: %+v %v", o, err)
 	}
 	if a, err := as.GetAuthz(ctx, "az1"); err != nil || a.Challenges[0].Status != store.ACMEValid {
