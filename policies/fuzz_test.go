@@ -18,6 +18,7 @@ func FuzzEvaluate(f *testing.F) {
 	}
 	f.Add("Svc.Internal.", "svc.internal")
 	f.Add("FD12:0::1", "fd12::1")
+	f.Add("", "spiffe://internal/ns%2Fprod/x")
 	role := testRole()
 	role.AllowWildcards = true
 	f.Fuzz(func(t *testing.T, cn, san string) {
@@ -42,6 +43,11 @@ func FuzzEvaluate(f *testing.F) {
 		}
 		if len(d.CommonName) > MaxCNLength {
 			t.Fatalf("CN %q too long", d.CommonName)
+		}
+		for _, u := range d.URIs {
+			if strings.Contains(u.String(), "%") || u.Host != strings.ToLower(u.Host) {
+				t.Fatalf("allowed URI %q: the certificate would not carry the form the role checked", u)
+			}
 		}
 		if cn := d.CommonName; cn != "" && !slices.Contains(sanStrings(d), cn) {
 			t.Fatalf("CN %q is not exactly one of the SANs %q", cn, sanStrings(d))

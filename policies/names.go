@@ -168,6 +168,15 @@ func checkURI(r *Role, u *url.URL) string {
 	if u.Path != "" && path.Clean(u.Path) != u.Path {
 		return "URI path is not in clean form (no '.', '..', '//' or trailing '/')"
 	}
+	// The patterns are matched against the decoded path and host, so the
+	// certificate must carry exactly those: no percent-encoding, and the
+	// host in lower case (SPIFFE IDs allow neither).
+	if strings.Contains(u.String(), "%") {
+		return "URI SANs may not be percent-encoded (the role checks the decoded form; the certificate would carry another spelling)"
+	}
+	if u.Host != strings.ToLower(u.Host) {
+		return "write the URI's host in lower case"
+	}
 	for _, p := range r.AllowedURIPatterns {
 		if uriMatches(p, u) {
 			return ""
