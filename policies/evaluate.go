@@ -161,7 +161,9 @@ func Evaluate(r *Role, req *Request) (*Decision, error) {
 			refuse("email", e, why)
 			continue
 		}
-		d.Emails = append(d.Emails, e)
+		if e = normalizeEmail(e); !slices.Contains(d.Emails, e) {
+			d.Emails = append(d.Emails, e)
+		}
 	}
 
 	if cn := req.CommonName; cn != "" {
@@ -246,8 +248,10 @@ func cnAmongSANs(cn string, req *Request) string {
 			return cn
 		}
 	}
-	if slices.Contains(req.Emails, cn) {
-		return cn
+	for _, e := range req.Emails {
+		if normalizeEmail(e) == normalizeEmail(cn) {
+			return normalizeEmail(e)
+		}
 	}
 	return ""
 }

@@ -181,6 +181,11 @@ func TestEvaluate(t *testing.T) {
 		{name: "fail/uri percent-encoded slash", req: Request{URIs: uris("spiffe://internal/ns%2Fprod/x")}, wantErr: "percent-encoded"},
 		{name: "fail/uri percent-encoded letter", req: Request{URIs: uris("spiffe://internal/%61")}, wantErr: "percent-encoded"},
 		{name: "fail/uri upper-case host", req: Request{URIs: uris("spiffe://INTERNAL/ns/x")}, wantErr: "lower case"},
+		{name: "ok/email domain normalized, mailbox kept", role: mail, req: Request{CommonName: "Ops@Corp.Internal.", Emails: []string{"Ops@Corp.Internal."}}, check: func(t *testing.T, d *Decision) {
+			if len(d.Emails) != 1 || d.Emails[0] != "Ops@corp.internal" || d.CommonName != "Ops@corp.internal" {
+				t.Errorf("emails %q, CN %q", d.Emails, d.CommonName)
+			}
+		}},
 		{name: "fail/email not allowed", req: Request{Emails: []string{"a@internal"}}, wantErr: "no email SANs"},
 		{name: "fail/email other domain", role: mail, req: Request{Emails: []string{"a@evil.com"}}, wantErr: "mail domain not allowed"},
 		{name: "fail/cn not among SANs", req: Request{CommonName: "x.internal", DNSNames: []string{"y.internal"}}, wantErr: "must also be one of the SANs"},

@@ -203,6 +203,16 @@ func uriMatches(pattern string, u *url.URL) bool {
 	return err == nil && ok
 }
 
+// normalizeEmail writes the domain of mailbox@domain as NormalizeDNS does;
+// the mailbox keeps its case, which is the mail domain's to interpret.
+func normalizeEmail(e string) string {
+	local, domain, ok := strings.Cut(e, "@")
+	if !ok {
+		return e
+	}
+	return local + "@" + NormalizeDNS(domain)
+}
+
 // checkEmail allows mailbox@domain only for domains the role lists.
 func checkEmail(r *Role, email string) string {
 	local, domain, ok := strings.Cut(email, "@")
