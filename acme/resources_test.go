@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -52,6 +53,26 @@ func TestDirectory(t *testing.T) {
 			t.Fatal(resp.StatusCode)
 		}
 	})
+}
+
+// TestDirectoryMethods: HEAD is answered like GET; another method is a 405
+// problem saying which method the directory takes (not a 404).
+func TestDirectoryMethods(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		want   int
+	}{{http.MethodHead, 200}, {http.MethodPost, 405}, {http.MethodPut, 405}} {
+		req, _ := http.NewRequest(tc.method, srv.dirURL("default"), nil)
+		resp, err := srv.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || tc.want == 405 && !strings.Contains(string(body), "read with GET") {
+			t.Fatalf("%s: %d %s", tc.method, resp.StatusCode, body)
+		}
+	}
 }
 
 func TestNewNonce(t *testing.T) {

@@ -80,31 +80,46 @@ func (s *Server) Close() { s.pool.close() }
 
 // Handler routes every ACME resource.
 func (s *Server) Handler() http.Handler {
+	// One flat router, not a /acme/{role} subrouter: gorilla/mux answers a
+	// subrouter's wrong method with its parent's 404 instead of a 405.
 	r := mux.NewRouter()
-	a := r.PathPrefix("/acme/{role}").Subrouter()
-	a.HandleFunc("/directory", s.directory).Methods(http.MethodGet)
-	a.HandleFunc("/new-nonce", s.newNonce)
-	a.HandleFunc("/new-account", s.newAccount).Methods(http.MethodPost)
-	a.HandleFunc("/acct/{id}", s.account).Methods(http.MethodPost)
-	a.HandleFunc("/acct/{id}/orders", s.orders).Methods(http.MethodPost)
-	a.HandleFunc("/new-order", s.newOrder).Methods(http.MethodPost)
-	a.HandleFunc("/order/{id}", s.order).Methods(http.MethodPost)
-	a.HandleFunc("/order/{id}/finalize", s.finalize).Methods(http.MethodPost)
-	a.HandleFunc("/authz/{id}", s.authz).Methods(http.MethodPost)
-	a.HandleFunc("/chall/{authz}/{type}", s.challenge).Methods(http.MethodPost)
-	a.HandleFunc("/cert/{serial}", s.cert).Methods(http.MethodPost)
-	a.HandleFunc("/revoke-cert", s.revokeCert).Methods(http.MethodPost)
-	a.HandleFunc("/key-change", s.keyChange).Methods(http.MethodPost)
+	for _, rt := range []struct {
+		path    string
+		h       http.HandlerFunc
+		methods []string
+	}{
+		{"/directory", s.directory, []string{http.MethodGet, http.MethodHead}},
+		{"/new-nonce", s.newNonce, nil},
+		{"/new-account", s.newAccount, []string{http.MethodPost}},
+		{"/acct/{id}", s.account, []string{http.MethodPost}},
+		{"/acct/{id}/orders", s.orders, []string{http.MethodPost}},
+		{"/new-order", s.newOrder, []string{http.MethodPost}},
+		{"/order/{id}", s.order, []string{http.MethodPost}},
+		{"/order/{id}/finalize", s.finalize, []string{http.MethodPost}},
+		{"/authz/{id}", s.authz, []string{http.MethodPost}},
+		{"/chall/{authz}/{type}", s.challenge, []string{http.MethodPost}},
+		{"/cert/{serial}", s.cert, []string{http.MethodPost}},
+		{"/revoke-cert", s.revokeCert, []string{http.MethodPost}},
+		{"/key-change", s.keyChange, []string{http.MethodPost}},
+	} {
+		route := r.HandleFunc("/acme/{role}"+rt.path, rt.h)
+		if rt.methods != nil {
+			route.Methods(rt.methods...)
+		}
+	}
 	nf := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, notFound("no such ACME resource: "+r.URL.Path))
 	})
 	mna := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := malformed(r.Method + " is not allowed on " + r.URL.Path + "; ACME resources take POST (POST-as-GET to read)")
+		takes := "ACME resources take POST (POST-as-GET to read)"
+		if strings.HasSuffix(r.URL.Path, "/directory") {
+			takes = "the directory is read with GET"
+		}
+		p := malformed(r.Method + " is not allowed on " + r.URL.Path + "; " + takes)
 		p.Status = http.StatusMethodNotAllowed
 		s.writeProblem(w, r, p)
 	})
-	r.NotFoundHandler, a.NotFoundHandler = nf, nf
-	r.MethodNotAllowedHandler, a.MethodNotAllowedHandler = mna, mna
+	r.NotFoundHandler, r.MethodNotAllowedHandler = nf, mna
 	return s.common(r)
 }
 

@@ -17,7 +17,7 @@ import (
 func (s *Server) AdminHandler() http.Handler {
 	r := mux.NewRouter()
 	r.HandleFunc("/tokens", s.doCreateToken).Methods(http.MethodPost)
-	r.HandleFunc("/tokens", s.doListTokens).Methods(http.MethodGet)
+	r.HandleFunc("/tokens", s.doListTokens).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/tokens/{id}", s.doDeleteToken).Methods(http.MethodDelete)
 	r.HandleFunc("/revoke", s.adminRevoke).Methods(http.MethodPost)
 	r.HandleFunc("/eab", s.adminEAB).Methods(http.MethodPost)

@@ -79,18 +79,18 @@ func (s *Server) Handler() http.Handler {
 		r.PathPrefix("/acme/").Handler(s.opts.ACME)
 	}
 	s.publicRoutes(r)
-	r.HandleFunc("/healthz", s.health).Methods(http.MethodGet)
-	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet)
-	r.HandleFunc("/v1/ca/roots", s.roots).Methods(http.MethodGet)
-	r.HandleFunc("/v1/ca/chain", s.chain).Methods(http.MethodGet)
-	r.HandleFunc("/v1/certs/{serial}", s.getCert).Methods(http.MethodGet)
-	r.HandleFunc("/v1/certs", s.listCerts).Methods(http.MethodGet)
+	r.HandleFunc("/healthz", s.health).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/ca/roots", s.roots).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/ca/chain", s.chain).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/certs/{serial}", s.getCert).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/certs", s.listCerts).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/revoke", s.revoke).Methods(http.MethodPost)
 	r.HandleFunc("/v1/revoke/self", s.revokeSelf).Methods(http.MethodPost)
 	r.HandleFunc("/v1/tokens", s.createToken).Methods(http.MethodPost)
-	r.HandleFunc("/v1/tokens", s.listTokens).Methods(http.MethodGet)
+	r.HandleFunc("/v1/tokens", s.listTokens).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/tokens/{id}", s.deleteToken).Methods(http.MethodDelete)
-	r.HandleFunc("/v1/roles", s.roles).Methods(http.MethodGet)
+	r.HandleFunc("/v1/roles", s.roles).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
 	return s.middleware(r)
@@ -117,7 +117,7 @@ func (s *Server) publicRoutes(r *mux.Router) {
 	r.HandleFunc("/v1/ca/root.crl", s.rootCRL).Methods(http.MethodGet, http.MethodHead)
 	if s.opts.OCSP != nil {
 		r.HandleFunc("/ocsp", s.ocspPost).Methods(http.MethodPost)
-		r.HandleFunc("/ocsp/{req:.+}", s.ocspGet).Methods(http.MethodGet)
+		r.HandleFunc("/ocsp/{req:.+}", s.ocspGet).Methods(http.MethodGet, http.MethodHead)
 	}
 }
 

@@ -103,6 +103,17 @@ func TestMethodNotAllowed(t *testing.T) {
 	}
 }
 
+// TestHead: every GET resource answers HEAD too, with the GET's status and
+// headers and no body (load balancers check /healthz with HEAD).
+func TestHead(t *testing.T) {
+	for _, path := range []string{"/healthz", "/v1/ca/roots", "/v1/ca/chain", "/v1/roles", "/metrics"} {
+		r := shared.do(t, "HEAD", path, shared.admin, nil, nil)
+		if r.StatusCode != 200 || r.Header.Get("Content-Type") == "" {
+			t.Fatalf("HEAD %s: %d %v", path, r.StatusCode, r.Header)
+		}
+	}
+}
+
 func containsAll(have []string, want ...string) bool {
 	for _, w := range want {
 		found := false
