@@ -62,6 +62,12 @@ func (s *Server) verify(r *http.Request, mode keyMode) (*request, error) {
 		return nil, p
 	}
 	body, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		p := malformed(fmt.Sprintf("request body is larger than the limit of %d bytes", tooBig.Limit))
+		p.Status = http.StatusRequestEntityTooLarge
+		return nil, p
+	}
 	if err != nil {
 		return nil, malformed("cannot read the request body: " + err.Error())
 	}

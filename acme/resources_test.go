@@ -553,6 +553,19 @@ func TestJWSRefusals(t *testing.T) {
 			}
 		})
 	}
+	t.Run("fail/oversize body", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(strings.Repeat("a", 200<<10)))
+		req.Header.Set("Content-Type", "application/jose+json")
+		resp, err := srv.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 413 || !strings.Contains(string(b), "larger than the limit") || !strings.Contains(string(b), "urn:ietf:params:acme:error:malformed") {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+	})
 	t.Run("fail/wrong content type", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(string(sign(t, c.key, c.kid, c.nonce(), url, body))))
 		req.Header.Set("Content-Type", "application/json")
