@@ -1,6 +1,7 @@
 package acme_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -554,16 +555,9 @@ func TestJWSRefusals(t *testing.T) {
 		})
 	}
 	t.Run("fail/oversize body", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(strings.Repeat("a", 200<<10)))
-		req.Header.Set("Content-Type", "application/jose+json")
-		resp, err := srv.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 413 || !strings.Contains(string(b), "larger than the limit") || !strings.Contains(string(b), "urn:ietf:params:acme:error:malformed") {
-			t.Fatalf("%d %s", resp.StatusCode, b)
+		a := c.postRaw(url, bytes.Repeat([]byte("a"), 200<<10))
+		if typ, detail := a.problem(t); a.status != 413 || typ != "malformed" || !strings.Contains(detail, "larger than the limit") {
+			t.Fatalf("%d %s", a.status, a.body)
 		}
 	})
 	t.Run("fail/wrong content type", func(t *testing.T) {
