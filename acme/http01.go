@@ -91,10 +91,7 @@ func (v *HTTPValidator) Validate(ctx context.Context, c Challenge) error {
 	if err != nil {
 		return malformed(err.Error())
 	}
-	req.Host = c.Identifier.Value
-	if v.HTTPPort != 80 {
-		req.Host = net.JoinHostPort(c.Identifier.Value, strconv.Itoa(v.HTTPPort))
-	}
+	req.Host = hostHeader(c.Identifier.Value, v.HTTPPort)
 	req.Header.Set("User-Agent", "pkid-validator")
 	resp, err := v.client(ctx).Do(req)
 	if err != nil {
@@ -118,6 +115,19 @@ func (v *HTTPValidator) Validate(ctx context.Context, c Challenge) error {
 		return incorrectResponse(fmt.Sprintf("%s answered %q, want the key authorization %q", u, truncate(got, 100), c.KeyAuth))
 	}
 	return nil
+}
+
+// hostHeader is the Host of an http-01 request for name on port: the port
+// only when it is not 80, and an IPv6 address in brackets (RFC 8738 §6,
+// RFC 9110 §7.2), which net.JoinHostPort adds only along with a port.
+func hostHeader(name string, port int) string {
+	if port != 80 {
+		return net.JoinHostPort(name, strconv.Itoa(port))
+	}
+	if a, err := netip.ParseAddr(name); err == nil && a.Is6() {
+		return "[" + name + "]"
+	}
+	return name
 }
 
 func truncate(s string, n int) string {
