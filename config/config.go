@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -170,9 +171,9 @@ func (c *Config) validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
 	}
-	for key, v := range map[string]string{"listen": c.Listen, "http_listen": c.HTTPListen} {
-		if _, _, err := net.SplitHostPort(v); err != nil {
-			bad(key, "want host:port, got %q", v)
+	for _, a := range []struct{ key, v string }{{"listen", c.Listen}, {"http_listen", c.HTTPListen}} {
+		if !hostPort(a.v) {
+			bad(a.key, "want host:port with a port of 1-65535, got %q", a.v)
 		}
 	}
 	if u, err := url.Parse(c.ExternalURL); err != nil || u.Scheme != "https" || u.Host == "" || strings.TrimSuffix(u.Path, "/") != "" {
@@ -210,8 +211,8 @@ func (c *Config) validate() error {
 		bad("acme.tlsalpn01_port", "must be 1-65535")
 	}
 	if c.ACME.Resolver != "" {
-		if _, _, err := net.SplitHostPort(c.ACME.Resolver); err != nil {
-			bad("acme.resolver", "want host:port or empty, got %q", c.ACME.Resolver)
+		if !hostPort(c.ACME.Resolver) {
+			bad("acme.resolver", "want host:port (port 1-65535) or empty, got %q", c.ACME.Resolver)
 		}
 	}
 	for h, ip := range c.ACME.Hosts {
@@ -248,6 +249,21 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 	for _, d := range r.AllowedDomains {
 		if d != policies.NormalizeDNS(d) || strings.HasPrefix(d, "*") || d == "" {
 			bad(k+".allowed_domains", "%q: write domains in lower case without '*' or a trailing dot", d)
+		} else if why := policies.DomainSyntax(d); why != "" {
+			bad(k+".allowed_domains", "%q: %s", d, why)
+		}
+	}
+	for _, d := range r.AllowedEmailDomains {
+		if why := policies.DomainSyntax(d); d != policies.NormalizeDNS(d) || why != "" {
+			bad(k+".allowed_email_domains", "%q: write a mail domain in lower case without a trailing dot (%s)", d, why)
+		}
+	}
+	for _, p := range r.AllowedIPRanges {
+		switch {
+		case p.Addr().Is4In6():
+			bad(k+".allowed_ip_ranges", "%s is an IPv4-mapped range, which matches no SAN (they are refused); write the IPv4 range itself", p)
+		case p != p.Masked():
+			bad(k+".allowed_ip_ranges", "%s has host bits set; write %s", p, p.Masked())
 		}
 	}
 	for _, p := range r.AllowedURIPatterns {
@@ -299,4 +315,14 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 	if r.ACME.Enabled && len(r.ACME.Challenges) == 0 {
 		bad(k+".acme.challenges", "name at least one challenge when acme is enabled")
 	}
+}
+
+// hostPort reports whether v is host:port with a port of 1-65535.
+func hostPort(v string) bool {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }

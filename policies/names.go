@@ -17,6 +17,11 @@ func NormalizeDNS(name string) string {
 	return strings.TrimSuffix(strings.ToLower(name), ".")
 }
 
+// DomainSyntax reports why a domain a role names (lower case, no
+// wildcard) is not a hostname in preferred LDH syntax, or "" when it is; a
+// malformed one would match no name and quietly allow nothing.
+func DomainSyntax(name string) string { return validDNSSyntax(name) }
+
 // validDNSSyntax reports why name (normalized, wildcard label removed) is not
 // a hostname in preferred LDH syntax, or "" when it is.
 func validDNSSyntax(name string) string {
