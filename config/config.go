@@ -185,6 +185,11 @@ func (c *Config) validate() error {
 	if len(c.TLS.DNSNames)+len(c.TLS.IPAddresses) == 0 {
 		bad("tls", "name at least one of dns_names or ip_addresses for the server certificate")
 	}
+	for _, n := range c.TLS.DNSNames {
+		if why := hostnameSyntax(n); why != "" {
+			bad("tls.dns_names", "%q: %s", n, why)
+		}
+	}
 	for _, ip := range c.TLS.IPAddresses {
 		if _, err := netip.ParseAddr(ip); err != nil {
 			bad("tls.ip_addresses", "%q is not an IP address", ip)
@@ -254,8 +259,8 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 		}
 	}
 	for _, d := range r.AllowedEmailDomains {
-		if why := policies.DomainSyntax(d); d != policies.NormalizeDNS(d) || why != "" {
-			bad(k+".allowed_email_domains", "%q: write a mail domain in lower case without a trailing dot (%s)", d, why)
+		if why := hostnameSyntax(d); why != "" {
+			bad(k+".allowed_email_domains", "%q: %s", d, why)
 		}
 	}
 	for _, p := range r.AllowedIPRanges {
@@ -315,6 +320,15 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 	if r.ACME.Enabled && len(r.ACME.Challenges) == 0 {
 		bad(k+".acme.challenges", "name at least one challenge when acme is enabled")
 	}
+}
+
+// hostnameSyntax says why n is not a hostname as pkid writes them (lower
+// case, no trailing dot, LDH labels), or "" when it is.
+func hostnameSyntax(n string) string {
+	if n != policies.NormalizeDNS(n) {
+		return "write it in lower case without a trailing dot"
+	}
+	return policies.DomainSyntax(n)
 }
 
 // hostPort reports whether v is host:port with a port of 1-65535.

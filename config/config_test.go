@@ -33,6 +33,7 @@ func TestParse(t *testing.T) {
 		{"fail/domain with wildcard", "[internal, localhost]", "[\"*.internal\"]", "allowed_domains"},
 		{"fail/challenge", "[http-01, dns-01, tls-alpn-01]", "[http-02]", `"http-02"`},
 		{"fail/driver", "driver: bbolt", "driver: mysql", "storage.driver"},
+		{"fail/server name", "dns_names: [localhost]", "dns_names: [Local_Host]", `tls.dns_names: "Local_Host": write it in lower case`},
 		{"fail/listen port", "listen: 127.0.0.1:8443", "listen: 127.0.0.1:99999", "listen: want host:port with a port of 1-65535"},
 		{"fail/domain with a leading dot", "[internal, localhost]", "[.internal]", `".internal": empty label`},
 		{"fail/domain with an underscore", "[internal, localhost]", "[my_corp.internal]", `"my_corp.internal": label`},

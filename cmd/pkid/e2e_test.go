@@ -70,6 +70,15 @@ func TestInit(t *testing.T) {
 	if r := pkid(t, nil, "init", "--dir", t.TempDir(), "--key-type", "dsa"); r.code != 1 || !strings.Contains(r.stderr, "unknown key type") {
 		t.Fatalf("bad key type: %+v", r)
 	}
+	// Flags that would make a pkid.yaml serve refuses are refused before
+	// anything is written.
+	for _, flags := range [][]string{{"--listen", "nowhere"}, {"--dns", "bad_name"}, {"--external-url", "http://ca.internal"}} {
+		empty := filepath.Join(t.TempDir(), "ca")
+		r := pkid(t, nil, append([]string{"init", "--dir", empty}, flags...)...)
+		if _, err := os.Stat(empty); r.code != 2 || !strings.Contains(r.stderr, "invalid config") || err == nil {
+			t.Fatalf("init %v: exit %d, %q, directory made: %v", flags, r.code, r.stderr, err == nil)
+		}
+	}
 	if r := pkid(t, nil, "config", "check", "--config", filepath.Join(d, "pkid.yaml")); r.code != 0 {
 		t.Fatalf("config check: %+v", r)
 	}

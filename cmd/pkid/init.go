@@ -75,6 +75,20 @@ func runInit(c *cobra.Command, f *initFlags) error {
 		}
 	}
 	d := f.dir
+	ext := f.externalURL
+	if ext == "" {
+		ext = "https://" + f.listen
+	}
+	ptr := f.pointersURL
+	if ptr == "" {
+		ptr = "http://" + f.httpListen
+	}
+	yaml := config.Render(config.Defaults{Listen: f.listen, ExternalURL: ext, HTTPListen: f.httpListen, PointersURL: ptr, DNSNames: f.dns, IPAddresses: f.ips})
+	// The flags end up in pkid.yaml: check it as serve will, before any
+	// file is written, so init never leaves a CA that cannot start.
+	if _, err := config.Parse(filepath.Join(d, "pkid.yaml"), yaml); err != nil {
+		return usagef("these flags make an invalid config: %v", err)
+	}
 	for _, p := range []string{"pkid.yaml", "certs/root.crt", "secrets/intermediate.key"} {
 		if _, err := os.Stat(filepath.Join(d, p)); err == nil && !f.force {
 			return fmt.Errorf("%s already holds a CA (%s); refusing to overwrite it without --force", d, p)
@@ -111,15 +125,6 @@ func runInit(c *cobra.Command, f *initFlags) error {
 	if err != nil {
 		return err
 	}
-	ext := f.externalURL
-	if ext == "" {
-		ext = "https://" + f.listen
-	}
-	ptr := f.pointersURL
-	if ptr == "" {
-		ptr = "http://" + f.httpListen
-	}
-	yaml := config.Render(config.Defaults{Listen: f.listen, ExternalURL: ext, HTTPListen: f.httpListen, PointersURL: ptr, DNSNames: f.dns, IPAddresses: f.ips})
 	if pwPath != "secrets/password" {
 		yaml = bytes.Replace(yaml, []byte("password_file: secrets/password"), []byte("password_file: "+pwPath), 1)
 	}
