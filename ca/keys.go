@@ -9,7 +9,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
@@ -17,6 +16,9 @@ import (
 	"math/big"
 	"os"
 	"strings"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"go.step.sm/crypto/keyutil"
 	"go.step.sm/crypto/pemutil"
@@ -137,19 +139,19 @@ func standIn(keyType string) crypto.PublicKey {
 // bits), taken straight from the CSR's SubjectPublicKeyInfo rather than
 // re-marshalling the parsed key.
 func subjectKeyID(csr *x509.CertificateRequest) ([]byte, error) {
-	var spki struct {
-		Algorithm pkix.AlgorithmIdentifier
-		PublicKey asn1.BitString
-	}
 	if csr == nil {
 		return nil, errors.New("no CSR")
 	}
 	if len(csr.RawSubjectPublicKeyInfo) == 0 {
 		return x509util.GenerateSubjectKeyID(csr.PublicKey)
 	}
-	if _, err := asn1.Unmarshal(csr.RawSubjectPublicKeyInfo, &spki); err != nil {
-		return nil, err
+	// SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }
+	in := cryptobyte.String(csr.RawSubjectPublicKeyInfo)
+	var spki cryptobyte.String
+	var key asn1.BitString
+	if !in.ReadASN1(&spki, cbasn1.SEQUENCE) || !in.Empty() || !spki.SkipASN1(cbasn1.SEQUENCE) || !spki.ReadASN1BitString(&key) || !spki.Empty() {
+		return nil, errors.New("subjectPublicKeyInfo is not SEQUENCE { AlgorithmIdentifier, BIT STRING }")
 	}
-	sum := sha1.Sum(spki.PublicKey.Bytes) //nolint:gosec // RFC 5280 key identifier, not a security hash
+	sum := sha1.Sum(key.Bytes) //nolint:gosec // RFC 5280 key identifier, not a security hash
 	return sum[:], nil
 }
