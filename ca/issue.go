@@ -98,9 +98,13 @@ func (a *Authority) decide(ctx context.Context, req *SignRequest) (*policies.Rol
 		return nil, nil, "", fmt.Errorf("sign for role %s: %w", role.Name, err)
 	}
 	if blocked {
-		return nil, nil, "", errs.New(errs.Forbidden, "this public key belongs to a certificate revoked for keyCompromise; generate a new key")
+		return nil, nil, "", errKeyBlocked()
 	}
 	return role, dec, keyHash, nil
+}
+
+func errKeyBlocked() error {
+	return errs.New(errs.Forbidden, "this public key belongs to a certificate revoked for keyCompromise; generate a new key")
 }
 
 // refusal turns a policy rejection into the CA's error kinds: names only
@@ -202,8 +206,13 @@ func (a *Authority) signAndCommit(ctx context.Context, role *policies.Role, tmpl
 			AuthorizedAt: authAt, Via: req.Via, Replaces: req.Replaces, CreatedAt: now,
 		}
 		err = a.d.Store.InsertCertificate(ctx, rec)
-		if errors.Is(err, store.ErrDuplicate) {
+		switch {
+		case errors.Is(err, store.ErrDuplicate):
 			continue
+		case errors.Is(err, store.ErrKeyBlocked): // blocked after the check above
+			return nil, errKeyBlocked()
+		case errors.Is(err, store.ErrReplacedRevoked):
+			return nil, errs.New(errs.Unauthorized, "certificate %s was revoked while it was being renewed", req.Replaces)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("commit %s: %w", rec.Serial, err)

@@ -78,6 +78,25 @@ func TestRevokeRules(t *testing.T) {
 	}
 }
 
+// TestRenewalOfRevokedRefusedAtCommit: a successor whose predecessor was
+// revoked after the renewal's checks (here: Sign called directly with
+// Replaces) is refused by the commit itself and recorded nowhere.
+func TestRenewalOfRevokedRefusedAtCommit(t *testing.T) {
+	a, st, _ := newAuthority(t, "ec-p256")
+	ctx := context.Background()
+	old := issue(t, a, "gone.internal", time.Hour)
+	if _, err := a.Revoke(ctx, old.Record.Serial, "superseded"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := a.Sign(ctx, &ca.SignRequest{Role: "default", Replaces: old.Record.Serial, CSR: makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "gone.internal"}})})
+	if errs.KindOf(err) != errs.Unauthorized || !strings.Contains(errs.DetailOf(err), "revoked while it was being renewed") {
+		t.Fatalf("successor of a revoked certificate: %v", err)
+	}
+	if recs, _, _ := st.ListCertificates(ctx, store.ListFilter{Role: "default"}); len(recs) != 1 {
+		t.Fatalf("%d records, want only the revoked one", len(recs))
+	}
+}
+
 func TestCRL(t *testing.T) {
 	dbPath := filepath.Join(t.TempDir(), "pkid.db")
 	tc := testutil.CA(t, "ec-p256")

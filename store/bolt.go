@@ -125,6 +125,20 @@ func (b *Bolt) InsertCertificate(ctx context.Context, rec *CertRecord) error {
 		if serials.Get(k) != nil {
 			return ErrDuplicate
 		}
+		if rec.KeyHash != "" && tx.Bucket(bBlocked).Get([]byte(rec.KeyHash)) != nil {
+			return ErrKeyBlocked
+		}
+		if rec.Replaces != "" {
+			if seq := serials.Get(certKey(rec.Replaces)); seq != nil {
+				prev, err := getJSON[CertRecord](certs, seq)
+				if err != nil {
+					return err
+				}
+				if prev.Status == StatusRevoked {
+					return ErrReplacedRevoked
+				}
+			}
+		}
 		// Records are appended in insertion order, so a commit dirties the
 		// tail pages only; the small serial index takes the random keys.
 		n, err := certs.NextSequence()

@@ -22,6 +22,12 @@ var (
 	ErrDuplicate = errors.New("already exists")
 	// ErrStale is returned by CRL updates whose number does not increase.
 	ErrStale = errors.New("stale update")
+	// ErrKeyBlocked refuses a record whose key a keyCompromise revocation
+	// blocked, checked in the insert's own transaction.
+	ErrKeyBlocked = errors.New("key blocked by a keyCompromise revocation")
+	// ErrReplacedRevoked refuses a renewal whose predecessor was revoked
+	// before the renewal committed.
+	ErrReplacedRevoked = errors.New("the certificate being replaced is revoked")
 )
 
 // SchemaVersion is written at creation; Open refuses a newer schema.
@@ -112,7 +118,10 @@ type Token struct {
 // Store is pkid's persistent state. All methods are safe for concurrent use.
 type Store interface {
 	// InsertCertificate durably commits a new record; ErrDuplicate if the
-	// serial exists.
+	// serial exists. In the same transaction it refuses a record whose
+	// KeyHash is blocked (ErrKeyBlocked) or whose Replaces is revoked
+	// (ErrReplacedRevoked), so a revocation racing an issuance or a renewal
+	// cannot be overtaken by it.
 	InsertCertificate(ctx context.Context, rec *CertRecord) error
 	// GetCertificate returns the record or ErrNotFound.
 	GetCertificate(ctx context.Context, serial string) (*CertRecord, error)

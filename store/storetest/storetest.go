@@ -175,6 +175,30 @@ func testRevocation(t *testing.T, open Opener) {
 	if b, _ := s.KeyBlocked(ctx, rec.KeyHash); !b {
 		t.Fatal("ok/key blocked after keyCompromise")
 	}
+	// The insert itself refuses a blocked key and the renewal of a revoked
+	// certificate, so neither can slip in behind a revocation.
+	again := Record("default")
+	again.KeyHash = rec.KeyHash
+	if err := s.InsertCertificate(ctx, again); !errors.Is(err, store.ErrKeyBlocked) {
+		t.Fatalf("fail/insert with a blocked key: %v", err)
+	}
+	successor := Record("default")
+	successor.Replaces = rec.Serial
+	if err := s.InsertCertificate(ctx, successor); !errors.Is(err, store.ErrReplacedRevoked) {
+		t.Fatalf("fail/renewal of a revoked certificate: %v", err)
+	}
+	if _, err := s.GetCertificate(ctx, successor.Serial); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/refused renewal recorded anyway: %v", err)
+	}
+	valid := Record("default")
+	if err := s.InsertCertificate(ctx, valid); err != nil {
+		t.Fatal(err)
+	}
+	ok := Record("default")
+	ok.Replaces = valid.Serial
+	if err := s.InsertCertificate(ctx, ok); err != nil {
+		t.Fatalf("ok/renewal of a valid certificate: %v", err)
+	}
 }
 
 func testCRL(t *testing.T, open Opener) {
