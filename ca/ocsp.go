@@ -40,8 +40,12 @@ var oidOCSPNoCheck = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
 type OCSPResponder struct {
 	a *Authority
 
-	mu        sync.Mutex
-	cache     map[string]*ocspEntry
+	mu    sync.Mutex
+	cache map[string]*ocspEntry
+	// gen counts revocations: an answer signed from a store read taken
+	// before a revocation is not cached after it (it would stay "good" in
+	// the cache for half an hour).
+	gen       uint64
 	responder *x509.Certificate
 	signer    crypto.Signer
 	nameHash  map[crypto.Hash][]byte
@@ -132,7 +136,32 @@ func (o *OCSPResponder) forget(serial string) {
 	for h := range o.nameHash {
 		delete(o.cache, cacheKey(h, serial))
 	}
+	o.gen++
 	o.mu.Unlock()
+}
+
+// cached returns the cached answer for key if it is still fresh at now,
+// and the revocation generation a new answer's store read belongs to.
+func (o *OCSPResponder) cached(key string, now time.Time) ([]byte, uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if e := o.cache[key]; e != nil && now.Before(e.refresh) {
+		return e.der, o.gen
+	}
+	return nil, o.gen
+}
+
+// keep caches der for key unless a revocation came after gen.
+func (o *OCSPResponder) keep(key string, der []byte, gen uint64, now time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.gen != gen {
+		return
+	}
+	if len(o.cache) > 100000 { // bound memory: drop everything, re-sign on demand
+		o.cache = map[string]*ocspEntry{}
+	}
+	o.cache[key] = &ocspEntry{der: der, refresh: now.Add(ocspValidity / 2)}
 }
 
 // Respond answers one DER request; malformed input gets the
@@ -148,23 +177,16 @@ func (o *OCSPResponder) Respond(ctx context.Context, reqDER []byte) []byte {
 	serial := SerialString(req.SerialNumber)
 	key := cacheKey(req.HashAlgorithm, serial)
 	now := o.a.d.Clock.Now()
-	o.mu.Lock()
-	if e := o.cache[key]; e != nil && now.Before(e.refresh) {
-		o.mu.Unlock()
-		return e.der
+	der, gen := o.cached(key, now)
+	if der != nil {
+		return der
 	}
-	o.mu.Unlock()
-	der, err := o.sign(ctx, req, serial, now)
+	der, err = o.sign(ctx, req, serial, now)
 	if err != nil {
 		o.a.d.Log.Error("ocsp", "serial", serial, "err", err)
 		return ocsp.InternalErrorErrorResponse
 	}
-	o.mu.Lock()
-	if len(o.cache) > 100000 { // bound memory: drop everything, re-sign on demand
-		o.cache = map[string]*ocspEntry{}
-	}
-	o.cache[key] = &ocspEntry{der: der, refresh: now.Add(ocspValidity / 2)}
-	o.mu.Unlock()
+	o.keep(key, der, gen, now)
 	return der
 }
 
