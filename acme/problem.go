@@ -70,6 +70,8 @@ func toProblem(err error) *Problem {
 		return malformed(d)
 	case errs.RateLimited:
 		return prob("rateLimited", 429, d)
+	case errs.Unavailable:
+		return prob("serverInternal", 503, d)
 	}
 	return serverInternal(d)
 }

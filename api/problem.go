@@ -36,6 +36,7 @@ var statusOf = map[errs.Kind]int{
 	errs.AlreadyRevoked:      http.StatusConflict,
 	errs.TooLarge:            http.StatusRequestEntityTooLarge,
 	errs.RateLimited:         http.StatusTooManyRequests,
+	errs.Unavailable:         http.StatusServiceUnavailable,
 }
 
 var titleOf = map[errs.Kind]string{
@@ -44,6 +45,7 @@ var titleOf = map[errs.Kind]string{
 	errs.Forbidden: "Forbidden by policy", errs.RejectedIdentifier: "Name not allowed",
 	errs.NotFound: "Not found", errs.Conflict: "Conflict", errs.AlreadyRevoked: "Already revoked",
 	errs.TooLarge: "Request too large", errs.RateLimited: "Too many requests",
+	errs.Unavailable: "Service unavailable",
 }
 
 // writeProblem renders err. Internal errors are logged with their cause and

@@ -266,3 +266,48 @@ func TestCRLRefreshOnSchedule(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestIntermediateRevokedHaltsIssuance: once the root CRL lists the
+// intermediate, pkid issues nothing (503 naming why) while it keeps
+// serving CRLs, and /healthz says halted.
+func TestIntermediateRevokedHaltsIssuance(t *testing.T) {
+	ports := testutil.Listen(t)
+	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), nil)
+	s := startServer(t, dir, ports)
+	defer s.stop()
+	csr := map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, "ec-p256"), "h.internal")}
+	if r := s.do(t, "POST", "/v1/sign/default", s.tok, csr, nil); r.StatusCode != 201 {
+		t.Fatalf("ok/sign before: %d", r.StatusCode)
+	}
+	tc := testutil.CA(t, "ec-p256")
+	der, err := ca.RootCRL(tc.Root, testutil.RootKey(t, "ec-p256"), []x509.RevocationListEntry{{SerialNumber: tc.Intermediate.SerialNumber, RevocationTime: s.clock.Now().UTC(), ReasonCode: 1}}, s.clock.Now(), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "certs", "root.crl")
+	os.WriteFile(path+".tmp", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644)
+	os.Rename(path+".tmp", path)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var h map[string]any
+		s.do(t, "GET", "/healthz", "", nil, &h)
+		if h["status"] == "halted" {
+			if w, _ := h["warnings"].([]any); len(w) == 0 || !strings.Contains(w[0].(string), "intermediate") {
+				t.Fatalf("healthz %v", h)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not halted: %v", h)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var p api.Problem
+	if r := s.do(t, "POST", "/v1/sign/default", s.tok, csr, &p); r.StatusCode != 503 || !strings.Contains(p.Detail, "keyCompromise") {
+		t.Fatalf("fail/sign after: %d %+v", r.StatusCode, p)
+	}
+	if r := s.do(t, "POST", "/v1/issue/default", s.tok, map[string]string{"common_name": "h.internal"}, &p); r.StatusCode != 503 {
+		t.Fatalf("fail/issue after: %d %+v", r.StatusCode, p)
+	}
+	testutil.FetchCRL(t, http.DefaultClient, s.http+"/crl") // still served
+}

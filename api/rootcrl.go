@@ -22,6 +22,11 @@ type RootCRLWatcher struct {
 	root  *x509.Certificate
 	clock ca.Clock
 	log   *slog.Logger
+	// inter is the intermediate that signs; onRevoked is called once a
+	// loaded root CRL lists it.
+	inter     *x509.Certificate
+	onRevoked func(reason string)
+	revoked   string // why the intermediate is revoked, "" while it is not
 
 	mu      sync.RWMutex
 	der     []byte
@@ -33,8 +38,8 @@ type RootCRLWatcher struct {
 
 // NewRootCRLWatcher loads path once; a missing file is a warning, not an
 // error, so a CA made before root CRLs existed still starts.
-func NewRootCRLWatcher(path string, root *x509.Certificate, clock ca.Clock, log *slog.Logger) *RootCRLWatcher {
-	w := &RootCRLWatcher{path: path, root: root, clock: clock, log: log}
+func NewRootCRLWatcher(path string, root, inter *x509.Certificate, onRevoked func(reason string), clock ca.Clock, log *slog.Logger) *RootCRLWatcher {
+	w := &RootCRLWatcher{path: path, root: root, inter: inter, onRevoked: onRevoked, clock: clock, log: log}
 	if err := w.Reload(); err != nil {
 		log.Warn("root CRL not loaded", "path", path, "err", err)
 	}
@@ -78,6 +83,15 @@ func (w *RootCRLWatcher) Reload() error {
 	}
 	w.der, w.this, w.next, w.number, w.modTime = der, rl.ThisUpdate, rl.NextUpdate, rl.Number, fi.ModTime()
 	w.log.Info("root CRL loaded", "number", rl.Number, "next_update", rl.NextUpdate)
+	for _, e := range rl.RevokedCertificateEntries {
+		if w.inter != nil && w.revoked == "" && e.SerialNumber.Cmp(w.inter.SerialNumber) == 0 {
+			w.revoked = fmt.Sprintf("the intermediate %s is revoked on the root CRL (%s, at %s): nothing it signs would be trusted, so pkid issues nothing; make a new CA hierarchy (pkid init --force keeps the store)",
+				ca.SerialString(e.SerialNumber), ca.ReasonName(e.ReasonCode), e.RevocationTime.UTC().Format(time.RFC3339))
+			if w.onRevoked != nil {
+				w.onRevoked(w.revoked)
+			}
+		}
+	}
 	return nil
 }
 
@@ -92,12 +106,22 @@ func (w *RootCRLWatcher) Get() ([]byte, time.Time) {
 // a month leaves time to fetch the offline root key.
 const rootCRLWarnBefore = 30 * 24 * time.Hour
 
+// Revoked reports why the intermediate is revoked on the root CRL, or "".
+func (w *RootCRLWatcher) Revoked() string {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.revoked
+}
+
 // Warnings returns health warnings about the root CRL.
 func (w *RootCRLWatcher) Warnings() []string {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.der == nil {
 		return []string{"no root CRL loaded from " + w.path + "; relying parties that check every level (nginx ssl_crl) will refuse clients; run pkid ca root-crl"}
+	}
+	if w.revoked != "" {
+		return []string{w.revoked}
 	}
 	now := w.clock.Now()
 	if now.After(w.next) {

@@ -108,7 +108,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	rootCRL := NewRootCRLWatcher(cfg.Resolve(cfg.CA.RootCRL), root, o.Clock, log)
+	rootCRL := NewRootCRLWatcher(cfg.Resolve(cfg.CA.RootCRL), root, authority.Intermediate(), authority.Halt, o.Clock, log)
 	eab, err := NewEAB(cfg, st, o.Clock)
 	if err != nil {
 		return err
@@ -117,10 +117,14 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	run := &Running{CA: authority, Store: st, CRL: crl, OCSP: ocspR, ServerCert: sc, Config: cfg, Clock: o.Clock, Log: log}
 	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get,
 		Health: func() map[string]any {
+			h := map[string]any{}
 			if w := rootCRL.Warnings(); len(w) > 0 {
-				return map[string]any{"warnings": w}
+				h["warnings"] = w
 			}
-			return nil
+			if rootCRL.Revoked() != "" {
+				h["status"] = "halted" // serving CRLs and OCSP, issuing nothing
+			}
+			return h
 		}}
 	acmeSrv := acme.New(acme.Deps{
 		CA: authority, Store: st, ExternalURL: cfg.ExternalURL, Clock: o.Clock, Log: log, AuthzReuse: cfg.ACME.AuthzReuse, EAB: eab,

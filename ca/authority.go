@@ -13,9 +13,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.step.sm/crypto/keyutil"
 
+	"pkid/errs"
 	"pkid/policies"
 	"pkid/store"
 )
@@ -53,6 +55,26 @@ type Authority struct {
 	keygen    chan struct{} // bounds concurrent server-side key generation
 	exts      extCache
 	templates map[string]*roleTemplate
+	// halted, once set, is why the CA refuses to issue: its intermediate
+	// is revoked on the root CRL (see Halt).
+	halted atomic.Pointer[string]
+}
+
+// Halt stops every issuance for good (the server's own TLS certificate
+// excepted, so CRLs, OCSP and /healthz stay reachable): a revocation of
+// the intermediate is never undone, and nothing it signs would be trusted.
+func (a *Authority) Halt(reason string) {
+	if a.halted.CompareAndSwap(nil, &reason) {
+		a.d.Log.Error("issuance halted", "reason", reason)
+	}
+}
+
+// halt is the refusal every issuance gets once Halt was called.
+func (a *Authority) halt() error {
+	if r := a.halted.Load(); r != nil {
+		return errs.New(errs.Unavailable, "%s", *r)
+	}
+	return nil
 }
 
 // New checks deps (the signer must match the intermediate, which must be a

@@ -74,6 +74,9 @@ func (a *Authority) Sign(ctx context.Context, req *SignRequest) (*Issued, error)
 }
 
 func (a *Authority) decide(ctx context.Context, req *SignRequest) (*policies.Role, *policies.Decision, string, error) {
+	if err := a.halt(); err != nil {
+		return nil, nil, "", err
+	}
 	role := a.d.Roles[req.Role]
 	if role == nil {
 		return nil, nil, "", errs.New(errs.NotFound, "unknown role %q (known: %s)", req.Role, strings.Join(a.roleNames(), ", "))
@@ -257,6 +260,9 @@ func (a *Authority) Issue(ctx context.Context, req *IssueRequest) (*Issued, cryp
 // PrepareIssue makes the key and the CSR of an IssueRequest, giving the
 // SignRequest that Sign will take.
 func (a *Authority) PrepareIssue(req *IssueRequest) (*SignRequest, crypto.Signer, error) {
+	if err := a.halt(); err != nil {
+		return nil, nil, err
+	}
 	role := a.d.Roles[req.Role]
 	if role == nil {
 		return nil, nil, errs.New(errs.NotFound, "unknown role %q (known: %s)", req.Role, strings.Join(a.roleNames(), ", "))

@@ -29,6 +29,9 @@ const (
 	TooLarge
 	RateLimited
 	BadRevocationReason
+	// Unavailable: the CA cannot serve this now, whatever the request
+	// (its intermediate was revoked on the root CRL).
+	Unavailable
 )
 
 var kindNames = map[Kind]string{
@@ -37,6 +40,7 @@ var kindNames = map[Kind]string{
 	RejectedIdentifier: "rejectedIdentifier", NotFound: "notFound",
 	Conflict: "conflict", AlreadyRevoked: "alreadyRevoked", TooLarge: "tooLarge",
 	RateLimited: "rateLimited", BadRevocationReason: "badRevocationReason",
+	Unavailable: "unavailable",
 }
 
 // String names the kind for logs and problem types.
