@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -310,4 +311,20 @@ func TestIntermediateRevokedHaltsIssuance(t *testing.T) {
 		t.Fatalf("fail/issue after: %d %+v", r.StatusCode, p)
 	}
 	testutil.FetchCRL(t, http.DefaultClient, s.http+"/crl") // still served
+}
+
+// TestIntermediateExpiryWarned: within 60 days of the intermediate's
+// notAfter, /healthz warns (certificates are cut to end then).
+func TestIntermediateExpiryWarned(t *testing.T) {
+	ports := testutil.Listen(t)
+	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), nil)
+	end := testutil.CA(t, "ec-p256").Intermediate.NotAfter
+	s := startServerAt(t, dir, ports, end.Add(-30*24*time.Hour))
+	defer s.stop()
+	var h map[string]any
+	s.do(t, "GET", "/healthz", "", nil, &h)
+	w, _ := h["warnings"].([]any)
+	if !slices.ContainsFunc(w, func(v any) bool { return strings.Contains(v.(string), "the intermediate expires at") }) {
+		t.Fatalf("healthz %v", h)
+	}
 }

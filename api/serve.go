@@ -118,7 +118,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get,
 		Health: func() map[string]any {
 			h := map[string]any{}
-			if w := rootCRL.Warnings(); len(w) > 0 {
+			w := rootCRL.Warnings()
+			if end := authority.Intermediate().NotAfter; end.Sub(o.Clock.Now()) < intermediateWarnBefore {
+				w = append(w, fmt.Sprintf("the intermediate expires at %s: certificates end then at the latest and nothing is issued after; make a new CA hierarchy before (pkid init --force keeps the store)", end.UTC().Format(time.RFC3339)))
+			}
+			if len(w) > 0 {
 				h["warnings"] = w
 			}
 			if rootCRL.Revoked() != "" {
@@ -228,6 +232,10 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	wg.Wait()
 	return runErr
 }
+
+// intermediateWarnBefore is how long before the intermediate's notAfter
+// /healthz starts warning: time to make and roll out a new hierarchy.
+const intermediateWarnBefore = 60 * 24 * time.Hour
 
 // NewEAB builds the external-account-binding keeper whose sealing key
 // derives from the intermediate's passphrase file.

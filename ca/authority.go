@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.step.sm/crypto/keyutil"
 
@@ -69,10 +70,14 @@ func (a *Authority) Halt(reason string) {
 	}
 }
 
-// halt is the refusal every issuance gets once Halt was called.
+// halt is the refusal every issuance gets once Halt was called, or once
+// the intermediate has expired (a certificate would end before it began).
 func (a *Authority) halt() error {
 	if r := a.halted.Load(); r != nil {
 		return errs.New(errs.Unavailable, "%s", *r)
+	}
+	if end := a.d.Intermediate.NotAfter; !a.d.Clock.Now().Before(end) {
+		return errs.New(errs.Unavailable, "the intermediate expired at %s; nothing can be issued until a new CA hierarchy is made (pkid init --force keeps the store)", end.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -97,6 +97,18 @@ func TestRenewalOfRevokedRefusedAtCommit(t *testing.T) {
 	}
 }
 
+// TestExpiredIntermediateIssuesNothing: past the intermediate's notAfter
+// every issuance is refused as unavailable, naming the date, rather than
+// signing a certificate that ends before it begins.
+func TestExpiredIntermediateIssuesNothing(t *testing.T) {
+	a, _, clk := newAuthority(t, "ec-p256")
+	clk.Advance(a.Intermediate().NotAfter.Sub(clk.Now()) + time.Hour)
+	_, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "late.internal"}})})
+	if errs.KindOf(err) != errs.Unavailable || !strings.Contains(errs.DetailOf(err), "intermediate expired at") {
+		t.Fatalf("sign after the intermediate expired: %v", err)
+	}
+}
+
 func TestCRL(t *testing.T) {
 	dbPath := filepath.Join(t.TempDir(), "pkid.db")
 	tc := testutil.CA(t, "ec-p256")
