@@ -26,9 +26,9 @@ type RootCRLWatcher struct {
 	// loaded root CRL lists it.
 	inter     *x509.Certificate
 	onRevoked func(reason string)
-	revoked   string // why the intermediate is revoked, "" while it is not
 
 	mu      sync.RWMutex
+	revoked string // why the intermediate is revoked, "" while it is not
 	der     []byte
 	next    time.Time
 	this    time.Time
