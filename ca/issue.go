@@ -55,8 +55,19 @@ type Issued struct {
 // policy, bound names and blocked keys. Callers use it before spending a
 // single-use credential.
 func (a *Authority) Check(ctx context.Context, req *SignRequest) error {
-	_, _, _, err := a.decide(ctx, req)
-	return err
+	if _, _, _, err := a.decide(ctx, req); err != nil {
+		return err
+	}
+	// Sign leaves this to the commit, which refuses a blocked key in its
+	// own transaction; a credential must not be spent on a refusal.
+	blocked, err := a.d.Store.KeyBlocked(ctx, KeyHash(req.CSR.RawSubjectPublicKeyInfo))
+	if err != nil {
+		return fmt.Errorf("check for role %s: %w", req.Role, err)
+	}
+	if blocked {
+		return errKeyBlocked()
+	}
+	return nil
 }
 
 // Sign runs the pipeline: role → policy → template → re-check → sign →
@@ -95,15 +106,7 @@ func (a *Authority) decide(ctx context.Context, req *SignRequest) (*policies.Rol
 			return nil, nil, "", err
 		}
 	}
-	keyHash := KeyHash(req.CSR.RawSubjectPublicKeyInfo)
-	blocked, err := a.d.Store.KeyBlocked(ctx, keyHash)
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("sign for role %s: %w", role.Name, err)
-	}
-	if blocked {
-		return nil, nil, "", errKeyBlocked()
-	}
-	return role, dec, keyHash, nil
+	return role, dec, KeyHash(req.CSR.RawSubjectPublicKeyInfo), nil
 }
 
 func errKeyBlocked() error {
@@ -212,7 +215,7 @@ func (a *Authority) signAndCommit(ctx context.Context, role *policies.Role, tmpl
 		switch {
 		case errors.Is(err, store.ErrDuplicate):
 			continue
-		case errors.Is(err, store.ErrKeyBlocked): // blocked after the check above
+		case errors.Is(err, store.ErrKeyBlocked):
 			return nil, errKeyBlocked()
 		case errors.Is(err, store.ErrReplacedRevoked):
 			return nil, errs.New(errs.Unauthorized, "certificate %s was revoked while it was being renewed", req.Replaces)

@@ -56,9 +56,14 @@ func TestRevokeRules(t *testing.T) {
 	if _, err := a.Revoke(ctx, iss.Record.Serial, "keyCompromise"); errs.KindOf(err) != errs.AlreadyRevoked {
 		t.Fatalf("fail/keyCompromise twice: %v", err)
 	}
-	_, err = a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: makeCSR(t, testutil.LeafKey(t, "ec-p384"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "other.internal"}})})
+	again := &ca.SignRequest{Role: "default", CSR: makeCSR(t, testutil.LeafKey(t, "ec-p384"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "other.internal"}})}
+	_, err = a.Sign(ctx, again)
 	if errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), "keyCompromise") {
 		t.Fatalf("fail/compromised key signed again: %v", err)
+	}
+	// Check, run before an enrollment token is spent, refuses it too.
+	if err := a.Check(ctx, again); errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), "keyCompromise") {
+		t.Fatalf("fail/check of a compromised key: %v", err)
 	}
 	old, err := a.Sign(ctx, &ca.SignRequest{Role: "default", TTL: time.Minute, CSR: makeCSR(t, testutil.LeafKey(t, "ed25519"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "old.internal"}})})
 	if err != nil {
