@@ -16,6 +16,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"pkid/errs"
 	"pkid/policies"
 	"pkid/store"
 )
@@ -62,14 +63,9 @@ func (s *Server) verify(r *http.Request, mode keyMode) (*request, error) {
 		return nil, p
 	}
 	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		p := malformed(fmt.Sprintf("request body is larger than the limit of %d bytes", tooBig.Limit))
-		p.Status = http.StatusRequestEntityTooLarge
-		return nil, p
-	}
 	if err != nil {
-		return nil, malformed("cannot read the request body: " + err.Error())
+		// An oversize body is a MaxBytesError, which toProblem answers 413.
+		return nil, errs.Wrap(errs.Malformed, err, "cannot read the request body: %v", err)
 	}
 	var raw struct {
 		Protected  string          `json:"protected"`

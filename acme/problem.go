@@ -1,6 +1,7 @@
 package acme
 
 import (
+	"errors"
 	"net/http"
 
 	"pkid/errs"
@@ -52,10 +53,18 @@ func toProblem(err error) *Problem {
 	if p, ok := err.(*Problem); ok {
 		return p
 	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		err = errs.New(errs.TooLarge, "request body is larger than the limit of %d bytes", tooBig.Limit)
+	}
 	d := errs.DetailOf(err)
 	switch errs.KindOf(err) {
-	case errs.Malformed, errs.TooLarge:
+	case errs.Malformed:
 		return malformed(d)
+	case errs.TooLarge:
+		p := malformed(d) // ACME has no type of its own for it
+		p.Status = http.StatusRequestEntityTooLarge
+		return p
 	case errs.BadCSR:
 		return badCSR(d)
 	case errs.Unauthorized, errs.Forbidden, errs.NotFound:
