@@ -252,9 +252,7 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 		return
 	}
 	for _, d := range r.AllowedDomains {
-		if d != policies.NormalizeDNS(d) || strings.HasPrefix(d, "*") || d == "" {
-			bad(k+".allowed_domains", "%q: write domains in lower case without '*' or a trailing dot", d)
-		} else if why := policies.DomainSyntax(d); why != "" {
+		if why := hostnameSyntax(d); why != "" {
 			bad(k+".allowed_domains", "%q: %s", d, why)
 		}
 	}
@@ -325,8 +323,8 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 // hostnameSyntax says why n is not a hostname as pkid writes them (lower
 // case, no trailing dot, LDH labels), or "" when it is.
 func hostnameSyntax(n string) string {
-	if n != policies.NormalizeDNS(n) {
-		return "write it in lower case without a trailing dot"
+	if n != policies.NormalizeDNS(n) || strings.Contains(n, "*") {
+		return "write it in lower case, without '*' or a trailing dot"
 	}
 	return policies.DomainSyntax(n)
 }
