@@ -15,10 +15,7 @@ import (
 // panics gets its own error and leaves nothing behind, while the others in
 // its group still commit.
 func TestCommitGroupIsolation(t *testing.T) {
-	b, err := OpenBolt(filepath.Join(t.TempDir(), "pkid.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, _ := openTemp(t)
 	defer b.Close()
 	b.linger = 0
 	boom := errors.New("boom")
@@ -65,14 +62,21 @@ func TestCommitGroupIsolation(t *testing.T) {
 // TestSchemaVersion: a store written by a newer pkid is refused, not
 // misread.
 func TestSchemaVersion(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pkid.db")
-	b, err := OpenBolt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, path := openTemp(t)
 	b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kVersion, []byte("99")) })
 	b.Close()
 	if _, err := OpenBolt(path); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("opened a newer schema: %v", err)
 	}
+}
+
+// openTemp opens a new store in a temporary directory; the caller closes it.
+func openTemp(t *testing.T) (*Bolt, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "pkid.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, path
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -19,11 +18,7 @@ import (
 // its consistency check passes, and every record reads back after a
 // reopen.
 func TestRunway(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pkid.db")
-	b, err := OpenBolt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, path := openTemp(t)
 	if b.runway == nil {
 		t.Fatal("no runway")
 	}
@@ -91,11 +86,7 @@ func TestRunway(t *testing.T) {
 // TestRunwayStopsOnError: a runway that cannot be written (here: a
 // read-only file handle) gives up quietly and the store works as before.
 func TestRunwayStopsOnError(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pkid.db")
-	b, err := OpenBolt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, path := openTemp(t)
 	defer b.Close()
 	ro, err := os.Open(path)
 	if err != nil {
@@ -120,19 +111,14 @@ func TestRunwayStopsOnError(t *testing.T) {
 // a buffer off the alignment O_DIRECT needs) is retried buffered, and the
 // runway goes on.
 func TestRunwayDirectFallsBack(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pkid.db")
-	b, err := OpenBolt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, _ := openTemp(t)
 	defer b.Close()
 	if !b.runway.direct {
 		t.Skip("this filesystem has no O_DIRECT")
 	}
 	z := make([]byte, runwayStep+1)
 	b.runway.zeros = z[1:] // misaligned: EINVAL for a direct write
-	err = b.write(context.Background(), func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put([]byte("k"), []byte("v")) })
-	if err != nil {
+	if err := b.write(context.Background(), func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put([]byte("k"), []byte("v")) }); err != nil {
 		t.Fatal(err)
 	}
 	b.Close()
