@@ -69,6 +69,22 @@ func TestBenchCommand(t *testing.T) {
 			}
 		})
 	}
+	// CPU time comes from /proc in clock ticks (10 ms): enough signs that
+	// both sides spend several, so a reading of zero is a broken reading.
+	t.Run("cpu", func(t *testing.T) {
+		out := mustPKID(t, nil, "bench", "--mode", "sign", "-c", "2", "-n", "300", "--format", "json", "--ca-url", s.base, "--root", root, "--token", tok,
+			"--server-pid", strconv.Itoa(pid))
+		var r struct {
+			Client float64 `json:"client_cpu_ms_per_op"`
+			Server float64 `json:"server_cpu_ms_per_op"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if r.Server <= 0 || r.Server > 50 || r.Client <= 0 || r.Client > 50 {
+			t.Fatalf("CPU per operation: server %v ms, client %v ms", r.Server, r.Client)
+		}
+	})
 	if r := pkid(t, nil, "bench", "--mode", "nope"); r.code != 2 {
 		t.Fatalf("bad mode: exit %d", r.code)
 	}
