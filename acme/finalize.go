@@ -98,7 +98,14 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, badCSR(fmt.Sprintf("CSR names [%s] differ from the order's identifiers [%s]", identString(ids), identString(o.Identifiers))))
 		return
 	}
-	// Move ready → processing once, so two finalize calls cannot both sign.
+	// The serial is chosen, and written with the processing status, before
+	// signing: should the CA stop between the certificate's commit and the
+	// order's, the order finds its certificate by it (refreshOrder).
+	serial, err := s.d.CA.ReserveSerial()
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
 	// Move the stored status (pending, or ready for orders whose
 	// authorizations were reused) to processing once, so two finalize calls
 	// cannot both sign.
@@ -106,7 +113,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 		if cur.Status != store.ACMEPending && cur.Status != store.ACMEReady {
 			return orderNotReady("order is " + cur.Status)
 		}
-		cur.Status, cur.ProcessingSince = store.ACMEProcessing, s.d.Clock.Now().UTC()
+		cur.Status, cur.ProcessingSince, cur.PendingSerial = store.ACMEProcessing, s.d.Clock.Now().UTC(), ca.SerialString(serial)
 		return nil
 	})
 	if err != nil {
@@ -117,7 +124,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 	for i, id := range o.Identifiers {
 		names[i] = id.Value
 	}
-	iss, signErr := s.d.CA.Sign(r.Context(), &ca.SignRequest{Role: req.role, CSR: csr, Requester: "acme:" + req.account.ID, Via: "acme", ExactNames: names})
+	iss, signErr := s.d.CA.Sign(r.Context(), &ca.SignRequest{Role: req.role, CSR: csr, Requester: "acme:" + req.account.ID, Via: "acme", ExactNames: names, Serial: serial})
 	ctx := context.WithoutCancel(r.Context())
 	o, err = s.d.Store.UpdateOrder(ctx, o.ID, func(cur *store.ACMEOrder) error {
 		if signErr != nil {

@@ -2,6 +2,7 @@ package acme
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -222,12 +223,28 @@ func (s *Server) refreshOrder(r *http.Request, o *store.ACMEOrder) (*store.ACMEO
 			o.Status = store.ACMEInvalid
 		}
 	case store.ACMEProcessing:
-		// Signing takes milliseconds; an order processing for minutes was
-		// interrupted between its two writes, and would otherwise read
-		// processing until it expires.
+		// Signing takes milliseconds. A certificate committed under the
+		// serial finalize reserved makes the order valid even if the CA
+		// stopped before writing so; an order still without one after
+		// minutes was interrupted before the commit, and would otherwise
+		// read processing until it expires.
+		if o.PendingSerial != "" {
+			rec, err := s.d.CA.Store().GetCertificate(r.Context(), o.PendingSerial)
+			switch {
+			case err == nil && rec.Requester == "acme:"+o.AccountID:
+				o.Status, o.CertSerial = store.ACMEValid, rec.Serial
+				return o, nil
+			case err != nil && !errors.Is(err, store.ErrNotFound):
+				return nil, fmt.Errorf("order %s: look up its certificate %s: %w", o.ID, o.PendingSerial, err)
+			}
+		}
 		if !o.ProcessingSince.IsZero() && now.Sub(o.ProcessingSince) > finalizeDeadline {
 			o.Status = store.ACMEInvalid
-			o.Error, _ = json.Marshal(serverInternal("finalization was interrupted (the CA stopped while signing); a certificate it issued is still recorded and revocable; place a new order"))
+			detail := "finalization was interrupted (the CA stopped while signing) before a certificate was committed; place a new order"
+			if o.PendingSerial == "" {
+				detail = "finalization was interrupted (the CA stopped while signing); a certificate it issued is still recorded and revocable; place a new order"
+			}
+			o.Error, _ = json.Marshal(serverInternal(detail))
 		}
 	}
 	return o, nil

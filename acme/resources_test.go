@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"pkid/acme"
+	"pkid/ca"
 	"pkid/internal/testutil"
 	"pkid/policies"
 	"pkid/store"
@@ -359,6 +361,10 @@ func TestOrderFlow(t *testing.T) {
 	if typ, _ := c.post(o.Finalize, map[string]any{"csr": csrFor(t, key, "a.internal", "b.internal")}).problem(t); typ != "orderNotReady" {
 		t.Fatalf("fail/finalize twice: %s", typ)
 	}
+	stored, err := srv.run.Store.(store.ACMEStore).GetOrder(context.Background(), loc[strings.LastIndex(loc, "/")+1:])
+	if err != nil || stored.PendingSerial == "" || stored.PendingSerial != stored.CertSerial || !strings.HasSuffix(cur.Certificate, "/"+stored.CertSerial) {
+		t.Fatalf("ok/finalize signs under the serial it reserved: %+v %v", stored, err)
+	}
 	dl := c.post(cur.Certificate, nil)
 	if dl.status != 200 || dl.header.Get("Content-Type") != "application/pem-certificate-chain" || strings.Count(string(dl.body), "BEGIN CERTIFICATE") != 2 {
 		t.Fatalf("ok/download: %d %s", dl.status, dl.header.Get("Content-Type"))
@@ -658,41 +664,99 @@ func TestOrderAndAuthzExpire(t *testing.T) {
 // TestInterruptedFinalize: an order left processing by a CA that stopped
 // between its two finalize writes reads invalid with a serverInternal
 // problem once the deadline passes, not processing until it expires.
+// TestInterruptedFinalize plays a CA that stopped between finalize's
+// writes: the order reads processing, then the certificate committed under
+// the serial finalize reserved (valid, and downloadable), or, with none
+// after minutes, invalid.
 func TestInterruptedFinalize(t *testing.T) {
 	c := newRaw(t, "default")
 	c.register()
+	other := newRaw(t, "default")
+	other.register()
+	accountOf := func(c *rawClient) string { return c.kid[strings.LastIndex(c.kid, "/")+1:] }
 	as := srv.run.Store.(store.ACMEStore)
 	for _, tc := range []struct {
 		name, want string
 		since      time.Duration
+		// committed signs a certificate under the reserved serial for
+		// this account, as finalize would have before the CA stopped.
+		committed *rawClient
+		legacy    bool // an order written before finalize reserved serials
 	}{
-		{"ok/processing a moment ago", "processing", 0},
-		{"fail/processing for 6 minutes", "invalid", -6 * time.Minute},
+		{name: "ok/processing a moment ago", want: "processing"},
+		{name: "ok/certificate committed, then the CA stopped", want: "valid", committed: c},
+		{name: "ok/certificate committed, the CA stopped minutes ago", want: "valid", committed: c, since: -6 * time.Minute},
+		{name: "fail/processing for 6 minutes, nothing committed", want: "invalid", since: -6 * time.Minute},
+		{name: "fail/the serial's certificate is another account's", want: "invalid", committed: other, since: -6 * time.Minute},
+		{name: "fail/legacy order processing for 6 minutes", want: "invalid", since: -6 * time.Minute, legacy: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			loc, _ := c.newOrder("a.internal")
 			id := loc[strings.LastIndex(loc, "/")+1:]
+			serial, err := srv.run.CA.ReserveSerial()
+			if err != nil {
+				t.Fatal(err)
+			}
 			if _, err := as.UpdateOrder(context.Background(), id, func(o *store.ACMEOrder) error {
 				o.Status, o.ProcessingSince = store.ACMEProcessing, srv.clock.Now().Add(tc.since)
+				if !tc.legacy {
+					o.PendingSerial = ca.SerialString(serial)
+				}
 				return nil
 			}); err != nil {
 				t.Fatal(err)
 			}
+			if tc.committed != nil {
+				key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				der, _ := base64.RawURLEncoding.DecodeString(csrFor(t, key, "a.internal"))
+				csr, _ := x509.ParseCertificateRequest(der)
+				if _, err := srv.run.CA.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: csr, Requester: "acme:" + accountOf(tc.committed), Via: "acme", Serial: serial}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			a := c.post(loc, nil)
 			var cur struct {
-				Status string
-				Error  struct{ Type, Detail string }
+				Status, Certificate string
+				Error               struct{ Type, Detail string }
 			}
 			a.json(t, &cur)
 			if cur.Status != tc.want {
 				t.Fatalf("order %s, want %s", cur.Status, tc.want)
 			}
-			if tc.want == "processing" && a.header.Get("Retry-After") != "1" {
-				t.Fatalf("processing without Retry-After: 1")
-			}
-			if tc.want == "invalid" && (cur.Error.Type != "urn:ietf:params:acme:error:serverInternal" || !strings.Contains(cur.Error.Detail, "interrupted")) {
-				t.Fatalf("error %+v", cur.Error)
+			switch tc.want {
+			case "processing":
+				if a.header.Get("Retry-After") != "1" || cur.Certificate != "" {
+					t.Fatalf("processing: Retry-After %q, certificate %q", a.header.Get("Retry-After"), cur.Certificate)
+				}
+			case "valid":
+				dl := c.post(cur.Certificate, nil)
+				blk, _ := pem.Decode(dl.body)
+				if dl.status != 200 || blk == nil {
+					t.Fatalf("download: %d %s", dl.status, dl.body)
+				}
+				if leaf, err := x509.ParseCertificate(blk.Bytes); err != nil || leaf.SerialNumber.Cmp(serial) != 0 {
+					t.Fatalf("downloaded %v, want serial %x", err, serial)
+				}
+			case "invalid":
+				if cur.Error.Type != "urn:ietf:params:acme:error:serverInternal" || !strings.Contains(cur.Error.Detail, "interrupted") || cur.Certificate != "" {
+					t.Fatalf("error %+v, certificate %q", cur.Error, cur.Certificate)
+				}
+				if committed := !strings.Contains(cur.Error.Detail, "before a certificate was committed"); committed != tc.legacy {
+					t.Fatalf("detail %q", cur.Error.Detail)
+				}
 			}
 		})
+	}
+	// A reserved serial is never signed twice.
+	serial, _ := srv.run.CA.ReserveSerial()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := base64.RawURLEncoding.DecodeString(csrFor(t, key, "a.internal"))
+	csr, _ := x509.ParseCertificateRequest(der)
+	req := &ca.SignRequest{Role: "default", CSR: csr, Requester: "acme:" + accountOf(c), Via: "acme", Serial: serial}
+	if _, err := srv.run.CA.Sign(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.run.CA.Sign(context.Background(), req); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("fail/reserved serial signed twice: %v", err)
 	}
 }

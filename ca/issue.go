@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"net/netip"
 	"slices"
@@ -40,6 +41,16 @@ type SignRequest struct {
 	// ExactNames, when not nil, must equal the decided SANs as a set:
 	// enrollment tokens, ACME orders and renewals fix the names.
 	ExactNames []string
+	// Serial, when set, comes from ReserveSerial: the caller recorded it
+	// before asking, so after a crash it can tell whether the certificate
+	// was committed (ACME finalize). A collision is then an error rather
+	// than a retry with another serial, which the caller would not know.
+	Serial *big.Int
+}
+
+// ReserveSerial returns a fresh serial for SignRequest.Serial.
+func (a *Authority) ReserveSerial() (*big.Int, error) {
+	return newSerial(a.d.Clock.Now().UTC())
 }
 
 // Issued is a committed certificate.
@@ -198,8 +209,11 @@ func (a *Authority) signAndCommit(ctx context.Context, role *policies.Role, tmpl
 		authAt = now
 	}
 	for range 3 {
-		if tmpl.SerialNumber, err = newSerial(now); err != nil {
-			return nil, err
+		tmpl.SerialNumber = req.Serial
+		if req.Serial == nil {
+			if tmpl.SerialNumber, err = newSerial(now); err != nil {
+				return nil, err
+			}
 		}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, a.d.Intermediate, tmpl.PublicKey, a.d.Signer)
 		if err != nil {
@@ -213,6 +227,8 @@ func (a *Authority) signAndCommit(ctx context.Context, role *policies.Role, tmpl
 		}
 		err = a.d.Store.InsertCertificate(ctx, rec)
 		switch {
+		case errors.Is(err, store.ErrDuplicate) && req.Serial != nil:
+			return nil, fmt.Errorf("commit %s: the reserved serial is taken: %w", rec.Serial, err)
 		case errors.Is(err, store.ErrDuplicate):
 			continue
 		case errors.Is(err, store.ErrKeyBlocked):

@@ -52,6 +52,11 @@ type ACMEOrder struct {
 	// ProcessingSince is when finalize began signing: an order still
 	// processing long after it was interrupted (the CA stopped mid-way).
 	ProcessingSince time.Time `json:"processing_since,omitzero"`
+	// PendingSerial is the serial finalize reserved and wrote with the
+	// processing status, before signing: if the CA stops between the
+	// certificate's commit and the order's, the order still finds its
+	// certificate by it.
+	PendingSerial string `json:"pending_serial,omitempty"`
 }
 
 // ACMEChallenge is one way to prove control of an identifier.

@@ -161,7 +161,7 @@ func testOrders(t *testing.T, open Opener) {
 		t.Fatalf("fail/expired authz: %v", err)
 	}
 	if _, err := as.UpdateOrder(ctx, "o1", func(o *store.ACMEOrder) error {
-		o.Status, o.CertSerial, o.ProcessingSince = store.ACMEValid, "abc", t0.Add(time.Minute)
+		o.Status, o.CertSerial, o.ProcessingSince, o.PendingSerial = store.ACMEValid, "abc", t0.Add(time.Minute), "abc"
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func testOrders(t *testing.T, open Opener) {
 	s = open(t)
 	defer s.Close()
 	as = acmeOf(t, s)
-	if o, err := as.GetOrder(ctx, "o1"); err != nil || o.CertSerial != "abc" || o.Status != store.ACMEValid || !o.ProcessingSince.Equal(t0.Add(time.Minute)) {
+	if o, err := as.GetOrder(ctx, "o1"); err != nil || o.CertSerial != "abc" || o.PendingSerial != "abc" || o.Status != store.ACMEValid || !o.ProcessingSince.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("ok/order after reopen: %+v %v", o, err)
 	}
 	if a, err := as.GetAuthz(ctx, "az1"); err != nil || a.Challenges[0].Status != store.ACMEValid {
