@@ -11,6 +11,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/gorilla/mux"
 
+	"pkid/internal/audit"
 	"pkid/store"
 )
 
@@ -114,7 +115,7 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.log.Info("audit", "event", "acme.account.create", "role", req.role, "account", acct.ID)
+	audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.account.create", Requester: "acme:" + acct.ID, Role: req.role, Outcome: "accepted"})
 	w.Header().Set("Location", s.link.account(req.role, acct.ID))
 	writeJSON(w, http.StatusCreated, s.viewAccount(acct))
 }
@@ -168,7 +169,7 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if b.Status == store.ACMEDeactivated {
-			s.log.Info("audit", "event", "acme.account.deactivate", "role", req.role, "account", acct.ID)
+			audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.account.deactivate", Requester: "acme:" + acct.ID, Role: req.role, Outcome: "accepted"})
 		}
 	}
 	w.Header().Set("Location", s.link.account(req.role, acct.ID))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"pkid/internal/audit"
 	"pkid/store"
 )
 
@@ -153,7 +154,7 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 		// a validation lost to a restart leaves it retryable rather than
 		// stuck in processing. The in-flight set (harmless to lose) keeps
 		// repeated POSTs from queueing it twice.
-		done, err := s.pool.start(job{authzID: az.ID, idx: idx, accountID: req.account.ID})
+		done, err := s.pool.start(job{authzID: az.ID, idx: idx, accountID: req.account.ID, requestID: audit.RequestID(r.Context())})
 		if err == errQueueFull {
 			p := prob("rateLimited", 503, "too many validations in progress; retry")
 			w.Header().Set("Retry-After", "1")

@@ -7,6 +7,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"pkid/internal/audit"
 	"pkid/store"
 )
 
@@ -95,7 +96,7 @@ func (s *Server) keyChange(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.log.Info("audit", "event", "acme.account.keychange", "role", req.role, "account", acct.ID)
+	audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.account.keychange", Requester: "acme:" + acct.ID, Role: req.role, Outcome: "accepted"})
 	w.Header().Set("Location", s.link.account(req.role, acct.ID))
 	writeJSON(w, http.StatusOK, s.viewAccount(acct))
 }

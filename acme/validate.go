@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"pkid/internal/audit"
 	"pkid/store"
 )
 
@@ -34,6 +35,8 @@ const validationTimeout = 15 * time.Second
 type job struct {
 	authzID, accountID string
 	idx                int
+	// requestID is the challenge POST's, for the outcome's audit line.
+	requestID string
 }
 
 // pool runs validations on a fixed number of workers, off the request path.
@@ -114,7 +117,7 @@ func (p *pool) close() {
 // challenge and its authorization become valid, or both invalid with the
 // problem kept in the challenge.
 func (s *Server) runValidation(j job) {
-	ctx, cancel := context.WithTimeout(context.Background(), validationTimeout)
+	ctx, cancel := context.WithTimeout(audit.WithRequestID(context.Background(), j.requestID), validationTimeout)
 	defer cancel()
 	az, err := s.d.Store.GetAuthz(ctx, j.authzID)
 	if err != nil {
@@ -150,9 +153,9 @@ func (s *Server) runValidation(j job) {
 	if err != nil {
 		s.log.Error("validation: record outcome", "authz", az.ID, "err", err)
 	}
-	outcome := "valid"
+	e := audit.Entry{Event: "acme.validate", Requester: "acme:" + acct.ID, Role: az.Role, Names: []string{az.Identifier.Value}, Outcome: "valid"}
 	if verr != nil {
-		outcome = "invalid: " + verr.Error()
+		e.Outcome, e.Reason = "invalid", verr.Error()
 	}
-	s.log.Info("audit", "event", "acme.validate", "role", az.Role, "account", acct.ID, "identifier", az.Identifier.Value, "challenge", c.Type, "outcome", outcome)
+	audit.Log(ctx, s.log, e, "challenge", c.Type)
 }

@@ -75,14 +75,16 @@ func TestCertbot(t *testing.T) {
 	if !strings.Contains(string(b[:n]), `"status":"revoked"`) {
 		t.Fatalf("after certbot revoke: %s", b[:n])
 	}
-	// ACME's audit lines are the REST API's: same fields, a request ID.
+	// ACME's audit lines are the REST API's: same fields, a request ID (the
+	// challenge POST's for a validation, which runs after it).
 	seen := map[string]bool{}
 	for _, l := range auditLines(s.logs()) {
-		if strings.HasPrefix(l.Requester, "acme:") && l.RequestID != "" && (l.Event == "issue" && l.Via == "acme" && len(l.Names) > 0 || l.Event == "revoke") {
+		if strings.HasPrefix(l.Requester, "acme:") && l.RequestID != "" && (l.Event == "issue" && l.Via == "acme" && len(l.Names) > 0 || l.Event == "revoke" || strings.HasPrefix(l.Event, "acme.")) {
 			seen[l.Event+" "+l.Outcome+" "+l.Serial] = true
 		}
 	}
-	for _, want := range []string{"issue issued " + ca.SerialString(first.SerialNumber), "issue issued " + ca.SerialString(second.SerialNumber), "revoke revoked " + ca.SerialString(second.SerialNumber)} {
+	for _, want := range []string{"issue issued " + ca.SerialString(first.SerialNumber), "issue issued " + ca.SerialString(second.SerialNumber), "revoke revoked " + ca.SerialString(second.SerialNumber),
+		"acme.account.create accepted ", "acme.validate valid "} {
 		if !seen[want] {
 			t.Fatalf("no ACME audit line %q with a request ID in %v", want, seen)
 		}

@@ -26,11 +26,11 @@ func RequestID(ctx context.Context) string {
 // Entry is one audited decision: who asked, under which role, for which
 // names, and what came of it. Never a secret or a key.
 type Entry struct {
-	Event     string // "issue", "renew", "revoke", "auth"
+	Event     string // "issue", "renew", "revoke", "auth", "acme.validate", "acme.account.create" (.keychange, .deactivate)
 	Requester string
 	Role      string
 	Names     []string
-	Outcome   string // "issued", "refused", "revoked", "accepted"
+	Outcome   string // "issued", "refused", "revoked", "accepted", "valid", "invalid"
 	Serial    string // omitted when empty
 	Reason    string // omitted when empty
 }
