@@ -211,7 +211,10 @@ func (a *Authority) signAndCommit(ctx context.Context, role *policies.Role, tmpl
 	for range 3 {
 		tmpl.SerialNumber = req.Serial
 		if req.Serial == nil {
-			if tmpl.SerialNumber, err = newSerial(now); err != nil {
+			// The clock itself, not now (truncated to the second for the
+			// validity): the serial's millisecond prefix is what keeps the
+			// serials of one commit on the index's last page.
+			if tmpl.SerialNumber, err = newSerial(a.d.Clock.Now()); err != nil {
 				return nil, err
 			}
 		}

@@ -1,13 +1,16 @@
 package ca_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/binary"
 	"encoding/pem"
+	"math/big"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -332,5 +335,39 @@ func TestEmailCertificate(t *testing.T) {
 	csr = makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{EmailAddresses: []string{"ops@evil.example"}})
 	if _, err := a.Sign(context.Background(), &ca.SignRequest{Role: "mail", CSR: csr}); errs.KindOf(err) != errs.RejectedIdentifier || !strings.Contains(err.Error(), "mail domain not allowed") {
 		t.Fatalf("fail/other mail domain: %v", err)
+	}
+}
+
+// TestSerialsOfOneSecondAscend: serials carry the clock's millisecond, not
+// the second the validity is truncated to, so the serials of one commit are
+// neighbours at the end of the store's serial index rather than scattered
+// over every page of that second. A reserved serial is signed as given.
+func TestSerialsOfOneSecondAscend(t *testing.T) {
+	a, _, clk := newAuthority(t, "ec-p256")
+	csr := makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{DNSNames: []string{"svc.internal"}})
+	var prev *big.Int
+	for i := range 5 {
+		clk.Advance(time.Millisecond)
+		iss, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: csr, Requester: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sn := parsePEM(t, iss.PEM).SerialNumber
+		if got, want := sn.FillBytes(make([]byte, 20))[:4], binary.BigEndian.AppendUint32(nil, store.TimePrefix(clk.Now())); !bytes.Equal(got, want) {
+			t.Fatalf("sign %d: serial prefix %x, want the clock's millisecond %x", i, got, want)
+		}
+		if prev != nil && sn.Cmp(prev) <= 0 {
+			t.Fatalf("serial %x after %x", sn, prev)
+		}
+		prev = sn
+	}
+	reserved, err := a.ReserveSerial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	iss, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: csr, Requester: "test", Serial: reserved})
+	if err != nil || parsePEM(t, iss.PEM).SerialNumber.Cmp(reserved) != 0 || iss.Record.Serial != ca.SerialString(reserved) {
+		t.Fatalf("reserved serial %x: %v", reserved, err)
 	}
 }

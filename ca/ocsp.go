@@ -94,7 +94,7 @@ func (o *OCSPResponder) delegate(ctx context.Context) error {
 		return err
 	}
 	now := o.a.d.Clock.Now().UTC().Truncate(time.Second)
-	serial, err := newSerial(now)
+	serial, err := newSerial(o.a.d.Clock.Now())
 	if err != nil {
 		return err
 	}
