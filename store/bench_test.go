@@ -47,7 +47,9 @@ func bigStore(b *testing.B, n int) string {
 		dir = filepath.Join(os.TempDir(), "pkid-bench")
 	}
 	os.MkdirAll(dir, 0o700)
-	path := filepath.Join(dir, fmt.Sprintf("records-%d.db", n))
+	// "-der": records in certFormatDER; a file of whole-JSON records would
+	// measure the old layout.
+	path := filepath.Join(dir, fmt.Sprintf("records-%d-der.db", n))
 	if _, err := os.Stat(path + ".done"); err == nil {
 		return path
 	}

@@ -111,7 +111,7 @@ var errClosed = errors.New("store is closed")
 // InsertCertificate commits the record through the shared commit loop;
 // ErrDuplicate if the serial exists.
 func (b *Bolt) InsertCertificate(ctx context.Context, rec *CertRecord) error {
-	val, err := json.Marshal(rec)
+	val, err := encodeCert(rec)
 	if err != nil {
 		return fmt.Errorf("insert %s: %w", rec.Serial, err)
 	}
@@ -130,7 +130,7 @@ func (b *Bolt) InsertCertificate(ctx context.Context, rec *CertRecord) error {
 		}
 		if rec.Replaces != "" {
 			if seq := serials.Get(certKey(rec.Replaces)); seq != nil {
-				prev, err := getJSON[CertRecord](certs, seq)
+				prev, err := getCert(certs, seq)
 				if err != nil {
 					return err
 				}
@@ -302,7 +302,7 @@ func (b *Bolt) GetCertificate(_ context.Context, serial string) (*CertRecord, er
 		if seq == nil {
 			return ErrNotFound
 		}
-		rec, err = getJSON[CertRecord](tx.Bucket(bCerts), seq)
+		rec, err = getCert(tx.Bucket(bCerts), seq)
 		return err
 	})
 	if err != nil {
@@ -344,7 +344,7 @@ func (b *Bolt) ListCertificates(_ context.Context, f ListFilter) ([]*CertRecord,
 		var lastSeq []byte
 		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			seq := k[len(prefix):]
-			rec, err := getJSON[CertRecord](certs, seq)
+			rec, err := getCert(certs, seq)
 			if err != nil {
 				return err
 			}
@@ -388,14 +388,14 @@ func (b *Bolt) UpdateCertificate(ctx context.Context, serial string, fn func(*Ce
 			return ErrNotFound
 		}
 		var err error
-		rec, err = getJSON[CertRecord](certs, seq)
+		rec, err = getCert(certs, seq)
 		if err != nil {
 			return err
 		}
 		if err := fn(rec); err != nil {
 			return err
 		}
-		val, err := json.Marshal(rec)
+		val, err := encodeCert(rec)
 		if err != nil {
 			return err
 		}

@@ -48,7 +48,7 @@ type CertRecord struct {
 	Names     []string  `json:"names"`
 	NotBefore time.Time `json:"not_before"`
 	NotAfter  time.Time `json:"not_after"`
-	DER       []byte    `json:"der"`
+	DER       []byte    `json:"der,omitempty"`
 	// KeyHash is the hex SHA-256 of the subject public key info, used to
 	// block a compromised key from being certified again.
 	KeyHash   string    `json:"key_hash"`
