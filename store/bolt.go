@@ -74,7 +74,11 @@ func OpenBolt(path string) (*Bolt, error) {
 			if _, err := fmt.Sscan(string(v), &ver); err != nil || ver > SchemaVersion {
 				return fmt.Errorf("schema version %q is newer than this pkid understands (%d)", v, SchemaVersion)
 			}
-			return nil
+			if ver == SchemaVersion {
+				return nil
+			}
+			// Raised before anything in the newer form is written, so an
+			// older pkid refuses the file rather than misreading it.
 		}
 		return meta.Put(kVersion, fmt.Appendf(nil, "%d", SchemaVersion))
 	})

@@ -30,8 +30,11 @@ var (
 	ErrReplacedRevoked = errors.New("the certificate being replaced is revoked")
 )
 
-// SchemaVersion is written at creation; Open refuses a newer schema.
-const SchemaVersion = 1
+// SchemaVersion is written at creation and raised when an older store is
+// opened; Open refuses a newer schema. 2: certificate records may be in
+// certFormatDER, which version 1 cannot read (version 2 reads both, so
+// raising it needs no migration).
+const SchemaVersion = 2
 
 // Certificate statuses as stored; "expired" is derived from NotAfter when
 // read, never stored.
