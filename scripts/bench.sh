@@ -43,6 +43,8 @@ run --mode sign -c 8 -n 4000
 run --mode sign -c 32 -n 10000
 run --mode sign -c 32 -n 10000
 run --mode sign -c 32 -n 10000
+# The same over HTTP/2, which Go clients and curl speak by default.
+run --mode sign -c 32 -n 10000 --http2
 run --mode issue -c 32 -n 4000
 run --mode renew -c 32 -n 4000
 run --mode ocsp -c 32 -n 20000
@@ -55,6 +57,7 @@ run --mode acme -c 32 -n 2000 --http01-listen "$H01" --dns-listen "$DNS"
 run --mode acme -c 32 -n 2000 --http01-listen "$H01" --dns-listen "$DNS"
 run --mode acme -c 32 -n 2000 --http01-listen "$H01" --dns-listen "$DNS"
 run --mode acme -c 32 -n 2000 --http01-listen "$H01"
+run --mode acme -c 32 -n 2000 --http01-listen "$H01" --dns-listen "$DNS" --http2
 stop
 
 # Where the server's CPU goes: a profiled server (PKID_CPUPROFILE, written
@@ -96,7 +99,7 @@ stop
   echo "Client and server share the machine's cores. Server CPU is read from /proc/<pid>/stat; the crypto bound is \`pkid bench --mode crypto\`"
   echo "(CSR parse + verify + x509.CreateCertificate, all cores, in-process) and each run's fraction of it is shown."
   echo "The target rows (sign and ACME at 32 clients) are run three times, one after the other on the same server."
-  echo "acme-dns orders DNS names that the server resolves through the bench's stub resolver (\`--dns-listen\`, the server's acme.resolver); acme orders the IP 127.0.0.1."
+  echo "acme-dns orders DNS names that the server resolves through the bench's stub resolver (\`--dns-listen\`, the server's acme.resolver); acme orders the IP 127.0.0.1. Rows ending in -h2 speak HTTP/2, as Go clients (lego, cert-manager, Caddy) and curl do by default; the others HTTP/1.1 keep-alive."
   echo
   echo "## Load (\`pkid bench\`)"
   echo

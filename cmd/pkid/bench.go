@@ -26,6 +26,10 @@ type benchFlags struct {
 	mode, caURL, root, token, role, keyType, format, ocspURL, http01 string
 	dnsListen, acmeDomain                                            string
 	concurrency, count, serverPID                                    int
+	http2                                                            bool
+	// proto is the protocol the server's answers came in (set by the
+	// clients as they run, read for the result).
+	proto atomic.Pointer[string]
 }
 
 // benchResult is one run's figures.
@@ -42,6 +46,9 @@ type benchResult struct {
 	P99, Max    float64
 	ClientCPUms float64 `json:"client_cpu_ms_per_op"`
 	ServerCPUms float64 `json:"server_cpu_ms_per_op,omitempty"`
+	// Protocol is what the server answered in: HTTP/1.1, or HTTP/2.0 with
+	// --http2 over TLS.
+	Protocol string `json:"protocol,omitempty"`
 	// CryptoBound is `--mode crypto`'s rate for this key type on this
 	// machine, and Fraction this run's share of it.
 	CryptoBound float64 `json:"crypto_bound_per_second,omitempty"`
@@ -77,19 +84,40 @@ func benchCmd() *cobra.Command {
 	fl.StringVar(&f.http01, "http01-listen", "127.0.0.1:80", "acme mode: where to answer http-01 (the server's acme.http01_port)")
 	fl.StringVar(&f.dnsListen, "dns-listen", "", "acme mode: run a stub resolver here (point the server's acme.resolver at it) that maps every name to the http-01 host, and order DNS names; without it orders are for the IP 127.0.0.1")
 	fl.StringVar(&f.acmeDomain, "acme-domain", "bench.internal", "acme mode with --dns-listen: orders are for o<N>.<this domain>")
+	fl.BoolVar(&f.http2, "http2", false, "speak HTTP/2 over TLS, as Go clients (lego, cert-manager, Caddy) and curl do by default; the mode is reported as <mode>-h2")
 	return c
 }
 
 // op is one unit of load; it returns an error kind ("" for success).
 type op func(ctx context.Context, worker, i int) error
 
-// benchClient is one HTTP/1.1 keep-alive client per worker, as a fleet of
-// separate clients would be.
-func benchClient(roots *x509.CertPool, certs []tls.Certificate) *http.Client {
-	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+// benchClient is one keep-alive client per worker, as a fleet of separate
+// clients would be: HTTP/1.1, or HTTP/2 with --http2.
+func benchClient(f *benchFlags, roots *x509.CertPool, certs []tls.Certificate) *http.Client {
+	t := &http.Transport{
 		TLSClientConfig:     &tls.Config{RootCAs: roots, Certificates: certs, MinVersion: tls.VersionTLS12},
 		MaxIdleConnsPerHost: 4, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
-	}}
+	}
+	if f.http2 {
+		t.TLSNextProto, t.ForceAttemptHTTP2 = nil, true
+	}
+	return &http.Client{Timeout: 60 * time.Second, Transport: protoRecorder{t, &f.proto}}
+}
+
+// protoRecorder notes the protocol of the answers, so a run says what it
+// measured.
+type protoRecorder struct {
+	rt   http.RoundTripper
+	seen *atomic.Pointer[string]
+}
+
+func (p protoRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := p.rt.RoundTrip(r)
+	if err == nil && p.seen.Load() == nil {
+		proto := resp.Proto
+		p.seen.Store(&proto)
+	}
+	return resp, err
 }
 
 func loadRoots(path string) (*x509.CertPool, error) {
@@ -206,7 +234,13 @@ func measure(ctx context.Context, f *benchFlags, do op) *benchResult {
 	if mode == "acme" && f.dnsListen != "" {
 		mode = "acme-dns" // DNS names, resolved by the server through the stub
 	}
+	if f.http2 {
+		mode += "-h2"
+	}
 	r := &benchResult{Mode: mode, KeyType: f.keyType, Concurrency: f.concurrency, Count: f.count, Seconds: elapsed.Seconds()}
+	if p := f.proto.Load(); p != nil {
+		r.Protocol = *p
+	}
 	ok := slices.DeleteFunc(lat, func(d time.Duration) bool { return d < 0 })
 	slices.Sort(ok)
 	r.OK = len(ok)

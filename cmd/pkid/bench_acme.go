@@ -100,7 +100,7 @@ func prepareACME(_ context.Context, f *benchFlags) (op, error) {
 	workers := make([]*acmeWorker, f.concurrency)
 	for i := range workers {
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		w := &acmeWorker{c: benchClient(roots, nil), key: key, answer: answers}
+		w := &acmeWorker{c: benchClient(f, roots, nil), key: key, answer: answers}
 		resp, err := w.c.Get(dirURL)
 		if err != nil {
 			return nil, err

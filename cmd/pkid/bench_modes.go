@@ -116,7 +116,7 @@ func clients(f *benchFlags, certs func(w int) []tls.Certificate) ([]*http.Client
 		if certs != nil {
 			c = certs(w)
 		}
-		cs[w] = benchClient(roots, c)
+		cs[w] = benchClient(f, roots, c)
 	}
 	return cs, nil
 }

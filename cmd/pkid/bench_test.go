@@ -39,6 +39,8 @@ func TestBenchCommand(t *testing.T) {
 		// DNS names that only the bench's stub resolver knows: an order
 		// completes only if the server resolved its name through it.
 		{"acme-dns", "acme", []string{"--dns-listen", dnsAddr}},
+		// As Go clients and curl speak to it by default.
+		{"sign-h2", "sign", []string{"--http2"}}, {"acme-h2", "acme", []string{"--http2"}},
 	}
 	for _, run := range runs {
 		mode := run.mode
@@ -47,6 +49,8 @@ func TestBenchCommand(t *testing.T) {
 				"--server-pid", strconv.Itoa(pid), "--http01-listen", h01}
 			out := mustPKID(t, nil, append(args, run.extra...)...)
 			var r struct {
+				Mode        string
+				Protocol    string
 				OK          int            `json:"ok"`
 				Errors      map[string]int `json:"errors"`
 				PerSecond   float64        `json:"per_second"`
@@ -59,6 +63,20 @@ func TestBenchCommand(t *testing.T) {
 			}
 			if r.OK != 6 || len(r.Errors) > 0 || r.PerSecond <= 0 || r.P50 <= 0 || r.P99 < r.P50 {
 				t.Fatalf("%s: %+v", mode, r)
+			}
+			// The run says what it measured: the protocol the answers came
+			// in (HTTP/2 only when asked for, and only over TLS).
+			wantProto, wantMode := "HTTP/1.1", run.name
+			switch {
+			case mode == "crypto":
+				wantProto = ""
+			case strings.HasSuffix(run.name, "-h2"):
+				wantProto = "HTTP/2.0"
+			case run.name == "ocsp-over-https":
+				wantMode = "ocsp"
+			}
+			if r.Protocol != wantProto || r.Mode != wantMode {
+				t.Fatalf("%s: mode %q protocol %q, want %q %q", run.name, r.Mode, r.Protocol, wantMode, wantProto)
 			}
 			// Every end-to-end issuance figure comes with its share of the
 			// crypto bound (issue #8); OCSP signs nothing per request.
