@@ -267,6 +267,21 @@ func TestTLSOnly12Plus(t *testing.T) {
 	}
 }
 
+// TestHTTP1Only: a client that offers HTTP/2, as Go's and curl do, is
+// answered in HTTP/1.1 (see ServerCert.TLSConfig for why).
+func TestHTTP1Only(t *testing.T) {
+	tr := &http.Transport{TLSClientConfig: shared.client.Transport.(*http.Transport).TLSClientConfig.Clone(), ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get(shared.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Proto != "HTTP/1.1" || resp.TLS == nil || resp.TLS.NegotiatedProtocol != "http/1.1" {
+		t.Fatalf("answered in %s (ALPN %q)", resp.Proto, resp.TLS.NegotiatedProtocol)
+	}
+}
+
 func TestServerCertificateRenewsItself(t *testing.T) {
 	s := shared
 	served := func() *x509.Certificate {

@@ -43,7 +43,8 @@ run --mode sign -c 8 -n 4000
 run --mode sign -c 32 -n 10000
 run --mode sign -c 32 -n 10000
 run --mode sign -c 32 -n 10000
-# The same over HTTP/2, which Go clients and curl speak by default.
+# The same from clients that offer HTTP/2, as Go's and curl do by default
+# (pkid answers them in HTTP/1.1).
 run --mode sign -c 32 -n 10000 --http2
 run --mode issue -c 32 -n 4000
 run --mode renew -c 32 -n 4000
@@ -99,7 +100,7 @@ stop
   echo "Client and server share the machine's cores. Server CPU is read from /proc/<pid>/stat; the crypto bound is \`pkid bench --mode crypto\`"
   echo "(CSR parse + verify + x509.CreateCertificate, all cores, in-process) and each run's fraction of it is shown."
   echo "The target rows (sign and ACME at 32 clients) are run three times, one after the other on the same server."
-  echo "acme-dns orders DNS names that the server resolves through the bench's stub resolver (\`--dns-listen\`, the server's acme.resolver); acme orders the IP 127.0.0.1. Rows ending in -h2 speak HTTP/2, as Go clients (lego, cert-manager, Caddy) and curl do by default; the others HTTP/1.1 keep-alive."
+  echo "acme-dns orders DNS names that the server resolves through the bench's stub resolver (\`--dns-listen\`, the server's acme.resolver); acme orders the IP 127.0.0.1. Rows ending in -h2 come from clients that offer HTTP/2, as Go clients (lego, cert-manager, Caddy) and curl do by default; pkid answers every client in HTTP/1.1 keep-alive (api/tlscert.go says why)."
   echo
   echo "## Load (\`pkid bench\`)"
   echo

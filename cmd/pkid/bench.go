@@ -46,8 +46,8 @@ type benchResult struct {
 	P99, Max    float64
 	ClientCPUms float64 `json:"client_cpu_ms_per_op"`
 	ServerCPUms float64 `json:"server_cpu_ms_per_op,omitempty"`
-	// Protocol is what the server answered in: HTTP/1.1, or HTTP/2.0 with
-	// --http2 over TLS.
+	// Protocol is what the server answered in: HTTP/1.1, or HTTP/2.0 when
+	// --http2 offered it over TLS and the server took it.
 	Protocol string `json:"protocol,omitempty"`
 	// CryptoBound is `--mode crypto`'s rate for this key type on this
 	// machine, and Fraction this run's share of it.
@@ -84,7 +84,7 @@ func benchCmd() *cobra.Command {
 	fl.StringVar(&f.http01, "http01-listen", "127.0.0.1:80", "acme mode: where to answer http-01 (the server's acme.http01_port)")
 	fl.StringVar(&f.dnsListen, "dns-listen", "", "acme mode: run a stub resolver here (point the server's acme.resolver at it) that maps every name to the http-01 host, and order DNS names; without it orders are for the IP 127.0.0.1")
 	fl.StringVar(&f.acmeDomain, "acme-domain", "bench.internal", "acme mode with --dns-listen: orders are for o<N>.<this domain>")
-	fl.BoolVar(&f.http2, "http2", false, "speak HTTP/2 over TLS, as Go clients (lego, cert-manager, Caddy) and curl do by default; the mode is reported as <mode>-h2")
+	fl.BoolVar(&f.http2, "http2", false, "offer HTTP/2 over TLS, as Go clients (lego, cert-manager, Caddy) and curl do by default (pkid answers in HTTP/1.1; the JSON result says which); the mode is reported as <mode>-h2")
 	return c
 }
 
@@ -92,7 +92,7 @@ func benchCmd() *cobra.Command {
 type op func(ctx context.Context, worker, i int) error
 
 // benchClient is one keep-alive client per worker, as a fleet of separate
-// clients would be: HTTP/1.1, or HTTP/2 with --http2.
+// clients would be: HTTP/1.1, or offering HTTP/2 too with --http2.
 func benchClient(f *benchFlags, roots *x509.CertPool, certs []tls.Certificate) *http.Client {
 	t := &http.Transport{
 		TLSClientConfig:     &tls.Config{RootCAs: roots, Certificates: certs, MinVersion: tls.VersionTLS12},
