@@ -108,7 +108,14 @@ type server struct {
 // trusted by the CA's root.
 func serve(t *testing.T, dir, httpsAddr string) *server {
 	t.Helper()
+	return serveEnv(t, dir, httpsAddr, nil)
+}
+
+// serveEnv is serve with extra environment variables for the server.
+func serveEnv(t *testing.T, dir, httpsAddr string, env []string) *server {
+	t.Helper()
 	cmd := exec.Command(pkidBin, "serve", "--config", filepath.Join(dir, "pkid.yaml"))
+	cmd.Env = append(os.Environ(), env...)
 	log := &bytes.Buffer{}
 	mu := &sync.Mutex{}
 	cmd.Stderr = lockedWriter{log, mu}
