@@ -3,8 +3,10 @@ package store_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,12 +31,25 @@ func BenchmarkInsert(b *testing.B) {
 			defer s.Close()
 			recs := make([]*store.CertRecord, b.N)
 			for i := range recs {
-				recs[i] = storetest.Record("bench")
+				recs[i] = caRecord()
 			}
 			b.ResetTimer()
 			insertAll(b, s, recs, conc)
 		})
 	}
+}
+
+// caRecord is a realistic record whose serial is shaped like the CA's
+// (store.TimePrefix, then 128 random bits), so inserts meet the serial
+// index where a running CA's do: at its end. storetest.Record's fully
+// random serials would scatter them over every page of a large index.
+func caRecord() *store.CertRecord {
+	r := storetest.Record("bench")
+	var b [20]byte
+	binary.BigEndian.PutUint32(b[:4], store.TimePrefix(time.Now()))
+	rand.Read(b[4:])
+	r.Serial = fmt.Sprintf("%x", new(big.Int).SetBytes(b[:]))
+	return r
 }
 
 // bigStore returns the path of a bbolt file holding n synthetic records of
@@ -47,9 +62,9 @@ func bigStore(b *testing.B, n int) string {
 		dir = filepath.Join(os.TempDir(), "pkid-bench")
 	}
 	os.MkdirAll(dir, 0o700)
-	// "-der": records in certFormatDER; a file of whole-JSON records would
-	// measure the old layout.
-	path := filepath.Join(dir, fmt.Sprintf("records-%d-der.db", n))
+	// The name says the layout: records in certFormatDER, serials shaped
+	// like the CA's; a file of another layout would measure that one.
+	path := filepath.Join(dir, fmt.Sprintf("records-%d-der-caserial.db", n))
 	if _, err := os.Stat(path + ".done"); err == nil {
 		return path
 	}
@@ -66,7 +81,8 @@ func bigStore(b *testing.B, n int) string {
 		go func() {
 			defer wg.Done()
 			for range next {
-				r := storetest.Record("bulk")
+				r := caRecord()
+				r.Role = "bulk"
 				r.DER = make([]byte, 700)
 				rand.Read(r.DER)
 				if err := s.InsertCertificate(context.Background(), r); err != nil {
@@ -122,7 +138,7 @@ func BenchmarkLargeStore(b *testing.B) {
 			defer s.Close()
 			recs := make([]*store.CertRecord, b.N)
 			for i := range recs {
-				recs[i] = storetest.Record("bench")
+				recs[i] = caRecord()
 			}
 			b.ResetTimer()
 			insertAll(b, s, recs, 32)
