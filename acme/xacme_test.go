@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,54 +32,13 @@ func newXACME(t *testing.T, role string) *xacme.Client {
 }
 
 // solveHTTP01 answers every authorization of o over http-01 the way
-// cert-manager's solver does: serve the key authorization, Accept, then
-// WaitAuthorization.
+// cert-manager's solver does, from a responder on the CA's http-01 port for
+// as long as it takes.
 func solveHTTP01(t *testing.T, ctx context.Context, c *xacme.Client, o *xacme.Order) {
 	t.Helper()
-	responses := map[string]string{}
-	for _, u := range o.AuthzURLs {
-		z, err := c.GetAuthorization(ctx, u)
-		if err != nil {
-			t.Fatalf("authorization: %v", err)
-		}
-		for _, ch := range z.Challenges {
-			if ch.Type != "http-01" {
-				continue
-			}
-			if responses[c.HTTP01ChallengePath(ch.Token)], err = c.HTTP01ChallengeResponse(ch.Token); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(srv.httpPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if body, ok := responses[r.URL.Path]; ok {
-			w.Write([]byte(body))
-			return
-		}
-		http.NotFound(w, r)
-	})}
-	go hs.Serve(l)
-	defer hs.Close()
-	for _, u := range o.AuthzURLs {
-		z, err := c.GetAuthorization(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range z.Challenges {
-			if ch.Type == "http-01" {
-				if _, err := c.Accept(ctx, ch); err != nil {
-					t.Fatalf("accept: %v", err)
-				}
-			}
-		}
-		if _, err := c.WaitAuthorization(ctx, u); err != nil {
-			t.Fatalf("wait authorization: %v", err)
-		}
-	}
+	publish, stop := testutil.HTTP01Responder(t, "127.0.0.1:"+strconv.Itoa(srv.httpPort))
+	defer stop()
+	testutil.SolveHTTP01(t, ctx, c, o, publish)
 }
 
 // TestXCryptoACME runs cert-manager's client library against pkid: order,

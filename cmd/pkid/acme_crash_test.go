@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -32,32 +31,16 @@ import (
 // matter of milliseconds, so the test plays three rounds. Code that
 // strands certificates fails nearly every round.
 func TestACMEFinalizeCrash(t *testing.T) {
-	d, https, _ := initCA(t)
+	d, https, _, h01 := initACMECA(t, map[string]string{})
 	cfg := filepath.Join(d, "pkid.yaml")
-	h01 := testutil.FreeAddr(t)
-	_, port, _ := net.SplitHostPort(h01)
-	raw, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(raw), "  http01_port: 80\n", "  http01_port: "+port+"\n", 1)), 0o644)
 	admin := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default", "--admin"))
 	// Commits that wait for company keep a burst's writes in few, slower
 	// groups: a wider gap between a finalize's two commits.
 	env := []string{"PKID_COMMIT_LINGER=50ms"}
 	s := serveEnv(t, d, https, env)
 
-	var answers sync.Map // http-01 path -> key authorization
-	l, err := net.Listen("tcp", h01)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if v, ok := answers.Load(r.URL.Path); ok {
-			w.Write([]byte(v.(string)))
-			return
-		}
-		http.NotFound(w, r)
-	})}
-	go hs.Serve(l)
-	defer hs.Close()
+	publish, stop := testutil.HTTP01Responder(t, h01)
+	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -94,24 +77,7 @@ func TestACMEFinalizeCrash(t *testing.T) {
 		if err != nil {
 			t.Fatalf("order: %v", err)
 		}
-		for _, u := range o.AuthzURLs {
-			z, err := c.GetAuthorization(ctx, u)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, ch := range z.Challenges {
-				if ch.Type == "http-01" {
-					ka, _ := c.HTTP01ChallengeResponse(ch.Token)
-					answers.Store(c.HTTP01ChallengePath(ch.Token), ka)
-					if _, err := c.Accept(ctx, ch); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			if _, err := c.WaitAuthorization(ctx, u); err != nil {
-				t.Fatalf("authorization: %v", err)
-			}
-		}
+		testutil.SolveHTTP01(t, ctx, c, o, publish)
 		if o, err = c.WaitOrder(ctx, o.URI); err != nil || o.Status != xacme.StatusReady {
 			t.Fatalf("order not ready: %v", err)
 		}

@@ -3,8 +3,6 @@ package main_test
 import (
 	"encoding/json"
 	"math"
-	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,15 +14,10 @@ import (
 // TestBenchCommand runs every `pkid bench` mode briefly against a served
 // CA, so the load generator behind make bench cannot rot unnoticed.
 func TestBenchCommand(t *testing.T) {
-	d, https, plain := initCA(t)
-	cfg := filepath.Join(d, "pkid.yaml")
-	h01 := testutil.FreeAddr(t)
-	_, port, _ := net.SplitHostPort(h01)
 	// The server resolves names through the bench's stub resolver (acme-dns).
 	dnsAddr := testutil.FreeAddr(t)
-	raw, _ := os.ReadFile(cfg)
-	y := strings.Replace(string(raw), "  http01_port: 80\n", "  http01_port: "+port+"\n", 1)
-	os.WriteFile(cfg, []byte(strings.Replace(y, "  resolver: \"\"\n", "  resolver: \""+dnsAddr+"\"\n", 1)), 0o644)
+	d, https, plain, h01 := initACMECA(t, map[string]string{"  resolver: \"\"\n": "  resolver: \"" + dnsAddr + "\"\n"})
+	cfg := filepath.Join(d, "pkid.yaml")
 	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default"))
 	s := serve(t, d, https)
 	root := filepath.Join(d, "certs", "root.crt")

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"pkid/ca"
-	"pkid/internal/testutil"
 )
 
 // TestCertbot gets, force-renews and revokes a certificate with Debian's
@@ -19,14 +18,8 @@ import (
 // to 127.0.0.1 with acme.hosts.
 func TestCertbot(t *testing.T) {
 	certbot := needTool(t, "certbot")
-	d, https, _ := initCA(t)
-	port := testutil.FreeAddr(t)
+	d, https, _, port := initACMECA(t, map[string]string{"  hosts: {}\n": "  hosts: {certbot.internal: 127.0.0.1}\n"})
 	_, p, _ := net.SplitHostPort(port)
-	cfgPath := filepath.Join(d, "pkid.yaml")
-	raw, _ := os.ReadFile(cfgPath)
-	y := strings.Replace(string(raw), "  http01_port: 80\n", "  http01_port: "+p+"\n", 1)
-	y = strings.Replace(y, "  hosts: {}\n", "  hosts: {certbot.internal: 127.0.0.1}\n", 1)
-	os.WriteFile(cfgPath, []byte(y), 0o644)
 	s := serve(t, d, https)
 
 	work := t.TempDir()

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -93,6 +94,33 @@ func initCA(t *testing.T, extra ...string) (string, string, string) {
 	https, plain := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	mustPKID(t, nil, append([]string{"init", "--dir", d, "--name", "Test CA", "--listen", https, "--http-listen", plain}, extra...)...)
 	return d, https, plain
+}
+
+// initACMECA is initCA with acme.http01_port set to a free loopback port,
+// whose address it returns (the test answers http-01 there), and each line
+// of the config named in lines replaced by its value.
+func initACMECA(t *testing.T, lines map[string]string) (dir, https, plain, h01 string) {
+	t.Helper()
+	dir, https, plain = initCA(t)
+	h01 = testutil.FreeAddr(t)
+	_, port, _ := net.SplitHostPort(h01)
+	lines["  http01_port: 80\n"] = "  http01_port: " + port + "\n"
+	cfg := filepath.Join(dir, "pkid.yaml")
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := string(raw)
+	for old, repl := range lines {
+		if !strings.Contains(y, old) {
+			t.Fatalf("pkid.yaml has no line %q", old)
+		}
+		y = strings.Replace(y, old, repl, 1)
+	}
+	if err := os.WriteFile(cfg, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, https, plain, h01
 }
 
 type server struct {
