@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -369,5 +370,41 @@ func TestSerialsOfOneSecondAscend(t *testing.T) {
 	iss, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: csr, Requester: "test", Serial: reserved})
 	if err != nil || parsePEM(t, iss.PEM).SerialNumber.Cmp(reserved) != 0 || iss.Record.Serial != ca.SerialString(reserved) {
 		t.Fatalf("reserved serial %x: %v", reserved, err)
+	}
+}
+
+// TestPrepareIssueRequest: the request /v1/issue builds around the key it
+// makes (unsigned, without a DER round trip) carries what a CSR for the
+// same key and names would, as crypto/x509 parses it, and signs into the
+// same certificate fields.
+func TestPrepareIssueRequest(t *testing.T) {
+	a, _, _ := newAuthority(t, "ec-p256")
+	for _, kt := range []string{"ec-p256", "ec-p384", "ed25519", "rsa-2048"} {
+		t.Run(kt, func(t *testing.T) {
+			ir := &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "default", Requester: "test"}, KeyType: kt, CommonName: "svc.internal",
+				DNSNames: []string{"alt.internal"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.7"), net.ParseIP("::ffff:127.0.0.8")}, URIs: []string{"spiffe://internal/ns/a"}}
+			sr, key, err := a.PrepareIssue(ir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := sr.CSR
+			want := makeCSR(t, key, &x509.CertificateRequest{Subject: got.Subject, DNSNames: got.DNSNames, IPAddresses: ir.IPAddresses, URIs: got.URIs})
+			if got.Subject.CommonName != want.Subject.CommonName || !slices.Equal(got.DNSNames, want.DNSNames) ||
+				!slices.EqualFunc(got.IPAddresses, want.IPAddresses, func(a, b net.IP) bool { return len(a) == len(b) && a.Equal(b) }) ||
+				len(got.URIs) != 1 || got.URIs[0].String() != want.URIs[0].String() ||
+				got.PublicKeyAlgorithm != want.PublicKeyAlgorithm || !bytes.Equal(got.RawSubjectPublicKeyInfo, want.RawSubjectPublicKeyInfo) ||
+				!got.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(want.PublicKey) {
+				t.Fatalf("request\n got %+v\nwant %+v", got, want)
+			}
+			iss, err := a.Sign(context.Background(), sr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf := parsePEM(t, iss.PEM)
+			if !bytes.Equal(leaf.RawSubjectPublicKeyInfo, want.RawSubjectPublicKeyInfo) || len(leaf.IPAddresses) != 2 || len(leaf.IPAddresses[0]) != 4 {
+				t.Fatalf("certificate key or IPs differ from the request's: %v", leaf.IPAddresses)
+			}
+			testutil.LintCertificate(t, leaf.Raw)
+		})
 	}
 }

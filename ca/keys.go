@@ -135,6 +135,20 @@ func standIn(keyType string) crypto.PublicKey {
 	return &ecdsa.PublicKey{Curve: elliptic.P256()}
 }
 
+// publicKeyAlgorithm is what x509.ParseCertificateRequest would report for
+// pub, for requests the CA builds around keys it made.
+func publicKeyAlgorithm(pub crypto.PublicKey) x509.PublicKeyAlgorithm {
+	switch pub.(type) {
+	case *ecdsa.PublicKey:
+		return x509.ECDSA
+	case *rsa.PublicKey:
+		return x509.RSA
+	case ed25519.PublicKey:
+		return x509.Ed25519
+	}
+	return x509.UnknownPublicKeyAlgorithm
+}
+
 // subjectKeyID is RFC 5280 §4.2.1.2 method 1 (SHA-1 of the subjectPublicKey
 // bits), taken straight from the CSR's SubjectPublicKeyInfo rather than
 // re-marshalling the parsed key.

@@ -74,7 +74,7 @@ go tool pprof -top -cum -nodecount 45 "$BIN" "$PROF" 2>/dev/null | sed -n '/^ *f
 echo "+ go test -bench (micro-benchmarks)" >&2
 MICRO=$T/micro.txt
 go test -run '^$' -bench 'Evaluate' -benchmem ./policies >"$MICRO"
-go test -run '^$' -bench 'Sign|CRLGenerate|OCSP' -benchmem -benchtime 2s ./ca >>"$MICRO"
+go test -run '^$' -bench 'Sign|Issue|CRLGenerate|OCSP' -benchmem -benchtime 2s ./ca >>"$MICRO"
 go test -run '^$' -bench 'Insert$' -benchmem -benchtime 3000x ./store >>"$MICRO"
 go test -run '^$' -bench 'LargeStore' -benchtime 5000x -timeout 60m ./store >>"$MICRO"
 
@@ -141,7 +141,7 @@ stop
   echo "make bench        # all of the above"
   echo "pkid bench --mode sign --ca-url https://HOST:PORT --root root.crt --token T -c 32 -n 10000 --server-pid PID"
   echo "pkid bench --mode acme --ca-url ... -c 32 -n 2000 --http01-listen 127.0.0.1:<acme.http01_port> --dns-listen <acme.resolver>"
-  echo "go test -run '^\$' -bench 'Sign|CRLGenerate|OCSP' -benchmem ./ca"
+  echo "go test -run '^\$' -bench 'Sign|Issue|CRLGenerate|OCSP' -benchmem ./ca"
   echo "PKID_CPUPROFILE=cpu.prof pkid serve --config ...   # then: go tool pprof -top bin/pkid cpu.prof"
   echo '```'
 } >"$OUT"
