@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -141,6 +142,32 @@ func TestRenewal(t *testing.T) {
 			PrivateKey: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))}
 		code, p, _ := renewWith(t, s, r, "")
 		if code != 401 || !strings.Contains(p.Detail, "not issued by this CA") {
+			t.Fatalf("%d %+v", code, p)
+		}
+	})
+	// A certificate that names our intermediate as issuer (name and key
+	// identifier) and carries the serial of one of ours, but is signed by
+	// another key: only the exact bytes the CA recorded authenticate.
+	t.Run("fail/forged under our issuer name", func(t *testing.T) {
+		inter := s.run.CA.Intermediate()
+		forger := testutil.CA(t, "ec-p384") // another key than the server's ec-p256 fixture
+		fake := *forger.Intermediate
+		fake.RawSubject, fake.SubjectKeyId = inter.RawSubject, inter.SubjectKeyId
+		key := testutil.LeafKey(t, "ec-p256")
+		tmpl := &x509.Certificate{SerialNumber: parseCert(t, issue("h.svc.internal").Certificate).SerialNumber, DNSNames: []string{"h.svc.internal"},
+			NotBefore: s.clock.Now().Add(-time.Hour), NotAfter: s.clock.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, &fake, key.Public(), forger.Signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := x509.ParseCertificate(der); !bytes.Equal(c.RawIssuer, inter.RawSubject) || !bytes.Equal(c.AuthorityKeyId, inter.SubjectKeyId) {
+			t.Fatal("the forgery does not name our intermediate")
+		}
+		keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+		r := &api.IssueResponse{Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), Chain: []string{""},
+			PrivateKey: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))}
+		code, p, _ := renewWith(t, s, r, "")
+		if code != 401 || !strings.Contains(p.Detail, "no record at this CA") {
 			t.Fatalf("%d %+v", code, p)
 		}
 	})
