@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -50,6 +51,14 @@ func renewWith(t *testing.T, s *testServer, r *api.IssueResponse, body string) (
 		decode(t, raw, &p)
 	}
 	return resp.StatusCode, p, out
+}
+
+// heldBy is a certificate not from pkid and its key, as renewWith takes
+// an issuance.
+func heldBy(der []byte, key crypto.Signer) *api.IssueResponse {
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	return &api.IssueResponse{Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), Chain: []string{""},
+		PrivateKey: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))}
 }
 
 func TestRenewal(t *testing.T) {
@@ -137,10 +146,7 @@ func TestRenewal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-		r := &api.IssueResponse{Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), Chain: []string{""},
-			PrivateKey: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))}
-		code, p, _ := renewWith(t, s, r, "")
+		code, p, _ := renewWith(t, s, heldBy(der, key), "")
 		if code != 401 || !strings.Contains(p.Detail, "not issued by this CA") {
 			t.Fatalf("%d %+v", code, p)
 		}
@@ -163,10 +169,7 @@ func TestRenewal(t *testing.T) {
 		if c, _ := x509.ParseCertificate(der); !bytes.Equal(c.RawIssuer, inter.RawSubject) || !bytes.Equal(c.AuthorityKeyId, inter.SubjectKeyId) {
 			t.Fatal("the forgery does not name our intermediate")
 		}
-		keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-		r := &api.IssueResponse{Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), Chain: []string{""},
-			PrivateKey: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))}
-		code, p, _ := renewWith(t, s, r, "")
+		code, p, _ := renewWith(t, s, heldBy(der, key), "")
 		if code != 401 || !strings.Contains(p.Detail, "no record at this CA") {
 			t.Fatalf("%d %+v", code, p)
 		}
