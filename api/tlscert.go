@@ -93,7 +93,7 @@ func (s *ServerCert) Run(ctx context.Context, tick time.Duration) {
 // TLS layer, so /v1/renew can answer a bad one with a clear problem.
 //
 // It offers HTTP/1.1 only. A CA's clients make a few requests in a row
-// (an ACME order is about seven), so HTTP/2's multiplexing buys little,
+// (an ACME order is about six), so HTTP/2's multiplexing buys little,
 // while net/http's HTTP/2 server writes and flushes each response's
 // HEADERS and DATA frames separately, from goroutines of their own.
 // Measured with pkid bench at 32 clients on 2 cores (--http2 against
