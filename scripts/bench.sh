@@ -70,6 +70,31 @@ PROFROW=$($B --mode sign -c 32 -n 20000 --server-pid $SERVER)
 stop
 PROFTOP=$T/sign-top.txt
 go tool pprof -top -cum -nodecount 45 "$BIN" "$PROF" 2>/dev/null | sed -n '/^ *flat/,$p' >"$PROFTOP"
+# The same profile by kind of work: the samples with a frame of each kind on
+# their stack, per certificate of the run (a sample can count in two rows).
+PROFCAT=$T/sign-kinds.md
+secs() { # seconds of samples under focus regexp $1 ("" for all)
+  go tool pprof -top ${1:+-focus "$1"} -nodefraction 0 -nodecount 100000 "$BIN" "$PROF" 2>/dev/null |
+    sed -n 's/.*Showing nodes accounting for \([0-9.]*\)\(m*s\),.*/\1 \2/p' | awk '{print ($2 == "ms") ? $1 / 1000 : $1}'
+}
+{
+  echo "| work | µs per certificate |"
+  echo "|---|---|"
+  while IFS='|' read -r name focus; do
+    echo "| $name | $(awk -v s="$(secs "$focus")" 'BEGIN {printf "%.0f", s * 1e6 / 20000}') |"
+  done <<'KINDS'
+all of the server|
+ECDSA: the CSR's signature, the certificate's, and x509's check of it|crypto/ecdsa\.
+ASN.1 encoding inside x509.CreateCertificate|encoding/asn1\.Marshal
+parsing the CSR|x509\.ParseCertificateRequest
+TLS: records and the socket writes under them|crypto/tls\.
+the store's commit loop|store\.\(\*Bolt\)\.commitLoop
+JSON|encoding/json\.
+PEM|encoding/pem\.
+the audit line|audit\.Log
+garbage collection|runtime\.gcBgMarkWorker|runtime\.bgsweep|runtime\.gcAssist
+KINDS
+} >"$PROFCAT"
 
 echo "+ go test -bench (micro-benchmarks)" >&2
 MICRO=$T/micro.txt
@@ -124,6 +149,10 @@ stop
   echo "| mode | key | clients | ops | throughput | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/op | of crypto bound | errors |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   echo "$PROFROW"
+  echo
+  echo "By kind of work (\`go tool pprof -top -focus\` per kind; see scripts/bench.sh):"
+  echo
+  cat "$PROFCAT"
   echo
   echo '```'
   cat "$PROFTOP"
