@@ -64,7 +64,8 @@ func (s *Server) verify(r *http.Request, mode keyMode) (*request, error) {
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		// An oversize body is a MaxBytesError, which toProblem answers 413.
+		// An oversize body is a MaxBytesError under this: errs takes it as
+		// TooLarge, answered 413.
 		return nil, errs.Wrap(errs.Malformed, err, "cannot read the request body: %v", err)
 	}
 	var raw struct {

@@ -1,7 +1,6 @@
 package acme
 
 import (
-	"errors"
 	"net/http"
 
 	"pkid/errs"
@@ -52,10 +51,6 @@ func unsupportedIdentifier(d string) *Problem { return prob("unsupportedIdentifi
 func toProblem(err error) *Problem {
 	if p, ok := err.(*Problem); ok {
 		return p
-	}
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		err = errs.New(errs.TooLarge, "request body is larger than the limit of %d bytes", tooBig.Limit)
 	}
 	d := errs.DetailOf(err)
 	switch errs.KindOf(err) {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 
@@ -51,10 +50,6 @@ var titleOf = map[errs.Kind]string{
 // writeProblem renders err. Internal errors are logged with their cause and
 // shown to the client only as a generic detail.
 func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		err = errs.New(errs.TooLarge, "request body is larger than the limit of %d bytes", mbe.Limit)
-	}
 	k := errs.KindOf(err)
 	if k == errs.Internal {
 		log.ErrorContext(r.Context(), "internal error", "err", err, "path", r.URL.Path, "request_id", audit.RequestID(r.Context()))
@@ -77,10 +72,6 @@ func decodeJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
 		return errs.Wrap(errs.Malformed, err, "request body is not the expected JSON: %v", err)
 	}
 	if dec.More() {

@@ -8,6 +8,7 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Kind classifies an error by what the client did wrong (or that it was not
@@ -74,10 +75,9 @@ func Wrap(k Kind, cause error, format string, args ...any) *Error {
 	return &Error{Kind: k, Detail: fmt.Sprintf(format, args...), Cause: cause}
 }
 
-// KindOf returns the kind of the first *Error in err's chain, or Internal.
+// KindOf returns the kind of err (see classify), or Internal.
 func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
+	if e := classify(err); e != nil {
 		return e.Kind
 	}
 	return Internal
@@ -86,9 +86,25 @@ func KindOf(err error) Kind {
 // DetailOf returns the client-safe detail of err, or a generic text for
 // internal errors so causes never leak.
 func DetailOf(err error) string {
-	var e *Error
-	if errors.As(err, &e) && e.Kind != Internal {
+	if e := classify(err); e != nil && e.Kind != Internal {
 		return e.Detail
 	}
 	return "internal error; the server log has the details"
+}
+
+// classify finds what err is to a client. A request body over its
+// listener's limit (an *http.MaxBytesError) is TooLarge wherever in the
+// chain it is, even under the Malformed of the reader that met it: the
+// body was cut, so nothing about its syntax is known. Otherwise it is the
+// first *Error in the chain, or nil.
+func classify(err error) *Error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return New(TooLarge, "request body is larger than the limit of %d bytes", tooBig.Limit)
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
 }
