@@ -22,13 +22,13 @@ type RootCRLWatcher struct {
 	root  *x509.Certificate
 	clock ca.Clock
 	log   *slog.Logger
-	// inter is the intermediate that signs; onRevoked is called once a
-	// loaded root CRL lists it.
+	// inter is the intermediate that signs; onRevoked is called with why
+	// whenever a loaded root CRL lists it (ca.Authority.Halt, which keeps
+	// the first).
 	inter     *x509.Certificate
 	onRevoked func(reason string)
 
 	mu      sync.RWMutex
-	revoked string // why the intermediate is revoked, "" while it is not
 	der     []byte
 	next    time.Time
 	this    time.Time
@@ -84,12 +84,9 @@ func (w *RootCRLWatcher) Reload() error {
 	w.der, w.this, w.next, w.number, w.modTime = der, rl.ThisUpdate, rl.NextUpdate, rl.Number, fi.ModTime()
 	w.log.Info("root CRL loaded", "number", rl.Number, "next_update", rl.NextUpdate)
 	for _, e := range rl.RevokedCertificateEntries {
-		if w.inter != nil && w.revoked == "" && e.SerialNumber.Cmp(w.inter.SerialNumber) == 0 {
-			w.revoked = fmt.Sprintf("the intermediate %s is revoked on the root CRL (%s, at %s): nothing it signs would be trusted, so pkid issues nothing; make a new CA hierarchy (pkid init --force keeps the store)",
-				ca.SerialString(e.SerialNumber), ca.ReasonName(e.ReasonCode), e.RevocationTime.UTC().Format(time.RFC3339))
-			if w.onRevoked != nil {
-				w.onRevoked(w.revoked)
-			}
+		if w.inter != nil && w.onRevoked != nil && e.SerialNumber.Cmp(w.inter.SerialNumber) == 0 {
+			w.onRevoked(fmt.Sprintf("the intermediate %s is revoked on the root CRL (%s, at %s): nothing it signs would be trusted, so pkid issues nothing; make a new CA hierarchy (pkid init --force keeps the store)",
+				ca.SerialString(e.SerialNumber), ca.ReasonName(e.ReasonCode), e.RevocationTime.UTC().Format(time.RFC3339)))
 		}
 	}
 	return nil
@@ -106,22 +103,12 @@ func (w *RootCRLWatcher) Get() ([]byte, time.Time) {
 // a month leaves time to fetch the offline root key.
 const rootCRLWarnBefore = 30 * 24 * time.Hour
 
-// Revoked reports why the intermediate is revoked on the root CRL, or "".
-func (w *RootCRLWatcher) Revoked() string {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	return w.revoked
-}
-
 // Warnings returns health warnings about the root CRL.
 func (w *RootCRLWatcher) Warnings() []string {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.der == nil {
 		return []string{"no root CRL loaded from " + w.path + "; relying parties that check every level (nginx ssl_crl) will refuse clients; run pkid ca root-crl"}
-	}
-	if w.revoked != "" {
-		return []string{w.revoked}
 	}
 	now := w.clock.Now()
 	if now.After(w.next) {

@@ -119,14 +119,15 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Health: func() map[string]any {
 			h := map[string]any{}
 			w := rootCRL.Warnings()
+			if why := authority.Halted(); why != "" {
+				h["status"] = "halted" // serving CRLs and OCSP, issuing nothing
+				w = []string{why}      // the root CRL's own warnings no longer matter
+			}
 			if end := authority.Intermediate().NotAfter; end.Sub(o.Clock.Now()) < intermediateWarnBefore {
 				w = append(w, fmt.Sprintf("the intermediate expires at %s: certificates end then at the latest and nothing is issued after; make a new CA hierarchy before (pkid init --force keeps the store)", end.UTC().Format(time.RFC3339)))
 			}
 			if len(w) > 0 {
 				h["warnings"] = w
-			}
-			if rootCRL.Revoked() != "" {
-				h["status"] = "halted" // serving CRLs and OCSP, issuing nothing
 			}
 			return h
 		}}
