@@ -170,22 +170,6 @@ func boundNames(t *store.Token) []string {
 func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.Token, role string, sr *ca.SignRequest, ir *ca.IssueRequest, err error) {
 	ctx := r.Context()
 	requester := requesterOf(tok)
-	// The names asked for, for the audit line of a refusal, in the order
-	// csrNames gives them: an issue request's own fields (PrepareIssue
-	// builds sr from them), or the CSR's.
-	requested := func() []string {
-		if ir != nil {
-			names := append([]string{ir.CommonName}, ir.DNSNames...)
-			for _, ip := range ir.IPAddresses {
-				names = append(names, ip.String())
-			}
-			return append(names, ir.URIs...)
-		}
-		if sr != nil {
-			return csrNames(sr.CSR)
-		}
-		return nil
-	}
 	var keyPEM []byte
 	if err == nil && ir != nil {
 		var key crypto.Signer
@@ -207,12 +191,29 @@ func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.
 		iss, err = s.opts.CA.Sign(ctx, sr)
 	}
 	if err != nil {
-		s.logAudit(ctx, "issue", requester, role, requested(), "refused", "", errs.DetailOf(err))
+		s.logAudit(ctx, "issue", requester, role, requestedNames(sr, ir), "refused", "", errs.DetailOf(err))
 		writeProblem(w, r, s.log, err)
 		return
 	}
 	s.logAudit(ctx, "issue", requester, role, iss.Names, "issued", iss.Record.Serial, "", "via", "api")
 	writeJSON(w, http.StatusCreated, issueResponse(iss, keyPEM))
+}
+
+// requestedNames are the names asked for, for the audit line of a refusal,
+// in the order csrNames gives them: an issue request's own fields
+// (PrepareIssue builds sr from them), or the CSR's.
+func requestedNames(sr *ca.SignRequest, ir *ca.IssueRequest) []string {
+	if ir != nil {
+		names := append([]string{ir.CommonName}, ir.DNSNames...)
+		for _, ip := range ir.IPAddresses {
+			names = append(names, ip.String())
+		}
+		return append(names, ir.URIs...)
+	}
+	if sr != nil {
+		return csrNames(sr.CSR)
+	}
+	return nil
 }
 
 func issueResponse(iss *ca.Issued, keyPEM []byte) IssueResponse {

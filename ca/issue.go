@@ -50,7 +50,7 @@ type SignRequest struct {
 
 // ReserveSerial returns a fresh serial for SignRequest.Serial.
 func (a *Authority) ReserveSerial() (*big.Int, error) {
-	return newSerial(a.d.Clock.Now().UTC())
+	return newSerial(a.d.Clock.Now())
 }
 
 // Issued is a committed certificate.

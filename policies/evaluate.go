@@ -249,8 +249,8 @@ func cnAmongSANs(cn string, req *Request) string {
 		}
 	}
 	for _, e := range req.Emails {
-		if normalizeEmail(e) == normalizeEmail(cn) {
-			return normalizeEmail(e)
+		if ne := normalizeEmail(e); ne == normalizeEmail(cn) {
+			return ne
 		}
 	}
 	return ""

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // certFormatDER marks a certificate record stored as its fields in JSON
@@ -66,7 +68,7 @@ func firstByte(v []byte) int {
 }
 
 // getCert reads the record stored under seq.
-func getCert(certs interface{ Get([]byte) []byte }, seq []byte) (*CertRecord, error) {
+func getCert(certs *bolt.Bucket, seq []byte) (*CertRecord, error) {
 	v := certs.Get(seq)
 	if v == nil {
 		return nil, ErrNotFound

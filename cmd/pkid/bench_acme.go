@@ -187,10 +187,10 @@ func acmeIdentifiers(f *benchFlags) ([]map[string]string, error) {
 		return nil, usagef("--http01-listen %q: %v", f.http01, err)
 	}
 	ip := net.ParseIP(host)
-	if ip == nil {
+	if ip == nil || ip.To4() == nil {
 		return nil, usagef("--http01-listen %q: with --dns-listen its host must be an IPv4 address, which every name resolves to", f.http01)
 	}
-	if _, err := startStubResolver(f.dnsListen, ip); err != nil {
+	if err := startStubResolver(f.dnsListen, ip); err != nil {
 		return nil, err
 	}
 	for i := range out {

@@ -11,32 +11,24 @@ import (
 // hosts, so the ACME bench can order DNS names and pkid resolves each one
 // through its acme.resolver as it would in production: every A query is
 // answered with ip, every other query with an empty NOERROR.
-type stubResolver struct {
-	ip       net.IP
-	udp, tcp *dns.Server
-}
+type stubResolver struct{ ip net.IP }
 
-// startStubResolver serves at addr over UDP and TCP for the life of the
-// bench process.
-func startStubResolver(addr string, ip net.IP) (*stubResolver, error) {
-	if ip.To4() == nil {
-		return nil, fmt.Errorf("stub resolver: %s is not an IPv4 address", ip)
-	}
+// startStubResolver serves at addr over UDP and TCP, answering with ip (an
+// IPv4 address), for the life of the bench process.
+func startStubResolver(addr string, ip net.IP) error {
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("stub resolver %s (the server's acme.resolver): %w", addr, err)
+		return fmt.Errorf("stub resolver %s (the server's acme.resolver): %w", addr, err)
 	}
 	l, err := net.Listen("tcp", pc.LocalAddr().String())
 	if err != nil {
 		pc.Close()
-		return nil, fmt.Errorf("stub resolver %s: %w", addr, err)
+		return fmt.Errorf("stub resolver %s: %w", addr, err)
 	}
 	s := &stubResolver{ip: ip.To4()}
-	s.udp = &dns.Server{PacketConn: pc, Handler: s}
-	s.tcp = &dns.Server{Listener: l, Handler: s}
-	go s.udp.ActivateAndServe()
-	go s.tcp.ActivateAndServe()
-	return s, nil
+	go (&dns.Server{PacketConn: pc, Handler: s}).ActivateAndServe()
+	go (&dns.Server{Listener: l, Handler: s}).ActivateAndServe()
+	return nil
 }
 
 // ServeDNS implements dns.Handler.
