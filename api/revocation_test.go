@@ -30,16 +30,7 @@ import (
 
 func fetch(t testing.TB, u string) ([]byte, http.Header) {
 	t.Helper()
-	resp, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
-	}
-	return b, resp.Header
+	return testutil.Fetch(t, http.DefaultClient, u)
 }
 
 // waitRevoked polls the plain-HTTP CRL and OCSP (GET and POST) until both
