@@ -95,6 +95,21 @@ func TestBenchCommand(t *testing.T) {
 			t.Fatalf("CPU per operation: server %v ms, client %v ms", r.Server, r.Client)
 		}
 	})
+	// Failures are counted by kind, not lost: every sign with a token the
+	// server does not know is an http-401.
+	t.Run("errors by kind", func(t *testing.T) {
+		out := mustPKID(t, nil, "bench", "--mode", "sign", "-c", "2", "-n", "6", "--format", "json", "--ca-url", s.base, "--root", root, "--token", "nope.nope")
+		var r struct {
+			OK     int            `json:"ok"`
+			Errors map[string]int `json:"errors"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if r.OK != 0 || len(r.Errors) != 1 || r.Errors["http-401"] != 6 {
+			t.Fatalf("ok %d, errors %v; want 6 http-401", r.OK, r.Errors)
+		}
+	})
 	if r := pkid(t, nil, "bench", "--mode", "nope"); r.code != 2 {
 		t.Fatalf("bad mode: exit %d", r.code)
 	}
