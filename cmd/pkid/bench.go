@@ -53,6 +53,13 @@ type benchResult struct {
 	// machine, and Fraction this run's share of it.
 	CryptoBound float64 `json:"crypto_bound_per_second,omitempty"`
 	Fraction    float64 `json:"fraction_of_crypto_bound,omitempty"`
+	// CSRCheckUs and CreateUs split `--mode crypto`'s work per certificate
+	// (µs on one core): parsing and verifying the CSR, and
+	// x509.CreateCertificate, which signs and then verifies its own
+	// signature. They are the two figures issue #8 gives for its reference
+	// machine, so a reader can tell how this machine's crypto compares.
+	CSRCheckUs float64 `json:"csr_check_us,omitempty"`
+	CreateUs   float64 `json:"create_certificate_us,omitempty"`
 }
 
 func benchCmd() *cobra.Command {
@@ -328,6 +335,9 @@ func printBench(w io.Writer, format string, r *benchResult) error {
 		fmt.Fprintf(w, ", server CPU %.3f ms/op", r.ServerCPUms)
 	}
 	fmt.Fprintln(w)
+	if r.CSRCheckUs > 0 {
+		fmt.Fprintf(w, "per certificate on one core: CSR parse + verify %.1f µs, x509.CreateCertificate %.1f µs\n", r.CSRCheckUs, r.CreateUs)
+	}
 	if r.CryptoBound > 0 {
 		fmt.Fprintf(w, "crypto bound %.0f/s on %d cores: this run is %.0f%% of it\n", r.CryptoBound, runtime.NumCPU(), 100*r.Fraction)
 	}

@@ -26,6 +26,12 @@ func main() {
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
 	}
+	// PKID_MEMPROFILE=file writes the allocation profile when the command
+	// ends (go tool pprof -sample_index=alloc_space), for finding what a
+	// request allocates.
+	if p := os.Getenv("PKID_MEMPROFILE"); p != "" {
+		defer writeMemProfile(p)
+	}
 	err := root.Execute()
 	if err == nil {
 		return
@@ -38,6 +44,18 @@ func main() {
 		os.Exit(2)
 	}
 	os.Exit(1)
+}
+
+func writeMemProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pkid: memory profile:", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "pkid: memory profile:", err)
+	}
 }
 
 func newRoot() *cobra.Command {
