@@ -68,6 +68,11 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, badPublicKey("cannot compute the key thumbprint"))
 		return
 	}
+	// A blocked key neither registers nor finds its account again.
+	if err := s.notBlocked(r.Context(), req.jwk); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
 	existing, err := s.d.Store.GetAccountByKey(r.Context(), req.role, tp)
 	switch {
 	case err == nil:
@@ -83,10 +88,6 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := checkContacts(b.Contact); err != nil {
-		s.writeProblem(w, r, err)
-		return
-	}
-	if err := s.notBlocked(r.Context(), req.jwk); err != nil {
 		s.writeProblem(w, r, err)
 		return
 	}
@@ -199,6 +200,24 @@ func (s *Server) orders(w http.ResponseWriter, r *http.Request) {
 		urls = append(urls, s.link.order(req.role, id))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"orders": urls})
+}
+
+// accountKeyNotBlocked refuses every request of an account whose key a
+// keyCompromise revocation has since blocked: whoever holds the key now
+// need not be the account's owner, and the account's valid authorizations
+// would let them order certificates for its names without proving control.
+// (Boulder revokes such accounts for the same reason.) The certificates'
+// holders can still revoke them with their own keys, or an admin through
+// the REST API.
+func (s *Server) accountKeyNotBlocked(ctx context.Context, k *jose.JSONWebKey) error {
+	blocked, err := s.d.CA.KeyBlocked(ctx, k.Key)
+	if err != nil {
+		return err
+	}
+	if blocked {
+		return unauthorized("this account's key is blocked: a certificate for it was revoked for keyCompromise, so the account no longer answers to it; register a new account with a new key")
+	}
+	return nil
 }
 
 // notBlocked refuses, as a new account key, a key whose certificate was

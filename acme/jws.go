@@ -132,6 +132,9 @@ func (s *Server) verify(r *http.Request, mode keyMode) (*request, error) {
 		if err != nil {
 			return nil, serverInternal("stored account key does not parse")
 		}
+		if err := s.accountKeyNotBlocked(r.Context(), jwk); err != nil {
+			return nil, err
+		}
 		req.jwk, req.account = jwk, acct
 	default:
 		return nil, malformed("JWS has neither jwk nor kid")

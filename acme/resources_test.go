@@ -417,6 +417,11 @@ func TestRevokeWithCertificateKey(t *testing.T) {
 		return payload
 	}
 	first, second := revokeCert(), revokeCert()
+	// An account that uses the certificates' key as its own, registered
+	// before the key is blocked.
+	leaked := newRaw(t, "default")
+	leaked.key = key
+	leaked.register()
 	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if typ, _ := c.postRaw(c.url("revokeCert"), sign(t, stranger, "", c.nonce(), c.url("revokeCert"), first)).problem(t); typ != "unauthorized" {
 		t.Fatalf("fail/another key: %s", typ)
@@ -425,12 +430,23 @@ func TestRevokeWithCertificateKey(t *testing.T) {
 		t.Fatalf("ok/revoke by certificate key: %d %s", a.status, a.body)
 	}
 	// keyCompromise blocked the key: it is no account's key now, but it can
-	// still revoke its other certificates.
-	leaked := newRaw(t, "default")
-	leaked.key = key
-	if typ, detail := leaked.post(leaked.url("newAccount"), map[string]any{"termsOfServiceAgreed": true}).problem(t); typ != "badPublicKey" || !strings.Contains(detail, "keyCompromise") {
-		t.Fatalf("fail/new account with a blocked key: %s %s", typ, detail)
+	// still revoke its other certificates. The account that had it answers
+	// to it no more (or its valid authorization would let whoever holds the
+	// key order c.internal again), nor does newAccount find it.
+	if typ, detail := leaked.post(leaked.url("newOrder"), map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "c.internal"}}}).problem(t); typ != "unauthorized" || !strings.Contains(detail, "keyCompromise") {
+		t.Fatalf("fail/an account whose key is blocked orders: %s %s", typ, detail)
 	}
+	if typ, _ := leaked.post(leaked.kid, nil).problem(t); typ != "unauthorized" {
+		t.Fatalf("fail/an account whose key is blocked reads itself: %s", typ)
+	}
+	leaked.kid = "" // newAccount is signed with the jwk
+	for _, existing := range []bool{false, true} {
+		if typ, detail := leaked.post(leaked.url("newAccount"), map[string]any{"termsOfServiceAgreed": true, "onlyReturnExisting": existing}).problem(t); typ != "badPublicKey" || !strings.Contains(detail, "keyCompromise") {
+			t.Fatalf("fail/newAccount with a blocked key (onlyReturnExisting %v): %s %s", existing, typ, detail)
+		}
+	}
+	// The other account, whose key is not blocked, still orders.
+	c.newOrder("c.internal")
 	old, _ := (&jose.JSONWebKey{Key: c.key.Public()}).MarshalJSON()
 	inner, _ := json.Marshal(map[string]any{"account": c.kid, "oldKey": json.RawMessage(old)})
 	if typ, _ := c.postRaw(c.url("keyChange"), sign(t, c.key, c.kid, c.nonce(), c.url("keyChange"), sign(t, key, "", "", c.url("keyChange"), inner))).problem(t); typ != "badPublicKey" {
