@@ -23,21 +23,7 @@ func TestCertbot(t *testing.T) {
 	s := serve(t, d, https)
 
 	work := t.TempDir()
-	common := []string{"--server", s.base + "/acme/default/directory", "--config-dir", work + "/config", "--work-dir", work + "/work", "--logs-dir", work + "/logs", "--non-interactive"}
-	run := func(args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, certbot, append(args, common...)...)
-		cmd.Env = append(os.Environ(), "REQUESTS_CA_BUNDLE="+filepath.Join(d, "certs", "root.crt"))
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			log, _ := os.ReadFile(filepath.Join(work, "logs", "letsencrypt.log"))
-			os.WriteFile(filepath.Join(os.TempDir(), "pkid-certbot-last.log"), log, 0o644)
-			t.Fatalf("certbot %s: %v\n%s\n--- certbot log tail ---\n%s\n--- pkid log ---\n%s", args[0], err, out, tail(string(log), 4000), tail(s.logs(), 3000))
-		}
-		return string(out)
-	}
+	run := newCertbot(t, certbot, d, s, work).ok
 	run("certonly", "--standalone", "--http-01-port", p, "--http-01-address", "127.0.0.1", "-d", "certbot.internal", "--agree-tos", "--register-unsafely-without-email", "--cert-name", "demo")
 	live := filepath.Join(work, "config", "live", "demo", "cert.pem")
 	first, err := ca.LoadCertificate(live)
@@ -81,6 +67,76 @@ func TestCertbot(t *testing.T) {
 		if !seen[want] {
 			t.Fatalf("no ACME audit line %q with a request ID in %v", want, seen)
 		}
+	}
+}
+
+// certbotRun runs Debian's certbot against one pkid with its own
+// directories, trusting the CA's root.
+type certbotRun struct {
+	t               *testing.T
+	bin, root, work string
+	s               *server
+}
+
+func newCertbot(t *testing.T, bin, caDir string, s *server, work string) *certbotRun {
+	return &certbotRun{t: t, bin: bin, root: filepath.Join(caDir, "certs", "root.crt"), work: work, s: s}
+}
+
+// run returns certbot's output and error.
+func (c *certbotRun) run(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	common := []string{"--server", c.s.base + "/acme/default/directory", "--config-dir", c.work + "/config", "--work-dir", c.work + "/work", "--logs-dir", c.work + "/logs", "--non-interactive"}
+	cmd := exec.CommandContext(ctx, c.bin, append(args, common...)...)
+	cmd.Env = append(os.Environ(), "REQUESTS_CA_BUNDLE="+c.root)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// ok runs certbot and fails the test, with certbot's and pkid's logs, if
+// certbot fails.
+func (c *certbotRun) ok(args ...string) string {
+	c.t.Helper()
+	out, err := c.run(args...)
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(c.work, "logs", "letsencrypt.log"))
+		os.WriteFile(filepath.Join(os.TempDir(), "pkid-certbot-last.log"), log, 0o644)
+		c.t.Fatalf("certbot %s: %v\n%s\n--- certbot log tail ---\n%s\n--- pkid log ---\n%s", args[0], err, out, tail(string(log), 4000), tail(c.s.logs(), 3000))
+	}
+	return out
+}
+
+// TestCertbotEAB: a role that requires external account binding refuses
+// certbot without one; `pkid acme eab create`, run while the CA serves (so
+// through its admin socket), prints a KID and HMAC that certbot registers
+// with once, and gets a certificate with; the same binding does not
+// register a second account.
+func TestCertbotEAB(t *testing.T) {
+	certbot := needTool(t, "certbot")
+	d, https, _, port := initACMECA(t, map[string]string{"  hosts: {}\n": "  hosts: {eab.internal: 127.0.0.1}\n", "require_eab: false}": "require_eab: true}"})
+	_, p, _ := net.SplitHostPort(port)
+	s := serve(t, d, https)
+	register := []string{"register", "--agree-tos", "--register-unsafely-without-email"}
+
+	// certbot reads externalAccountRequired from the directory and stops
+	// before it posts (the server's own refusal is tested in acme).
+	first := newCertbot(t, certbot, d, s, t.TempDir())
+	if out, err := first.run(register...); err == nil || !strings.Contains(out, "requires external account binding") {
+		t.Fatalf("certbot registered without a binding: %v\n%s", err, out)
+	}
+	line := strings.Fields(mustPKID(t, nil, "acme", "eab", "create", "--config", filepath.Join(d, "pkid.yaml"), "--role", "default"))
+	if len(line) != 2 {
+		t.Fatalf("eab create printed %q, want KID HMAC", line)
+	}
+	eab := []string{"--eab-kid", line[0], "--eab-hmac-key", line[1]}
+	first.ok(append(register, eab...)...)
+	first.ok("certonly", "--standalone", "--http-01-port", p, "--http-01-address", "127.0.0.1", "-d", "eab.internal", "--cert-name", "eab")
+	if _, err := ca.LoadCertificate(filepath.Join(first.work, "config", "live", "eab", "cert.pem")); err != nil {
+		t.Fatal(err)
+	}
+	second := newCertbot(t, certbot, d, s, t.TempDir())
+	if out, err := second.run(append(register, eab...)...); err == nil || !strings.Contains(out, "was already used") {
+		t.Fatalf("a used binding registered a second account: %v\n%s", err, out)
 	}
 }
 
