@@ -1,0 +1,103 @@
+package acme
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestCheckALPNCert covers what FuzzALPNCert leaves fixed: the negotiated
+// protocol, a missing certificate, IP identifiers and SANs of other kinds.
+// (FuzzALPNCert's seeds cover the acmeIdentifier extension itself.)
+func TestCheckALPNCert(t *testing.T) {
+	const keyAuth = "tok.thumb"
+	sum := sha256.Sum256([]byte(keyAuth))
+	good, _ := asn1.Marshal(sum[:])
+	ext := []pkix.Extension{{Id: oidACMEIdentifier, Critical: true, Value: good}}
+	dns := Ident{Type: "dns", Value: "a.internal"}
+	ip := Ident{Type: "ip", Value: "127.0.0.7"}
+	cert := func(names []string, ips []string, uris ...string) []*x509.Certificate {
+		c := &x509.Certificate{DNSNames: names, Extensions: ext}
+		for _, s := range ips {
+			c.IPAddresses = append(c.IPAddresses, net.ParseIP(s))
+		}
+		for _, s := range uris {
+			u, _ := url.Parse(s)
+			c.URIs = append(c.URIs, u)
+		}
+		return []*x509.Certificate{c}
+	}
+	for _, tc := range []struct {
+		name  string
+		proto string
+		certs []*x509.Certificate
+		id    Ident
+		want  string // "" accepts; else a part of the detail
+	}{
+		{"ok/dns", "acme-tls/1", cert([]string{"a.internal"}, nil), dns, ""},
+		{"ok/ip", "acme-tls/1", cert(nil, []string{"127.0.0.7"}), ip, ""},
+		{"fail/another protocol", "h2", cert([]string{"a.internal"}, nil), dns, "did not negotiate ALPN acme-tls/1"},
+		{"fail/no protocol", "", cert([]string{"a.internal"}, nil), dns, "did not negotiate ALPN acme-tls/1"},
+		{"fail/no certificate", "acme-tls/1", nil, dns, "no certificate"},
+		{"fail/dns name for an ip", "acme-tls/1", cert([]string{"127.0.0.7"}, nil), ip, "want exactly 127.0.0.7"},
+		{"fail/another ip", "acme-tls/1", cert(nil, []string{"127.0.0.8"}), ip, "want exactly 127.0.0.7"},
+		{"fail/ip and name", "acme-tls/1", cert([]string{"a.internal"}, []string{"127.0.0.7"}), ip, "want exactly 127.0.0.7"},
+		{"fail/ip for a name", "acme-tls/1", cert([]string{"a.internal"}, []string{"127.0.0.7"}), dns, "want exactly a.internal"},
+		{"fail/two names", "acme-tls/1", cert([]string{"a.internal", "b.internal"}, nil), dns, "want exactly a.internal"},
+		{"fail/a URI besides", "acme-tls/1", cert([]string{"a.internal"}, nil, "spiffe://internal/x"), dns, "SANs other than the identifier"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tls.ConnectionState{NegotiatedProtocol: tc.proto, PeerCertificates: tc.certs}
+			err := checkALPNCert(st, Challenge{Type: "tls-alpn-01", Identifier: tc.id, KeyAuth: keyAuth})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			p, ok := err.(*Problem)
+			if !ok || p.Type != ns+"unauthorized" || !strings.Contains(p.Detail, tc.want) {
+				t.Fatalf("got %v, want unauthorized with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestTLSALPNNoServer: nothing answers on the validation port, so the
+// challenge fails with a "tls" problem that names the address and port.
+func TestTLSALPNNoServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	v := &TLSALPNValidator{Port: port}
+	err = v.Validate(context.Background(), Challenge{Type: "tls-alpn-01", Identifier: Ident{Type: "ip", Value: "127.0.0.1"}, KeyAuth: "tok.thumb"})
+	p, ok := err.(*Problem)
+	if !ok || p.Type != ns+"tls" || !strings.Contains(p.Detail, "127.0.0.1 port "+strconv.Itoa(port)) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestReverseName: RFC 8738's SNI for IP identifiers.
+func TestReverseName(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.7":   "7.0.0.127.in-addr.arpa",
+		"::1":         "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa",
+		"2001:db8::a": "a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+	} {
+		if got := reverseName(netip.MustParseAddr(in)); got != want {
+			t.Errorf("reverseName(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
