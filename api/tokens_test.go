@@ -126,3 +126,33 @@ func containsAll(have []string, want ...string) bool {
 	}
 	return true
 }
+
+// TestLookupRefusals: the refusals of the read paths and of token creation,
+// each a problem document that says what was wrong.
+func TestLookupRefusals(t *testing.T) {
+	s := shared
+	cases := []struct {
+		name, method, path, token string
+		body                      any
+		status                    int
+		typ, detail               string
+	}{
+		{"fail/CRL of an unknown issuer", "GET", "/crl/deadbeef", "", nil, 404, "notFound", "current issuer: " + s.run.CA.IssuerID()},
+		{"fail/CRL of a non-hex issuer", "GET", "/crl/xyz", "", nil, 404, "notFound", "no such endpoint: GET /crl/xyz"},
+		{"fail/serial not hex", "GET", "/v1/certs/zz", "", nil, 400, "malformed", "zz"},
+		{"fail/unknown serial", "GET", "/v1/certs/0abc", "", nil, 404, "notFound", "no certificate with serial abc"},
+		{"fail/token by a non-admin", "POST", "/v1/tokens", s.tok, map[string]any{"roles": []string{"default"}}, 403, "forbidden", "not an admin"},
+		{"fail/token bad ttl", "POST", "/v1/tokens", s.admin, map[string]any{"roles": []string{"default"}, "ttl": "forever"}, 400, "malformed", "positive Go duration"},
+		{"fail/token unknown role", "POST", "/v1/tokens", s.admin, map[string]any{"roles": []string{"nope"}}, 404, "notFound", "nope"},
+		{"fail/token malformed json", "POST", "/v1/tokens", s.admin, "{", 400, "malformed", "JSON"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var p api.Problem
+			resp := s.do(t, c.method, c.path, c.token, c.body, &p)
+			if resp.StatusCode != c.status || !strings.HasSuffix(p.Type, "/"+c.typ) || !strings.Contains(p.Detail, c.detail) {
+				t.Fatalf("got %d %+v; want %d %s %q", resp.StatusCode, p, c.status, c.typ, c.detail)
+			}
+		})
+	}
+}
