@@ -328,4 +328,18 @@ func TestExitCodes(t *testing.T) {
 	if r := pkid(t, nil, "serve", "--config", "/nonexistent/pkid.yaml"); r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Fatalf("serve with missing config: %+v", r)
 	}
+	if r := pkid(t, nil, "token"); r.code != 2 || !strings.Contains(r.stderr, "create") {
+		t.Fatalf("a group without its subcommand: %+v", r)
+	}
+	// A wrong intermediate password: one line that says so, without the
+	// password, and no server.
+	d, _, _ := initCA(t)
+	const wrong = "not-the-password-4f1c"
+	if err := os.WriteFile(filepath.Join(d, "secrets", "password"), []byte(wrong+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := pkid(t, nil, "serve", "--config", filepath.Join(d, "pkid.yaml")); r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 ||
+		!strings.Contains(r.stderr, "intermediate key") || !strings.Contains(r.stderr, "wrong password") || strings.Contains(r.stderr, wrong) {
+		t.Fatalf("serve with a wrong password: %+v", r)
+	}
 }
