@@ -74,6 +74,10 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	keyWarnings := keyFileWarnings(cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile))
+	for _, w := range keyWarnings {
+		log.Warn("intermediate key", "warning", w)
+	}
 	templates, err := ReadTemplates(cfg)
 	if err != nil {
 		return err
@@ -126,6 +130,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			if end := authority.Intermediate().NotAfter; end.Sub(o.Clock.Now()) < intermediateWarnBefore {
 				w = append(w, fmt.Sprintf("the intermediate expires at %s: certificates end then at the latest and nothing is issued after; make a new CA hierarchy before (pkid init --force keeps the store)", end.UTC().Format(time.RFC3339)))
 			}
+			w = append(w, keyWarnings...)
 			if len(w) > 0 {
 				h["warnings"] = w
 			}

@@ -343,3 +343,33 @@ func TestExitCodes(t *testing.T) {
 		t.Fatalf("serve with a wrong password: %+v", r)
 	}
 }
+
+// TestLooseKeyFileWarned: an intermediate key file others may read is
+// served from (Kubernetes mounts secrets 0644 by default) but warned about,
+// in the start log and on /healthz.
+func TestLooseKeyFileWarned(t *testing.T) {
+	d, https, _ := initCA(t)
+	if err := os.Chmod(filepath.Join(d, "secrets", "intermediate.key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, d, https)
+	resp, err := s.client.Get(s.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Status   string   `json:"status"`
+		Warnings []string `json:"warnings"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	want := "intermediate.key is readable by others than its owner (mode 0644)"
+	if h.Status != "ok" || len(h.Warnings) != 1 || !strings.Contains(h.Warnings[0], want) {
+		t.Fatalf("healthz %+v", h)
+	}
+	if !strings.Contains(s.logs(), want) {
+		t.Fatalf("no start warning in the log:\n%s", s.logs())
+	}
+}

@@ -1,0 +1,35 @@
+package api
+
+import (
+	"encoding/pem"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// keyFileWarnings names what leaves the intermediate's key less protected
+// than `pkid init` writes it: the key or its passphrase file readable by
+// group or others, or the key stored unencrypted. They are warnings, not
+// refusals — Kubernetes mounts secrets 0644 unless told otherwise, and the
+// host may protect them in other ways — so serve logs them at start and
+// /healthz keeps showing them.
+func keyFileWarnings(keyFile, passwordFile string) []string {
+	var w []string
+	for _, f := range []string{keyFile, passwordFile} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			continue // the key has just been read: a race not worth a warning
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			w = append(w, fmt.Sprintf("%s is readable by others than its owner (mode %04o); chmod 600 it", f, perm))
+		}
+	}
+	raw, err := os.ReadFile(keyFile)
+	if err != nil {
+		return w
+	}
+	if blk, _ := pem.Decode(raw); blk != nil && blk.Type != "ENCRYPTED PRIVATE KEY" && !strings.Contains(blk.Headers["Proc-Type"], "ENCRYPTED") {
+		w = append(w, fmt.Sprintf("%s holds the intermediate key unencrypted (%s); store it as encrypted PKCS#8, as pkid init does", keyFile, blk.Type))
+	}
+	return w
+}
