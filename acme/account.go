@@ -209,8 +209,8 @@ func (s *Server) orders(w http.ResponseWriter, r *http.Request) {
 // (Boulder revokes such accounts for the same reason.) The certificates'
 // holders can still revoke them with their own keys, or an admin through
 // the REST API.
-func (s *Server) accountKeyNotBlocked(ctx context.Context, k *jose.JSONWebKey) error {
-	blocked, err := s.d.CA.KeyBlocked(ctx, k.Key)
+func (s *Server) accountKeyNotBlocked(ctx context.Context, keyHash string) error {
+	blocked, err := s.d.CA.Store().KeyBlocked(ctx, keyHash)
 	if err != nil {
 		return err
 	}

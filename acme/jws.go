@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"pkid/ca"
 	"pkid/errs"
 	"pkid/policies"
 	"pkid/store"
@@ -128,14 +130,14 @@ func (s *Server) verify(r *http.Request, mode keyMode) (*request, error) {
 		if err != nil {
 			return nil, err
 		}
-		jwk, err := s.keys.get(acct)
+		key, err := s.keys.get(acct)
 		if err != nil {
 			return nil, serverInternal("stored account key does not parse")
 		}
-		if err := s.accountKeyNotBlocked(r.Context(), jwk); err != nil {
+		if err := s.accountKeyNotBlocked(r.Context(), key.hash); err != nil {
 			return nil, err
 		}
-		req.jwk, req.account = jwk, acct
+		req.jwk, req.account = key.jwk, acct
 	default:
 		return nil, malformed("JWS has neither jwk nor kid")
 	}
@@ -208,12 +210,20 @@ func (s *Server) requestURL(r *http.Request) string {
 // stale. Bounded by dropping everything when full.
 type keyCache struct {
 	mu sync.Mutex
-	m  map[string]*jose.JSONWebKey
+	m  map[string]*accountKey
+}
+
+// accountKey is an account's parsed key and its ca.KeyHash, which a
+// keyCompromise revocation blocks: both follow from the stored JWK alone,
+// so they are the same on every replica and harmless to lose.
+type accountKey struct {
+	jwk  *jose.JSONWebKey
+	hash string
 }
 
 const keyCacheMax = 100_000
 
-func (c *keyCache) get(acct *store.ACMEAccount) (*jose.JSONWebKey, error) {
+func (c *keyCache) get(acct *store.ACMEAccount) (*accountKey, error) {
 	c.mu.Lock()
 	k := c.m[acct.KeyThumbprint]
 	c.mu.Unlock()
@@ -224,11 +234,16 @@ func (c *keyCache) get(acct *store.ACMEAccount) (*jose.JSONWebKey, error) {
 	if err := jwk.UnmarshalJSON(acct.JWK); err != nil {
 		return nil, err
 	}
+	spki, err := x509.MarshalPKIXPublicKey(jwk.Key)
+	if err != nil {
+		return nil, err
+	}
+	k = &accountKey{jwk: &jwk, hash: ca.KeyHash(spki)}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= keyCacheMax {
-		c.m = map[string]*jose.JSONWebKey{}
+		c.m = map[string]*accountKey{}
 	}
-	c.m[acct.KeyThumbprint] = &jwk
+	c.m[acct.KeyThumbprint] = k
 	c.mu.Unlock()
-	return &jwk, nil
+	return k, nil
 }
