@@ -220,7 +220,8 @@ func (s *Server) accountKeyNotBlocked(ctx context.Context, keyHash string) error
 	return nil
 }
 
-// notBlocked refuses, as a new account key, a key whose certificate was
+// notBlocked refuses, as the key of newAccount (registering or finding an
+// account) and the new key of keyChange, a key whose certificate was
 // revoked for keyCompromise: whoever holds it now need not be its owner.
 // (revokeCert still accepts a JWS signed with it: that is how a leaked key
 // gets its certificates revoked.)
