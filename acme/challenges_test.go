@@ -4,8 +4,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"math/big"
 	"slices"
 	"strconv"
@@ -36,6 +38,28 @@ func TestDNS01WrongValue(t *testing.T) {
 	az := c.waitAuthz(o.Authorizations[0])
 	if d := az.errorOf("dns-01"); az.Status != "invalid" || !strings.Contains(d, "_acme-challenge.txt.wild.internal") {
 		t.Fatalf("authz %s, error %q", az.Status, d)
+	}
+}
+
+// TestDNS01ThroughCNAME: _acme-challenge delegated by CNAME to another
+// zone (the acme-dns pattern) validates with the TXT record at the target.
+func TestDNS01ThroughCNAME(t *testing.T) {
+	c := newRaw(t, "wild")
+	c.register()
+	_, o := c.newOrder("deleg.wild.internal")
+	u, az := challengeOf(t, c, o.Authorizations[0], "dns-01")
+	var token string
+	for _, ch := range az.Challenges {
+		if ch.Type == "dns-01" {
+			token = ch.Token
+		}
+	}
+	sum := sha256.Sum256([]byte(token + "." + c.thumbprint()))
+	srv.dns.delegate("_acme-challenge.deleg.wild.internal", "deleg.auth.acme-dns.example")
+	srv.dns.set("deleg.auth.acme-dns.example", "an older value", base64.RawURLEncoding.EncodeToString(sum[:]))
+	c.post(u, map[string]any{})
+	if az := c.waitAuthz(o.Authorizations[0]); az.Status != "valid" {
+		t.Fatalf("authz %s, error %q", az.Status, az.errorOf("dns-01"))
 	}
 }
 

@@ -20,6 +20,11 @@ type testDNS struct {
 	addr string
 	mu   sync.Mutex
 	txt  map[string][]string // fqdn (lower case, trailing dot) -> values
+	// cname delegates a name's TXT records to another name, as
+	// _acme-challenge is often delegated to a zone an ACME client may
+	// update (acme-dns); the answer holds the CNAME and the target's TXT
+	// records, as a recursive resolver gives them.
+	cname map[string]string
 	// asked is every name queried, lower case, as it came in.
 	asked []string
 	udp   *dns.Server
@@ -28,7 +33,7 @@ type testDNS struct {
 
 func startDNS(tb testing.TB) *testDNS {
 	pc, l := testutil.ListenDNS(tb)
-	d := &testDNS{addr: pc.LocalAddr().String(), txt: map[string][]string{}}
+	d := &testDNS{addr: pc.LocalAddr().String(), txt: map[string][]string{}, cname: map[string]string{}}
 	h := dns.HandlerFunc(d.serve)
 	d.udp = &dns.Server{PacketConn: pc, Handler: h}
 	d.tcp = &dns.Server{Listener: l, Handler: h}
@@ -46,6 +51,13 @@ func (d *testDNS) set(name string, values ...string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.txt[dns.Fqdn(strings.ToLower(name))] = values
+}
+
+// delegate makes name a CNAME of target for TXT questions.
+func (d *testDNS) delegate(name, target string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cname[dns.Fqdn(strings.ToLower(name))] = dns.Fqdn(strings.ToLower(target))
 }
 
 func (d *testDNS) add(name, value string) {
@@ -84,8 +96,13 @@ func (d *testDNS) serve(w dns.ResponseWriter, r *dns.Msg) {
 		switch q.Qtype {
 		case dns.TypeTXT:
 			d.mu.Lock()
+			owner := q.Name
+			if target, ok := d.cname[name]; ok {
+				m.Answer = append(m.Answer, &dns.CNAME{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 0}, Target: target})
+				name, owner = target, target
+			}
 			for _, v := range d.txt[name] {
-				m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 0}, Txt: []string{v}})
+				m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 0}, Txt: []string{v}})
 			}
 			d.mu.Unlock()
 		case dns.TypeA:
