@@ -201,6 +201,36 @@ func TestAuthzReuse(t *testing.T) {
 	}
 }
 
+// TestValidationNeverLinkLocal: a name whose record points at the
+// link-local range (a cloud metadata service), or an answer that redirects
+// there, does not make the CA connect; each challenge fails with a
+// connection problem that says why.
+func TestValidationNeverLinkLocal(t *testing.T) {
+	for _, tc := range []struct{ name, typ, redirect string }{
+		{"fail/http-01 to a link-local record", "http-01", ""},
+		{"fail/tls-alpn-01 to a link-local record", "tls-alpn-01", ""},
+		{"fail/http-01 redirected to a link-local address", "http-01", "http://169.254.169.254:" + strconv.Itoa(srv.httpPort) + "/latest/meta-data/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newRaw(t, "wild")
+			c.register()
+			ident, want := "md.linklocal.wild.internal", "md.linklocal.wild.internal resolves to 169.254.169.254, a link-local address"
+			if tc.redirect != "" {
+				stop := serveHTTP01Redirect(t, tc.redirect)
+				defer stop()
+				ident, want = "redirects.wild.internal", "169.254.169.254 resolves to 169.254.169.254, a link-local address"
+			}
+			_, o := c.newOrder(ident)
+			u, _ := challengeOf(t, c, o.Authorizations[0], tc.typ)
+			c.post(u, map[string]any{})
+			az := c.waitAuthz(o.Authorizations[0])
+			if typ, detail := az.problemOf(tc.typ); az.Status != "invalid" || !strings.HasSuffix(typ, ":connection") || !strings.Contains(detail, want) {
+				t.Fatalf("authz %s, error %s %q", az.Status, typ, detail)
+			}
+		})
+	}
+}
+
 // TestHTTP01RedirectToOtherPort: a redirect away from the validation port
 // is not followed; the authorization becomes invalid.
 func TestHTTP01RedirectToOtherPort(t *testing.T) {

@@ -13,8 +13,8 @@ import (
 )
 
 // testDNS answers on one loopback port over UDP and TCP: TXT records the
-// tests set, NXDOMAIN for names with a label "nxdomain", A 127.0.0.1 for
-// anything else, so dns-01 and the CA's lookups
+// tests set, NXDOMAIN for names with a label "nxdomain", A 169.254.169.254
+// for names with a label "linklocal", A 127.0.0.1 for anything else, so dns-01 and the CA's lookups
 // never leave the machine.
 type testDNS struct {
 	addr string
@@ -106,7 +106,11 @@ func (d *testDNS) serve(w dns.ResponseWriter, r *dns.Msg) {
 			}
 			d.mu.Unlock()
 		case dns.TypeA:
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0}, A: net.IPv4(127, 0, 0, 1)})
+			a := net.IPv4(127, 0, 0, 1)
+			if strings.Contains(name, ".linklocal.") {
+				a = net.IPv4(169, 254, 169, 254) // where cloud metadata services answer
+			}
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0}, A: a})
 		}
 	}
 	w.WriteMsg(m)

@@ -33,13 +33,20 @@ func (v *HTTPValidator) client(ctx context.Context) *http.Client {
 		if err != nil {
 			return nil, dnsProblem(err.Error())
 		}
-		var last error
+		var last, refused error
 		for _, ip := range ips {
+			if err := checkDialable(host, ip); err != nil {
+				refused = err
+				continue
+			}
 			c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, netip.AddrPortFrom(ip, mustPort(port)).String())
 			if err == nil {
 				return c, nil
 			}
 			last = err
+		}
+		if last == nil {
+			return nil, refused // every address was refused before dialling
 		}
 		return nil, last
 	}
@@ -105,17 +112,28 @@ func (v *HTTPValidator) Validate(ctx context.Context, c Challenge) error {
 	if resp.StatusCode != http.StatusOK {
 		return unauthorized(fmt.Sprintf("fetching %s: HTTP %d, want 200 with the key authorization", u, resp.StatusCode))
 	}
-	// A key authorization is under 200 bytes; read a little more to notice
-	// a wrong answer without reading an unbounded body.
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	// Read a little more than a key authorization, to notice a wrong
+	// answer without reading an unbounded body.
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return connectionProblem(fmt.Sprintf("reading %s: %v", u, err))
 	}
-	if got := string(bytes.TrimRight(body, " \t\r\n")); got != c.KeyAuth {
-		return incorrectResponse(fmt.Sprintf("%s answered %q, want the key authorization %q", u, truncate(got, 100), c.KeyAuth))
+	// The detail describes a wrong answer without quoting it: a redirect or
+	// a DNS record may have pointed the CA at a host its requester cannot
+	// read, and the problem document would hand them its page.
+	if got := bytes.TrimRight(body, " \t\r\n"); string(got) != c.KeyAuth {
+		size := fmt.Sprintf("%d bytes", len(got))
+		if len(body) == maxAnswer {
+			size = fmt.Sprintf("%d bytes or more", maxAnswer)
+		}
+		return incorrectResponse(fmt.Sprintf("%s answered %s (%s) that are not the key authorization; want %q", resp.Request.URL.Redacted(), size, contentType(resp), c.KeyAuth))
 	}
 	return nil
 }
+
+// maxAnswer bounds what is read of an http-01 answer: a key authorization
+// is under 200 bytes.
+const maxAnswer = 1024
 
 // hostHeader is the Host of an http-01 request for name on port: the port
 // only when it is not 80, and an IPv6 address in brackets (RFC 8738 §6,
@@ -128,6 +146,13 @@ func hostHeader(name string, port int) string {
 		return "[" + name + "]"
 	}
 	return name
+}
+
+func contentType(resp *http.Response) string {
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		return truncate(ct, 64)
+	}
+	return "no Content-Type"
 }
 
 func truncate(s string, n int) string {

@@ -478,6 +478,12 @@ func TestWrongChallengeResponse(t *testing.T) {
 	if got.Status != "invalid" || got.Challenges[0].Status != "invalid" || got.Challenges[0].Error == nil || !strings.HasSuffix(got.Challenges[0].Error.Type, "incorrectResponse") {
 		t.Fatalf("authz %+v", got)
 	}
+	// The detail describes the wrong answer without quoting it: a redirect
+	// or a DNS record could have pointed the CA at a page its requester
+	// cannot read.
+	if d := got.Challenges[0].Error.Detail; strings.Contains(d, "not-the-thumbprint") || !strings.Contains(d, fmt.Sprintf("answered %d bytes (text/plain", len(az.Challenges[0].Token+".not-the-thumbprint"))) || !strings.Contains(d, c.thumbprint()) {
+		t.Fatalf("detail %q", d)
+	}
 	var cur orderObj
 	c.post(loc, nil).json(t, &cur)
 	if cur.Status != "invalid" {

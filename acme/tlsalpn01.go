@@ -48,8 +48,12 @@ func (v *TLSALPNValidator) Validate(ctx context.Context, c Challenge) error {
 	cfg := insecureTLS()
 	cfg.NextProtos = []string{"acme-tls/1"}
 	cfg.ServerName = sni
-	var last error
+	var last, refused error
 	for _, a := range addrs {
+		if err := checkDialable(c.Identifier.Value, a); err != nil {
+			refused = err
+			continue
+		}
 		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: cfg}
 		conn, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(a, uint16(v.Port)).String())
 		if err != nil {
@@ -59,6 +63,9 @@ func (v *TLSALPNValidator) Validate(ctx context.Context, c Challenge) error {
 		st := conn.(*tls.Conn).ConnectionState()
 		conn.Close()
 		return checkALPNCert(st, c)
+	}
+	if last == nil && refused != nil {
+		return refused // every address was refused before dialling
 	}
 	return tlsProblem(fmt.Sprintf("tls-alpn-01 handshake with %s port %s: %v", c.Identifier.Value, strconv.Itoa(v.Port), last))
 }
