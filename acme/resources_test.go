@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
@@ -149,6 +150,21 @@ func TestNewAccount(t *testing.T) {
 			}
 		})
 	}
+	// An RSA key larger than 4096 bits is refused before its signature is
+	// checked (the check costs the square of the modulus, and newAccount
+	// needs no account): go-jose's MaxRSAModulusBits does it when it parses
+	// the JWK. The signature here is garbage; the answer names the key.
+	t.Run("fail/RSA-8192 before its signature", func(t *testing.T) {
+		c := newRaw(t, "default")
+		n := new(big.Int).Lsh(big.NewInt(1), 8191)
+		jwk, _ := (&jose.JSONWebKey{Key: &rsa.PublicKey{N: n.Add(n, big.NewInt(1)), E: 65537}}).MarshalJSON()
+		enc := base64.RawURLEncoding
+		hdr, _ := json.Marshal(map[string]any{"alg": "RS256", "jwk": json.RawMessage(jwk), "nonce": c.nonce(), "url": c.url("newAccount")})
+		body, _ := json.Marshal(map[string]string{"protected": enc.EncodeToString(hdr), "payload": enc.EncodeToString([]byte(`{"termsOfServiceAgreed":true}`)), "signature": enc.EncodeToString(make([]byte, 1024))})
+		if typ, detail := c.postRaw(c.url("newAccount"), body).problem(t); typ != "malformed" || !strings.Contains(detail, "RSA modulus size") {
+			t.Fatalf("%s: %s", typ, detail)
+		}
+	})
 	t.Run("fail/bad contact", func(t *testing.T) {
 		c := newRaw(t, "default")
 		if typ, _ := c.post(c.url("newAccount"), map[string]any{"contact": []string{"tel:+1555"}}).problem(t); typ != "unsupportedContact" {
