@@ -138,6 +138,9 @@ func TestCertbotEAB(t *testing.T) {
 	if out, err := second.run(append(register, eab...)...); err == nil || !strings.Contains(out, "was already used") {
 		t.Fatalf("a used binding registered a second account: %v\n%s", err, out)
 	}
+	if strings.Contains(s.logs(), line[1]) {
+		t.Fatal("the binding's HMAC key reached the server log")
+	}
 }
 
 func tail(s string, n int) string {
