@@ -7,13 +7,14 @@ import (
 	"strings"
 )
 
-// keyFileWarnings names what leaves the intermediate's key less protected
-// than `pkid init` writes it: the key or its passphrase file readable by
+// KeyFileWarnings names what leaves a CA key less protected than `pkid
+// init` writes it: the key or its passphrase file readable by
 // group or others, or the key stored unencrypted. They are warnings, not
 // refusals — Kubernetes mounts secrets 0644 unless told otherwise, and the
 // host may protect them in other ways — so serve logs them at start and
-// /healthz keeps showing them.
-func keyFileWarnings(keyFile, passwordFile string) []string {
+// /healthz keeps showing them, and init prints them for the files it was
+// given.
+func KeyFileWarnings(keyFile, passwordFile string) []string {
 	var w []string
 	for _, f := range []string{keyFile, passwordFile} {
 		fi, err := os.Stat(f)
@@ -29,7 +30,7 @@ func keyFileWarnings(keyFile, passwordFile string) []string {
 		return w
 	}
 	if blk, _ := pem.Decode(raw); blk != nil && blk.Type != "ENCRYPTED PRIVATE KEY" && !strings.Contains(blk.Headers["Proc-Type"], "ENCRYPTED") {
-		w = append(w, fmt.Sprintf("%s holds the intermediate key unencrypted (%s); store it as encrypted PKCS#8, as pkid init does", keyFile, blk.Type))
+		w = append(w, fmt.Sprintf("%s holds its key unencrypted (%s); store it as encrypted PKCS#8, as pkid init does", keyFile, blk.Type))
 	}
 	return w
 }

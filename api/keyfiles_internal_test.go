@@ -29,7 +29,7 @@ func TestKeyFileWarnings(t *testing.T) {
 		{"ok/owner read-only", sealed, 0o400, 0o400, nil},
 		{"fail/key readable by all", sealed, 0o644, 0o600, []string{"intermediate.key is readable by others than its owner (mode 0644)"}},
 		{"fail/passphrase readable by the group", sealed, 0o600, 0o640, []string{"password is readable by others than its owner (mode 0640)"}},
-		{"fail/key in the clear", clear, 0o600, 0o600, []string{"intermediate.key holds the intermediate key unencrypted (PRIVATE KEY)"}},
+		{"fail/key in the clear", clear, 0o600, 0o600, []string{"intermediate.key holds its key unencrypted (PRIVATE KEY)"}},
 		{"fail/both", clear, 0o644, 0o600, []string{"mode 0644", "unencrypted"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,7 +41,7 @@ func TestKeyFileWarnings(t *testing.T) {
 			if err := os.WriteFile(pf, []byte("pw\n"), tc.pwMode); err != nil {
 				t.Fatal(err)
 			}
-			got := keyFileWarnings(kf, pf)
+			got := KeyFileWarnings(kf, pf)
 			if len(got) != len(tc.want) {
 				t.Fatalf("warnings %q, want %d", got, len(tc.want))
 			}

@@ -74,7 +74,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	keyWarnings := keyFileWarnings(cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile))
+	keyWarnings := KeyFileWarnings(cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile))
 	for _, w := range keyWarnings {
 		log.Warn("intermediate key", "warning", w)
 	}

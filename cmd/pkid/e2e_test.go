@@ -107,7 +107,11 @@ func TestInitKeyTypesAndPasswordFiles(t *testing.T) {
 	os.WriteFile(rpw, []byte("root-passphrase\n"), 0o600)
 	for _, kt := range []string{"ed25519", "ec-p384", "rsa-2048"} {
 		d := filepath.Join(t.TempDir(), kt)
-		out := mustPKID(t, nil, "init", "--dir", d, "--key-type", kt, "--password-file", pw, "--root-password-file", rpw, "--permitted-domain", "internal", "--dns", "ca.internal")
+		r := pkid(t, nil, "init", "--dir", d, "--key-type", kt, "--password-file", pw, "--root-password-file", rpw, "--permitted-domain", "internal", "--dns", "ca.internal")
+		if r.code != 0 {
+			t.Fatalf("%s: %+v", kt, r)
+		}
+		out := r.stdout
 		root, err := ca.LoadCertificate(filepath.Join(d, "certs/root.crt"))
 		if err != nil {
 			t.Fatal(err)
@@ -122,10 +126,20 @@ func TestInitKeyTypesAndPasswordFiles(t *testing.T) {
 		if _, err := ca.LoadKey(filepath.Join(d, "secrets/intermediate.key"), pw); err != nil {
 			t.Fatalf("%s: %v", kt, err)
 		}
+		if strings.Contains(r.stderr, "warning") {
+			t.Fatalf("%s: warnings for 0600 files: %s", kt, r.stderr)
+		}
 		inter, _ := ca.LoadCertificate(filepath.Join(d, "certs/intermediate.crt"))
 		if len(inter.PermittedDNSDomains) != 1 || !inter.MaxPathLenZero {
 			t.Fatalf("%s: intermediate constraints missing", kt)
 		}
+	}
+	// Passphrase files others may read are named, each with its mode.
+	os.Chmod(pw, 0o640)
+	os.Chmod(rpw, 0o644)
+	r := pkid(t, nil, "init", "--dir", filepath.Join(t.TempDir(), "loose"), "--password-file", pw, "--root-password-file", rpw)
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: "+rpw+" is readable by others than its owner (mode 0644)") || !strings.Contains(r.stderr, "warning: "+pw+" is readable by others than its owner (mode 0640)") {
+		t.Fatalf("init with loose passphrase files: %+v", r)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"pkid/api"
 	"pkid/ca"
 	"pkid/config"
 	"pkid/internal/atomicfile"
@@ -143,6 +144,20 @@ func runInit(c *cobra.Command, f *initFlags) error {
 	for _, fl := range files {
 		if err := atomicfile.WriteFile(filepath.Join(d, fl.path), fl.data, fl.mode); err != nil {
 			return fmt.Errorf("write %s: %w", fl.path, err)
+		}
+	}
+	// Passphrase files given with --password-file stay where they are: say
+	// so now if others may read them (serve says so too, for its own).
+	interPWFile := pwPath
+	if !filepath.IsAbs(interPWFile) {
+		interPWFile = filepath.Join(d, interPWFile) // generated: secrets/password
+	}
+	for _, k := range []struct{ key, pw string }{{"secrets/root.key", f.rootPasswordFile}, {"secrets/intermediate.key", interPWFile}} {
+		if k.pw == "" {
+			continue // generated into secrets/, 0600
+		}
+		for _, w := range api.KeyFileWarnings(filepath.Join(d, k.key), k.pw) {
+			fmt.Fprintln(c.ErrOrStderr(), "warning: "+w)
 		}
 	}
 	fp := sha256.Sum256(h.Root.Raw)
