@@ -2,6 +2,8 @@ package ca_test
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +28,9 @@ func FuzzCSRIntake(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n"))
+	// An RSA key just over the size refused before the signature check.
+	rsaCSR := makeCSR(f, testutil.LeafKey(f, "rsa-2048"), &x509.CertificateRequest{DNSNames: []string{"a.internal"}})
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: withRSAModulus(f, rsaCSR.Raw, 4097)}))
 	a, _, _ := newAuthority(f, "ec-p256")
 	f.Fuzz(func(t *testing.T, in []byte) {
 		csr, err := ca.ParseCSR(in)

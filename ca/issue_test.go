@@ -265,7 +265,7 @@ func TestParseCSR(t *testing.T) {
 
 // withRSAModulus returns csr with its public key replaced by an RSA key of
 // the given size (its signature no longer matches).
-func withRSAModulus(t *testing.T, csr []byte, bits int) []byte {
+func withRSAModulus(t testing.TB, csr []byte, bits int) []byte {
 	t.Helper()
 	var outer struct {
 		TBS struct {
