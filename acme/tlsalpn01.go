@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
 	"net"
@@ -81,12 +82,12 @@ func checkALPNCert(st tls.ConnectionState, c Challenge) error {
 	switch c.Identifier.Type {
 	case "dns":
 		if len(cert.DNSNames) != 1 || len(cert.IPAddresses) != 0 || cert.DNSNames[0] != c.Identifier.Value {
-			return unauthorized(fmt.Sprintf("certificate SANs %v %v, want exactly %s", cert.DNSNames, cert.IPAddresses, c.Identifier.Value))
+			return wrongSANs(cert, c.Identifier.Value)
 		}
 	case "ip":
 		want, _ := netip.ParseAddr(c.Identifier.Value)
 		if len(cert.IPAddresses) != 1 || len(cert.DNSNames) != 0 || !cert.IPAddresses[0].Equal(want.AsSlice()) {
-			return unauthorized(fmt.Sprintf("certificate SANs %v %v, want exactly %s", cert.DNSNames, cert.IPAddresses, c.Identifier.Value))
+			return wrongSANs(cert, c.Identifier.Value)
 		}
 	}
 	if len(cert.URIs)+len(cert.EmailAddresses) > 0 {
@@ -110,6 +111,13 @@ func checkALPNCert(st tls.ConnectionState, c Challenge) error {
 		return nil
 	}
 	return unauthorized("certificate lacks the acmeIdentifier extension (1.3.6.1.5.5.7.1.31)")
+}
+
+// wrongSANs says how the certificate's SANs differ from the identifier by
+// counting them, not listing them: a DNS record could have pointed the CA
+// at a host whose names its requester cannot see.
+func wrongSANs(cert *x509.Certificate, want string) error {
+	return unauthorized(fmt.Sprintf("the certificate's SANs (%d DNS names, %d IP addresses) are not exactly %s", len(cert.DNSNames), len(cert.IPAddresses), want))
 }
 
 // reverseName is the in-addr.arpa / ip6.arpa name RFC 8738 uses as the

@@ -48,11 +48,11 @@ func TestCheckALPNCert(t *testing.T) {
 		{"fail/another protocol", "h2", cert([]string{"a.internal"}, nil), dns, "did not negotiate ALPN acme-tls/1"},
 		{"fail/no protocol", "", cert([]string{"a.internal"}, nil), dns, "did not negotiate ALPN acme-tls/1"},
 		{"fail/no certificate", "acme-tls/1", nil, dns, "no certificate"},
-		{"fail/dns name for an ip", "acme-tls/1", cert([]string{"127.0.0.7"}, nil), ip, "want exactly 127.0.0.7"},
-		{"fail/another ip", "acme-tls/1", cert(nil, []string{"127.0.0.8"}), ip, "want exactly 127.0.0.7"},
-		{"fail/ip and name", "acme-tls/1", cert([]string{"a.internal"}, []string{"127.0.0.7"}), ip, "want exactly 127.0.0.7"},
-		{"fail/ip for a name", "acme-tls/1", cert([]string{"a.internal"}, []string{"127.0.0.7"}), dns, "want exactly a.internal"},
-		{"fail/two names", "acme-tls/1", cert([]string{"a.internal", "b.internal"}, nil), dns, "want exactly a.internal"},
+		{"fail/dns name for an ip", "acme-tls/1", cert([]string{"127.0.0.7"}, nil), ip, "are not exactly 127.0.0.7"},
+		{"fail/another ip", "acme-tls/1", cert(nil, []string{"127.0.0.8"}), ip, "are not exactly 127.0.0.7"},
+		{"fail/ip and name", "acme-tls/1", cert([]string{"a.internal"}, []string{"127.0.0.7"}), ip, "are not exactly 127.0.0.7"},
+		{"fail/ip for a name", "acme-tls/1", cert([]string{"a.internal"}, []string{"127.0.0.7"}), dns, "are not exactly a.internal"},
+		{"fail/two names", "acme-tls/1", cert([]string{"a.internal", "b.internal"}, nil), dns, "are not exactly a.internal"},
 		{"fail/a URI besides", "acme-tls/1", cert([]string{"a.internal"}, nil, "spiffe://internal/x"), dns, "SANs other than the identifier"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,6 +67,15 @@ func TestCheckALPNCert(t *testing.T) {
 			p, ok := err.(*Problem)
 			if !ok || p.Type != ns+"unauthorized" || !strings.Contains(p.Detail, tc.want) {
 				t.Fatalf("got %v, want unauthorized with %q", err, tc.want)
+			}
+			// The detail never names what only the certificate names: the
+			// CA may have been pointed at a host its requester cannot see.
+			for _, c := range tc.certs {
+				for _, n := range append(c.DNSNames, fmtIPs(c.IPAddresses)...) {
+					if n != tc.id.Value && strings.Contains(p.Detail, n) {
+						t.Fatalf("detail %q names %s", p.Detail, n)
+					}
+				}
 			}
 		})
 	}
@@ -100,4 +109,12 @@ func TestReverseName(t *testing.T) {
 			t.Errorf("reverseName(%s) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+func fmtIPs(ips []net.IP) []string {
+	var out []string
+	for _, ip := range ips {
+		out = append(out, ip.String())
+	}
+	return out
 }
