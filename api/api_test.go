@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -144,6 +145,8 @@ func TestRefusals(t *testing.T) {
 	expired := tokenFor(t, s, "default", func(o *api.TokenOptions) { o.TTL = time.Minute })
 	s.clock.Advance(2 * time.Minute)
 	defer s.clock.Advance(0)
+	rsaDER, _ := pem.Decode([]byte(csrPEM(t, testutil.LeafKey(t, "rsa-2048"), "a.internal")))
+	hugeRSA := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: testutil.WithRSAModulus(t, rsaDER.Bytes, 100_000)}))
 	tampered := []byte(csrPEM(t, key, "a.internal"))
 	blk := strings.Split(string(tampered), "\n")
 	blk[len(blk)-4] = strings.Repeat("A", len(blk[len(blk)-4]))
@@ -168,6 +171,7 @@ func TestRefusals(t *testing.T) {
 		{"fail/not pem", "/v1/sign/default", s.tok, map[string]string{"csr": "hello"}, 400, "badCSR", "not PEM"},
 		{"fail/bad der", "/v1/sign/default", s.tok, map[string]string{"csr": "-----BEGIN CERTIFICATE REQUEST-----\nMAMCAQA=\n-----END CERTIFICATE REQUEST-----\n"}, 400, "badCSR", "PKCS#10"},
 		{"fail/bad signature", "/v1/sign/default", s.tok, map[string]string{"csr": strings.Join(blk, "\n")}, 400, "badCSR", ""},
+		{"fail/RSA key larger than any role allows", "/v1/sign/default", s.tok, map[string]string{"csr": hugeRSA}, 403, "forbidden", "RSA key of 100000 bits: only 2048, 3072 or 4096 bits are accepted"},
 		{"fail/too large", "/v1/sign/default", s.tok, `{"csr":"` + strings.Repeat("A", 70<<10) + `"}`, 413, "tooLarge", "limit of 65536"},
 		{"fail/issue bad key type", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "key_type": "rsa-1024"}, 400, "malformed", "key_type"},
 		{"fail/issue bad ip", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "ip_addresses": []string{"300.1.1.1"}}, 400, "malformed", "ip_addresses"},

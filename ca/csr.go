@@ -48,9 +48,11 @@ func ParseCSRDER(der []byte) (*x509.CertificateRequest, error) {
 	// The cost of checking an RSA signature grows with the square of the
 	// modulus: a 32 KB CSR can carry a 190,000-bit key that takes a core
 	// 0.2 s to refuse. No role allows more than rsa-4096, so a larger key
-	// is refused before its signature is checked.
+	// is refused before its signature is checked, as policy would refuse
+	// it after (403: a key no role allows).
 	if pub, ok := csr.PublicKey.(*rsa.PublicKey); ok && pub.N.BitLen() > maxRSABits {
-		return nil, errs.New(errs.BadCSR, "csr key is RSA with %d bits: pkid certifies RSA keys of 2048, 3072 or 4096 bits", pub.N.BitLen())
+		kt, why := policies.KeyTypeOf(pub)
+		return nil, errs.New(errs.Forbidden, "key %s: %s", kt, why)
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, errs.Wrap(errs.BadCSR, err, "csr signature does not verify: %v", err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -249,57 +248,19 @@ func TestParseCSR(t *testing.T) {
 	}
 	// A CSR whose RSA key is far larger than any key type (its signature is
 	// garbage; checking it would cost a core a fifth of a second) is refused
-	// for its size, and one of 4097 bits too.
+	// for its size, as policy refuses such a key (403), and one of 4097 bits
+	// too.
 	rsaCSR := makeCSR(t, testutil.LeafKey(t, "rsa-2048"), &x509.CertificateRequest{DNSNames: []string{"a.internal"}})
 	for _, bits := range []int{4097, 190_000} {
-		huge := withRSAModulus(t, rsaCSR.Raw, bits)
+		huge := testutil.WithRSAModulus(t, rsaCSR.Raw, bits)
 		_, err := ca.ParseCSRDER(huge)
-		if errs.KindOf(err) != errs.BadCSR || !strings.Contains(errs.DetailOf(err), fmt.Sprintf("RSA with %d bits", bits)) {
+		if errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), fmt.Sprintf("key rsa-%d: RSA key of %d bits: only 2048, 3072 or 4096 bits are accepted", bits, bits)) {
 			t.Errorf("fail/RSA key of %d bits: %v", bits, err)
 		}
 	}
 	if _, err := ca.ParseCSR(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: makeCSR(t, testutil.LeafKey(t, "rsa-4096"), &x509.CertificateRequest{DNSNames: []string{"a.internal"}}).Raw})); err != nil {
 		t.Errorf("ok/rsa-4096: %v", err)
 	}
-}
-
-// withRSAModulus returns csr with its public key replaced by an RSA key of
-// the given size (its signature no longer matches).
-func withRSAModulus(t testing.TB, csr []byte, bits int) []byte {
-	t.Helper()
-	var outer struct {
-		TBS struct {
-			Raw     asn1.RawContent
-			Version int
-			Subject asn1.RawValue
-			Key     asn1.RawValue
-			Attrs   asn1.RawValue `asn1:"optional,tag:0"`
-		}
-		Alg asn1.RawValue
-		Sig asn1.BitString
-	}
-	if _, err := asn1.Unmarshal(csr, &outer); err != nil {
-		t.Fatal(err)
-	}
-	n := new(big.Int).Lsh(big.NewInt(1), uint(bits-1))
-	spki, err := x509.MarshalPKIXPublicKey(&rsa.PublicKey{N: n.Add(n, big.NewInt(1)), E: 65537})
-	if err != nil {
-		t.Fatal(err)
-	}
-	outer.TBS.Raw, outer.TBS.Key = nil, asn1.RawValue{FullBytes: spki}
-	tbs, err := asn1.Marshal(outer.TBS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := asn1.Marshal(struct {
-		TBS asn1.RawValue
-		Alg asn1.RawValue
-		Sig asn1.BitString
-	}{asn1.RawValue{FullBytes: tbs}, outer.Alg, outer.Sig})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func TestIssueServerSideKey(t *testing.T) {
