@@ -9,9 +9,12 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"math/big"
+	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -209,7 +212,7 @@ func TestValidationNeverLinkLocal(t *testing.T) {
 	for _, tc := range []struct{ name, typ, redirect string }{
 		{"fail/http-01 to a link-local record", "http-01", ""},
 		{"fail/tls-alpn-01 to a link-local record", "tls-alpn-01", ""},
-		{"fail/http-01 redirected to a link-local address", "http-01", "http://169.254.169.254:" + strconv.Itoa(srv.httpPort) + "/latest/meta-data/"},
+		{"fail/http-01 redirected to a name with a link-local record", "http-01", "http://md.linklocal.wild.internal:" + strconv.Itoa(srv.httpPort) + "/latest/meta-data/"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newRaw(t, "wild")
@@ -218,13 +221,64 @@ func TestValidationNeverLinkLocal(t *testing.T) {
 			if tc.redirect != "" {
 				stop := serveHTTP01Redirect(t, tc.redirect)
 				defer stop()
-				ident, want = "redirects.wild.internal", "169.254.169.254 resolves to 169.254.169.254, a link-local address"
+				ident = "redirects.wild.internal"
 			}
 			_, o := c.newOrder(ident)
 			u, _ := challengeOf(t, c, o.Authorizations[0], tc.typ)
 			c.post(u, map[string]any{})
 			az := c.waitAuthz(o.Authorizations[0])
 			if typ, detail := az.problemOf(tc.typ); az.Status != "invalid" || !strings.HasSuffix(typ, ":connection") || !strings.Contains(detail, want) {
+				t.Fatalf("authz %s, error %s %q", az.Status, typ, detail)
+			}
+		})
+	}
+}
+
+// TestHTTP01RedirectPolicy: http-01 follows a redirect to a host its role
+// could certify itself (a central responder under the same domains), and
+// refuses one to any other host, name or address, before connecting.
+func TestHTTP01RedirectPolicy(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	port := strconv.Itoa(srv.httpPort)
+	l, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var target string // where a.internal's answers redirect to
+	hs := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := strings.TrimPrefix(r.URL.Path, "/.well-known/acme-challenge/")
+		if strings.HasPrefix(r.Host, "responder.internal") {
+			w.Write([]byte(tok + "." + c.thumbprint()))
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		http.Redirect(w, r, strings.ReplaceAll(target, "TOKEN", tok), http.StatusFound)
+	})}
+	go hs.Serve(l)
+	defer hs.Close()
+	for i, tc := range []struct{ name, target, want string }{
+		{"ok/to a responder the role could certify", "http://responder.internal:" + port + "/.well-known/acme-challenge/TOKEN", ""},
+		{"fail/to a name outside the role", "http://intranet.example:" + port + "/TOKEN", `intranet.example is not a name role "default" could certify`},
+		{"fail/to an address outside the role", "http://10.9.9.9:" + port + "/TOKEN", `10.9.9.9 is not a name role "default" could certify`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			target = tc.target
+			mu.Unlock()
+			_, o := c.newOrder("r" + strconv.Itoa(i) + ".internal")
+			u, _ := challengeOf(t, c, o.Authorizations[0], "http-01")
+			c.post(u, map[string]any{})
+			az := c.waitAuthz(o.Authorizations[0])
+			if tc.want == "" {
+				if az.Status != "valid" {
+					t.Fatalf("authz %s, error %q", az.Status, az.errorOf("http-01"))
+				}
+				return
+			}
+			if typ, detail := az.problemOf("http-01"); az.Status != "invalid" || !strings.HasSuffix(typ, ":connection") || !strings.Contains(detail, tc.want) {
 				t.Fatalf("authz %s, error %s %q", az.Status, typ, detail)
 			}
 		})

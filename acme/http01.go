@@ -23,7 +23,7 @@ type HTTPValidator struct {
 	TLSPort  int
 }
 
-func (v *HTTPValidator) client(ctx context.Context) *http.Client {
+func (v *HTTPValidator) client(c Challenge) *http.Client {
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -72,6 +72,12 @@ func (v *HTTPValidator) client(ctx context.Context) *http.Client {
 			default:
 				return fmt.Errorf("redirect to %s is not allowed: only port %d (http) or %d (https)", req.URL.Redacted(), v.HTTPPort, v.TLSPort)
 			}
+			if c.RedirectTo == nil {
+				return fmt.Errorf("redirect to %s is not allowed: this validation follows none", req.URL.Redacted())
+			}
+			if err := c.RedirectTo(req.URL.Hostname()); err != nil {
+				return fmt.Errorf("redirect to %s is not allowed: %w", req.URL.Redacted(), err)
+			}
 			return nil
 		},
 	}
@@ -100,7 +106,7 @@ func (v *HTTPValidator) Validate(ctx context.Context, c Challenge) error {
 	}
 	req.Host = hostHeader(c.Identifier.Value, v.HTTPPort)
 	req.Header.Set("User-Agent", "pkid-validator")
-	resp, err := v.client(ctx).Do(req)
+	resp, err := v.client(c).Do(req)
 	if err != nil {
 		var p *Problem
 		if errors.As(err, &p) {

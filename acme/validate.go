@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
 	"pkid/internal/audit"
+	"pkid/policies"
 	"pkid/store"
 )
 
@@ -19,6 +22,11 @@ type Challenge struct {
 	Identifier Ident
 	Token      string
 	KeyAuth    string
+	// RedirectTo says whether http-01 may follow a redirect to host: nil
+	// follows none. The server lets it reach only what the authorization's
+	// role could itself certify, so an answer cannot steer the CA to any
+	// host the CA can reach.
+	RedirectTo func(host string) error
 }
 
 // Validator checks challenges. It is an interface so validation could run
@@ -130,7 +138,8 @@ func (s *Server) runValidation(j job) {
 		return
 	}
 	c := az.Challenges[j.idx]
-	verr := s.d.Validator.Validate(ctx, Challenge{Type: c.Type, Identifier: az.Identifier, Token: c.Token, KeyAuth: c.Token + "." + acct.KeyThumbprint})
+	verr := s.d.Validator.Validate(ctx, Challenge{Type: c.Type, Identifier: az.Identifier, Token: c.Token, KeyAuth: c.Token + "." + acct.KeyThumbprint,
+		RedirectTo: redirectPolicy(az.Role, s.d.CA.Role(az.Role))})
 	now := s.d.Clock.Now().UTC()
 	_, err = s.d.Store.UpdateAuthz(context.Background(), az.ID, func(a *store.ACMEAuthz) error {
 		ch := &a.Challenges[j.idx]
@@ -158,4 +167,24 @@ func (s *Server) runValidation(j job) {
 		e.Outcome, e.Reason = "invalid", verr.Error()
 	}
 	audit.Log(ctx, s.log, e, "challenge", c.Type)
+}
+
+// redirectPolicy admits a redirect target that role rl could certify as an
+// identifier of its own (a name in its domains, an address in its ranges):
+// a central responder under the same domains works, an arbitrary internal
+// host does not. A role since removed admits none.
+func redirectPolicy(name string, rl *policies.Role) func(host string) error {
+	return func(host string) error {
+		if rl == nil {
+			return fmt.Errorf("role %q no longer exists", name)
+		}
+		typ, value := "dns", policies.NormalizeDNS(host)
+		if a, err := netip.ParseAddr(host); err == nil {
+			typ, value = "ip", a.String()
+		}
+		if why := policies.CheckIdentifier(rl, typ, value); why != "" {
+			return fmt.Errorf("%s is not a name role %q could certify (%s)", host, name, why)
+		}
+		return nil
+	}
 }
