@@ -254,6 +254,22 @@ func (s *server) status(t *testing.T, path string) int {
 	return resp.StatusCode
 }
 
+// recordStatus is the "status" of the certificate record for serial
+// (valid, revoked or expired), failing the test if there is none.
+func (s *server) recordStatus(t *testing.T, serial string) string {
+	t.Helper()
+	resp, err := s.client.Get(s.base + "/v1/certs/" + serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rec struct{ Status string }
+	if err := json.NewDecoder(resp.Body).Decode(&rec); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("record %s: HTTP %d, %v", serial, resp.StatusCode, err)
+	}
+	return rec.Status
+}
+
 // stop signals the server and waits until it has exited.
 func (s *server) stop(t *testing.T, sig syscall.Signal) {
 	t.Helper()
