@@ -1,9 +1,38 @@
 package acme
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/netip"
+	"time"
 )
+
+// dialTimeout bounds one connection attempt of a validation.
+const dialTimeout = 5 * time.Second
+
+// dialFirst connects, with dial (plain TCP or TLS), to the first of name's
+// addresses that validation may reach (checkDialable) and that answers on
+// port. The error is the last dial's, or the refusal when no address could
+// be dialled at all.
+func dialFirst(ctx context.Context, name string, addrs []netip.Addr, port uint16, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (net.Conn, error) {
+	err := fmt.Errorf("%s has no address", name)
+	dialled := false
+	for _, a := range addrs {
+		if refused := checkDialable(name, a); refused != nil {
+			if !dialled {
+				err = refused
+			}
+			continue
+		}
+		conn, derr := dial(ctx, "tcp", netip.AddrPortFrom(a, port).String())
+		if derr == nil {
+			return conn, nil
+		}
+		err, dialled = derr, true
+	}
+	return nil, err
+}
 
 // checkDialable refuses the addresses a validation never needs and that a
 // CA must not be steered to: link-local (169.254.169.254 and fe80::, where

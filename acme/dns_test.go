@@ -13,9 +13,10 @@ import (
 )
 
 // testDNS answers on one loopback port over UDP and TCP: TXT records the
-// tests set, NXDOMAIN for names with a label "nxdomain", A 169.254.169.254
-// for names with a label "linklocal", A 127.0.0.1 for anything else, so dns-01 and the CA's lookups
-// never leave the machine.
+// tests set (through a CNAME when delegated), NXDOMAIN for names with a
+// label "nxdomain", A 169.254.169.254 for names with a label "linklocal",
+// A 127.0.0.1 for anything else, so dns-01 and the CA's lookups never leave
+// the machine.
 type testDNS struct {
 	addr string
 	mu   sync.Mutex

@@ -33,22 +33,7 @@ func (v *HTTPValidator) client(c Challenge) *http.Client {
 		if err != nil {
 			return nil, dnsProblem(err.Error())
 		}
-		var last, refused error
-		for _, ip := range ips {
-			if err := checkDialable(host, ip); err != nil {
-				refused = err
-				continue
-			}
-			c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, netip.AddrPortFrom(ip, mustPort(port)).String())
-			if err == nil {
-				return c, nil
-			}
-			last = err
-		}
-		if last == nil {
-			return nil, refused // every address was refused before dialling
-		}
-		return nil, last
+		return dialFirst(ctx, host, ips, mustPort(port), (&net.Dialer{Timeout: dialTimeout}).DialContext)
 	}
 	return &http.Client{
 		Timeout: validationTimeout,

@@ -7,11 +7,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
-	"time"
 )
 
 // oidACMEIdentifier is id-pe-acmeIdentifier (RFC 8737 §6.1).
@@ -49,26 +49,17 @@ func (v *TLSALPNValidator) Validate(ctx context.Context, c Challenge) error {
 	cfg := insecureTLS()
 	cfg.NextProtos = []string{"acme-tls/1"}
 	cfg.ServerName = sni
-	var last, refused error
-	for _, a := range addrs {
-		if err := checkDialable(c.Identifier.Value, a); err != nil {
-			refused = err
-			continue
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: dialTimeout}, Config: cfg}
+	conn, err := dialFirst(ctx, c.Identifier.Value, addrs, uint16(v.Port), d.DialContext)
+	if err != nil {
+		if p := (*Problem)(nil); errors.As(err, &p) {
+			return p // no address validation may connect to
 		}
-		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: cfg}
-		conn, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(a, uint16(v.Port)).String())
-		if err != nil {
-			last = err
-			continue
-		}
-		st := conn.(*tls.Conn).ConnectionState()
-		conn.Close()
-		return checkALPNCert(st, c)
+		return tlsProblem(fmt.Sprintf("tls-alpn-01 handshake with %s port %s: %v", c.Identifier.Value, strconv.Itoa(v.Port), err))
 	}
-	if last == nil && refused != nil {
-		return refused // every address was refused before dialling
-	}
-	return tlsProblem(fmt.Sprintf("tls-alpn-01 handshake with %s port %s: %v", c.Identifier.Value, strconv.Itoa(v.Port), last))
+	st := conn.(*tls.Conn).ConnectionState()
+	conn.Close()
+	return checkALPNCert(st, c)
 }
 
 func checkALPNCert(st tls.ConnectionState, c Challenge) error {

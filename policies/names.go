@@ -17,14 +17,11 @@ func NormalizeDNS(name string) string {
 	return strings.TrimSuffix(strings.ToLower(name), ".")
 }
 
-// DomainSyntax reports why a domain a role names (lower case, no
-// wildcard) is not a hostname in preferred LDH syntax, or "" when it is; a
-// malformed one would match no name and quietly allow nothing.
-func DomainSyntax(name string) string { return validDNSSyntax(name) }
-
-// validDNSSyntax reports why name (normalized, wildcard label removed) is not
-// a hostname in preferred LDH syntax, or "" when it is.
-func validDNSSyntax(name string) string {
+// DomainSyntax reports why name (normalized, wildcard label removed) is not
+// a hostname in preferred LDH syntax, or "" when it is. Config checks the
+// domains a role names with it too: a malformed one would match no name and
+// quietly allow nothing.
+func DomainSyntax(name string) string {
 	if name == "" {
 		return "empty name"
 	}
@@ -72,7 +69,7 @@ func checkDNS(r *Role, name string) string {
 	if wildcard {
 		base = name[2:]
 	}
-	if why := validDNSSyntax(base); why != "" {
+	if why := DomainSyntax(base); why != "" {
 		return why
 	}
 	if wildcard && !r.AllowWildcards {
@@ -225,7 +222,7 @@ func checkEmail(r *Role, email string) string {
 		return "not a plain mailbox address"
 	}
 	domain = NormalizeDNS(domain)
-	if why := validDNSSyntax(domain); why != "" {
+	if why := DomainSyntax(domain); why != "" {
 		return "mail domain: " + why
 	}
 	for _, d := range r.AllowedEmailDomains {

@@ -18,25 +18,13 @@ type usageError struct{ error }
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 func main() {
-	root := newRoot()
-	// PKID_CPUPROFILE=file records a CPU profile of any command (serve,
-	// bench), for finding where a benchmark's time goes.
-	if p := os.Getenv("PKID_CPUPROFILE"); p != "" {
-		if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
-			defer func() { pprof.StopCPUProfile(); f.Close() }()
-		}
-	}
-	// PKID_MEMPROFILE=file writes the allocation profile when the command
-	// ends (go tool pprof -sample_index=alloc_space), for finding what a
-	// request allocates.
-	if p := os.Getenv("PKID_MEMPROFILE"); p != "" {
-		defer writeMemProfile(p)
-	}
-	err := root.Execute()
+	stopProfiles := startProfiles()
+	err := newRoot().Execute()
+	// Before any os.Exit, which skips deferred calls.
+	stopProfiles()
 	if err == nil {
 		return
 	}
-	pprof.StopCPUProfile()
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 	fmt.Fprintln(os.Stderr, "pkid: "+msg)
 	var ue usageError
@@ -44,6 +32,31 @@ func main() {
 		os.Exit(2)
 	}
 	os.Exit(1)
+}
+
+// startProfiles starts what the environment asks for and returns what ends
+// it. PKID_CPUPROFILE=file records a CPU profile of any command (serve,
+// bench), for finding where a benchmark's time goes; PKID_MEMPROFILE=file
+// writes the allocation profile when the command ends (go tool pprof
+// -sample_index=alloc_space), for finding what a request allocates.
+func startProfiles() func() {
+	var stops []func()
+	if p := os.Getenv("PKID_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err == nil && pprof.StartCPUProfile(f) != nil {
+			f.Close()
+		} else if err == nil {
+			stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+		}
+	}
+	if p := os.Getenv("PKID_MEMPROFILE"); p != "" {
+		stops = append(stops, func() { writeMemProfile(p) })
+	}
+	return func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}
 }
 
 func writeMemProfile(path string) {
