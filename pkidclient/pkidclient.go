@@ -213,11 +213,13 @@ func (s *Source) Renew(ctx context.Context) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("renew: %w", err)
 	}
 	if !s.o.ReadOnly && s.o.CertFile != "" {
-		if err := atomicfile.WriteFile(s.o.KeyFile, keyPEM, 0o600); err != nil {
-			return nil, err
-		}
-		if err := atomicfile.WriteFile(s.o.CertFile, certPEM, 0o644); err != nil {
-			return nil, err
+		// Key first, then certificate, both written out before either is
+		// renamed: a failed write leaves the old pair whole.
+		if err := atomicfile.WriteFiles(
+			atomicfile.File{Path: s.o.KeyFile, Data: keyPEM, Mode: 0o600},
+			atomicfile.File{Path: s.o.CertFile, Data: certPEM, Mode: 0o644},
+		); err != nil {
+			return nil, fmt.Errorf("renew: save the new pair: %w", err)
 		}
 	}
 	s.cur.Store(&pair)

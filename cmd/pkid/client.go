@@ -100,20 +100,25 @@ func (c *apiClient) do(method, path, token string, in, out any) error {
 	return nil
 }
 
-// writePair writes key then certificate, each by rename, so a reader never
-// sees a certificate without its key. The key file is 0600.
+// writePair replaces the key, then the certificate, by rename
+// (atomicfile.WriteFiles): both are written out before either is renamed,
+// so a reader sees a mismatched pair only between two renames, and a
+// failed write leaves the old pair whole. The key file is 0600. Without a
+// certificate path the certificate goes to stdout.
 func writePair(certPath string, certPEM []byte, keyPath string, keyPEM []byte) error {
+	var files []atomicfile.File
 	if keyPath != "" && keyPEM != nil {
-		if err := atomicfile.WriteFile(keyPath, keyPEM, 0o600); err != nil {
-			return fmt.Errorf("write key: %w", err)
-		}
+		files = append(files, atomicfile.File{Path: keyPath, Data: keyPEM, Mode: 0o600})
+	}
+	if certPath != "" {
+		files = append(files, atomicfile.File{Path: certPath, Data: certPEM, Mode: 0o644})
+	}
+	if err := atomicfile.WriteFiles(files...); err != nil {
+		return err
 	}
 	if certPath == "" {
 		_, err := os.Stdout.Write(certPEM)
 		return err
-	}
-	if err := atomicfile.WriteFile(certPath, certPEM, 0o644); err != nil {
-		return fmt.Errorf("write certificate: %w", err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -198,6 +199,15 @@ func TestUserFlow(t *testing.T) {
 	}
 	if o, err := exec.Command(openssl, "x509", "-in", crt, "-noout", "-ext", "subjectAltName").CombinedOutput(); err != nil || !strings.Contains(string(o), "127.0.0.3") {
 		t.Fatalf("openssl x509: %v %s", err, o)
+	}
+	// A certificate that cannot be written (its directory is gone) fails
+	// the command and leaves the old key in place: the pair stays a pair.
+	oldKey, _ := os.ReadFile(key)
+	if r := pkid(t, env, "cert", "issue", "--ca-url", s.base, "--token", direct, "--role", "default", "--cn", "gen.internal", "--out", filepath.Join(t.TempDir(), "gone", "i.crt"), "--key-out", key); r.code != 1 || !strings.Contains(r.stderr, "i.crt") {
+		t.Fatalf("issue into a missing directory: %+v", r)
+	}
+	if b, _ := os.ReadFile(key); !bytes.Equal(b, oldKey) {
+		t.Fatal("the key was replaced though its certificate could not be written")
 	}
 	// Refusals exit 1 with one line.
 	if r := pkid(t, env, "cert", "sign", "--ca-url", s.base, "--token", "nope.nope", "--role", "default", "--csr", csrFile); r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "unknown or revoked token") {

@@ -143,7 +143,7 @@ func runInit(c *cobra.Command, f *initFlags) error {
 	}
 	for _, fl := range files {
 		if err := atomicfile.WriteFile(filepath.Join(d, fl.path), fl.data, fl.mode); err != nil {
-			return fmt.Errorf("write %s: %w", fl.path, err)
+			return err
 		}
 	}
 	// Passphrase files given with --password-file stay where they are: say

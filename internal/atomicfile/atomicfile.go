@@ -2,6 +2,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 )
@@ -9,25 +11,95 @@ import (
 // WriteFile writes data to a temporary file beside path with mode from the
 // start, fsyncs it and renames it over path.
 func WriteFile(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	tmp, err := stage(path, data, mode)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
+	defer os.Remove(tmp)
+	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
+	return syncDir(filepath.Dir(path))
+}
+
+// File is one file of a set that WriteFiles replaces together.
+type File struct {
+	Path string
+	Data []byte
+	Mode os.FileMode
+}
+
+// WriteFiles replaces files in the order given, as a certificate and its
+// key must be: every new file is written and fsynced beside its target
+// first, and only then are they renamed over their targets, one right
+// after the other, and their directories fsynced. So a reader sees a
+// mismatched set only for the time between two renames (it retries), and
+// a failure to write any of them (a full disk, a missing directory)
+// leaves every old file as it was.
+func WriteFiles(files ...File) error {
+	tmps := make([]string, 0, len(files))
+	defer func() {
+		for _, t := range tmps {
+			os.Remove(t) // gone already once renamed
+		}
+	}()
+	for _, f := range files {
+		tmp, err := stage(f.Path, f.Data, f.Mode)
+		if err != nil {
+			return err
+		}
+		tmps = append(tmps, tmp)
+	}
+	for i, f := range files {
+		if err := os.Rename(tmps[i], f.Path); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	synced := map[string]bool{}
+	for _, f := range files {
+		if d := filepath.Dir(f.Path); !synced[d] {
+			synced[d] = true
+			errs = append(errs, syncDir(d))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// stage writes data to a new temporary file beside path, with mode from
+// the start, and fsyncs it. It returns the temporary file's name.
+func stage(path string, data []byte, mode os.FileMode) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return "", err
+	}
+	err = f.Chmod(mode)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Name(), nil
+}
+
+// syncDir makes the renames in dir durable: without it a crash can bring
+// back the old name (or, for a set, some old names and some new).
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return nil
 }
