@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -223,6 +224,29 @@ func TestSignRefusals(t *testing.T) {
 				t.Fatalf("got %v (kind %v), want %v with %q", err, errs.KindOf(err), c.kind, c.want)
 			}
 		})
+	}
+}
+
+// TestEveryReasonAtOnce: a CSR with several faults — a weak key and a name
+// outside the role — passes intake (its signature is sound and cheap to
+// check) and is refused by policy with both reasons in one answer, so the
+// requester fixes both at once. This is why ParseCSRDER's size gate refuses
+// early only keys larger than any key type.
+func TestEveryReasonAtOnce(t *testing.T) {
+	a, _, _ := newAuthority(t, "ec-p256")
+	weak, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := ca.ParseCSRDER(makeCSR(t, weak, &x509.CertificateRequest{DNSNames: []string{"evil.example"}}).Raw)
+	if err != nil {
+		t.Fatalf("intake refused a CSR policy should judge: %v", err)
+	}
+	_, err = a.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: csr})
+	for _, want := range []string{"evil.example", "RSA key of 1024 bits is too weak"} {
+		if !strings.Contains(errs.DetailOf(err), want) {
+			t.Errorf("detail %q lacks %q", errs.DetailOf(err), want)
+		}
 	}
 }
 
