@@ -131,6 +131,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 				w = append(w, fmt.Sprintf("the intermediate expires at %s: certificates end then at the latest and nothing is issued after; make a new CA hierarchy before (pkid init --force keeps the store)", end.UTC().Format(time.RFC3339)))
 			}
 			w = append(w, keyWarnings...)
+			if at, err := st.WriteFailure(); err != nil {
+				if h["status"] == nil {
+					h["status"] = "degraded" // reads, CRLs and OCSP served; writes failing
+				}
+				w = append(w, fmt.Sprintf("the store's last commit, at %s, failed: %v; issuing, revoking and ACME fail until a commit succeeds", at.UTC().Format(time.RFC3339), err))
+			}
 			if len(w) > 0 {
 				h["warnings"] = w
 			}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -49,6 +50,22 @@ type Bolt struct {
 	linger  time.Duration
 	tokens  tokenCache
 	runway  *runway
+	// failure is the last commit's failure, nil once one succeeds.
+	failure atomic.Pointer[commitFailure]
+}
+
+// commitFailure is when a commit failed, and why.
+type commitFailure struct {
+	at  time.Time
+	err error
+}
+
+// WriteFailure implements Store.
+func (b *Bolt) WriteFailure() (time.Time, error) {
+	if f := b.failure.Load(); f != nil {
+		return f.at, f.err
+	}
+	return time.Time{}, nil
 }
 
 // OpenBolt opens (creating if needed) the bbolt store at path. A second

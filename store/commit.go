@@ -96,6 +96,7 @@ func (b *Bolt) commitGroup(group []*writeReq) {
 	for len(group) > 0 {
 		tx, err := b.db.Begin(true)
 		if err != nil {
+			b.noteCommit(err)
 			for _, r := range group {
 				r.err <- err
 			}
@@ -115,10 +116,20 @@ func (b *Bolt) commitGroup(group []*writeReq) {
 			continue
 		}
 		err = tx.Commit()
+		b.noteCommit(err)
 		for _, r := range group {
 			r.err <- err
 		}
 		return
+	}
+}
+
+// noteCommit keeps a failed commit for WriteFailure until one succeeds.
+func (b *Bolt) noteCommit(err error) {
+	if err != nil {
+		b.failure.Store(&commitFailure{at: time.Now(), err: err})
+	} else if b.failure.Load() != nil {
+		b.failure.Store(nil)
 	}
 }
 

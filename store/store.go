@@ -155,5 +155,11 @@ type Store interface {
 	// already used, so two concurrent uses cannot both succeed.
 	UseToken(ctx context.Context, id string, t time.Time) error
 
+	// WriteFailure returns when the store's last commit failed and why,
+	// or a nil error when none has failed since one last succeeded: what
+	// the failing requests' "internal error" hides (a full disk, a
+	// database gone), for /healthz.
+	WriteFailure() (time.Time, error)
+
 	Close() error
 }

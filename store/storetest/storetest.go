@@ -73,6 +73,11 @@ func testCertificates(t *testing.T, open Opener) {
 	if err := s.InsertCertificate(ctx, dup); !errors.Is(err, store.ErrDuplicate) {
 		t.Fatalf("fail/duplicate serial: %v", err)
 	}
+	// A write the store refuses is the caller's failure, not the store's:
+	// WriteFailure reports only commits that could not be made.
+	if at, err := s.WriteFailure(); err != nil || !at.IsZero() {
+		t.Fatalf("ok/write failure after a refused write: %v at %v", err, at)
+	}
 	if _, err := s.GetCertificate(ctx, "ffff"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("fail/unknown: %v", err)
 	}
