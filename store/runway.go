@@ -1,7 +1,10 @@
 package store
 
 import (
+	"errors"
 	"os"
+	"syscall"
+	"time"
 	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
@@ -42,11 +45,19 @@ type runway struct {
 	direct  bool
 	zeros   []byte
 	written int64 // zeros are written up to here
-	failed  bool
+	// retryAt is when to try again after a failed write (a full disk):
+	// until then the runway stays as it is and leaves the space to bbolt.
+	retryAt time.Time
+	now     func() time.Time
 }
 
+// runwayRetry is how long the runway rests after a failed write. A disk
+// that was full gets room again without a restart; the runway then comes
+// back with it.
+const runwayRetry = time.Minute
+
 func openRunway(path string) *runway {
-	r := &runway{path: path}
+	r := &runway{path: path, now: time.Now}
 	if f, err := os.OpenFile(path, os.O_WRONLY|directFlag, 0); err == nil && directFlag != 0 {
 		r.f, r.direct = f, true
 		return r
@@ -62,7 +73,7 @@ func openRunway(path string) *runway {
 // extend writes one step of zeros if the written space past bbolt's last
 // page is short of runwayAhead.
 func (r *runway) extend(db *bolt.DB) {
-	if r == nil || r.failed {
+	if r == nil || (!r.retryAt.IsZero() && r.now().Before(r.retryAt)) {
 		return
 	}
 	var used int64
@@ -77,9 +88,9 @@ func (r *runway) extend(db *bolt.DB) {
 		r.zeros = alignedZeros(runwayStep)
 	}
 	_, err := r.f.WriteAt(r.zeros, from)
-	if err != nil && r.direct {
+	if err != nil && r.direct && errors.Is(err, syscall.EINVAL) {
 		// A filesystem that opens O_DIRECT but refuses the write: go on
-		// buffered.
+		// buffered. (A full disk is not that: it fails buffered too.)
 		if f, oerr := os.OpenFile(r.path, os.O_WRONLY, 0); oerr == nil {
 			r.f.Close()
 			r.f, r.direct = f, false
@@ -87,10 +98,11 @@ func (r *runway) extend(db *bolt.DB) {
 		}
 	}
 	if err != nil {
-		// A full disk, say: stop, and leave the space to bbolt.
-		r.failed = true
+		// A full disk, say: rest, and leave the space to bbolt.
+		r.retryAt = r.now().Add(runwayRetry)
 		return
 	}
+	r.retryAt = time.Time{}
 	r.written = from + runwayStep
 }
 

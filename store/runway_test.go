@@ -83,9 +83,10 @@ func TestRunway(t *testing.T) {
 	}
 }
 
-// TestRunwayStopsOnError: a runway that cannot be written (here: a
-// read-only file handle) gives up quietly and the store works as before.
-func TestRunwayStopsOnError(t *testing.T) {
+// TestRunwayRestsOnError: a runway that cannot be written (here: a
+// read-only file handle) rests quietly (TestRunwayRestsAfterFailure: for
+// runwayRetry) and the store works as before.
+func TestRunwayRestsOnError(t *testing.T) {
 	b, path := openTemp(t)
 	defer b.Close()
 	ro, err := os.Open(path)
@@ -102,8 +103,8 @@ func TestRunwayStopsOnError(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !b.runway.failed {
-		t.Error("writing to a read-only handle did not stop the runway")
+	if b.runway.retryAt.IsZero() {
+		t.Error("writing to a read-only handle did not rest the runway")
 	}
 }
 
@@ -122,7 +123,7 @@ func TestRunwayDirectFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Close()
-	if b.runway.direct || b.runway.failed || b.runway.written == 0 {
-		t.Fatalf("direct %v failed %v written %d", b.runway.direct, b.runway.failed, b.runway.written)
+	if b.runway.direct || !b.runway.retryAt.IsZero() || b.runway.written == 0 {
+		t.Fatalf("direct %v retry at %v written %d", b.runway.direct, b.runway.retryAt, b.runway.written)
 	}
 }
