@@ -650,6 +650,49 @@ func TestKeyChange(t *testing.T) {
 			t.Fatal(typ)
 		}
 	})
+	// Each check of RFC 8555 §7.3.5 on the inner JWS and its payload: the
+	// refusal says which, and the account keeps answering to its old key.
+	newKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
+	oldJWK, _ := (&jose.JSONWebKey{Key: c.key.Public()}).MarshalJSON()
+	otherJWK, _ := (&jose.JSONWebKey{Key: other.key.Public()}).MarshalJSON()
+	payload := func(account string, oldKey []byte) []byte {
+		p, _ := json.Marshal(map[string]any{"account": account, "oldKey": json.RawMessage(oldKey)})
+		return p
+	}
+	badSig := func() []byte {
+		var j map[string]string
+		json.Unmarshal(inner(newKey), &j)
+		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		var o map[string]string
+		json.Unmarshal(sign(t, other, "", "", c.url("keyChange"), payload(c.kid, oldJWK)), &o)
+		j["signature"] = o["signature"]
+		b, _ := json.Marshal(j)
+		return b
+	}
+	for _, tc := range []struct {
+		name, typ, detail string
+		inner             []byte
+	}{
+		{"fail/inner signed by kid, no jwk", "malformed", "must carry the new key as jwk", sign(t, newKey, c.kid, "", c.url("keyChange"), payload(c.kid, oldJWK))},
+		{"fail/inner url is another", "malformed", "url must equal the outer one", sign(t, newKey, "", "", c.url("newOrder"), payload(c.kid, oldJWK))},
+		{"fail/new key too weak", "badPublicKey", "1024 bits is too small", sign(t, weak, "", "", c.url("keyChange"), payload(c.kid, oldJWK))},
+		{"fail/inner signature by another key", "malformed", "does not verify with its jwk", badSig()},
+		{"fail/inner payload not an object", "malformed", "must be {account, oldKey}", sign(t, newKey, "", "", c.url("keyChange"), []byte(`["x"]`))},
+		{"fail/account is another", "malformed", "not the account signing the outer JWS", sign(t, newKey, "", "", c.url("keyChange"), payload(other.kid, oldJWK))},
+		{"fail/oldKey not a JWK", "malformed", "oldKey is not a JWK", sign(t, newKey, "", "", c.url("keyChange"), payload(c.kid, []byte(`{"kty":"nope"}`)))},
+		{"fail/oldKey another account's", "unauthorized", "not the account's current key", sign(t, newKey, "", "", c.url("keyChange"), payload(c.kid, otherJWK))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			typ, d := c.postRaw(c.url("keyChange"), sign(t, c.key, c.kid, c.nonce(), c.url("keyChange"), tc.inner)).problem(t)
+			if typ != tc.typ || !strings.Contains(d, tc.detail) {
+				t.Fatalf("%s %q, want %s with %q", typ, d, tc.typ, tc.detail)
+			}
+			if a := c.post(c.kid, nil); a.status != 200 {
+				t.Fatalf("the account no longer answers to its key: %d %s", a.status, a.body)
+			}
+		})
+	}
 	t.Run("ok/rollover", func(t *testing.T) {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		a := c.postRaw(c.url("keyChange"), sign(t, c.key, c.kid, c.nonce(), c.url("keyChange"), inner(k)))
