@@ -841,3 +841,62 @@ func TestInterruptedFinalize(t *testing.T) {
 		t.Fatalf("fail/reserved serial signed twice: %v", err)
 	}
 }
+
+// TestEABRefusals: each check of an external account binding (RFC 8555
+// §7.3.4) on a role that requires one, with its problem type and detail.
+// None of the refused attempts uses the binding up: the same KID and MAC
+// key then register the account they were made for.
+func TestEABRefusals(t *testing.T) {
+	kid, macKey, err := srv.eab.Create(context.Background(), "eab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(macKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newRaw(t, "eab")
+	jwkOf := func(k crypto.Signer) []byte {
+		b, _ := (&jose.JSONWebKey{Key: k.Public()}).MarshalJSON()
+		return b
+	}
+	// binding is an HS256 JWS by the MAC key over payload, with kid and
+	// url, and extra protected headers.
+	binding := func(url string, payload []byte, extra map[jose.HeaderKey]any) json.RawMessage {
+		opts := &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"kid": kid, "url": url}}
+		for k, v := range extra {
+			opts.ExtraHeaders[k] = v
+		}
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: mac}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jws, err := s.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return json.RawMessage(jws.FullSerialize())
+	}
+	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	newAccount := c.url("newAccount")
+	for _, tc := range []struct {
+		name, typ, detail string
+		eab               json.RawMessage
+	}{
+		{"fail/not a JWS", "malformed", "not a JWS with one HS256 signature", json.RawMessage(`{"protected":"e30","payload":"","signature":""}`)},
+		{"fail/binding with a nonce", "malformed", "must not carry a nonce or a jwk", binding(newAccount, jwkOf(c.key), map[jose.HeaderKey]any{"nonce": "n"})},
+		{"fail/binding url is another", "malformed", "url must be the newAccount URL", binding(c.url("newOrder"), jwkOf(c.key), nil)},
+		{"fail/payload not a JWK", "malformed", "payload is not a JWK", binding(newAccount, []byte(`{"kty":"nope"}`), nil)},
+		{"fail/binds another key", "unauthorized", "binds a different key than the account's", binding(newAccount, jwkOf(stranger), nil)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := c.post(newAccount, map[string]any{"termsOfServiceAgreed": true, "externalAccountBinding": tc.eab})
+			if typ, d := a.problem(t); typ != tc.typ || !strings.Contains(d, tc.detail) {
+				t.Fatalf("%d %s %q, want %s with %q", a.status, typ, d, tc.typ, tc.detail)
+			}
+		})
+	}
+	if a := c.post(newAccount, map[string]any{"termsOfServiceAgreed": true, "externalAccountBinding": binding(newAccount, jwkOf(c.key), nil)}); a.status != 201 {
+		t.Fatalf("ok/the binding after the refusals: %d %s", a.status, a.body)
+	}
+}
