@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
 	"pkid/ca"
+	"pkid/errs"
 	"pkid/internal/audit"
 	"pkid/policies"
 	"pkid/store"
@@ -125,19 +127,29 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 		names[i] = id.Value
 	}
 	iss, signErr := s.d.CA.Sign(r.Context(), &ca.SignRequest{Role: req.role, CSR: csr, Requester: "acme:" + req.account.ID, Via: "acme", ExactNames: names, Serial: serial})
+	refused := csrRefusal(signErr)
 	ctx := context.WithoutCancel(r.Context())
 	o, err = s.d.Store.UpdateOrder(ctx, o.ID, func(cur *store.ACMEOrder) error {
-		if signErr != nil {
+		switch {
+		case refused != nil:
+			// Nothing was signed: the order is ready again for a CSR the
+			// role accepts (RFC 8555 §7.4).
+			cur.Status, cur.ProcessingSince, cur.PendingSerial = store.ACMEReady, time.Time{}, ""
+		case signErr != nil:
 			cur.Status = store.ACMEInvalid
 			cur.Error, _ = json.Marshal(toProblem(signErr))
-			return nil
+		default:
+			cur.Status, cur.CertSerial = store.ACMEValid, iss.Record.Serial
 		}
-		cur.Status, cur.CertSerial = store.ACMEValid, iss.Record.Serial
 		return nil
 	})
 	if signErr != nil {
 		audit.Log(r.Context(), s.log, audit.Entry{Event: "issue", Requester: "acme:" + req.account.ID, Role: req.role, Names: names, Outcome: "refused", Reason: signErr.Error()})
-		s.writeProblem(w, r, signErr)
+		if refused != nil {
+			s.writeProblem(w, r, refused)
+		} else {
+			s.writeProblem(w, r, signErr)
+		}
 		return
 	}
 	if err != nil {
@@ -170,4 +182,19 @@ func (s *Server) cert(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	w.Write(ca.PEMCert(rec.DER))
 	w.Write(s.d.CA.IntermediatePEM())
+}
+
+// csrRefusal is the problem for a CSR the role refused when finalize asked
+// the CA to sign it — its key (type, size, blocked after a keyCompromise)
+// or its names under the role as it is now — or nil for any other failure.
+// RFC 8555 §7.4: such a refusal is badCSR ("e.g., due to a short key"), or
+// rejectedIdentifier for names alone, and the order stays ready.
+func csrRefusal(err error) *Problem {
+	switch errs.KindOf(err) {
+	case errs.Forbidden, errs.BadCSR:
+		return badCSR(errs.DetailOf(err))
+	case errs.RejectedIdentifier:
+		return rejectedIdentifier(errs.DetailOf(err))
+	}
+	return nil
 }

@@ -313,7 +313,7 @@ func TestNewOrder(t *testing.T) {
 	})
 }
 
-func csrFor(t *testing.T, key *ecdsa.PrivateKey, names ...string) string {
+func csrFor(t *testing.T, key crypto.Signer, names ...string) string {
 	t.Helper()
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: names[0]}, DNSNames: names}, key)
 	if err != nil {
@@ -368,6 +368,19 @@ func TestOrderFlow(t *testing.T) {
 	}
 	if typ, _ := c.post(o.Finalize, map[string]any{"csr": "!!!"}).problem(t); typ != "badCSR" {
 		t.Fatalf("fail/garbage csr: %s", typ)
+	}
+	// A key the role refuses is the CSR's fault too (RFC 8555 §7.4: badCSR,
+	// "e.g., due to a short key"), and the order stays ready for a CSR
+	// with another key.
+	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
+	if a := c.post(o.Finalize, map[string]any{"csr": csrFor(t, weak, "a.internal", "b.internal")}); a.status != 400 {
+		t.Fatalf("fail/weak key: %d %s", a.status, a.body)
+	} else if typ, d := a.problem(t); typ != "badCSR" || !strings.Contains(d, "RSA key of 1024 bits is too weak") {
+		t.Fatalf("fail/weak key: %s %s", typ, d)
+	}
+	c.post(loc, nil).json(t, &cur)
+	if cur.Status != "ready" {
+		t.Fatalf("order %s after a refused key, want ready", cur.Status)
 	}
 	a := c.post(o.Finalize, map[string]any{"csr": csrFor(t, key, "b.internal", "a.internal")})
 	a.json(t, &cur)
