@@ -596,6 +596,46 @@ func TestJWSRefusals(t *testing.T) {
 			t.Fatal(typ)
 		}
 	})
+	t.Run("fail/no nonce", func(t *testing.T) {
+		if typ, d := c.postRaw(url, sign(t, c.key, c.kid, "", url, body)).problem(t); typ != "badNonce" || !strings.Contains(d, "no nonce") {
+			t.Fatal(typ, d)
+		}
+	})
+	// Headers no client library would send: signed here with go-jose
+	// directly, or hand-made.
+	signedWith := func(embedJWK bool, headers map[jose.HeaderKey]any) []byte {
+		opts := &jose.SignerOptions{ExtraHeaders: headers, EmbedJWK: embedJWK}
+		sg, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: c.key}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jws, err := sg.Sign(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []byte(jws.FullSerialize())
+	}
+	for _, tc := range []struct {
+		name, typ, detail string
+		jws               func() []byte
+	}{
+		{"fail/both jwk and kid", "malformed", "both jwk and kid", func() []byte {
+			return signedWith(true, map[jose.HeaderKey]any{"kid": c.kid, "nonce": c.nonce(), "url": url})
+		}},
+		{"fail/neither jwk nor kid", "malformed", "neither jwk nor kid", func() []byte {
+			return signedWith(false, map[jose.HeaderKey]any{"nonce": c.nonce(), "url": url})
+		}},
+		{"fail/protected header not JSON", "malformed", "protected header is not JSON", func() []byte {
+			b, _ := json.Marshal(map[string]string{"protected": base64.RawURLEncoding.EncodeToString([]byte(`{"alg":`)), "payload": "", "signature": ""})
+			return b
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if typ, d := c.postRaw(url, tc.jws()).problem(t); typ != tc.typ || !strings.Contains(d, tc.detail) {
+				t.Fatalf("%s %q, want %s with %q", typ, d, tc.typ, tc.detail)
+			}
+		})
+	}
 	t.Run("fail/signed by another key", func(t *testing.T) {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if typ, _ := c.postRaw(url, sign(t, k, c.kid, c.nonce(), url, body)).problem(t); typ != "malformed" {
