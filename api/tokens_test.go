@@ -145,6 +145,9 @@ func TestLookupRefusals(t *testing.T) {
 		{"fail/token bad ttl", "POST", "/v1/tokens", s.admin, map[string]any{"roles": []string{"default"}, "ttl": "forever"}, 400, "malformed", "positive Go duration"},
 		{"fail/token unknown role", "POST", "/v1/tokens", s.admin, map[string]any{"roles": []string{"nope"}}, 404, "notFound", "nope"},
 		{"fail/token malformed json", "POST", "/v1/tokens", s.admin, "{", 400, "malformed", "JSON"},
+		{"fail/token without a role", "POST", "/v1/tokens", s.admin, map[string]any{"name": "x"}, 400, "malformed", "at least one role (or --admin)"},
+		{"fail/enrollment token without names", "POST", "/v1/tokens", s.admin, map[string]any{"roles": []string{"default"}, "once": true}, 400, "malformed", "must be bound to --names"},
+		{"fail/names on a reusable token", "POST", "/v1/tokens", s.admin, map[string]any{"roles": []string{"default"}, "names": []string{"a.internal"}}, 400, "malformed", "add --once"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
