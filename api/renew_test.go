@@ -214,4 +214,16 @@ func TestRenewal(t *testing.T) {
 			t.Fatalf("%d %+v", code, p)
 		}
 	})
+	t.Run("fail/role removed", func(t *testing.T) {
+		r := issueIn("tpl", "r.svc.internal")
+		at := s.clock.Now()
+		s.stop()
+		y, _ := os.ReadFile(filepath.Join(dir, "pkid.yaml"))
+		os.WriteFile(filepath.Join(dir, "pkid.yaml"), []byte(strings.Replace(string(y), "\n  tpl:\n", "\n  tpl2:\n", 1)), 0o644)
+		s = startServerAt(t, dir, testutil.Listen(t), at)
+		code, p, _ := renewWith(t, s, r, "")
+		if code != 403 || !strings.Contains(p.Detail, `role "tpl" of certificate`) || !strings.Contains(p.Detail, "no longer exists") {
+			t.Fatalf("%d %+v", code, p)
+		}
+	})
 }

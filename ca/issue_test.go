@@ -306,6 +306,52 @@ func TestIssueServerSideKey(t *testing.T) {
 	}
 }
 
+// TestCutAtIntermediateEnd: a certificate never outlives the intermediate
+// that signs it (its notAfter is cut to the intermediate's), and once the
+// intermediate has expired nothing is signed (503, saying why).
+func TestCutAtIntermediateEnd(t *testing.T) {
+	a, _, clk := newAuthority(t, "ec-p256")
+	end := a.Intermediate().NotAfter
+	clk.Advance(end.Add(-time.Hour).Sub(clk.Now()))
+	csr := makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{DNSNames: []string{"late.internal"}})
+	iss, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: csr, TTL: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := parsePEM(t, iss.PEM); !c.NotAfter.Equal(end) {
+		t.Fatalf("ok/cut: notAfter %s, want the intermediate's %s", c.NotAfter, end)
+	}
+	clk.Advance(end.Add(time.Second).Sub(clk.Now()))
+	if _, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: csr}); errs.KindOf(err) != errs.Unavailable || !strings.Contains(errs.DetailOf(err), "the intermediate expired") {
+		t.Fatalf("fail/after the intermediate: %v", err)
+	}
+}
+
+// TestIssueRefusals: server-side key generation checks the key type
+// against the role before paying for a key, and a CN that is an IP
+// address becomes an IP SAN (not a DNS name).
+func TestIssueRefusals(t *testing.T) {
+	strict := defaultRole()
+	strict.Name, strict.KeyTypes = "strict", []string{"ec-p256"}
+	a, _, _ := newAuthority(t, "ec-p256", defaultRole(), strict)
+	_, _, err := a.Issue(context.Background(), &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "strict"}, KeyType: "rsa-2048", CommonName: "k.internal"})
+	if errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), `key_type rsa-2048 is not allowed by role "strict" (allowed: ec-p256)`) {
+		t.Fatalf("fail/key type outside the role: %v", err)
+	}
+	if _, _, err := a.Issue(context.Background(), &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "nope"}, KeyType: "ec-p256", CommonName: "k.internal"}); errs.KindOf(err) != errs.NotFound {
+		t.Fatalf("fail/unknown role: %v", err)
+	}
+	iss, _, err := a.Issue(context.Background(), &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "default"}, KeyType: "ec-p256", CommonName: "127.0.0.9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parsePEM(t, iss.PEM)
+	if len(c.IPAddresses) != 1 || !c.IPAddresses[0].Equal(net.ParseIP("127.0.0.9")) || len(c.DNSNames) != 0 {
+		t.Fatalf("ok/IP common name: IPs %v, DNS names %v", c.IPAddresses, c.DNSNames)
+	}
+	testutil.LintCertificate(t, c.Raw)
+}
+
 func TestServerCertificate(t *testing.T) {
 	a, _, _ := newAuthority(t, "ec-p256")
 	iss, err := a.IssueServerCertificate(context.Background(), []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, time.Hour, testutil.LeafKey(t, "ec-p256"))
