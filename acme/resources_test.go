@@ -455,6 +455,30 @@ func TestRevokeWithCertificateKey(t *testing.T) {
 	if typ, _ := c.postRaw(c.url("revokeCert"), sign(t, stranger, "", c.nonce(), c.url("revokeCert"), first)).problem(t); typ != "unauthorized" {
 		t.Fatalf("fail/another key: %s", typ)
 	}
+	// A forgery: the real certificate's serial and names in a certificate
+	// the stranger made for their own key, signed with that key. The serial
+	// finds the record, but the record's DER is not this: refused, and the
+	// real certificate is untouched (the owner's revocation below works).
+	var fp struct{ Certificate string }
+	json.Unmarshal(first, &fp)
+	realDER, _ := base64.RawURLEncoding.DecodeString(fp.Certificate)
+	real, err := x509.ParseCertificate(realDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgedDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: real.SerialNumber, Subject: real.Subject, Issuer: real.Issuer, DNSNames: real.DNSNames, NotBefore: real.NotBefore, NotAfter: real.NotAfter}, &x509.Certificate{Subject: real.Issuer}, stranger.Public(), stranger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := json.Marshal(map[string]any{"certificate": base64.RawURLEncoding.EncodeToString(forgedDER), "reason": 1})
+	if a := c.postRaw(c.url("revokeCert"), sign(t, stranger, "", c.nonce(), c.url("revokeCert"), forged)); a.status != 404 {
+		t.Fatalf("fail/forged certificate with a real serial: %d %s", a.status, a.body)
+	} else if typ, d := a.problem(t); typ != "malformed" || !strings.Contains(d, "not issued by this CA") {
+		t.Fatalf("fail/forged certificate with a real serial: %s %s", typ, d)
+	}
+	if typ, d := c.postRaw(c.url("revokeCert"), sign(t, key, "", c.nonce(), c.url("revokeCert"), []byte(`{"certificate":"!!"}`))).problem(t); typ != "malformed" || !strings.Contains(d, "not base64url") {
+		t.Fatalf("fail/certificate not base64url: %s %s", typ, d)
+	}
 	if a := c.postRaw(c.url("revokeCert"), sign(t, key, "", c.nonce(), c.url("revokeCert"), first)); a.status != 200 {
 		t.Fatalf("ok/revoke by certificate key: %d %s", a.status, a.body)
 	}
