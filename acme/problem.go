@@ -1,6 +1,7 @@
 package acme
 
 import (
+	"errors"
 	"net/http"
 
 	"pkid/errs"
@@ -49,7 +50,9 @@ func unsupportedIdentifier(d string) *Problem { return prob("unsupportedIdentifi
 
 // toProblem is the one mapping from CA error kinds to ACME problems.
 func toProblem(err error) *Problem {
-	if p, ok := err.(*Problem); ok {
+	// A problem returned from inside a store update comes back wrapped
+	// with the store's context.
+	if p, ok := errors.AsType[*Problem](err); ok {
 		return p
 	}
 	d := errs.DetailOf(err)

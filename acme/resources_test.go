@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,6 +199,24 @@ func TestAccount(t *testing.T) {
 			t.Fatal(v)
 		}
 	})
+	for _, tc := range []struct{ contact, typ string }{
+		{"tel:+15551234", "unsupportedContact"},
+		{"mailto:a@example.com,b@example.com", "invalidContact"},
+		{"mailto:Ops <ops@example.com>", "invalidContact"},
+		{"mailto:ops@example.com?subject=x", "invalidContact"},
+		{"mailto:not an address", "invalidContact"},
+	} {
+		t.Run("fail/contact "+tc.contact, func(t *testing.T) {
+			if typ, d := c.post(c.kid, map[string]any{"contact": []string{tc.contact}}).problem(t); typ != tc.typ || !strings.Contains(d, tc.contact) {
+				t.Fatalf("%s %q, want %s naming the contact", typ, d, tc.typ)
+			}
+			// newAccount checks them the same way.
+			n := newRaw(t, "default")
+			if typ, _ := n.post(n.url("newAccount"), map[string]any{"termsOfServiceAgreed": true, "contact": []string{tc.contact}}).problem(t); typ != tc.typ {
+				t.Fatalf("newAccount: %s, want %s", typ, tc.typ)
+			}
+		})
+	}
 	t.Run("fail/other account", func(t *testing.T) {
 		other := newRaw(t, "default")
 		other.register()
@@ -292,6 +311,24 @@ func TestNewOrder(t *testing.T) {
 	t.Run("fail/no identifiers", func(t *testing.T) {
 		if typ, _ := c.post(c.url("newOrder"), map[string]any{"identifiers": []string{}}).problem(t); typ != "malformed" {
 			t.Fatal(typ)
+		}
+	})
+	t.Run("fail/empty dns identifier", func(t *testing.T) {
+		if typ, d := c.post(c.url("newOrder"), map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": ""}}}).problem(t); typ != "malformed" || !strings.Contains(d, "empty dns identifier") {
+			t.Fatal(typ, d)
+		}
+	})
+	t.Run("fail/payload not an object", func(t *testing.T) {
+		if typ, d := c.post(c.url("newOrder"), []string{"a.internal"}).problem(t); typ != "malformed" || !strings.Contains(d, "not a JSON object") {
+			t.Fatal(typ, d)
+		}
+	})
+	t.Run("ok/a repeated identifier is ordered once", func(t *testing.T) {
+		var o orderObj
+		a := c.post(c.url("newOrder"), map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "twice.internal"}, {"type": "dns", "value": "TWICE.internal"}}})
+		a.json(t, &o)
+		if a.status != 201 || len(o.Identifiers) != 1 || len(o.Authorizations) != 1 {
+			t.Fatalf("%d %s", a.status, a.body)
 		}
 	})
 	t.Run("fail/101 identifiers", func(t *testing.T) {
@@ -580,6 +617,9 @@ func TestAuthzDeactivate(t *testing.T) {
 	}
 	if typ, _ := c.post(o.Authorizations[0], map[string]any{"status": "valid"}).problem(t); typ != "malformed" {
 		t.Fatalf("fail/set valid: %s", typ)
+	}
+	if typ, d := c.post(o.Authorizations[0], map[string]any{"status": "deactivated"}).problem(t); typ != "malformed" || !strings.Contains(d, "authorization is deactivated and cannot be deactivated") {
+		t.Fatalf("fail/deactivate twice: %s %s", typ, d)
 	}
 	if a := c.post(c.e.base+"/acme/default/authz/nope", nil); a.status != 404 {
 		t.Fatalf("fail/unknown authz: %d", a.status)
@@ -975,5 +1015,73 @@ func TestEABRefusals(t *testing.T) {
 	}
 	if a := c.post(newAccount, map[string]any{"termsOfServiceAgreed": true, "externalAccountBinding": binding(newAccount, jwkOf(c.key), nil)}); a.status != 201 {
 		t.Fatalf("ok/the binding after the refusals: %d %s", a.status, a.body)
+	}
+}
+
+// TestConcurrentFinalize: finalize requests for one ready order that arrive
+// together sign once. Every other one is refused orderNotReady; none is an
+// internal error (a refusal from inside the store's update used to come
+// back wrapped, and was answered 500).
+func TestConcurrentFinalize(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	stop := serveHTTP01(t, func(tok string) string { return tok + "." + c.thumbprint() })
+	defer stop()
+	_, o := c.newOrder("race.internal")
+	var az authzObj
+	c.post(o.Authorizations[0], nil).json(t, &az)
+	for _, ch := range az.Challenges {
+		if ch.Type == "http-01" {
+			c.post(ch.URL, map[string]any{})
+		}
+	}
+	if got := c.waitAuthz(o.Authorizations[0]); got.Status != "valid" {
+		t.Fatalf("authz %+v", got)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	payload, _ := json.Marshal(map[string]any{"csr": csrFor(t, key, "race.internal")})
+	const n = 8
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		bodies[i] = sign(t, c.key, c.kid, c.nonce(), o.Finalize, payload)
+	}
+	type result struct {
+		status int
+		body   string
+	}
+	results := make([]result, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			req, _ := http.NewRequest(http.MethodPost, o.Finalize, bytes.NewReader(bodies[i]))
+			req.Header.Set("Content-Type", "application/jose+json")
+			resp, err := srv.client.Do(req)
+			if err != nil {
+				results[i] = result{-1, err.Error()}
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			results[i] = result{resp.StatusCode, string(b)}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	signed := 0
+	for _, r := range results {
+		switch {
+		case r.status == 200:
+			signed++
+		case r.status == 403 && strings.Contains(r.body, "orderNotReady"):
+		default:
+			t.Errorf("finalize answered %d %s", r.status, r.body)
+		}
+	}
+	if signed != 1 {
+		t.Fatalf("%d finalize requests signed, want 1", signed)
 	}
 }
