@@ -1,10 +1,12 @@
 package api_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -210,6 +212,68 @@ func TestEnrollmentToken(t *testing.T) {
 	}
 	if resp := s.do(t, "POST", "/v1/sign/default", once, map[string]string{"csr": csrPEM(t, key, "new.internal")}, &p); resp.StatusCode != 401 || !strings.Contains(p.Detail, "already used") {
 		t.Fatalf("fail/second use: %d %+v", resp.StatusCode, p)
+	}
+}
+
+// TestEnrollmentTokenRace: a single-use token sent by many requests at
+// once signs exactly one certificate; every other request is told it was
+// already used (the store's compare-and-set, not the earlier read, decides).
+func TestEnrollmentTokenRace(t *testing.T) {
+	s := shared
+	once := tokenFor(t, s, "default", func(o *api.TokenOptions) { o.Once = true; o.Names = []string{"race.internal"} })
+	body, _ := json.Marshal(map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, "ec-p256"), "race.internal")})
+	const n = 16
+	// Open n connections first, so the n requests below arrive together
+	// rather than one TLS handshake apart.
+	var warm sync.WaitGroup
+	for range n {
+		warm.Add(1)
+		go func() {
+			defer warm.Done()
+			if resp, err := s.client.Get(s.base + "/healthz"); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	warm.Wait()
+	codes := make([]int, n)
+	details := make([]string, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			req, _ := http.NewRequest(http.MethodPost, s.base+"/v1/sign/default", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+once)
+			resp, err := s.client.Do(req)
+			if err != nil {
+				details[i] = err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			var p api.Problem
+			json.NewDecoder(resp.Body).Decode(&p)
+			codes[i], details[i] = resp.StatusCode, p.Detail
+		}()
+	}
+	close(start)
+	wg.Wait()
+	signed := 0
+	for i, c := range codes {
+		switch {
+		case c == http.StatusCreated:
+			signed++
+		case c == http.StatusUnauthorized && strings.Contains(details[i], "already used"):
+		default:
+			t.Errorf("request %d: %d %s", i, c, details[i])
+		}
+	}
+	if signed != 1 {
+		t.Fatalf("a single-use token signed %d certificates", signed)
 	}
 }
 
