@@ -164,6 +164,22 @@ func TestOCSPUnknownAndMalformed(t *testing.T) {
 			t.Fatalf("%s: %x", path, der)
 		}
 	}
+	// A real certificate's serial, asked of another issuer (here the root,
+	// whose name and key hashes are not the intermediate's): RFC 6960's
+	// unauthorized, not a status this CA cannot vouch for. By SHA-1 and
+	// SHA-256 issuer hashes alike.
+	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256} {
+		req, _ := ocsp.CreateRequest(leaf, s.run.CA.Root(), &ocsp.RequestOptions{Hash: h})
+		der, _ := fetch(t, s.http+"/ocsp/"+base64.StdEncoding.EncodeToString(req))
+		if !bytes.Equal(der, ocsp.UnauthorizedErrorResponse) {
+			t.Fatalf("another issuer (%v): %x", h, der)
+		}
+		req, _ = ocsp.CreateRequest(leaf, s.run.CA.Intermediate(), &ocsp.RequestOptions{Hash: h})
+		der, _ = fetch(t, s.http+"/ocsp/"+base64.StdEncoding.EncodeToString(req))
+		if r, err := ocsp.ParseResponse(der, s.run.CA.Intermediate()); err != nil || r.Status != ocsp.Good {
+			t.Fatalf("this issuer (%v): %v %v", h, r, err)
+		}
+	}
 }
 
 func TestCRLPEMAndBundle(t *testing.T) {
