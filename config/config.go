@@ -104,7 +104,9 @@ var lineRe = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)
 
 // Parse decodes raw (read from path) strictly and validates it.
 func Parse(path string, raw []byte) (*Config, error) {
-	var c Config
+	// Numbers and durations get their defaults before decoding, so that
+	// one written as 0 is refused rather than read as absent.
+	c := Config{TLS: TLS{TTL: 24 * time.Hour}, CRL: CRL{Validity: 24 * time.Hour}, ACME: ACME{HTTP01Port: 80, TLSALPN01Port: 443}}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
@@ -122,9 +124,6 @@ func Parse(path string, raw []byte) (*Config, error) {
 }
 
 func (c *Config) setDefaults() {
-	if c.TLS.TTL == 0 {
-		c.TLS.TTL = 24 * time.Hour
-	}
 	if c.CA.RootCRL == "" {
 		c.CA.RootCRL = "certs/root.crl"
 	}
@@ -133,15 +132,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.Storage.Path == "" {
 		c.Storage.Path = "db/pkid.db"
-	}
-	if c.CRL.Validity == 0 {
-		c.CRL.Validity = 24 * time.Hour
-	}
-	if c.ACME.HTTP01Port == 0 {
-		c.ACME.HTTP01Port = 80
-	}
-	if c.ACME.TLSALPN01Port == 0 {
-		c.ACME.TLSALPN01Port = 443
 	}
 	for name, r := range c.Roles {
 		if r != nil {

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func base() string {
@@ -17,6 +18,12 @@ func TestParse(t *testing.T) {
 	r := c.Roles["default"]
 	if r.Name != "default" || !r.AllowSubdomains || r.MaxTTL.Hours() != 168 || len(r.AllowedIPRanges) != 1 || !r.Pointers() {
 		t.Fatalf("ok/rendered default: %+v", r)
+	}
+	// What is left out gets its default; what is written as 0 is refused
+	// (cases below).
+	lean := strings.NewReplacer("  http01_port: 80\n", "", "  tlsalpn01_port: 443\n", "", "crl: {validity: 24h}\n", "").Replace(base())
+	if d, err := Parse("/x/pkid.yaml", []byte(lean)); err != nil || d.TLS.TTL != 24*time.Hour || d.CRL.Validity != 24*time.Hour || d.ACME.HTTP01Port != 80 || d.ACME.TLSALPN01Port != 443 {
+		t.Fatalf("ok/defaults: %v %+v", err, d)
 	}
 	if c.Resolve("db/pkid.db") != "/x/db/pkid.db" {
 		t.Fatal(c.Resolve("db/pkid.db"))
@@ -39,6 +46,15 @@ func TestParse(t *testing.T) {
 		{"fail/domain with an underscore", "[internal, localhost]", "[my_corp.internal]", `"my_corp.internal": label`},
 		{"fail/ip range with host bits", "[127.0.0.0/8]", "[127.0.0.1/8]", "127.0.0.1/8 has host bits set; write 127.0.0.0/8"},
 		{"fail/ipv4-mapped ip range", "[127.0.0.0/8]", "[\"::ffff:127.0.0.0/104\"]", "IPv4-mapped range"},
+		{"fail/server ip", "ip_addresses: [127.0.0.1]}", "ip_addresses: [127.0.0.300]}", `tls.ip_addresses: "127.0.0.300" is not an IP address`},
+		{"fail/server ttl", "tls: {dns_names:", "tls: {ttl: 10ms, dns_names:", "tls.ttl: must be at least 1s"},
+		{"fail/crl validity", "crl: {validity: 24h}", "crl: {validity: 0s}", "crl.validity: must be at least 1s"},
+		{"fail/http01 port", "http01_port: 80\n", "http01_port: 0\n", "acme.http01_port: must be 1-65535"},
+		{"fail/tls-alpn-01 port", "tlsalpn01_port: 443\n", "tlsalpn01_port: 70000\n", "acme.tlsalpn01_port: must be 1-65535"},
+		{"fail/resolver", "resolver: \"\"", "resolver: \"10.0.0.53\"", `acme.resolver: want host:port (port 1-65535) or empty, got "10.0.0.53"`},
+		{"fail/static host", "hosts: {}", "hosts: {db.internal: 10.0.0.x}", `acme.hosts.db.internal: "10.0.0.x" is not an IP address`},
+		{"fail/log format", "crl: {validity: 24h}\n", "crl: {validity: 24h}\nlog: {format: xml}\n", `log.format: want json or text, got "xml"`},
+		{"fail/ca file missing", "password_file: secrets/password}", "password_file: \"\"}", "ca.password_file: required"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
