@@ -73,6 +73,12 @@ func TestEvaluate(t *testing.T) {
 	bare.AllowSubdomains = false
 	mail := testRole()
 	mail.AllowedEmailDomains = []string{"corp.internal"}
+	bareAndSub := testRole()
+	bareAndSub.AllowBareDomains = true
+	neither := testRole()
+	neither.AllowSubdomains = false
+	noURIs := testRole()
+	noURIs.AllowedURIPatterns = nil
 
 	type tc struct {
 		name    string
@@ -202,6 +208,15 @@ func TestEvaluate(t *testing.T) {
 		{name: "fail/no key", req: Request{DNSNames: []string{"a.internal"}, PublicKey: nil}, wantErr: "no public key"},
 		{name: "fail/empty role allows nothing", role: &Role{Name: "empty"}, req: Request{DNSNames: []string{"a.internal"}}, wantErr: "none"},
 		{name: "fail/all reasons listed", req: Request{DNSNames: []string{"a.com", "b.com"}, IPAddresses: ips("10.0.0.1")}, wantErr: `"b.com"`},
+		{name: "fail/name over 253 characters", req: Request{DNSNames: []string{strings.Repeat("abcdefghi.", 26) + "internal"}}, wantErr: "longer than 253 characters"},
+		{name: "fail/ipv6 zone", req: Request{IPAddresses: ips("fd00::1%eth0")}, wantErr: "IPv6 zones are not allowed"},
+		{name: "fail/cn IP outside range", req: Request{CommonName: "10.1.2.3"}, wantErr: "outside"},
+		{name: "fail/uri where the role allows none", role: noURIs, req: Request{DNSNames: []string{"a.internal"}, URIs: uris("spiffe://internal/x")}, wantErr: "this role allows no URI SANs"},
+		{name: "fail/email mailbox with a space", role: mail, req: Request{Emails: []string{"o ps@corp.internal"}}, wantErr: "not a plain mailbox address"},
+		{name: "fail/email domain syntax", role: mail, req: Request{Emails: []string{"ops@corp..internal"}}, wantErr: "mail domain: "},
+		{name: "fail/bare and subdomains described", role: bareAndSub, req: Request{DNSNames: []string{"example.com"}}, wantErr: "internal and its subdomains"},
+		{name: "fail/bare only described", role: bare, req: Request{DNSNames: []string{"a.internal"}}, wantErr: "this role allows (internal, localhost)"},
+		{name: "fail/neither bare nor subdomains", role: neither, req: Request{DNSNames: []string{"internal"}}, wantErr: "neither bare domains nor subdomains are enabled"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -298,5 +313,28 @@ func TestTooManyNamesIsOneReason(t *testing.T) {
 	var rej *Rejection
 	if !errors.As(err, &rej) || len(rej.Reasons) != 1 || rej.Reasons[0].Field != "names" || rej.Reasons[0].Value != "101" {
 		t.Fatalf("want one reason on names, got %v", err)
+	}
+}
+
+// TestCheckIdentifier: ACME identifiers are checked as sent — a DNS
+// identifier must already be in canonical form (RFC 8555 §7.1.4), an IP
+// must parse — and then against the role like any name.
+func TestCheckIdentifier(t *testing.T) {
+	r := testRole()
+	for _, tc := range []struct{ typ, value, want string }{
+		{"dns", "a.internal", ""},
+		{"ip", "127.0.0.2", ""},
+		{"ip", "fd00::2", ""},
+		{"dns", "A.internal", "lower case without a trailing dot"},
+		{"dns", "a.internal.", "lower case without a trailing dot"},
+		{"dns", "a.example", "not within"},
+		{"ip", "127.0.0", "not an IP address"},
+		{"ip", "10.0.0.1", "outside"},
+		{"email", "a@internal", "identifier type email is not supported (dns, ip)"},
+	} {
+		got := CheckIdentifier(r, tc.typ, tc.value)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s %q: %q, want %q", tc.typ, tc.value, got, tc.want)
+		}
 	}
 }
