@@ -65,6 +65,15 @@ func TestInit(t *testing.T) {
 	if list := mustPKID(t, nil, "token", "list", "--config", filepath.Join(d, "pkid.yaml")); !strings.Contains(list, "before-force") {
 		t.Fatalf("init --force lost the store: %s", list)
 	}
+	// With no serve running, token revoke opens the store itself.
+	tokID, _, _ := strings.Cut(strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", filepath.Join(d, "pkid.yaml"), "--role", "default", "--name", "offline")), ".")
+	mustPKID(t, nil, "token", "revoke", "--config", filepath.Join(d, "pkid.yaml"), tokID)
+	if list := mustPKID(t, nil, "token", "list", "--config", filepath.Join(d, "pkid.yaml")); strings.Contains(list, "offline") {
+		t.Fatalf("revoked token still listed: %s", list)
+	}
+	if r := pkid(t, nil, "token", "revoke", "--config", filepath.Join(d, "pkid.yaml"), tokID); r.code != 1 || !strings.Contains(r.stderr, "no token with id "+tokID) {
+		t.Fatalf("revoke twice, offline: %+v", r)
+	}
 	if r := pkid(t, nil, "init"); r.code != 2 {
 		t.Fatalf("init without --dir: exit %d", r.code)
 	}
