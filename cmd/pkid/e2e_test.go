@@ -6,6 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,6 +79,21 @@ func TestInit(t *testing.T) {
 	}
 	if r := pkid(t, nil, "init"); r.code != 2 {
 		t.Fatalf("init without --dir: exit %d", r.code)
+	}
+	for _, bad := range [][]string{
+		{"--password-file", filepath.Join(d, "secrets/password")},
+		{"--permitted-ip", "10.0.0.0/33"},
+		{"--ip", "localhost"},
+	} {
+		if r := pkid(t, nil, append([]string{"init", "--dir", t.TempDir()}, bad...)...); r.code != 2 || !strings.Contains(r.stderr, strings.TrimPrefix(bad[0], "--")) {
+			t.Fatalf("init %v: %+v", bad, r)
+		}
+	}
+	// Name constraints given to init are on the intermediate.
+	nc := filepath.Join(t.TempDir(), "ca")
+	mustPKID(t, nil, "init", "--dir", nc, "--permitted-domain", "internal", "--permitted-ip", "10.0.0.0/8")
+	if inter, _ := ca.LoadCertificate(filepath.Join(nc, "certs/intermediate.crt")); len(inter.PermittedDNSDomains) != 1 || inter.PermittedDNSDomains[0] != "internal" || len(inter.PermittedIPRanges) != 1 || inter.PermittedIPRanges[0].String() != "10.0.0.0/8" || !inter.PermittedDNSDomainsCritical {
+		t.Fatalf("intermediate's name constraints: %v %v", inter.PermittedDNSDomains, inter.PermittedIPRanges)
 	}
 	if r := pkid(t, nil, "init", "--dir", t.TempDir(), "--key-type", "dsa"); r.code != 1 || !strings.Contains(r.stderr, "unknown key type") {
 		t.Fatalf("bad key type: %+v", r)
@@ -187,6 +205,24 @@ func TestUserFlow(t *testing.T) {
 	fp := strings.ToUpper(hex.EncodeToString(sum[:]))
 	if r := pkid(t, env, "ca", "bootstrap", "--ca-url", s.base, "--fingerprint", strings.Repeat("0", 64)); r.code != 1 {
 		t.Fatalf("bootstrap with a wrong fingerprint: %+v", r)
+	}
+	if r := pkid(t, env, "ca", "bootstrap", "--ca-url", s.base, "--fingerprint", "abcd"); r.code != 2 || !strings.Contains(r.stderr, "64 digits") {
+		t.Fatalf("bootstrap with a short fingerprint: %+v", r)
+	}
+	// A server in the middle can serve the real (public) root bundle, but
+	// its TLS certificate does not chain to that root: refused, nothing
+	// saved.
+	mitm := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := os.ReadFile(filepath.Join(d, "certs/root.crt"))
+		w.Header().Set("Content-Type", "application/pem-certificate-chain")
+		w.Write(b)
+	}))
+	defer mitm.Close()
+	if r := pkid(t, env, "ca", "bootstrap", "--ca-url", mitm.URL, "--fingerprint", fp); r.code != 1 || !strings.Contains(r.stderr, "does not chain to the fingerprinted root") {
+		t.Fatalf("bootstrap through a server in the middle: %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(home, "roots.pem")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("roots.pem written after a refused bootstrap: %v", err)
 	}
 	mustPKID(t, env, "ca", "bootstrap", "--ca-url", s.base, "--fingerprint", fp[:2]+":"+fp[2:])
 	if b, _ := os.ReadFile(filepath.Join(home, "roots.pem")); strings.Count(string(b), "BEGIN CERTIFICATE") != 1 {
