@@ -107,6 +107,27 @@ func testAccounts(t *testing.T, open Opener) {
 	if _, err := as.UpdateAccount(ctx, "acct3", func(a *store.ACMEAccount) error { a.KeyThumbprint = "thumb2"; return nil }); !errors.Is(err, store.ErrDuplicate) {
 		t.Fatalf("fail/rollover to a key in use: %v", err)
 	}
+	// An update whose function refuses changes nothing and returns the
+	// function's error as is (the ACME server answers with it); an
+	// account's id and role never change.
+	refusal := errors.New("refused inside the update")
+	if _, err := as.UpdateAccount(ctx, "acct3", func(a *store.ACMEAccount) error { a.Status = store.ACMEDeactivated; return refusal }); !errors.Is(err, refusal) {
+		t.Fatalf("fail/update refused: %v", err)
+	}
+	for name, change := range map[string]func(*store.ACMEAccount){
+		"id":   func(a *store.ACMEAccount) { a.ID = "acct9" },
+		"role": func(a *store.ACMEAccount) { a.Role = "other" },
+	} {
+		if _, err := as.UpdateAccount(ctx, "acct3", func(a *store.ACMEAccount) error { change(a); return nil }); err == nil {
+			t.Fatalf("fail/update changes the account's %s", name)
+		}
+	}
+	if got, err := as.GetAccount(ctx, "acct3"); err != nil || got.Status != store.ACMEValid || got.Role != "default" || got.KeyThumbprint != "thumb3" {
+		t.Fatalf("ok/refused updates left the account alone: %+v %v", got, err)
+	}
+	if _, err := as.UpdateAccount(ctx, "nope", func(*store.ACMEAccount) error { return nil }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/update unknown account: %v", err)
+	}
 	s.Close()
 	s = open(t)
 	defer s.Close()
@@ -134,6 +155,30 @@ func testOrders(t *testing.T, open Opener) {
 	}
 	if ids, err := as.ListOrders(ctx, "acctO"); err != nil || len(ids) != 2 || ids[0] != "o1" {
 		t.Fatalf("ok/list orders: %v %v", ids, err)
+	}
+	// IDs are never reused: an order or authorization ID that exists is
+	// refused, and nothing of the refused order is written.
+	dupOrder := &store.ACMEOrder{ID: "o1", AccountID: "acctO", Role: "default", Status: store.ACMEPending, Identifiers: []store.ACMEIdentifier{id}, Expires: t0.Add(time.Hour), CreatedAt: t0}
+	if err := as.CreateOrder(ctx, dupOrder, nil); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("fail/order id reused: %v", err)
+	}
+	dupAuthz := *az
+	fresh := &store.ACMEOrder{ID: "o3", AccountID: "acctO", Role: "default", Status: store.ACMEPending, Identifiers: []store.ACMEIdentifier{id}, AuthzIDs: []string{"az1"}, Expires: t0.Add(time.Hour), CreatedAt: t0}
+	if err := as.CreateOrder(ctx, fresh, []*store.ACMEAuthz{&dupAuthz}); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("fail/authz id reused: %v", err)
+	}
+	if _, err := as.GetOrder(ctx, "o3"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/refused order written: %v", err)
+	}
+	refusal := errors.New("refused inside the update")
+	if _, err := as.UpdateOrder(ctx, "o2", func(o *store.ACMEOrder) error { o.Status = store.ACMEInvalid; return refusal }); !errors.Is(err, refusal) {
+		t.Fatalf("fail/order update refused: %v", err)
+	}
+	if _, err := as.UpdateAuthz(ctx, "az1", func(a *store.ACMEAuthz) error { a.Status = store.ACMEInvalid; return refusal }); !errors.Is(err, refusal) {
+		t.Fatalf("fail/authz update refused: %v", err)
+	}
+	if o, err := as.GetOrder(ctx, "o2"); err != nil || o.Status != store.ACMEPending {
+		t.Fatalf("ok/refused update left the order alone: %+v %v", o, err)
 	}
 	if _, err := as.FindValidAuthz(ctx, "acctO", id, false, t0.Add(-time.Hour), t0); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("fail/pending authz reused: %v", err)
