@@ -97,6 +97,34 @@ func TestValidationFailures(t *testing.T) {
 	}
 }
 
+// TestHTTP01Answers: what an http-01 responder may answer besides the key
+// authorization, each refused with a problem that says what came back.
+func TestHTTP01Answers(t *testing.T) {
+	for _, tc := range []struct {
+		name, problem, detail string
+		h                     http.Handler
+	}{
+		{"fail/404", "unauthorized", "HTTP 404, want 200 with the key authorization", http.NotFoundHandler()},
+		{"fail/redirect loop", "connection", "more than 10 redirects", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, r.URL.Path, http.StatusFound)
+		})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stop := serveHTTP01Handler(t, tc.h)
+			defer stop()
+			c := newRaw(t, "default")
+			c.register()
+			_, o := c.newOrder("answers.internal")
+			u, _ := challengeOf(t, c, o.Authorizations[0], "http-01")
+			c.post(u, map[string]any{})
+			az := c.waitAuthz(o.Authorizations[0])
+			if typ, d := az.problemOf("http-01"); az.Status != "invalid" || typ != "urn:ietf:params:acme:error:"+tc.problem || !strings.Contains(d, tc.detail) {
+				t.Fatalf("authz %s, error %s %q", az.Status, typ, d)
+			}
+		})
+	}
+}
+
 // TestLookupsAskTheConfiguredServer: with acme.resolver set, every
 // validation lookup goes to it, even for a name the CA host's /etc/hosts
 // knows ("localhost" is in every hosts file).

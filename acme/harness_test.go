@@ -313,13 +313,20 @@ func (c *rawClient) thumbprint() string {
 // validation port until the returned stop is called.
 func serveHTTP01(t *testing.T, answer func(token string) string) func() {
 	t.Helper()
+	return serveHTTP01Handler(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, answer(strings.TrimPrefix(r.URL.Path, "/.well-known/acme-challenge/")))
+	}))
+}
+
+// serveHTTP01Handler serves h on the validation port until the returned
+// stop is called.
+func serveHTTP01Handler(t *testing.T, h http.Handler) func() {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(srv.httpPort))
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, answer(strings.TrimPrefix(r.URL.Path, "/.well-known/acme-challenge/")))
-	}), ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(l)
 	return func() { hs.Close() }
 }
@@ -348,13 +355,7 @@ func (c *rawClient) waitAuthz(url string) authzObj {
 // serveHTTP01Redirect answers every challenge with a redirect to target.
 func serveHTTP01Redirect(t *testing.T, target string) func() {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(srv.httpPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: http.RedirectHandler(target, http.StatusFound), ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(l)
-	return func() { hs.Close() }
+	return serveHTTP01Handler(t, http.RedirectHandler(target, http.StatusFound))
 }
 
 // errorOf is the problem detail recorded in the challenge of type typ.

@@ -81,6 +81,42 @@ func TestCheckALPNCert(t *testing.T) {
 	}
 }
 
+// TestCheckALPNExtension: the acmeIdentifier extension must be critical,
+// an OCTET STRING, and hold SHA-256 of this challenge's key authorization
+// (another digest is an incorrect response, RFC 8737 §3).
+func TestCheckALPNExtension(t *testing.T) {
+	const keyAuth = "tok.thumb"
+	sum := sha256.Sum256([]byte(keyAuth))
+	good, _ := asn1.Marshal(sum[:])
+	other := sha256.Sum256([]byte("tok.another-thumb"))
+	wrong, _ := asn1.Marshal(other[:])
+	notOctets, _ := asn1.Marshal(42)
+	for _, tc := range []struct {
+		name, typ, detail string
+		ext               pkix.Extension
+	}{
+		{"ok/critical digest", "", "", pkix.Extension{Id: oidACMEIdentifier, Critical: true, Value: good}},
+		{"fail/not critical", "unauthorized", "must be critical", pkix.Extension{Id: oidACMEIdentifier, Value: good}},
+		{"fail/not an OCTET STRING", "unauthorized", "not an OCTET STRING", pkix.Extension{Id: oidACMEIdentifier, Critical: true, Value: notOctets}},
+		{"fail/trailing bytes", "unauthorized", "not an OCTET STRING", pkix.Extension{Id: oidACMEIdentifier, Critical: true, Value: append(append([]byte{}, good...), 0)}},
+		{"fail/another key authorization", "incorrectResponse", "does not hold SHA-256 of the key authorization", pkix.Extension{Id: oidACMEIdentifier, Critical: true, Value: wrong}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tls.ConnectionState{NegotiatedProtocol: "acme-tls/1", PeerCertificates: []*x509.Certificate{{DNSNames: []string{"a.internal"}, Extensions: []pkix.Extension{tc.ext}}}}
+			err := checkALPNCert(st, Challenge{Type: "tls-alpn-01", Identifier: Ident{Type: "dns", Value: "a.internal"}, KeyAuth: keyAuth})
+			if tc.typ == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if p, ok := err.(*Problem); !ok || p.Type != ns+tc.typ || !strings.Contains(p.Detail, tc.detail) {
+				t.Fatalf("got %v, want %s with %q", err, tc.typ, tc.detail)
+			}
+		})
+	}
+}
+
 // TestTLSALPNNoServer: nothing answers on the validation port, so the
 // challenge fails with a "tls" problem that names the address and port.
 func TestTLSALPNNoServer(t *testing.T) {
