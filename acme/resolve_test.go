@@ -18,7 +18,7 @@ import (
 // flakyDNS drops the first UDP question about each name, marks UDP answers
 // to TXT questions truncated (the full answer comes over TCP), answers
 // NXDOMAIN below "nx.", SERVFAIL to A below "sf." (AAAA is empty there),
-// and answers A through a CNAME otherwise.
+// only AAAA below "v6.", and answers A through a CNAME otherwise.
 type flakyDNS struct {
 	mu   sync.Mutex
 	seen map[string]int // "udp A name." -> times asked
@@ -48,6 +48,10 @@ func (f *flakyDNS) serve(w dns.ResponseWriter, q *dns.Msg) {
 		m.Rcode = dns.RcodeNameError
 	case strings.HasSuffix(qq.Name, ".sf.") && qq.Qtype == dns.TypeA:
 		m.Rcode = dns.RcodeServerFailure
+	case strings.HasSuffix(qq.Name, ".v6.") && qq.Qtype == dns.TypeAAAA:
+		m.Answer = append(m.Answer, &dns.AAAA{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET}, AAAA: net.ParseIP("2001:db8::1")})
+	case strings.HasSuffix(qq.Name, ".v6."):
+		// no A records
 	case qq.Qtype == dns.TypeTXT && network == "udp":
 		m.Truncated = true
 	case qq.Qtype == dns.TypeTXT:
@@ -88,6 +92,9 @@ func TestResolverAsksTheServer(t *testing.T) {
 	}
 	if n := f.asked("tcp TXT _acme-challenge.svc.internal."); n != 1 {
 		t.Fatalf("TXT asked %d times over TCP, want 1", n)
+	}
+	if addrs, err := r.LookupIP(ctx, "host.v6"); err != nil || !slices.Equal(addrs, []netip.Addr{netip.MustParseAddr("2001:db8::1")}) {
+		t.Fatalf("ok/AAAA only: %v %v", addrs, err)
 	}
 	if _, err := r.LookupIP(ctx, "gone.nx"); err == nil || !strings.Contains(err.Error(), "NXDOMAIN from "+r.Server) {
 		t.Fatalf("fail/NXDOMAIN: %v", err)
