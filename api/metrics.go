@@ -23,7 +23,9 @@ type metrics struct {
 	revoked  *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+// newMetrics makes the series; writeFailing (may be nil) reports whether
+// the store's writes are failing now, for pkid_store_write_failing.
+func newMetrics(writeFailing func() bool) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -45,6 +47,16 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.issued, m.refused, m.revoked,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if writeFailing != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "pkid_store_write_failing", Help: "1 while the store's last commit failed (a full disk, say): nothing is issued or revoked until one succeeds.",
+		}, func() float64 {
+			if writeFailing() {
+				return 1
+			}
+			return 0
+		}))
+	}
 	return m
 }
 

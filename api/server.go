@@ -56,7 +56,11 @@ func New(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	srv := &Server{opts: opts, log: opts.Log, metrics: newMetrics()}
+	var writeFailing func() bool
+	if opts.Store != nil {
+		writeFailing = func() bool { _, err := opts.Store.WriteFailure(); return err != nil }
+	}
+	srv := &Server{opts: opts, log: opts.Log, metrics: newMetrics(writeFailing)}
 	if opts.CA != nil {
 		opts.CA.OnIssue(func(rec *store.CertRecord) { srv.metrics.issued.WithLabelValues(rec.Role, rec.Via).Inc() })
 		opts.CA.OnRevoke(func(rec *store.CertRecord) { srv.metrics.revoked.WithLabelValues(rec.Reason).Inc() })

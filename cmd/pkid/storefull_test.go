@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,6 +49,9 @@ func TestStoreFullOnHealthz(t *testing.T) {
 	if code := s.status(t, "/v1/certs/"+before); code != 200 {
 		t.Fatalf("fail/full: reading a record: HTTP %d", code)
 	}
+	if m := metricsText(t, s); !strings.Contains(m, "\npkid_store_write_failing 1\n") {
+		t.Fatal("fail/full: /metrics has no pkid_store_write_failing 1")
+	}
 
 	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &old, nil); err != nil {
 		t.Fatal(err)
@@ -58,6 +62,9 @@ func TestStoreFullOnHealthz(t *testing.T) {
 	}
 	if h := health(t, s); h.Status != "ok" || len(h.Warnings) != 0 {
 		t.Fatalf("ok/room again: /healthz %+v", h)
+	}
+	if m := metricsText(t, s); !strings.Contains(m, "\npkid_store_write_failing 0\n") {
+		t.Fatal("ok/room again: /metrics has no pkid_store_write_failing 0")
 	}
 	for _, sn := range []string{before, after} {
 		if code := s.status(t, "/v1/certs/"+sn); code != 200 {
@@ -85,4 +92,15 @@ func health(t *testing.T, s *server) healthz {
 		t.Fatalf("/healthz: HTTP %d, %v", resp.StatusCode, err)
 	}
 	return h
+}
+
+func metricsText(t *testing.T, s *server) string {
+	t.Helper()
+	resp, err := s.client.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
