@@ -113,6 +113,15 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.d.Store.CreateAccount(r.Context(), acct); err != nil {
+		// Another newAccount with this key got there first: this one
+		// finds that account, as it would have a moment later.
+		if errors.Is(err, store.ErrDuplicate) {
+			if existing, gerr := s.d.Store.GetAccountByKey(r.Context(), req.role, tp); gerr == nil {
+				w.Header().Set("Location", s.link.account(req.role, existing.ID))
+				writeJSON(w, http.StatusOK, s.viewAccount(existing))
+				return
+			}
+		}
 		s.writeProblem(w, r, err)
 		return
 	}

@@ -1045,6 +1045,7 @@ func TestConcurrentFinalize(t *testing.T) {
 	for i := range bodies {
 		bodies[i] = sign(t, c.key, c.kid, c.nonce(), o.Finalize, payload)
 	}
+	warm(t, n)
 	type result struct {
 		status int
 		body   string
@@ -1084,4 +1085,78 @@ func TestConcurrentFinalize(t *testing.T) {
 	if signed != 1 {
 		t.Fatalf("%d finalize requests signed, want 1", signed)
 	}
+}
+
+// TestConcurrentNewAccount: newAccount requests with one key that arrive
+// together make one account; the others find it (200 with its URL), as a
+// request a moment later would, rather than failing on the store's
+// uniqueness check.
+func TestConcurrentNewAccount(t *testing.T) {
+	c := newRaw(t, "default")
+	const n = 8
+	bodies := make([][]byte, n)
+	payload, _ := json.Marshal(map[string]any{"termsOfServiceAgreed": true})
+	for i := range bodies {
+		bodies[i] = sign(t, c.key, "", c.nonce(), c.url("newAccount"), payload)
+	}
+	warm(t, n)
+	type result struct {
+		status   int
+		location string
+		body     string
+	}
+	results := make([]result, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			req, _ := http.NewRequest(http.MethodPost, c.url("newAccount"), bytes.NewReader(bodies[i]))
+			req.Header.Set("Content-Type", "application/jose+json")
+			resp, err := srv.client.Do(req)
+			if err != nil {
+				results[i] = result{-1, "", err.Error()}
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			results[i] = result{resp.StatusCode, resp.Header.Get("Location"), string(b)}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	created := 0
+	for _, r := range results {
+		if r.status == 201 {
+			created++
+		} else if r.status != 200 {
+			t.Errorf("newAccount answered %d %s", r.status, r.body)
+		}
+		if r.location == "" || r.location != results[0].location {
+			t.Errorf("Location %q, want one account for every answer (%q)", r.location, results[0].location)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d accounts created for one key", created)
+	}
+}
+
+// warm opens n connections to the server beforehand, so that n requests
+// sent together arrive together rather than one TLS handshake apart.
+func warm(t *testing.T, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if resp, err := srv.client.Get(srv.dirURL("default")); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
 }
