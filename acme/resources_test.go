@@ -1045,39 +1045,13 @@ func TestConcurrentFinalize(t *testing.T) {
 	for i := range bodies {
 		bodies[i] = sign(t, c.key, c.kid, c.nonce(), o.Finalize, payload)
 	}
-	warm(t, n)
-	type result struct {
-		status int
-		body   string
-	}
-	results := make([]result, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			req, _ := http.NewRequest(http.MethodPost, o.Finalize, bytes.NewReader(bodies[i]))
-			req.Header.Set("Content-Type", "application/jose+json")
-			resp, err := srv.client.Do(req)
-			if err != nil {
-				results[i] = result{-1, err.Error()}
-				return
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			results[i] = result{resp.StatusCode, string(b)}
-		}()
-	}
-	close(start)
-	wg.Wait()
+	results := postTogether(t, o.Finalize, bodies)
 	signed := 0
 	for _, r := range results {
 		switch {
 		case r.status == 200:
 			signed++
-		case r.status == 403 && strings.Contains(r.body, "orderNotReady"):
+		case r.status == 403 && strings.Contains(string(r.body), "orderNotReady"):
 		default:
 			t.Errorf("finalize answered %d %s", r.status, r.body)
 		}
@@ -1099,34 +1073,7 @@ func TestConcurrentNewAccount(t *testing.T) {
 	for i := range bodies {
 		bodies[i] = sign(t, c.key, "", c.nonce(), c.url("newAccount"), payload)
 	}
-	warm(t, n)
-	type result struct {
-		status   int
-		location string
-		body     string
-	}
-	results := make([]result, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			req, _ := http.NewRequest(http.MethodPost, c.url("newAccount"), bytes.NewReader(bodies[i]))
-			req.Header.Set("Content-Type", "application/jose+json")
-			resp, err := srv.client.Do(req)
-			if err != nil {
-				results[i] = result{-1, "", err.Error()}
-				return
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			results[i] = result{resp.StatusCode, resp.Header.Get("Location"), string(b)}
-		}()
-	}
-	close(start)
-	wg.Wait()
+	results := postTogether(t, c.url("newAccount"), bodies)
 	created := 0
 	for _, r := range results {
 		if r.status == 201 {
@@ -1134,8 +1081,8 @@ func TestConcurrentNewAccount(t *testing.T) {
 		} else if r.status != 200 {
 			t.Errorf("newAccount answered %d %s", r.status, r.body)
 		}
-		if r.location == "" || r.location != results[0].location {
-			t.Errorf("Location %q, want one account for every answer (%q)", r.location, results[0].location)
+		if loc := r.header.Get("Location"); loc == "" || loc != results[0].header.Get("Location") {
+			t.Errorf("Location %q, want one account for every answer (%q)", loc, results[0].header.Get("Location"))
 		}
 	}
 	if created != 1 {
@@ -1143,12 +1090,14 @@ func TestConcurrentNewAccount(t *testing.T) {
 	}
 }
 
-// warm opens n connections to the server beforehand, so that n requests
-// sent together arrive together rather than one TLS handshake apart.
-func warm(t *testing.T, n int) {
+// postTogether posts every body to url at once, over connections opened
+// beforehand so that the requests arrive together rather than one TLS
+// handshake apart, and returns the answers in order (status -1 and the
+// error as body when a request could not be made).
+func postTogether(t *testing.T, url string, bodies [][]byte) []answer {
 	t.Helper()
 	var wg sync.WaitGroup
-	for range n {
+	for range bodies {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -1159,4 +1108,26 @@ func warm(t *testing.T, n int) {
 		}()
 	}
 	wg.Wait()
+	out := make([]answer, len(bodies))
+	start := make(chan struct{})
+	for i := range bodies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[i]))
+			req.Header.Set("Content-Type", "application/jose+json")
+			resp, err := srv.client.Do(req)
+			if err != nil {
+				out[i] = answer{status: -1, body: []byte(err.Error())}
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			out[i] = answer{resp.StatusCode, resp.Header, b}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return out
 }
