@@ -71,7 +71,7 @@ func WriteFiles(files ...File) error {
 func stage(path string, data []byte, mode os.FileMode) (string, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	err = f.Chmod(mode)
 	if err == nil {

@@ -108,8 +108,9 @@ func testAccounts(t *testing.T, open Opener) {
 		t.Fatalf("fail/rollover to a key in use: %v", err)
 	}
 	// An update whose function refuses changes nothing and returns the
-	// function's error as is (the ACME server answers with it); an
-	// account's id and role never change.
+	// function's error, which errors.Is and errors.As still find under the
+	// store's wrapping (the ACME server answers with it); an account's id
+	// and role never change.
 	refusal := errors.New("refused inside the update")
 	if _, err := as.UpdateAccount(ctx, "acct3", func(a *store.ACMEAccount) error { a.Status = store.ACMEDeactivated; return refusal }); !errors.Is(err, refusal) {
 		t.Fatalf("fail/update refused: %v", err)
