@@ -43,6 +43,7 @@ type Server struct {
 	oidc    oidcVerifiers
 	reqID   requestIDs
 	metrics *metrics
+	chainJS chainJSON
 }
 
 // New validates opts.
