@@ -18,7 +18,8 @@ import (
 // to 127.0.0.1 with acme.hosts.
 func TestCertbot(t *testing.T) {
 	certbot := needTool(t, "certbot")
-	d, https, _, port := initACMECA(t, map[string]string{"  hosts: {}\n": "  hosts: {certbot.internal: 127.0.0.1}\n"})
+	d, https, _, port := initACMECA(t, map[string]string{"  hosts: {}\n": "  hosts: {certbot.internal: 127.0.0.1}\n",
+		"    key_types: [ec-p256, ec-p384, ed25519, rsa-2048, rsa-3072, rsa-4096]\n": "    key_types: [ec-p256, ec-p384, ed25519, rsa-2048, rsa-4096]\n"})
 	_, p, _ := net.SplitHostPort(port)
 	s := serve(t, d, https)
 
@@ -37,6 +38,16 @@ func TestCertbot(t *testing.T) {
 	}
 	if second.SerialNumber.Cmp(first.SerialNumber) == 0 {
 		t.Fatal("certbot renew --force-renewal kept the same certificate")
+	}
+	// A key the role does not allow: certbot is refused with badCSR and
+	// the reason. (Debian's certbot 2.1 on Python 3.11 prints only
+	// "AttributeError: can't set attribute" for any ACME error,
+	// certbot/certbot#9539, fixed in 2.2; the problem is in its log.)
+	c := newCertbot(t, certbot, d, s, work)
+	out, err := c.run("certonly", "--standalone", "--http-01-port", p, "--http-01-address", "127.0.0.1", "-d", "certbot.internal", "--cert-name", "rsa", "--key-type", "rsa", "--rsa-key-size", "3072")
+	log, _ := os.ReadFile(filepath.Join(work, "logs", "letsencrypt.log"))
+	if err == nil || !strings.Contains(string(log), `urn:ietf:params:acme:error:badCSR :: The CSR is unacceptable (e.g., due to a short key) :: role "default" refuses: key "rsa-3072"`) {
+		t.Fatalf("certbot with a key type the role refuses: %v\n%s\n%s", err, out, tail(string(log), 3000))
 	}
 	run("revoke", "--cert-path", live, "--reason", "superseded", "--no-delete-after-revoke")
 	if a, b := s.recordStatus(t, ca.SerialString(first.SerialNumber)), s.recordStatus(t, ca.SerialString(second.SerialNumber)); a != "valid" || b != "revoked" {
