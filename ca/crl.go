@@ -84,6 +84,11 @@ func (p *CRLPublisher) Run(ctx context.Context) {
 	}
 	tick := time.NewTicker(p.Tick)
 	defer tick.Stop()
+	// owed is set while a CRL after revocations could not be made (a
+	// store that cannot commit, say): it is tried again every tick, so the
+	// revocation shows as soon as the store works rather than at the next
+	// scheduled CRL, half a validity later.
+	owed := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -94,10 +99,12 @@ func (p *CRLPublisher) Run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
-			if _, err := p.Generate(ctx, false); err != nil {
-				p.log.Error("CRL after revocation", "err", err)
-			}
+			owed = p.afterRevocation(ctx, owed)
 		case <-tick.C:
+			if owed {
+				owed = p.afterRevocation(ctx, owed)
+				continue
+			}
 			cur, err := p.Current(ctx)
 			if err != nil {
 				p.log.Error("CRL schedule", "err", err)
@@ -110,6 +117,19 @@ func (p *CRLPublisher) Run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// afterRevocation makes the CRL revocations asked for and reports whether
+// it is still owed; it logs when a CRL is first owed and when it is made.
+func (p *CRLPublisher) afterRevocation(ctx context.Context, owed bool) bool {
+	_, err := p.Generate(ctx, false)
+	switch {
+	case err != nil && !owed:
+		p.log.Error("CRL after revocation failed; trying again every tick", "err", err)
+	case err == nil && owed:
+		p.log.Info("CRL after revocation made")
+	}
+	return err != nil
 }
 
 // Generate signs and stores a new CRL. scheduled marks a periodic CRL,

@@ -1,0 +1,73 @@
+package ca_test
+
+import (
+	"context"
+	"crypto/x509"
+	"syscall"
+	"testing"
+	"time"
+
+	"pkid/ca"
+)
+
+// TestCRLAfterRevocationRetried: the CRL a revocation asks for cannot be
+// stored (the store's file may not grow past its meta pages: RLIMIT_FSIZE,
+// as a full disk), so the publisher owes it and tries again every tick;
+// once the store works the revocation is on the served CRL within a
+// second, not at the next scheduled CRL half a validity later.
+//
+// Not parallel: the limit holds for the whole test process while it is set.
+func TestCRLAfterRevocationRetried(t *testing.T) {
+	a, _, _ := newAuthority(t, "ec-p256")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub := ca.NewCRLPublisher(a, time.Hour, quiet)
+	pub.Tick, pub.Coalesce = 20*time.Millisecond, 300*time.Millisecond
+	if _, err := pub.Generate(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	go pub.Run(ctx)
+	iss := issue(t, a, "owed.internal", time.Hour)
+
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	full := old
+	full.Cur = 8 << 10
+	if _, err := a.Revoke(ctx, iss.Record.Serial, "superseded"); err != nil {
+		t.Fatal(err)
+	}
+	// The revocation is committed; its CRL is made after Coalesce, with
+	// the store unable to commit.
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(pub.Coalesce + 10*pub.Tick)
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	listed := func() bool {
+		cur, err := pub.Current(ctx)
+		if err != nil {
+			return false
+		}
+		rl, err := x509.ParseRevocationList(cur.DER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range rl.RevokedCertificateEntries {
+			if ca.SerialString(e.SerialNumber) == iss.Record.Serial {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(time.Second)
+	for !listed() {
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation is not on the CRL a second after the store works again")
+		}
+		time.Sleep(pub.Tick)
+	}
+}
