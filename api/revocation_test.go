@@ -335,3 +335,47 @@ func TestIntermediateExpiryWarned(t *testing.T) {
 		t.Fatalf("healthz %v", h)
 	}
 }
+
+// TestOCSPResponderRenewed: an Ed25519 intermediate answers OCSP through a
+// delegated responder certificate of 30 days; with the clock moved past two
+// thirds of it, the server issues a new one and answers with it, with no
+// restart (before, it kept the first until it expired and every answer
+// failed to verify).
+func TestOCSPResponderRenewed(t *testing.T) {
+	ports := testutil.Listen(t)
+	dir := testutil.CADir(t, "ed25519", ports.HTTPSAddr(), ports.HTTPAddr(), nil)
+	s := startServer(t, dir, ports)
+	defer s.stop()
+	_, leaf := issueLeaf(t, s, "responder.internal")
+	inter := s.run.CA.Intermediate()
+	req, err := ocsp.CreateRequest(leaf, inter, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	responder := func() *x509.Certificate {
+		t.Helper()
+		der, _ := fetch(t, s.http+"/ocsp/"+base64.StdEncoding.EncodeToString(req))
+		r, err := ocsp.ParseResponseForCert(der, leaf, inter)
+		if err != nil || r.Status != ocsp.Good || r.Certificate == nil {
+			t.Fatalf("OCSP answer: %+v %v", r, err)
+		}
+		return r.Certificate
+	}
+	first := responder()
+	if now := s.clock.Now(); first.NotAfter.Sub(now) > 31*24*time.Hour || now.Before(first.NotBefore) {
+		t.Fatalf("first responder valid %s to %s", first.NotBefore, first.NotAfter)
+	}
+	s.advance(t, 21*24*time.Hour)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		r := responder()
+		if now := s.clock.Now(); r.SerialNumber.Cmp(first.SerialNumber) != 0 && !now.Before(r.NotBefore) && r.NotAfter.Sub(now) > 29*24*time.Hour {
+			testutil.LintCertificate(t, r.Raw)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still answered by responder %x (valid to %s) at %s", first.SerialNumber, r.NotAfter, s.clock.Now())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

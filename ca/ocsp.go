@@ -17,8 +17,10 @@ import (
 	"hash"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"go.step.sm/crypto/x509util"
 	"golang.org/x/crypto/ocsp"
 
 	"pkid/store"
@@ -46,11 +48,22 @@ type OCSPResponder struct {
 	// before a revocation is not cached after it (it would stay "good" in
 	// the cache for half an hour).
 	gen       uint64
-	responder *x509.Certificate
-	signer    crypto.Signer
+	responder atomic.Pointer[responderKey]
 	nameHash  map[crypto.Hash][]byte
 	keyHash   map[crypto.Hash][]byte
 }
+
+// responderKey is what signs responses: the intermediate itself, or a
+// delegated responder certificate and its key, renewed at renewAt.
+type responderKey struct {
+	cert    *x509.Certificate
+	signer  crypto.Signer
+	renewAt time.Time // zero for the intermediate itself
+}
+
+// responderLife is a delegated responder certificate's validity; it is
+// renewed at two thirds of it.
+const responderLife = 30 * 24 * time.Hour
 
 type ocspEntry struct {
 	der     []byte
@@ -76,7 +89,7 @@ func NewOCSPResponder(ctx context.Context, a *Authority) (*OCSPResponder, error)
 		hk.Write(spki.PublicKey.RightAlign())
 		o.keyHash[h] = hk.Sum(nil)
 	}
-	o.responder, o.signer = a.d.Intermediate, a.d.Signer
+	o.responder.Store(&responderKey{cert: a.d.Intermediate, signer: a.d.Signer})
 	if _, ok := a.d.Signer.Public().(ed25519.PublicKey); ok {
 		if err := o.delegate(ctx); err != nil {
 			return nil, err
@@ -99,9 +112,14 @@ func (o *OCSPResponder) delegate(ctx context.Context) error {
 		return err
 	}
 	nocheck, _ := asn1.Marshal(asn1.NullRawValue)
+	ski, err := x509util.GenerateSubjectKeyID(key.Public())
+	if err != nil {
+		return err
+	}
 	tmpl := &x509.Certificate{
+		SubjectKeyId: ski,
 		SerialNumber: serial, Subject: pkix.Name{CommonName: o.a.d.Intermediate.Subject.CommonName + " OCSP Responder"},
-		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(30 * 24 * time.Hour),
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(responderLife),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning},
 		BasicConstraintsValid: true, ExtraExtensions: []pkix.Extension{{Id: oidOCSPNoCheck, Value: nocheck}},
 	}
@@ -122,12 +140,37 @@ func (o *OCSPResponder) delegate(ctx context.Context) error {
 	if err := o.a.d.Store.InsertCertificate(ctx, rec); err != nil {
 		return err
 	}
-	o.responder, o.signer = cert, key
+	o.responder.Store(&responderKey{cert: cert, signer: key, renewAt: now.Add(cert.NotAfter.Sub(now) * 2 / 3)})
 	return nil
 }
 
 // Responder is the certificate whose key signs responses.
-func (o *OCSPResponder) Responder() *x509.Certificate { return o.responder }
+func (o *OCSPResponder) Responder() *x509.Certificate { return o.responder.Load().cert }
+
+// Run renews a delegated responder certificate at two thirds of its life,
+// checking the clock every tick and retrying on error, until ctx ends. (A
+// response is valid an hour; the old certificate has days left.) With no
+// delegated responder it returns at once.
+func (o *OCSPResponder) Run(ctx context.Context, tick time.Duration) {
+	if o.responder.Load().renewAt.IsZero() {
+		return
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if o.a.d.Clock.Now().Before(o.responder.Load().renewAt) {
+				continue
+			}
+			if err := o.delegate(ctx); err != nil {
+				o.a.d.Log.Error("OCSP responder certificate renewal failed; will retry", "err", err)
+			}
+		}
+	}
+}
 
 func cacheKey(h crypto.Hash, serial string) string { return fmt.Sprintf("%02d%s", int(h), serial) }
 
@@ -207,8 +250,9 @@ func (o *OCSPResponder) sign(ctx context.Context, req *ocsp.Request, serial stri
 	default:
 		tmpl.Status = ocsp.Good
 	}
-	if o.responder != o.a.d.Intermediate {
-		tmpl.Certificate = o.responder
+	k := o.responder.Load()
+	if k.cert != o.a.d.Intermediate {
+		tmpl.Certificate = k.cert
 	}
-	return ocsp.CreateResponse(o.a.d.Intermediate, o.responder, tmpl, o.signer)
+	return ocsp.CreateResponse(o.a.d.Intermediate, k.cert, tmpl, k.signer)
 }
