@@ -93,6 +93,19 @@ func (b *Bolt) commitLoop() {
 }
 
 func (b *Bolt) commitGroup(group []*writeReq) {
+	// A write that fails may have failed on what another write of this
+	// group did (a key index entry, a used token): its answer waits until
+	// the group's commit, so that whoever it lost to is visible by then.
+	type refusal struct {
+		r   *writeReq
+		err error
+	}
+	var refused []refusal
+	defer func() {
+		for _, f := range refused {
+			f.r.err <- f.err
+		}
+	}()
 	for len(group) > 0 {
 		tx, err := b.db.Begin(true)
 		if err != nil {
@@ -111,7 +124,7 @@ func (b *Bolt) commitGroup(group []*writeReq) {
 		}
 		if failed >= 0 {
 			tx.Rollback()
-			group[failed].err <- ferr
+			refused = append(refused, refusal{group[failed], ferr})
 			group = append(group[:failed:failed], group[failed+1:]...)
 			continue
 		}

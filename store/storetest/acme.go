@@ -3,7 +3,10 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ func RunACME(t *testing.T, open Opener) {
 	t.Run("accounts", func(t *testing.T) { testAccounts(t, open) })
 	t.Run("orders", func(t *testing.T) { testOrders(t, open) })
 	t.Run("eab", func(t *testing.T) { testEAB(t, open) })
+	t.Run("refusal after the winner", func(t *testing.T) { testRefusalAfterWinner(t, open) })
 }
 
 func testEAB(t *testing.T, open Opener) {
@@ -224,5 +228,53 @@ func testOrders(t *testing.T, open Opener) {
 	}
 	if _, err := as.GetOrder(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("fail/unknown order: %v", err)
+	}
+}
+
+// testRefusalAfterWinner: when writes race for one unique thing (here an
+// ACME account key), the losers' refusal (ErrDuplicate) is returned only
+// once the winner's write is visible: a loser that then looks the winner
+// up finds it. (A backend that batches writes must not report a refusal
+// caused by a write still waiting to commit.)
+func testRefusalAfterWinner(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	defer s.Close()
+	as := acmeOf(t, s)
+	for round := range 20 {
+		thumb := fmt.Sprintf("race-%d", round)
+		const n = 16
+		var wg sync.WaitGroup
+		var created atomic.Int32
+		errs := make(chan error, n)
+		start := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				a := &store.ACMEAccount{ID: fmt.Sprintf("r%d-%d", round, i), Role: "default", KeyThumbprint: thumb, Status: store.ACMEValid, CreatedAt: t0}
+				err := as.CreateAccount(ctx, a)
+				switch {
+				case err == nil:
+					created.Add(1)
+				case errors.Is(err, store.ErrDuplicate):
+					if _, gerr := as.GetAccountByKey(ctx, "default", thumb); gerr != nil {
+						errs <- fmt.Errorf("refused as a duplicate, but the account that won is not there: %w", gerr)
+					}
+				default:
+					errs <- err
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if created.Load() != 1 {
+			t.Fatalf("round %d: %d accounts created for one key", round, created.Load())
+		}
 	}
 }
