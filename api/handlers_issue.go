@@ -196,7 +196,7 @@ func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.
 		return
 	}
 	s.logAudit(ctx, "issue", requester, role, iss.Names, "issued", iss.Record.Serial, "", "via", "api")
-	writeJSON(w, http.StatusCreated, s.issueResponse(iss, keyPEM))
+	writeJSON(w, http.StatusCreated, issueResponse(iss, keyPEM))
 }
 
 // requestedNames are the names asked for, for the audit line of a refusal,
@@ -214,6 +214,14 @@ func requestedNames(sr *ca.SignRequest, ir *ca.IssueRequest) []string {
 		return csrNames(sr.CSR)
 	}
 	return nil
+}
+
+func issueResponse(iss *ca.Issued, keyPEM []byte) IssueResponse {
+	resp := IssueResponse{Serial: iss.Record.Serial, Certificate: string(iss.PEM), NotBefore: iss.Record.NotBefore, NotAfter: iss.Record.NotAfter, PrivateKey: string(keyPEM)}
+	for _, c := range iss.Chain {
+		resp.Chain = append(resp.Chain, string(c))
+	}
+	return resp
 }
 
 func csrNames(c *x509.CertificateRequest) []string {

@@ -50,7 +50,7 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logAudit(r.Context(), "renew", requester, iss.Record.Role, iss.Names, "issued", iss.Record.Serial, "", "replaces", iss.Record.Replaces)
-	writeJSON(w, http.StatusCreated, s.issueResponse(iss, nil))
+	writeJSON(w, http.StatusCreated, issueResponse(iss, nil))
 }
 
 type selfRevokeBody struct {

@@ -43,7 +43,6 @@ type Server struct {
 	oidc    oidcVerifiers
 	reqID   requestIDs
 	metrics *metrics
-	chainJS chainJSON
 }
 
 // New validates opts.
