@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"pkid/internal/testutil"
 )
 
 // TestCheckALPNCert covers what FuzzALPNCert leaves fixed: the negotiated
@@ -120,16 +122,12 @@ func TestCheckALPNExtension(t *testing.T) {
 // TestTLSALPNNoServer: nothing answers on the validation port, so the
 // challenge fails with a "tls" problem that names the address and port.
 func TestTLSALPNNoServer(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	_, p, _ := net.SplitHostPort(testutil.FreeAddr(t))
+	port, _ := strconv.Atoi(p)
 	v := &TLSALPNValidator{Port: port}
-	err = v.Validate(context.Background(), Challenge{Type: "tls-alpn-01", Identifier: Ident{Type: "ip", Value: "127.0.0.1"}, KeyAuth: "tok.thumb"})
-	p, ok := err.(*Problem)
-	if !ok || p.Type != ns+"tls" || !strings.Contains(p.Detail, "127.0.0.1 port "+strconv.Itoa(port)) {
+	err := v.Validate(context.Background(), Challenge{Type: "tls-alpn-01", Identifier: Ident{Type: "ip", Value: "127.0.0.1"}, KeyAuth: "tok.thumb"})
+	prob, ok := err.(*Problem)
+	if !ok || prob.Type != ns+"tls" || !strings.Contains(prob.Detail, "127.0.0.1 port "+strconv.Itoa(port)) {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -2,9 +2,11 @@ package testutil
 
 import (
 	"encoding/pem"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,15 +40,45 @@ func (p *Ports) HTTPSAddr() string { return p.HTTPS.Addr().String() }
 func (p *Ports) HTTPAddr() string  { return p.HTTP.Addr().String() }
 
 // FreeAddr returns a loopback address that was free a moment ago, for
-// servers started in another process.
+// servers started later or in another process (a pkid serve, an http-01
+// responder bound and closed test after test). Its port is outside the
+// kernel's ephemeral range: a port from that range, once released, can be
+// handed to any other test's listener or outgoing connection, which the
+// suite's packages, running side by side, make by the thousand.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	lo, hi := nonEphemeralRange()
+	for range 200 {
+		port := lo + rand.IntN(hi-lo+1)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue // taken: try another
+		}
+		l.Close()
+		return l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatalf("no free loopback port in %d-%d", lo, hi)
+	return ""
+}
+
+// nonEphemeralRange is a range of ports the kernel does not hand out for
+// ":0" listeners and outgoing connections: the 16,384 ports below
+// net.ipv4.ip_local_port_range (Linux), or above it if that leaves more.
+func nonEphemeralRange() (int, int) {
+	lo, hi := 32768, 60999 // Linux's default
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if l, err1 := strconv.Atoi(f[0]); err1 == nil {
+				if h, err2 := strconv.Atoi(f[1]); err2 == nil {
+					lo, hi = l, h
+				}
+			}
+		}
+	}
+	if below := lo - 1 - 1024; below >= 65535-hi {
+		return max(1024, lo-16384), lo - 1
+	}
+	return hi + 1, min(65535, hi+16384)
 }
 
 // CADir lays out a CA directory exactly as `pkid init` does, from the
