@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/x509"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,4 +122,108 @@ func TestTwoServicesRenewThemselves(t *testing.T) {
 		t.Fatalf("%d of %d requests failed", failed, ok+failed)
 	}
 	t.Logf("%d requests, renewals server %d client %d", ok, renewals[0].Load(), renewals[1].Load())
+}
+
+// TestRenewalRetriedAfterCATrouble: when renewal is due the CA cannot
+// commit (its database file may not grow: RLIMIT_FSIZE, as a full disk),
+// so renewal fails with the CA's 500; the Source keeps its certificate,
+// retries with backoff, and renews once the CA works again, before the
+// certificate expires. (The limit is the whole test process's; the
+// Source's own files are far below it.)
+func TestRenewalRetriedAfterCATrouble(t *testing.T) {
+	ports := testutil.Listen(t)
+	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string { return testutil.AddRole(y, "svc", svcRole) })
+	cfg, err := config.Load(filepath.Join(dir, "pkid.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := testserver.Start(cfg, ports, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pk.Stop()
+	run, ctx := pk.Run, context.Background()
+	roots := x509.NewCertPool()
+	roots.AddCert(run.CA.Root())
+	iss, key, err := run.CA.Issue(ctx, &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "svc", Requester: "test", TTL: 8 * time.Second}, CommonName: "c.svc.internal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := t.TempDir()
+	kp, _ := ca.MarshalKey(key)
+	crt, keyFile := filepath.Join(d, "tls.crt"), filepath.Join(d, "tls.key")
+	os.WriteFile(keyFile, kp, 0o600)
+	os.WriteFile(crt, append(iss.PEM, iss.Chain[0]...), 0o644)
+	first, _ := ca.LoadCertificate(crt)
+
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	full := old
+	full.Cur = 8 << 10 // bbolt's meta pages: no commit can write its pages
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
+		t.Fatal(err)
+	}
+	lifted := false
+	lift := func() {
+		if !lifted {
+			lifted = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer lift()
+
+	var log lockedLog
+	renewed := make(chan *x509.Certificate, 4)
+	src, err := pkidclient.New(ctx, pkidclient.Options{CAURL: "https://" + run.HTTPSAddr, Roots: roots, CertFile: crt, KeyFile: keyFile,
+		Log: slog.New(slog.NewTextHandler(&log, nil)), OnRenew: func(c *x509.Certificate) { renewed <- c }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	// Renewal is due about 5 s in; let it fail for a while.
+	deadline := time.Now().Add(7 * time.Second)
+	for !strings.Contains(log.String(), "renewal failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed renewal logged:\n%s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if src.Certificate().SerialNumber.Cmp(first.SerialNumber) != 0 {
+		t.Fatal("the certificate changed while the CA could not commit")
+	}
+	lift()
+	select {
+	case c := <-renewed:
+		if c.SerialNumber.Cmp(first.SerialNumber) == 0 || !time.Now().Before(first.NotAfter) {
+			t.Fatalf("renewed %x at %s; the first expired at %s", c.SerialNumber, time.Now(), first.NotAfter)
+		}
+		if onDisk, _ := ca.LoadCertificate(crt); onDisk.SerialNumber.Cmp(c.SerialNumber) != 0 {
+			t.Fatal("the renewed certificate was not written back")
+		}
+	case <-time.After(time.Until(first.NotAfter)):
+		t.Fatalf("not renewed before the certificate expired:\n%s", log.String())
+	}
+}
+
+// lockedLog is a log destination safe for the Source's goroutine.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
