@@ -3,11 +3,11 @@ package ca_test
 import (
 	"context"
 	"crypto/x509"
-	"syscall"
 	"testing"
 	"time"
 
 	"pkid/ca"
+	"pkid/internal/testutil"
 )
 
 // TestCRLAfterRevocationRetried: the CRL a revocation asks for cannot be
@@ -29,24 +29,14 @@ func TestCRLAfterRevocationRetried(t *testing.T) {
 	go pub.Run(ctx)
 	iss := issue(t, a, "owed.internal", time.Hour)
 
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-		t.Fatal(err)
-	}
-	full := old
-	full.Cur = 8 << 10
 	if _, err := a.Revoke(ctx, iss.Record.Serial, "superseded"); err != nil {
 		t.Fatal(err)
 	}
 	// The revocation is committed; its CRL is made after Coalesce, with
 	// the store unable to commit.
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
-		t.Fatal(err)
-	}
+	lift := testutil.LimitFileSize(t, 8<<10)
 	time.Sleep(pub.Coalesce + 10*pub.Tick)
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-		t.Fatal(err)
-	}
+	lift()
 	listed := func() bool {
 		cur, err := pub.Current(ctx)
 		if err != nil {

@@ -12,10 +12,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"pkid/api"
 	"pkid/ca"
 	"pkid/config"
 	"pkid/internal/testserver"
@@ -36,25 +36,34 @@ renewal: {enabled: true, max_age: 1h}
 revocation_pointers: false
 acme: {enabled: false, challenges: [], require_eab: false}`
 
-// TestTwoServicesRenewThemselves: a server requiring client certificates
-// and a client, both with 3-second certificates from a real pkid, renew
-// themselves through the library at least twice while requests between
-// them keep succeeding.
-func TestTwoServicesRenewThemselves(t *testing.T) {
+// startPKID starts a real pkid with the svc role on the wall clock (the
+// services renew on it) until the test ends, and returns it and a pool
+// holding its root.
+func startPKID(t *testing.T) (*api.Running, *x509.CertPool) {
+	t.Helper()
 	ports := testutil.Listen(t)
 	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string { return testutil.AddRole(y, "svc", svcRole) })
 	cfg, err := config.Load(filepath.Join(dir, "pkid.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pk, err := testserver.Start(cfg, ports, nil) // real time: the services renew on the wall clock
+	pk, err := testserver.Start(cfg, ports, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pk.Stop()
-	run, ctx := pk.Run, context.Background()
+	t.Cleanup(func() { pk.Stop() })
 	roots := x509.NewCertPool()
-	roots.AddCert(run.CA.Root())
+	roots.AddCert(pk.Run.CA.Root())
+	return pk.Run, roots
+}
+
+// TestTwoServicesRenewThemselves: a server requiring client certificates
+// and a client, both with 3-second certificates from a real pkid, renew
+// themselves through the library at least twice while requests between
+// them keep succeeding.
+func TestTwoServicesRenewThemselves(t *testing.T) {
+	run, roots := startPKID(t)
+	ctx := context.Background()
 
 	bootstrap := func(name string) (string, string) {
 		iss, key, err := run.CA.Issue(ctx, &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "svc", Requester: "test"}, CommonName: name})
@@ -71,6 +80,7 @@ func TestTwoServicesRenewThemselves(t *testing.T) {
 	sources := make([]*pkidclient.Source, 2)
 	for i, name := range []string{"a.svc.internal", "b.svc.internal"} {
 		crt, key := bootstrap(name)
+		var err error
 		sources[i], err = pkidclient.New(ctx, pkidclient.Options{CAURL: "https://" + run.HTTPSAddr, Roots: roots, CertFile: crt, KeyFile: key,
 			OnRenew: func(*x509.Certificate) { renewals[i].Add(1) }})
 		if err != nil {
@@ -131,20 +141,8 @@ func TestTwoServicesRenewThemselves(t *testing.T) {
 // certificate expires. (The limit is the whole test process's; the
 // Source's own files are far below it.)
 func TestRenewalRetriedAfterCATrouble(t *testing.T) {
-	ports := testutil.Listen(t)
-	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string { return testutil.AddRole(y, "svc", svcRole) })
-	cfg, err := config.Load(filepath.Join(dir, "pkid.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := testserver.Start(cfg, ports, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pk.Stop()
-	run, ctx := pk.Run, context.Background()
-	roots := x509.NewCertPool()
-	roots.AddCert(run.CA.Root())
+	run, roots := startPKID(t)
+	ctx := context.Background()
 	iss, key, err := run.CA.Issue(ctx, &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "svc", Requester: "test", TTL: 8 * time.Second}, CommonName: "c.svc.internal"})
 	if err != nil {
 		t.Fatal(err)
@@ -156,25 +154,7 @@ func TestRenewalRetriedAfterCATrouble(t *testing.T) {
 	os.WriteFile(crt, append(iss.PEM, iss.Chain[0]...), 0o644)
 	first, _ := ca.LoadCertificate(crt)
 
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-		t.Fatal(err)
-	}
-	full := old
-	full.Cur = 8 << 10 // bbolt's meta pages: no commit can write its pages
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
-		t.Fatal(err)
-	}
-	lifted := false
-	lift := func() {
-		if !lifted {
-			lifted = true
-			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	defer lift()
+	lift := testutil.LimitFileSize(t, 8<<10) // bbolt's meta pages: no commit can write its pages
 
 	var log lockedLog
 	renewed := make(chan *x509.Certificate, 4)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"pkid/internal/testutil"
 	"pkid/store"
 	"pkid/store/storetest"
 )
@@ -42,25 +43,7 @@ func TestWriteFailureReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-		t.Fatal(err)
-	}
-	lim := old
-	lim.Cur = uint64(fi.Size())
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	restored := false
-	restore := func() {
-		if !restored {
-			restored = true
-			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	defer restore()
+	restore := testutil.LimitFileSize(t, uint64(fi.Size()))
 
 	// Fill what the file already holds (bbolt's free pages and the runway
 	// of written zeros past them) until a commit needs the file to grow.
