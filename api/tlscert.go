@@ -71,21 +71,7 @@ func (s *ServerCert) Current() *x509.Certificate { return s.cur.Load().cert.Leaf
 
 // Run checks the clock every tick and renews when due, retrying on error.
 func (s *ServerCert) Run(ctx context.Context, tick time.Duration) {
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if s.clock.Now().Before(s.cur.Load().renewAt) {
-				continue
-			}
-			if err := s.renew(ctx); err != nil {
-				s.log.Error("server certificate renewal failed; will retry", "err", err)
-			}
-		}
-	}
+	ca.RenewWhenDue(ctx, tick, s.clock, func() time.Time { return s.cur.Load().renewAt }, s.renew, s.log, "server certificate")
 }
 
 // TLSConfig is the HTTPS listener's configuration: TLS 1.2+, our own

@@ -1,6 +1,8 @@
 package ca
 
 import (
+	"context"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -36,4 +38,26 @@ func (c *FakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
+}
+
+// RenewWhenDue is the loop of a timer duty that renews an artefact (the
+// server's certificate, a delegated OCSP responder): every tick it reads
+// clock, and once due() has passed it calls renew, logging a failure as
+// what and trying again the next tick, until ctx ends.
+func RenewWhenDue(ctx context.Context, tick time.Duration, clock Clock, due func() time.Time, renew func(context.Context) error, log *slog.Logger, what string) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if clock.Now().Before(due()) {
+				continue
+			}
+			if err := renew(ctx); err != nil {
+				log.Error(what+" renewal failed; will retry", "err", err)
+			}
+		}
+	}
 }

@@ -155,21 +155,7 @@ func (o *OCSPResponder) Run(ctx context.Context, tick time.Duration) {
 	if o.responder.Load().renewAt.IsZero() {
 		return
 	}
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if o.a.d.Clock.Now().Before(o.responder.Load().renewAt) {
-				continue
-			}
-			if err := o.delegate(ctx); err != nil {
-				o.a.d.Log.Error("OCSP responder certificate renewal failed; will retry", "err", err)
-			}
-		}
-	}
+	RenewWhenDue(ctx, tick, o.a.d.Clock, func() time.Time { return o.responder.Load().renewAt }, o.delegate, o.a.d.Log, "OCSP responder certificate")
 }
 
 func cacheKey(h crypto.Hash, serial string) string { return fmt.Sprintf("%02d%s", int(h), serial) }
