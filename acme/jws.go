@@ -4,7 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -234,11 +233,11 @@ func (c *keyCache) get(acct *store.ACMEAccount) (*accountKey, error) {
 	if err := jwk.UnmarshalJSON(acct.JWK); err != nil {
 		return nil, err
 	}
-	spki, err := x509.MarshalPKIXPublicKey(jwk.Key)
+	hash, err := ca.PublicKeyHash(jwk.Key)
 	if err != nil {
 		return nil, err
 	}
-	k = &accountKey{jwk: &jwk, hash: ca.KeyHash(spki)}
+	k = &accountKey{jwk: &jwk, hash: hash}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= keyCacheMax {
 		c.m = map[string]*accountKey{}

@@ -52,7 +52,7 @@ func (v *TLSALPNValidator) Validate(ctx context.Context, c Challenge) error {
 	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: dialTimeout}, Config: cfg}
 	conn, err := dialFirst(ctx, c.Identifier.Value, addrs, uint16(v.Port), d.DialContext)
 	if err != nil {
-		if p := (*Problem)(nil); errors.As(err, &p) {
+		if p, ok := errors.AsType[*Problem](err); ok {
 			return p // no address validation may connect to
 		}
 		return tlsProblem(fmt.Sprintf("tls-alpn-01 handshake with %s port %s: %v", c.Identifier.Value, strconv.Itoa(v.Port), err))

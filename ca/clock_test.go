@@ -1,7 +1,6 @@
 package ca_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"pkid/ca"
+	"pkid/internal/testutil"
 )
 
 // TestRenewWhenDue: nothing happens before the due time on the injected
@@ -31,13 +31,8 @@ func TestRenewWhenDue(t *testing.T) {
 		due = clk.Now().Add(time.Hour)
 		return nil
 	}
-	var logBuf bytes.Buffer
-	var logMu sync.Mutex
-	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return logBuf.Write(p)
-	}), nil))
+	var logBuf testutil.SyncBuffer
+	log := slog.New(slog.NewTextHandler(&logBuf, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -63,13 +58,7 @@ func TestRenewWhenDue(t *testing.T) {
 	if n := count(); n != 2 {
 		t.Fatalf("%d renewal attempts, want 2 (the due time moved after the success)", n)
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
 	if !strings.Contains(logBuf.String(), "test artefact renewal failed; will retry") || !strings.Contains(logBuf.String(), "store down") {
 		t.Fatalf("log: %s", logBuf.String())
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -254,6 +254,17 @@ func KeyHash(spki []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
+// PublicKeyHash is KeyHash of pub's SubjectPublicKeyInfo: what a
+// keyCompromise revocation blocks, for a key that is not at hand as DER
+// (an ACME account's JWK, say).
+func PublicKeyHash(pub crypto.PublicKey) (string, error) {
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("key hash: %w", err)
+	}
+	return KeyHash(spki), nil
+}
+
 // IssueRequest asks the CA to make the key too, for clients that cannot
 // make a CSR.
 type IssueRequest struct {

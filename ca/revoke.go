@@ -3,7 +3,6 @@ package ca
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -85,9 +84,9 @@ func (a *Authority) Revoke(ctx context.Context, serial, reason string) (*store.C
 // keyCompromise. Such a key is never certified again, and ACME takes it as
 // no account's key either.
 func (a *Authority) KeyBlocked(ctx context.Context, pub crypto.PublicKey) (bool, error) {
-	spki, err := x509.MarshalPKIXPublicKey(pub)
+	h, err := PublicKeyHash(pub)
 	if err != nil {
 		return false, fmt.Errorf("key blocked: %w", err)
 	}
-	return a.d.Store.KeyBlocked(ctx, KeyHash(spki))
+	return a.d.Store.KeyBlocked(ctx, h)
 }

@@ -156,7 +156,7 @@ func TestRenewalRetriedAfterCATrouble(t *testing.T) {
 
 	lift := testutil.LimitFileSize(t, 8<<10) // bbolt's meta pages: no commit can write its pages
 
-	var log lockedLog
+	var log testutil.SyncBuffer
 	renewed := make(chan *x509.Certificate, 4)
 	src, err := pkidclient.New(ctx, pkidclient.Options{CAURL: "https://" + run.HTTPSAddr, Roots: roots, CertFile: crt, KeyFile: keyFile,
 		Log: slog.New(slog.NewTextHandler(&log, nil)), OnRenew: func(c *x509.Certificate) { renewed <- c }})
@@ -188,22 +188,4 @@ func TestRenewalRetriedAfterCATrouble(t *testing.T) {
 	case <-time.After(time.Until(first.NotAfter)):
 		t.Fatalf("not renewed before the certificate expired:\n%s", log.String())
 	}
-}
-
-// lockedLog is a log destination safe for the Source's goroutine.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

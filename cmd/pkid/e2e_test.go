@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"pkid/ca"
+	"pkid/internal/testutil"
 )
 
 func TestInit(t *testing.T) {
@@ -76,6 +78,33 @@ func TestInit(t *testing.T) {
 	}
 	if r := pkid(t, nil, "token", "revoke", "--config", filepath.Join(d, "pkid.yaml"), tokID); r.code != 1 || !strings.Contains(r.stderr, "no token with id "+tokID) {
 		t.Fatalf("revoke twice, offline: %+v", r)
+	}
+	// A --force that cannot write its files (none may pass 256 bytes:
+	// RLIMIT_FSIZE, as a full disk) changes nothing. Before, the generated
+	// passphrases went first, and the old keys were left locked behind
+	// new passphrases.
+	caFiles := []string{"pkid.yaml", "certs/root.crt", "certs/intermediate.crt", "certs/root.crl", "secrets/root.key", "secrets/intermediate.key", "secrets/password", "secrets/root-password"}
+	snapshot := func() map[string]string {
+		m := map[string]string{}
+		for _, f := range caFiles {
+			b, _ := os.ReadFile(filepath.Join(d, f))
+			m[f] = string(b)
+		}
+		return m
+	}
+	before := snapshot()
+	lift := testutil.LimitFileSize(t, 256)
+	r = pkid(t, nil, "init", "--dir", d, "--force")
+	lift()
+	if r.code != 1 || !strings.Contains(r.stderr, "file too large") {
+		t.Fatalf("init --force on a full disk: %+v", r)
+	}
+	if after := snapshot(); !reflect.DeepEqual(after, before) {
+		for _, f := range caFiles {
+			if after[f] != before[f] {
+				t.Errorf("%s changed by a failed init --force", f)
+			}
+		}
 	}
 	if r := pkid(t, nil, "init"); r.code != 2 {
 		t.Fatalf("init without --dir: exit %d", r.code)

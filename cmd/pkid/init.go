@@ -105,7 +105,7 @@ func runInit(c *cobra.Command, f *initFlags) error {
 			return err
 		}
 	}
-	rootPW, interPW, pwPath, err := initPasswords(c, f)
+	rootPW, interPW, pwPath, pwFiles, err := initPasswords(c, f)
 	if err != nil {
 		return err
 	}
@@ -129,22 +129,18 @@ func runInit(c *cobra.Command, f *initFlags) error {
 	if pwPath != "secrets/password" {
 		yaml = bytes.Replace(yaml, []byte("password_file: secrets/password"), []byte("password_file: "+pwPath), 1)
 	}
-	files := []struct {
-		path string
-		data []byte
-		mode os.FileMode
-	}{
-		{"certs/root.crt", ca.PEMCert(h.Root.Raw), 0o644},
-		{"certs/intermediate.crt", ca.PEMCert(h.Intermediate.Raw), 0o644},
-		{"certs/root.crl", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl}), 0o644},
-		{"secrets/root.key", rootKey, 0o600},
-		{"secrets/intermediate.key", interKey, 0o600},
-		{"pkid.yaml", yaml, 0o644},
-	}
-	for _, fl := range files {
-		if err := atomicfile.WriteFile(filepath.Join(d, fl.path), fl.data, fl.mode); err != nil {
-			return err
-		}
+	// One set, generated passphrases included: every file is written out
+	// before any is renamed, so a failure (a full disk) leaves the
+	// directory as it was, the old CA whole under --force.
+	if err := atomicfile.WriteFiles(append(pwFiles,
+		atomicfile.File{Path: filepath.Join(d, "certs/root.crt"), Data: ca.PEMCert(h.Root.Raw), Mode: 0o644},
+		atomicfile.File{Path: filepath.Join(d, "certs/intermediate.crt"), Data: ca.PEMCert(h.Intermediate.Raw), Mode: 0o644},
+		atomicfile.File{Path: filepath.Join(d, "certs/root.crl"), Data: pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl}), Mode: 0o644},
+		atomicfile.File{Path: filepath.Join(d, "secrets/root.key"), Data: rootKey, Mode: 0o600},
+		atomicfile.File{Path: filepath.Join(d, "secrets/intermediate.key"), Data: interKey, Mode: 0o600},
+		atomicfile.File{Path: filepath.Join(d, "pkid.yaml"), Data: yaml, Mode: 0o644},
+	)...); err != nil {
+		return err
 	}
 	// Passphrase files given with --password-file stay where they are: say
 	// so now if others may read them (serve says so too, for its own).
@@ -171,36 +167,36 @@ func runInit(c *cobra.Command, f *initFlags) error {
 }
 
 // initPasswords reads the passphrase files or, without them, generates
-// both into D/secrets (development only, with a warning). It returns the
-// path to write as ca.password_file.
-func initPasswords(c *cobra.Command, f *initFlags) ([]byte, []byte, string, error) {
+// both for D/secrets (development only, with a warning). It returns the
+// passphrases, the path to write as ca.password_file, and the generated
+// files, which runInit writes along with the keys.
+func initPasswords(c *cobra.Command, f *initFlags) ([]byte, []byte, string, []atomicfile.File, error) {
 	if f.passwordFile != "" {
 		rp, err := readPassword(f.rootPasswordFile)
 		if err != nil {
-			return nil, nil, "", err
+			return nil, nil, "", nil, err
 		}
 		ip, err := readPassword(f.passwordFile)
 		if err != nil {
-			return nil, nil, "", err
+			return nil, nil, "", nil, err
 		}
 		if bytes.Equal(rp, ip) {
-			return nil, nil, "", usagef("the root and intermediate passphrases must differ")
+			return nil, nil, "", nil, usagef("the root and intermediate passphrases must differ")
 		}
 		abs, err := filepath.Abs(f.passwordFile)
 		if err != nil {
-			return nil, nil, "", err
+			return nil, nil, "", nil, err
 		}
-		return rp, ip, abs, nil
+		return rp, ip, abs, nil, nil
 	}
 	rp, ip := []byte(rand.Text()), []byte(rand.Text())
-	if err := atomicfile.WriteFile(filepath.Join(f.dir, "secrets/root-password"), rp, 0o600); err != nil {
-		return nil, nil, "", err
-	}
-	if err := atomicfile.WriteFile(filepath.Join(f.dir, "secrets/password"), ip, 0o600); err != nil {
-		return nil, nil, "", err
-	}
 	fmt.Fprintln(c.ErrOrStderr(), "warning: generated passphrases into "+filepath.Join(f.dir, "secrets")+" next to the keys; this is for development only (use --password-file and --root-password-file in production)")
-	return rp, ip, "secrets/password", nil
+	// Written with the keys they open, as one set: new passphrases beside
+	// the old keys (a failed --force) would lock the old CA out.
+	return rp, ip, "secrets/password", []atomicfile.File{
+		{Path: filepath.Join(f.dir, "secrets/root-password"), Data: rp, Mode: 0o600},
+		{Path: filepath.Join(f.dir, "secrets/password"), Data: ip, Mode: 0o600},
+	}, nil
 }
 
 func readPassword(path string) ([]byte, error) {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -115,7 +114,7 @@ func TestRenewDaemonBacksOff(t *testing.T) {
 	first, _ := ca.LoadCertificate(crt)
 	s.stop(t, syscall.SIGTERM)
 
-	var log lockedBuffer
+	var log testutil.SyncBuffer
 	daemon := exec.Command(pkidBin, "cert", "renew", "--ca-url", s.base, "--root", root, "--cert", crt, "--key", key, "--daemon")
 	daemon.Stderr = &log
 	if err := daemon.Start(); err != nil {
@@ -139,23 +138,6 @@ func TestRenewDaemonBacksOff(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // renewal is a served CA with a renewable "svc" role and one certificate

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"encoding/pem"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -67,12 +68,9 @@ func FreeAddr(t testing.TB) string {
 func nonEphemeralRange() (int, int) {
 	lo, hi := 32768, 60999 // Linux's default
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if l, err1 := strconv.Atoi(f[0]); err1 == nil {
-				if h, err2 := strconv.Atoi(f[1]); err2 == nil {
-					lo, hi = l, h
-				}
-			}
+		var l, h int
+		if _, err := fmt.Sscan(string(b), &l, &h); err == nil {
+			lo, hi = l, h
 		}
 	}
 	if below := lo - 1 - 1024; below >= 65535-hi {
