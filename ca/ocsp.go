@@ -44,9 +44,10 @@ type OCSPResponder struct {
 
 	mu    sync.Mutex
 	cache map[string]*ocspEntry
-	// gen counts revocations: an answer signed from a store read taken
-	// before a revocation is not cached after it (it would stay "good" in
-	// the cache for half an hour).
+	// gen counts revocations and responder renewals: an answer signed
+	// from a store read (or with a responder) taken before one is not
+	// cached after it (it would stay "good", or carry the old responder,
+	// in the cache for half an hour).
 	gen       uint64
 	responder atomic.Pointer[responderKey]
 	nameHash  map[crypto.Hash][]byte
@@ -141,7 +142,19 @@ func (o *OCSPResponder) delegate(ctx context.Context) error {
 		return err
 	}
 	o.responder.Store(&responderKey{cert: cert, signer: key, renewAt: now.Add(cert.NotAfter.Sub(now) * 2 / 3)})
+	o.dropCache()
 	return nil
+}
+
+// dropCache forgets every cached answer, so that the next answers carry
+// the new responder certificate at once instead of the old one for up to
+// half an hour; bumping gen keeps an answer signed under the old responder
+// while it was replaced out of the cache.
+func (o *OCSPResponder) dropCache() {
+	o.mu.Lock()
+	clear(o.cache)
+	o.gen++
+	o.mu.Unlock()
 }
 
 // Responder is the certificate whose key signs responses.

@@ -284,3 +284,43 @@ func TestRenewRefusesACMECertificates(t *testing.T) {
 		t.Fatalf("renewal disabled: %v", err)
 	}
 }
+
+// TestOCSPAnswersCarryRenewedResponder: an answer cached just before the
+// delegated responder is renewed is not served after it; the next answer
+// is signed by the new responder. Before, a request that came between the
+// clock passing the renewal time and the renewal itself cached an answer
+// under the old responder for half an hour (it made the api test of the
+// renewal flaky on CI).
+func TestOCSPAnswersCarryRenewedResponder(t *testing.T) {
+	a, _, clk := newAuthority(t, "ed25519")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o, err := ca.NewOCSPResponder(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter := a.Intermediate()
+	leaf := parsePEM(t, issue(t, a, "o.internal", 168*time.Hour).PEM)
+	answeredBy := func() *x509.Certificate {
+		t.Helper()
+		resp, err := ocsp.ParseResponseForCert(o.Respond(ctx, ocspRequest(t, leaf, inter)), leaf, inter)
+		if err != nil || resp.Certificate == nil {
+			t.Fatalf("OCSP answer: %v %v", resp, err)
+		}
+		return resp.Certificate
+	}
+	first := answeredBy()
+	clk.Advance(21 * 24 * time.Hour)
+	if !answeredBy().Equal(first) { // re-signed and cached before the renewal ran
+		t.Fatal("responder renewed before its loop ran")
+	}
+	go o.Run(ctx, time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); o.Responder().Equal(first); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("responder not renewed")
+		}
+	}
+	if got := answeredBy(); !got.Equal(o.Responder()) {
+		t.Fatalf("answer after the renewal carries responder %x, want %x", got.SerialNumber, o.Responder().SerialNumber)
+	}
+}
