@@ -60,8 +60,9 @@ func certRenewCmd() *cobra.Command {
 	return c
 }
 
-// loadPair reads the pair, retrying briefly: a writer replaces the key
-// first and the certificate second, so a mismatch is transient.
+// loadPair reads the pair, retrying briefly: a writer renames the
+// certificate and key into place back to back, so a read between the two
+// renames sees a mismatch that is gone a moment later.
 func loadPair(certFile, keyFile string) (tls.Certificate, error) {
 	var err error
 	for range 10 {

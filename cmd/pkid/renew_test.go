@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -85,17 +86,23 @@ func TestRenewOnceSignalsPidFile(t *testing.T) {
 	r := setupRenewal(t, "1h", "pid.svc.internal")
 	s, root, crt, key, tmp := r.s, r.root, r.crt, r.key, t.TempDir()
 	before, _ := ca.LoadCertificate(crt)
+	// A process started under nohup inherits SIGHUP ignored, and so does
+	// the sleeper; then the test asks for USR1 instead.
+	name, want := "HUP", syscall.SIGHUP
+	if signal.Ignored(syscall.SIGHUP) {
+		name, want = "USR1", syscall.SIGUSR1
+	}
 	sleeper := exec.Command("sleep", "60")
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)
 	}
 	pidFile := filepath.Join(tmp, "app.pid")
 	os.WriteFile(pidFile, []byte(strconv.Itoa(sleeper.Process.Pid)+"\n"), 0o644)
-	mustPKID(t, nil, "cert", "renew", "--ca-url", s.base, "--root", root, "--cert", crt, "--key", key, "--pid-file", pidFile, "--signal", "HUP")
+	mustPKID(t, nil, "cert", "renew", "--ca-url", s.base, "--root", root, "--cert", crt, "--key", key, "--pid-file", pidFile, "--signal", name)
 	err := sleeper.Wait()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGHUP {
-		t.Fatalf("the pid-file process was not sent SIGHUP: %v", err)
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != want {
+		t.Fatalf("the pid-file process was not sent SIG%s: %v", name, err)
 	}
 	after, _ := ca.LoadCertificate(crt)
 	if after.SerialNumber.Cmp(before.SerialNumber) == 0 {
