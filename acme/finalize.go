@@ -100,6 +100,11 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, badCSR(fmt.Sprintf("CSR names [%s] differ from the order's identifiers [%s]", identString(ids), identString(o.Identifiers))))
 		return
 	}
+	// From here the work runs to the end even if the client hangs up (a
+	// timeout, a killed client): an order left half done would be invalid
+	// with no certificate, while a finished one waits for the client's next
+	// poll (RFC 8555 §7.4 lets finalize complete after the answer).
+	ctx := context.WithoutCancel(r.Context())
 	// The serial is chosen, and written with the processing status, before
 	// signing: should the CA stop between the certificate's commit and the
 	// order's, the order finds its certificate by it (refreshOrder).
@@ -111,7 +116,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 	// Move the stored status (pending, or ready for orders whose
 	// authorizations were reused) to processing once, so two finalize calls
 	// cannot both sign.
-	o, err = s.d.Store.UpdateOrder(r.Context(), o.ID, func(cur *store.ACMEOrder) error {
+	o, err = s.d.Store.UpdateOrder(ctx, o.ID, func(cur *store.ACMEOrder) error {
 		if cur.Status != store.ACMEPending && cur.Status != store.ACMEReady {
 			return orderNotReady("order is " + cur.Status)
 		}
@@ -126,9 +131,8 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 	for i, id := range o.Identifiers {
 		names[i] = id.Value
 	}
-	iss, signErr := s.d.CA.Sign(r.Context(), &ca.SignRequest{Role: req.role, CSR: csr, Requester: "acme:" + req.account.ID, Via: "acme", ExactNames: names, Serial: serial})
+	iss, signErr := s.d.CA.Sign(ctx, &ca.SignRequest{Role: req.role, CSR: csr, Requester: "acme:" + req.account.ID, Via: "acme", ExactNames: names, Serial: serial})
 	refused := csrRefusal(signErr)
-	ctx := context.WithoutCancel(r.Context())
 	o, err = s.d.Store.UpdateOrder(ctx, o.ID, func(cur *store.ACMEOrder) error {
 		switch {
 		case refused != nil:

@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -1027,17 +1028,7 @@ func TestConcurrentFinalize(t *testing.T) {
 	c.register()
 	stop := serveHTTP01(t, func(tok string) string { return tok + "." + c.thumbprint() })
 	defer stop()
-	_, o := c.newOrder("race.internal")
-	var az authzObj
-	c.post(o.Authorizations[0], nil).json(t, &az)
-	for _, ch := range az.Challenges {
-		if ch.Type == "http-01" {
-			c.post(ch.URL, map[string]any{})
-		}
-	}
-	if got := c.waitAuthz(o.Authorizations[0]); got.Status != "valid" {
-		t.Fatalf("authz %+v", got)
-	}
+	_, o := c.readyOrder("race.internal")
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	payload, _ := json.Marshal(map[string]any{"csr": csrFor(t, key, "race.internal")})
 	const n = 8
@@ -1130,4 +1121,62 @@ func postTogether(t *testing.T, url string, bodies [][]byte) []answer {
 	close(start)
 	wg.Wait()
 	return out
+}
+
+// readyOrder makes an order for one name and validates its authorization
+// over http-01 (the caller serves the answer).
+func (c *rawClient) readyOrder(name string) (string, orderObj) {
+	c.t.Helper()
+	loc, o := c.newOrder(name)
+	var az authzObj
+	c.post(o.Authorizations[0], nil).json(c.t, &az)
+	for _, ch := range az.Challenges {
+		if ch.Type == "http-01" {
+			c.post(ch.URL, map[string]any{})
+		}
+	}
+	if got := c.waitAuthz(o.Authorizations[0]); got.Status != "valid" {
+		c.t.Fatalf("authz %+v", got)
+	}
+	return loc, o
+}
+
+// TestFinalizeOutlivesClient: a client that sends finalize and hangs up at
+// once (a timeout, a killed certbot) still has its order signed: once the
+// request is read and the CSR accepted, the work runs to the end whatever
+// the connection does, and a later poll finds the order valid with its
+// certificate. Before, the request's context ended with the connection:
+// the order stayed ready, or went invalid after the processing commit with
+// no certificate, and the client had to start over.
+func TestFinalizeOutlivesClient(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	stop := serveHTTP01(t, func(tok string) string { return tok + "." + c.thumbprint() })
+	defer stop()
+	tlsConf := srv.client.Transport.(*http.Transport).TLSClientConfig
+	host := strings.TrimPrefix(srv.base, "https://")
+	for i := range 4 {
+		name := fmt.Sprintf("gone%d.internal", i)
+		loc, o := c.readyOrder(name)
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		payload, _ := json.Marshal(map[string]any{"csr": csrFor(t, key, name)})
+		body := sign(t, c.key, c.kid, c.nonce(), o.Finalize, payload)
+		conn, err := tls.Dial("tcp", host, tlsConf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := strings.TrimPrefix(o.Finalize, srv.base)
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/jose+json\r\nContent-Length: %d\r\n\r\n%s", path, host, len(body), body)
+		conn.Close() // gone before any answer
+		var got orderObj
+		for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			c.post(loc, nil).json(t, &got)
+			if got.Status == "valid" || got.Status == "invalid" || time.Now().After(deadline) {
+				break
+			}
+		}
+		if got.Status != "valid" || got.Certificate == "" {
+			t.Fatalf("order %d after the client hung up: %+v", i, got)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 
 	"pkid/api"
 	"pkid/internal/testutil"
+	"pkid/store"
 )
 
 func TestSignEveryKeyType(t *testing.T) {
@@ -274,6 +277,53 @@ func TestEnrollmentTokenRace(t *testing.T) {
 	}
 	if signed != 1 {
 		t.Fatalf("a single-use token signed %d certificates", signed)
+	}
+}
+
+// TestEnrollmentOutlivesClient: a request with a single-use token whose
+// client hangs up as soon as it is sent is signed and recorded all the
+// same. Before, the request's context ended with the connection, and the
+// token could be spent with nothing signed: the client could not retry,
+// and nothing showed what the token had bought.
+func TestEnrollmentOutlivesClient(t *testing.T) {
+	s := shared
+	ctx := context.Background()
+	host := strings.TrimPrefix(s.base, "https://")
+	for i := range 4 {
+		name := fmt.Sprintf("gone%d.internal", i)
+		once := tokenFor(t, s, "default", func(o *api.TokenOptions) { o.Name, o.Once, o.Names = name, true, []string{name} })
+		body, _ := json.Marshal(map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, "ec-p256"), name)})
+		conn, err := tls.Dial("tcp", host, s.client.Transport.(*http.Transport).TLSClientConfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST /v1/sign/default HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", host, once, len(body), body)
+		conn.Close() // gone before any answer
+		spent, signed := false, false
+		for deadline := time.Now().Add(3 * time.Second); !(spent && signed) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			toks, err := s.run.Store.ListTokens(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tk := range toks {
+				spent = spent || tk.Name == name && !tk.UsedAt.IsZero()
+			}
+			for cursor := ""; ; {
+				recs, next, err := s.run.Store.ListCertificates(ctx, store.ListFilter{Role: "default", Cursor: cursor, Limit: 500})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range recs {
+					signed = signed || slices.Contains(r.Names, name)
+				}
+				if cursor = next; cursor == "" {
+					break
+				}
+			}
+		}
+		if !spent || !signed {
+			t.Fatalf("attempt %d: token spent %v, certificate recorded %v", i, spent, signed)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto"
 	"crypto/x509"
 	"net"
@@ -166,9 +167,11 @@ func boundNames(t *store.Token) []string {
 
 // finishIssue signs (sign or issue), consuming a single-use token only
 // once the request has passed every check but the signature itself, then
-// writes the answer and the audit line.
+// writes the answer and the audit line. The request is read by now, so
+// the work runs to the end even if the client hangs up: a single-use token
+// is never spent on a certificate left unsigned.
 func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.Token, role string, sr *ca.SignRequest, ir *ca.IssueRequest, err error) {
-	ctx := r.Context()
+	ctx := context.WithoutCancel(r.Context())
 	requester := requesterOf(tok)
 	var keyPEM []byte
 	if err == nil && ir != nil {
