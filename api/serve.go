@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -135,7 +136,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 				if h["status"] == nil {
 					h["status"] = "degraded" // reads, CRLs and OCSP served; writes failing
 				}
-				w = append(w, fmt.Sprintf("the store's last commit, at %s, failed: %v; issuing, revoking and ACME fail until a commit succeeds", at.UTC().Format(time.RFC3339), err))
+				w = append(w, fmt.Sprintf("the store's last commit, at %s, failed: %s; issuing, revoking and ACME fail until a commit succeeds", at.UTC().Format(time.RFC3339), withoutPath(err)))
 			}
 			if len(w) > 0 {
 				h["warnings"] = w
@@ -298,4 +299,13 @@ func ReadTemplates(cfg *config.Config) (map[string]string, error) {
 		templates[name] = string(b)
 	}
 	return templates, nil
+}
+
+// withoutPath describes a store error for /healthz, which anyone may read:
+// a file error loses its path (the server's log has the whole error).
+func withoutPath(err error) string {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	return err.Error()
 }
