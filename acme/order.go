@@ -193,6 +193,12 @@ func (s *Server) refreshOrder(r *http.Request, o *store.ACMEOrder) (*store.ACMEO
 	now := s.d.Clock.Now()
 	switch o.Status {
 	case store.ACMEPending:
+		// Expiry first: an order reusing an authorization can outlive it,
+		// and an authorization expired for Retention is pruned.
+		if !now.Before(o.Expires) {
+			o.Status = store.ACMEInvalid
+			return o, nil
+		}
 		ready := true
 		for _, aid := range o.AuthzIDs {
 			az, err := s.d.Store.GetAuthz(r.Context(), aid)
@@ -214,9 +220,6 @@ func (s *Server) refreshOrder(r *http.Request, o *store.ACMEOrder) (*store.ACMEO
 		}
 		if ready {
 			o.Status = store.ACMEReady
-		}
-		if !now.Before(o.Expires) {
-			o.Status = store.ACMEInvalid
 		}
 	case store.ACMEReady:
 		if !now.Before(o.Expires) {

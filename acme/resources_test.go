@@ -829,11 +829,22 @@ func TestKeyChange(t *testing.T) {
 
 // TestOrderAndAuthzExpire moves the server's clock past an order's
 // lifetime: the order reads invalid, its authorization expired, and its
-// challenge can no longer be started. (Last in the file: the clock stays
-// moved; everything else reads the same fake clock.)
+// challenge can no longer be started. Moved past acme.Retention more, the
+// server prunes both with no restart (they answer 404), while the
+// certificate of an order that was finalized stays downloadable. (Last in
+// the file: the clock stays moved; everything else reads the same fake
+// clock.)
 func TestOrderAndAuthzExpire(t *testing.T) {
 	c := newRaw(t, "default")
 	c.register()
+	stop := serveHTTP01(t, func(tok string) string { return tok + "." + c.thumbprint() })
+	defer stop()
+	doneLoc, done := c.readyOrder("kept.internal")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if a := c.post(done.Finalize, map[string]any{"csr": csrFor(t, key, "kept.internal")}); a.status != 200 {
+		t.Fatalf("finalize: %d %s", a.status, a.body)
+	}
+	c.post(doneLoc, nil).json(t, &done)
 	loc, o := c.newOrder("b.internal")
 	srv.clock.Advance(25 * time.Hour)
 	var cur orderObj
@@ -849,8 +860,31 @@ func TestOrderAndAuthzExpire(t *testing.T) {
 	if typ, d := c.post(az.Challenges[0].URL, map[string]any{}).problem(t); typ != "malformed" || !strings.Contains(d, "expired") {
 		t.Fatalf("challenge on an expired authorization: %s %s", typ, d)
 	}
-	// Leave the server as later tests need it: its own certificate renewed
-	// for the moved clock.
+	waitServerCert(t)
+	srv.clock.Advance(acme.Retention + time.Minute)
+	waitServerCert(t)
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		orderGone := c.post(loc, nil).status == http.StatusNotFound
+		authzGone := c.post(o.Authorizations[0], nil).status == http.StatusNotFound
+		if orderGone && authzGone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("expired order (gone: %v) and authorization (gone: %v) not pruned", orderGone, authzGone)
+		}
+	}
+	if a := c.post(doneLoc, nil); a.status != http.StatusNotFound {
+		t.Fatalf("finalized order not pruned: %d", a.status)
+	}
+	if a := c.post(done.Certificate, nil); a.status != 200 || !strings.Contains(string(a.body), "BEGIN CERTIFICATE") {
+		t.Fatalf("certificate of a pruned order: %d %s", a.status, a.body)
+	}
+}
+
+// waitServerCert waits until the server's own certificate is renewed for
+// the moved clock, as the tests' TLS clients need.
+func waitServerCert(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !srv.run.ServerCert.Current().NotAfter.After(srv.clock.Now().Add(time.Hour)) {
 		if time.Now().After(deadline) {

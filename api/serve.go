@@ -206,6 +206,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	bg(func() { crl.Run(ctx) })
 	bg(func() { sc.Run(ctx, o.Tick) })
 	bg(func() { ocspR.Run(ctx, o.Tick) })
+	bg(func() { acmeSrv.Run(ctx, o.Tick) })
 	bg(func() {
 		t := time.NewTicker(o.Tick)
 		defer t.Stop()

@@ -44,8 +44,9 @@ type ACMEOrder struct {
 	Status      string           `json:"status"`
 	Identifiers []ACMEIdentifier `json:"identifiers"`
 	AuthzIDs    []string         `json:"authz_ids"`
-	Expires     time.Time        `json:"expires"`
-	CertSerial  string           `json:"cert_serial,omitempty"`
+	// Expires is fixed at creation (the store indexes it then).
+	Expires    time.Time `json:"expires"`
+	CertSerial string    `json:"cert_serial,omitempty"`
 	// Error is the ACME problem document that made the order invalid.
 	Error     json.RawMessage `json:"error,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
@@ -70,12 +71,13 @@ type ACMEChallenge struct {
 
 // ACMEAuthz is an authorization (RFC 8555 §7.1.4).
 type ACMEAuthz struct {
-	ID          string          `json:"id"`
-	AccountID   string          `json:"account_id"`
-	Role        string          `json:"role"`
-	Identifier  ACMEIdentifier  `json:"identifier"`
-	Wildcard    bool            `json:"wildcard,omitempty"`
-	Status      string          `json:"status"`
+	ID         string         `json:"id"`
+	AccountID  string         `json:"account_id"`
+	Role       string         `json:"role"`
+	Identifier ACMEIdentifier `json:"identifier"`
+	Wildcard   bool           `json:"wildcard,omitempty"`
+	Status     string         `json:"status"`
+	// Expires is fixed at creation (the store indexes it then).
 	Expires     time.Time       `json:"expires"`
 	Challenges  []ACMEChallenge `json:"challenges"`
 	ValidatedAt time.Time       `json:"validated_at,omitzero"`
@@ -117,6 +119,13 @@ type ACMEStore interface {
 	// FindValidAuthz returns a valid, unexpired authorization of the account
 	// for the identifier that was validated at or after since, for reuse.
 	FindValidAuthz(ctx context.Context, accountID string, id ACMEIdentifier, wildcard bool, since, now time.Time) (*ACMEAuthz, error)
+
+	// PruneACME deletes at most max orders and authorizations that
+	// expired before before, and says how many it deleted; the caller
+	// repeats while it gets max. Expired objects serve no client (their
+	// certificates stay in the certificate records), and without pruning
+	// every order ever placed would be kept.
+	PruneACME(ctx context.Context, before time.Time, max int) (int, error)
 
 	// PutEABKey stores a new binding key; ErrDuplicate if the KID exists.
 	PutEABKey(ctx context.Context, k *EABKey) error

@@ -31,7 +31,7 @@ var (
 )
 
 var allBuckets = [][]byte{bMeta, bCerts, bSerials, bCertRole, bRevoked, bBlocked, bCRLs, bTokens,
-	bAccounts, bAccountKeys, bOrders, bOrdersByAcct, bAuthzs, bAuthzsByAcct, bEAB}
+	bAccounts, bAccountKeys, bOrders, bOrdersByAcct, bAuthzs, bAuthzsByAcct, bEAB, bACMEExpiry}
 
 // appendFill is the split threshold of buckets written at their end.
 const appendFill = 0.9
@@ -96,6 +96,11 @@ func OpenBolt(path string) (*Bolt, error) {
 			}
 			// Raised before anything in the newer form is written, so an
 			// older pkid refuses the file rather than misreading it.
+			if ver < 3 {
+				if err := indexACMEExpiry(tx); err != nil {
+					return fmt.Errorf("schema 3: index ACME expiry: %w", err)
+				}
+			}
 		}
 		return meta.Put(kVersion, fmt.Appendf(nil, "%d", SchemaVersion))
 	})

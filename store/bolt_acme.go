@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -18,7 +19,24 @@ var (
 	bAuthzs       = []byte("acme_authzs")
 	bAuthzsByAcct = []byte("acme_authzs_by_account") // account \x00 type:value -> latest authz id
 	bEAB          = []byte("acme_eab")               // kid -> EABKey JSON
+	// bACMEExpiry orders every order and authorization by expiry for
+	// PruneACME: expires (8 bytes, big-endian Unix seconds) kind ('o' or
+	// 'a') id -> the order's acme_orders_by_account key (nil for an
+	// authorization).
+	bACMEExpiry = []byte("acme_expiry")
 )
+
+const (
+	expiryOrder = 'o'
+	expiryAuthz = 'a'
+)
+
+// expiryKey is an object's key in bACMEExpiry. Expiry times are after
+// 1970, so their seconds sort as unsigned integers.
+func expiryKey(expires time.Time, kind byte, id string) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(id)), uint64(max(expires.Unix(), 0)))
+	return append(append(k, kind), id...)
+}
 
 func putJSON(b *bolt.Bucket, key []byte, v any) error {
 	raw, err := json.Marshal(v)
@@ -149,6 +167,9 @@ func (b *Bolt) CreateOrder(ctx context.Context, o *ACMEOrder, authzs []*ACMEAuth
 			if err := tx.Bucket(bAuthzsByAcct).Put(identKey(az.AccountID, az.Identifier, az.Wildcard), []byte(az.ID)); err != nil {
 				return err
 			}
+			if err := tx.Bucket(bACMEExpiry).Put(expiryKey(az.Expires, expiryAuthz, az.ID), nil); err != nil {
+				return err
+			}
 		}
 		idx := tx.Bucket(bOrdersByAcct)
 		seq, err := idx.NextSequence()
@@ -156,6 +177,9 @@ func (b *Bolt) CreateOrder(ctx context.Context, o *ACMEOrder, authzs []*ACMEAuth
 			return err
 		}
 		if err := idx.Put(orderIdx(o, seq), nil); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bACMEExpiry).Put(expiryKey(o.Expires, expiryOrder, o.ID), orderIdx(o, seq)); err != nil {
 			return err
 		}
 		return putJSON(tx.Bucket(bOrders), []byte(o.ID), o)

@@ -33,8 +33,9 @@ var (
 // SchemaVersion is written at creation and raised when an older store is
 // opened; Open refuses a newer schema. 2: certificate records may be in
 // certFormatDER, which version 1 cannot read (version 2 reads both, so
-// raising it needs no migration).
-const SchemaVersion = 2
+// raising it needs no migration). 3: orders and authorizations are indexed
+// by expiry for PruneACME (opening an older store fills the index).
+const SchemaVersion = 3
 
 // Certificate statuses as stored; "expired" is derived from NotAfter when
 // read, never stored.

@@ -20,6 +20,7 @@ func RunACME(t *testing.T, open Opener) {
 	t.Run("orders", func(t *testing.T) { testOrders(t, open) })
 	t.Run("eab", func(t *testing.T) { testEAB(t, open) })
 	t.Run("refusal after the winner", func(t *testing.T) { testRefusalAfterWinner(t, open) })
+	t.Run("prune", func(t *testing.T) { testPrune(t, open) })
 }
 
 func testEAB(t *testing.T, open Opener) {
@@ -276,5 +277,87 @@ func testRefusalAfterWinner(t *testing.T, open Opener) {
 		if created.Load() != 1 {
 			t.Fatalf("round %d: %d accounts created for one key", round, created.Load())
 		}
+	}
+}
+
+// testPrune: PruneACME deletes what expired before the cut-off, oldest
+// first and at most max at a time, with every index entry that pointed to
+// it, and nothing else: not an order or authorization that expires later,
+// nor the reuse entry of a newer authorization for the same identifier.
+func testPrune(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	as := acmeOf(t, s)
+	id := store.ACMEIdentifier{Type: "dns", Value: "p.internal"}
+	authz := func(aid string, expires time.Time) *store.ACMEAuthz {
+		return &store.ACMEAuthz{ID: aid, AccountID: "acctP", Role: "default", Identifier: id, Status: store.ACMEValid, ValidatedAt: t0, Expires: expires,
+			Challenges: []store.ACMEChallenge{{Type: "http-01", Token: "tok", Status: store.ACMEValid}}}
+	}
+	order := func(oid string, expires time.Time, azs ...*store.ACMEAuthz) {
+		t.Helper()
+		o := &store.ACMEOrder{ID: oid, AccountID: "acctP", Role: "default", Status: store.ACMEPending, Identifiers: []store.ACMEIdentifier{id}, Expires: expires, CreatedAt: t0}
+		for _, az := range azs {
+			o.AuthzIDs = append(o.AuthzIDs, az.ID)
+		}
+		if err := as.CreateOrder(ctx, o, azs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Five old orders, each with its authorization, expiring a minute
+	// apart; then a newer authorization for the same identifier, and an
+	// order that reuses the oldest authorization but expires later.
+	// (The database is shared with the other ACME tests, whose objects
+	// expire around t0: these expire well before and well after.)
+	p0 := t0.Add(-100 * time.Hour)
+	for i := range 5 {
+		at := p0.Add(time.Duration(i) * time.Minute)
+		order(fmt.Sprintf("old%d", i), at, authz(fmt.Sprintf("azold%d", i), at))
+	}
+	order("new", t0.Add(480*time.Hour), authz("aznew", t0.Add(480*time.Hour)))
+	order("reuser", t0.Add(240*time.Hour))
+	cut := p0.Add(time.Hour)
+	if n, err := as.PruneACME(ctx, p0, 100); err != nil || n != 0 {
+		t.Fatalf("ok/nothing expired before the first expiry: %d %v", n, err)
+	}
+	total := 0
+	for _, want := range []int{4, 4, 2, 0} {
+		n, err := as.PruneACME(ctx, cut, 4)
+		if err != nil || n != want {
+			t.Fatalf("ok/prune at most 4: deleted %d, want %d (%v)", n, want, err)
+		}
+		total += n
+	}
+	if total != 10 {
+		t.Fatalf("pruned %d objects, want 10", total)
+	}
+	for i := range 5 {
+		if _, err := as.GetOrder(ctx, fmt.Sprintf("old%d", i)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("fail/expired order old%d kept: %v", i, err)
+		}
+		if _, err := as.GetAuthz(ctx, fmt.Sprintf("azold%d", i)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("fail/expired authz azold%d kept: %v", i, err)
+		}
+	}
+	if ids, err := as.ListOrders(ctx, "acctP"); err != nil || !reflect.DeepEqual(ids, []string{"new", "reuser"}) {
+		t.Fatalf("ok/list after prune: %v %v", ids, err)
+	}
+	if got, err := as.FindValidAuthz(ctx, "acctP", id, false, t0.Add(-time.Hour), t0); err != nil || got.ID != "aznew" {
+		t.Fatalf("ok/the newer authz is still reused: %+v %v", got, err)
+	}
+	s.Close()
+	s = open(t)
+	defer s.Close()
+	as = acmeOf(t, s)
+	if n, err := as.PruneACME(ctx, t0.Add(1000*time.Hour), 100); err != nil || n < 3 {
+		t.Fatalf("ok/after reopen, the rest expires: %d %v", n, err)
+	}
+	if _, err := as.GetOrder(ctx, "new"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/order kept after reopen: %v", err)
+	}
+	if _, err := as.FindValidAuthz(ctx, "acctP", id, false, t0.Add(-time.Hour), t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/pruned authz still indexed for reuse: %v", err)
+	}
+	if ids, err := as.ListOrders(ctx, "acctP"); err != nil || len(ids) != 0 {
+		t.Fatalf("ok/empty list: %v %v", ids, err)
 	}
 }

@@ -1,0 +1,52 @@
+package acme
+
+import (
+	"context"
+	"time"
+)
+
+// Retention is how long an expired order or authorization is kept (for an
+// operator asking why an order failed; the audit log keeps the outcome for
+// good) before Run deletes it. Certificates are never pruned: they live
+// in the certificate records, not in their orders.
+const Retention = 7 * 24 * time.Hour
+
+// pruneBatch bounds one prune transaction, so issuance sharing the commit
+// loop never waits long behind it.
+const pruneBatch = 500
+
+// Run prunes orders and authorizations expired for longer than Retention,
+// checking the injected clock every tick, until ctx ends. Without it the
+// store would keep every order ever placed. Several replicas may run it at
+// once: deleting is idempotent.
+func (s *Server) Run(ctx context.Context, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.prune(ctx)
+		}
+	}
+}
+
+func (s *Server) prune(ctx context.Context) {
+	before := s.d.Clock.Now().Add(-Retention)
+	total := 0
+	for {
+		n, err := s.d.Store.PruneACME(ctx, before, pruneBatch)
+		total += n
+		if err != nil {
+			s.log.Error("prune expired ACME objects; will retry", "err", err)
+			break
+		}
+		if n < pruneBatch {
+			break
+		}
+	}
+	if total > 0 {
+		s.log.Info("pruned expired ACME orders and authorizations", "count", total, "expired_before", before.UTC().Format(time.RFC3339))
+	}
+}

@@ -1,0 +1,49 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestSchema3IndexesOldACMEObjects: orders and authorizations written by
+// a schema-2 pkid (no expiry index) are indexed when the store is opened
+// and raised to schema 3, so PruneACME deletes them like new ones, order
+// index entries included.
+func TestSchema3IndexesOldACMEObjects(t *testing.T) {
+	ctx := context.Background()
+	b, path := openTemp(t)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	id := ACMEIdentifier{Type: "dns", Value: "old.internal"}
+	az := &ACMEAuthz{ID: "az", AccountID: "acct", Role: "default", Identifier: id, Status: ACMEPending, Expires: at}
+	if err := b.CreateOrder(ctx, &ACMEOrder{ID: "o", AccountID: "acct", Role: "default", Status: ACMEPending, Identifiers: []ACMEIdentifier{id}, AuthzIDs: []string{"az"}, Expires: at}, []*ACMEAuthz{az}); err != nil {
+		t.Fatal(err)
+	}
+	// Make it what schema 2 wrote: no expiry index.
+	if err := b.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bACMEExpiry); err != nil {
+			return err
+		}
+		return tx.Bucket(bMeta).Put(kVersion, []byte("2"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if n, err := b.PruneACME(ctx, at.Add(time.Second), 100); err != nil || n != 2 {
+		t.Fatalf("pruned %d (%v), want the order and its authorization", n, err)
+	}
+	if _, err := b.GetOrder(ctx, "o"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("order kept: %v", err)
+	}
+	if ids, err := b.ListOrders(ctx, "acct"); err != nil || len(ids) != 0 {
+		t.Fatalf("order index kept: %v %v", ids, err)
+	}
+}
