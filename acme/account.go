@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/mail"
 	"strings"
@@ -199,7 +200,11 @@ func (s *Server) orders(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	ids, err := s.d.Store.ListOrders(r.Context(), req.account.ID)
+	cursor := r.URL.Query().Get("cursor")
+	ids, next, err := s.d.Store.ListOrders(r.Context(), req.account.ID, cursor, ordersPage)
+	if errors.Is(err, store.ErrNotFound) {
+		err = malformed(fmt.Sprintf("cursor %q is not one this server gave; start from the account's orders URL", cursor))
+	}
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -208,8 +213,15 @@ func (s *Server) orders(w http.ResponseWriter, r *http.Request) {
 	for _, id := range ids {
 		urls = append(urls, s.link.order(req.role, id))
 	}
+	if next != "" {
+		w.Header().Add("Link", `<`+s.link.orders(req.role, req.account.ID)+"?cursor="+next+`>;rel="next"`)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"orders": urls})
 }
+
+// ordersPage is how many order URLs one page of an account's orders list
+// holds; a Link rel="next" leads to the next page (RFC 8555 §7.1.2.1).
+const ordersPage = 100
 
 // accountKeyNotBlocked refuses every request of an account whose key a
 // keyCompromise revocation has since blocked: whoever holds the key now

@@ -198,8 +198,13 @@ func (s *Server) accountFromKID(r *http.Request, role, kid string) (*store.ACMEA
 	return acct, nil
 }
 
-// requestURL is the URL the client must have signed.
+// requestURL is the URL the client must have signed, query included
+// (RFC 8555 §6.4: the exact URL; the orders list's pages differ only in
+// theirs).
 func (s *Server) requestURL(r *http.Request) string {
+	if r.URL.RawQuery != "" {
+		return s.externalURL + r.URL.EscapedPath() + "?" + r.URL.RawQuery
+	}
 	return s.externalURL + r.URL.EscapedPath()
 }
 

@@ -19,6 +19,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -262,6 +263,39 @@ func TestOrdersList(t *testing.T) {
 	other.register()
 	if typ, _ := other.post(c.kid+"/orders", nil).problem(t); typ != "unauthorized" {
 		t.Fatalf("fail/other account: %s", typ)
+	}
+	// 150 orders: a page of 100 with a Link to the next, then the last 50
+	// with none (RFC 8555 §7.1.2.1).
+	want := []string{u1, u2}
+	for i := range 148 {
+		u, _ := c.newOrder(fmt.Sprintf("p%d.internal", i))
+		want = append(want, u)
+	}
+	var got []string
+	next, pages := c.kid+"/orders", 0
+	for next != "" {
+		a := c.post(next, nil)
+		a.json(t, &v)
+		if a.status != 200 {
+			t.Fatalf("ok/page %d: %d %s", pages, a.status, a.body)
+		}
+		got, pages, next = append(got, v.Orders...), pages+1, ""
+		for _, l := range a.header.Values("Link") {
+			if u, ok := strings.CutSuffix(l, `>;rel="next"`); ok {
+				next = strings.TrimPrefix(u, "<")
+			}
+		}
+	}
+	if pages != 2 || !slices.Equal(got, want) {
+		t.Fatalf("ok/pages: %d pages, %d orders, want 2 pages of %d in order", pages, len(got), len(want))
+	}
+	if typ, d := c.post(c.kid+"/orders?cursor=zz", nil).problem(t); typ != "malformed" || !strings.Contains(d, "cursor") {
+		t.Fatalf("fail/cursor not given: %s %s", typ, d)
+	}
+	// The signed url must be the request's, query included.
+	body := sign(t, c.key, c.kid, c.nonce(), c.kid+"/orders", nil)
+	if typ, d := c.postRaw(c.kid+"/orders?cursor=0000000000000001", body).problem(t); typ != "unauthorized" || !strings.Contains(d, "does not match") {
+		t.Fatalf("fail/url signed without the query: %s %s", typ, d)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -224,21 +225,37 @@ func (b *Bolt) UpdateOrder(ctx context.Context, id string, fn func(*ACMEOrder) e
 	return o, nil
 }
 
-// ListOrders implements ACMEStore.
-func (b *Bolt) ListOrders(ctx context.Context, accountID string) ([]string, error) {
+// ListOrders implements ACMEStore. The cursor is the sequence (16 hex
+// digits) of the page's last order in the account's index.
+func (b *Bolt) ListOrders(ctx context.Context, accountID, cursor string, limit int) ([]string, string, error) {
 	var ids []string
+	next := ""
+	prefix := []byte(accountID + "\x00")
+	start := prefix
+	if cursor != "" {
+		if len(cursor) != 16 || strings.Trim(cursor, "0123456789abcdef") != "" {
+			return nil, "", fmt.Errorf("list orders: cursor %q: %w", cursor, ErrNotFound)
+		}
+		// Past every key of that sequence: "seq\x00id" < "seq\x01".
+		start = append([]byte(accountID+"\x00"+cursor), 1)
+	}
 	err := b.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bOrdersByAcct).Cursor()
-		prefix := []byte(accountID + "\x00")
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			ids = append(ids, string(k[bytes.LastIndexByte(k, 0)+1:]))
+		last := ""
+		for k, _ := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			rest := k[len(prefix):] // sequence (16 hex) \x00 id
+			if limit > 0 && len(ids) == limit {
+				next = last // more follow: the cursor is the last one returned
+				return nil
+			}
+			ids, last = append(ids, string(rest[17:])), string(rest[:16])
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list orders: %w", err)
+		return nil, "", fmt.Errorf("list orders: %w", err)
 	}
-	return ids, nil
+	return ids, next, nil
 }
 
 // GetAuthz implements ACMEStore.

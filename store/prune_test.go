@@ -43,7 +43,7 @@ func TestSchema3IndexesOldACMEObjects(t *testing.T) {
 	if _, err := b.GetOrder(ctx, "o"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("order kept: %v", err)
 	}
-	if ids, err := b.ListOrders(ctx, "acct"); err != nil || len(ids) != 0 {
+	if ids, _, err := b.ListOrders(ctx, "acct", "", 0); err != nil || len(ids) != 0 {
 		t.Fatalf("order index kept: %v %v", ids, err)
 	}
 }

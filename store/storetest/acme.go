@@ -21,6 +21,7 @@ func RunACME(t *testing.T, open Opener) {
 	t.Run("eab", func(t *testing.T) { testEAB(t, open) })
 	t.Run("refusal after the winner", func(t *testing.T) { testRefusalAfterWinner(t, open) })
 	t.Run("prune", func(t *testing.T) { testPrune(t, open) })
+	t.Run("order pages", func(t *testing.T) { testOrderPages(t, open) })
 }
 
 func testEAB(t *testing.T, open Opener) {
@@ -159,7 +160,7 @@ func testOrders(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 	}
-	if ids, err := as.ListOrders(ctx, "acctO"); err != nil || len(ids) != 2 || ids[0] != "o1" {
+	if ids, _, err := as.ListOrders(ctx, "acctO", "", 0); err != nil || len(ids) != 2 || ids[0] != "o1" {
 		t.Fatalf("ok/list orders: %v %v", ids, err)
 	}
 	// IDs are never reused: an order or authorization ID that exists is
@@ -338,7 +339,7 @@ func testPrune(t *testing.T, open Opener) {
 			t.Fatalf("fail/expired authz azold%d kept: %v", i, err)
 		}
 	}
-	if ids, err := as.ListOrders(ctx, "acctP"); err != nil || !reflect.DeepEqual(ids, []string{"new", "reuser"}) {
+	if ids, _, err := as.ListOrders(ctx, "acctP", "", 0); err != nil || !reflect.DeepEqual(ids, []string{"new", "reuser"}) {
 		t.Fatalf("ok/list after prune: %v %v", ids, err)
 	}
 	if got, err := as.FindValidAuthz(ctx, "acctP", id, false, t0.Add(-time.Hour), t0); err != nil || got.ID != "aznew" {
@@ -357,7 +358,54 @@ func testPrune(t *testing.T, open Opener) {
 	if _, err := as.FindValidAuthz(ctx, "acctP", id, false, t0.Add(-time.Hour), t0); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("fail/pruned authz still indexed for reuse: %v", err)
 	}
-	if ids, err := as.ListOrders(ctx, "acctP"); err != nil || len(ids) != 0 {
+	if ids, _, err := as.ListOrders(ctx, "acctP", "", 0); err != nil || len(ids) != 0 {
 		t.Fatalf("ok/empty list: %v %v", ids, err)
+	}
+}
+
+// testOrderPages: an account's orders list comes in pages of at most the
+// limit, oldest first, each cursor continuing where the last page ended,
+// and the last page without one; another account whose ID extends this
+// one's shares none of it; a cursor the store did not give is refused.
+func testOrderPages(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	defer s.Close()
+	as := acmeOf(t, s)
+	var want []string
+	for i := range 7 {
+		for _, acct := range []string{"acctL", "acctL2"} {
+			o := &store.ACMEOrder{ID: fmt.Sprintf("%s-o%d", acct, i), AccountID: acct, Role: "default", Status: store.ACMEPending,
+				Identifiers: []store.ACMEIdentifier{{Type: "dns", Value: "l.internal"}}, Expires: t0.Add(time.Hour), CreatedAt: t0}
+			if err := as.CreateOrder(ctx, o, nil); err != nil {
+				t.Fatal(err)
+			}
+			if acct == "acctL" {
+				want = append(want, o.ID)
+			}
+		}
+	}
+	for _, limit := range []int{3, 7, 100} {
+		var got []string
+		cursor, pages := "", 0
+		for {
+			ids, next, err := as.ListOrders(ctx, "acctL", cursor, limit)
+			if err != nil {
+				t.Fatalf("limit %d, cursor %q: %v", limit, cursor, err)
+			}
+			if len(ids) > limit {
+				t.Fatalf("limit %d: a page of %d", limit, len(ids))
+			}
+			got, pages = append(got, ids...), pages+1
+			if cursor = next; cursor == "" {
+				break
+			}
+		}
+		if !reflect.DeepEqual(got, want) || pages != (len(want)+limit-1)/limit {
+			t.Fatalf("ok/limit %d: %d pages of %v, want %v", limit, pages, got, want)
+		}
+	}
+	if _, _, err := as.ListOrders(ctx, "acctL", "not-a-cursor", 3); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/cursor not given by the store: %v", err)
 	}
 }
