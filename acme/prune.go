@@ -39,7 +39,9 @@ func (s *Server) prune(ctx context.Context) {
 		n, err := s.d.Store.PruneACME(ctx, before, pruneBatch)
 		total += n
 		if err != nil {
-			s.log.Error("prune expired ACME objects; will retry", "err", err)
+			if ctx.Err() == nil { // not the server stopping
+				s.log.Error("prune expired ACME objects; will retry", "err", err)
+			}
 			break
 		}
 		if n < pruneBatch {
