@@ -112,18 +112,6 @@ func readyOrder(c *rawClient) orderObj {
 	c.t.Helper()
 	stop := serveHTTP01(c.t, func(tok string) string { return tok + "." + c.thumbprint() })
 	defer stop()
-	_, o := c.newOrder("web.strict.internal")
-	if o.Status == "pending" {
-		var az authzObj
-		c.post(o.Authorizations[0], nil).json(c.t, &az)
-		for _, ch := range az.Challenges {
-			if ch.Type == "http-01" {
-				c.post(ch.URL, map[string]any{})
-			}
-		}
-		if az := c.waitAuthz(o.Authorizations[0]); az.Status != "valid" {
-			c.t.Fatalf("authorization %s", az.Status)
-		}
-	}
+	_, o := c.readyOrder("web.strict.internal")
 	return o
 }

@@ -3,6 +3,8 @@ package acme
 import (
 	"context"
 	"time"
+
+	"pkid/ca"
 )
 
 // Retention is how long an expired order or authorization is kept (for an
@@ -20,16 +22,7 @@ const pruneBatch = 500
 // store would keep every order ever placed. Several replicas may run it at
 // once: deleting is idempotent.
 func (s *Server) Run(ctx context.Context, tick time.Duration) {
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.prune(ctx)
-		}
-	}
+	ca.EveryTick(ctx, tick, s.prune)
 }
 
 func (s *Server) prune(ctx context.Context) {

@@ -207,26 +207,19 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	bg(func() { sc.Run(ctx, o.Tick) })
 	bg(func() { ocspR.Run(ctx, o.Tick) })
 	bg(func() { acmeSrv.Run(ctx, o.Tick) })
+	var warned time.Time
 	bg(func() {
-		t := time.NewTicker(o.Tick)
-		defer t.Stop()
-		var warned time.Time
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := rootCRL.Reload(); err != nil && !errors.Is(err, os.ErrNotExist) {
-					log.Warn("root CRL reload", "err", err)
-				}
-				// Repeat the root CRL warning hourly (on the injected clock)
-				// until someone re-signs it offline.
-				if w := rootCRL.Warnings(); len(w) > 0 && o.Clock.Now().Sub(warned) >= time.Hour {
-					log.Warn("root CRL", "warning", w[0])
-					warned = o.Clock.Now()
-				}
+		ca.EveryTick(ctx, o.Tick, func(context.Context) {
+			if err := rootCRL.Reload(); err != nil && !errors.Is(err, os.ErrNotExist) {
+				log.Warn("root CRL reload", "err", err)
 			}
-		}
+			// Repeat the root CRL warning hourly (on the injected clock)
+			// until someone re-signs it offline.
+			if w := rootCRL.Warnings(); len(w) > 0 && o.Clock.Now().Sub(warned) >= time.Hour {
+				log.Warn("root CRL", "warning", w[0])
+				warned = o.Clock.Now()
+			}
+		})
 	})
 	log.Info("pkid serving", "https", "https://"+run.HTTPSAddr, "http", "http://"+run.HTTPAddr, "issuer", authority.IssuerID())
 	if o.Ready != nil {

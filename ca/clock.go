@@ -40,11 +40,10 @@ func (c *FakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// RenewWhenDue is the loop of a timer duty that renews an artefact (the
-// server's certificate, a delegated OCSP responder): every tick it reads
-// clock, and once due() has passed it calls renew, logging a failure as
-// what and trying again the next tick, until ctx ends.
-func RenewWhenDue(ctx context.Context, tick time.Duration, clock Clock, due func() time.Time, renew func(context.Context) error, log *slog.Logger, what string) {
+// EveryTick calls f every tick until ctx ends: the loop under every timer
+// duty (each reads its injected clock inside f, so tests that move the
+// clock see the duty act within a tick).
+func EveryTick(ctx context.Context, tick time.Duration, f func(context.Context)) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
@@ -52,12 +51,22 @@ func RenewWhenDue(ctx context.Context, tick time.Duration, clock Clock, due func
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if clock.Now().Before(due()) {
-				continue
-			}
-			if err := renew(ctx); err != nil {
-				log.Error(what+" renewal failed; will retry", "err", err)
-			}
+			f(ctx)
 		}
 	}
+}
+
+// RenewWhenDue is the loop of a timer duty that renews an artefact (the
+// server's certificate, a delegated OCSP responder): every tick it reads
+// clock, and once due() has passed it calls renew, logging a failure as
+// what and trying again the next tick, until ctx ends.
+func RenewWhenDue(ctx context.Context, tick time.Duration, clock Clock, due func() time.Time, renew func(context.Context) error, log *slog.Logger, what string) {
+	EveryTick(ctx, tick, func(ctx context.Context) {
+		if clock.Now().Before(due()) {
+			return
+		}
+		if err := renew(ctx); err != nil {
+			log.Error(what+" renewal failed; will retry", "err", err)
+		}
+	})
 }
