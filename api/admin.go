@@ -2,13 +2,17 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 
 	"pkid/acme"
 	"pkid/errs"
 	"pkid/policies"
+	"pkid/store"
 )
 
 // AdminHandler serves the local admin socket (D/pkid.sock, mode 0600): the
@@ -21,6 +25,7 @@ func (s *Server) AdminHandler() http.Handler {
 	r.HandleFunc("/tokens/{id}", s.doDeleteToken).Methods(http.MethodDelete)
 	r.HandleFunc("/revoke", s.adminRevoke).Methods(http.MethodPost)
 	r.HandleFunc("/eab", s.adminEAB).Methods(http.MethodPost)
+	r.HandleFunc("/backup", s.adminBackup).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	return s.middleware(r)
 }
@@ -56,6 +61,38 @@ func (s *Server) adminEAB(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("audit", "event", "acme.eab.create", "role", b.Role, "kid", kid)
 	writeJSON(w, http.StatusCreated, map[string]string{"kid": kid, "hmac": key})
+}
+
+// BackupTrailer is the trailer of a backup streamed over the admin socket:
+// "ok <bytes>" once the copy is whole, else what failed. The body cannot
+// carry a problem document once it has begun, and a client must not keep
+// a copy cut short.
+const BackupTrailer = "Pkid-Backup"
+
+func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.opts.Store.(store.Backuper)
+	if !ok {
+		writeProblem(w, r, s.log, errs.New(errs.Unavailable, "this store (%T) makes no backups; use the database's own tools", s.opts.Store))
+		return
+	}
+	// A large store takes longer than the socket's timeouts: the write
+	// deadline would cut the copy, and the read deadline would end the
+	// request's context (net/http's background read times out). The copy
+	// still stops if the client goes away.
+	rc := http.NewResponseController(w)
+	if err := errors.Join(rc.SetWriteDeadline(time.Time{}), rc.SetReadDeadline(time.Time{})); err != nil {
+		s.log.Warn("backup: cannot lift the socket's deadlines", "err", err)
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Trailer", BackupTrailer)
+	n, err := b.Backup(r.Context(), w)
+	if err != nil {
+		s.log.Error("backup over the admin socket", "bytes", n, "err", err)
+		w.Header().Set(BackupTrailer, "failed: "+err.Error())
+		return
+	}
+	s.log.Info("audit", "event", "backup", "bytes", n)
+	w.Header().Set(BackupTrailer, fmt.Sprintf("ok %d", n))
 }
 
 // CreateEAB makes a binding key for a role with ACME enabled.

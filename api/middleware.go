@@ -27,6 +27,10 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection (a backup lifts
+// the write deadline).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 // middleware adds a request ID, a body limit, panic recovery and one log
 // line per request. Query strings and headers are never logged (tokens).
 func (s *Server) middleware(next http.Handler) http.Handler {

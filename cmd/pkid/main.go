@@ -79,7 +79,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(initCmd(), serveCmd(), tokenCmd(), caCmd(), certCmd(), configCmd(), acmeCmd(), benchCmd())
+	root.AddCommand(initCmd(), serveCmd(), tokenCmd(), caCmd(), certCmd(), configCmd(), acmeCmd(), benchCmd(), backupCmd())
 	return root
 }
 

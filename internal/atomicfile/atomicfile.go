@@ -4,6 +4,7 @@ package atomicfile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -66,16 +67,45 @@ func WriteFiles(files ...File) error {
 	return errors.Join(errs...)
 }
 
+// WriteFrom is WriteFile for data too large to hold in memory: write
+// streams it into the temporary file, and check, given that file's name
+// once it is complete and fsynced, may refuse it; only then is it renamed
+// over path. On any error path is left as it was.
+func WriteFrom(path string, mode os.FileMode, write func(io.Writer) error, check func(tmp string) error) error {
+	tmp, err := stageFrom(path, mode, write)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if check != nil {
+		if err := check(tmp); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
 // stage writes data to a new temporary file beside path, with mode from
 // the start, and fsyncs it. It returns the temporary file's name.
 func stage(path string, data []byte, mode os.FileMode) (string, error) {
+	return stageFrom(path, mode, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// stageFrom is stage with the content written by write.
+func stageFrom(path string, mode os.FileMode, write func(io.Writer) error) (string, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	err = f.Chmod(mode)
 	if err == nil {
-		_, err = f.Write(data)
+		err = write(f)
 	}
 	if err == nil {
 		err = f.Sync()

@@ -1,6 +1,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -67,5 +69,46 @@ func TestWriteFile(t *testing.T) {
 	}
 	if err := WriteFile(filepath.Join(path, "x"), nil, 0o600); err == nil {
 		t.Fatal("fail/parent is a file: no error")
+	}
+}
+
+// TestWriteFrom: streamed content replaces the file only when the writer
+// and the check both succeed; a refusal by either leaves the old file and
+// no temporary file behind.
+func TestWriteFrom(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "backup.db")
+	write := func(s string) func(io.Writer) error {
+		return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
+	}
+	if err := WriteFrom(path, 0o600, write("one"), nil); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	if err := WriteFrom(path, 0o600, func(w io.Writer) error { io.WriteString(w, "tw"); return boom }, nil); !errors.Is(err, boom) {
+		t.Fatalf("fail/writer: %v", err)
+	}
+	if err := WriteFrom(path, 0o600, write("two"), func(tmp string) error {
+		if b, _ := os.ReadFile(tmp); string(b) != "two" {
+			t.Errorf("check saw %q", b)
+		}
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("fail/check: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "one" {
+		t.Fatalf("holds %q after refusals, want the old content", b)
+	}
+	if err := WriteFrom(path, 0o600, write("three"), func(string) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "three" {
+		t.Fatalf("holds %q", b)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %o", fi.Mode().Perm())
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 1 {
+		t.Fatalf("files left in the directory: %v", names)
 	}
 }
