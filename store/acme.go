@@ -112,9 +112,9 @@ type ACMEStore interface {
 	GetOrder(ctx context.Context, id string) (*ACMEOrder, error)
 	UpdateOrder(ctx context.Context, id string, fn func(*ACMEOrder) error) (*ACMEOrder, error)
 	// ListOrders returns a page of at most limit (all when limit <= 0) of
-	// an account's order IDs, oldest first, starting after cursor ("" for the first page), and the
-	// cursor of the next page ("" after the last); ErrNotFound for a cursor
-	// it did not give.
+	// an account's order IDs, oldest first, starting after cursor ("" for
+	// the first page), and the cursor of the next page ("" after the
+	// last); ErrNotFound for a cursor it did not give.
 	ListOrders(ctx context.Context, accountID, cursor string, limit int) (ids []string, next string, err error)
 
 	GetAuthz(ctx context.Context, id string) (*ACMEAuthz, error)
