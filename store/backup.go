@@ -23,8 +23,9 @@ type Backuper interface {
 
 // Backup implements Backuper: one read transaction's view written out as a
 // bbolt file, which is restored by putting it in place of storage.path
-// while pkid is stopped. Only readers share the transaction, so issuance
-// goes on at full speed meanwhile.
+// while pkid is stopped. Writers do not wait for it; pages they free
+// meanwhile are reused only once it ends, so the file may grow a little
+// during a long copy.
 func (b *Bolt) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	var n int64
 	err := b.db.View(func(tx *bolt.Tx) error {

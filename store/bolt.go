@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 var (
@@ -68,6 +70,13 @@ func (b *Bolt) WriteFailure() (time.Time, error) {
 	return time.Time{}, nil
 }
 
+// mmapReserve is the address space bbolt maps up front (not memory: only
+// the pages read are resident). bbolt must remap to grow past its mapping,
+// and a remap waits for every read transaction to end: with the default
+// mapping, a backup or a long listing held a commit, and so issuance, for
+// as long as it read. 64 GB holds some 40 million certificates.
+var mmapReserve = int(min(64<<30, int64(math.MaxInt)))
+
 // OpenBolt opens (creating if needed) the bbolt store at path. A second
 // process gets an error after one second instead of blocking forever on the
 // file lock.
@@ -75,7 +84,12 @@ func OpenBolt(path string) (*Bolt, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, InitialMmapSize: mmapReserve})
+	if err != nil && !errors.Is(err, bolterrors.ErrTimeout) {
+		// Address space refused (a ulimit -v, a 32-bit build): map as
+		// bbolt does by default, and live with remaps.
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s (is another pkid using it?): %w", path, err)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -78,5 +80,18 @@ func TestBackupRestore(t *testing.T) {
 	s.stop(t, syscall.SIGTERM)
 	if r := pkid(t, nil, "backup", "--config", cfg, "--out", out); r.code != 0 || !strings.Contains(r.stderr, "checked") {
 		t.Fatalf("ok/backup with no server: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// TestStoreOpensUnderAddressLimit: the store maps 64 GB of address space
+// up front (so a backup never holds commits back); under a ulimit -v too
+// small for that it opens with bbolt's default mapping instead of failing.
+func TestStoreOpensUnderAddressLimit(t *testing.T) {
+	prlimit := needTool(t, "prlimit")
+	d, _, _ := initCA(t)
+	out := filepath.Join(t.TempDir(), "b.db")
+	cmd := exec.Command(prlimit, "--as="+strconv.Itoa(4<<30), pkidBin, "backup", "--config", filepath.Join(d, "pkid.yaml"), "--out", out)
+	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "checked") {
+		t.Fatalf("backup under a 4 GB address limit: %v: %s", err, b)
 	}
 }
