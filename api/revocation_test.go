@@ -26,6 +26,7 @@ import (
 	"pkid/api"
 	"pkid/ca"
 	"pkid/internal/testutil"
+	"pkid/store"
 )
 
 func fetch(t testing.TB, u string) ([]byte, http.Header) {
@@ -78,6 +79,33 @@ func waitRevoked(t *testing.T, s *testServer, leaf *x509.Certificate) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
+}
+
+// TestRevocationCommittedElsewhere: a revocation that reaches the store
+// without passing through this server (another replica's, or here one
+// written straight into the running server's store, so none of its
+// revocation hooks runs) shows in /crl and /ocsp within 2 s, like one made
+// here. Before, the CRL waited for its schedule (half of crl.validity) and
+// a cached OCSP answer said good for up to half an hour.
+func TestRevocationCommittedElsewhere(t *testing.T) {
+	s := shared
+	_, leaf := issueLeaf(t, s, "elsewhere.internal")
+	inter := s.run.CA.Intermediate()
+	req, err := ocsp.CreateRequest(leaf, inter, &ocsp.RequestOptions{Hash: crypto.SHA256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := fetch(t, s.http+"/ocsp/"+url.PathEscape(base64.StdEncoding.EncodeToString(req)))
+	if r, err := ocsp.ParseResponseForCert(der, leaf, inter); err != nil || r.Status != ocsp.Good {
+		t.Fatalf("OCSP before: %v %v", r, err) // and now cached as good
+	}
+	if _, err := s.run.Store.UpdateCertificate(context.Background(), ca.SerialString(leaf.SerialNumber), func(r *store.CertRecord) error {
+		r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, s.clock.Now(), "superseded"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitRevoked(t, s, leaf)
 }
 
 func issueLeaf(t *testing.T, s *testServer, name string) (*api.IssueResponse, *x509.Certificate) {

@@ -57,16 +57,19 @@ func EveryTick(ctx context.Context, tick time.Duration, f func(context.Context))
 }
 
 // RenewWhenDue is the loop of a timer duty that renews an artefact (the
-// server's certificate, a delegated OCSP responder): every tick it reads
-// clock, and once due() has passed it calls renew, logging a failure as
-// what and trying again the next tick, until ctx ends.
+// server's certificate): every tick it reads clock, and once due() has
+// passed it calls renew, logging a failure as what and trying again the
+// next tick, until ctx ends.
 func RenewWhenDue(ctx context.Context, tick time.Duration, clock Clock, due func() time.Time, renew func(context.Context) error, log *slog.Logger, what string) {
-	EveryTick(ctx, tick, func(ctx context.Context) {
-		if clock.Now().Before(due()) {
-			return
-		}
-		if err := renew(ctx); err != nil {
-			log.Error(what+" renewal failed; will retry", "err", err)
-		}
-	})
+	EveryTick(ctx, tick, func(ctx context.Context) { renewIfDue(ctx, clock, due, renew, log, what) })
+}
+
+// renewIfDue is one tick of RenewWhenDue.
+func renewIfDue(ctx context.Context, clock Clock, due func() time.Time, renew func(context.Context) error, log *slog.Logger, what string) {
+	if clock.Now().Before(due()) {
+		return
+	}
+	if err := renew(ctx); err != nil {
+		log.Error(what+" renewal failed; will retry", "err", err)
+	}
 }

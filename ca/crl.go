@@ -77,18 +77,20 @@ func (p *CRLPublisher) ensure(ctx context.Context) (*store.CRLState, error) {
 	return cur, nil
 }
 
-// Run regenerates on triggers and on schedule until ctx ends.
+// Run regenerates on triggers and on schedule until ctx ends. Every tick
+// it also compares the store's revocation count with the one the current
+// CRL covered, so a revocation committed anywhere (another replica, the
+// admin command while serve was stopped) or one whose CRL failed to
+// commit (a full disk) is on the CRL within a tick of the store allowing
+// it, not half a validity later. What is due is read from the store: no
+// replica needs another's memory.
 func (p *CRLPublisher) Run(ctx context.Context) {
 	if _, err := p.ensure(ctx); err != nil {
 		p.log.Error("initial CRL", "err", err)
 	}
 	tick := time.NewTicker(p.Tick)
 	defer tick.Stop()
-	// owed is set while a CRL after revocations could not be made (a
-	// store that cannot commit, say): it is tried again every tick, so the
-	// revocation shows as soon as the store works rather than at the next
-	// scheduled CRL, half a validity later.
-	owed := false
+	failing := false // only so the log says it once, and once more when mended
 	for {
 		select {
 		case <-ctx.Done():
@@ -99,15 +101,20 @@ func (p *CRLPublisher) Run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
-			owed = p.afterRevocation(ctx, owed)
+			failing = p.afterRevocation(ctx, failing)
 		case <-tick.C:
-			if owed {
-				owed = p.afterRevocation(ctx, owed)
-				continue
-			}
 			cur, err := p.Current(ctx)
 			if err != nil {
 				p.log.Error("CRL schedule", "err", err)
+				continue
+			}
+			seq, err := p.a.d.Store.RevocationSeq(ctx, p.a.issuerID)
+			if err != nil {
+				p.log.Error("CRL schedule: revocation count", "err", err)
+				continue
+			}
+			if seq > cur.RevocationSeq {
+				failing = p.afterRevocation(ctx, failing)
 				continue
 			}
 			if !p.a.d.Clock.Now().Before(cur.ThisUpdate.Add(p.validity / 2)) {
@@ -120,13 +127,13 @@ func (p *CRLPublisher) Run(ctx context.Context) {
 }
 
 // afterRevocation makes the CRL revocations asked for and reports whether
-// it is still owed; it logs when a CRL is first owed and when it is made.
-func (p *CRLPublisher) afterRevocation(ctx context.Context, owed bool) bool {
+// it failed; it logs when it first fails and when it is made again.
+func (p *CRLPublisher) afterRevocation(ctx context.Context, failing bool) bool {
 	_, err := p.Generate(ctx, false)
 	switch {
-	case err != nil && !owed:
+	case err != nil && !failing:
 		p.log.Error("CRL after revocation failed; trying again every tick", "err", err)
-	case err == nil && owed:
+	case err == nil && failing:
 		p.log.Info("CRL after revocation made")
 	}
 	return err != nil
@@ -150,6 +157,11 @@ func (p *CRLPublisher) Generate(ctx context.Context, scheduled bool) (*store.CRL
 		if !now.After(prev.ThisUpdate) {
 			now = prev.ThisUpdate.Add(time.Microsecond)
 		}
+	}
+	// The count first: every change it counts is in the list read after.
+	seq, err := p.a.d.Store.RevocationSeq(ctx, p.a.issuerID)
+	if err != nil {
+		return nil, err
 	}
 	revoked, err := p.a.d.Store.ListRevoked(ctx, p.a.issuerID)
 	if err != nil {
@@ -181,7 +193,7 @@ func (p *CRLPublisher) Generate(ctx context.Context, scheduled bool) (*store.CRL
 	if err != nil {
 		return nil, fmt.Errorf("sign CRL: %w", err)
 	}
-	st := &store.CRLState{Issuer: p.a.issuerID, Number: big.NewInt(now.UnixNano()).String(), ThisUpdate: now, NextUpdate: now.Add(p.validity), DER: der, LastScheduled: lastScheduled}
+	st := &store.CRLState{Issuer: p.a.issuerID, Number: big.NewInt(now.UnixNano()).String(), ThisUpdate: now, NextUpdate: now.Add(p.validity), DER: der, LastScheduled: lastScheduled, RevocationSeq: seq}
 	if scheduled {
 		st.LastScheduled = now
 	}

@@ -48,7 +48,10 @@ type OCSPResponder struct {
 	// from a store read (or with a responder) taken before one is not
 	// cached after it (it would stay "good", or carry the old responder,
 	// in the cache for half an hour).
-	gen       uint64
+	gen uint64
+	// seen is the store's revocation count when the cache was last
+	// checked against it (dropIfRevoked).
+	seen      atomic.Uint64
 	responder atomic.Pointer[responderKey]
 	nameHash  map[crypto.Hash][]byte
 	keyHash   map[crypto.Hash][]byte
@@ -97,6 +100,9 @@ func NewOCSPResponder(ctx context.Context, a *Authority) (*OCSPResponder, error)
 		}
 	}
 	a.OnRevoke(func(rec *store.CertRecord) { o.forget(rec.Serial) })
+	if seq, err := a.d.Store.RevocationSeq(ctx, a.issuerID); err == nil {
+		o.seen.Store(seq) // else the first tick drops an empty cache
+	}
 	return o, nil
 }
 
@@ -160,15 +166,36 @@ func (o *OCSPResponder) dropCache() {
 // Responder is the certificate whose key signs responses.
 func (o *OCSPResponder) Responder() *x509.Certificate { return o.responder.Load().cert }
 
-// Run renews a delegated responder certificate at two thirds of its life,
-// checking the clock every tick and retrying on error, until ctx ends. (A
-// response is valid an hour; the old certificate has days left.) With no
-// delegated responder it returns at once.
+// Run does the responder's timer duties every tick until ctx ends: it
+// drops cached answers once the store counts a revocation it has not seen,
+// and renews a delegated responder certificate at two thirds of its life
+// (retrying on error: a response is valid an hour, the old certificate
+// has days left).
 func (o *OCSPResponder) Run(ctx context.Context, tick time.Duration) {
-	if o.responder.Load().renewAt.IsZero() {
+	EveryTick(ctx, tick, func(ctx context.Context) {
+		o.dropIfRevoked(ctx)
+		if !o.responder.Load().renewAt.IsZero() {
+			renewIfDue(ctx, o.a.d.Clock, func() time.Time { return o.responder.Load().renewAt }, o.delegate, o.a.d.Log, "OCSP responder certificate")
+		}
+	})
+}
+
+// dropIfRevoked drops every cached answer when the store's revocation
+// count has moved since the last look: the hook that forgets one serial
+// runs only in the process that revoked, so a revocation committed by
+// another replica (or by the admin command while serve was stopped)
+// would otherwise be answered "good" from the cache for up to half an
+// hour. Revocations are rare; the answers are signed again on demand.
+func (o *OCSPResponder) dropIfRevoked(ctx context.Context) {
+	seq, err := o.a.d.Store.RevocationSeq(ctx, o.a.issuerID)
+	if err != nil {
+		o.a.d.Log.Error("OCSP: revocation count", "err", err)
 		return
 	}
-	RenewWhenDue(ctx, tick, o.a.d.Clock, func() time.Time { return o.responder.Load().renewAt }, o.delegate, o.a.d.Log, "OCSP responder certificate")
+	if seq != o.seen.Load() {
+		o.dropCache()
+		o.seen.Store(seq)
+	}
 }
 
 func cacheKey(h crypto.Hash, serial string) string { return fmt.Sprintf("%02d%s", int(h), serial) }

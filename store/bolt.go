@@ -329,19 +329,50 @@ func (b *Bolt) UpdateCertificate(ctx context.Context, serial string, fn func(*Ce
 }
 
 // indexRevocation keeps the CRL and blocked-key indexes in step with a
-// record, in the record's own transaction.
+// record, in the record's own transaction, and counts each change to the
+// issuer's CRL entries (RevocationSeq).
 func indexRevocation(tx *bolt.Tx, k []byte, rec *CertRecord) error {
 	if rec.Status != StatusRevoked {
 		return nil
 	}
 	e := encodeRevoked(RevokedEntry{Serial: rec.Serial, RevokedAt: rec.RevokedAt, Reason: rec.Reason, NotAfter: rec.NotAfter})
-	if err := tx.Bucket(bRevoked).Put(idxKey(rec.Issuer, k), e); err != nil {
-		return err
+	revoked := tx.Bucket(bRevoked)
+	if !bytes.Equal(revoked.Get(idxKey(rec.Issuer, k)), e) {
+		if err := revoked.Put(idxKey(rec.Issuer, k), e); err != nil {
+			return err
+		}
+		meta, key := tx.Bucket(bMeta), revSeqKey(rec.Issuer)
+		if err := meta.Put(key, binary.BigEndian.AppendUint64(nil, readSeq(meta.Get(key))+1)); err != nil {
+			return err
+		}
 	}
 	if rec.Reason == "keyCompromise" && rec.KeyHash != "" {
 		return tx.Bucket(bBlocked).Put([]byte(rec.KeyHash), []byte(rec.Serial))
 	}
 	return nil
+}
+
+// revSeqKey is an issuer's revocation count in the meta bucket.
+func revSeqKey(issuer string) []byte { return []byte("revocation_seq\x00" + issuer) }
+
+func readSeq(v []byte) uint64 {
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// RevocationSeq implements Store.
+func (b *Bolt) RevocationSeq(_ context.Context, issuer string) (uint64, error) {
+	var n uint64
+	err := b.db.View(func(tx *bolt.Tx) error {
+		n = readSeq(tx.Bucket(bMeta).Get(revSeqKey(issuer)))
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("revocation count of %s: %w", issuer, err)
+	}
+	return n, nil
 }
 
 // ListRevoked implements Store.

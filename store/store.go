@@ -101,6 +101,9 @@ type CRLState struct {
 	// not revocation-triggered) CRL: an expired entry is dropped only once a
 	// scheduled CRL issued after its notAfter has listed it (RFC 5280 §3.3).
 	LastScheduled time.Time `json:"last_scheduled"`
+	// RevocationSeq is the issuer's RevocationSeq read before the entries
+	// this CRL lists: every change it counts is on this CRL.
+	RevocationSeq uint64 `json:"revocation_seq,omitempty"`
 }
 
 // Token is an API token as stored: never the secret, only its SHA-256.
@@ -138,6 +141,12 @@ type Store interface {
 	UpdateCertificate(ctx context.Context, serial string, fn func(*CertRecord) error) (*CertRecord, error)
 	// ListRevoked returns the revoked certificates of one issuer.
 	ListRevoked(ctx context.Context, issuer string) ([]RevokedEntry, error)
+	// RevocationSeq counts the changes to issuer's CRL entries (a
+	// revocation, a reason raised), committed with them: a CRL publisher,
+	// on this replica or another, compares it with the count its latest
+	// CRL covered (CRLState.RevocationSeq) to see that a CRL is due
+	// without being told, and keeps seeing it until a CRL commits.
+	RevocationSeq(ctx context.Context, issuer string) (uint64, error)
 	// KeyBlocked reports whether a key hash was revoked for keyCompromise.
 	KeyBlocked(ctx context.Context, keyHash string) (bool, error)
 

@@ -48,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("list", func(t *testing.T) { testList(t, open) })
 	t.Run("revocation", func(t *testing.T) { testRevocation(t, open) })
 	t.Run("crl", func(t *testing.T) { testCRL(t, open) })
+	t.Run("revocation count", func(t *testing.T) { testRevocationSeq(t, open) })
 	t.Run("tokens", func(t *testing.T) { testTokens(t, open) })
 	t.Run("concurrent", func(t *testing.T) { testConcurrent(t, open) })
 }
@@ -350,4 +351,52 @@ func testConcurrent(t *testing.T, open Opener) {
 			t.Fatalf("lost after reopen: %s: %v", sn, err)
 		}
 	}
+}
+
+// testRevocationSeq: each change to an issuer's CRL entries (a revocation,
+// a reason raised) counts once, committed with it and durable; an update
+// that leaves the entry as it was, and other issuers' revocations, do not
+// count.
+func testRevocationSeq(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	seq := func(want uint64, what string) {
+		t.Helper()
+		if n, err := s.RevocationSeq(ctx, "seq-issuer"); err != nil || n != want {
+			t.Fatalf("%s: count %d (%v), want %d", what, n, err, want)
+		}
+	}
+	revoke := func(serial, reason string) {
+		t.Helper()
+		if _, err := s.UpdateCertificate(ctx, serial, func(r *store.CertRecord) error {
+			r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, t0, reason
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seq(0, "ok/none yet")
+	var serials []string
+	for _, issuer := range []string{"seq-issuer", "seq-issuer", "seq-other"} {
+		rec := Record("default")
+		rec.Issuer = issuer
+		if err := s.InsertCertificate(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		serials = append(serials, rec.Serial)
+	}
+	seq(0, "ok/issuing counts nothing")
+	revoke(serials[0], "superseded")
+	revoke(serials[1], "unspecified")
+	seq(2, "ok/two revocations")
+	revoke(serials[0], "superseded")
+	seq(2, "ok/the same entry again")
+	revoke(serials[0], "keyCompromise")
+	seq(3, "ok/reason raised")
+	revoke(serials[2], "unspecified")
+	seq(3, "ok/another issuer's revocation")
+	s.Close()
+	s = open(t)
+	defer s.Close()
+	seq(3, "ok/after reopen")
 }
