@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -88,8 +89,11 @@ func (a *admin) backup(path string) (n int64, certs int, err error) {
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			raw, _ := io.ReadAll(resp.Body)
-			return fmt.Errorf("admin socket: HTTP %d: %s", resp.StatusCode, raw)
+			var p api.Problem
+			if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p) == nil && p.Detail != "" {
+				return fmt.Errorf("admin socket: %s", p.Detail)
+			}
+			return fmt.Errorf("admin socket: HTTP %d", resp.StatusCode)
 		}
 		if n, err = io.Copy(w, resp.Body); err != nil {
 			return fmt.Errorf("backup cut short after %d bytes: %w", n, err)
