@@ -213,7 +213,7 @@ func TestTLSALPNMissingExtension(t *testing.T) {
 func TestAuthzReuse(t *testing.T) {
 	c := newRaw(t, "default")
 	c.register()
-	stop := serveHTTP01(t, func(tok string) string { return tok + "." + c.thumbprint() })
+	stop := c.serveKeyAuth()
 	defer stop()
 	_, o := c.newOrder("c.internal")
 	u, _ := challengeOf(t, c, o.Authorizations[0], "http-01")

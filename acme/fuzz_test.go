@@ -110,7 +110,7 @@ func FuzzSignedPayload(f *testing.F) {
 // validates it over http-01 (or reuses the account's valid authorization).
 func readyOrder(c *rawClient) orderObj {
 	c.t.Helper()
-	stop := serveHTTP01(c.t, func(tok string) string { return tok + "." + c.thumbprint() })
+	stop := c.serveKeyAuth()
 	defer stop()
 	_, o := c.readyOrder("web.strict.internal")
 	return o

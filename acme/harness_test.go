@@ -318,6 +318,13 @@ func serveHTTP01(t *testing.T, answer func(token string) string) func() {
 	}))
 }
 
+// serveKeyAuth answers http-01 on the validation port with c's key
+// authorization for whatever token is asked, until the returned stop.
+func (c *rawClient) serveKeyAuth() func() {
+	c.t.Helper()
+	return serveHTTP01(c.t, func(tok string) string { return tok + "." + c.thumbprint() })
+}
+
 // serveHTTP01Handler serves h on the validation port until the returned
 // stop is called.
 func serveHTTP01Handler(t *testing.T, h http.Handler) func() {

@@ -399,7 +399,7 @@ func csrFor(t *testing.T, key crypto.Signer, names ...string) string {
 func TestOrderFlow(t *testing.T) {
 	c := newRaw(t, "default")
 	c.register()
-	stop := serveHTTP01(t, func(tok string) string { return tok + "." + c.thumbprint() })
+	stop := c.serveKeyAuth()
 	defer stop()
 	loc, o := c.newOrder("a.internal", "b.internal")
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -500,7 +500,7 @@ func TestOrderFlow(t *testing.T) {
 func TestRevokeWithCertificateKey(t *testing.T) {
 	c := newRaw(t, "default")
 	c.register()
-	stop := serveHTTP01(t, func(tok string) string { return tok + "." + c.thumbprint() })
+	stop := c.serveKeyAuth()
 	defer stop()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	// Two certificates for one key, so one can be revoked after the key is
@@ -871,7 +871,7 @@ func TestKeyChange(t *testing.T) {
 func TestOrderAndAuthzExpire(t *testing.T) {
 	c := newRaw(t, "default")
 	c.register()
-	stop := serveHTTP01(t, func(tok string) string { return tok + "." + c.thumbprint() })
+	stop := c.serveKeyAuth()
 	defer stop()
 	doneLoc, done := c.readyOrder("kept.internal")
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -1094,7 +1094,7 @@ func TestEABRefusals(t *testing.T) {
 func TestConcurrentFinalize(t *testing.T) {
 	c := newRaw(t, "default")
 	c.register()
-	stop := serveHTTP01(t, func(tok string) string { return tok + "." + c.thumbprint() })
+	stop := c.serveKeyAuth()
 	defer stop()
 	_, o := c.readyOrder("race.internal")
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -1223,7 +1223,7 @@ func (c *rawClient) readyOrder(name string) (string, orderObj) {
 func TestFinalizeOutlivesClient(t *testing.T) {
 	c := newRaw(t, "default")
 	c.register()
-	stop := serveHTTP01(t, func(tok string) string { return tok + "." + c.thumbprint() })
+	stop := c.serveKeyAuth()
 	defer stop()
 	tlsConf := srv.client.Transport.(*http.Transport).TLSClientConfig
 	host := strings.TrimPrefix(srv.base, "https://")

@@ -3,6 +3,9 @@ package main_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +14,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
+
+	"pkid/api"
 )
 
 // TestBackupRestore: `pkid backup` while a real `pkid serve` is signing
@@ -93,5 +99,48 @@ func TestStoreOpensUnderAddressLimit(t *testing.T) {
 	cmd := exec.Command(prlimit, "--as="+strconv.Itoa(4<<30), pkidBin, "backup", "--config", filepath.Join(d, "pkid.yaml"), "--out", out)
 	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "checked") {
 		t.Fatalf("backup under a 4 GB address limit: %v: %s", err, b)
+	}
+}
+
+// TestBackupRefusedReplacesNothing: a copy the server says was cut short
+// (its trailer), or one that is whole by the trailer but fails the check
+// (not a store), is refused with exit 1, and FILE keeps the previous
+// backup, with no temporary file left beside it. The admin socket here is
+// the test's own, since a real server cannot be made to fail mid-copy on
+// demand.
+func TestBackupRefusedReplacesNothing(t *testing.T) {
+	d, _, _ := initCA(t)
+	for _, tc := range []struct{ name, body, trailer, want string }{
+		{"fail/cut short", "the first pages", "failed: backup: write: broken pipe", "cut short"},
+		{"fail/not a store", "not a bbolt file", "ok 16", "check backup"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := net.Listen("unix", filepath.Join(d, "pkid.sock"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Trailer", api.BackupTrailer)
+				io.WriteString(w, tc.body)
+				w.Header().Set(api.BackupTrailer, tc.trailer)
+			})}
+			go hs.Serve(l)
+			defer hs.Close()
+			outDir := t.TempDir()
+			out := filepath.Join(outDir, "pkid-backup.db")
+			if err := os.WriteFile(out, []byte("the previous backup"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := pkid(t, nil, "backup", "--config", filepath.Join(d, "pkid.yaml"), "--out", out)
+			if r.code != 1 || !strings.Contains(r.stderr, "nothing replaced") || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			if b, _ := os.ReadFile(out); string(b) != "the previous backup" {
+				t.Fatalf("FILE now holds %q", b)
+			}
+			if names, _ := os.ReadDir(outDir); len(names) != 1 {
+				t.Fatalf("files left beside FILE: %v", names)
+			}
+		})
 	}
 }

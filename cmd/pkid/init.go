@@ -144,16 +144,12 @@ func runInit(c *cobra.Command, f *initFlags) error {
 	}
 	// Passphrase files given with --password-file stay where they are: say
 	// so now if others may read them (serve says so too, for its own).
-	interPWFile := pwPath
-	if !filepath.IsAbs(interPWFile) {
-		interPWFile = filepath.Join(d, interPWFile) // generated: secrets/password
-	}
-	for _, k := range []struct{ key, pw string }{{"secrets/root.key", f.rootPasswordFile}, {"secrets/intermediate.key", interPWFile}} {
-		if k.pw == "" {
-			continue // generated into secrets/, 0600
-		}
-		for _, w := range api.KeyFileWarnings(filepath.Join(d, k.key), k.pw) {
-			fmt.Fprintln(c.ErrOrStderr(), "warning: "+w)
+	// Generated ones were just written 0600 into secrets/.
+	if pwFiles == nil {
+		for _, k := range []struct{ key, pw string }{{"secrets/root.key", f.rootPasswordFile}, {"secrets/intermediate.key", pwPath}} {
+			for _, w := range api.KeyFileWarnings(filepath.Join(d, k.key), k.pw) {
+				fmt.Fprintln(c.ErrOrStderr(), "warning: "+w)
+			}
 		}
 	}
 	fp := sha256.Sum256(h.Root.Raw)

@@ -12,15 +12,7 @@ import (
 // WriteFile writes data to a temporary file beside path with mode from the
 // start, fsyncs it and renames it over path.
 func WriteFile(path string, data []byte, mode os.FileMode) error {
-	tmp, err := stage(path, data, mode)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
+	return WriteFrom(path, mode, writeData(data), nil)
 }
 
 // File is one file of a set that WriteFiles replaces together.
@@ -91,10 +83,14 @@ func WriteFrom(path string, mode os.FileMode, write func(io.Writer) error, check
 // stage writes data to a new temporary file beside path, with mode from
 // the start, and fsyncs it. It returns the temporary file's name.
 func stage(path string, data []byte, mode os.FileMode) (string, error) {
-	return stageFrom(path, mode, func(w io.Writer) error {
+	return stageFrom(path, mode, writeData(data))
+}
+
+func writeData(data []byte) func(io.Writer) error {
+	return func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
-	})
+	}
 }
 
 // stageFrom is stage with the content written by write.
