@@ -23,6 +23,11 @@ import (
 // loadRevoked inserts n revoked records of a's issuer (through the group
 // commit, 64 writers) so CRL generation has realistic input.
 func loadRevoked(b *testing.B, st store.Store, issuer string, n int) {
+	loadRevokedUntil(b, st, issuer, n, now.Add(24*time.Hour))
+}
+
+// loadRevokedUntil is loadRevoked with the certificates' notAfter.
+func loadRevokedUntil(b *testing.B, st store.Store, issuer string, n int, notAfter time.Time) {
 	b.Helper()
 	var wg sync.WaitGroup
 	ch := make(chan int)
@@ -33,7 +38,7 @@ func loadRevoked(b *testing.B, st store.Store, issuer string, n int) {
 			for range ch {
 				r := storetest.Record("default")
 				r.Issuer, r.Status, r.RevokedAt, r.Reason = issuer, store.StatusRevoked, now, "keyCompromise"
-				r.NotAfter = now.Add(24 * time.Hour)
+				r.NotAfter = notAfter
 				if err := st.InsertCertificate(context.Background(), r); err != nil {
 					b.Error(err)
 					return
@@ -70,6 +75,43 @@ func BenchmarkCRLGenerate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkCRLAfterExpiry: 100,000 revoked certificates expired, 1,000
+// still valid. Once a scheduled CRL has listed the expired ones after
+// their notAfter it prunes them from the store's CRL list, and each CRL
+// after costs what is on it (compare entries=10000 above), not every
+// revocation ever made.
+func BenchmarkCRLAfterExpiry(b *testing.B) {
+	tc := testutil.CA(b, "ec-p256")
+	st, err := store.OpenBolt(filepath.Join(b.TempDir(), "pkid.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	clk := ca.NewFakeClock(now)
+	a, err := ca.New(ca.Deps{Root: tc.Root, Intermediate: tc.Intermediate, Signer: tc.Signer, Roles: map[string]*policies.Role{"default": defaultRole()}, Store: st, Clock: clk, Log: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	loadRevokedUntil(b, st, a.IssuerID(), 100_000, now.Add(time.Hour))
+	loadRevokedUntil(b, st, a.IssuerID(), 1_000, now.Add(30*24*time.Hour))
+	p := ca.NewCRLPublisher(a, 24*time.Hour, quiet)
+	ctx := context.Background()
+	clk.Advance(2 * time.Hour)
+	if _, err := p.Generate(ctx, true); err != nil { // lists all 101,000
+		b.Fatal(err)
+	}
+	clk.Advance(24 * time.Hour)
+	if _, err := p.Generate(ctx, true); err != nil { // lists 1,000 and prunes
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := p.Generate(ctx, false); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -140,8 +140,45 @@ func (p *CRLPublisher) afterRevocation(ctx context.Context, failing bool) bool {
 }
 
 // Generate signs and stores a new CRL. scheduled marks a periodic CRL,
-// after which entries that expired before it may be dropped next time.
+// after which entries that expired before it may be dropped next time;
+// once it is stored, those entries leave the store's CRL list too.
 func (p *CRLPublisher) Generate(ctx context.Context, scheduled bool) (*store.CRLState, error) {
+	st, err := p.generate(ctx, scheduled)
+	if err == nil && scheduled {
+		p.prune(ctx, st.ThisUpdate)
+	}
+	return st, err
+}
+
+// pruneBatch bounds each pruning transaction, so issuance queued behind
+// it waits for a thousand deletions at most.
+const pruneBatch = 1000
+
+// prune drops from the store's CRL list the entries that CRLs after the
+// scheduled one of at will skip (the same test as generate's), so the list
+// read for each CRL holds what is on it rather than every revocation
+// ever made. It runs outside p.mu: /crl keeps answering while a long
+// backlog (an old store's first scheduled CRL) goes. A failure is only
+// logged: the entries stay listed-and-skipped until the next schedule.
+func (p *CRLPublisher) prune(ctx context.Context, at time.Time) {
+	total := 0
+	for {
+		n, err := p.a.d.Store.PruneRevoked(ctx, p.a.issuerID, at, at.Add(-p.validity/2), pruneBatch)
+		total += n
+		if err != nil {
+			p.log.Error("prune CRL list", "issuer", p.a.issuerID, "err", err)
+			break
+		}
+		if n < pruneBatch {
+			break
+		}
+	}
+	if total > 0 {
+		p.log.Info("CRL list pruned of expired entries", "issuer", p.a.issuerID, "entries", total)
+	}
+}
+
+func (p *CRLPublisher) generate(ctx context.Context, scheduled bool) (*store.CRLState, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	prev, err := p.a.d.Store.GetCRL(ctx, p.a.issuerID)

@@ -179,6 +179,18 @@ func TestCRL(t *testing.T) {
 	if len(rl3.RevokedCertificateEntries) != 2 {
 		t.Fatalf("expired entry dropped before a scheduled CRL listed it after expiry: %d", len(rl3.RevokedCertificateEntries))
 	}
+	// The scheduled CRL also took the entry out of the store's CRL list,
+	// so later CRLs do not read it; the record stays revoked, its key
+	// blocked.
+	if list, _ := st.ListRevoked(ctx, a.IssuerID()); len(list) != 1 || list[0].Serial != long.Record.Serial {
+		t.Fatalf("store's CRL list after the scheduled CRL: %+v, want only %s", list, long.Record.Serial)
+	}
+	if rec, _ := st.GetCertificate(ctx, short.Record.Serial); rec.Status != store.StatusRevoked {
+		t.Fatalf("pruned entry's record: %s", rec.Status)
+	}
+	if b, _ := st.KeyBlocked(ctx, short.Record.KeyHash); !b {
+		t.Fatal("pruned keyCompromise entry's key unblocked")
+	}
 	back.Advance(time.Minute)
 	fourth, _ := pub.Generate(ctx, false)
 	rl4, _ := x509.ParseRevocationList(fourth.DER)

@@ -101,7 +101,7 @@ KINDS
 echo "+ go test -bench (micro-benchmarks)" >&2
 MICRO=$T/micro.txt
 go test -run '^$' -bench 'Evaluate' -benchmem ./policies >"$MICRO"
-go test -run '^$' -bench 'Sign|Issue|CRLGenerate|OCSP' -benchmem -benchtime 2s ./ca >>"$MICRO"
+go test -run '^$' -bench 'Sign|Issue|CRLGenerate|CRLAfterExpiry|OCSP' -benchmem -benchtime 2s ./ca >>"$MICRO"
 go test -run '^$' -bench 'Insert$' -benchmem -benchtime 3000x ./store >>"$MICRO"
 go test -run '^$' -bench 'LargeStore' -benchtime 5000x -timeout 60m ./store >>"$MICRO"
 

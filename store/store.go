@@ -147,6 +147,14 @@ type Store interface {
 	// CRL covered (CRLState.RevocationSeq) to see that a CRL is due
 	// without being told, and keeps seeing it until a CRL commits.
 	RevocationSeq(ctx context.Context, issuer string) (uint64, error)
+	// PruneRevoked deletes from issuer's CRL list at most max entries
+	// that expired before expiredBefore and were revoked before
+	// revokedBefore: those a CRL publisher no longer lists once a
+	// scheduled CRL has listed them after their expiry. The records stay
+	// revoked (OCSP, /v1/certs and blocked keys do not change) and the
+	// revocation count does not move; only the list each CRL reads
+	// shrinks, so a CRL costs what is on it, not every revocation ever.
+	PruneRevoked(ctx context.Context, issuer string, expiredBefore, revokedBefore time.Time, max int) (int, error)
 	// KeyBlocked reports whether a key hash was revoked for keyCompromise.
 	KeyBlocked(ctx context.Context, keyHash string) (bool, error)
 

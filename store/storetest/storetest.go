@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("revocation", func(t *testing.T) { testRevocation(t, open) })
 	t.Run("crl", func(t *testing.T) { testCRL(t, open) })
 	t.Run("revocation count", func(t *testing.T) { testRevocationSeq(t, open) })
+	t.Run("prune revoked", func(t *testing.T) { testPruneRevoked(t, open) })
 	t.Run("tokens", func(t *testing.T) { testTokens(t, open) })
 	t.Run("concurrent", func(t *testing.T) { testConcurrent(t, open) })
 }
@@ -399,4 +400,82 @@ func testRevocationSeq(t *testing.T, open Opener) {
 	s = open(t)
 	defer s.Close()
 	seq(3, "ok/after reopen")
+}
+
+// testPruneRevoked: PruneRevoked deletes from one issuer's CRL list the
+// entries both expired and revoked before the cut-offs, at most max per
+// call, durably, and nothing else: not the records, not blocked keys, not
+// the revocation count, not another issuer's list.
+func testPruneRevoked(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	type rev struct {
+		issuer              string
+		notAfter, revokedAt time.Time
+		reason              string
+		pruned              bool
+	}
+	cutExpired, cutRevoked := t0.Add(10*time.Hour), t0.Add(5*time.Hour)
+	cases := []rev{
+		{"prune-issuer", t0.Add(time.Hour), t0, "keyCompromise", true},
+		{"prune-issuer", t0.Add(2 * time.Hour), t0.Add(time.Hour), "superseded", true},
+		{"prune-issuer", t0.Add(3 * time.Hour), t0.Add(2 * time.Hour), "unspecified", true},
+		{"prune-issuer", cutExpired, t0, "unspecified", false},                // expires at the cut, not before
+		{"prune-issuer", t0.Add(time.Hour), cutRevoked, "unspecified", false}, // revoked at the cut
+		{"prune-issuer", t0.Add(48 * time.Hour), t0, "superseded", false},     // still valid
+		{"prune-other", t0.Add(time.Hour), t0, "unspecified", false},          // another issuer
+	}
+	serials := make([]string, len(cases))
+	for i, c := range cases {
+		rec := Record("default")
+		rec.Issuer, rec.NotAfter = c.issuer, c.notAfter
+		if err := s.InsertCertificate(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UpdateCertificate(ctx, rec.Serial, func(r *store.CertRecord) error {
+			r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, c.revokedAt, c.reason
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		serials[i] = rec.Serial
+	}
+	seqBefore, _ := s.RevocationSeq(ctx, "prune-issuer")
+	if n, err := s.PruneRevoked(ctx, "prune-issuer", cutExpired, cutRevoked, 2); err != nil || n != 2 {
+		t.Fatalf("ok/first batch: %d %v, want 2 (max)", n, err)
+	}
+	if n, err := s.PruneRevoked(ctx, "prune-issuer", cutExpired, cutRevoked, 2); err != nil || n != 1 {
+		t.Fatalf("ok/second batch: %d %v, want the 1 left", n, err)
+	}
+	if n, err := s.PruneRevoked(ctx, "prune-issuer", cutExpired, cutRevoked, 2); err != nil || n != 0 {
+		t.Fatalf("ok/nothing left to prune: %d %v", n, err)
+	}
+	s.Close()
+	s = open(t)
+	defer s.Close()
+	listed := map[string]bool{}
+	for _, issuer := range []string{"prune-issuer", "prune-other"} {
+		list, err := s.ListRevoked(ctx, issuer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range list {
+			listed[e.Serial] = true
+		}
+	}
+	for i, c := range cases {
+		if listed[serials[i]] == c.pruned {
+			t.Errorf("case %d (%+v): listed=%v after pruning and reopening", i, c, listed[serials[i]])
+		}
+		rec, err := s.GetCertificate(ctx, serials[i])
+		if err != nil || rec.Status != store.StatusRevoked || rec.Reason != c.reason {
+			t.Errorf("ok/case %d: the record must stay revoked: %+v %v", i, rec, err)
+		}
+	}
+	if b, _ := s.KeyBlocked(ctx, "k"+serials[0]); !b {
+		t.Error("ok/a pruned keyCompromise entry's key is still blocked")
+	}
+	if seq, _ := s.RevocationSeq(ctx, "prune-issuer"); seq != seqBefore {
+		t.Errorf("ok/pruning leaves the revocation count: %d, was %d", seq, seqBefore)
+	}
 }
