@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"pkid/store"
@@ -91,6 +92,9 @@ func (p *CRLPublisher) Run(ctx context.Context) {
 	tick := time.NewTicker(p.Tick)
 	defer tick.Stop()
 	failing := false // only so the log says it once, and once more when mended
+	var pruning sync.WaitGroup
+	defer pruning.Wait()
+	var busy atomic.Bool
 	for {
 		select {
 		case <-ctx.Done():
@@ -118,8 +122,18 @@ func (p *CRLPublisher) Run(ctx context.Context) {
 				continue
 			}
 			if !p.a.d.Clock.Now().Before(cur.ThisUpdate.Add(p.validity / 2)) {
-				if _, err := p.Generate(ctx, true); err != nil {
+				st, err := p.Generate(ctx, true)
+				if err != nil {
 					p.log.Error("scheduled CRL", "err", err)
+					continue
+				}
+				// In the background: an old store's first prune may take
+				// seconds, and revocations must reach the CRL meanwhile.
+				if busy.CompareAndSwap(false, true) {
+					pruning.Go(func() {
+						defer busy.Store(false)
+						p.prune(ctx, st.ThisUpdate)
+					})
 				}
 			}
 		}
@@ -139,27 +153,16 @@ func (p *CRLPublisher) afterRevocation(ctx context.Context, failing bool) bool {
 	return err != nil
 }
 
-// Generate signs and stores a new CRL. scheduled marks a periodic CRL,
-// after which entries that expired before it may be dropped next time;
-// once it is stored, those entries leave the store's CRL list too.
-func (p *CRLPublisher) Generate(ctx context.Context, scheduled bool) (*store.CRLState, error) {
-	st, err := p.generate(ctx, scheduled)
-	if err == nil && scheduled {
-		p.prune(ctx, st.ThisUpdate)
-	}
-	return st, err
-}
-
 // pruneBatch bounds each pruning transaction, so issuance queued behind
 // it waits for a thousand deletions at most.
 const pruneBatch = 1000
 
 // prune drops from the store's CRL list the entries that CRLs after the
-// scheduled one of at will skip (the same test as generate's), so the list
-// read for each CRL holds what is on it rather than every revocation
-// ever made. It runs outside p.mu: /crl keeps answering while a long
-// backlog (an old store's first scheduled CRL) goes. A failure is only
-// logged: the entries stay listed-and-skipped until the next schedule.
+// scheduled one made at will skip (the same test as Generate's), so the
+// list read for each CRL holds what is on it rather than every revocation
+// ever made. Run calls it after each scheduled CRL. A failure is only
+// logged: the entries stay in the list, and skipped, until the next
+// scheduled CRL prunes them.
 func (p *CRLPublisher) prune(ctx context.Context, at time.Time) {
 	total := 0
 	for {
@@ -178,7 +181,9 @@ func (p *CRLPublisher) prune(ctx context.Context, at time.Time) {
 	}
 }
 
-func (p *CRLPublisher) generate(ctx context.Context, scheduled bool) (*store.CRLState, error) {
+// Generate signs and stores a new CRL. scheduled marks a periodic CRL,
+// after which entries that expired before it may be dropped next time.
+func (p *CRLPublisher) Generate(ctx context.Context, scheduled bool) (*store.CRLState, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	prev, err := p.a.d.Store.GetCRL(ctx, p.a.issuerID)

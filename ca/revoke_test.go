@@ -179,18 +179,6 @@ func TestCRL(t *testing.T) {
 	if len(rl3.RevokedCertificateEntries) != 2 {
 		t.Fatalf("expired entry dropped before a scheduled CRL listed it after expiry: %d", len(rl3.RevokedCertificateEntries))
 	}
-	// The scheduled CRL also took the entry out of the store's CRL list,
-	// so later CRLs do not read it; the record stays revoked, its key
-	// blocked.
-	if list, _ := st.ListRevoked(ctx, a.IssuerID()); len(list) != 1 || list[0].Serial != long.Record.Serial {
-		t.Fatalf("store's CRL list after the scheduled CRL: %+v, want only %s", list, long.Record.Serial)
-	}
-	if rec, _ := st.GetCertificate(ctx, short.Record.Serial); rec.Status != store.StatusRevoked {
-		t.Fatalf("pruned entry's record: %s", rec.Status)
-	}
-	if b, _ := st.KeyBlocked(ctx, short.Record.KeyHash); !b {
-		t.Fatal("pruned keyCompromise entry's key unblocked")
-	}
 	back.Advance(time.Minute)
 	fourth, _ := pub.Generate(ctx, false)
 	rl4, _ := x509.ParseRevocationList(fourth.DER)
@@ -334,5 +322,62 @@ func TestOCSPAnswersCarryRenewedResponder(t *testing.T) {
 	}
 	if got := answeredBy(); !got.Equal(o.Responder()) {
 		t.Fatalf("answer after the renewal carries responder %x, want %x", got.SerialNumber, o.Responder().SerialNumber)
+	}
+}
+
+// TestRunPrunesCRLList: once a scheduled CRL made after an expired
+// certificate's notAfter has listed it, the running publisher takes its
+// entry out of the store's CRL list, so later CRLs do not read it; the
+// record stays revoked and its key blocked.
+func TestRunPrunesCRLList(t *testing.T) {
+	a, st, clk := newAuthority(t, "ec-p256")
+	ctx, cancel := context.WithCancel(context.Background())
+	short := issue(t, a, "short.internal", 30*time.Minute)
+	long := issue(t, a, "long.internal", 5*time.Hour)
+	for serial, reason := range map[string]string{short.Record.Serial: "keyCompromise", long.Record.Serial: "superseded"} {
+		if _, err := a.Revoke(ctx, serial, reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := ca.NewCRLPublisher(a, time.Hour, quiet)
+	pub.Tick = 10 * time.Millisecond
+	done := make(chan struct{})
+	go func() { pub.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for { // Run's first CRL (scheduled) is stored at the clock's start
+		if _, err := st.GetCRL(ctx, a.IssuerID()); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no first CRL from Run")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	clk.Advance(2 * time.Hour) // past short's notAfter and half the validity
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		list, err := st.ListRevoked(ctx, a.IssuerID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 1 && list[0].Serial == long.Record.Serial {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store's CRL list 5 s after the scheduled CRL: %+v, want only %s", list, long.Record.Serial)
+		}
+		time.Sleep(pub.Tick)
+	}
+	if rec, _ := st.GetCertificate(ctx, short.Record.Serial); rec.Status != store.StatusRevoked {
+		t.Fatalf("pruned entry's record: %s", rec.Status)
+	}
+	if b, _ := st.KeyBlocked(ctx, short.Record.KeyHash); !b {
+		t.Fatal("pruned keyCompromise entry's key unblocked")
+	}
+	cur, _ := pub.Current(ctx)
+	rl, err := x509.ParseRevocationList(cur.DER)
+	if err != nil || len(rl.RevokedCertificateEntries) != 2 {
+		t.Fatalf("the scheduled CRL after short's expiry must still list both: %v", err)
 	}
 }
