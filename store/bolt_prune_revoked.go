@@ -10,9 +10,10 @@ import (
 )
 
 // PruneRevoked implements Store. The search is a read, outside the commit
-// loop; the write deletes only the keys found, each checked again in its
-// transaction (a reason raised since is a new entry, and stays), so
-// issuance waits behind at most max deletions, never behind a scan.
+// loop; the write deletes only the keys found, each read again in its
+// transaction (another pruner may have taken it first: it is not
+// counted), so issuance waits behind at most max deletions, never behind
+// a scan.
 func (b *Bolt) PruneRevoked(ctx context.Context, issuer string, expiredBefore, revokedBefore time.Time, max int) (int, error) {
 	due := func(v []byte) bool {
 		e, err := decodeRevoked(v)
