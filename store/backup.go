@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -65,7 +66,17 @@ func CheckBackup(path string) (certs int, err error) {
 		return 0, fmt.Errorf("check backup: %w", err)
 	}
 	defer db.Close()
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0, fmt.Errorf("check backup: %w", err)
+	}
 	err = db.View(func(tx *bolt.Tx) error {
+		// Pages past the end of a cut file are mapped but not backed: a
+		// read of one is SIGBUS, not an error. The meta page, at the
+		// start, says how far the pages go.
+		if tx.Size() > info.Size() {
+			return fmt.Errorf("cut short: %d of its %d bytes", info.Size(), tx.Size())
+		}
 		var first error
 		for err := range tx.Check() { // drained: Check's goroutine uses tx
 			first = cmp.Or(first, err)
