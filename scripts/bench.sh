@@ -104,9 +104,11 @@ go test -run '^$' -bench 'Evaluate' -benchmem ./policies >"$MICRO"
 go test -run '^$' -bench 'Sign|Issue|CRLGenerate|CRLAfterExpiry|OCSP' -benchmem -benchtime 2s ./ca >>"$MICRO"
 go test -run '^$' -bench 'Insert$' -benchmem -benchtime 3000x ./store >>"$MICRO"
 go test -run '^$' -bench 'LargeStore' -benchtime 5000x -timeout 60m ./store >>"$MICRO"
+go test -run '^$' -bench 'ListByStatus' -benchtime 20x ./store >>"$MICRO"
 
 echo "+ 1,000,000 records: serve readiness and sign at c=32" >&2
-cp "$PKID_BENCH_DIR/records-1000000-der-caserial.db" "$T/ca/db/pkid.db"
+SCHEMA=$(sed -n 's/^const SchemaVersion = //p' store/store.go)
+cp "$PKID_BENCH_DIR/records-1000000-der-caserial-s$SCHEMA.db" "$T/ca/db/pkid.db"
 # Write the copy out first: a store that has been in service does not start
 # with 2 GB of dirty pages, and their writeback would land on the run.
 sync

@@ -21,18 +21,19 @@ import (
 )
 
 var (
-	bMeta     = []byte("meta")
-	bCerts    = []byte("certs")          // insertion sequence (8 bytes BE) -> CertRecord JSON
-	bSerials  = []byte("cert_serials")   // padded serial -> sequence
-	bCertRole = []byte("certs_by_role")  // role \x00 key -> nil
-	bRevoked  = []byte("revoked")        // issuer \x00 key -> RevokedEntry (see revoked.go)
-	bBlocked  = []byte("blocked_keys")   // key hash -> serial
-	bCRLs     = []byte("crls")           // issuer -> CRLState JSON
-	bTokens   = []byte("tokens")         // id -> Token JSON
-	kVersion  = []byte("schema_version") // in meta
+	bMeta      = []byte("meta")
+	bCerts     = []byte("certs")          // insertion sequence (8 bytes BE) -> CertRecord JSON
+	bSerials   = []byte("cert_serials")   // padded serial -> sequence
+	bCertRole  = []byte("certs_by_role")  // role \x00 key -> nil
+	bRevoked   = []byte("revoked")        // issuer \x00 key -> RevokedEntry (see revoked.go)
+	bBlocked   = []byte("blocked_keys")   // key hash -> serial
+	bCRLs      = []byte("crls")           // issuer -> CRLState JSON
+	bTokens    = []byte("tokens")         // id -> Token JSON
+	bCertState = []byte("cert_state")     // sequence -> notAfter and revoked (see certstate.go)
+	kVersion   = []byte("schema_version") // in meta
 )
 
-var allBuckets = [][]byte{bMeta, bCerts, bSerials, bCertRole, bRevoked, bBlocked, bCRLs, bTokens,
+var allBuckets = [][]byte{bMeta, bCerts, bSerials, bCertRole, bRevoked, bBlocked, bCRLs, bTokens, bCertState,
 	bAccounts, bAccountKeys, bOrders, bOrdersByAcct, bAuthzs, bAuthzsByAcct, bEAB, bACMEExpiry}
 
 // appendFill is the split threshold of buckets written at their end.
@@ -115,6 +116,11 @@ func OpenBolt(path string) (*Bolt, error) {
 					return fmt.Errorf("schema 3: index ACME expiry: %w", err)
 				}
 			}
+			if ver < 4 {
+				if err := indexCertState(tx); err != nil {
+					return fmt.Errorf("schema 4: index certificate state: %w", err)
+				}
+			}
 		}
 		return meta.Put(kVersion, fmt.Appendf(nil, "%d", SchemaVersion))
 	})
@@ -191,6 +197,9 @@ func (b *Bolt) InsertCertificate(ctx context.Context, rec *CertRecord) error {
 		if err := byRole.Put(idxKey(rec.Role, seq), nil); err != nil {
 			return err
 		}
+		if err := putState(tx, seq, rec); err != nil {
+			return err
+		}
 		return indexRevocation(tx, k, rec)
 	})
 	if err != nil {
@@ -240,8 +249,13 @@ func (b *Bolt) ListCertificates(_ context.Context, f ListFilter) ([]*CertRecord,
 	err := b.db.View(func(tx *bolt.Tx) error {
 		// Listing follows insertion order (oldest first): the records
 		// bucket itself, or the role index whose keys end in the sequence.
-		certs := tx.Bucket(bCerts)
+		certs, state := tx.Bucket(bCerts), tx.Bucket(bCertState)
 		c := certs.Cursor()
+		if f.Status != "" {
+			// Same keys, 13-byte values: a status filter reads the state
+			// of each record, and decodes only those it lists.
+			c = state.Cursor()
+		}
 		var prefix []byte
 		if f.Role != "" {
 			c = tx.Bucket(bCertRole).Cursor()
@@ -255,13 +269,21 @@ func (b *Bolt) ListCertificates(_ context.Context, f ListFilter) ([]*CertRecord,
 			}
 			start = append(append([]byte{}, prefix...), after...)
 		}
-		k, _ := c.Seek(start)
+		k, v := c.Seek(start)
 		if f.Cursor != "" && k != nil && bytes.Equal(k, start) {
-			k, _ = c.Next()
+			k, v = c.Next()
 		}
 		var lastSeq []byte
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			seq := k[len(prefix):]
+			if f.Status != "" {
+				if f.Role != "" {
+					v = state.Get(seq)
+				}
+				if st, ok := stateStatus(v, f.Now); ok && st != f.Status {
+					continue
+				}
+			}
 			rec, err := getCert(certs, seq)
 			if err != nil {
 				return err
@@ -286,10 +308,14 @@ func (b *Bolt) ListCertificates(_ context.Context, f ListFilter) ([]*CertRecord,
 
 // EffectiveStatus is the status a client sees: revoked wins, then expired.
 func EffectiveStatus(rec *CertRecord, now time.Time) string {
-	if rec.Status == StatusRevoked {
+	return statusAt(rec.Status == StatusRevoked, rec.NotAfter, now)
+}
+
+func statusAt(revoked bool, notAfter, now time.Time) string {
+	if revoked {
 		return StatusRevoked
 	}
-	if !now.IsZero() && now.After(rec.NotAfter) {
+	if !now.IsZero() && now.After(notAfter) {
 		return "expired"
 	}
 	return StatusValid
@@ -318,6 +344,9 @@ func (b *Bolt) UpdateCertificate(ctx context.Context, serial string, fn func(*Ce
 			return err
 		}
 		if err := certs.Put(seq, val); err != nil {
+			return err
+		}
+		if err := putState(tx, seq, rec); err != nil {
 			return err
 		}
 		return indexRevocation(tx, k, rec)

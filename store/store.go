@@ -34,8 +34,10 @@ var (
 // opened; Open refuses a newer schema. 2: certificate records may be in
 // certFormatDER, which version 1 cannot read (version 2 reads both, so
 // raising it needs no migration). 3: orders and authorizations are indexed
-// by expiry for PruneACME (opening an older store fills the index).
-const SchemaVersion = 3
+// by expiry for PruneACME (opening an older store fills the index). 4:
+// each record's notAfter and revocation are indexed for status listings
+// (filled likewise).
+const SchemaVersion = 4
 
 // Certificate statuses as stored; "expired" is derived from NotAfter when
 // read, never stored.

@@ -46,6 +46,7 @@ func Record(role string) *store.CertRecord {
 func Run(t *testing.T, open Opener) {
 	t.Run("certificates", func(t *testing.T) { testCertificates(t, open) })
 	t.Run("list", func(t *testing.T) { testList(t, open) })
+	t.Run("list by status", func(t *testing.T) { testListStatus(t, open) })
 	t.Run("revocation", func(t *testing.T) { testRevocation(t, open) })
 	t.Run("crl", func(t *testing.T) { testCRL(t, open) })
 	t.Run("revocation count", func(t *testing.T) { testRevocationSeq(t, open) })
@@ -478,4 +479,101 @@ func testPruneRevoked(t *testing.T, open Opener) {
 	if seq, _ := s.RevocationSeq(ctx, "prune-issuer"); seq != seqBefore {
 		t.Errorf("ok/pruning leaves the revocation count: %d, was %d", seq, seqBefore)
 	}
+}
+
+// testListStatus: each status filter, alone and with a role, lists exactly
+// the records of that status at Now, oldest first, page by page; a
+// revocation moves a record from valid to revoked at once, and all of it
+// holds after a close and reopen.
+func testListStatus(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	now := t0.Add(100*time.Hour + 500*time.Millisecond)
+	type rec struct {
+		serial, role string
+		status       string // at now
+	}
+	var recs []rec
+	for i := range 60 {
+		r := Record([]string{"status-a", "status-b"}[i%2])
+		switch i % 3 {
+		case 0: // long expired
+			r.NotAfter = t0
+		case 1:
+			r.NotAfter = now.Add(time.Hour)
+		case 2: // expires within now's second: the nanoseconds decide
+			r.NotAfter = now.Add(time.Duration(i%4-1) * time.Nanosecond)
+		}
+		if err := s.InsertCertificate(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		want := "valid"
+		if now.After(r.NotAfter) {
+			want = "expired"
+		}
+		recs = append(recs, rec{r.Serial, r.Role, want})
+	}
+	for i := range recs {
+		if i%5 == 1 || i == 58 { // some valid, some expired
+			if _, err := s.UpdateCertificate(ctx, recs[i].serial, func(r *store.CertRecord) error {
+				r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, t0, "superseded"
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			recs[i].status = "revoked"
+		}
+	}
+	mine := map[string]bool{}
+	for _, r := range recs {
+		mine[r.serial] = true
+	}
+	check := func(what string) {
+		t.Helper()
+		for _, status := range []string{"valid", "revoked", "expired"} {
+			for _, role := range []string{"", "status-a"} {
+				var want []string
+				for _, r := range recs {
+					if r.status == status && (role == "" || r.role == role) {
+						want = append(want, r.serial)
+					}
+				}
+				var got []string
+				cursor := ""
+				for pages := 0; ; pages++ {
+					if pages > len(recs) {
+						t.Fatalf("%s: %s/%q: the cursor never ends", what, status, role)
+					}
+					page, next, err := s.ListCertificates(ctx, store.ListFilter{Role: role, Status: status, Now: now, Limit: 4, Cursor: cursor})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, r := range page {
+						if store.EffectiveStatus(r, now) != status || (role != "" && r.Role != role) {
+							t.Fatalf("%s: %s/%q: listed %s (%s, %s)", what, status, role, r.Serial, store.EffectiveStatus(r, now), r.Role)
+						}
+						if mine[r.Serial] { // the store holds other cases' records too
+							got = append(got, r.Serial)
+						}
+					}
+					if next == "" {
+						break
+					}
+					cursor = next
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("%s: %s/%q: listed %d records %v, want %d %v (oldest first)", what, status, role, len(got), got, len(want), want)
+				}
+			}
+		}
+	}
+	check("ok/filters")
+	// "expired" needs Now: with none, every record not revoked is valid.
+	if none, _, err := s.ListCertificates(ctx, store.ListFilter{Status: "expired", Limit: 1000}); err != nil || len(none) != 0 {
+		t.Fatalf("ok/no Now, nothing expired: %d %v", len(none), err)
+	}
+	s.Close()
+	s = open(t)
+	defer s.Close()
+	check("ok/after reopen")
 }

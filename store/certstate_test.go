@@ -1,0 +1,66 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestSchema4IndexesOldRecords: records written by a schema-3 pkid (no
+// state index) are indexed when the store is opened and raised to schema
+// 4, so status listings find them, revoked ones included.
+func TestSchema4IndexesOldRecords(t *testing.T) {
+	ctx := context.Background()
+	b, path := openTemp(t)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var serials []string
+	for i := range 6 {
+		serial := fmt.Sprintf("%x", 0x1000+i)
+		rec := &CertRecord{Serial: serial, Issuer: "i", Role: "old", NotBefore: at, NotAfter: at.Add(time.Duration(i%2) * 48 * time.Hour), Status: StatusValid, CreatedAt: at}
+		if err := b.InsertCertificate(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		serials = append(serials, serial)
+	}
+	if _, err := b.UpdateCertificate(ctx, serials[1], func(r *CertRecord) error {
+		r.Status, r.RevokedAt, r.Reason = StatusRevoked, at, "superseded"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Make it what schema 3 wrote: no state index.
+	if err := b.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bCertState); err != nil {
+			return err
+		}
+		return tx.Bucket(bMeta).Put(kVersion, []byte("3"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	now := at.Add(time.Hour)
+	for status, want := range map[string][]string{
+		StatusValid:   {serials[3], serials[5]},
+		StatusRevoked: {serials[1]},
+		"expired":     {serials[0], serials[2], serials[4]},
+	} {
+		for _, role := range []string{"", "old"} {
+			recs, _, err := b.ListCertificates(ctx, ListFilter{Role: role, Status: status, Now: now})
+			var got []string
+			for _, r := range recs {
+				got = append(got, r.Serial)
+			}
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s/%q after the upgrade: %v (%v), want %v", status, role, got, err, want)
+			}
+		}
+	}
+}
