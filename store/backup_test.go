@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -54,14 +55,17 @@ func TestBackupWhileWriting(t *testing.T) {
 			}
 		}()
 	}
+	// The copy holds its transaction until writes have committed beside
+	// it: a small store's copy can otherwise end before any write lands.
 	var buf bytes.Buffer
-	n, err := s.Backup(ctx, &buf)
+	w := &holdingWriter{w: &buf, until: func() bool { return during.Load() >= 20 }}
+	n, err := s.Backup(ctx, w)
 	close(stop)
 	wg.Wait()
 	if err != nil || n != int64(buf.Len()) {
 		t.Fatalf("backup: %d bytes reported, %d written, %v", n, buf.Len(), err)
 	}
-	if during.Load() == 0 {
+	if !w.held {
 		t.Fatal("no write ran during the backup; the test proves nothing")
 	}
 	copyPath := filepath.Join(dir, "backup.db")
@@ -203,4 +207,24 @@ func TestCheckBackupCutAnywhere(t *testing.T) {
 	if n, err := store.CheckBackup(whole); err != nil || n != 300 {
 		t.Fatalf("ok/the whole backup: %d records, %v", n, err)
 	}
+}
+
+// holdingWriter waits, at its first write, until until() holds (10 s at
+// most), then writes through; held says whether until() came true.
+type holdingWriter struct {
+	w     io.Writer
+	until func() bool
+	once  sync.Once
+	held  bool
+}
+
+func (h *holdingWriter) Write(p []byte) (int, error) {
+	h.once.Do(func() {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if h.held = h.until(); h.held {
+				return
+			}
+		}
+	})
+	return h.w.Write(p)
 }

@@ -85,6 +85,12 @@ func OpenBolt(path string) (*Bolt, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	switch err := checkLength(path); {
+	case errors.Is(err, errCut):
+		return nil, fmt.Errorf("open store %s: %w (restored from an incomplete copy?)", path, err)
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("open store %s (is another pkid using it?): %w", path, err)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, InitialMmapSize: mmapReserve})
 	if err != nil && !errors.Is(err, bolterrors.ErrTimeout) {
 		// Address space refused (a ulimit -v, a 32-bit build): map as
