@@ -23,11 +23,7 @@ import (
 func TestBackupWhileWriting(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := store.OpenBolt(filepath.Join(dir, "pkid.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openIn(t, dir)
 	var before []string
 	for range 200 {
 		rec := storetest.Record("default")
@@ -107,11 +103,7 @@ func TestBackupWhileWriting(t *testing.T) {
 // would wait until the deadline.
 func TestCommitsGoOnDuringBackup(t *testing.T) {
 	ctx := context.Background()
-	s, err := store.OpenBolt(filepath.Join(t.TempDir(), "pkid.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openIn(t, t.TempDir())
 	release := make(chan struct{})
 	held := make(chan struct{})
 	backupDone := make(chan error, 1)
@@ -176,11 +168,7 @@ func (w blockingWriter) Write(p []byte) (int, error) {
 func TestCheckBackupCutAnywhere(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := store.OpenBolt(filepath.Join(dir, "pkid.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openIn(t, dir)
 	for range 300 {
 		if err := s.InsertCertificate(ctx, storetest.Record("default")); err != nil {
 			t.Fatal(err)
@@ -227,4 +215,15 @@ func (h *holdingWriter) Write(p []byte) (int, error) {
 		}
 	})
 	return h.w.Write(p)
+}
+
+// openIn opens a new store in dir, closed when the test ends.
+func openIn(t *testing.T, dir string) *store.Bolt {
+	t.Helper()
+	s, err := store.OpenBolt(filepath.Join(dir, "pkid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

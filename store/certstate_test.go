@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestSchema4IndexesOldRecords: records written by a schema-3 pkid (no
@@ -31,21 +29,8 @@ func TestSchema4IndexesOldRecords(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// Make it what schema 3 wrote: no state index.
-	if err := b.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.DeleteBucket(bCertState); err != nil {
-			return err
-		}
-		return tx.Bucket(bMeta).Put(kVersion, []byte("3"))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
-	b, err := OpenBolt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	// As schema 3 wrote it (no state index), then upgraded.
+	b = reopenAs(t, b, path, bCertState, "3")
 	now := at.Add(time.Hour)
 	for status, want := range map[string][]string{
 		StatusValid:   {serials[3], serials[5]},

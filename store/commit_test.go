@@ -86,6 +86,27 @@ func TestSchemaVersion(t *testing.T) {
 }
 
 // openTemp opens a new store in a temporary directory; the caller closes it.
+// reopenAs makes b's file what an older pkid wrote (bucket absent, schema
+// version ver), closes b and opens the file again, which upgrades it.
+func reopenAs(t *testing.T, b *Bolt, path string, bucket []byte, ver string) *Bolt {
+	t.Helper()
+	if err := b.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucket); err != nil {
+			return err
+		}
+		return tx.Bucket(bMeta).Put(kVersion, []byte(ver))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
 func openTemp(t *testing.T) (*Bolt, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "pkid.db")

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestSchema3IndexesOldACMEObjects: orders and authorizations written by
@@ -22,21 +20,8 @@ func TestSchema3IndexesOldACMEObjects(t *testing.T) {
 	if err := b.CreateOrder(ctx, &ACMEOrder{ID: "o", AccountID: "acct", Role: "default", Status: ACMEPending, Identifiers: []ACMEIdentifier{id}, AuthzIDs: []string{"az"}, Expires: at}, []*ACMEAuthz{az}); err != nil {
 		t.Fatal(err)
 	}
-	// Make it what schema 2 wrote: no expiry index.
-	if err := b.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.DeleteBucket(bACMEExpiry); err != nil {
-			return err
-		}
-		return tx.Bucket(bMeta).Put(kVersion, []byte("2"))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	b.Close()
-	b, err := OpenBolt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	// As schema 2 wrote it (no expiry index), then upgraded.
+	b = reopenAs(t, b, path, bACMEExpiry, "2")
 	if n, err := b.PruneACME(ctx, at.Add(time.Second), 100); err != nil || n != 2 {
 		t.Fatalf("pruned %d (%v), want the order and its authorization", n, err)
 	}
