@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -517,4 +518,59 @@ func manyNames(n int) []string {
 		out[i] = fmt.Sprintf("h%d.internal", i)
 	}
 	return out
+}
+
+// countingBody counts the bytes a request body gave up.
+type countingBody struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// TestOversizeBodyRefusedUnread: a body whose Content-Length is over the
+// limit is answered 413 without being read, on every surface (REST, ACME,
+// OCSP over plain HTTP). A client that offers it with Expect:
+// 100-continue, as curl does, gets the 413 instead of "100 Continue"
+// followed by a connection reset under its upload, which curl reported as
+// a broken pipe and never showed the 413.
+func TestOversizeBodyRefusedUnread(t *testing.T) {
+	s := shared
+	tr := s.client.Transport.(*http.Transport).Clone()
+	tr.ExpectContinueTimeout = 10 * time.Second
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	for _, c := range []struct{ name, url, contentType, typ string }{
+		{"REST", s.base + "/v1/sign/default", "application/json", "https://pkid.dev/problems/tooLarge"},
+		{"ACME", s.base + "/acme/default/new-account", "application/jose+json", "urn:ietf:params:acme:error:malformed"},
+		{"OCSP", s.http + "/ocsp", "application/ocsp-request", ""},
+	} {
+		t.Run("fail/"+c.name, func(t *testing.T) {
+			body := &countingBody{r: bytes.NewReader(make([]byte, 4<<20))}
+			req, err := http.NewRequest("POST", c.url, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.ContentLength = 4 << 20
+			req.Header.Set("Expect", "100-continue")
+			req.Header.Set("Content-Type", c.contentType)
+			req.Header.Set("Authorization", "Bearer "+s.tok)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			defer resp.Body.Close()
+			var p api.Problem
+			json.NewDecoder(resp.Body).Decode(&p)
+			if resp.StatusCode != 413 || !strings.Contains(p.Detail, "larger than the limit of 65536 bytes") || (c.typ != "" && p.Type != c.typ) {
+				t.Fatalf("got %d %+v, want 413 %s", resp.StatusCode, p, c.typ)
+			}
+			if n := body.n.Load(); n != 0 {
+				t.Fatalf("the server asked for the body (100 Continue) and %d bytes of it were sent", n)
+			}
+		})
+	}
 }

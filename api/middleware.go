@@ -42,6 +42,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
+		if r.ContentLength > s.opts.MaxBody {
+			r.Body = refusedBody{s.opts.MaxBody}
+		}
 		rec := &statusRecorder{ResponseWriter: w, status: 200}
 		defer func() {
 			if p := recover(); p != nil {
@@ -58,6 +61,17 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		next.ServeHTTP(rec, r)
 	})
 }
+
+// refusedBody stands for a body whose Content-Length is over the limit:
+// its first read fails as the limit would, so every handler answers 413 as
+// usual, but nothing of the body is read. Reading it would send a waiting
+// client (curl sends Expect: 100-continue) "100 Continue", and the server,
+// refusing megabytes it had asked for, reset the connection under the
+// client's upload: curl saw "broken pipe", never the 413.
+type refusedBody struct{ limit int64 }
+
+func (b refusedBody) Read([]byte) (int, error) { return 0, &http.MaxBytesError{Limit: b.limit} }
+func (b refusedBody) Close() error             { return nil }
 
 // logAudit writes one audit line: who, what, which role and names, the
 // outcome, the serial and the reason. Never a secret or a key.
