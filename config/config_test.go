@@ -28,6 +28,11 @@ func TestParse(t *testing.T) {
 	if c.Resolve("db/pkid.db") != "/x/db/pkid.db" {
 		t.Fatal(c.Resolve("db/pkid.db"))
 	}
+	for _, empty := range []string{"", "\n", "# nothing yet\n"} {
+		if _, err := Parse("/x/pkid.yaml", []byte(empty)); err == nil || err.Error() != "/x/pkid.yaml: the file is empty; pkid init --dir D writes one" {
+			t.Fatalf("fail/empty file %q: %v", empty, err)
+		}
+	}
 	cases := []struct{ name, from, to, want string }{
 		{"fail/unknown key", "    allow_wildcards: false\n", "    allow_wildcard: true\n", "line 19: unknown key allow_wildcard"},
 		{"fail/bad duration", "max_ttl: 168h", "max_ttl: forever", "line 23: cannot unmarshal !!str `forever` into time.Duration"},

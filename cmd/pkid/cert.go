@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"pkid/api"
+	"pkid/ca"
 	"pkid/config"
 )
 
@@ -146,6 +147,13 @@ func certRevokeCmd() *cobra.Command {
 		Short: "revoke a certificate (admin token, or the CA's config)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			// Bad usage before anything is read or dialled.
+			if _, err := ca.NormalizeSerial(args[0]); err != nil {
+				return usagef("%v", err)
+			}
+			if _, ok := ca.Reasons[reason]; !ok {
+				return usagef("--reason %q is not accepted: unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn", reason)
+			}
 			if cfgPath != "" {
 				cfg, err := config.Load(cfgPath)
 				if err != nil {

@@ -426,6 +426,17 @@ func TestExitCodes(t *testing.T) {
 	if r := pkid(t, nil, "serve", "--config", "/nonexistent/pkid.yaml"); r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Fatalf("serve with missing config: %+v", r)
 	}
+	if r := pkid(t, nil, "serve", "--config", "/dev/null"); r.code != 1 || !strings.Contains(r.stderr, "the file is empty") {
+		t.Fatalf("serve with an empty config: %+v", r)
+	}
+	// A bad serial or reason is bad usage, told before any file is read or
+	// server dialled (there is neither here).
+	for _, args := range [][]string{{"zz!"}, {"ab", "--reason", "keycompromise"}} {
+		r := pkid(t, nil, append([]string{"cert", "revoke", "--ca-url", "https://127.0.0.1:1", "--token", "x", "--root", "/nonexistent"}, args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, "not") || strings.Contains(r.stderr, "nonexistent") {
+			t.Fatalf("cert revoke %v: %+v", args, r)
+		}
+	}
 	if r := pkid(t, nil, "token"); r.code != 2 || !strings.Contains(r.stderr, "create") {
 		t.Fatalf("a group without its subcommand: %+v", r)
 	}
