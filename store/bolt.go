@@ -100,6 +100,10 @@ func OpenBolt(path string) (*Bolt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s (is another pkid using it?): %w", path, err)
 	}
+	if err := upgradeInBatches(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -122,11 +126,6 @@ func OpenBolt(path string) (*Bolt, error) {
 					return fmt.Errorf("schema 3: index ACME expiry: %w", err)
 				}
 			}
-			if ver < 4 {
-				if err := indexCertState(tx); err != nil {
-					return fmt.Errorf("schema 4: index certificate state: %w", err)
-				}
-			}
 		}
 		return meta.Put(kVersion, fmt.Appendf(nil, "%d", SchemaVersion))
 	})
@@ -137,6 +136,26 @@ func OpenBolt(path string) (*Bolt, error) {
 	b := &Bolt{db: db, writes: make(chan *writeReq, maxGroup), stop: make(chan struct{}), done: make(chan struct{}), linger: lingerFromEnv(), runway: openRunway(path)}
 	go b.commitLoop()
 	return b, nil
+}
+
+// upgradeInBatches does, before the transaction that raises the schema,
+// the part of an upgrade too large for one transaction: schema 4's state
+// index.
+func upgradeInBatches(db *bolt.DB) error {
+	ver := SchemaVersion
+	db.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bMeta); meta != nil {
+			fmt.Sscan(string(meta.Get(kVersion)), &ver)
+		}
+		return nil
+	})
+	if ver >= 4 {
+		return nil
+	}
+	if err := fillCertState(db); err != nil {
+		return fmt.Errorf("schema 4: index certificate state: %w", err)
+	}
+	return nil
 }
 
 // certKey is a serial as its 20-octet big-endian integer (RFC 5280's

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -50,15 +51,49 @@ func putState(tx *bolt.Tx, seq []byte, rec *CertRecord) error {
 	return state.Put(seq, encodeState(rec))
 }
 
-// indexCertState fills the state index from the records a store of
-// schema 3 or older holds, in the transaction that raises the schema
-// (a million records: about 6 s, once).
-func indexCertState(tx *bolt.Tx) error {
-	return tx.Bucket(bCerts).ForEach(func(seq, v []byte) error {
-		rec, err := decodeCert(v)
-		if err != nil {
-			return fmt.Errorf("record %x: %w", seq, err)
+// stateBatch bounds each transaction of the fill: one transaction for a
+// million records held 270 MB of heap; a batch holds a fiftieth of that.
+var stateBatch = 20_000
+
+// fillCertState fills the state index from the records a store of schema
+// 3 or older holds (about 6 s per million records, once), a batch per
+// transaction. Older pkids ignore the bucket, and the schema is raised
+// only after the last batch, so an interrupted fill starts over at the
+// next open; the store's file lock keeps every other writer out meanwhile.
+func fillCertState(db *bolt.DB) error {
+	var after []byte
+	for {
+		done := true
+		err := db.Update(func(tx *bolt.Tx) error {
+			if _, err := tx.CreateBucketIfNotExists(bCertState); err != nil {
+				return err
+			}
+			c := tx.Bucket(bCerts).Cursor()
+			k, v := c.First()
+			if after != nil {
+				if k, v = c.Seek(after); bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for n := 0; k != nil; k, v = c.Next() {
+				if n == stateBatch {
+					done = false
+					break
+				}
+				rec, err := decodeCert(v)
+				if err != nil {
+					return fmt.Errorf("record %x: %w", k, err)
+				}
+				if err := putState(tx, k, rec); err != nil {
+					return err
+				}
+				after = append(after[:0], k...)
+				n++
+			}
+			return nil
+		})
+		if err != nil || done {
+			return err
 		}
-		return putState(tx, seq, rec)
-	})
+	}
 }

@@ -9,8 +9,17 @@ import (
 
 // TestSchema4IndexesOldRecords: records written by a schema-3 pkid (no
 // state index) are indexed when the store is opened and raised to schema
-// 4, so status listings find them, revoked ones included.
+// 4, so status listings find them, revoked ones included, whether the
+// fill's batches divide the records evenly or not.
 func TestSchema4IndexesOldRecords(t *testing.T) {
+	defer func(n int) { stateBatch = n }(stateBatch)
+	for _, batch := range []int{1, 3, 4, 1000} {
+		stateBatch = batch
+		t.Run(fmt.Sprintf("batch=%d", batch), testSchema4)
+	}
+}
+
+func testSchema4(t *testing.T) {
 	ctx := context.Background()
 	b, path := openTemp(t)
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
