@@ -164,17 +164,11 @@ const pruneBatch = 1000
 // logged: the entries stay in the list, and skipped, until the next
 // scheduled CRL prunes them.
 func (p *CRLPublisher) prune(ctx context.Context, at time.Time) {
-	total := 0
-	for {
-		n, err := p.a.d.Store.PruneRevoked(ctx, p.a.issuerID, at, at.Add(-p.validity/2), pruneBatch)
-		total += n
-		if err != nil {
-			p.log.Error("prune CRL list", "issuer", p.a.issuerID, "err", err)
-			break
-		}
-		if n < pruneBatch {
-			break
-		}
+	total, err := store.InBatches(pruneBatch, func(max int) (int, error) {
+		return p.a.d.Store.PruneRevoked(ctx, p.a.issuerID, at, at.Add(-p.validity/2), max)
+	})
+	if err != nil && ctx.Err() == nil { // not the server stopping
+		p.log.Error("prune CRL list", "issuer", p.a.issuerID, "err", err)
 	}
 	if total > 0 {
 		p.log.Info("CRL list pruned of expired entries", "issuer", p.a.issuerID, "entries", total)

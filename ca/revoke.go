@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -21,6 +22,16 @@ var Reasons = map[string]int{
 	"superseded":           4,
 	"cessationOfOperation": 5,
 	"privilegeWithdrawn":   9,
+}
+
+// CheckReason refuses a reason pkid does not accept, naming those it
+// does: the one check for the API, ACME and the CLI.
+func CheckReason(reason string) error {
+	if _, ok := Reasons[reason]; ok {
+		return nil
+	}
+	names := slices.Sorted(maps.Keys(Reasons))
+	return errs.New(errs.BadRevocationReason, "reason %q is not accepted (accepted: %s)", reason, strings.Join(names, ", "))
 }
 
 // ReasonName maps an RFC 5280 code back to its name ("" if not accepted).
@@ -43,13 +54,8 @@ func (a *Authority) Revoke(ctx context.Context, serial, reason string) (*store.C
 	if reason == "" {
 		reason = "unspecified"
 	}
-	if _, ok := Reasons[reason]; !ok {
-		names := make([]string, 0, len(Reasons))
-		for n := range Reasons {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		return nil, errs.New(errs.BadRevocationReason, "reason %q is not accepted (accepted: %s)", reason, strings.Join(names, ", "))
+	if err := CheckReason(reason); err != nil {
+		return nil, err
 	}
 	sn, err := NormalizeSerial(serial)
 	if err != nil {

@@ -76,13 +76,12 @@ func CheckBackup(path string) (certs int, err error) {
 		if first != nil {
 			return first
 		}
-		meta, c := tx.Bucket(bMeta), tx.Bucket(bCerts)
-		if meta == nil || c == nil {
+		c := tx.Bucket(bCerts)
+		if tx.Bucket(bMeta) == nil || c == nil {
 			return errors.New("not a pkid store")
 		}
-		var ver int
-		if _, err := fmt.Sscan(string(meta.Get(kVersion)), &ver); err != nil || ver < 1 || ver > SchemaVersion {
-			return fmt.Errorf("schema version %q", meta.Get(kVersion))
+		if ver, err := schemaVersion(tx); err != nil || ver < 1 || ver > SchemaVersion {
+			return fmt.Errorf("schema version %q", tx.Bucket(bMeta).Get(kVersion))
 		}
 		certs = c.Stats().KeyN
 		return nil

@@ -24,14 +24,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openIn(t, dir)
-	var before []string
-	for range 200 {
-		rec := storetest.Record("default")
-		if err := s.InsertCertificate(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
-		before = append(before, rec.Serial)
-	}
+	before := storetest.Insert(t, s, "default", 200)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var during atomic.Int64
@@ -169,11 +162,7 @@ func TestCheckBackupCutAnywhere(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openIn(t, dir)
-	for range 300 {
-		if err := s.InsertCertificate(ctx, storetest.Record("default")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storetest.Insert(t, s, "default", 300)
 	var buf bytes.Buffer
 	if _, err := s.Backup(ctx, &buf); err != nil {
 		t.Fatal(err)

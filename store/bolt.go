@@ -110,24 +110,21 @@ func OpenBolt(path string) (*Bolt, error) {
 				return err
 			}
 		}
-		meta := tx.Bucket(bMeta)
-		if v := meta.Get(kVersion); v != nil {
-			var ver int
-			if _, err := fmt.Sscan(string(v), &ver); err != nil || ver > SchemaVersion {
-				return fmt.Errorf("schema version %q is newer than this pkid understands (%d)", v, SchemaVersion)
-			}
-			if ver == SchemaVersion {
-				return nil
-			}
-			// Raised before anything in the newer form is written, so an
-			// older pkid refuses the file rather than misreading it.
-			if ver < 3 {
-				if err := indexACMEExpiry(tx); err != nil {
-					return fmt.Errorf("schema 3: index ACME expiry: %w", err)
-				}
+		ver, err := schemaVersion(tx)
+		if err != nil || ver > SchemaVersion {
+			return fmt.Errorf("schema version %q is newer than this pkid understands (%d)", tx.Bucket(bMeta).Get(kVersion), SchemaVersion)
+		}
+		if ver == SchemaVersion {
+			return nil
+		}
+		// Raised before anything in the newer form is written, so an
+		// older pkid refuses the file rather than misreading it.
+		if ver > 0 && ver < 3 {
+			if err := indexACMEExpiry(tx); err != nil {
+				return fmt.Errorf("schema 3: index ACME expiry: %w", err)
 			}
 		}
-		return meta.Put(kVersion, fmt.Appendf(nil, "%d", SchemaVersion))
+		return tx.Bucket(bMeta).Put(kVersion, fmt.Appendf(nil, "%d", SchemaVersion))
 	})
 	if err != nil {
 		db.Close()
@@ -142,20 +139,31 @@ func OpenBolt(path string) (*Bolt, error) {
 // the part of an upgrade too large for one transaction: schema 4's state
 // index.
 func upgradeInBatches(db *bolt.DB) error {
-	ver := SchemaVersion
-	db.View(func(tx *bolt.Tx) error {
-		if meta := tx.Bucket(bMeta); meta != nil {
-			fmt.Sscan(string(meta.Get(kVersion)), &ver)
-		}
-		return nil
-	})
-	if ver >= 4 {
-		return nil
+	var ver int
+	if err := db.View(func(tx *bolt.Tx) (err error) {
+		ver, err = schemaVersion(tx)
+		return err
+	}); err != nil || ver == 0 || ver >= 4 {
+		return nil // new, current, or refused by the raise that follows
 	}
 	if err := fillCertState(db); err != nil {
 		return fmt.Errorf("schema 4: index certificate state: %w", err)
 	}
 	return nil
+}
+
+// schemaVersion is the store's schema version, 0 for a new store that has
+// none yet; an error for a value that is not a number.
+func schemaVersion(tx *bolt.Tx) (int, error) {
+	meta := tx.Bucket(bMeta)
+	if meta == nil || meta.Get(kVersion) == nil {
+		return 0, nil
+	}
+	var ver int
+	if _, err := fmt.Sscan(string(meta.Get(kVersion)), &ver); err != nil {
+		return 0, fmt.Errorf("schema version %q: %w", meta.Get(kVersion), err)
+	}
+	return ver, nil
 }
 
 // certKey is a serial as its 20-octet big-endian integer (RFC 5280's

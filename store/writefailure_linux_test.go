@@ -30,14 +30,7 @@ func TestWriteFailureReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	var kept []string
-	for range 3 {
-		rec := storetest.Record("default")
-		if err := b.InsertCertificate(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
-		kept = append(kept, rec.Serial)
-	}
+	kept := storetest.Insert(t, b, "default", 3)
 
 	fi, err := os.Stat(path)
 	if err != nil {

@@ -153,10 +153,10 @@ func rootCRLCmd() *cobra.Command {
 				if err != nil {
 					return usagef("--revoke-intermediate: %v", err)
 				}
-				code, ok := ca.Reasons[reason]
-				if !ok {
-					return usagef("--reason %q is not accepted", reason)
+				if err := ca.CheckReason(reason); err != nil {
+					return usagef("--reason: %v", err)
 				}
+				code := ca.Reasons[reason]
 				n, _ := new(big.Int).SetString(sn, 16)
 				for _, e := range entries {
 					if e.SerialNumber.Cmp(n) == 0 {

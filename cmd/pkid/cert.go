@@ -151,8 +151,8 @@ func certRevokeCmd() *cobra.Command {
 			if _, err := ca.NormalizeSerial(args[0]); err != nil {
 				return usagef("%v", err)
 			}
-			if _, ok := ca.Reasons[reason]; !ok {
-				return usagef("--reason %q is not accepted: unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn", reason)
+			if err := ca.CheckReason(reason); err != nil {
+				return usagef("--reason: %v", err)
 			}
 			if cfgPath != "" {
 				cfg, err := config.Load(cfgPath)

@@ -42,6 +42,21 @@ func Record(role string) *store.CertRecord {
 	}
 }
 
+// Insert commits n records of role to s, one by one, and returns their
+// serials in order.
+func Insert(t testing.TB, s store.Store, role string, n int) []string {
+	t.Helper()
+	serials := make([]string, n)
+	for i := range serials {
+		rec := Record(role)
+		if err := s.InsertCertificate(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+		serials[i] = rec.Serial
+	}
+	return serials
+}
+
 // Run runs every conformance test against the backend.
 func Run(t *testing.T, open Opener) {
 	t.Run("certificates", func(t *testing.T) { testCertificates(t, open) })
