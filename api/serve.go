@@ -207,6 +207,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	bg(func() { sc.Run(ctx, o.Tick) })
 	bg(func() { ocspR.Run(ctx, o.Tick) })
 	bg(func() { acmeSrv.Run(ctx, o.Tick) })
+	bg(func() {
+		ca.EveryTick(ctx, o.Tick, func(ctx context.Context) { pruneTokens(ctx, st, o.Clock.Now(), log) })
+	})
 	var warned time.Time
 	bg(func() {
 		ca.EveryTick(ctx, o.Tick, func(context.Context) {

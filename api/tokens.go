@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,30 @@ import (
 	"pkid/errs"
 	"pkid/store"
 )
+
+// TokenRetention is how long a token is kept after it expires: long
+// enough for an operator to see in the token list that a pipeline's token
+// ran out (the audit log keeps what each token did for good). Then the
+// server deletes it, so tokens minted per job or per service do not pile
+// up in the store and in every listing.
+const TokenRetention = 7 * 24 * time.Hour
+
+// tokenPruneBatch bounds one prune transaction, so issuance sharing the
+// store's writer never waits long behind it.
+const tokenPruneBatch = 500
+
+// pruneTokens deletes the tokens expired for longer than TokenRetention
+// at now. Several replicas may run it at once: deleting is idempotent.
+func pruneTokens(ctx context.Context, st store.Store, now time.Time, log *slog.Logger) {
+	before := now.Add(-TokenRetention)
+	total, err := store.InBatches(tokenPruneBatch, func(max int) (int, error) { return st.PruneTokens(ctx, before, max) })
+	if err != nil && ctx.Err() == nil { // not the server stopping
+		log.Error("prune expired tokens; will retry", "err", err)
+	}
+	if total > 0 {
+		log.Info("pruned expired tokens", "count", total, "expired_before", before.UTC().Format(time.RFC3339))
+	}
+}
 
 // TokenOptions describe a new API token.
 type TokenOptions struct {

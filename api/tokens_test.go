@@ -1,9 +1,12 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"pkid/api"
 )
@@ -157,5 +160,53 @@ func TestLookupRefusals(t *testing.T) {
 				t.Fatalf("got %d %+v; want %d %s %q", resp.StatusCode, p, c.status, c.typ, c.detail)
 			}
 		})
+	}
+}
+
+// TestExpiredTokensPruned: an expired token stays listed for
+// api.TokenRetention, then the server deletes it by itself (a timer on the
+// injected clock) and GET /v1/tokens no longer shows it; live tokens stay.
+func TestExpiredTokensPruned(t *testing.T) {
+	s := shared
+	// Valid for an hour from a start chosen so that its retention ends
+	// half an hour from now.
+	start := s.clock.Now().Add(-api.TokenRetention - 30*time.Minute)
+	tok, _, err := api.CreateToken(context.Background(), s.run.Store, start, map[string]bool{"default": true}, api.TokenOptions{Name: "ran-out", Roles: []string{"default"}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, _ := strings.Cut(tok, ".")
+	listed := func() []string {
+		t.Helper()
+		var list struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+		}
+		if r := s.do(t, "GET", "/v1/tokens", s.admin, nil, &list); r.StatusCode != 200 {
+			t.Fatalf("list: %d", r.StatusCode)
+		}
+		var ids []string
+		for _, it := range list.Items {
+			ids = append(ids, it.ID)
+		}
+		return ids
+	}
+	time.Sleep(200 * time.Millisecond) // four ticks of the test server
+	if !slices.Contains(listed(), id) {
+		t.Fatal("fail/pruned within its retention")
+	}
+	s.advance(t, time.Hour)
+	deadline := time.Now().Add(5 * time.Second)
+	for slices.Contains(listed(), id) {
+		if time.Now().After(deadline) {
+			t.Fatal("ok/expired token still listed an hour after its retention ended")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, live := range []string{s.admin, s.tok} {
+		if liveID, _, _ := strings.Cut(live, "."); !slices.Contains(listed(), liveID) {
+			t.Fatalf("ok/live token %s pruned", liveID)
+		}
 	}
 }

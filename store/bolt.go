@@ -21,19 +21,20 @@ import (
 )
 
 var (
-	bMeta      = []byte("meta")
-	bCerts     = []byte("certs")          // insertion sequence (8 bytes BE) -> CertRecord JSON
-	bSerials   = []byte("cert_serials")   // padded serial -> sequence
-	bCertRole  = []byte("certs_by_role")  // role \x00 key -> nil
-	bRevoked   = []byte("revoked")        // issuer \x00 key -> RevokedEntry (see revoked.go)
-	bBlocked   = []byte("blocked_keys")   // key hash -> serial
-	bCRLs      = []byte("crls")           // issuer -> CRLState JSON
-	bTokens    = []byte("tokens")         // id -> Token JSON
-	bCertState = []byte("cert_state")     // sequence -> notAfter and revoked (see certstate.go)
-	kVersion   = []byte("schema_version") // in meta
+	bMeta        = []byte("meta")
+	bCerts       = []byte("certs")          // insertion sequence (8 bytes BE) -> CertRecord JSON
+	bSerials     = []byte("cert_serials")   // padded serial -> sequence
+	bCertRole    = []byte("certs_by_role")  // role \x00 key -> nil
+	bRevoked     = []byte("revoked")        // issuer \x00 key -> RevokedEntry (see revoked.go)
+	bBlocked     = []byte("blocked_keys")   // key hash -> serial
+	bCRLs        = []byte("crls")           // issuer -> CRLState JSON
+	bTokens      = []byte("tokens")         // id -> Token JSON
+	bCertState   = []byte("cert_state")     // sequence -> notAfter and revoked (see certstate.go)
+	bTokenExpiry = []byte("token_expiry")   // expires (8 bytes BE Unix seconds) id -> nil, for PruneTokens
+	kVersion     = []byte("schema_version") // in meta
 )
 
-var allBuckets = [][]byte{bMeta, bCerts, bSerials, bCertRole, bRevoked, bBlocked, bCRLs, bTokens, bCertState,
+var allBuckets = [][]byte{bMeta, bCerts, bSerials, bCertRole, bRevoked, bBlocked, bCRLs, bTokens, bCertState, bTokenExpiry,
 	bAccounts, bAccountKeys, bOrders, bOrdersByAcct, bAuthzs, bAuthzsByAcct, bEAB, bACMEExpiry}
 
 // appendFill is the split threshold of buckets written at their end.
@@ -122,6 +123,11 @@ func OpenBolt(path string) (*Bolt, error) {
 		if ver > 0 && ver < 3 {
 			if err := indexACMEExpiry(tx); err != nil {
 				return fmt.Errorf("schema 3: index ACME expiry: %w", err)
+			}
+		}
+		if ver > 0 && ver < 5 {
+			if err := indexTokenExpiry(tx); err != nil {
+				return fmt.Errorf("schema 5: index token expiry: %w", err)
 			}
 		}
 		return tx.Bucket(bMeta).Put(kVersion, fmt.Appendf(nil, "%d", SchemaVersion))

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -21,6 +22,9 @@ func (b *Bolt) PutToken(ctx context.Context, t *Token) error {
 		}
 		val, err := json.Marshal(t)
 		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bTokenExpiry).Put(tokenExpiryKey(t.ExpiresAt, t.ID), nil); err != nil {
 			return err
 		}
 		return bkt.Put([]byte(t.ID), val)
@@ -129,11 +133,14 @@ func (b *Bolt) ListTokens(ctx context.Context) ([]*Token, error) {
 // DeleteToken implements Store.
 func (b *Bolt) DeleteToken(ctx context.Context, id string) error {
 	err := b.write(ctx, func(tx *bolt.Tx) error {
-		bkt := tx.Bucket(bTokens)
-		if bkt.Get([]byte(id)) == nil {
-			return ErrNotFound
+		t, err := getJSON[Token](tx.Bucket(bTokens), []byte(id))
+		if err != nil {
+			return err
 		}
-		return bkt.Delete([]byte(id))
+		if err := tx.Bucket(bTokenExpiry).Delete(tokenExpiryKey(t.ExpiresAt, id)); err != nil {
+			return err
+		}
+		return tx.Bucket(bTokens).Delete([]byte(id))
 	})
 	if err != nil {
 		return fmt.Errorf("delete token %s: %w", id, err)
@@ -163,4 +170,67 @@ func (b *Bolt) UseToken(ctx context.Context, id string, at time.Time) error {
 		return fmt.Errorf("use token %s: %w", id, err)
 	}
 	return nil
+}
+
+// tokenExpiryKey is a token's key in bTokenExpiry. Expiry times are after
+// 1970, so their seconds sort as unsigned integers.
+func tokenExpiryKey(expires time.Time, id string) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(max(expires.Unix(), 0)))
+	return append(k, id...)
+}
+
+// PruneTokens implements Store. Like PruneACME it walks the expiry index
+// from its oldest end, and a call with nothing due is one read, no commit.
+func (b *Bolt) PruneTokens(ctx context.Context, expiredBefore time.Time, max int) (int, error) {
+	if expiredBefore.Unix() <= 0 {
+		return 0, nil // every expiry index key is at or after 1970
+	}
+	cut := uint64(expiredBefore.Unix())
+	due := false
+	b.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bTokenExpiry).Cursor().First()
+		due = len(k) >= 8 && binary.BigEndian.Uint64(k[:8]) < cut
+		return nil
+	})
+	if !due {
+		return 0, nil
+	}
+	var n int
+	err := b.write(ctx, func(tx *bolt.Tx) error {
+		n = 0 // fn may run again when its group is retried
+		exp := tx.Bucket(bTokenExpiry)
+		var done [][]byte
+		c := exp.Cursor()
+		for k, _ := c.First(); n < max && len(k) >= 8 && binary.BigEndian.Uint64(k[:8]) < cut; k, _ = c.Next() {
+			done = append(done, bytes.Clone(k))
+			n++
+		}
+		for _, k := range done {
+			if err := exp.Delete(k); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bTokens).Delete(k[8:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune tokens expired before %s: %w", expiredBefore.UTC().Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
+// indexTokenExpiry fills bTokenExpiry from the tokens a schema-4 (or
+// older) pkid wrote without it. Tokens are few next to certificates, so
+// one transaction holds them.
+func indexTokenExpiry(tx *bolt.Tx) error {
+	exp := tx.Bucket(bTokenExpiry)
+	return tx.Bucket(bTokens).ForEach(func(k, _ []byte) error {
+		t, err := getJSON[Token](tx.Bucket(bTokens), k)
+		if err != nil {
+			return err
+		}
+		return exp.Put(tokenExpiryKey(t.ExpiresAt, t.ID), nil)
+	})
 }

@@ -32,3 +32,28 @@ func TestSchema3IndexesOldACMEObjects(t *testing.T) {
 		t.Fatalf("order index kept: %v %v", ids, err)
 	}
 }
+
+// TestSchema5IndexesOldTokens: tokens written by a schema-4 pkid (no
+// expiry index) are indexed when the store is opened and raised to
+// schema 5, so PruneTokens deletes them like new ones.
+func TestSchema5IndexesOldTokens(t *testing.T) {
+	ctx := context.Background()
+	b, path := openTemp(t)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, id := range []string{"old1", "old2", "live"} {
+		if err := b.PutToken(ctx, &Token{ID: id, Roles: []string{"default"}, ExpiresAt: at.Add(time.Duration(i) * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As schema 4 wrote it (no expiry index), then upgraded.
+	b = reopenAs(t, b, path, bTokenExpiry, "4")
+	if n, err := b.PruneTokens(ctx, at.Add(90*time.Minute), 100); err != nil || n != 2 {
+		t.Fatalf("pruned %d (%v), want old1 and old2", n, err)
+	}
+	if _, err := b.GetToken(ctx, "old2"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old2 kept: %v", err)
+	}
+	if _, err := b.GetToken(ctx, "live"); err != nil {
+		t.Fatalf("live token pruned: %v", err)
+	}
+}

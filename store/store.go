@@ -36,8 +36,9 @@ var (
 // raising it needs no migration). 3: orders and authorizations are indexed
 // by expiry for PruneACME (opening an older store fills the index). 4:
 // each record's notAfter and revocation are indexed for status listings
+// (filled likewise). 5: tokens are indexed by expiry for PruneTokens
 // (filled likewise).
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // Certificate statuses as stored; "expired" is derived from NotAfter when
 // read, never stored.
@@ -174,6 +175,12 @@ type Store interface {
 	// UseToken marks a single-use token used at t; ErrStale if it was
 	// already used, so two concurrent uses cannot both succeed.
 	UseToken(ctx context.Context, id string, t time.Time) error
+	// PruneTokens deletes at most max tokens that expired before
+	// expiredBefore, oldest first, and says how many it deleted. Every
+	// token expires (enrollment tokens within minutes), so without it a
+	// CI farm minting one per job would grow the token list, and every
+	// listing of it, for good. Its cost is what it deletes.
+	PruneTokens(ctx context.Context, expiredBefore time.Time, max int) (int, error)
 
 	// WriteFailure returns when the store's last commit failed and why,
 	// or a nil error when none has failed since one last succeeded: what

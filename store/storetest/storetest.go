@@ -67,6 +67,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("revocation count", func(t *testing.T) { testRevocationSeq(t, open) })
 	t.Run("prune revoked", func(t *testing.T) { testPruneRevoked(t, open) })
 	t.Run("tokens", func(t *testing.T) { testTokens(t, open) })
+	t.Run("prune tokens", func(t *testing.T) { testPruneTokens(t, open) })
 	t.Run("concurrent", func(t *testing.T) { testConcurrent(t, open) })
 }
 
@@ -314,6 +315,70 @@ func testTokens(t *testing.T, open Opener) {
 	}
 	if err := s.DeleteToken(ctx, "tok1"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("fail/delete twice: %v", err)
+	}
+}
+
+// testPruneTokens: PruneTokens deletes tokens that expired before the
+// cut-off, oldest first and at most max per call, durably; a token
+// deleted by hand leaves nothing behind for a prune to count.
+func testPruneTokens(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	base := t0.Add(1000 * time.Hour) // after every token the other tests make
+	put := func(id string, expires time.Duration, once bool) {
+		t.Helper()
+		tok := &store.Token{ID: id, SecretHash: []byte{1}, Name: id, Roles: []string{"default"}, Once: once, CreatedAt: base, ExpiresAt: base.Add(expires)}
+		if err := s.PutToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("prune-c", 3*time.Hour, false)
+	put("prune-a", time.Hour, false)
+	put("prune-b", 2*time.Hour, false)
+	put("prune-d", 2*time.Hour, true)
+	if err := s.UseToken(ctx, "prune-d", base); err != nil {
+		t.Fatal(err)
+	}
+	put("prune-e", 4*time.Hour, false)
+	if err := s.DeleteToken(ctx, "prune-e"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PruneTokens(ctx, base.Add(time.Hour), 10); err != nil || n != 0 {
+		t.Fatalf("fail/pruned %d (%v) at the first expiry, want none", n, err)
+	}
+	cut := base.Add(2*time.Hour + time.Second)
+	if n, err := s.PruneTokens(ctx, cut, 1); err != nil || n != 1 {
+		t.Fatalf("ok/pruned %d (%v), want 1 (max)", n, err)
+	}
+	if _, err := s.GetToken(ctx, "prune-a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ok/oldest first: prune-a kept (%v)", err)
+	}
+	if _, err := s.GetToken(ctx, "prune-b"); err != nil {
+		t.Fatalf("ok/max: prune-b gone already (%v)", err)
+	}
+	if n, err := s.PruneTokens(ctx, cut, 10); err != nil || n != 2 {
+		t.Fatalf("ok/pruned %d (%v), want prune-b and prune-d", n, err)
+	}
+	s.Close()
+	s = open(t)
+	defer s.Close()
+	list, err := s.ListTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, tok := range list {
+		left = append(left, tok.ID)
+	}
+	if fmt.Sprint(left) != "[prune-c]" {
+		t.Fatalf("ok/after reopen: tokens %v, want [prune-c]", left)
+	}
+	// prune-e, deleted by hand, must not be counted (or found) again.
+	if n, err := s.PruneTokens(ctx, base.Add(10*time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("ok/pruned %d (%v), want prune-c alone", n, err)
+	}
+	if n, err := s.PruneTokens(ctx, base.Add(10*time.Hour), 10); err != nil || n != 0 {
+		t.Fatalf("ok/pruned %d (%v) from an empty index", n, err)
 	}
 }
 
