@@ -12,17 +12,36 @@ import (
 )
 
 // PruneACME implements ACMEStore. It walks the expiry index from its
-// oldest end, so its cost is the objects it deletes, not the store's size;
-// it runs through the commit loop like every write, in one transaction of
-// at most max objects, so issuance never waits long behind it.
+// oldest end, so its cost is the objects it deletes, not the store's size.
 func (b *Bolt) PruneACME(ctx context.Context, before time.Time, max int) (int, error) {
+	n, err := b.pruneExpired(ctx, bACMEExpiry, before, max, func(tx *bolt.Tx, k, v []byte) error {
+		if len(k) < 10 {
+			return nil
+		}
+		return pruneOne(tx, k[8], k[9:], v)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune ACME objects expired before %s: %w", before.UTC().Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
+// pruneExpired deletes, oldest first, at most max entries of the expiry
+// index idx (keys start with 8 bytes of big-endian Unix seconds) that
+// expired before before, calling drop on each to delete what it indexes.
+// It runs through the commit loop like every write, in one transaction,
+// so issuance never waits long behind it; callers run it every tick, so a
+// call with nothing due is one read, no commit.
+func (b *Bolt) pruneExpired(ctx context.Context, idx []byte, before time.Time, max int, drop func(tx *bolt.Tx, k, v []byte) error) (int, error) {
+	if before.Unix() <= 0 {
+		return 0, nil // every index key is at or after 1970
+	}
 	cut := uint64(before.Unix())
-	// A read first: callers run this every tick, and nothing due costs
-	// no commit.
+	isDue := func(k []byte) bool { return len(k) > 8 && binary.BigEndian.Uint64(k[:8]) < cut }
 	due := false
 	b.db.View(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bACMEExpiry).Cursor().First()
-		due = len(k) > 9 && binary.BigEndian.Uint64(k[:8]) < cut
+		k, _ := tx.Bucket(idx).Cursor().First()
+		due = isDue(k)
 		return nil
 	})
 	if !due {
@@ -31,11 +50,11 @@ func (b *Bolt) PruneACME(ctx context.Context, before time.Time, max int) (int, e
 	var n int
 	err := b.write(ctx, func(tx *bolt.Tx) error {
 		n = 0 // fn may run again when its group is retried
-		exp := tx.Bucket(bACMEExpiry)
+		exp := tx.Bucket(idx)
 		var done [][]byte
 		c := exp.Cursor()
-		for k, v := c.First(); n < max && len(k) > 9 && binary.BigEndian.Uint64(k[:8]) < cut; k, v = c.Next() {
-			if err := pruneOne(tx, k[8], k[9:], v); err != nil {
+		for k, v := c.First(); n < max && isDue(k); k, v = c.Next() {
+			if err := drop(tx, k, v); err != nil {
 				return err
 			}
 			done = append(done, bytes.Clone(k))
@@ -48,10 +67,7 @@ func (b *Bolt) PruneACME(ctx context.Context, before time.Time, max int) (int, e
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, fmt.Errorf("prune ACME objects expired before %s: %w", before.UTC().Format(time.RFC3339), err)
-	}
-	return n, nil
+	return n, err
 }
 
 // pruneOne deletes one order (with its account index entry, orderKey) or

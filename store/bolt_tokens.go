@@ -180,40 +180,10 @@ func tokenExpiryKey(expires time.Time, id string) []byte {
 }
 
 // PruneTokens implements Store. Like PruneACME it walks the expiry index
-// from its oldest end, and a call with nothing due is one read, no commit.
+// from its oldest end.
 func (b *Bolt) PruneTokens(ctx context.Context, expiredBefore time.Time, max int) (int, error) {
-	if expiredBefore.Unix() <= 0 {
-		return 0, nil // every expiry index key is at or after 1970
-	}
-	cut := uint64(expiredBefore.Unix())
-	due := false
-	b.db.View(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bTokenExpiry).Cursor().First()
-		due = len(k) >= 8 && binary.BigEndian.Uint64(k[:8]) < cut
-		return nil
-	})
-	if !due {
-		return 0, nil
-	}
-	var n int
-	err := b.write(ctx, func(tx *bolt.Tx) error {
-		n = 0 // fn may run again when its group is retried
-		exp := tx.Bucket(bTokenExpiry)
-		var done [][]byte
-		c := exp.Cursor()
-		for k, _ := c.First(); n < max && len(k) >= 8 && binary.BigEndian.Uint64(k[:8]) < cut; k, _ = c.Next() {
-			done = append(done, bytes.Clone(k))
-			n++
-		}
-		for _, k := range done {
-			if err := exp.Delete(k); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bTokens).Delete(k[8:]); err != nil {
-				return err
-			}
-		}
-		return nil
+	n, err := b.pruneExpired(ctx, bTokenExpiry, expiredBefore, max, func(tx *bolt.Tx, k, _ []byte) error {
+		return tx.Bucket(bTokens).Delete(k[8:])
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune tokens expired before %s: %w", expiredBefore.UTC().Format(time.RFC3339), err)
