@@ -320,6 +320,9 @@ func testPrune(t *testing.T, open Opener) {
 	if n, err := as.PruneACME(ctx, p0, 100); err != nil || n != 0 {
 		t.Fatalf("ok/nothing expired before the first expiry: %d %v", n, err)
 	}
+	if n, err := as.PruneACME(ctx, time.Time{}, 100); err != nil || n != 0 {
+		t.Fatalf("ok/nothing expired before year 1: %d %v", n, err)
+	}
 	total := 0
 	for _, want := range []int{4, 4, 2, 0} {
 		n, err := as.PruneACME(ctx, cut, 4)

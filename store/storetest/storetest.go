@@ -343,6 +343,9 @@ func testPruneTokens(t *testing.T, open Opener) {
 	if err := s.DeleteToken(ctx, "prune-e"); err != nil {
 		t.Fatal(err)
 	}
+	if n, err := s.PruneTokens(ctx, time.Time{}, 10); err != nil || n != 0 {
+		t.Fatalf("fail/pruned %d (%v) before year 1", n, err)
+	}
 	if n, err := s.PruneTokens(ctx, base.Add(time.Hour), 10); err != nil || n != 0 {
 		t.Fatalf("fail/pruned %d (%v) at the first expiry, want none", n, err)
 	}
