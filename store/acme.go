@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -135,4 +136,31 @@ type ACMEStore interface {
 	GetEABKey(ctx context.Context, kid string) (*EABKey, error)
 	// UseEABKey binds the key to an account once; ErrStale if used before.
 	UseEABKey(ctx context.Context, kid, accountID string, at time.Time) error
+}
+
+// clone copies a so a caller's changes never reach a cache.
+func (a *ACMEAccount) clone() *ACMEAccount {
+	c := *a
+	c.JWK = slices.Clone(a.JWK)
+	c.Contact = slices.Clone(a.Contact)
+	return &c
+}
+
+// clone copies o so a caller's changes never reach a cache.
+func (o *ACMEOrder) clone() *ACMEOrder {
+	c := *o
+	c.Identifiers = slices.Clone(o.Identifiers)
+	c.AuthzIDs = slices.Clone(o.AuthzIDs)
+	c.Error = slices.Clone(o.Error)
+	return &c
+}
+
+// clone copies a so a caller's changes never reach a cache.
+func (a *ACMEAuthz) clone() *ACMEAuthz {
+	c := *a
+	c.Challenges = slices.Clone(a.Challenges)
+	for i := range c.Challenges {
+		c.Challenges[i].Error = slices.Clone(c.Challenges[i].Error)
+	}
+	return &c
 }

@@ -52,8 +52,12 @@ type Bolt struct {
 	done    chan struct{}
 	once    sync.Once
 	linger  time.Duration
-	tokens  tokenCache
-	runway  *runway
+	// Decoded objects, each kept with the bytes it came from (decodeCache).
+	tokens   decodeCache[Token]
+	accounts decodeCache[ACMEAccount]
+	orders   decodeCache[ACMEOrder]
+	authzs   decodeCache[ACMEAuthz]
+	runway   *runway
 	// failure is the last commit's failure, nil once one succeeds.
 	failure atomic.Pointer[commitFailure]
 }
@@ -136,7 +140,9 @@ func OpenBolt(path string) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	b := &Bolt{db: db, writes: make(chan *writeReq, maxGroup), stop: make(chan struct{}), done: make(chan struct{}), linger: lingerFromEnv(), runway: openRunway(path)}
+	b := &Bolt{db: db, writes: make(chan *writeReq, maxGroup), stop: make(chan struct{}), done: make(chan struct{}), linger: lingerFromEnv(), runway: openRunway(path),
+		tokens: decodeCache[Token]{clone: (*Token).clone}, accounts: decodeCache[ACMEAccount]{clone: (*ACMEAccount).clone},
+		orders: decodeCache[ACMEOrder]{clone: (*ACMEOrder).clone}, authzs: decodeCache[ACMEAuthz]{clone: (*ACMEAuthz).clone}}
 	go b.commitLoop()
 	return b, nil
 }

@@ -72,7 +72,7 @@ func (b *Bolt) GetAccount(ctx context.Context, id string) (*ACMEAccount, error) 
 	var a *ACMEAccount
 	err := b.db.View(func(tx *bolt.Tx) error {
 		var err error
-		a, err = getJSON[ACMEAccount](tx.Bucket(bAccounts), []byte(id))
+		a, err = b.accounts.get(tx.Bucket(bAccounts), []byte(id))
 		return err
 	})
 	if err != nil {
@@ -90,7 +90,7 @@ func (b *Bolt) GetAccountByKey(ctx context.Context, role, thumb string) (*ACMEAc
 			return ErrNotFound
 		}
 		var err error
-		a, err = getJSON[ACMEAccount](tx.Bucket(bAccounts), id)
+		a, err = b.accounts.get(tx.Bucket(bAccounts), id)
 		return err
 	})
 	if err != nil {
@@ -104,7 +104,7 @@ func (b *Bolt) UpdateAccount(ctx context.Context, id string, fn func(*ACMEAccoun
 	var a *ACMEAccount
 	err := b.write(ctx, func(tx *bolt.Tx) error {
 		var err error
-		a, err = getJSON[ACMEAccount](tx.Bucket(bAccounts), []byte(id))
+		a, err = b.accounts.get(tx.Bucket(bAccounts), []byte(id))
 		if err != nil {
 			return err
 		}
@@ -196,7 +196,7 @@ func (b *Bolt) GetOrder(ctx context.Context, id string) (*ACMEOrder, error) {
 	var o *ACMEOrder
 	err := b.db.View(func(tx *bolt.Tx) error {
 		var err error
-		o, err = getJSON[ACMEOrder](tx.Bucket(bOrders), []byte(id))
+		o, err = b.orders.get(tx.Bucket(bOrders), []byte(id))
 		return err
 	})
 	if err != nil {
@@ -210,7 +210,7 @@ func (b *Bolt) UpdateOrder(ctx context.Context, id string, fn func(*ACMEOrder) e
 	var o *ACMEOrder
 	err := b.write(ctx, func(tx *bolt.Tx) error {
 		var err error
-		o, err = getJSON[ACMEOrder](tx.Bucket(bOrders), []byte(id))
+		o, err = b.orders.get(tx.Bucket(bOrders), []byte(id))
 		if err != nil {
 			return err
 		}
@@ -263,7 +263,7 @@ func (b *Bolt) GetAuthz(ctx context.Context, id string) (*ACMEAuthz, error) {
 	var a *ACMEAuthz
 	err := b.db.View(func(tx *bolt.Tx) error {
 		var err error
-		a, err = getJSON[ACMEAuthz](tx.Bucket(bAuthzs), []byte(id))
+		a, err = b.authzs.get(tx.Bucket(bAuthzs), []byte(id))
 		return err
 	})
 	if err != nil {
@@ -277,7 +277,7 @@ func (b *Bolt) UpdateAuthz(ctx context.Context, id string, fn func(*ACMEAuthz) e
 	var a *ACMEAuthz
 	err := b.write(ctx, func(tx *bolt.Tx) error {
 		var err error
-		a, err = getJSON[ACMEAuthz](tx.Bucket(bAuthzs), []byte(id))
+		a, err = b.authzs.get(tx.Bucket(bAuthzs), []byte(id))
 		if err != nil {
 			return err
 		}
@@ -301,7 +301,7 @@ func (b *Bolt) FindValidAuthz(ctx context.Context, accountID string, id ACMEIden
 		if aid == nil {
 			return ErrNotFound
 		}
-		got, err := getJSON[ACMEAuthz](tx.Bucket(bAuthzs), aid)
+		got, err := b.authzs.get(tx.Bucket(bAuthzs), aid)
 		if err != nil {
 			return err
 		}

@@ -1,13 +1,11 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,67 +37,17 @@ func (b *Bolt) PutToken(ctx context.Context, t *Token) error {
 //
 // Every call reads the stored token, so a deleted or spent token is seen at
 // once; only the decoding is skipped when the stored bytes are the ones
-// decoded before (tokenCache).
+// decoded before (decodeCache).
 func (b *Bolt) GetToken(ctx context.Context, id string) (*Token, error) {
 	var t *Token
-	err := b.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bTokens).Get([]byte(id))
-		if v == nil {
-			return ErrNotFound
-		}
-		if t = b.tokens.get(id, v); t != nil {
-			return nil
-		}
-		var dec Token
-		if err := json.Unmarshal(v, &dec); err != nil {
-			return fmt.Errorf("decode %s: %w", id, err)
-		}
-		b.tokens.put(id, v, &dec)
-		t = dec.clone()
-		return nil
+	err := b.db.View(func(tx *bolt.Tx) (err error) {
+		t, err = b.tokens.get(tx.Bucket(bTokens), []byte(id))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("get token %s: %w", id, err)
 	}
 	return t, nil
-}
-
-// tokenCache keeps decoded tokens with the exact bytes they were decoded
-// from: every request is authenticated by a token, and decoding its JSON
-// cost more than reading it.
-type tokenCache struct {
-	mu sync.Mutex
-	m  map[string]cachedToken
-}
-
-type cachedToken struct {
-	raw []byte
-	tok *Token
-}
-
-// maxCachedTokens bounds the cache; past it, the cache starts over.
-const maxCachedTokens = 4096
-
-// get returns a copy of the token decoded from raw, or nil.
-func (c *tokenCache) get(id string, raw []byte) *Token {
-	c.mu.Lock()
-	e, ok := c.m[id]
-	c.mu.Unlock()
-	if !ok || !bytes.Equal(e.raw, raw) {
-		return nil
-	}
-	return e.tok.clone()
-}
-
-// put remembers t as decoded from raw (which is copied: bbolt's bytes live
-// only as long as the transaction).
-func (c *tokenCache) put(id string, raw []byte, t *Token) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedTokens {
-		c.m = map[string]cachedToken{}
-	}
-	c.m[id] = cachedToken{raw: bytes.Clone(raw), tok: t}
 }
 
 // clone copies t so a caller's changes never reach the cache.

@@ -107,7 +107,7 @@ func reopenAs(t *testing.T, b *Bolt, path string, bucket []byte, ver string) *Bo
 	return b
 }
 
-func openTemp(t *testing.T) (*Bolt, string) {
+func openTemp(t testing.TB) (*Bolt, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "pkid.db")
 	b, err := OpenBolt(path)

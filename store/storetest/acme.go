@@ -22,6 +22,64 @@ func RunACME(t *testing.T, open Opener) {
 	t.Run("refusal after the winner", func(t *testing.T) { testRefusalAfterWinner(t, open) })
 	t.Run("prune", func(t *testing.T) { testPrune(t, open) })
 	t.Run("order pages", func(t *testing.T) { testOrderPages(t, open) })
+	t.Run("reads are copies", func(t *testing.T) { testReadsAreCopies(t, open) })
+}
+
+// testReadsAreCopies: what a caller, or an update function that then
+// fails, does to an object it was handed never shows in a later read (a
+// backend may cache decoded objects, but never share them), and a change
+// that commits shows at once.
+func testReadsAreCopies(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	defer s.Close()
+	as := acmeOf(t, s)
+	if err := as.CreateAccount(ctx, &store.ACMEAccount{ID: "acctC", Role: "default", KeyThumbprint: "thumbC", JWK: []byte(`{"k":1}`), Contact: []string{"mailto:a@internal"}, Status: store.ACMEValid, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	id := store.ACMEIdentifier{Type: "dns", Value: "c.internal"}
+	az := &store.ACMEAuthz{ID: "azC", AccountID: "acctC", Role: "default", Identifier: id, Status: store.ACMEPending, Expires: t0.Add(time.Hour),
+		Challenges: []store.ACMEChallenge{{Type: "http-01", Token: "tok", Status: store.ACMEPending, Error: []byte(`{"e":1}`)}}}
+	o := &store.ACMEOrder{ID: "oC", AccountID: "acctC", Role: "default", Status: store.ACMEPending, Identifiers: []store.ACMEIdentifier{id}, AuthzIDs: []string{"azC"}, Error: []byte(`{"e":1}`), Expires: t0.Add(time.Hour), CreatedAt: t0}
+	if err := as.CreateOrder(ctx, o, []*store.ACMEAuthz{az}); err != nil {
+		t.Fatal(err)
+	}
+	errNo := errors.New("no")
+	for range 2 { // the second round reads what the first may have cached
+		a, err := as.GetAccount(ctx, "acctC")
+		if err != nil || a.Contact[0] != "mailto:a@internal" || string(a.JWK) != `{"k":1}` {
+			t.Fatalf("ok/account: %+v %v", a, err)
+		}
+		a.Contact[0], a.JWK[2], a.Status = "x", 'x', "x"
+		if a, err = as.GetAccountByKey(ctx, "default", "thumbC"); err != nil || a.Contact[0] != "mailto:a@internal" {
+			t.Fatalf("ok/account by key: %+v %v", a, err)
+		}
+		a.Contact[0] = "y"
+		as.UpdateAccount(ctx, "acctC", func(a *store.ACMEAccount) error { a.Contact[0], a.JWK[2] = "z", 'z'; return errNo })
+
+		got, err := as.GetOrder(ctx, "oC")
+		if err != nil || got.AuthzIDs[0] != "azC" || got.Identifiers[0].Value != "c.internal" || string(got.Error) != `{"e":1}` {
+			t.Fatalf("ok/order: %+v %v", got, err)
+		}
+		got.AuthzIDs[0], got.Identifiers[0].Value, got.Error[2] = "x", "x", 'x'
+		as.UpdateOrder(ctx, "oC", func(o *store.ACMEOrder) error { o.AuthzIDs[0], o.Error[2] = "z", 'z'; return errNo })
+
+		gaz, err := as.GetAuthz(ctx, "azC")
+		if err != nil || gaz.Challenges[0].Token != "tok" || string(gaz.Challenges[0].Error) != `{"e":1}` {
+			t.Fatalf("ok/authz: %+v %v", gaz, err)
+		}
+		gaz.Challenges[0].Token, gaz.Challenges[0].Error[2] = "x", 'x'
+		as.UpdateAuthz(ctx, "azC", func(a *store.ACMEAuthz) error {
+			a.Challenges[0].Status, a.Challenges[0].Error[2] = "z", 'z'
+			return errNo
+		})
+	}
+	if _, err := as.UpdateAuthz(ctx, "azC", func(a *store.ACMEAuthz) error { a.Status = store.ACMEValid; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if gaz, err := as.GetAuthz(ctx, "azC"); err != nil || gaz.Status != store.ACMEValid || gaz.Challenges[0].Status != store.ACMEPending {
+		t.Fatalf("ok/authz after update: %+v %v", gaz, err)
+	}
 }
 
 func testEAB(t *testing.T, open Opener) {
