@@ -71,6 +71,9 @@ func (s *Server) verify(r *http.Request, mode keyMode) (*request, error) {
 	}
 	var raw struct {
 		Protected  string          `json:"protected"`
+		Payload    *string         `json:"payload"`
+		Signature  string          `json:"signature"`
+		Header     json.RawMessage `json:"header"`
 		Signatures json.RawMessage `json:"signatures"`
 	}
 	if err := json.Unmarshal(body, &raw); err != nil {
@@ -78,6 +81,12 @@ func (s *Server) verify(r *http.Request, mode keyMode) (*request, error) {
 	}
 	if raw.Signatures != nil {
 		return nil, malformed("JWS must use the flattened JSON serialization with exactly one signature")
+	}
+	if raw.Header != nil {
+		return nil, malformed("JWS has an unprotected header; ACME allows only the protected one (RFC 8555 §6.2)")
+	}
+	if raw.Payload == nil {
+		return nil, malformed(`JWS has no "payload" member (a POST-as-GET sends "payload": "")`)
 	}
 	hdrJSON, err := base64.RawURLEncoding.DecodeString(raw.Protected)
 	if err != nil {
@@ -92,7 +101,12 @@ func (s *Server) verify(r *http.Request, mode keyMode) (*request, error) {
 	if !algAllowed(hdr.Alg) {
 		return nil, badSignatureAlgorithm(fmt.Sprintf("JWS algorithm %q is not accepted (accepted: ES256, ES384, RS256, EdDSA)", hdr.Alg))
 	}
-	jws, err := jose.ParseSignedJSON(string(body), allowedAlgs)
+	// go-jose takes the three parts, already decoded from the JSON here, as
+	// a compact JWS: the same header checks and signing input, without a
+	// second decoding of the whole body in go-jose's slower JSON decoder
+	// (half of its parse time). Any '.' inside a part makes four parts,
+	// which go-jose refuses.
+	jws, err := jose.ParseSignedCompact(raw.Protected+"."+*raw.Payload+"."+raw.Signature, allowedAlgs)
 	if err != nil {
 		return nil, malformed("JWS does not parse: " + err.Error())
 	}

@@ -714,6 +714,16 @@ func TestJWSRefusals(t *testing.T) {
 		}
 		return []byte(jws.FullSerialize())
 	}
+	// edited changes a flattened JWS's members after it was signed.
+	edited := func(jws []byte, change func(map[string]any)) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(jws, &m); err != nil {
+			t.Fatal(err)
+		}
+		change(m)
+		b, _ := json.Marshal(m)
+		return b
+	}
 	for _, tc := range []struct {
 		name, typ, detail string
 		jws               func() []byte
@@ -723,6 +733,20 @@ func TestJWSRefusals(t *testing.T) {
 		}},
 		{"fail/neither jwk nor kid", "malformed", "neither jwk nor kid", func() []byte {
 			return signedWith(false, map[jose.HeaderKey]any{"nonce": c.nonce(), "url": url})
+		}},
+		{"fail/unprotected header", "malformed", "unprotected header", func() []byte {
+			return edited(signedWith(false, map[jose.HeaderKey]any{"kid": c.kid, "nonce": c.nonce(), "url": url}), func(m map[string]any) { m["header"] = map[string]any{"kid": c.kid} })
+		}},
+		{"fail/no payload member", "malformed", `no "payload" member`, func() []byte {
+			return edited(signedWith(false, map[jose.HeaderKey]any{"kid": c.kid, "nonce": c.nonce(), "url": url}), func(m map[string]any) { delete(m, "payload") })
+		}},
+		{"fail/payload swapped", "malformed", "signature", func() []byte {
+			return edited(signedWith(false, map[jose.HeaderKey]any{"kid": c.kid, "nonce": c.nonce(), "url": url}), func(m map[string]any) {
+				m["payload"] = base64.RawURLEncoding.EncodeToString([]byte(`{"identifiers":[{"type":"dns","value":"b.internal"}]}`))
+			})
+		}},
+		{"fail/a dot inside a part", "malformed", "does not parse", func() []byte {
+			return edited(signedWith(false, map[jose.HeaderKey]any{"kid": c.kid, "nonce": c.nonce(), "url": url}), func(m map[string]any) { m["payload"] = m["payload"].(string) + ".e30" })
 		}},
 		{"fail/protected header not JSON", "malformed", "protected header is not JSON", func() []byte {
 			b, _ := json.Marshal(map[string]string{"protected": base64.RawURLEncoding.EncodeToString([]byte(`{"alg":`)), "payload": "", "signature": ""})
