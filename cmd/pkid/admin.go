@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -123,6 +124,7 @@ type tokenRow struct {
 	Admin     bool      `json:"admin"`
 	Once      bool      `json:"once"`
 	ExpiresAt time.Time `json:"expires_at"`
+	CreatedAt time.Time `json:"created_at"`
 	UsedAt    time.Time `json:"used_at"`
 }
 
@@ -138,10 +140,13 @@ func (a *admin) listTokens() ([]tokenRow, error) {
 	err := a.withStore(func(st store.Store) error {
 		ts, err := st.ListTokens(context.Background())
 		for _, t := range ts {
-			rows = append(rows, tokenRow{ID: t.ID, Name: t.Name, Roles: t.Roles, Admin: t.Admin, Once: t.Once, ExpiresAt: t.ExpiresAt, UsedAt: t.UsedAt})
+			rows = append(rows, tokenRow{ID: t.ID, Name: t.Name, Roles: t.Roles, Admin: t.Admin, Once: t.Once, ExpiresAt: t.ExpiresAt, CreatedAt: t.CreatedAt, UsedAt: t.UsedAt})
 		}
 		return err
 	})
+	// Oldest first, as the server lists them (the store's order is the
+	// random ids').
+	slices.SortStableFunc(rows, func(a, b tokenRow) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return rows, err
 }
 

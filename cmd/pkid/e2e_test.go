@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -69,6 +70,15 @@ func TestInit(t *testing.T) {
 	}
 	if list := mustPKID(t, nil, "token", "list", "--config", filepath.Join(d, "pkid.yaml")); !strings.Contains(list, "before-force") {
 		t.Fatalf("init --force lost the store: %s", list)
+	}
+	// Listed oldest first, with serve stopped as through its socket (the
+	// store keeps tokens in the order of their random ids).
+	for i := range 4 {
+		mustPKID(t, nil, "token", "create", "--config", filepath.Join(d, "pkid.yaml"), "--role", "default", "--name", fmt.Sprintf("order-%d", i))
+	}
+	if list := mustPKID(t, nil, "token", "list", "--config", filepath.Join(d, "pkid.yaml")); !(strings.Index(list, "before-force") < strings.Index(list, "order-0") &&
+		strings.Index(list, "order-0") < strings.Index(list, "order-1") && strings.Index(list, "order-1") < strings.Index(list, "order-2") && strings.Index(list, "order-2") < strings.Index(list, "order-3")) {
+		t.Fatalf("offline token list not oldest first:\n%s", list)
 	}
 	// With no serve running, token revoke opens the store itself.
 	tokID, _, _ := strings.Cut(strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", filepath.Join(d, "pkid.yaml"), "--role", "default", "--name", "offline")), ".")
