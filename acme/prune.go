@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"pkid/ca"
-	"pkid/store"
 )
 
 // Retention is how long an expired order or authorization is kept (for an
@@ -28,11 +27,7 @@ func (s *Server) Run(ctx context.Context, tick time.Duration) {
 
 func (s *Server) prune(ctx context.Context) {
 	before := s.d.Clock.Now().Add(-Retention)
-	total, err := store.InBatches(pruneBatch, func(max int) (int, error) { return s.d.Store.PruneACME(ctx, before, max) })
-	if err != nil && ctx.Err() == nil { // not the server stopping
-		s.log.Error("prune expired ACME objects; will retry", "err", err)
-	}
-	if total > 0 {
-		s.log.Info("pruned expired ACME orders and authorizations", "count", total, "expired_before", before.UTC().Format(time.RFC3339))
-	}
+	ca.PruneInBatches(ctx, s.log, "expired ACME orders and authorizations", pruneBatch, func(max int) (int, error) {
+		return s.d.Store.PruneACME(ctx, before, max)
+	}, "expired_before", before.UTC().Format(time.RFC3339))
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"pkid/ca"
 	"pkid/errs"
 	"pkid/store"
 )
@@ -32,13 +33,9 @@ const tokenPruneBatch = 500
 // at now. Several replicas may run it at once: deleting is idempotent.
 func pruneTokens(ctx context.Context, st store.Store, now time.Time, log *slog.Logger) {
 	before := now.Add(-TokenRetention)
-	total, err := store.InBatches(tokenPruneBatch, func(max int) (int, error) { return st.PruneTokens(ctx, before, max) })
-	if err != nil && ctx.Err() == nil { // not the server stopping
-		log.Error("prune expired tokens; will retry", "err", err)
-	}
-	if total > 0 {
-		log.Info("pruned expired tokens", "count", total, "expired_before", before.UTC().Format(time.RFC3339))
-	}
+	ca.PruneInBatches(ctx, log, "expired tokens", tokenPruneBatch, func(max int) (int, error) {
+		return st.PruneTokens(ctx, before, max)
+	}, "expired_before", before.UTC().Format(time.RFC3339))
 }
 
 // TokenOptions describe a new API token.

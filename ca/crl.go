@@ -164,15 +164,9 @@ const pruneBatch = 1000
 // logged: the entries stay in the list, and skipped, until the next
 // scheduled CRL prunes them.
 func (p *CRLPublisher) prune(ctx context.Context, at time.Time) {
-	total, err := store.InBatches(pruneBatch, func(max int) (int, error) {
+	PruneInBatches(ctx, p.log, "expired entries of the CRL list", pruneBatch, func(max int) (int, error) {
 		return p.a.d.Store.PruneRevoked(ctx, p.a.issuerID, at, at.Add(-p.validity/2), max)
-	})
-	if err != nil && ctx.Err() == nil { // not the server stopping
-		p.log.Error("prune CRL list", "issuer", p.a.issuerID, "err", err)
-	}
-	if total > 0 {
-		p.log.Info("CRL list pruned of expired entries", "issuer", p.a.issuerID, "entries", total)
-	}
+	}, "issuer", p.a.issuerID)
 }
 
 // Generate signs and stores a new CRL. scheduled marks a periodic CRL,

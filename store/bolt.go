@@ -258,8 +258,13 @@ func getJSON[T any](bkt *bolt.Bucket, key []byte) (*T, error) {
 	if v == nil {
 		return nil, ErrNotFound
 	}
+	return decodeJSON[T](key, v)
+}
+
+// decodeJSON decodes the value stored under key.
+func decodeJSON[T any](key, raw []byte) (*T, error) {
 	var out T
-	if err := json.Unmarshal(v, &out); err != nil {
+	if err := json.Unmarshal(raw, &out); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", key, err)
 	}
 	return &out, nil

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -31,13 +30,6 @@ const (
 	expiryOrder = 'o'
 	expiryAuthz = 'a'
 )
-
-// expiryKey is an object's key in bACMEExpiry. Expiry times are after
-// 1970, so their seconds sort as unsigned integers.
-func expiryKey(expires time.Time, kind byte, id string) []byte {
-	k := binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(id)), uint64(max(expires.Unix(), 0)))
-	return append(append(k, kind), id...)
-}
 
 func putJSON(b *bolt.Bucket, key []byte, v any) error {
 	raw, err := json.Marshal(v)
@@ -168,7 +160,7 @@ func (b *Bolt) CreateOrder(ctx context.Context, o *ACMEOrder, authzs []*ACMEAuth
 			if err := tx.Bucket(bAuthzsByAcct).Put(identKey(az.AccountID, az.Identifier, az.Wildcard), []byte(az.ID)); err != nil {
 				return err
 			}
-			if err := tx.Bucket(bACMEExpiry).Put(expiryKey(az.Expires, expiryAuthz, az.ID), nil); err != nil {
+			if err := tx.Bucket(bACMEExpiry).Put(expiryKey(az.Expires, string(expiryAuthz)+az.ID), nil); err != nil {
 				return err
 			}
 		}
@@ -180,7 +172,7 @@ func (b *Bolt) CreateOrder(ctx context.Context, o *ACMEOrder, authzs []*ACMEAuth
 		if err := idx.Put(orderIdx(o, seq), nil); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bACMEExpiry).Put(expiryKey(o.Expires, expiryOrder, o.ID), orderIdx(o, seq)); err != nil {
+		if err := tx.Bucket(bACMEExpiry).Put(expiryKey(o.Expires, string(expiryOrder)+o.ID), orderIdx(o, seq)); err != nil {
 			return err
 		}
 		return putJSON(tx.Bucket(bOrders), []byte(o.ID), o)

@@ -26,6 +26,14 @@ func (b *Bolt) PruneACME(ctx context.Context, before time.Time, max int) (int, e
 	return n, nil
 }
 
+// expiryKey is a key of an expiry index (bACMEExpiry, bTokenExpiry): the
+// expiry in big-endian Unix seconds (times after 1970 sort as unsigned
+// integers, and pruneExpired reads them back), then what the entry names.
+func expiryKey(expires time.Time, name string) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(name)), uint64(max(expires.Unix(), 0)))
+	return append(k, name...)
+}
+
 // pruneExpired deletes, oldest first, at most max entries of the expiry
 // index idx (keys start with 8 bytes of big-endian Unix seconds) that
 // expired before before, calling drop on each to delete what it indexes.
@@ -112,20 +120,20 @@ func indexACMEExpiry(tx *bolt.Tx) error {
 	}); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bOrders).ForEach(func(k, _ []byte) error {
-		o, err := getJSON[ACMEOrder](tx.Bucket(bOrders), k)
+	if err := tx.Bucket(bOrders).ForEach(func(k, v []byte) error {
+		o, err := decodeJSON[ACMEOrder](k, v)
 		if err != nil {
 			return err
 		}
-		return exp.Put(expiryKey(o.Expires, expiryOrder, o.ID), byAcct[o.ID])
+		return exp.Put(expiryKey(o.Expires, string(expiryOrder)+o.ID), byAcct[o.ID])
 	}); err != nil {
 		return err
 	}
-	return tx.Bucket(bAuthzs).ForEach(func(k, _ []byte) error {
-		az, err := getJSON[ACMEAuthz](tx.Bucket(bAuthzs), k)
+	return tx.Bucket(bAuthzs).ForEach(func(k, v []byte) error {
+		az, err := decodeJSON[ACMEAuthz](k, v)
 		if err != nil {
 			return err
 		}
-		return exp.Put(expiryKey(az.Expires, expiryAuthz, az.ID), nil)
+		return exp.Put(expiryKey(az.Expires, string(expiryAuthz)+az.ID), nil)
 	})
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -22,7 +21,7 @@ func (b *Bolt) PutToken(ctx context.Context, t *Token) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bTokenExpiry).Put(tokenExpiryKey(t.ExpiresAt, t.ID), nil); err != nil {
+		if err := tx.Bucket(bTokenExpiry).Put(expiryKey(t.ExpiresAt, t.ID), nil); err != nil {
 			return err
 		}
 		return bkt.Put([]byte(t.ID), val)
@@ -85,7 +84,7 @@ func (b *Bolt) DeleteToken(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bTokenExpiry).Delete(tokenExpiryKey(t.ExpiresAt, id)); err != nil {
+		if err := tx.Bucket(bTokenExpiry).Delete(expiryKey(t.ExpiresAt, id)); err != nil {
 			return err
 		}
 		return tx.Bucket(bTokens).Delete([]byte(id))
@@ -120,13 +119,6 @@ func (b *Bolt) UseToken(ctx context.Context, id string, at time.Time) error {
 	return nil
 }
 
-// tokenExpiryKey is a token's key in bTokenExpiry. Expiry times are after
-// 1970, so their seconds sort as unsigned integers.
-func tokenExpiryKey(expires time.Time, id string) []byte {
-	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(max(expires.Unix(), 0)))
-	return append(k, id...)
-}
-
 // PruneTokens implements Store. Like PruneACME it walks the expiry index
 // from its oldest end.
 func (b *Bolt) PruneTokens(ctx context.Context, expiredBefore time.Time, max int) (int, error) {
@@ -144,11 +136,11 @@ func (b *Bolt) PruneTokens(ctx context.Context, expiredBefore time.Time, max int
 // one transaction holds them.
 func indexTokenExpiry(tx *bolt.Tx) error {
 	exp := tx.Bucket(bTokenExpiry)
-	return tx.Bucket(bTokens).ForEach(func(k, _ []byte) error {
-		t, err := getJSON[Token](tx.Bucket(bTokens), k)
+	return tx.Bucket(bTokens).ForEach(func(k, v []byte) error {
+		t, err := decodeJSON[Token](k, v)
 		if err != nil {
 			return err
 		}
-		return exp.Put(tokenExpiryKey(t.ExpiresAt, t.ID), nil)
+		return exp.Put(expiryKey(t.ExpiresAt, t.ID), nil)
 	})
 }

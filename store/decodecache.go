@@ -2,8 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
-	"fmt"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -42,16 +40,16 @@ func (c *decodeCache[T]) get(bkt *bolt.Bucket, key []byte) (*T, error) {
 	if ok && bytes.Equal(e.raw, raw) {
 		return c.clone(e.v), nil
 	}
-	var v T
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", key, err)
+	v, err := decodeJSON[T](key, raw)
+	if err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxCached {
 		c.m = map[string]cachedValue[T]{}
 	}
 	// raw is copied: bbolt's bytes live only as long as the transaction.
-	c.m[string(key)] = cachedValue[T]{raw: bytes.Clone(raw), v: &v}
+	c.m[string(key)] = cachedValue[T]{raw: bytes.Clone(raw), v: v}
 	c.mu.Unlock()
-	return c.clone(&v), nil
+	return c.clone(v), nil
 }

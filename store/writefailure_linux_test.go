@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,20 +42,7 @@ func TestWriteFailureReported(t *testing.T) {
 	start := time.Now()
 	var failed error
 	for i := 0; failed == nil && i < 100; i++ {
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for range 256 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := b.InsertCertificate(ctx, storetest.Record("default")); err != nil {
-					mu.Lock()
-					failed = err
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
+		failed = storetest.InsertConcurrently(ctx, b, "default", 256, 1)
 	}
 	if failed == nil {
 		t.Fatal("no insert failed with the file unable to grow")

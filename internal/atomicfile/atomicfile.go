@@ -37,7 +37,7 @@ func WriteFiles(files ...File) error {
 		}
 	}()
 	for _, f := range files {
-		tmp, err := stage(f.Path, f.Data, f.Mode)
+		tmp, err := stageFrom(f.Path, f.Mode, writeData(f.Data))
 		if err != nil {
 			return err
 		}
@@ -80,12 +80,6 @@ func WriteFrom(path string, mode os.FileMode, write func(io.Writer) error, check
 	return syncDir(filepath.Dir(path))
 }
 
-// stage writes data to a new temporary file beside path, with mode from
-// the start, and fsyncs it. It returns the temporary file's name.
-func stage(path string, data []byte, mode os.FileMode) (string, error) {
-	return stageFrom(path, mode, writeData(data))
-}
-
 func writeData(data []byte) func(io.Writer) error {
 	return func(w io.Writer) error {
 		_, err := w.Write(data)
@@ -93,7 +87,9 @@ func writeData(data []byte) func(io.Writer) error {
 	}
 }
 
-// stageFrom is stage with the content written by write.
+// stageFrom writes a new temporary file beside path, with mode from the
+// start and the content write gives it, and fsyncs it. It returns the
+// temporary file's name.
 func stageFrom(path string, mode os.FileMode, write func(io.Writer) error) (string, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {

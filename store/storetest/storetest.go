@@ -57,6 +57,27 @@ func Insert(t testing.TB, s store.Store, role string, n int) []string {
 	return serials
 }
 
+// InsertConcurrently commits workers × each records of role to s from
+// workers goroutines, and returns the first error any of them met (each
+// stops at its own first).
+func InsertConcurrently(ctx context.Context, s store.Store, role string, workers, each int) error {
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				if err := s.InsertCertificate(ctx, Record(role)); err != nil {
+					once.Do(func() { first = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
 // Run runs every conformance test against the backend.
 func Run(t *testing.T, open Opener) {
 	t.Run("certificates", func(t *testing.T) { testCertificates(t, open) })
