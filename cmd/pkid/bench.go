@@ -24,7 +24,7 @@ import (
 
 type benchFlags struct {
 	mode, caURL, root, token, role, keyType, format, ocspURL, http01 string
-	dnsListen, acmeDomain                                            string
+	dnsListen, acmeDomain, stepcaKey                                 string
 	concurrency, count, serverPID                                    int
 	http2                                                            bool
 	// proto is the protocol the server's answers came in (set by the
@@ -64,11 +64,23 @@ type benchResult struct {
 
 func benchCmd() *cobra.Command {
 	var f benchFlags
+	var printProvisioner bool
 	c := &cobra.Command{
-		Use:   "bench --mode sign|issue|acme|renew|ocsp|crypto",
+		Use:   "bench --mode sign|issue|acme|renew|ocsp|crypto|stepca-sign",
 		Short: "load-test a running pkid (or measure the crypto bound in-process)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if printProvisioner {
+				if f.stepcaKey == "" {
+					return usagef("--stepca-provisioner needs --stepca-key")
+				}
+				j, err := stepcaProvisionerJSON(f.stepcaKey)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(c.OutOrStdout(), "%s\n", j)
+				return err
+			}
 			r, err := runBench(c.Context(), &f)
 			if err != nil {
 				return err
@@ -77,7 +89,7 @@ func benchCmd() *cobra.Command {
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&f.mode, "mode", "sign", "sign, issue, acme, renew, ocsp or crypto")
+	fl.StringVar(&f.mode, "mode", "sign", "sign, issue, acme, renew, ocsp, crypto, or stepca-sign (step-ca's /1.0/sign, for comparison)")
 	fl.StringVar(&f.caURL, "ca-url", "", "pkid HTTPS base URL")
 	fl.StringVar(&f.root, "root", "", "root certificate (default $PKID_HOME/roots.pem)")
 	fl.StringVar(&f.token, "token", "", "API token with the role (sign, issue, renew, ocsp)")
@@ -91,6 +103,8 @@ func benchCmd() *cobra.Command {
 	fl.StringVar(&f.http01, "http01-listen", "127.0.0.1:80", "acme mode: where to answer http-01 (the server's acme.http01_port)")
 	fl.StringVar(&f.dnsListen, "dns-listen", "", "acme mode: run a stub resolver here (point the server's acme.resolver at it) that maps every name to the http-01 host, and order DNS names; without it orders are for the IP 127.0.0.1")
 	fl.StringVar(&f.acmeDomain, "acme-domain", "bench.internal", "acme mode with --dns-listen: orders are for o<N>.<this domain>")
+	fl.StringVar(&f.stepcaKey, "stepca-key", "", "stepca-sign mode: the P-256 key (PEM) of the JWK provisioner that signs the one-time tokens")
+	fl.BoolVar(&printProvisioner, "stepca-provisioner", false, "print the provisioner entry for step-ca's ca.json that trusts --stepca-key, and exit")
 	fl.BoolVar(&f.http2, "http2", false, "offer HTTP/2 over TLS, as Go clients (lego, cert-manager, Caddy) and curl do by default (pkid answers in HTTP/1.1; the JSON result says which); the mode is reported as <mode>-h2")
 	return c
 }
@@ -163,8 +177,13 @@ func runBench(ctx context.Context, f *benchFlags) (*benchResult, error) {
 		prepare = prepareOCSP
 	case "acme":
 		prepare = prepareACME
+	case "stepca-sign":
+		if f.stepcaKey == "" {
+			return nil, usagef("--mode stepca-sign needs --stepca-key")
+		}
+		prepare = prepareStepCA
 	default:
-		return nil, usagef("--mode %q: want sign, issue, acme, renew, ocsp or crypto", f.mode)
+		return nil, usagef("--mode %q: want sign, issue, acme, renew, ocsp, crypto or stepca-sign", f.mode)
 	}
 	if f.caURL == "" {
 		return nil, usagef("--ca-url is required")
