@@ -2,16 +2,12 @@ package main_test
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"pkid/ca"
 )
 
 // TestDehydrated gets and revokes a certificate with Debian's dehydrated:
@@ -24,17 +20,7 @@ func TestDehydrated(t *testing.T) {
 	s := serve(t, d, https)
 
 	work := t.TempDir()
-	webroot := filepath.Join(work, "acme-challenge")
-	if err := os.MkdirAll(webroot, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", h01)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: http.StripPrefix("/.well-known/acme-challenge/", http.FileServer(http.Dir(webroot))), ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(l)
-	defer hs.Close()
+	webroot := serveWebroot(t, h01)
 
 	cfg := filepath.Join(work, "config")
 	os.WriteFile(cfg, []byte("CA=\""+s.base+"/acme/default/directory\"\nWELLKNOWN=\""+webroot+"\"\nBASEDIR=\""+work+"\"\nKEY_ALGO=prime256v1\n"), 0o644)
@@ -53,17 +39,7 @@ func TestDehydrated(t *testing.T) {
 	run("--register", "--accept-terms")
 	run("--cron", "--domain", "dehy.internal")
 	certFile := filepath.Join(work, "certs", "dehy.internal", "cert.pem")
-	leaf, err := ca.LoadCertificate(certFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "dehy.internal" {
-		t.Fatalf("SANs %v", leaf.DNSNames)
-	}
-	sn := ca.SerialString(leaf.SerialNumber)
-	if st := s.recordStatus(t, sn); st != "valid" {
-		t.Fatalf("record %s: %s", sn, st)
-	}
+	_, sn := s.issuedFor(t, certFile, "dehy.internal")
 	run("--revoke", certFile)
 	if st := s.recordStatus(t, sn); st != "revoked" {
 		t.Fatalf("after dehydrated --revoke: %s", st)

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"pkid/ca"
 	"pkid/internal/testutil"
 )
 
@@ -280,4 +281,43 @@ func (s *server) stop(t *testing.T, sig syscall.Signal) {
 		t.Fatalf("pkid serve did not exit after %s", sig)
 	}
 	s.client.CloseIdleConnections()
+}
+
+// serveWebroot serves a fresh directory's files as http-01 answers on addr
+// (the CA's validation port) until the test ends, for clients that write
+// their challenge files into a webroot (dehydrated, uacme), and returns
+// the directory.
+func serveWebroot(t *testing.T, addr string) string {
+	t.Helper()
+	webroot := filepath.Join(t.TempDir(), "acme-challenge")
+	if err := os.MkdirAll(webroot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.StripPrefix("/.well-known/acme-challenge/", http.FileServer(http.Dir(webroot))), ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(l)
+	t.Cleanup(func() { hs.Close() })
+	return webroot
+}
+
+// issuedFor loads the certificate a client saved in certFile, checks that
+// it names exactly name and that the CA recorded it as valid, and returns
+// its serial.
+func (s *server) issuedFor(t *testing.T, certFile, name string) (*x509.Certificate, string) {
+	t.Helper()
+	leaf, err := ca.LoadCertificate(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != name {
+		t.Fatalf("SANs %v, want [%s]", leaf.DNSNames, name)
+	}
+	sn := ca.SerialString(leaf.SerialNumber)
+	if st := s.recordStatus(t, sn); st != "valid" {
+		t.Fatalf("record %s: %s", sn, st)
+	}
+	return leaf, sn
 }

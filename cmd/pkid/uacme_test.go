@@ -2,16 +2,13 @@ package main_test
 
 import (
 	"context"
-	"net"
-	"net/http"
+	"crypto/x509"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"pkid/ca"
 )
 
 // systemBundle is where Debian's libcurl (and so uacme) reads the CAs it
@@ -45,17 +42,7 @@ func TestUacme(t *testing.T) {
 	s := serve(t, d, https)
 
 	work := t.TempDir()
-	webroot := filepath.Join(work, "acme-challenge")
-	if err := os.MkdirAll(webroot, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", h01)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: http.StripPrefix("/.well-known/acme-challenge/", http.FileServer(http.Dir(webroot))), ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(l)
-	defer hs.Close()
+	webroot := serveWebroot(t, h01)
 	// The hook's arguments: method type identifier token key-authorization.
 	hook := filepath.Join(work, "hook.sh")
 	os.WriteFile(hook, []byte(`#!/bin/sh
@@ -86,16 +73,9 @@ esac
 		t.Fatalf("uacme issue saved no certificate:\n%s", out)
 	}
 	certFile := filepath.Join(conf, "uacme.internal", "cert.pem")
-	leaf, err := ca.LoadCertificate(certFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "uacme.internal" || leaf.PublicKeyAlgorithm.String() != "ECDSA" {
-		t.Fatalf("SANs %v, key %s", leaf.DNSNames, leaf.PublicKeyAlgorithm)
-	}
-	sn := ca.SerialString(leaf.SerialNumber)
-	if st := s.recordStatus(t, sn); st != "valid" {
-		t.Fatalf("record %s: %s", sn, st)
+	leaf, sn := s.issuedFor(t, certFile, "uacme.internal")
+	if leaf.PublicKeyAlgorithm != x509.ECDSA {
+		t.Fatalf("certificate key %s, want the EC key -t EC asked for", leaf.PublicKeyAlgorithm)
 	}
 	run("revoke", certFile)
 	if st := s.recordStatus(t, sn); st != "revoked" {
