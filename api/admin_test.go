@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,11 +29,7 @@ func TestAdminBackupTrailer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	for range 50 {
-		if err := st.InsertCertificate(context.Background(), storetest.Record("default")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storetest.Insert(t, st, "default", 50)
 	h := api.New(api.Options{Store: st}).AdminHandler()
 
 	rec := httptest.NewRecorder()
@@ -54,17 +49,10 @@ func TestAdminBackupTrailer(t *testing.T) {
 	// A copy that takes longer than the listener's write timeout (as a
 	// large store's does over the real socket, whose timeout is 60 s):
 	// the handler lifts the deadline, so the whole copy arrives.
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 1000 { // megabytes more than loopback's socket buffers hold
-				st.InsertCertificate(context.Background(), storetest.Record("default"))
-			}
-		}()
+	// Megabytes more than loopback's socket buffers hold.
+	if err := storetest.InsertConcurrently(context.Background(), st, "default", 8, 1000); err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
 	ts := httptest.NewUnstartedServer(h)
 	ts.Config.WriteTimeout = 100 * time.Millisecond
 	ts.Start()

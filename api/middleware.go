@@ -41,9 +41,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		ctx := context.WithValue(audit.WithRequestID(r.Context(), id), keyRoute, slot)
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
 		if r.ContentLength > s.opts.MaxBody {
 			r.Body = refusedBody{s.opts.MaxBody}
+		} else {
+			r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
 		}
 		rec := &statusRecorder{ResponseWriter: w, status: 200}
 		defer func() {

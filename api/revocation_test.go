@@ -26,7 +26,7 @@ import (
 	"pkid/api"
 	"pkid/ca"
 	"pkid/internal/testutil"
-	"pkid/store"
+	"pkid/store/storetest"
 )
 
 func fetch(t testing.TB, u string) ([]byte, http.Header) {
@@ -99,12 +99,7 @@ func TestRevocationCommittedElsewhere(t *testing.T) {
 	if r, err := ocsp.ParseResponseForCert(der, leaf, inter); err != nil || r.Status != ocsp.Good {
 		t.Fatalf("OCSP before: %v %v", r, err) // and now cached as good
 	}
-	if _, err := s.run.Store.UpdateCertificate(context.Background(), ca.SerialString(leaf.SerialNumber), func(r *store.CertRecord) error {
-		r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, s.clock.Now(), "superseded"
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	storetest.Revoke(t, s.run.Store, ca.SerialString(leaf.SerialNumber), s.clock.Now(), "superseded")
 	waitRevoked(t, s, leaf)
 }
 

@@ -173,12 +173,7 @@ func BenchmarkListByStatus(b *testing.B) {
 			b.Fatal(err)
 		}
 		if i%2 == 0 {
-			if _, err := s.UpdateCertificate(ctx, r.Serial, func(r *store.CertRecord) error {
-				r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, now, "superseded"
-				return nil
-			}); err != nil {
-				b.Fatal(err)
-			}
+			storetest.Revoke(b, s, r.Serial, now, "superseded")
 		}
 	}
 	for _, status := range []string{store.StatusValid, store.StatusRevoked, "expired"} {

@@ -85,7 +85,6 @@ func TestSchemaVersion(t *testing.T) {
 	}
 }
 
-// openTemp opens a new store in a temporary directory; the caller closes it.
 // reopenAs makes b's file what an older pkid wrote (bucket absent, schema
 // version ver), closes b and opens the file again, which upgrades it.
 func reopenAs(t *testing.T, b *Bolt, path string, bucket []byte, ver string) *Bolt {
@@ -107,6 +106,7 @@ func reopenAs(t *testing.T, b *Bolt, path string, bucket []byte, ver string) *Bo
 	return b
 }
 
+// openTemp opens a new store in a temporary directory; the caller closes it.
 func openTemp(t testing.TB) (*Bolt, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "pkid.db")

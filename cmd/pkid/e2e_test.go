@@ -76,8 +76,12 @@ func TestInit(t *testing.T) {
 	for i := range 4 {
 		mustPKID(t, nil, "token", "create", "--config", filepath.Join(d, "pkid.yaml"), "--role", "default", "--name", fmt.Sprintf("order-%d", i))
 	}
-	if list := mustPKID(t, nil, "token", "list", "--config", filepath.Join(d, "pkid.yaml")); !(strings.Index(list, "before-force") < strings.Index(list, "order-0") &&
-		strings.Index(list, "order-0") < strings.Index(list, "order-1") && strings.Index(list, "order-1") < strings.Index(list, "order-2") && strings.Index(list, "order-2") < strings.Index(list, "order-3")) {
+	list := mustPKID(t, nil, "token", "list", "--config", filepath.Join(d, "pkid.yaml"))
+	var at []int
+	for _, name := range []string{"before-force", "order-0", "order-1", "order-2", "order-3"} {
+		at = append(at, strings.Index(list, name))
+	}
+	if slices.Contains(at, -1) || !slices.IsSorted(at) {
 		t.Fatalf("offline token list not oldest first:\n%s", list)
 	}
 	// With no serve running, token revoke opens the store itself.

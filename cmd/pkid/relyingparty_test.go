@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"pkid/internal/testutil"
 )
 
 // mtlsRig is what a test of a TLS server that checks pkid client
@@ -76,18 +78,14 @@ func (r *mtlsRig) issue(t *testing.T, name, ip string) string {
 	return out.Serial
 }
 
-// fetchBundle writes the current /crl/bundle.pem to crl.pem.
-func (r *mtlsRig) fetchBundle(t *testing.T) {
+// fetchBundle writes the current /crl/bundle.pem to crl.pem and returns it.
+func (r *mtlsRig) fetchBundle(t *testing.T) []byte {
 	t.Helper()
-	resp, err := http.Get("http://" + r.plain + "/crl/bundle.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	b, _ := testutil.Fetch(t, http.DefaultClient, "http://"+r.plain+"/crl/bundle.pem")
 	if err := os.WriteFile(r.path("crl.pem"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return b
 }
 
 // fetchBundleListing fetches the bundle until one of its CRLs lists serial
@@ -99,8 +97,7 @@ func (r *mtlsRig) fetchBundleListing(t *testing.T, serial string) {
 		t.Fatalf("serial %q", serial)
 	}
 	await(t, "the CRL bundle never listed "+serial, func() bool {
-		r.fetchBundle(t)
-		rest, _ := os.ReadFile(r.path("crl.pem"))
+		rest := r.fetchBundle(t)
 		for {
 			var b *pem.Block
 			if b, rest = pem.Decode(rest); b == nil {

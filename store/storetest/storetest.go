@@ -57,6 +57,18 @@ func Insert(t testing.TB, s store.Store, role string, n int) []string {
 	return serials
 }
 
+// Revoke marks the record of serial revoked at at for reason, as ca.Revoke
+// does through UpdateCertificate.
+func Revoke(t testing.TB, s store.Store, serial string, at time.Time, reason string) {
+	t.Helper()
+	if _, err := s.UpdateCertificate(context.Background(), serial, func(r *store.CertRecord) error {
+		r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, at, reason
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // InsertConcurrently commits workers × each records of role to s from
 // workers goroutines, and returns the first error any of them met (each
 // stops at its own first).
@@ -200,13 +212,7 @@ func testRevocation(t *testing.T, open Opener) {
 	if b, _ := s.KeyBlocked(ctx, rec.KeyHash); b {
 		t.Fatal("fail/blocked before revocation")
 	}
-	_, err := s.UpdateCertificate(ctx, rec.Serial, func(r *store.CertRecord) error {
-		r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, t0, "keyCompromise"
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	Revoke(t, s, rec.Serial, t0, "keyCompromise")
 	s.Close()
 	s = open(t)
 	defer s.Close()
@@ -472,15 +478,7 @@ func testRevocationSeq(t *testing.T, open Opener) {
 			t.Fatalf("%s: count %d (%v), want %d", what, n, err, want)
 		}
 	}
-	revoke := func(serial, reason string) {
-		t.Helper()
-		if _, err := s.UpdateCertificate(ctx, serial, func(r *store.CertRecord) error {
-			r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, t0, reason
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	revoke := func(serial, reason string) { t.Helper(); Revoke(t, s, serial, t0, reason) }
 	seq(0, "ok/none yet")
 	var serials []string
 	for _, issuer := range []string{"seq-issuer", "seq-issuer", "seq-other"} {
@@ -537,12 +535,7 @@ func testPruneRevoked(t *testing.T, open Opener) {
 		if err := s.InsertCertificate(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.UpdateCertificate(ctx, rec.Serial, func(r *store.CertRecord) error {
-			r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, c.revokedAt, c.reason
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		Revoke(t, s, rec.Serial, c.revokedAt, c.reason)
 		serials[i] = rec.Serial
 	}
 	seqBefore, _ := s.RevocationSeq(ctx, "prune-issuer")
@@ -619,12 +612,7 @@ func testListStatus(t *testing.T, open Opener) {
 	}
 	for i := range recs {
 		if i%5 == 1 || i == 58 { // some valid, some expired
-			if _, err := s.UpdateCertificate(ctx, recs[i].serial, func(r *store.CertRecord) error {
-				r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, t0, "superseded"
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
+			Revoke(t, s, recs[i].serial, t0, "superseded")
 			recs[i].status = "revoked"
 		}
 	}
