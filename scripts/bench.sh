@@ -130,6 +130,7 @@ stop
   echo "(CSR parse + verify + x509.CreateCertificate, all cores, in-process) and each run's fraction of it is shown."
   echo "Its two parts per P-256 certificate on one core here: $SPLIT (issue #8's reference machine: ~55 µs and ~87 µs)."
   echo "The target rows (sign and ACME at 32 clients) are run three times, one after the other on the same server."
+  echo "An ACME order is lego's flow, five JWS requests: new order, authorization, challenge, finalize, download. A challenge answered valid (pkid and step-ca validate while the POST waits) is not polled, as lego does not; a pending object is polled at once, then from 10 ms."
   echo "acme-dns orders DNS names that the server resolves through the bench's stub resolver (\`--dns-listen\`, the server's acme.resolver); acme orders the IP 127.0.0.1. Rows ending in -h2 come from clients that offer HTTP/2, as Go clients (lego, cert-manager, Caddy) and curl do by default; pkid answers every client in HTTP/1.1 keep-alive (api/tlscert.go says why)."
   echo
   echo "## Load (\`pkid bench\`)"

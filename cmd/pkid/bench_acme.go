@@ -25,8 +25,9 @@ import (
 )
 
 // acmeWorker is one ACME account driving complete orders as fast as the
-// server allows: it polls a pending authorization at once, then backs off
-// from 10 ms (not the seconds a polite client waits).
+// server allows, in lego's flow: a challenge answered valid is not polled;
+// a pending authorization is polled at once, then from 10 ms (not the
+// seconds a polite client waits).
 type acmeWorker struct {
 	c      *http.Client
 	dir    map[string]string
@@ -218,8 +219,19 @@ func (w *acmeWorker) validate(authzURL string) error {
 		}
 		w.answer.Store(ch.Token, ch.Token+"."+w.thumb)
 		defer w.answer.Delete(ch.Token)
-		if _, _, err := w.post(ch.URL, map[string]any{}); err != nil {
+		_, b, err := w.post(ch.URL, map[string]any{})
+		if err != nil {
 			return err
+		}
+		// Like lego, trust a decided answer: pkid and step-ca validate
+		// while the POST waits, and a valid challenge needs no poll.
+		var c struct{ Status string }
+		json.Unmarshal(b, &c)
+		switch c.Status {
+		case "valid":
+			return nil
+		case "invalid":
+			return kindError{"challenge-invalid", errors.New("validation failed")}
 		}
 		wait := 10 * time.Millisecond
 		for range 200 {

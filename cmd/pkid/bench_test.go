@@ -117,6 +117,22 @@ func TestBenchCommand(t *testing.T) {
 			t.Fatalf("ok %d, errors %v; want 6 http-401", r.OK, r.Errors)
 		}
 	})
+	// A failed validation is counted as one, from the challenge's own
+	// answer: the bench serves http-01 where the server does not look.
+	t.Run("acme errors by kind", func(t *testing.T) {
+		out := mustPKID(t, nil, "bench", "--mode", "acme", "-c", "2", "-n", "4", "--format", "json", "--ca-url", s.base, "--root", root,
+			"--http01-listen", testutil.FreeAddr(t))
+		var r struct {
+			OK     int            `json:"ok"`
+			Errors map[string]int `json:"errors"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if r.OK != 0 || len(r.Errors) != 1 || r.Errors["challenge-invalid"] != 4 {
+			t.Fatalf("ok %d, errors %v; want 4 challenge-invalid", r.OK, r.Errors)
+		}
+	})
 	if r := pkid(t, nil, "bench", "--mode", "nope"); r.code != 2 {
 		t.Fatalf("bad mode: exit %d", r.code)
 	}
