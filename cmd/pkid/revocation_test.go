@@ -3,7 +3,6 @@ package main_test
 import (
 	"crypto/x509"
 	"encoding/pem"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -66,9 +65,7 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 		t.Fatal("revocation lost across SIGKILL: not on the CRL after restart")
 	}
 	crlDER := filepath.Join(tmp, "crl.der")
-	resp, _ := http.Get("http://" + plain + "/crl")
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	b, _ := testutil.Fetch(t, http.DefaultClient, "http://"+plain+"/crl")
 	os.WriteFile(crlDER, b, 0o644)
 	if out, err := exec.Command(openssl, "crl", "-inform", "DER", "-in", crlDER, "-CAfile", inter, "-noout").CombinedOutput(); err != nil || !strings.Contains(string(out), "verify OK") {
 		t.Fatalf("openssl crl: %v %s", err, out)
@@ -84,9 +81,7 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 		t.Fatalf("openssl verify -crl_check accepted a revoked leaf: %v %s", err, out)
 	}
 	// The bundle lets openssl check every level (-crl_check_all).
-	bresp, _ := http.Get("http://" + plain + "/crl/bundle.pem")
-	bundle, _ := io.ReadAll(bresp.Body)
-	bresp.Body.Close()
+	bundle, _ := testutil.Fetch(t, http.DefaultClient, "http://"+plain+"/crl/bundle.pem")
 	bundlePath := filepath.Join(tmp, "bundle.pem")
 	os.WriteFile(bundlePath, bundle, 0o644)
 	if out, err := exec.Command(openssl, "verify", "-crl_check_all", "-CRLfile", bundlePath, "-CAfile", root, "-untrusted", inter, leafOnly).CombinedOutput(); err == nil || !strings.Contains(string(out), "certificate revoked") {
