@@ -103,7 +103,7 @@ func (c *apiClient) do(method, path, token string, in, out any) error {
 // writePair replaces the key, then the certificate, by rename
 // (atomicfile.WriteFiles): both are written out before either is renamed,
 // so a reader sees a mismatched pair only between two renames, and a
-// failed write leaves the old pair whole. The key file is 0600. Without a
+// failed write or rename leaves the old pair whole. The key file is 0600. Without a
 // certificate path the certificate goes to stdout.
 func writePair(certPath string, certPEM []byte, keyPath string, keyPEM []byte) error {
 	var files []atomicfile.File

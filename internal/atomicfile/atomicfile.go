@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -27,9 +28,17 @@ type File struct {
 // first, and only then are they renamed over their targets, one right
 // after the other, and their directories fsynced. So a reader sees a
 // mismatched set only for the time between two renames (it retries), and
-// a failure to write any of them (a full disk, a missing directory)
-// leaves every old file as it was.
+// a failure to write any of them (a full disk, a missing directory), or
+// to rename one of them, leaves every old file as it was: the renames
+// already done are undone, so a certificate is never left beside a key
+// that is not its own (a renewal daemon could not authenticate with it).
 func WriteFiles(files ...File) error {
+	return writeFiles(os.Rename, files)
+}
+
+// writeFiles is WriteFiles with the rename it does, so a test can make
+// one fail after another has succeeded.
+func writeFiles(rename func(from, to string) error, files []File) error {
 	tmps := make([]string, 0, len(files))
 	defer func() {
 		for _, t := range tmps {
@@ -43,11 +52,73 @@ func WriteFiles(files ...File) error {
 		}
 		tmps = append(tmps, tmp)
 	}
+	olds := make([]string, len(files))
+	defer func() {
+		for _, o := range olds {
+			if o != "" {
+				os.Remove(o) // gone already if put back
+			}
+		}
+	}()
 	for i, f := range files {
-		if err := os.Rename(tmps[i], f.Path); err != nil {
+		old, err := keepOld(f.Path, tmps[i]+".old")
+		if err != nil {
 			return err
 		}
+		olds[i] = old
 	}
+	for i, f := range files {
+		if err := rename(tmps[i], f.Path); err != nil {
+			err = fmt.Errorf("replace %s: %w", f.Path, err)
+			return errors.Join(err, putBack(files[:i], olds[:i]), syncDirs(files))
+		}
+	}
+	return syncDirs(files)
+}
+
+// keepOld gives the file at path a second name, old, so that it can be put
+// back: a hard link, or a copy where the file system has none. It returns
+// "" when there is no file at path.
+func keepOld(path, old string) (string, error) {
+	err := os.Link(path, old)
+	if err == nil {
+		return old, nil
+	}
+	fi, serr := os.Lstat(path)
+	if errors.Is(serr, fs.ErrNotExist) {
+		return "", nil
+	}
+	if serr != nil {
+		return "", fmt.Errorf("keep %s: %w", path, serr)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("keep %s: %w", path, err)
+	}
+	data, rerr := os.ReadFile(path)
+	if rerr != nil {
+		return "", fmt.Errorf("keep %s: %w", path, rerr)
+	}
+	return stageFrom(path, fi.Mode().Perm(), writeData(data))
+}
+
+// putBack undoes the renames of files, the last first: each old file
+// returns to its name, and a file that was new is removed.
+func putBack(files []File, olds []string) error {
+	var errs []error
+	for i := len(files) - 1; i >= 0; i-- {
+		if olds[i] == "" {
+			errs = append(errs, os.Remove(files[i].Path))
+			continue
+		}
+		if err := os.Rename(olds[i], files[i].Path); err != nil {
+			errs = append(errs, fmt.Errorf("put back %s: %w", files[i].Path, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// syncDirs fsyncs each directory that holds one of files, once.
+func syncDirs(files []File) error {
 	var errs []error
 	synced := map[string]bool{}
 	for _, f := range files {

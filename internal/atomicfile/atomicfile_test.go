@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -42,6 +43,40 @@ func TestWriteFiles(t *testing.T) {
 		t.Fatal("fail/missing directory: no error")
 	}
 	want("fail/missing directory", key, "key 2", 0o600)
+
+	// The certificate's name is taken by a directory: nothing moves.
+	taken := filepath.Join(dir, "taken.crt")
+	if err := os.MkdirAll(filepath.Join(taken, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFiles(File{key, []byte("key 4"), 0o600}, File{taken, []byte("cert 4"), 0o644}); err == nil {
+		t.Fatal("fail/name taken: no error")
+	}
+	want("fail/name taken", key, "key 2", 0o600)
+	os.RemoveAll(taken)
+
+	// The key is renamed, then the certificate's rename fails (an I/O
+	// error, a file system remounted read-only): the old key comes back.
+	eio := errors.New("input/output error")
+	second := func(from, to string) error {
+		if to == crt {
+			return eio
+		}
+		return os.Rename(from, to)
+	}
+	if err := writeFiles(second, []File{{key, []byte("key 5"), 0o600}, {crt, []byte("cert 5"), 0o644}}); !errors.Is(err, eio) {
+		t.Fatalf("fail/second rename: %v", err)
+	}
+	want("fail/second rename", key, "key 2", 0o600)
+	want("fail/second rename", crt, "cert 2", 0o644)
+	// A first file that did not exist before is removed again.
+	fresh := filepath.Join(dir, "fresh.key")
+	if err := writeFiles(second, []File{{fresh, []byte("key 6"), 0o600}, {crt, []byte("cert 6"), 0o644}}); !errors.Is(err, eio) {
+		t.Fatalf("fail/second rename of a new key: %v", err)
+	}
+	if _, err := os.Lstat(fresh); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("fail/second rename of a new key: %s left behind (%v)", filepath.Base(fresh), err)
+	}
 
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 2 {
