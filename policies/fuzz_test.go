@@ -66,3 +66,25 @@ func sanStrings(d *Decision) []string {
 	}
 	return append(out, d.Emails...)
 }
+
+// FuzzMatchClaims feeds arbitrary claim values (from a CI provider's
+// token) against a literal condition and a glob: it must never panic, a
+// literal matches only itself, a glob's "*" never crosses a "/" (a branch
+// pattern must not admit refs/heads/x/../../tags), and what it reports as
+// used is what the token said.
+func FuzzMatchClaims(f *testing.F) {
+	for _, s := range []string{"org/app", "org/app/", "ORG/app", "refs/heads/main", "refs/heads/a/b", "refs/tags/v1", "", "*", "refs/heads/[", "\x00"} {
+		f.Add(s, s)
+	}
+	trust := &OIDCTrust{Claims: map[string]string{"repository": "org/app", "ref": "refs/heads/*"}}
+	f.Fuzz(func(t *testing.T, repo, ref string) {
+		used, err := MatchClaims(trust, map[string]any{"repository": repo, "ref": ref})
+		ok := repo == "org/app" && strings.HasPrefix(ref, "refs/heads/") && !strings.Contains(ref[len("refs/heads/"):], "/")
+		if (err == nil) != ok {
+			t.Fatalf("repository %q ref %q: matched %v, want %v (%v)", repo, ref, err == nil, ok, err)
+		}
+		if err == nil && (used["repository"] != repo || used["ref"] != ref || len(used) != 2) {
+			t.Fatalf("used %v for repository %q ref %q", used, repo, ref)
+		}
+	})
+}
