@@ -3,10 +3,14 @@ package main_test
 import (
 	"encoding/json"
 	"math"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/miekg/dns"
 
 	"pkid/internal/testutil"
 )
@@ -129,6 +133,40 @@ func TestBenchCommand(t *testing.T) {
 			}
 		})
 	}
+	// A validation slower than the challenge POST waits (the server's
+	// resolver answers after 700 ms): the challenge comes back processing,
+	// and the bench must poll the authorization until it is valid, or the
+	// finalize that follows is refused. Its own stub listens elsewhere.
+	t.Run("acme slow validation", func(t *testing.T) {
+		pc, err := net.ListenPacket("udp", dnsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+			time.Sleep(700 * time.Millisecond)
+			m := new(dns.Msg)
+			m.SetReply(q)
+			if q.Question[0].Qtype == dns.TypeA {
+				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET}, A: net.IPv4(127, 0, 0, 1)})
+			}
+			w.WriteMsg(m)
+		})}
+		go slow.ActivateAndServe()
+		defer slow.Shutdown()
+		out := mustPKID(t, nil, "bench", "--mode", "acme", "-c", "2", "-n", "2", "--format", "json", "--ca-url", s.base, "--root", root,
+			"--http01-listen", h01, "--dns-listen", testutil.FreeAddr(t))
+		var r struct {
+			OK     int            `json:"ok"`
+			Errors map[string]int `json:"errors"`
+			P50    float64
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if r.OK != 2 || len(r.Errors) > 0 || r.P50 < 700 {
+			t.Fatalf("ok %d, errors %v, p50 %v ms; want 2 orders, each past the 700 ms lookup", r.OK, r.Errors, r.P50)
+		}
+	})
 	if r := pkid(t, nil, "bench", "--mode", "nope"); r.code != 2 {
 		t.Fatalf("bad mode: exit %d", r.code)
 	}
