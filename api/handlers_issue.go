@@ -220,11 +220,7 @@ func requestedNames(sr *ca.SignRequest, ir *ca.IssueRequest) []string {
 }
 
 func issueResponse(iss *ca.Issued, keyPEM []byte) IssueResponse {
-	resp := IssueResponse{Serial: iss.Record.Serial, Certificate: string(iss.PEM), NotBefore: iss.Record.NotBefore, NotAfter: iss.Record.NotAfter, PrivateKey: string(keyPEM)}
-	for _, c := range iss.Chain {
-		resp.Chain = append(resp.Chain, string(c))
-	}
-	return resp
+	return IssueResponse{Serial: iss.Record.Serial, Certificate: string(iss.PEM), Chain: iss.Chain, NotBefore: iss.Record.NotBefore, NotAfter: iss.Record.NotAfter, PrivateKey: string(keyPEM)}
 }
 
 func csrNames(c *x509.CertificateRequest) []string {

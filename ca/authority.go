@@ -47,6 +47,7 @@ type Authority struct {
 	issuerID string
 	rootPEM  []byte
 	interPEM []byte
+	chain    []string // interPEM, rootPEM: what every issuance answers with
 	crlURL   string
 	ocspURL  string
 	aiaURL   string
@@ -123,6 +124,7 @@ func New(d Deps) (*Authority, error) {
 		interPEM: PEMCert(d.Intermediate.Raw),
 		keygen:   make(chan struct{}, runtime.NumCPU()),
 	}
+	a.chain = []string{string(a.interPEM), string(a.rootPEM)}
 	if a.issuerID == "" {
 		return nil, errors.New("ca: intermediate has no subject key identifier")
 	}

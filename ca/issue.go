@@ -56,9 +56,11 @@ func (a *Authority) ReserveSerial() (*big.Int, error) {
 // Issued is a committed certificate.
 type Issued struct {
 	Record *store.CertRecord
-	// PEM is the leaf; Chain is the intermediate then the root.
+	// PEM is the leaf; Chain is the intermediate then the root, as the
+	// strings a JSON answer carries: made once and shared by every answer,
+	// so read-only.
 	PEM   []byte
-	Chain [][]byte
+	Chain []string
 	Names []string
 }
 
@@ -243,7 +245,7 @@ func (a *Authority) signAndCommit(ctx context.Context, role *policies.Role, tmpl
 			return nil, fmt.Errorf("commit %s: %w", rec.Serial, err)
 		}
 		a.issued.run(rec)
-		return &Issued{Record: rec, PEM: PEMCert(der), Chain: [][]byte{a.interPEM, a.rootPEM}, Names: names}, nil
+		return &Issued{Record: rec, PEM: PEMCert(der), Chain: a.chain, Names: names}, nil
 	}
 	return nil, errors.New("sign: three serial collisions in a row; the random source is broken")
 }
