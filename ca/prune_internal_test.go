@@ -1,11 +1,11 @@
-package store
+package ca
 
 import (
 	"errors"
 	"testing"
 )
 
-// TestInBatches: steps run while each deletes a whole batch; the total
+// TestInBatches (inBatches): steps run while each deletes a whole batch; the total
 // counts every step, a failing one included, and the error comes back.
 func TestInBatches(t *testing.T) {
 	boom := errors.New("boom")
@@ -25,7 +25,7 @@ func TestInBatches(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			calls := 0
-			total, err := InBatches(5, func(max int) (int, error) {
+			total, err := inBatches(5, func(max int) (int, error) {
 				if max != 5 {
 					t.Fatalf("max %d", max)
 				}
