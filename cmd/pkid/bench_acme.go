@@ -224,9 +224,10 @@ func (w *acmeWorker) validate(authzURL string) error {
 			return err
 		}
 		// Like lego, trust a decided answer: pkid and step-ca validate
-		// while the POST waits, and a valid challenge needs no poll.
+		// while the POST waits, and a valid challenge needs no poll. An
+		// answer that does not decode is polled like a pending one.
 		var c struct{ Status string }
-		json.Unmarshal(b, &c)
+		_ = json.Unmarshal(b, &c)
 		switch c.Status {
 		case "valid":
 			return nil

@@ -18,14 +18,7 @@ import (
 // refused while another pkid client still gets 200, so the refusal is the
 // revocation and not a broken reload.
 func TestHAProxyMTLSWithCRLBundle(t *testing.T) {
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/haproxy"); serr == nil {
-			haproxy = "/usr/sbin/haproxy"
-		} else {
-			needTool(t, "haproxy")
-		}
-	}
+	haproxy := needTool(t, "haproxy")
 	r := newMTLSRig(t)
 	r.issue(t, "haproxy.internal", "127.0.0.1")
 	revoked := r.issue(t, "client.internal", "127.0.0.2")
