@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"pkid/api"
+	"pkid/ca"
 	"pkid/internal/testutil"
 	"pkid/store"
 )
@@ -403,14 +404,7 @@ func TestHTTP1Only(t *testing.T) {
 
 func TestServerCertificateRenewsItself(t *testing.T) {
 	s := shared
-	served := func() *x509.Certificate {
-		conn, err := tls.Dial("tcp", strings.TrimPrefix(s.base, "https://"), &tls.Config{RootCAs: s.client.Transport.(*http.Transport).TLSClientConfig.RootCAs, ServerName: "localhost", Time: s.clock.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		return conn.ConnectionState().PeerCertificates[0]
-	}
+	served := func() *x509.Certificate { return s.servedCert(t) }
 	s.advance(t, 0) // a certificate valid on the clock, whatever ran before
 	first := served()
 	// Past two thirds of the current certificate's remaining life.
@@ -422,6 +416,35 @@ func TestServerCertificateRenewsItself(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestServerCertificateReplacedWhenRevoked: an admin revokes the server's
+// own certificate (its key leaked); within a tick the server serves a new
+// one, with a new key, whose record is valid, and no restart.
+func TestServerCertificateReplacedWhenRevoked(t *testing.T) {
+	s := shared
+	s.advance(t, 0)
+	first := s.servedCert(t)
+	var rec api.CertView
+	if resp := s.do(t, "POST", "/v1/revoke", s.admin, map[string]string{"serial": ca.SerialString(first.SerialNumber), "reason": "keyCompromise"}, &rec); resp.StatusCode != 200 || rec.Role != ca.ServerRole {
+		t.Fatalf("revoke the server certificate: %d, role %q", resp.StatusCode, rec.Role)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	next := s.servedCert(t)
+	for ; next.SerialNumber.Cmp(first.SerialNumber) == 0; next = s.servedCert(t) {
+		if time.Now().After(deadline) {
+			t.Fatal("the revoked server certificate is still served")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if bytes.Equal(next.RawSubjectPublicKeyInfo, first.RawSubjectPublicKeyInfo) {
+		t.Fatal("the new server certificate reuses the revoked key")
+	}
+	var v api.CertView
+	if resp := s.do(t, "GET", "/v1/certs/"+ca.SerialString(next.SerialNumber), "", nil, &v); resp.StatusCode != 200 || v.Status != "valid" || v.Role != ca.ServerRole {
+		t.Fatalf("new server certificate's record: %d %+v", resp.StatusCode, v)
+	}
+	testutil.LintCertificate(t, next.Raw)
 }
 
 func TestConcurrentSignsSurviveRestart(t *testing.T) {

@@ -363,7 +363,7 @@ func TestIntermediateExpiryWarned(t *testing.T) {
 // delegated responder certificate of 30 days; with the clock moved past two
 // thirds of it, the server issues a new one and answers with it, with no
 // restart (before, it kept the first until it expired and every answer
-// failed to verify).
+// failed to verify); revoked, it is replaced at once.
 func TestOCSPResponderRenewed(t *testing.T) {
 	ports := testutil.Listen(t)
 	dir := testutil.CADir(t, "ed25519", ports.HTTPSAddr(), ports.HTTPAddr(), nil)
@@ -390,15 +390,31 @@ func TestOCSPResponderRenewed(t *testing.T) {
 	}
 	s.advance(t, 21*24*time.Hour)
 	deadline := time.Now().Add(3 * time.Second)
+	var renewed *x509.Certificate
 	for {
 		r := responder()
 		if now := s.clock.Now(); r.SerialNumber.Cmp(first.SerialNumber) != 0 && !now.Before(r.NotBefore) && r.NotAfter.Sub(now) > 29*24*time.Hour {
 			testutil.LintCertificate(t, r.Raw)
-			return
+			renewed = r
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("still answered by responder %x (valid to %s) at %s", first.SerialNumber, r.NotAfter, s.clock.Now())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// Its key leaked: once an admin revokes it, the answers come from a new
+	// responder with a new key, on the same clock.
+	if resp := s.do(t, "POST", "/v1/revoke", s.admin, map[string]string{"serial": ca.SerialString(renewed.SerialNumber), "reason": "keyCompromise"}, nil); resp.StatusCode != 200 {
+		t.Fatalf("revoke the responder: %d", resp.StatusCode)
+	}
+	for deadline = time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r := responder()
+		if r.SerialNumber.Cmp(renewed.SerialNumber) != 0 && !bytes.Equal(r.RawSubjectPublicKeyInfo, renewed.RawSubjectPublicKeyInfo) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still answered by the revoked responder %x", renewed.SerialNumber)
+		}
 	}
 }

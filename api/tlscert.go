@@ -15,8 +15,9 @@ import (
 
 // ServerCert keeps pkid's own TLS certificate: issued from the
 // intermediate at start, renewed with a fresh key once two thirds of its
-// lifetime have passed on the injected clock, and swapped in without a
-// restart (tls.Config.GetCertificate reads it per handshake).
+// lifetime have passed on the injected clock or as soon as its record is
+// revoked, and swapped in without a restart (tls.Config.GetCertificate
+// reads it per handshake).
 type ServerCert struct {
 	a     *ca.Authority
 	dns   []string
@@ -69,9 +70,13 @@ func (s *ServerCert) Get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // Current returns the certificate being served.
 func (s *ServerCert) Current() *x509.Certificate { return s.cur.Load().cert.Leaf }
 
-// Run checks the clock every tick and renews when due, retrying on error.
+// Run checks every tick whether the certificate is due (see
+// ca.Authority.ReplaceAt) and renews it then, retrying on error.
 func (s *ServerCert) Run(ctx context.Context, tick time.Duration) {
-	ca.RenewWhenDue(ctx, tick, s.clock, func() time.Time { return s.cur.Load().renewAt }, s.renew, s.log, "server certificate")
+	ca.RenewWhenDue(ctx, tick, s.clock, func(ctx context.Context) time.Time {
+		cur := s.cur.Load()
+		return s.a.ReplaceAt(ctx, cur.cert.Leaf.SerialNumber, cur.renewAt, "server certificate")
+	}, s.renew, s.log, "server certificate")
 }
 
 // TLSConfig is the HTTPS listener's configuration: TLS 1.2+, our own

@@ -60,13 +60,13 @@ func EveryTick(ctx context.Context, tick time.Duration, f func(context.Context))
 // server's certificate): every tick it reads clock, and once due() has
 // passed it calls renew, logging a failure as what and trying again the
 // next tick, until ctx ends.
-func RenewWhenDue(ctx context.Context, tick time.Duration, clock Clock, due func() time.Time, renew func(context.Context) error, log *slog.Logger, what string) {
+func RenewWhenDue(ctx context.Context, tick time.Duration, clock Clock, due func(context.Context) time.Time, renew func(context.Context) error, log *slog.Logger, what string) {
 	EveryTick(ctx, tick, func(ctx context.Context) { renewIfDue(ctx, clock, due, renew, log, what) })
 }
 
 // renewIfDue is one tick of RenewWhenDue.
-func renewIfDue(ctx context.Context, clock Clock, due func() time.Time, renew func(context.Context) error, log *slog.Logger, what string) {
-	if clock.Now().Before(due()) {
+func renewIfDue(ctx context.Context, clock Clock, due func(context.Context) time.Time, renew func(context.Context) error, log *slog.Logger, what string) {
+	if clock.Now().Before(due(ctx)) {
 		return
 	}
 	if err := renew(ctx); err != nil {

@@ -37,7 +37,7 @@ func TestRenewWhenDue(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ca.RenewWhenDue(ctx, 5*time.Millisecond, clk, func() time.Time { mu.Lock(); defer mu.Unlock(); return due }, renew, log, "test artefact")
+		ca.RenewWhenDue(ctx, 5*time.Millisecond, clk, func(context.Context) time.Time { mu.Lock(); defer mu.Unlock(); return due }, renew, log, "test artefact")
 	}()
 	count := func() int { mu.Lock(); defer mu.Unlock(); return calls }
 	time.Sleep(50 * time.Millisecond)

@@ -365,6 +365,57 @@ func TestServerCertificate(t *testing.T) {
 	testutil.LintCertificate(t, c.Raw)
 }
 
+// TestReplaceAt: a certificate pkid uses itself is due at its renewal
+// time while its record is valid, at once when revoked, and at its renewal
+// time when the record cannot be read (a failing store must not make pkid
+// re-issue every tick).
+func TestReplaceAt(t *testing.T) {
+	a, st, clk := newAuthority(t, "ec-p256")
+	ctx := context.Background()
+	renewAt := clk.Now().Add(40 * time.Minute)
+	issued := func(t *testing.T) *big.Int {
+		key, err := ca.GenerateKey("ec-p256") // a fresh key, as the server's: a revoked one is blocked
+		if err != nil {
+			t.Fatal(err)
+		}
+		iss, err := a.IssueServerCertificate(ctx, []string{"localhost"}, nil, time.Hour, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return parsePEM(t, iss.PEM).SerialNumber
+	}
+	cases := []struct {
+		name   string
+		serial func(t *testing.T) *big.Int
+		want   time.Time
+	}{
+		{"ok/valid keeps its renewal time", issued, renewAt},
+		{"ok/revoked is due at once", func(t *testing.T) *big.Int {
+			sn := issued(t)
+			if _, err := a.Revoke(ctx, ca.SerialString(sn), "keyCompromise"); err != nil {
+				t.Fatal(err)
+			}
+			return sn
+		}, time.Time{}},
+		{"fail/unknown record keeps its renewal time", func(*testing.T) *big.Int { return big.NewInt(0x5e71a1) }, renewAt},
+		{"fail/closed store keeps its renewal time", func(t *testing.T) *big.Int { // last: it closes the store
+			sn := issued(t)
+			if _, err := a.Revoke(ctx, ca.SerialString(sn), "superseded"); err != nil {
+				t.Fatal(err)
+			}
+			st.Close() // revoked, but unreadable now
+			return sn
+		}, renewAt},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := a.ReplaceAt(ctx, tc.serial(t), renewAt, "test certificate"); !got.Equal(tc.want) {
+				t.Fatalf("ReplaceAt = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestNormalizeSerial(t *testing.T) {
 	for in, want := range map[string]string{"00AB:CD": "abcd", "abcd": "abcd", "0x": "", "": "", "-1": ""} {
 		got, err := ca.NormalizeSerial(in)

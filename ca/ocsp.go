@@ -169,13 +169,16 @@ func (o *OCSPResponder) Responder() *x509.Certificate { return o.responder.Load(
 // Run does the responder's timer duties every tick until ctx ends: it
 // drops cached answers once the store counts a revocation it has not seen,
 // and renews a delegated responder certificate at two thirds of its life
-// (retrying on error: a response is valid an hour, the old certificate
-// has days left).
+// or once it is revoked (retrying on error: a response is valid an hour,
+// the old certificate has days left).
 func (o *OCSPResponder) Run(ctx context.Context, tick time.Duration) {
 	EveryTick(ctx, tick, func(ctx context.Context) {
 		o.dropIfRevoked(ctx)
 		if !o.responder.Load().renewAt.IsZero() {
-			renewIfDue(ctx, o.a.d.Clock, func() time.Time { return o.responder.Load().renewAt }, o.delegate, o.a.d.Log, "OCSP responder certificate")
+			renewIfDue(ctx, o.a.d.Clock, func(ctx context.Context) time.Time {
+				cur := o.responder.Load()
+				return o.a.ReplaceAt(ctx, cur.cert.SerialNumber, cur.renewAt, "OCSP responder certificate")
+			}, o.delegate, o.a.d.Log, "OCSP responder certificate")
 		}
 	})
 }

@@ -7,11 +7,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"net"
 	"net/netip"
 	"time"
 
 	"pkid/policies"
+	"pkid/store"
 )
 
 // ServerRole is the record role of pkid's own TLS certificates, which are
@@ -55,4 +57,25 @@ func (a *Authority) IssueServerCertificate(ctx context.Context, dnsNames []strin
 		return nil, err
 	}
 	return a.signAndCommit(ctx, role, tmpl, ttl, &SignRequest{CSR: csr, Requester: "pkid:server", Via: "server"}, KeyHash(csr.RawSubjectPublicKeyInfo), dec.Names())
+}
+
+// ReplaceAt is when a certificate pkid uses itself (its TLS certificate,
+// the delegated OCSP responder's) must be replaced: at renewAt, or at once
+// if its record is revoked. Both are recorded like any other certificate,
+// so an admin may revoke one whose key leaked, through any replica sharing
+// the store; pkid then stops using that key within a tick instead of at
+// its scheduled renewal, and TLS clients that check the CRL or OCSP are
+// not refused meanwhile. A record that cannot be read leaves renewAt.
+func (a *Authority) ReplaceAt(ctx context.Context, serial *big.Int, renewAt time.Time, what string) time.Time {
+	sn := SerialString(serial)
+	rec, err := a.d.Store.GetCertificate(ctx, sn)
+	if err != nil {
+		a.d.Log.Error(what+": cannot read its record to see whether it is revoked", "serial", sn, "err", err)
+		return renewAt
+	}
+	if rec.Status == store.StatusRevoked {
+		a.d.Log.Warn(what+" is revoked; replacing it", "serial", sn, "reason", rec.Reason)
+		return time.Time{}
+	}
+	return renewAt
 }
