@@ -26,6 +26,7 @@ import (
 	"pkid/internal/testutil"
 	"pkid/policies"
 	"pkid/store"
+	"pkid/store/storetest"
 )
 
 var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -395,6 +396,11 @@ func TestReplaceAt(t *testing.T) {
 			if _, err := a.Revoke(ctx, ca.SerialString(sn), "keyCompromise"); err != nil {
 				t.Fatal(err)
 			}
+			return sn
+		}, time.Time{}},
+		{"ok/revoked by another replica is due at once", func(t *testing.T) *big.Int {
+			sn := issued(t) // committed to the shared store, no hook of this Authority runs
+			storetest.Revoke(t, st, ca.SerialString(sn), clk.Now(), "superseded")
 			return sn
 		}, time.Time{}},
 		{"fail/unknown record keeps its renewal time", func(*testing.T) *big.Int { return big.NewInt(0x5e71a1) }, renewAt},

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"pkid/api"
 	"pkid/internal/testutil"
 )
 
@@ -61,12 +62,7 @@ func (r *mtlsRig) issue(t *testing.T, name, ip string) string {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	var out struct {
-		Serial      string   `json:"serial"`
-		Certificate string   `json:"certificate"`
-		PrivateKey  string   `json:"private_key"`
-		Chain       []string `json:"chain"`
-	}
+	var out api.IssueResponse
 	json.Unmarshal(raw, &out)
 	if resp.StatusCode != 201 {
 		t.Fatalf("issue %s: %d %s", name, resp.StatusCode, raw)
