@@ -921,7 +921,7 @@ func TestOrderAndAuthzExpire(t *testing.T) {
 	waitServerCert(t)
 	srv.clock.Advance(acme.Retention + time.Minute)
 	waitServerCert(t)
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(testutil.DutyWait); ; time.Sleep(20 * time.Millisecond) {
 		orderGone := c.post(loc, nil).status == http.StatusNotFound
 		authzGone := c.post(o.Authorizations[0], nil).status == http.StatusNotFound
 		if orderGone && authzGone {
@@ -943,7 +943,7 @@ func TestOrderAndAuthzExpire(t *testing.T) {
 // the moved clock, as the tests' TLS clients need.
 func waitServerCert(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testutil.DutyWait)
 	for !srv.run.ServerCert.Current().NotAfter.After(srv.clock.Now().Add(time.Hour)) {
 		if time.Now().After(deadline) {
 			t.Fatal("server certificate not renewed after the clock moved")
@@ -1265,7 +1265,7 @@ func TestFinalizeOutlivesClient(t *testing.T) {
 		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/jose+json\r\nContent-Length: %d\r\n\r\n%s", path, host, len(body), body)
 		conn.Close() // gone before any answer
 		var got orderObj
-		for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		for deadline := time.Now().Add(testutil.DutyWait); ; time.Sleep(10 * time.Millisecond) {
 			c.post(loc, nil).json(t, &got)
 			if got.Status == "valid" || got.Status == "invalid" || time.Now().After(deadline) {
 				break

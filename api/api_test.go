@@ -302,7 +302,7 @@ func TestEnrollmentOutlivesClient(t *testing.T) {
 		fmt.Fprintf(conn, "POST /v1/sign/default HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", host, once, len(body), body)
 		conn.Close() // gone before any answer
 		spent, signed := false, false
-		for deadline := time.Now().Add(3 * time.Second); !(spent && signed) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for deadline := time.Now().Add(testutil.DutyWait); !(spent && signed) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 			toks, err := s.run.Store.ListTokens(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -408,7 +408,7 @@ func TestServerCertificateRenewsItself(t *testing.T) {
 	first := s.servedCert(t)
 	// Past two thirds of the current certificate's remaining life.
 	s.clock.Advance(first.NotAfter.Sub(s.clock.Now()) * 3 / 4)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testutil.DutyWait)
 	for s.servedCert(t).SerialNumber.Cmp(first.SerialNumber) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("server certificate was not renewed after the clock moved")
@@ -428,7 +428,7 @@ func TestServerCertificateReplacedWhenRevoked(t *testing.T) {
 	if resp := s.do(t, "POST", "/v1/revoke", s.admin, map[string]string{"serial": ca.SerialString(first.SerialNumber), "reason": "keyCompromise"}, &rec); resp.StatusCode != 200 || rec.Role != ca.ServerRole {
 		t.Fatalf("revoke the server certificate: %d, role %q", resp.StatusCode, rec.Role)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testutil.DutyWait)
 	next := s.servedCert(t)
 	for ; next.SerialNumber.Cmp(first.SerialNumber) == 0; next = s.servedCert(t) {
 		if time.Now().After(deadline) {

@@ -234,7 +234,7 @@ func (s *testServer) servedCert(t testing.TB) *x509.Certificate {
 func (s *testServer) advance(t testing.TB, d time.Duration) {
 	t.Helper()
 	s.clock.Advance(d)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testutil.DutyWait)
 	for {
 		c := s.run.ServerCert.Current()
 		if now := s.clock.Now(); c.NotAfter.After(now.Add(time.Minute)) && !c.NotBefore.After(now) {

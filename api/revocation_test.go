@@ -257,7 +257,7 @@ func TestRootCRLReload(t *testing.T) {
 	path := filepath.Join(s.dir, "certs", "root.crl")
 	os.WriteFile(path+".tmp", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644)
 	os.Rename(path+".tmp", path)
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(testutil.DutyWait)
 	for {
 		got, _ := fetch(t, s.http+"/v1/ca/root.crl")
 		rl, _ := x509.ParseRevocationList(got)
@@ -285,7 +285,7 @@ func TestCRLRefreshOnSchedule(t *testing.T) {
 	get := func() *x509.RevocationList { return testutil.FetchCRL(t, s.client, s.base+"/crl") }
 	before := get()
 	s.advance(t, 13*time.Hour) // crl.validity is 24h
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(testutil.DutyWait)
 	for {
 		now := get()
 		if now.Number.Cmp(before.Number) > 0 && now.ThisUpdate.After(before.ThisUpdate.Add(12*time.Hour)) {
@@ -318,7 +318,7 @@ func TestIntermediateRevokedHaltsIssuance(t *testing.T) {
 	path := filepath.Join(dir, "certs", "root.crl")
 	os.WriteFile(path+".tmp", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644)
 	os.Rename(path+".tmp", path)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testutil.DutyWait)
 	for {
 		var h map[string]any
 		s.do(t, "GET", "/healthz", "", nil, &h)
@@ -389,7 +389,7 @@ func TestOCSPResponderRenewed(t *testing.T) {
 		t.Fatalf("first responder valid %s to %s", first.NotBefore, first.NotAfter)
 	}
 	s.advance(t, 21*24*time.Hour)
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(testutil.DutyWait)
 	var renewed *x509.Certificate
 	for {
 		r := responder()

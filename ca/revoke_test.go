@@ -315,7 +315,7 @@ func TestOCSPAnswersCarryRenewedResponder(t *testing.T) {
 		t.Fatal("responder renewed before its loop ran")
 	}
 	go o.Run(ctx, time.Millisecond)
-	for deadline := time.Now().Add(5 * time.Second); o.Responder().Equal(first); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(testutil.DutyWait); o.Responder().Equal(first); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("responder not renewed")
 		}
@@ -344,7 +344,7 @@ func TestRunPrunesCRLList(t *testing.T) {
 	done := make(chan struct{})
 	go func() { pub.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testutil.DutyWait)
 	for { // Run's first CRL (scheduled) is stored at the clock's start
 		if _, err := st.GetCRL(ctx, a.IssuerID()); err == nil {
 			break

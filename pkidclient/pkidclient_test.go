@@ -28,7 +28,7 @@ allowed_domains: [svc.internal]
 allow_subdomains: true
 allowed_ip_ranges: []
 allowed_uri_patterns: []
-default_ttl: 3s
+default_ttl: 6s
 max_ttl: 10s
 key_types: [ec-p256]
 ext_key_usage: [server_auth, client_auth]
@@ -58,9 +58,12 @@ func startPKID(t *testing.T) (*api.Running, *x509.CertPool) {
 }
 
 // TestTwoServicesRenewThemselves: a server requiring client certificates
-// and a client, both with 3-second certificates from a real pkid, renew
+// and a client, both with 6-second certificates from a real pkid, renew
 // themselves through the library at least twice while requests between
-// them keep succeeding.
+// them keep succeeding. (Six, not three: notAfter falls to a whole second
+// and renewal comes two thirds of the way there, so a 3-second certificate
+// leaves its renewal under a second before expiry, which a loaded 2-core
+// machine has been seen to miss.)
 func TestTwoServicesRenewThemselves(t *testing.T) {
 	run, roots := startPKID(t)
 	ctx := context.Background()
@@ -104,7 +107,7 @@ func TestTwoServicesRenewThemselves(t *testing.T) {
 
 	var mu sync.Mutex
 	ok, failed := 0, 0
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(25 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := client.Get("https://" + l.Addr().String() + "/")
 		mu.Lock()
@@ -120,7 +123,7 @@ func TestTwoServicesRenewThemselves(t *testing.T) {
 			ok++
 		}
 		mu.Unlock()
-		if renewals[0].Load() >= 3 && renewals[1].Load() >= 3 {
+		if renewals[0].Load() >= 2 && renewals[1].Load() >= 2 {
 			break
 		}
 		time.Sleep(30 * time.Millisecond)

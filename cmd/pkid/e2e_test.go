@@ -409,7 +409,13 @@ func TestCrashDuringLoad(t *testing.T) {
 					}
 				}()
 			}
+			// Kill it mid-load: once certificates flow (a fixed sleep saw
+			// none on a loaded machine), and 300 ms into the load at least.
+			acks := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 			time.Sleep(300 * time.Millisecond)
+			for deadline := time.Now().Add(20 * time.Second); acks() < 10 && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+			}
 			s.stop(t, sig)
 			cancel()
 			wg.Wait()

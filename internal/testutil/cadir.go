@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,11 +47,20 @@ func (p *Ports) HTTPAddr() string  { return p.HTTP.Addr().String() }
 // kernel's ephemeral range: a port from that range, once released, can be
 // handed to any other test's listener or outgoing connection, which the
 // suite's packages, running side by side, make by the thousand.
+//
+// It never returns a port twice in one process: the port is closed again
+// when FreeAddr returns, so without that a parallel test, or the same
+// test's next address, could be given it before the first caller's server
+// binds it. (A pkid serve in the suite once found its http_listen port
+// taken; this is one way that happens.)
 func FreeAddr(t testing.TB) string {
 	t.Helper()
 	lo, hi := nonEphemeralRange()
 	for range 200 {
 		port := lo + rand.IntN(hi-lo+1)
+		if _, dup := handedOut.LoadOrStore(port, true); dup {
+			continue
+		}
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			continue // taken: try another
@@ -61,6 +71,9 @@ func FreeAddr(t testing.TB) string {
 	t.Fatalf("no free loopback port in %d-%d", lo, hi)
 	return ""
 }
+
+// handedOut holds the ports FreeAddr has returned in this process.
+var handedOut sync.Map
 
 // nonEphemeralRange is a range of ports the kernel does not hand out for
 // ":0" listeners and outgoing connections: the 16,384 ports below

@@ -7,14 +7,21 @@ import (
 )
 
 // TestFreeAddr: the port is bindable and outside the ephemeral range, so
-// no ":0" listener or outgoing connection elsewhere can be given it.
+// no ":0" listener or outgoing connection elsewhere can be given it, and
+// never handed out twice (400 random picks from ~16,000 ports would repeat
+// one about 99 times in 100).
 func TestFreeAddr(t *testing.T) {
 	lo, hi := nonEphemeralRange()
 	if lo < 1024 || hi > 65535 || hi-lo < 4000 {
 		t.Fatalf("range %d-%d", lo, hi)
 	}
-	for range 20 {
+	seen := map[string]bool{}
+	for range 400 {
 		addr := FreeAddr(t)
+		if seen[addr] {
+			t.Fatalf("%s handed out twice", addr)
+		}
+		seen[addr] = true
 		_, p, _ := net.SplitHostPort(addr)
 		port, _ := strconv.Atoi(p)
 		if port < lo || port > hi {
