@@ -408,7 +408,7 @@ func TestOCSPResponderRenewed(t *testing.T) {
 	if resp := s.do(t, "POST", "/v1/revoke", s.admin, map[string]string{"serial": ca.SerialString(renewed.SerialNumber), "reason": "keyCompromise"}, nil); resp.StatusCode != 200 {
 		t.Fatalf("revoke the responder: %d", resp.StatusCode)
 	}
-	for deadline = time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline = time.Now().Add(testutil.DutyWait); ; time.Sleep(20 * time.Millisecond) {
 		r := responder()
 		if r.SerialNumber.Cmp(renewed.SerialNumber) != 0 && !bytes.Equal(r.RawSubjectPublicKeyInfo, renewed.RawSubjectPublicKeyInfo) {
 			return
