@@ -124,6 +124,26 @@ func TestListPagination(t *testing.T) {
 	if s.do(t, "GET", "/v1/certs", s.tok, nil, &p).StatusCode != 403 {
 		t.Fatal("non-admin listed certificates")
 	}
+	// The contract's form with every filter empty lists; a query that
+	// would silently list more than asked for is refused.
+	if resp := s.do(t, "GET", "/v1/certs?role=&status=&limit=&cursor=", s.admin, nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("ok/empty filters: %d", resp.StatusCode)
+	}
+	for _, c := range []struct{ name, query, detail string }{
+		{"fail/unknown parameter", "stauts=revoked", `unknown query parameter "stauts" (accepted: role, status, limit, cursor)`},
+		{"fail/repeated parameter", "role=ci&role=default", `"role" is given 2 times`},
+		{"fail/bad escape", "limit=%zz", "does not parse"},
+		{"fail/bad status", "status=held", "want valid, revoked or expired"},
+		{"fail/bad limit", "limit=1001", "want 1-1000"},
+		{"fail/bad cursor", "cursor=zzzz", "not a next_cursor this server gave"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var p api.Problem
+			if resp := s.do(t, "GET", "/v1/certs?"+c.query, s.admin, nil, &p); resp.StatusCode != 400 || !strings.HasSuffix(p.Type, "/malformed") || !strings.Contains(p.Detail, c.detail) {
+				t.Fatalf("%d %+v, want 400 malformed with %q", resp.StatusCode, p, c.detail)
+			}
+		})
+	}
 }
 
 func tokenFor(t testing.TB, s *testServer, role string, opts ...func(*api.TokenOptions)) string {

@@ -2,8 +2,12 @@ package api
 
 import (
 	"errors"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -82,7 +86,11 @@ func (s *Server) listCerts(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	q := r.URL.Query()
+	q, err := strictQuery(r.URL.RawQuery, "role", "status", "limit", "cursor")
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
 	f := store.ListFilter{Role: q.Get("role"), Status: q.Get("status"), Now: s.opts.Clock.Now()}
 	switch f.Status {
 	case "", "valid", "revoked", "expired":
@@ -112,6 +120,25 @@ func (s *Server) listCerts(w http.ResponseWriter, r *http.Request) {
 		items = append(items, s.view(rec))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
+}
+
+// strictQuery parses a query string that may hold only the keys allowed,
+// each at most once. Bodies refuse unknown JSON fields; a query must too,
+// or a typo such as ?stauts=revoked quietly lists every certificate.
+func strictQuery(raw string, allowed ...string) (url.Values, error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, errs.New(errs.Malformed, "the query string does not parse: %v", err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(allowed, k) {
+			return nil, errs.New(errs.Malformed, "unknown query parameter %q (accepted: %s)", k, strings.Join(allowed, ", "))
+		}
+		if n := len(q[k]); n > 1 {
+			return nil, errs.New(errs.Malformed, "query parameter %q is given %d times; give it once", k, n)
+		}
+	}
+	return q, nil
 }
 
 type revokeBody struct {
