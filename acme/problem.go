@@ -2,7 +2,9 @@ package acme
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"pkid/errs"
 	"pkid/internal/respond"
@@ -15,6 +17,9 @@ type Problem struct {
 	Status      int        `json:"status"`
 	Identifier  *Ident     `json:"identifier,omitempty"`
 	Subproblems []*Problem `json:"subproblems,omitempty"`
+	// Algorithms lists the JWS algorithms accepted, on badSignatureAlgorithm
+	// only, where RFC 8555 §6.2 requires it: a client may retry with one.
+	Algorithms []string `json:"algorithms,omitempty"`
 }
 
 func (p *Problem) Error() string { return p.Type + ": " + p.Detail }
@@ -26,23 +31,22 @@ func prob(typ string, status int, detail string) *Problem {
 	return &Problem{Type: ns + typ, Detail: detail, Status: status}
 }
 
-func malformed(d string) *Problem             { return prob("malformed", 400, d) }
-func badNonce(d string) *Problem              { return prob("badNonce", 400, d) }
-func unauthorized(d string) *Problem          { return prob("unauthorized", 403, d) }
-func badSignatureAlgorithm(d string) *Problem { return prob("badSignatureAlgorithm", 400, d) }
-func badPublicKey(d string) *Problem          { return prob("badPublicKey", 400, d) }
-func accountDoesNotExist(d string) *Problem   { return prob("accountDoesNotExist", 400, d) }
-func rejectedIdentifier(d string) *Problem    { return prob("rejectedIdentifier", 400, d) }
-func badCSR(d string) *Problem                { return prob("badCSR", 400, d) }
-func orderNotReady(d string) *Problem         { return prob("orderNotReady", 403, d) }
-func alreadyRevoked(d string) *Problem        { return prob("alreadyRevoked", 400, d) }
-func badRevocationReason(d string) *Problem   { return prob("badRevocationReason", 400, d) }
-func notFound(d string) *Problem              { return &Problem{Type: ns + "malformed", Detail: d, Status: 404} }
-func serverInternal(d string) *Problem        { return prob("serverInternal", 500, d) }
-func incorrectResponse(d string) *Problem     { return prob("incorrectResponse", 403, d) }
-func connectionProblem(d string) *Problem     { return prob("connection", 400, d) }
-func dnsProblem(d string) *Problem            { return prob("dns", 400, d) }
-func tlsProblem(d string) *Problem            { return prob("tls", 400, d) }
+func malformed(d string) *Problem           { return prob("malformed", 400, d) }
+func badNonce(d string) *Problem            { return prob("badNonce", 400, d) }
+func unauthorized(d string) *Problem        { return prob("unauthorized", 403, d) }
+func badPublicKey(d string) *Problem        { return prob("badPublicKey", 400, d) }
+func accountDoesNotExist(d string) *Problem { return prob("accountDoesNotExist", 400, d) }
+func rejectedIdentifier(d string) *Problem  { return prob("rejectedIdentifier", 400, d) }
+func badCSR(d string) *Problem              { return prob("badCSR", 400, d) }
+func orderNotReady(d string) *Problem       { return prob("orderNotReady", 403, d) }
+func alreadyRevoked(d string) *Problem      { return prob("alreadyRevoked", 400, d) }
+func badRevocationReason(d string) *Problem { return prob("badRevocationReason", 400, d) }
+func notFound(d string) *Problem            { return &Problem{Type: ns + "malformed", Detail: d, Status: 404} }
+func serverInternal(d string) *Problem      { return prob("serverInternal", 500, d) }
+func incorrectResponse(d string) *Problem   { return prob("incorrectResponse", 403, d) }
+func connectionProblem(d string) *Problem   { return prob("connection", 400, d) }
+func dnsProblem(d string) *Problem          { return prob("dns", 400, d) }
+func tlsProblem(d string) *Problem          { return prob("tls", 400, d) }
 func externalAccountRequired(d string) *Problem {
 	return prob("externalAccountRequired", 403, d)
 }
@@ -91,4 +95,16 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 		s.log.DebugContext(r.Context(), "acme problem", "type", p.Type, "detail", p.Detail, "path", r.URL.Path)
 	}
 	respond.JSON(w, p.Status, "application/problem+json", p)
+}
+
+// badSignatureAlgorithm refuses a JWS algorithm, naming those accepted in
+// the detail and in the algorithms field.
+func badSignatureAlgorithm(alg string) *Problem {
+	algs := make([]string, len(allowedAlgs))
+	for i, a := range allowedAlgs {
+		algs[i] = string(a)
+	}
+	p := prob("badSignatureAlgorithm", 400, fmt.Sprintf("JWS algorithm %q is not accepted (accepted: %s)", alg, strings.Join(algs, ", ")))
+	p.Algorithms = algs
+	return p
 }

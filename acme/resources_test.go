@@ -769,8 +769,12 @@ func TestJWSRefusals(t *testing.T) {
 		t.Run("fail/alg "+alg, func(t *testing.T) {
 			hdr, _ := json.Marshal(map[string]string{"alg": alg, "kid": c.kid, "nonce": c.nonce(), "url": url})
 			jws, _ := json.Marshal(map[string]string{"protected": base64.RawURLEncoding.EncodeToString(hdr), "payload": base64.RawURLEncoding.EncodeToString(body), "signature": ""})
-			if typ, _ := c.postRaw(url, jws).problem(t); typ != "badSignatureAlgorithm" {
-				t.Fatal(typ)
+			a := c.postRaw(url, jws)
+			var p struct{ Algorithms []string }
+			a.json(t, &p)
+			// RFC 8555 §6.2: the problem lists the algorithms accepted.
+			if typ, _ := a.problem(t); typ != "badSignatureAlgorithm" || !slices.Equal(p.Algorithms, []string{"ES256", "ES384", "RS256", "EdDSA"}) {
+				t.Fatalf("%s, algorithms %q", typ, p.Algorithms)
 			}
 		})
 	}
