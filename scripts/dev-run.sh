@@ -27,8 +27,9 @@ cat <<MSG
   # REST: a certificate and a CA-made key for demo.internal
   curl --cacert $ROOT -H "Authorization: Bearer $TOKEN" -d '{"common_name":"demo.internal","ttl":"1h"}' $URL/v1/issue/default
 
-  # ACME with certbot (http-01 on port 5002; demo.internal maps to 127.0.0.1 in acme.hosts)
-  REQUESTS_CA_BUNDLE=$ROOT certbot certonly --standalone --http-01-port 5002 --server $URL/acme/default/directory -d demo.internal --agree-tos --register-unsafely-without-email --config-dir /tmp/pkid-certbot --work-dir /tmp/pkid-certbot --logs-dir /tmp/pkid-certbot
+  # ACME with certbot (http-01 on port 5002; demo.internal maps to 127.0.0.1 in acme.hosts;
+  # certbot keeps its account and certificates in $DIR/certbot, so they go with this CA)
+  REQUESTS_CA_BUNDLE=$ROOT certbot certonly --standalone --http-01-port 5002 --server $URL/acme/default/directory -d demo.internal --agree-tos --register-unsafely-without-email --config-dir $DIR/certbot --work-dir $DIR/certbot --logs-dir $DIR/certbot
 
 MSG
 exec "$BIN" serve --config "$DIR/pkid.yaml"
