@@ -54,8 +54,19 @@ func devRunExamples(t *testing.T, script string, round int) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// The script execs pkid serve, so this is the server's pid.
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	// The script execs pkid serve, so this is the server's pid. It must
+	// stop on SIGTERM: the next round and other tests need its ports.
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("round %d: pkid serve did not exit on SIGTERM", round)
+		}
+	}()
 
 	var curl, certbot string
 	for deadline := time.Now().Add(testutil.DutyWait); curl == "" || certbot == ""; time.Sleep(20 * time.Millisecond) {
