@@ -71,6 +71,7 @@ func devRunExamples(t *testing.T, script string, round int) {
 	var curl, certbot string
 	for deadline := time.Now().Add(testutil.DutyWait); curl == "" || certbot == ""; time.Sleep(20 * time.Millisecond) {
 		lines := strings.Split(out.String(), "\n")
+		lines = lines[:len(lines)-1] // whole lines only
 		if i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "  curl ") }); i >= 0 {
 			curl = lines[i]
 		}
