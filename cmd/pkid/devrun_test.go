@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,34 +38,21 @@ func TestMakeRunExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for round := 1; round <= 2; round++ {
-		devRunExamples(t, script, round)
+	// One subtest per CA: each stops its server when it ends, so the next
+	// finds the ports free.
+	for _, round := range []string{"first dev CA", "second dev CA"} {
+		t.Run(round, func(t *testing.T) { devRunExamples(t, script) })
 	}
 }
 
 // devRunExamples starts dev-run.sh in a new directory, runs the two
-// examples it prints, and stops the server.
-func devRunExamples(t *testing.T, script string, round int) {
+// examples it prints, and stops the server when the test ends.
+func devRunExamples(t *testing.T, script string) {
 	work := t.TempDir()
 	var out, errOut testutil.SyncBuffer
-	cmd := exec.Command(script, pkidBin, ".pkid-dev")
+	cmd := exec.Command(script, pkidBin, ".pkid-dev") // it execs pkid serve
 	cmd.Dir, cmd.Stdout, cmd.Stderr = work, &out, &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// The script execs pkid serve, so this is the server's pid. It must
-	// stop on SIGTERM: the next round and other tests need its ports.
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("round %d: pkid serve did not exit on SIGTERM", round)
-		}
-	}()
+	startServer(t, cmd)
 
 	var curl, certbot string
 	for deadline := time.Now().Add(testutil.DutyWait); curl == "" || certbot == ""; time.Sleep(20 * time.Millisecond) {
@@ -79,7 +65,7 @@ func devRunExamples(t *testing.T, script string, round int) {
 			certbot = lines[i]
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("round %d: no curl and certbot examples printed:\n%s\n%s", round, out.String(), errOut.String())
+			t.Fatalf("no curl and certbot examples printed:\n%s\n%s", out.String(), errOut.String())
 		}
 	}
 	run := func(line string) (string, error) {
@@ -95,16 +81,16 @@ func devRunExamples(t *testing.T, script string, round int) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("round %d: the printed curl example: %v\n%s\n%s", round, err, got, errOut.String())
+			t.Fatalf("the printed curl example: %v\n%s\n%s", err, got, errOut.String())
 		}
 	}
 	if got, err := run(certbot); err != nil {
-		t.Fatalf("round %d: the printed certbot example: %v\n%s", round, err, tail(got, 3000))
+		t.Fatalf("the printed certbot example: %v\n%s", err, tail(got, 3000))
 	}
 	f := strings.Fields(certbot)
 	i := slices.Index(f, "--config-dir")
 	if i < 0 || i+1 == len(f) {
-		t.Fatalf("round %d: no --config-dir in %q", round, certbot)
+		t.Fatalf("no --config-dir in %q", certbot)
 	}
 	dir := f[i+1]
 	if !filepath.IsAbs(dir) {
@@ -112,6 +98,6 @@ func devRunExamples(t *testing.T, script string, round int) {
 	}
 	leaf, err := ca.LoadCertificate(filepath.Join(dir, "live", "demo.internal", "cert.pem"))
 	if err != nil || !slices.Equal(leaf.DNSNames, []string{"demo.internal"}) || time.Since(leaf.NotBefore) > 2*time.Minute {
-		t.Fatalf("round %d: certbot's certificate: %v", round, err)
+		t.Fatalf("certbot's certificate: %v", err)
 	}
 }

@@ -140,6 +140,29 @@ type server struct {
 	mu     *sync.Mutex
 }
 
+// startServer starts cmd, a pkid serve (or a script that execs one), and
+// stops it when the test ends: SIGTERM, which must end it within 15 s
+// (serve's shutdown grace is 10 s), then SIGKILL. The channel closes once
+// it has exited.
+func startServer(t *testing.T, cmd *exec.Cmd) chan struct{} {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("%s did not exit within 15 s of SIGTERM", cmd.Path)
+		}
+	})
+	return exited
+}
+
 // serve starts `pkid serve` and waits until /healthz answers over TLS
 // trusted by the CA's root.
 func serve(t *testing.T, dir, httpsAddr string) *server {
@@ -155,19 +178,7 @@ func serveEnv(t *testing.T, dir, httpsAddr string, env []string) *server {
 	log := &bytes.Buffer{}
 	mu := &sync.Mutex{}
 	cmd.Stderr = lockedWriter{log, mu}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
+	exited := startServer(t, cmd)
 	root, err := os.ReadFile(filepath.Join(dir, "certs", "root.crt"))
 	if err != nil {
 		t.Fatal(err)

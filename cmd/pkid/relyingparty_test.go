@@ -146,10 +146,12 @@ func (r *mtlsRig) get(t *testing.T, addr, serverName, client string) int {
 	return resp.StatusCode
 }
 
-// await polls until check holds, failing with what after 10 seconds.
+// await polls until check holds, failing with what after
+// testutil.DutyWait: what it waits for (a CRL published, a relying party
+// reloaded) is work done elsewhere, as in every other such wait.
 func await(t *testing.T, what string, check func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testutil.DutyWait)
 	for !check() {
 		if time.Now().After(deadline) {
 			t.Fatal(what)
