@@ -7,14 +7,18 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ocsp"
 )
 
-// ocspMaxAge is how long relying parties and caches may keep a GET answer;
-// well under the response's own one-hour validity.
-const ocspMaxAge = "public, max-age=300"
+// ocspMaxAge is how long relying parties and caches may keep a GET answer:
+// well under a response's own validity of up to an hour, and never past
+// its nextUpdate (RFC 5019 §6.2), which is a short-lived certificate's
+// notAfter.
+const ocspMaxAge = 300 * time.Second
 
 func (s *Server) ocspGet(w http.ResponseWriter, r *http.Request) {
 	// The base64 request may contain '/' (hence no path cleaning) and
@@ -22,7 +26,7 @@ func (s *Server) ocspGet(w http.ResponseWriter, r *http.Request) {
 	raw := strings.TrimPrefix(r.URL.EscapedPath(), "/ocsp/")
 	unescaped, err := url.PathUnescape(raw)
 	if err != nil {
-		s.writeOCSP(w, ocsp.MalformedRequestErrorResponse, false)
+		s.writeOCSP(w, ocsp.MalformedRequestErrorResponse, time.Time{})
 		return
 	}
 	der, err := base64.StdEncoding.DecodeString(unescaped)
@@ -30,10 +34,11 @@ func (s *Server) ocspGet(w http.ResponseWriter, r *http.Request) {
 		der, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(unescaped, "="))
 	}
 	if err != nil {
-		s.writeOCSP(w, ocsp.MalformedRequestErrorResponse, false)
+		s.writeOCSP(w, ocsp.MalformedRequestErrorResponse, time.Time{})
 		return
 	}
-	s.writeOCSP(w, s.opts.OCSP.Respond(r.Context(), der), true)
+	resp, next := s.opts.OCSP.RespondUntil(r.Context(), der)
+	s.writeOCSP(w, resp, next)
 }
 
 func (s *Server) ocspPost(w http.ResponseWriter, r *http.Request) {
@@ -42,14 +47,17 @@ func (s *Server) ocspPost(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.writeOCSP(w, s.opts.OCSP.Respond(r.Context(), der), false)
+	s.writeOCSP(w, s.opts.OCSP.Respond(r.Context(), der), time.Time{}) // POST answers are not cached
 }
 
-func (s *Server) writeOCSP(w http.ResponseWriter, der []byte, cacheable bool) {
+// writeOCSP sends an answer that HTTP caches may keep until next at the
+// latest; a zero next (a POST, an error status) is not to be cached.
+func (s *Server) writeOCSP(w http.ResponseWriter, der []byte, next time.Time) {
 	w.Header().Set("Content-Type", "application/ocsp-response")
-	if cacheable {
+	age := min(ocspMaxAge, next.Sub(s.opts.Clock.Now())) / time.Second
+	if age > 0 {
 		sum := sha256.Sum256(der)
-		w.Header().Set("Cache-Control", ocspMaxAge)
+		w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(age)))
 		w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:16])+`"`)
 	} else {
 		w.Header().Set("Cache-Control", "no-store")

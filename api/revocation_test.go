@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -203,6 +204,64 @@ func TestOCSPUnknownAndMalformed(t *testing.T) {
 			t.Fatalf("this issuer (%v): %v %v", h, r, err)
 		}
 	}
+}
+
+// TestOCSPCacheHeaders: an HTTP cache may keep a GET answer five minutes,
+// never past its nextUpdate (RFC 5019 §6.2), which for a certificate that
+// expires sooner is its notAfter; error statuses and POST answers are not
+// to be cached at all.
+func TestOCSPCacheHeaders(t *testing.T) {
+	s := shared
+	get := func(t *testing.T, ttl string) (*ocsp.Response, http.Header) {
+		t.Helper()
+		var r api.IssueResponse
+		if resp := s.do(t, "POST", "/v1/issue/default", s.tok, map[string]any{"common_name": "cache" + ttl + ".internal", "ttl": ttl}, &r); resp.StatusCode != 201 {
+			t.Fatalf("issue: %d", resp.StatusCode)
+		}
+		leaf := parseCert(t, r.Certificate)
+		req, _ := ocsp.CreateRequest(leaf, s.run.CA.Intermediate(), nil)
+		der, h := fetch(t, s.http+"/ocsp/"+base64.StdEncoding.EncodeToString(req))
+		g, err := ocsp.ParseResponseForCert(der, leaf, s.run.CA.Intermediate())
+		if err != nil || g.Status != ocsp.Good || g.NextUpdate.After(leaf.NotAfter) {
+			t.Fatalf("ttl %s: %+v %v (notAfter %s)", ttl, g, err, leaf.NotAfter)
+		}
+		return g, h
+	}
+	maxAge := func(h http.Header) int {
+		n, err := strconv.Atoi(strings.TrimPrefix(h.Get("Cache-Control"), "public, max-age="))
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	t.Run("ok/long-lived: five minutes", func(t *testing.T) {
+		if _, h := get(t, "1h"); maxAge(h) != 300 || h.Get("ETag") == "" {
+			t.Fatalf("Cache-Control %q ETag %q", h.Get("Cache-Control"), h.Get("ETag"))
+		}
+	})
+	t.Run("ok/expires in 2 minutes: until nextUpdate", func(t *testing.T) {
+		g, h := get(t, "2m")
+		if age := maxAge(h); age < 100 || age > 120 || g.NextUpdate.Before(s.clock.Now().Add(time.Duration(age)*time.Second)) {
+			t.Fatalf("Cache-Control %q, nextUpdate %s, now %s", h.Get("Cache-Control"), g.NextUpdate, s.clock.Now())
+		}
+	})
+	t.Run("fail/malformed: not cached", func(t *testing.T) {
+		if _, h := fetch(t, s.http+"/ocsp/"+base64.StdEncoding.EncodeToString([]byte("junk"))); h.Get("Cache-Control") != "no-store" {
+			t.Fatalf("Cache-Control %q", h.Get("Cache-Control"))
+		}
+	})
+	t.Run("ok/POST: not cached", func(t *testing.T) {
+		_, leaf := issueLeaf(t, s, "cachepost.internal")
+		req, _ := ocsp.CreateRequest(leaf, s.run.CA.Intermediate(), nil)
+		resp, err := http.Post(s.http+"/ocsp", "application/ocsp-request", bytes.NewReader(req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("%d Cache-Control %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+	})
 }
 
 func TestCRLPEMAndBundle(t *testing.T) {

@@ -27,7 +27,9 @@ import (
 )
 
 // ocspValidity is how long a response is good for; responses are re-signed
-// at half of it, and at once after a revocation.
+// at half of it, and at once after a revocation. A response for a
+// certificate that expires sooner is good only until the certificate's
+// notAfter (see nextUpdate).
 const ocspValidity = time.Hour
 
 // oidOCSPNoCheck marks a delegated responder certificate that relying
@@ -71,6 +73,7 @@ const responderLife = 30 * 24 * time.Hour
 
 type ocspEntry struct {
 	der     []byte
+	next    time.Time // the answer's nextUpdate
 	refresh time.Time
 }
 
@@ -212,19 +215,21 @@ func (o *OCSPResponder) forget(serial string) {
 	o.mu.Unlock()
 }
 
-// cached returns the cached answer for key if it is still fresh at now,
-// and the revocation generation a new answer's store read belongs to.
-func (o *OCSPResponder) cached(key string, now time.Time) ([]byte, uint64) {
+// cached returns the cached answer for key if it is still fresh at now
+// (an entry without der if not), and the revocation generation a new
+// answer's store read belongs to.
+func (o *OCSPResponder) cached(key string, now time.Time) (ocspEntry, uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if e := o.cache[key]; e != nil && now.Before(e.refresh) {
-		return e.der, o.gen
+		return *e, o.gen
 	}
-	return nil, o.gen
+	return ocspEntry{}, o.gen
 }
 
-// keep caches der for key unless a revocation came after gen.
-func (o *OCSPResponder) keep(key string, der []byte, gen uint64, now time.Time) {
+// keep caches e for key until e.refresh, unless a revocation came after
+// gen.
+func (o *OCSPResponder) keep(key string, e ocspEntry, gen uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.gen != gen {
@@ -233,55 +238,88 @@ func (o *OCSPResponder) keep(key string, der []byte, gen uint64, now time.Time) 
 	if len(o.cache) > 100000 { // bound memory: drop everything, re-sign on demand
 		o.cache = map[string]*ocspEntry{}
 	}
-	o.cache[key] = &ocspEntry{der: der, refresh: now.Add(ocspValidity / 2)}
+	o.cache[key] = &e
 }
 
 // Respond answers one DER request; malformed input gets the
 // malformedRequest status, a request for another issuer unauthorized.
 func (o *OCSPResponder) Respond(ctx context.Context, reqDER []byte) []byte {
+	der, _ := o.RespondUntil(ctx, reqDER)
+	return der
+}
+
+// RespondUntil is Respond that also returns the answer's nextUpdate (zero
+// for an error status), which bounds how long an HTTP cache may keep it
+// (RFC 5019 §6.2).
+func (o *OCSPResponder) RespondUntil(ctx context.Context, reqDER []byte) ([]byte, time.Time) {
 	req, err := ocsp.ParseRequest(reqDER)
 	if err != nil {
-		return ocsp.MalformedRequestErrorResponse
+		return ocsp.MalformedRequestErrorResponse, time.Time{}
 	}
 	if !bytes.Equal(o.nameHash[req.HashAlgorithm], req.IssuerNameHash) || !bytes.Equal(o.keyHash[req.HashAlgorithm], req.IssuerKeyHash) {
-		return ocsp.UnauthorizedErrorResponse
+		return ocsp.UnauthorizedErrorResponse, time.Time{}
 	}
 	serial := SerialString(req.SerialNumber)
 	key := cacheKey(req.HashAlgorithm, serial)
 	now := o.a.d.Clock.Now()
-	der, gen := o.cached(key, now)
-	if der != nil {
-		return der
+	e, gen := o.cached(key, now)
+	if e.der != nil {
+		return e.der, e.next
 	}
-	der, err = o.sign(ctx, req, serial, now)
+	der, next, err := o.sign(ctx, req, serial, now)
 	if err != nil {
 		o.a.d.Log.Error("ocsp", "serial", serial, "err", err)
-		return ocsp.InternalErrorErrorResponse
+		return ocsp.InternalErrorErrorResponse, time.Time{}
 	}
-	o.keep(key, der, gen, now)
-	return der
+	e = ocspEntry{der: der, next: next, refresh: now.Add(ocspValidity / 2)}
+	if next.Before(e.refresh) { // the certificate expires first: its next answer has the full hour
+		e.refresh = next
+	}
+	o.keep(key, e, gen)
+	return der, next
 }
 
-func (o *OCSPResponder) sign(ctx context.Context, req *ocsp.Request, serial string, now time.Time) ([]byte, error) {
+// sign signs the answer for serial as the store has it at now, and returns
+// it with its nextUpdate.
+func (o *OCSPResponder) sign(ctx context.Context, req *ocsp.Request, serial string, now time.Time) ([]byte, time.Time, error) {
+	this := now.UTC().Truncate(time.Minute)
 	tmpl := ocsp.Response{
 		SerialNumber: new(big.Int).Set(req.SerialNumber), IssuerHash: req.HashAlgorithm,
-		ThisUpdate: now.UTC().Truncate(time.Minute), NextUpdate: now.UTC().Truncate(time.Minute).Add(ocspValidity),
+		ThisUpdate: this, NextUpdate: this.Add(ocspValidity),
 		Status: ocsp.Unknown,
 	}
 	rec, err := o.a.d.Store.GetCertificate(ctx, serial)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		return nil, err
+		return nil, time.Time{}, err
 	case rec.Issuer != o.a.issuerID:
 	case rec.Status == store.StatusRevoked:
 		tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, rec.RevokedAt.UTC(), Reasons[rec.Reason]
+		tmpl.NextUpdate = nextUpdate(this, now, rec.NotAfter)
 	default:
 		tmpl.Status = ocsp.Good
+		tmpl.NextUpdate = nextUpdate(this, now, rec.NotAfter)
 	}
 	k := o.responder.Load()
 	if k.cert != o.a.d.Intermediate {
 		tmpl.Certificate = k.cert
 	}
-	return ocsp.CreateResponse(o.a.d.Intermediate, k.cert, tmpl, k.signer)
+	der, err := ocsp.CreateResponse(o.a.d.Intermediate, k.cert, tmpl, k.signer)
+	return der, tmpl.NextUpdate, err
+}
+
+// nextUpdate is an answer's nextUpdate for a certificate that expires at
+// notAfter: an hour after this, but never after notAfter while the
+// certificate is still valid at now. pkid's certificates are short-lived,
+// and a server that staples (Caddy, through certmagic) refuses a response
+// that outlives its certificate: it neither staples it nor learns from it
+// that the certificate was revoked. An expired certificate's answer keeps
+// the full hour, since its notAfter lies before this.
+func nextUpdate(this, now, notAfter time.Time) time.Time {
+	next := this.Add(ocspValidity)
+	if notAfter.After(now) && notAfter.Before(next) {
+		return notAfter.UTC()
+	}
+	return next
 }

@@ -266,6 +266,67 @@ func TestOCSP(t *testing.T) {
 	}
 }
 
+// TestOCSPNeverOutlivesCertificate: an answer for a certificate that is
+// still valid is good at most until its notAfter. certmagic (Caddy) neither
+// staples nor acts on an answer whose nextUpdate is later, and pkid's
+// certificates often live less than the hour an answer otherwise does.
+func TestOCSPNeverOutlivesCertificate(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		ttl     time.Duration
+		revoke  bool
+		advance time.Duration // before asking
+		// untilNotAfter: nextUpdate is the certificate's notAfter, else
+		// thisUpdate + 1 h.
+		untilNotAfter bool
+	}{
+		{"ok/long-lived: a full hour", 24 * time.Hour, false, 0, false},
+		{"ok/expires within the hour: until notAfter", 10 * time.Minute, false, 0, true},
+		{"ok/revoked, expires within the hour: until notAfter", 10 * time.Minute, true, 0, true},
+		{"ok/30 s before notAfter: the cached answer", 10 * time.Minute, false, 9*time.Minute + 30*time.Second, true},
+		{"ok/1 s after notAfter: a new answer, a full hour", 10 * time.Minute, false, 10*time.Minute + time.Second, false},
+		{"ok/revoked and expired: a full hour", 10 * time.Minute, true, 11 * time.Minute, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, _, clk := newAuthority(t, "ec-p256")
+			ctx := context.Background()
+			o, err := ca.NewOCSPResponder(ctx, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inter := a.Intermediate()
+			iss := issue(t, a, "o.internal", tc.ttl)
+			leaf := parsePEM(t, iss.PEM)
+			if tc.revoke {
+				if _, err := a.Revoke(ctx, iss.Record.Serial, "superseded"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The answer cached before the clock moves must not be served
+			// past its nextUpdate either.
+			o.Respond(ctx, ocspRequest(t, leaf, inter))
+			clk.Advance(tc.advance)
+			resp, err := ocsp.ParseResponseForCert(o.Respond(ctx, ocspRequest(t, leaf, inter)), leaf, inter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := resp.ThisUpdate.Add(time.Hour)
+			if tc.untilNotAfter {
+				want = leaf.NotAfter
+			}
+			if !resp.NextUpdate.Equal(want) {
+				t.Fatalf("thisUpdate %s nextUpdate %s, want %s (notAfter %s)", resp.ThisUpdate, resp.NextUpdate, want, leaf.NotAfter)
+			}
+			if !resp.NextUpdate.After(clk.Now()) {
+				t.Fatalf("served an answer whose nextUpdate %s has passed (now %s)", resp.NextUpdate, clk.Now())
+			}
+			if leaf.NotAfter.After(clk.Now()) && resp.NextUpdate.After(leaf.NotAfter) {
+				t.Fatalf("nextUpdate %s after the certificate's notAfter %s", resp.NextUpdate, leaf.NotAfter)
+			}
+		})
+	}
+}
+
 func TestRenewRefusesACMECertificates(t *testing.T) {
 	role := defaultRole()
 	role.Renewal = policies.Renewal{Enabled: true, MaxAge: time.Hour}
