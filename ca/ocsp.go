@@ -315,7 +315,8 @@ func (o *OCSPResponder) sign(ctx context.Context, req *ocsp.Request, serial stri
 // and a server that staples (Caddy, through certmagic) refuses a response
 // that outlives its certificate: it neither staples it nor learns from it
 // that the certificate was revoked. An expired certificate's answer keeps
-// the full hour, since its notAfter lies before this.
+// the full hour: nothing staples it, and a nextUpdate at or before now
+// would make the answer stale on arrival.
 func nextUpdate(this, now, notAfter time.Time) time.Time {
 	next := this.Add(ocspValidity)
 	if notAfter.After(now) && notAfter.Before(next) {
