@@ -24,7 +24,14 @@ type HierarchyOptions struct {
 	// intermediate, so a leaked intermediate cannot sign for the outside.
 	PermittedDomains []string
 	PermittedIPs     []netip.Prefix
-	Now              time.Time
+	// RootCRLURL, if set, is the intermediate's CRL Distribution Point:
+	// where the root's CRL is served ({pointers_url}/v1/ca/root.crl).
+	// Relying parties that check revocation at every level of a chain
+	// (Java's PKIX validator with revocation checking on) find the root's
+	// CRL only there; without it they cannot tell the intermediate's
+	// status and refuse the chain.
+	RootCRLURL string
+	Now        time.Time
 }
 
 // Hierarchy is a freshly made CA: certificates and their keys.
@@ -67,6 +74,9 @@ func CreateHierarchy(o HierarchyOptions) (*Hierarchy, error) {
 			c.PermittedIPRanges = append(c.PermittedIPRanges, &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())})
 		}
 		c.PermittedDNSDomainsCritical = len(c.PermittedDNSDomains)+len(c.PermittedIPRanges) > 0
+		if o.RootCRLURL != "" {
+			c.CRLDistributionPoints = []string{o.RootCRLURL}
+		}
 	}
 	inter, err := signCA(o.Name+" Intermediate", x509util.DefaultIntermediateTemplate, interKey, root, rootKey, o.Now, o.IntermediateValidity, constrain)
 	if err != nil {

@@ -432,9 +432,15 @@ func TestNormalizeSerial(t *testing.T) {
 }
 
 func TestCreateHierarchy(t *testing.T) {
-	h, err := ca.CreateHierarchy(ca.HierarchyOptions{Name: "T", KeyType: "ec-p256", Now: now, PermittedDomains: []string{"internal"}, PermittedIPs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	const rootCRL = "http://pki.internal/v1/ca/root.crl"
+	h, err := ca.CreateHierarchy(ca.HierarchyOptions{Name: "T", KeyType: "ec-p256", Now: now, PermittedDomains: []string{"internal"}, PermittedIPs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, RootCRLURL: rootCRL})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The intermediate points at the root's CRL; the root, a trust anchor,
+	// points nowhere.
+	if !slices.Equal(h.Intermediate.CRLDistributionPoints, []string{rootCRL}) || len(h.Root.CRLDistributionPoints) != 0 {
+		t.Fatalf("CRL DPs: intermediate %v, root %v", h.Intermediate.CRLDistributionPoints, h.Root.CRLDistributionPoints)
 	}
 	if !h.Intermediate.IsCA || h.Intermediate.MaxPathLen != 0 || !h.Intermediate.MaxPathLenZero || !h.Intermediate.PermittedDNSDomainsCritical {
 		t.Fatalf("intermediate constraints: %+v", h.Intermediate.BasicConstraintsValid)

@@ -27,7 +27,7 @@ import (
 
 func TestInit(t *testing.T) {
 	openssl := needTool(t, "openssl")
-	d, _, _ := initCA(t)
+	d, _, plain := initCA(t)
 	for _, f := range []string{"pkid.yaml", "certs/root.crt", "certs/intermediate.crt", "certs/root.crl", "secrets/root.key", "secrets/intermediate.key", "secrets/password", "secrets/root-password"} {
 		if _, err := os.Stat(filepath.Join(d, f)); err != nil {
 			t.Fatalf("init did not write %s", f)
@@ -55,6 +55,17 @@ func TestInit(t *testing.T) {
 	}
 	if out, err := exec.Command(openssl, "crl", "-in", filepath.Join(d, "certs/root.crl"), "-CAfile", filepath.Join(d, "certs/root.crt"), "-noout").CombinedOutput(); err != nil || !strings.Contains(string(out), "verify OK") {
 		t.Fatalf("openssl crl: %v %s", err, out)
+	}
+	// The intermediate's CRL DP is where serve publishes the root's CRL:
+	// http://<http-listen> unless --pointers-url says otherwise.
+	inter, err := ca.LoadCertificate(filepath.Join(d, "certs/intermediate.crt"))
+	if err != nil || !slices.Equal(inter.CRLDistributionPoints, []string{"http://" + plain + "/v1/ca/root.crl"}) {
+		t.Fatalf("intermediate CRL DP %v (%v), want http://%s/v1/ca/root.crl", inter.CRLDistributionPoints, err, plain)
+	}
+	d2 := filepath.Join(t.TempDir(), "ca")
+	mustPKID(t, nil, "init", "--dir", d2, "--pointers-url", "http://pki.internal/")
+	if inter, err := ca.LoadCertificate(filepath.Join(d2, "certs/intermediate.crt")); err != nil || !slices.Equal(inter.CRLDistributionPoints, []string{"http://pki.internal/v1/ca/root.crl"}) {
+		t.Fatalf("--pointers-url: intermediate CRL DP %v (%v)", inter.CRLDistributionPoints, err)
 	}
 	r := pkid(t, nil, "init", "--dir", d)
 	if r.code != 1 || !strings.Contains(r.stderr, "--force") {
