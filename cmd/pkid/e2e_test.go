@@ -211,6 +211,10 @@ func TestInitKeyTypesAndPasswordFiles(t *testing.T) {
 		if strings.Contains(r.stderr, "warning") {
 			t.Fatalf("%s: warnings for 0600 files: %s", kt, r.stderr)
 		}
+		// Ed25519 is the one key type browsers refuse: init says so.
+		if note := strings.Contains(r.stderr, "NSS (Firefox, and Chromium on Linux) cannot even import such a root"); note != (kt == "ed25519") {
+			t.Fatalf("%s: browser note %v: %s", kt, note, r.stderr)
+		}
 		inter, _ := ca.LoadCertificate(filepath.Join(d, "certs/intermediate.crt"))
 		if len(inter.PermittedDNSDomains) != 1 || !inter.MaxPathLenZero {
 			t.Fatalf("%s: intermediate constraints missing", kt)

@@ -153,6 +153,9 @@ func runInit(c *cobra.Command, f *initFlags) error {
 			}
 		}
 	}
+	if f.keyType == "ed25519" {
+		fmt.Fprintln(c.ErrOrStderr(), "note: Go, OpenSSL and Java accept Ed25519 CA certificates, but NSS (Firefox, and Chromium on Linux) cannot even import such a root: use ec-p256 (the default) for a CA that browsers must trust, pkid's own HTTPS API included")
+	}
 	fp := sha256.Sum256(h.Root.Raw)
 	out := c.OutOrStdout()
 	fmt.Fprintf(out, "Created %s in %s (%s keys)\n", f.name, d, f.keyType)
