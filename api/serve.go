@@ -75,9 +75,14 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	keyWarnings := KeyFileWarnings(cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile))
-	for _, w := range keyWarnings {
+	// startWarnings hold for as long as serve runs: /healthz repeats them.
+	startWarnings := KeyFileWarnings(cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile))
+	for _, w := range startWarnings {
 		log.Warn("intermediate key", "warning", w)
+	}
+	for _, w := range pointerWarnings(inter, cfg.PointersURL) {
+		log.Warn("intermediate CRL distribution point", "warning", w)
+		startWarnings = append(startWarnings, w)
 	}
 	templates, err := ReadTemplates(cfg)
 	if err != nil {
@@ -131,7 +136,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			if end := authority.Intermediate().NotAfter; end.Sub(o.Clock.Now()) < intermediateWarnBefore {
 				w = append(w, fmt.Sprintf("the intermediate expires at %s: certificates end then at the latest and nothing is issued after; make a new CA hierarchy before (pkid init --force keeps the store)", end.UTC().Format(time.RFC3339)))
 			}
-			w = append(w, keyWarnings...)
+			w = append(w, startWarnings...)
 			if at, err := st.WriteFailure(); err != nil {
 				if h["status"] == nil {
 					h["status"] = "degraded" // reads, CRLs and OCSP served; writes failing

@@ -118,7 +118,7 @@ func (s *Server) publicRoutes(r *mux.Router) {
 	r.HandleFunc("/crl.pem", s.crlPEM).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/crl/bundle.pem", s.crlBundle).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/crl/{issuer:[0-9a-f]+}", s.crlByIssuer).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/v1/ca/root.crl", s.rootCRL).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc(RootCRLPath, s.rootCRL).Methods(http.MethodGet, http.MethodHead)
 	if s.opts.OCSP != nil {
 		r.HandleFunc("/ocsp", s.ocspPost).Methods(http.MethodPost)
 		r.HandleFunc("/ocsp/{req:.+}", s.ocspGet).Methods(http.MethodGet, http.MethodHead)

@@ -182,6 +182,35 @@ func TestInit(t *testing.T) {
 	}
 }
 
+// TestPointersURLEditedWarns: the intermediate's CRL DP is fixed at init;
+// once pointers_url is edited away from it, serve says so at start and
+// /healthz keeps saying so, naming both addresses.
+func TestPointersURLEditedWarns(t *testing.T) {
+	d, https, plain := initCA(t)
+	cfg := filepath.Join(d, "pkid.yaml")
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := "pointers_url: http://" + plain + "\n"
+	if !strings.Contains(string(raw), old) {
+		t.Fatalf("pkid.yaml has no line %q", old)
+	}
+	os.WriteFile(cfg, []byte(strings.Replace(string(raw), old, "pointers_url: http://pki.internal\n", 1)), 0o644)
+	s := serve(t, d, https)
+	resp, err := s.client.Get(s.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h struct{ Warnings []string }
+	json.NewDecoder(resp.Body).Decode(&h)
+	want := "the intermediate's CRL distribution point is http://" + plain + "/v1/ca/root.crl, not http://pki.internal/v1/ca/root.crl"
+	if len(h.Warnings) != 1 || !strings.HasPrefix(h.Warnings[0], want) || !strings.Contains(s.logs(), want) {
+		t.Fatalf("/healthz warnings %q, want one starting %q; log:\n%s", h.Warnings, want, s.logs())
+	}
+}
+
 func TestInitKeyTypesAndPasswordFiles(t *testing.T) {
 	pw := filepath.Join(t.TempDir(), "pw")
 	rpw := filepath.Join(t.TempDir(), "rpw")

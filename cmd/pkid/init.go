@@ -111,7 +111,7 @@ func runInit(c *cobra.Command, f *initFlags) error {
 		return err
 	}
 	now := time.Now()
-	h, err := ca.CreateHierarchy(ca.HierarchyOptions{Name: f.name, KeyType: f.keyType, PermittedDomains: f.permittedDomains, PermittedIPs: constraints, RootCRLURL: strings.TrimSuffix(ptr, "/") + "/v1/ca/root.crl", Now: now})
+	h, err := ca.CreateHierarchy(ca.HierarchyOptions{Name: f.name, KeyType: f.keyType, PermittedDomains: f.permittedDomains, PermittedIPs: constraints, RootCRLURL: strings.TrimSuffix(ptr, "/") + api.RootCRLPath, Now: now})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,28 @@
+package api
+
+import (
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// RootCRLPath is where serve publishes the root's CRL, on http_listen; an
+// intermediate made by pkid init points there ({pointers_url}/v1/ca/root.crl).
+const RootCRLPath = "/v1/ca/root.crl"
+
+// pointerWarnings says when the intermediate's CRL DP, fixed when init
+// signed it, is not where serve now publishes the root's CRL: pointers_url
+// was edited since. A relying party that checks the intermediate (Java's
+// PKIX with revocation checking on) asks the old address and, finding
+// nothing there, refuses every chain. An intermediate without a CRL DP
+// (made before init set one) gets no warning: nothing can be done about
+// it short of a new hierarchy, and it was always so.
+func pointerWarnings(inter *x509.Certificate, pointersURL string) []string {
+	want := strings.TrimSuffix(pointersURL, "/") + RootCRLPath
+	if len(inter.CRLDistributionPoints) == 0 || slices.Contains(inter.CRLDistributionPoints, want) {
+		return nil
+	}
+	return []string{fmt.Sprintf("the intermediate's CRL distribution point is %s, not %s (pointers_url changed since pkid init): relying parties that check the intermediate's revocation fetch the root's CRL from there; serve it at that address too, or make a new CA hierarchy with pkid init --pointers-url",
+		strings.Join(inter.CRLDistributionPoints, ", "), want)}
+}
