@@ -582,6 +582,79 @@ func TestRevokeWithCertificateKey(t *testing.T) {
 	}
 }
 
+// TestRevokeByAuthorizedAccount: RFC 8555 §7.6 counts as authorized an
+// account that holds valid authorizations for every identifier in the
+// certificate, though it did not order it (the subscriber lost its
+// account, say). Such an account revokes for cessationOfOperation only;
+// pkid's own certificates are refused it whatever it holds.
+func TestRevokeByAuthorizedAccount(t *testing.T) {
+	// validate has c prove control of names through http-01, one order,
+	// and returns the order.
+	validate := func(c *rawClient, names ...string) orderObj {
+		t.Helper()
+		stop := c.serveKeyAuth()
+		defer stop()
+		_, o := c.newOrder(names...)
+		for _, az := range o.Authorizations {
+			var obj authzObj
+			c.post(az, nil).json(t, &obj)
+			if obj.Status == "valid" {
+				continue
+			}
+			c.post(obj.Challenges[0].URL, map[string]any{})
+			if got := c.waitAuthz(az); got.Status != "valid" {
+				t.Fatalf("authorization for %v: %s", obj.Identifier, got.Status)
+			}
+		}
+		return o
+	}
+	owner := newRaw(t, "default")
+	owner.register()
+	o := validate(owner, "a.internal", "b.internal")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var cur orderObj
+	owner.post(o.Finalize, map[string]any{"csr": csrFor(t, key, "a.internal", "b.internal")}).json(t, &cur)
+	blk, _ := pem.Decode(owner.post(cur.Certificate, nil).body)
+	if blk == nil {
+		t.Fatalf("no certificate: %+v", cur)
+	}
+	leaf, _ := x509.ParseCertificate(blk.Bytes)
+	revoke := func(c *rawClient, der []byte, reason *int) answer {
+		body := map[string]any{"certificate": base64.RawURLEncoding.EncodeToString(der)}
+		if reason != nil {
+			body["reason"] = *reason
+		}
+		return c.post(c.url("revokeCert"), body)
+	}
+	code := func(n int) *int { return &n }
+
+	other := newRaw(t, "default")
+	other.register()
+	validate(other, "a.internal")
+	if a := revoke(other, leaf.Raw, nil); a.status != 403 {
+		t.Fatalf("fail/authorized for one name of two: %d %s", a.status, a.body)
+	} else if typ, d := a.problem(t); typ != "unauthorized" || !strings.Contains(d, "no valid authorization for dns b.internal") {
+		t.Fatalf("fail/authorized for one name of two: %s %s", typ, d)
+	}
+	validate(other, "b.internal")
+	for _, n := range []int{1, 4} { // keyCompromise, superseded: the subscriber's to say
+		if typ, d := revoke(other, leaf.Raw, code(n)).problem(t); typ != "badRevocationReason" || !strings.Contains(d, "cessationOfOperation") {
+			t.Fatalf("fail/reason %d from an authorized account: %s %s", n, typ, d)
+		}
+	}
+	serverCert := srv.run.ServerCert.Current()
+	if typ, d := revoke(other, serverCert.Raw, nil).problem(t); typ != "unauthorized" || !strings.Contains(d, "pkid's own") {
+		t.Fatalf("fail/pkid's own certificate: %s %s", typ, d)
+	}
+	if a := revoke(other, leaf.Raw, code(0)); a.status != 200 {
+		t.Fatalf("ok/authorized for every name: %d %s", a.status, a.body)
+	}
+	rec, err := srv.run.Store.GetCertificate(context.Background(), ca.SerialString(leaf.SerialNumber))
+	if err != nil || rec.Status != store.StatusRevoked || rec.Reason != "cessationOfOperation" {
+		t.Fatalf("record after the revocation: %+v %v", rec, err)
+	}
+}
+
 func TestWrongChallengeResponse(t *testing.T) {
 	c := newRaw(t, "default")
 	c.register()

@@ -5,18 +5,23 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
 	"pkid/ca"
 	"pkid/internal/audit"
+	"pkid/store"
 )
 
-// revokeCert revokes a certificate (RFC 8555 §7.6), signed either by the
-// account that ordered it (kid) or by the certificate's own key (jwk).
+// revokeCert revokes a certificate (RFC 8555 §7.6), signed by the account
+// that ordered it, by an account that holds valid authorizations for every
+// identifier in it (kid), or by the certificate's own key (jwk).
 func (s *Server) revokeCert(w http.ResponseWriter, r *http.Request) {
 	req, err := s.verify(r, kidOrJWK)
 	if err != nil {
@@ -54,11 +59,21 @@ func (s *Server) revokeCert(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case req.account != nil:
-		if rec.Requester != "acme:"+req.account.ID {
-			s.writeProblem(w, r, unauthorized("this account did not order this certificate; sign with the account that did, or with the certificate's key"))
+	case req.account != nil && rec.Requester != "acme:"+req.account.ID:
+		// Not the subscriber: an account that proved control of every
+		// name. It may only say the names are no longer the subscriber's
+		// (Boulder's rule, after Mozilla's policy): other reasons are the
+		// subscriber's to give, and keyCompromise is proved by the key.
+		if err := s.authorizedForAll(r, req.account.ID, cert, rec); err != nil {
+			s.writeProblem(w, r, err)
 			return
 		}
+		if b.Reason != nil && reason != "unspecified" && reason != "cessationOfOperation" {
+			s.writeProblem(w, r, badRevocationReason(fmt.Sprintf("an account that holds authorizations for every name but did not order the certificate revokes it for cessationOfOperation (or unspecified, recorded as that), not %s: sign with the account that ordered it, or, for keyCompromise, with the certificate's key", reason)))
+			return
+		}
+		reason = "cessationOfOperation"
+	case req.account != nil:
 	default:
 		certKey := jose.JSONWebKey{Key: cert.PublicKey}
 		want, err1 := thumbprint(&certKey)
@@ -79,4 +94,46 @@ func (s *Server) revokeCert(w http.ResponseWriter, r *http.Request) {
 	}
 	audit.Log(r.Context(), s.log, audit.Entry{Event: "revoke", Requester: who, Role: rec.Role, Names: rec.Names, Outcome: "revoked", Serial: rec.Serial, Reason: reason})
 	w.WriteHeader(http.StatusOK)
+}
+
+// authorizedForAll is nil when the account holds a valid, unexpired
+// authorization for every identifier in cert (RFC 8555 §7.6), and
+// otherwise the unauthorized problem that names the first one it lacks.
+// pkid's own certificates (roles "_server", "_ocsp") are an
+// administrator's to revoke, and a certificate with a name ACME cannot
+// authorize (a URI, an email address) or with none is no account's.
+func (s *Server) authorizedForAll(r *http.Request, accountID string, cert *x509.Certificate, rec *store.CertRecord) error {
+	const refuse = "this account did not order this certificate and "
+	if strings.HasPrefix(rec.Role, "_") {
+		return unauthorized(refuse + "it is one of pkid's own; an administrator revokes it")
+	}
+	if len(cert.URIs)+len(cert.EmailAddresses) > 0 || len(cert.DNSNames)+len(cert.IPAddresses) == 0 {
+		return unauthorized(refuse + "names in it are not ones an ACME account can hold authorizations for; sign with the account that ordered it, or with the certificate's key")
+	}
+	var ids []Ident
+	for _, n := range cert.DNSNames {
+		ids = append(ids, Ident{Type: "dns", Value: n})
+	}
+	for _, ip := range cert.IPAddresses {
+		a, _ := netip.AddrFromSlice(ip)
+		ids = append(ids, Ident{Type: "ip", Value: a.Unmap().String()})
+	}
+	now := s.d.Clock.Now()
+	for _, id := range ids {
+		base, wildcard := id, strings.HasPrefix(id.Value, "*.")
+		base.Value = strings.TrimPrefix(id.Value, "*.")
+		// A wildcard name is covered by an authorization of its base
+		// name, wildcard or not: either proved control of the domain.
+		_, err := s.d.Store.FindValidAuthz(r.Context(), accountID, base, wildcard, time.Time{}, now)
+		if err != nil && wildcard {
+			_, err = s.d.Store.FindValidAuthz(r.Context(), accountID, base, false, time.Time{}, now)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return unauthorized(fmt.Sprintf("%sholds no valid authorization for %s %s; sign with the account that ordered it, with one that holds authorizations for every name in it, or with the certificate's key", refuse, id.Type, id.Value))
+		}
+		if err != nil {
+			return fmt.Errorf("revoke %s: authorization for %s %s: %w", rec.Serial, id.Type, id.Value, err)
+		}
+	}
+	return nil
 }

@@ -53,6 +53,19 @@ func TestCertbot(t *testing.T) {
 	if a, b := s.recordStatus(t, ca.SerialString(first.SerialNumber)), s.recordStatus(t, ca.SerialString(second.SerialNumber)); a != "valid" || b != "revoked" {
 		t.Fatalf("after certbot revoke: first %s, second %s; want valid, revoked", a, b)
 	}
+	// Another certbot, its own account, proves control of the name and
+	// revokes the first certificate, which it did not order (RFC 8555
+	// §7.6; Let's Encrypt's "different authorized account"): recorded as
+	// cessationOfOperation, whatever certbot's default reason.
+	otherWork := t.TempDir()
+	other := newCertbot(t, certbot, d, s, otherWork)
+	other.ok("certonly", "--standalone", "--http-01-port", p, "--http-01-address", "127.0.0.1", "-d", "certbot.internal", "--agree-tos", "--register-unsafely-without-email", "--cert-name", "other")
+	firstPath := filepath.Join(otherWork, "first.pem")
+	os.WriteFile(firstPath, ca.PEMCert(first.Raw), 0o644)
+	other.ok("revoke", "--cert-path", firstPath, "--no-delete-after-revoke")
+	if reason := s.recordReason(t, ca.SerialString(first.SerialNumber)); reason != "cessationOfOperation" {
+		t.Fatalf("first certificate revoked by another authorized account: reason %q, want cessationOfOperation", reason)
+	}
 	// ACME's audit lines are the REST API's: same fields, a request ID (the
 	// challenge POST's for a validation, which runs after it).
 	seen := map[string]bool{}

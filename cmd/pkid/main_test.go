@@ -277,16 +277,26 @@ func (s *server) status(t *testing.T, path string) int {
 // (valid, revoked or expired), failing the test if there is none.
 func (s *server) recordStatus(t *testing.T, serial string) string {
 	t.Helper()
+	return s.record(t, serial).Status
+}
+
+// recordReason is the revocation "reason" of the record for serial.
+func (s *server) recordReason(t *testing.T, serial string) string {
+	t.Helper()
+	return s.record(t, serial).Reason
+}
+
+func (s *server) record(t *testing.T, serial string) (rec struct{ Status, Reason string }) {
+	t.Helper()
 	resp, err := s.client.Get(s.base + "/v1/certs/" + serial)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var rec struct{ Status string }
 	if err := json.NewDecoder(resp.Body).Decode(&rec); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("record %s: HTTP %d, %v", serial, resp.StatusCode, err)
 	}
-	return rec.Status
+	return rec
 }
 
 // stop signals the server and waits until it has exited.
