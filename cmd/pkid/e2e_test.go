@@ -404,9 +404,9 @@ func refusalLogged(logs string, names []string) bool {
 
 // auditLine is the part of an audit line the tests look at.
 type auditLine struct {
-	Event, Requester, Outcome, Serial, Via string
-	RequestID                              string `json:"request_id"`
-	Names                                  []string
+	Event, Requester, Outcome, Serial, Via, Challenge string
+	RequestID                                         string `json:"request_id"`
+	Names                                             []string
 }
 
 // auditLines parses the server log's audit lines.
