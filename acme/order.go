@@ -101,6 +101,14 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 			subs = append(subs, p)
 			continue
 		}
+		// Refused now, not at finalize after the validations: the
+		// certificate would break the intermediate's name constraints.
+		if why := policies.OutsideConstraint(s.d.CA.Intermediate(), id.Type, id.Value); why != "" {
+			p := rejectedIdentifier(fmt.Sprintf("role %q allows it, but %s: no client would accept the certificate", req.role, why))
+			p.Identifier = &Ident{Type: id.Type, Value: id.Value}
+			subs = append(subs, p)
+			continue
+		}
 		idents = append(idents, id)
 	}
 	if len(subs) > 0 {

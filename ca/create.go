@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.step.sm/crypto/x509util"
+
+	"pkid/policies"
 )
 
 // HierarchyOptions describe a new root and intermediate.
@@ -69,11 +71,7 @@ func CreateHierarchy(o HierarchyOptions) (*Hierarchy, error) {
 		return nil, fmt.Errorf("create root: %w", err)
 	}
 	constrain := func(c *x509.Certificate) {
-		c.PermittedDNSDomains = o.PermittedDomains
-		for _, p := range o.PermittedIPs {
-			c.PermittedIPRanges = append(c.PermittedIPRanges, &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())})
-		}
-		c.PermittedDNSDomainsCritical = len(c.PermittedDNSDomains)+len(c.PermittedIPRanges) > 0
+		o.constrain(c)
 		if o.RootCRLURL != "" {
 			c.CRLDistributionPoints = []string{o.RootCRLURL}
 		}
@@ -83,6 +81,35 @@ func CreateHierarchy(o HierarchyOptions) (*Hierarchy, error) {
 		return nil, fmt.Errorf("create intermediate: %w", err)
 	}
 	return &Hierarchy{Root: root, Intermediate: inter, RootKey: rootKey, IntermediateKey: interKey}, nil
+}
+
+// constrain sets o's name constraints on c, critical if there are any.
+func (o HierarchyOptions) constrain(c *x509.Certificate) {
+	c.PermittedDNSDomains = o.PermittedDomains
+	for _, p := range o.PermittedIPs {
+		c.PermittedIPRanges = append(c.PermittedIPRanges, &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())})
+	}
+	c.PermittedDNSDomainsCritical = len(c.PermittedDNSDomains)+len(c.PermittedIPRanges) > 0
+}
+
+// OutsideConstraints says which of the given names (pkid's own TLS
+// certificate's, say) the intermediate's name constraints would not allow,
+// or "" if they allow them all: init refuses such a hierarchy rather than
+// make a CA whose own certificate no client accepts.
+func (o HierarchyOptions) OutsideConstraints(dnsNames, ips []string) string {
+	var c x509.Certificate
+	o.constrain(&c)
+	for _, n := range dnsNames {
+		if why := policies.OutsideConstraint(&c, "dns", n); why != "" {
+			return why
+		}
+	}
+	for _, ip := range ips {
+		if why := policies.OutsideConstraint(&c, "ip", ip); why != "" {
+			return why
+		}
+	}
+	return ""
 }
 
 // signCA signs a CA certificate for key's public half. parent nil means

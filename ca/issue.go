@@ -203,6 +203,9 @@ func (a *Authority) signAndCommit(ctx context.Context, role *policies.Role, tmpl
 	if err := policies.CheckCertificate(role, tmpl); err != nil {
 		return nil, errs.Wrap(errs.Forbidden, err, "%s", err.Error())
 	}
+	if why := policies.OutsideConstraints(a.d.Intermediate, tmpl); why != "" {
+		return nil, errs.New(errs.Forbidden, "role %q allows the name, but %s: no client would accept the certificate", role.Name, why)
+	}
 	if err := a.withFixedExtensions(tmpl); err != nil {
 		return nil, fmt.Errorf("sign for role %s: %w", role.Name, err)
 	}

@@ -461,6 +461,35 @@ func TestCreateHierarchy(t *testing.T) {
 	testutil.LintCRL(t, crl)
 }
 
+// TestSignKeepsToNameConstraints: under an intermediate constrained to
+// "internal", a name the role allows but the constraint does not is
+// refused before signing (403, naming the constraint); inside it, signed.
+func TestSignKeepsToNameConstraints(t *testing.T) {
+	h, err := ca.CreateHierarchy(ca.HierarchyOptions{KeyType: "ec-p256", Now: now, PermittedDomains: []string{"internal"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "pkid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, err := ca.New(ca.Deps{Root: h.Root, Intermediate: h.Intermediate, Signer: h.IntermediateKey, Roles: map[string]*policies.Role{"default": defaultRole()}, Store: st, Clock: ca.NewFakeClock(now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(name string) error {
+		_, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", CSR: makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{DNSNames: []string{name}})})
+		return err
+	}
+	if err := sign("x.localhost"); errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), "dns x.localhost is outside the intermediate's name constraints (permitted dns: internal)") {
+		t.Fatalf("fail/outside: %v", err)
+	}
+	if err := sign("x.internal"); err != nil {
+		t.Fatalf("ok/inside: %v", err)
+	}
+}
+
 // TestEmailCertificate: a role that allows a mail domain and
 // email_protection issues a certificate for a mailbox; RFC 5280 lints
 // apply to this kind too.

@@ -1,6 +1,8 @@
 package policies
 
 import (
+	"crypto/x509"
+	"net"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -85,6 +87,27 @@ func FuzzMatchClaims(f *testing.F) {
 		}
 		if err == nil && (used["repository"] != repo || used["ref"] != ref || len(used) != 2) {
 			t.Fatalf("used %v for repository %q ref %q", used, repo, ref)
+		}
+	})
+}
+
+// FuzzOutsideConstraint: any name of any type against constraints of every
+// type never panics, and a name inside a DNS constraint is inside it in
+// upper case too.
+func FuzzOutsideConstraint(f *testing.F) {
+	for _, s := range []string{"web.internal", "*.internal", "internal", "10.1.2.3", "fd00::1", "ops@corp.internal", "spiffe://internal/x", "https://[::1]/", "@", "", "."} {
+		f.Add("dns", s)
+		f.Add("ip", s)
+		f.Add("email", s)
+		f.Add("uri", s)
+	}
+	_, v4, _ := net.ParseCIDR("10.0.0.0/8")
+	issuer := &x509.Certificate{PermittedDNSDomains: []string{"internal", ".corp.example"}, ExcludedDNSDomains: []string{"secret.internal"},
+		PermittedIPRanges: []*net.IPNet{v4}, PermittedEmailAddresses: []string{"corp.internal", "a@b.example"}, PermittedURIDomains: []string{".internal"}}
+	f.Fuzz(func(t *testing.T, typ, value string) {
+		why := OutsideConstraint(issuer, typ, value)
+		if typ == "dns" && why == "" && OutsideConstraint(issuer, typ, strings.ToUpper(value)) != "" {
+			t.Fatalf("%q is inside the constraints, its upper case is not", value)
 		}
 	})
 }

@@ -76,6 +76,10 @@ func runInit(c *cobra.Command, f *initFlags) error {
 			return usagef("--ip %q is not an IP address", ip)
 		}
 	}
+	hier := ca.HierarchyOptions{Name: f.name, KeyType: f.keyType, PermittedDomains: f.permittedDomains, PermittedIPs: constraints}
+	if why := hier.OutsideConstraints(f.dns, f.ips); why != "" {
+		return usagef("pkid's own TLS certificate (--dns and --ip; localhost and 127.0.0.1 unless given) must keep to the intermediate's name constraints, or no client accepts it: %s; give --dns/--ip names inside them (say --dns ca.internal), or widen --permitted-domain/--permitted-ip", why)
+	}
 	d := f.dir
 	ext := f.externalURL
 	if ext == "" {
@@ -111,7 +115,8 @@ func runInit(c *cobra.Command, f *initFlags) error {
 		return err
 	}
 	now := time.Now()
-	h, err := ca.CreateHierarchy(ca.HierarchyOptions{Name: f.name, KeyType: f.keyType, PermittedDomains: f.permittedDomains, PermittedIPs: constraints, RootCRLURL: strings.TrimSuffix(ptr, "/") + api.RootCRLPath, Now: now})
+	hier.RootCRLURL, hier.Now = strings.TrimSuffix(ptr, "/")+api.RootCRLPath, now
+	h, err := ca.CreateHierarchy(hier)
 	if err != nil {
 		return err
 	}

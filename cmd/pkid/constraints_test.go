@@ -1,0 +1,87 @@
+package main_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	xacme "golang.org/x/crypto/acme"
+)
+
+// TestNameConstraints: a CA made with --permitted-domain signs nothing
+// that breaks its intermediate's constraints, which no client would
+// accept, though the default role allows localhost. init refuses a server
+// certificate outside them (its default, localhost, is), serve refuses to
+// start with one, REST issuance answers 403 and ACME's newOrder
+// rejectedIdentifier, each naming the constraint.
+func TestNameConstraints(t *testing.T) {
+	d := filepath.Join(t.TempDir(), "ca")
+	r := pkid(t, nil, "init", "--dir", d, "--permitted-domain", "internal")
+	if r.code != 2 || !strings.Contains(r.stderr, "dns localhost is outside the intermediate's name constraints (permitted dns: internal)") {
+		t.Fatalf("init with the default server names outside the constraint: %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(d, "pkid.yaml")); err == nil {
+		t.Fatal("the refused init wrote pkid.yaml")
+	}
+	d, https, _ := initCA(t, "--permitted-domain", "internal", "--dns", "ca.internal", "--ip", "127.0.0.1")
+	cfg := filepath.Join(d, "pkid.yaml")
+	s := serve(t, d, https)
+	admin := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default", "--admin"))
+
+	issue := func(body string) (int, string) {
+		req, _ := http.NewRequest("POST", s.base+"/v1/issue/default", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var p struct{ Detail string }
+		json.NewDecoder(resp.Body).Decode(&p)
+		return resp.StatusCode, p.Detail
+	}
+	if code, detail := issue(`{"dns_names":["x.localhost"]}`); code != 403 || !strings.Contains(detail, `role "default" allows the name, but dns x.localhost is outside the intermediate's name constraints (permitted dns: internal)`) {
+		t.Fatalf("fail/REST outside the constraints: %d %s", code, detail)
+	}
+	// IP addresses are not constrained (no --permitted-ip): per name type.
+	if code, detail := issue(`{"dns_names":["x.internal"],"ip_addresses":["127.0.0.2"]}`); code != 201 {
+		t.Fatalf("ok/REST inside the constraints: %d %s", code, detail)
+	}
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cl := &xacme.Client{Key: key, DirectoryURL: s.base + "/acme/default/directory", HTTPClient: s.client}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := cl.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cl.AuthorizeOrder(ctx, xacme.DomainIDs("x.localhost"))
+	var ae *xacme.Error
+	if !errors.As(err, &ae) || ae.ProblemType != "urn:ietf:params:acme:error:rejectedIdentifier" || !strings.Contains(ae.Detail, "outside the intermediate's name constraints") {
+		t.Fatalf("fail/ACME newOrder outside the constraints: %v", err)
+	}
+
+	// A server certificate outside them, edited into pkid.yaml: serve
+	// stops at start, saying why, instead of serving what no client takes.
+	s.stop(t, syscall.SIGTERM)
+	raw, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(raw), "dns_names: [ca.internal]", "dns_names: [localhost]", 1)), 0o644)
+	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer scancel()
+	out, err := exec.CommandContext(sctx, pkidBin, "serve", "--config", cfg).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "server certificate: role \"_server\" allows the name, but dns localhost is outside the intermediate's name constraints") {
+		t.Fatalf("serve with a server name outside the constraints: %v\n%s", err, tail(string(out), 2000))
+	}
+}
