@@ -80,6 +80,9 @@ func CheckCertificate(r *Role, tmpl *x509.Certificate) error {
 			return fail("URI %s: %s", u, why)
 		}
 	}
+	if why := oneSPIFFEID(tmpl.URIs); why != "" {
+		return fail("%s", why)
+	}
 	for _, e := range tmpl.EmailAddresses {
 		if why := checkEmail(r, e); why != "" {
 			return fail("email %s: %s", e, why)

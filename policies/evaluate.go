@@ -156,6 +156,9 @@ func Evaluate(r *Role, req *Request) (*Decision, error) {
 		}
 		d.URIs = append(d.URIs, u)
 	}
+	if why := oneSPIFFEID(req.URIs); why != "" {
+		refuse("uri", "", why)
+	}
 	for _, e := range req.Emails {
 		if why := checkEmail(r, e); why != "" {
 			refuse("email", e, why)

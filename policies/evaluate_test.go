@@ -187,6 +187,11 @@ func TestEvaluate(t *testing.T) {
 		{name: "fail/uri percent-encoded slash", req: Request{URIs: uris("spiffe://internal/ns%2Fprod/x")}, wantErr: "percent-encoded"},
 		{name: "fail/uri percent-encoded letter", req: Request{URIs: uris("spiffe://internal/%61")}, wantErr: "percent-encoded"},
 		{name: "fail/uri upper-case host", req: Request{URIs: uris("spiffe://INTERNAL/ns/x")}, wantErr: "lower case"},
+		{name: "ok/spiffe path of letters, digits, '.', '-', '_'", req: Request{URIs: uris("spiffe://internal/A_b-c.d/9")}},
+		{name: "fail/spiffe path with '*'", req: Request{URIs: uris("spiffe://internal/a*b")}, wantErr: `path segment "a*b": only letters, digits`},
+		{name: "fail/spiffe path with '~'", req: Request{URIs: uris("spiffe://internal/~x")}, wantErr: "SPIFFE ID, spec"},
+		{name: "fail/spiffe port", req: Request{URIs: uris("spiffe://internal:8443/x")}, wantErr: "without a port"},
+		{name: "fail/two SPIFFE IDs", req: Request{URIs: uris("spiffe://internal/a", "spiffe://internal/b")}, wantErr: "an X.509-SVID carries exactly one URI SAN"},
 		{name: "ok/email domain normalized, mailbox kept", role: mail, req: Request{CommonName: "Ops@Corp.Internal.", Emails: []string{"Ops@Corp.Internal."}}, check: func(t *testing.T, d *Decision) {
 			if len(d.Emails) != 1 || d.Emails[0] != "Ops@corp.internal" || d.CommonName != "Ops@corp.internal" {
 				t.Errorf("emails %q, CN %q", d.Emails, d.CommonName)
@@ -268,15 +273,16 @@ func TestCheckCertificate(t *testing.T) {
 		t.Fatalf("ok/good: %v", err)
 	}
 	bad := map[string]func(c *x509.Certificate){
-		"fail/ca":            func(c *x509.Certificate) { c.IsCA = true; c.BasicConstraintsValid = true },
-		"fail/certsign":      func(c *x509.Certificate) { c.KeyUsage |= x509.KeyUsageCertSign },
-		"fail/codesigning":   func(c *x509.Certificate) { c.ExtKeyUsage = append(c.ExtKeyUsage, x509.ExtKeyUsageCodeSigning) },
-		"fail/name":          func(c *x509.Certificate) { c.DNSNames = []string{"evil.com"} },
-		"fail/no names":      func(c *x509.Certificate) { c.DNSNames = nil },
-		"fail/too long":      func(c *x509.Certificate) { c.NotAfter = now.Add(200 * time.Hour) },
-		"fail/constraints":   func(c *x509.Certificate) { c.PermittedDNSDomains = []string{"internal"} },
-		"fail/raw extension": func(c *x509.Certificate) { c.ExtraExtensions = append(c.ExtraExtensions, pkixExt(2, 5, 29, 19)) },
-		"fail/pathlen":       func(c *x509.Certificate) { c.MaxPathLenZero = true },
+		"fail/ca":             func(c *x509.Certificate) { c.IsCA = true; c.BasicConstraintsValid = true },
+		"fail/certsign":       func(c *x509.Certificate) { c.KeyUsage |= x509.KeyUsageCertSign },
+		"fail/codesigning":    func(c *x509.Certificate) { c.ExtKeyUsage = append(c.ExtKeyUsage, x509.ExtKeyUsageCodeSigning) },
+		"fail/name":           func(c *x509.Certificate) { c.DNSNames = []string{"evil.com"} },
+		"fail/no names":       func(c *x509.Certificate) { c.DNSNames = nil },
+		"fail/too long":       func(c *x509.Certificate) { c.NotAfter = now.Add(200 * time.Hour) },
+		"fail/constraints":    func(c *x509.Certificate) { c.PermittedDNSDomains = []string{"internal"} },
+		"fail/raw extension":  func(c *x509.Certificate) { c.ExtraExtensions = append(c.ExtraExtensions, pkixExt(2, 5, 29, 19)) },
+		"fail/pathlen":        func(c *x509.Certificate) { c.MaxPathLenZero = true },
+		"fail/two SPIFFE IDs": func(c *x509.Certificate) { c.URIs = uris("spiffe://internal/a", "spiffe://internal/b") },
 	}
 	for name, mutate := range bad {
 		c := good()

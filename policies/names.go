@@ -179,6 +179,11 @@ func checkURI(r *Role, u *url.URL) string {
 	if u.Host != strings.ToLower(u.Host) {
 		return "write the URI's host in lower case"
 	}
+	if strings.EqualFold(u.Scheme, "spiffe") {
+		if why := spiffeIDSyntax(u); why != "" {
+			return why
+		}
+	}
 	for _, p := range r.AllowedURIPatterns {
 		if uriMatches(p, u) {
 			return ""
@@ -188,6 +193,39 @@ func checkURI(r *Role, u *url.URL) string {
 		return "this role allows no URI SANs"
 	}
 	return "does not match the URI patterns this role allows (" + strings.Join(r.AllowedURIPatterns, ", ") + ")"
+}
+
+// spiffeIDSyntax holds a spiffe:// URI to the SPIFFE ID spec (§2): a trust
+// domain of [a-z0-9.-_] without a port, and path segments of
+// [a-zA-Z0-9.-_] (url.Parse has already written the scheme in lower case). Workloads' SPIFFE libraries (go-spiffe,
+// java-spiffe) refuse any other spelling, so the certificate would be
+// useless to them.
+func spiffeIDSyntax(u *url.URL) string {
+	const spec = " (SPIFFE ID, spec §2)"
+	if u.Host == "" || u.Port() != "" || strings.Trim(u.Host, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != "" {
+		return "a trust domain is letters a-z, digits, '.', '-' and '_', without a port" + spec
+	}
+	for seg := range strings.SplitSeq(strings.TrimPrefix(u.Path, "/"), "/") {
+		if strings.Trim(seg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "" {
+			return fmt.Sprintf("path segment %q: only letters, digits, '.', '-' and '_'", seg) + spec
+		}
+	}
+	return ""
+}
+
+// oneSPIFFEID refuses a certificate that would carry a SPIFFE ID beside
+// another URI SAN: an X.509-SVID carries exactly one URI SAN (X.509-SVID
+// spec §2), and SPIFFE libraries refuse one with more.
+func oneSPIFFEID(uris []*url.URL) string {
+	if len(uris) < 2 {
+		return ""
+	}
+	for _, u := range uris {
+		if strings.EqualFold(u.Scheme, "spiffe") {
+			return fmt.Sprintf("%d URI SANs with a SPIFFE ID among them; an X.509-SVID carries exactly one URI SAN (X.509-SVID spec §2): ask for each in its own certificate", len(uris))
+		}
+	}
+	return ""
 }
 
 func uriMatches(pattern string, u *url.URL) bool {
