@@ -143,9 +143,10 @@ func TestInit(t *testing.T) {
 			t.Fatalf("init %v: %+v", bad, r)
 		}
 	}
-	// Name constraints given to init are on the intermediate.
+	// Name constraints given to init are on the intermediate (and the
+	// server's names inside them: TestNameConstraints).
 	nc := filepath.Join(t.TempDir(), "ca")
-	mustPKID(t, nil, "init", "--dir", nc, "--permitted-domain", "internal", "--permitted-ip", "10.0.0.0/8")
+	mustPKID(t, nil, "init", "--dir", nc, "--permitted-domain", "internal", "--permitted-ip", "10.0.0.0/8", "--dns", "ca.internal", "--ip", "10.0.0.1")
 	if inter, _ := ca.LoadCertificate(filepath.Join(nc, "certs/intermediate.crt")); len(inter.PermittedDNSDomains) != 1 || inter.PermittedDNSDomains[0] != "internal" || len(inter.PermittedIPRanges) != 1 || inter.PermittedIPRanges[0].String() != "10.0.0.0/8" || !inter.PermittedDNSDomainsCritical {
 		t.Fatalf("intermediate's name constraints: %v %v", inter.PermittedDNSDomains, inter.PermittedIPRanges)
 	}
