@@ -69,3 +69,62 @@ http {
 		t.Fatal("nginx's error log lacks the revocation")
 	}
 }
+
+// TestNginxMTLSWithOCSP: nginx checks pkid client certificates through
+// pkid's OCSP (ssl_ocsp leaf: the leaf's AIA responder), so a revocation
+// refuses the client at its next handshake, with no CRL refresh and no
+// reload. ssl_ocsp on would check the intermediate by OCSP too, which has
+// no responder (its status is in the root's CRL): README says to use leaf.
+func TestNginxMTLSWithOCSP(t *testing.T) {
+	nginx := needTool(t, "nginx")
+	r := newMTLSRig(t)
+	r.issue(t, "nginx.internal", "127.0.0.1")
+	clientSerial := r.issue(t, "client.internal", "127.0.0.2")
+	r.issue(t, "other.internal", "127.0.0.3")
+	port := testutil.FreeAddr(t)
+	conf := fmt.Sprintf(`worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log info;
+events {}
+http {
+  access_log %[1]s/access.log;
+  client_body_temp_path %[1]s/body; proxy_temp_path %[1]s/proxy; fastcgi_temp_path %[1]s/fcgi; uwsgi_temp_path %[1]s/uwsgi; scgi_temp_path %[1]s/scgi;
+  server {
+    listen %[2]s ssl;
+    ssl_certificate %[1]s/nginx.internal.crt;
+    ssl_certificate_key %[1]s/nginx.internal.key;
+    ssl_client_certificate %[1]s/root.crt;
+    ssl_verify_client on;
+    ssl_verify_depth 2;
+    ssl_ocsp leaf;
+    location / { return 200 "hello $ssl_client_s_dn\n"; }
+  }
+}
+`, r.dir, port)
+	os.WriteFile(r.path("nginx.conf"), []byte(conf), 0o644)
+	cmd := exec.Command(nginx, "-p", r.dir, "-c", r.path("nginx.conf"), "-g", "daemon off;")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGQUIT); cmd.Wait() }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(r.path("error.log"))
+			t.Logf("nginx's error log:\n%s", b)
+		}
+	})
+
+	await(t, "valid client never got 200 from nginx", func() bool { return r.get(t, port, "nginx.internal", "client.internal") == 200 })
+	r.revoke(t, clientSerial)
+	// No reload: the revocation reaches OCSP within about 100 ms.
+	await(t, "revoked client still accepted by nginx", func() bool {
+		return r.get(t, port, "nginx.internal", "client.internal") == 400
+	})
+	if code := r.get(t, port, "nginx.internal", "other.internal"); code != 200 {
+		t.Fatalf("the other client after the revocation: %d, want 200", code)
+	}
+	if b, _ := os.ReadFile(r.path("error.log")); !strings.Contains(string(b), "certificate revoked") {
+		t.Fatal("nginx's error log lacks the revocation")
+	}
+}
