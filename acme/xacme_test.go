@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"strconv"
@@ -140,4 +141,33 @@ func mustParse(t *testing.T, der []byte) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestXCryptoEAB: cert-manager's client registers with an external
+// account binding (it decodes the base64url HMAC key and signs the
+// binding HS256, as x/crypto/acme does), and without one is refused.
+func TestXCryptoEAB(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kid, encoded, err := srv.eab.Create(ctx, "eab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hmacKey, err := base64.RawURLEncoding.DecodeString(encoded)
+	if err != nil {
+		t.Fatalf("the HMAC key %q is not base64url: %v", encoded, err)
+	}
+	register := func(eab *xacme.ExternalAccountBinding) error {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		c := &xacme.Client{Key: key, DirectoryURL: srv.dirURL("eab"), HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: srv.client.Transport}}
+		_, err := c.Register(ctx, &xacme.Account{ExternalAccountBinding: eab}, xacme.AcceptTOS)
+		return err
+	}
+	var ae *xacme.Error
+	if err := register(nil); !errors.As(err, &ae) || ae.ProblemType != "urn:ietf:params:acme:error:externalAccountRequired" {
+		t.Fatalf("fail/no binding: %v", err)
+	}
+	if err := register(&xacme.ExternalAccountBinding{KID: kid, Key: hmacKey}); err != nil {
+		t.Fatalf("ok/binding: %v", err)
+	}
 }
