@@ -137,6 +137,7 @@ func rootCRLCmd() *cobra.Command {
 			}
 			crlPath := filepath.Join(dir, "certs", "root.crl")
 			var entries []x509.RevocationListEntry
+			var prevNumber *big.Int
 			if raw, err := os.ReadFile(crlPath); err == nil {
 				der := raw
 				if b, _ := pem.Decode(raw); b != nil {
@@ -146,7 +147,7 @@ func rootCRLCmd() *cobra.Command {
 				if err != nil || prev.CheckSignatureFrom(root) != nil {
 					return fmt.Errorf("%s is not a CRL of this root; move it away to start afresh", crlPath)
 				}
-				entries = prev.RevokedCertificateEntries
+				entries, prevNumber = prev.RevokedCertificateEntries, prev.Number
 			}
 			if revokeSerial != "" {
 				sn, err := ca.NormalizeSerial(revokeSerial)
@@ -169,7 +170,15 @@ func rootCRLCmd() *cobra.Command {
 				entries[i].Raw = nil
 				entries[i].Extensions = nil
 			}
-			der, err := ca.RootCRL(root, key, entries, time.Now(), validity)
+			wall := time.Now()
+			now, err := rootCRLTime(wall, prevNumber)
+			if err != nil {
+				return fmt.Errorf("%s: %w", crlPath, err)
+			}
+			if !now.Equal(wall) {
+				fmt.Fprintf(c.ErrOrStderr(), "warning: this machine's clock (%s) is behind the previous root CRL's thisUpdate (%s); the new CRL is dated just after it, so that its number grows and serve loads it: set this clock right\n", wall.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+			}
+			der, err := ca.RootCRL(root, key, entries, now, validity)
 			if err != nil {
 				return err
 			}
@@ -188,4 +197,20 @@ func rootCRLCmd() *cobra.Command {
 	c.Flags().DurationVar(&validity, "validity", 8760*time.Hour, "how long the CRL is valid")
 	c.MarkFlagRequired("dir")
 	return c
+}
+
+// rootCRLTime is the new root CRL's thisUpdate: now, unless the previous
+// CRL's number (its thisUpdate in Unix nanoseconds) is not behind now, as
+// when the offline machine's clock is slow. serve loads only a root CRL
+// whose number grows (and relying parties expect it to), so a revocation
+// signed on a slow clock would never be published: the CRL is dated one
+// nanosecond after the previous one instead.
+func rootCRLTime(now time.Time, prevNumber *big.Int) (time.Time, error) {
+	if prevNumber == nil || big.NewInt(now.UnixNano()).Cmp(prevNumber) > 0 {
+		return now, nil
+	}
+	if !prevNumber.IsInt64() {
+		return time.Time{}, fmt.Errorf("the previous root CRL's number %s is not a time in nanoseconds; move the file away to start afresh", prevNumber)
+	}
+	return time.Unix(0, prevNumber.Int64()+1), nil
 }

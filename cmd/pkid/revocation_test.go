@@ -3,6 +3,7 @@ package main_test
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"pkid/ca"
 	"pkid/internal/testutil"
@@ -122,6 +124,26 @@ func TestRootCRLCommand(t *testing.T) {
 	}
 	if r := pkid(t, nil, "ca", "root-crl", "--dir", d, "--revoke-intermediate", "abc"); r.code != 1 || !strings.Contains(r.stderr, "already") {
 		t.Fatalf("revoking twice: %+v", r)
+	}
+	// The previous root CRL was signed where the clock ran an hour ahead
+	// (or this offline machine's is an hour behind): the new one still
+	// gets a larger number, dated just after it, with a warning. serve
+	// would refuse to load a smaller number, revocation and all.
+	root, _ := ca.LoadCertificate(filepath.Join(d, "certs", "root.crt"))
+	rootKey, err := ca.LoadKey(filepath.Join(d, "secrets", "root.key"), filepath.Join(d, "secrets", "root-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := time.Now().Add(time.Hour)
+	der, err := ca.RootCRL(root, rootKey, third.RevokedCertificateEntries, ahead, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(d, "certs", "root.crl"), pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644)
+	r := pkid(t, nil, "ca", "root-crl", "--dir", d, "--revoke-intermediate", "0d:ef")
+	fourth := read()
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: this machine's clock") || fourth.Number.Cmp(big.NewInt(ahead.UnixNano())) <= 0 || len(fourth.RevokedCertificateEntries) != 2 {
+		t.Fatalf("root-crl after a CRL from a clock ahead: number %s (previous %d), %d entries; %+v", fourth.Number, ahead.UnixNano(), len(fourth.RevokedCertificateEntries), r)
 	}
 }
 
