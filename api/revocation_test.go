@@ -334,6 +334,52 @@ func TestRootCRLReload(t *testing.T) {
 	if w, _ := h["warnings"].([]any); len(w) == 0 || !strings.Contains(w[0].(string), "root CRL expires") {
 		t.Fatalf("healthz %v", h)
 	}
+	// A file with an older number (an old backup copied back, say) is
+	// refused: the CRL served stays, and /healthz says why until a newer
+	// file replaces it.
+	served, _ := fetch(t, s.http+"/v1/ca/root.crl")
+	older, err := ca.RootCRL(tc.Root, testutil.RootKey(t, "ec-p256"), nil, s.clock.Now().Add(-time.Hour), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(der []byte) {
+		os.WriteFile(path+".tmp", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644)
+		os.Rename(path+".tmp", path)
+	}
+	write(older)
+	warned := func(want string) bool {
+		var h map[string]any
+		s.do(t, "GET", "/healthz", "", nil, &h)
+		w, _ := h["warnings"].([]any)
+		for _, x := range w {
+			if strings.Contains(x.(string), want) {
+				return true
+			}
+		}
+		return false
+	}
+	deadline = time.Now().Add(testutil.DutyWait)
+	for !warned("is not newer than the one served") {
+		if time.Now().After(deadline) {
+			t.Fatal("/healthz does not say the older root CRL was refused")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if now, _ := fetch(t, s.http+"/v1/ca/root.crl"); !bytes.Equal(now, served) {
+		t.Fatal("the older root CRL replaced the one served")
+	}
+	newer, err := ca.RootCRL(tc.Root, testutil.RootKey(t, "ec-p256"), nil, s.clock.Now().Add(time.Second), 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(newer)
+	deadline = time.Now().Add(testutil.DutyWait)
+	for warned("is not newer") {
+		if time.Now().After(deadline) {
+			t.Fatal("/healthz still warns after a newer root CRL was loaded")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestCRLRefreshOnSchedule: moving the injected clock past half of

@@ -34,6 +34,11 @@ type RootCRLWatcher struct {
 	this    time.Time
 	number  *big.Int
 	modTime time.Time
+	// refused says why the file, as last changed, is not the CRL served
+	// (it does not parse or verify, or its number does not grow): an
+	// operator who copied a root CRL in expects it served, so /healthz
+	// says so until a good file replaces it.
+	refused string
 }
 
 // NewRootCRLWatcher loads path once; a missing file is a warning, not an
@@ -62,26 +67,32 @@ func (w *RootCRLWatcher) Reload() error {
 	if err != nil {
 		return err
 	}
+	refuse := func(err error) error {
+		w.mu.Lock()
+		w.modTime, w.refused = fi.ModTime(), err.Error()
+		w.mu.Unlock()
+		return err
+	}
 	der := raw
 	if b, _ := pem.Decode(raw); b != nil {
 		der = b.Bytes
 	}
 	rl, err := x509.ParseRevocationList(der)
 	if err != nil {
-		return fmt.Errorf("parse root CRL %s: %w", w.path, err)
+		return refuse(fmt.Errorf("parse root CRL %s: %w", w.path, err))
 	}
 	if err := rl.CheckSignatureFrom(w.root); err != nil {
-		return fmt.Errorf("root CRL %s is not signed by the root: %w", w.path, err)
+		return refuse(fmt.Errorf("root CRL %s is not signed by the root: %w", w.path, err))
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	// CRL numbers (thisUpdate in nanoseconds) order CRLs even when two are
 	// signed within one second, which thisUpdate's encoding cannot tell apart.
 	if w.der != nil && (rl.Number == nil || rl.Number.Cmp(w.number) <= 0) {
-		w.modTime = fi.ModTime()
-		return fmt.Errorf("root CRL %s is not newer than the one served", w.path)
+		w.mu.Unlock()
+		return refuse(fmt.Errorf("root CRL %s (number %s) is not newer than the one served (number %s)", w.path, rl.Number, w.number))
 	}
-	w.der, w.this, w.next, w.number, w.modTime = der, rl.ThisUpdate, rl.NextUpdate, rl.Number, fi.ModTime()
+	defer w.mu.Unlock()
+	w.der, w.this, w.next, w.number, w.modTime, w.refused = der, rl.ThisUpdate, rl.NextUpdate, rl.Number, fi.ModTime(), ""
 	w.log.Info("root CRL loaded", "number", rl.Number, "next_update", rl.NextUpdate)
 	for _, e := range rl.RevokedCertificateEntries {
 		if w.inter != nil && w.onRevoked != nil && e.SerialNumber.Cmp(w.inter.SerialNumber) == 0 {
@@ -107,15 +118,22 @@ const rootCRLWarnBefore = 30 * 24 * time.Hour
 func (w *RootCRLWatcher) Warnings() []string {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
+	var out []string
+	switch {
+	case w.refused != "" && w.der != nil:
+		out = append(out, fmt.Sprintf("%s; still serving root CRL number %s", w.refused, w.number))
+	case w.refused != "":
+		out = append(out, w.refused)
+	}
 	if w.der == nil {
-		return []string{"no root CRL loaded from " + w.path + "; relying parties that check every level (nginx ssl_crl) will refuse clients; run pkid ca root-crl"}
+		return append(out, "no root CRL loaded from "+w.path+"; relying parties that check every level (nginx ssl_crl) will refuse clients; run pkid ca root-crl")
 	}
 	now := w.clock.Now()
 	if now.After(w.next) {
-		return []string{fmt.Sprintf("root CRL expired at %s; run pkid ca root-crl where the root key is", w.next.Format(time.RFC3339))}
+		return append(out, fmt.Sprintf("root CRL expired at %s; run pkid ca root-crl where the root key is", w.next.Format(time.RFC3339)))
 	}
 	if w.next.Sub(now) < rootCRLWarnBefore {
-		return []string{fmt.Sprintf("root CRL expires at %s; run pkid ca root-crl where the root key is", w.next.Format(time.RFC3339))}
+		return append(out, fmt.Sprintf("root CRL expires at %s; run pkid ca root-crl where the root key is", w.next.Format(time.RFC3339)))
 	}
-	return nil
+	return out
 }
