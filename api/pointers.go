@@ -11,14 +11,14 @@ import (
 // intermediate made by pkid init points there ({pointers_url}/v1/ca/root.crl).
 const RootCRLPath = "/v1/ca/root.crl"
 
-// pointerWarnings says when the intermediate's CRL DP, fixed when init
+// PointerWarnings says when the intermediate's CRL DP, fixed when init
 // signed it, is not where serve now publishes the root's CRL: pointers_url
 // was edited since. A relying party that checks the intermediate (Java's
 // PKIX with revocation checking on) asks the old address and, finding
 // nothing there, refuses every chain. An intermediate without a CRL DP
 // (made before init set one) gets no warning: nothing can be done about
 // it short of a new hierarchy, and it was always so.
-func pointerWarnings(inter *x509.Certificate, pointersURL string) []string {
+func PointerWarnings(inter *x509.Certificate, pointersURL string) []string {
 	want := strings.TrimSuffix(pointersURL, "/") + RootCRLPath
 	if len(inter.CRLDistributionPoints) == 0 || slices.Contains(inter.CRLDistributionPoints, want) {
 		return nil

@@ -18,7 +18,7 @@ func TestPointerWarnings(t *testing.T) {
 		{"fail/pointers_url edited since init", "http://pki.internal", []string{"http://127.0.0.1:8080/v1/ca/root.crl"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := pointerWarnings(&x509.Certificate{CRLDistributionPoints: tc.dps}, tc.pointers)
+			w := PointerWarnings(&x509.Certificate{CRLDistributionPoints: tc.dps}, tc.pointers)
 			if (len(w) > 0) != tc.warn {
 				t.Fatalf("warnings %q, want some: %v", w, tc.warn)
 			}

@@ -80,9 +80,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	for _, w := range startWarnings {
 		log.Warn("intermediate key", "warning", w)
 	}
-	for _, w := range pointerWarnings(inter, cfg.PointersURL) {
+	for _, w := range PointerWarnings(inter, cfg.PointersURL) {
 		log.Warn("intermediate CRL distribution point", "warning", w)
 		startWarnings = append(startWarnings, w)
+	}
+	for _, w := range RoleWarnings(cfg, inter) {
+		log.Warn("role", "warning", w) // the config's choice: logged, not a health warning
 	}
 	templates, err := ReadTemplates(cfg)
 	if err != nil {

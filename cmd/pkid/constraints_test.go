@@ -36,6 +36,11 @@ func TestNameConstraints(t *testing.T) {
 	}
 	d, https, _ := initCA(t, "--permitted-domain", "internal", "--dns", "ca.internal", "--ip", "127.0.0.1")
 	cfg := filepath.Join(d, "pkid.yaml")
+	// The default role allows localhost, which the constraint does not:
+	// config check warns, as serve's log does.
+	if r := pkid(t, nil, "config", "check", "--config", cfg); r.code != 0 || !strings.Contains(r.stderr, `warning: role "default" allows domain localhost, outside the intermediate's name constraints`) {
+		t.Fatalf("config check of a role wider than the constraints: %+v", r)
+	}
 	s := serve(t, d, https)
 	admin := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default", "--admin"))
 
@@ -77,6 +82,9 @@ func TestNameConstraints(t *testing.T) {
 	s.stop(t, syscall.SIGTERM)
 	raw, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, []byte(strings.Replace(string(raw), "dns_names: [ca.internal]", "dns_names: [localhost]", 1)), 0o644)
+	if r := pkid(t, nil, "config", "check", "--config", cfg); r.code != 1 || !strings.Contains(r.stderr, "tls.dns_names: dns localhost is outside the intermediate's name constraints") {
+		t.Fatalf("config check of a server name outside the constraints: %+v", r)
+	}
 	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer scancel()
 	out, err := exec.CommandContext(sctx, pkidBin, "serve", "--config", cfg).CombinedOutput()

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"pkid/api"
+	"pkid/ca"
 	"pkid/config"
 )
 
@@ -91,6 +92,16 @@ func configCmd() *cobra.Command {
 			}
 			if _, err := api.ReadTemplates(cfg); err != nil {
 				return err
+			}
+			inter, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.IntermediateCert))
+			if err != nil {
+				return fmt.Errorf("%s: %w", cfg.Path, err)
+			}
+			if why := api.ServerNamesOutside(cfg, inter); why != "" {
+				return fmt.Errorf("%s: %s: serve could not issue its own certificate", cfg.Path, why)
+			}
+			for _, w := range append(api.RoleWarnings(cfg, inter), api.PointerWarnings(inter, cfg.PointersURL)...) {
+				fmt.Fprintln(c.ErrOrStderr(), "warning: "+w)
 			}
 			fmt.Fprintf(c.OutOrStdout(), "%s: ok (%d roles)\n", cfg.Path, len(cfg.Roles))
 			return nil

@@ -1,0 +1,74 @@
+package api
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"pkid/config"
+	"pkid/policies"
+)
+
+// ServerNamesOutside says which of the config's tls names the
+// intermediate's name constraints do not allow, or "" if none: serve could
+// not issue its own certificate (pkid config check says so beforehand).
+func ServerNamesOutside(cfg *config.Config, inter *x509.Certificate) string {
+	for _, n := range cfg.TLS.DNSNames {
+		if why := policies.OutsideConstraint(inter, "dns", n); why != "" {
+			return "tls.dns_names: " + why
+		}
+	}
+	for _, ip := range cfg.TLS.IPAddresses {
+		if why := policies.OutsideConstraint(inter, "ip", ip); why != "" {
+			return "tls.ip_addresses: " + why
+		}
+	}
+	return ""
+}
+
+// RoleWarnings names what roles allow that the intermediate's name
+// constraints do not: such requests are refused at issuance (403, or
+// rejectedIdentifier at newOrder), so a role that names them promises
+// more than the CA can sign. An IP range warns when either end is outside.
+func RoleWarnings(cfg *config.Config, inter *x509.Certificate) []string {
+	var out []string
+	names := make([]string, 0, len(cfg.Roles))
+	for n := range cfg.Roles {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		r := cfg.Roles[name]
+		var outside []string
+		for _, d := range r.AllowedDomains {
+			probe := d
+			if !r.AllowBareDomains {
+				probe = "x." + d // subdomains are what the role allows
+			}
+			if policies.OutsideConstraint(inter, "dns", probe) != "" {
+				outside = append(outside, "domain "+d)
+			}
+		}
+		for _, p := range r.AllowedIPRanges {
+			if policies.OutsideConstraint(inter, "ip", p.Masked().Addr().String()) != "" || policies.OutsideConstraint(inter, "ip", lastAddr(p).String()) != "" {
+				outside = append(outside, "ip range "+p.String())
+			}
+		}
+		if len(outside) > 0 {
+			out = append(out, fmt.Sprintf("role %q allows %s, outside the intermediate's name constraints: such names are refused at issuance", name, strings.Join(outside, ", ")))
+		}
+	}
+	return out
+}
+
+// lastAddr is the highest address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(a)*8; i++ {
+		a[i/8] |= 0x80 >> (i % 8)
+	}
+	last, _ := netip.AddrFromSlice(a)
+	return last
+}
