@@ -9,6 +9,12 @@ import (
 type Defaults struct {
 	Listen, ExternalURL, HTTPListen, PointersURL string
 	DNSNames, IPAddresses                        []string
+	// RoleDomains and RoleIPRanges replace the default role's
+	// allowed_domains ([internal, localhost]) and allowed_ip_ranges
+	// ([127.0.0.0/8]) when set: init narrows the role to the
+	// intermediate's name constraints, so it allows nothing the CA would
+	// refuse to sign.
+	RoleDomains, RoleIPRanges []string
 }
 
 func flow(items []string, quote bool) string {
@@ -26,6 +32,13 @@ func flow(items []string, quote bool) string {
 // key per line, the default role first, so people and scripts can edit it
 // line by line.
 func Render(d Defaults) []byte {
+	domains, ranges := []string{"internal", "localhost"}, []string{"127.0.0.0/8"}
+	if len(d.RoleDomains) > 0 {
+		domains = d.RoleDomains
+	}
+	if len(d.RoleIPRanges) > 0 {
+		ranges = d.RoleIPRanges
+	}
 	return fmt.Appendf(nil, `listen: %s
 external_url: %s
 http_listen: %s
@@ -41,11 +54,11 @@ acme:
   hosts: {}
 roles:
   default:
-    allowed_domains: [internal, localhost]
+    allowed_domains: %s
     allow_subdomains: true
     allow_bare_domains: false
     allow_wildcards: false
-    allowed_ip_ranges: [127.0.0.0/8]
+    allowed_ip_ranges: %s
     allowed_uri_patterns: ["spiffe://internal/*"]
     default_ttl: 24h
     max_ttl: 168h
@@ -54,5 +67,5 @@ roles:
     renewal: {enabled: true, max_age: 720h}
     revocation_pointers: true
     acme: {enabled: true, challenges: [http-01, dns-01, tls-alpn-01], require_eab: false}
-`, d.Listen, d.ExternalURL, d.HTTPListen, d.PointersURL, flow(d.DNSNames, false), flow(d.IPAddresses, false))
+`, d.Listen, d.ExternalURL, d.HTTPListen, d.PointersURL, flow(d.DNSNames, false), flow(d.IPAddresses, false), flow(domains, false), flow(ranges, false))
 }

@@ -17,14 +17,17 @@ import (
 	"time"
 
 	xacme "golang.org/x/crypto/acme"
+
+	"pkid/internal/testutil"
 )
 
 // TestNameConstraints: a CA made with --permitted-domain signs nothing
 // that breaks its intermediate's constraints, which no client would
-// accept, though the default role allows localhost. init refuses a server
-// certificate outside them (its default, localhost, is), serve refuses to
-// start with one, REST issuance answers 403 and ACME's newOrder
-// rejectedIdentifier, each naming the constraint.
+// accept. init refuses a server certificate outside them (its default,
+// localhost, is) and narrows the default role to them; for a role that
+// allows more, config check warns, REST issuance answers 403 and ACME's
+// newOrder rejectedIdentifier, each naming the constraint; serve refuses to
+// start with a server name outside them, and config check says so first.
 func TestNameConstraints(t *testing.T) {
 	d := filepath.Join(t.TempDir(), "ca")
 	r := pkid(t, nil, "init", "--dir", d, "--permitted-domain", "internal")
@@ -36,16 +39,25 @@ func TestNameConstraints(t *testing.T) {
 	}
 	d, https, _ := initCA(t, "--permitted-domain", "internal", "--dns", "ca.internal", "--ip", "127.0.0.1")
 	cfg := filepath.Join(d, "pkid.yaml")
-	// The default role allows localhost, which the constraint does not:
-	// config check warns, as serve's log does.
-	if r := pkid(t, nil, "config", "check", "--config", cfg); r.code != 0 || !strings.Contains(r.stderr, `warning: role "default" allows domain localhost, outside the intermediate's name constraints`) {
+	// init narrowed the default role to the constraint; a role that
+	// allows more (localhost) gets a warning from config check, as from
+	// serve's log.
+	raw, _ := os.ReadFile(cfg)
+	if !strings.Contains(string(raw), "    allowed_domains: [internal]\n") || !strings.Contains(string(raw), "    allowed_ip_ranges: [127.0.0.0/8]\n") {
+		t.Fatalf("the default role under --permitted-domain internal:\n%s", raw)
+	}
+	if r := pkid(t, nil, "config", "check", "--config", cfg); r.code != 0 || strings.Contains(r.stderr, "warning") {
+		t.Fatalf("config check of a CA made with constraints: %+v", r)
+	}
+	os.WriteFile(cfg, []byte(testutil.AddRole(string(raw), "wide", "allowed_domains: [internal, localhost]\nallow_subdomains: true\ndefault_ttl: 1h\nmax_ttl: 2h\nkey_types: [ec-p256]\next_key_usage: [server_auth]\nacme: {enabled: true, challenges: [http-01]}")), 0o644)
+	if r := pkid(t, nil, "config", "check", "--config", cfg); r.code != 0 || !strings.Contains(r.stderr, `warning: role "wide" allows domain localhost, outside the intermediate's name constraints`) {
 		t.Fatalf("config check of a role wider than the constraints: %+v", r)
 	}
 	s := serve(t, d, https)
-	admin := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default", "--admin"))
+	admin := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default", "--role", "wide", "--admin"))
 
-	issue := func(body string) (int, string) {
-		req, _ := http.NewRequest("POST", s.base+"/v1/issue/default", strings.NewReader(body))
+	issueAs := func(role, body string) (int, string) {
+		req, _ := http.NewRequest("POST", s.base+"/v1/issue/"+role, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+admin)
 		resp, err := s.client.Do(req)
 		if err != nil {
@@ -56,16 +68,19 @@ func TestNameConstraints(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&p)
 		return resp.StatusCode, p.Detail
 	}
-	if code, detail := issue(`{"dns_names":["x.localhost"]}`); code != 403 || !strings.Contains(detail, `role "default" allows the name, but dns x.localhost is outside the intermediate's name constraints (permitted dns: internal)`) {
+	if code, detail := issueAs("wide", `{"dns_names":["x.localhost"]}`); code != 403 || !strings.Contains(detail, `role "wide" allows the name, but dns x.localhost is outside the intermediate's name constraints (permitted dns: internal)`) {
 		t.Fatalf("fail/REST outside the constraints: %d %s", code, detail)
 	}
+	if code, detail := issueAs("default", `{"dns_names":["x.localhost"]}`); code != 403 || !strings.Contains(detail, `role "default" refuses`) {
+		t.Fatalf("fail/REST, the narrowed default role: %d %s", code, detail)
+	}
 	// IP addresses are not constrained (no --permitted-ip): per name type.
-	if code, detail := issue(`{"dns_names":["x.internal"],"ip_addresses":["127.0.0.2"]}`); code != 201 {
+	if code, detail := issueAs("default", `{"dns_names":["x.internal"],"ip_addresses":["127.0.0.2"]}`); code != 201 {
 		t.Fatalf("ok/REST inside the constraints: %d %s", code, detail)
 	}
 
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	cl := &xacme.Client{Key: key, DirectoryURL: s.base + "/acme/default/directory", HTTPClient: s.client}
+	cl := &xacme.Client{Key: key, DirectoryURL: s.base + "/acme/wide/directory", HTTPClient: s.client}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := cl.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err != nil {
@@ -80,7 +95,7 @@ func TestNameConstraints(t *testing.T) {
 	// A server certificate outside them, edited into pkid.yaml: serve
 	// stops at start, saying why, instead of serving what no client takes.
 	s.stop(t, syscall.SIGTERM)
-	raw, _ := os.ReadFile(cfg)
+	raw, _ = os.ReadFile(cfg)
 	os.WriteFile(cfg, []byte(strings.Replace(string(raw), "dns_names: [ca.internal]", "dns_names: [localhost]", 1)), 0o644)
 	if r := pkid(t, nil, "config", "check", "--config", cfg); r.code != 1 || !strings.Contains(r.stderr, "tls.dns_names: dns localhost is outside the intermediate's name constraints") {
 		t.Fatalf("config check of a server name outside the constraints: %+v", r)

@@ -89,7 +89,17 @@ func runInit(c *cobra.Command, f *initFlags) error {
 	if ptr == "" {
 		ptr = "http://" + f.httpListen
 	}
-	yaml := config.Render(config.Defaults{Listen: f.listen, ExternalURL: ext, HTTPListen: f.httpListen, PointersURL: ptr, DNSNames: f.dns, IPAddresses: f.ips})
+	// Under name constraints the default role allows what they permit,
+	// not the usual internal, localhost and 127.0.0.0/8.
+	var roleDomains, roleRanges []string
+	for _, d := range f.permittedDomains {
+		roleDomains = append(roleDomains, strings.TrimPrefix(d, "."))
+	}
+	for _, p := range constraints {
+		roleRanges = append(roleRanges, p.Masked().String())
+	}
+	yaml := config.Render(config.Defaults{Listen: f.listen, ExternalURL: ext, HTTPListen: f.httpListen, PointersURL: ptr, DNSNames: f.dns, IPAddresses: f.ips,
+		RoleDomains: roleDomains, RoleIPRanges: roleRanges})
 	// The flags end up in pkid.yaml: check it as serve will, before any
 	// file is written, so init never leaves a CA that cannot start.
 	if _, err := config.Parse(filepath.Join(d, "pkid.yaml"), yaml); err != nil {
