@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -78,11 +79,25 @@ var bindSecret = func() string {
 
 // startBIND runs named in the foreground on a free loopback port, primary
 // for the zone "internal", which the TSIG key "certbot" may add TXT records
-// to, and returns its address. It stops when the test ends.
+// to, and returns its address. It stops when the test ends. FreeAddr finds
+// a port free for TCP; should its UDP twin be taken, named exits, "unable
+// to listen on any configured interfaces", and another port is tried.
 func startBIND(t *testing.T, named string) string {
 	t.Helper()
+	for range 3 {
+		if addr, ok := tryBIND(t, named); ok {
+			return addr
+		}
+	}
+	t.Fatal("named found three ports in use")
+	return ""
+}
+
+// tryBIND is one attempt of startBIND; ok is false when the port was taken.
+func tryBIND(t *testing.T, named string) (addr string, ok bool) {
+	t.Helper()
 	dir := t.TempDir()
-	addr := testutil.FreeAddr(t)
+	addr = testutil.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	os.WriteFile(filepath.Join(dir, "internal.zone"), []byte(`$TTL 60
 @   IN SOA ns.internal. admin.internal. ( 1 60 60 600 60 )
@@ -112,14 +127,20 @@ zone "internal" {
 	cmd.Stdout, cmd.Stderr = lockedWriter{&log, &mu}, lockedWriter{&log, &mu}
 	exited := startServer(t, cmd)
 	logs := func() string { mu.Lock(); defer mu.Unlock(); return log.String() }
+	// "running" alone ends named's start-up ("running on Linux ...", an
+	// early line, does not).
+	ready := regexp.MustCompile(`(?m) running$`)
 	deadline := time.Now().Add(testutil.DutyWait)
-	for !strings.Contains(logs(), "running") {
+	for !ready.MatchString(logs()) {
 		select {
 		case <-exited:
 			// Debian's AppArmor profile for named confines it to /etc/bind
 			// and /var/cache/bind: a denial is the machine's, not pkid's.
 			if strings.Contains(logs(), "permission denied") {
 				t.Skipf("named may not read %s (AppArmor?):\n%s", dir, logs())
+			}
+			if strings.Contains(logs(), "unable to listen on any configured interfaces") {
+				return "", false // the port was taken
 			}
 			t.Fatalf("named exited:\n%s", logs())
 		case <-time.After(50 * time.Millisecond):
@@ -128,5 +149,5 @@ zone "internal" {
 			t.Fatalf("named not running:\n%s", logs())
 		}
 	}
-	return addr
+	return addr, true
 }
