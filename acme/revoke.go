@@ -99,12 +99,12 @@ func (s *Server) revokeCert(w http.ResponseWriter, r *http.Request) {
 // authorizedForAll is nil when the account holds a valid, unexpired
 // authorization for every identifier in cert (RFC 8555 §7.6), and
 // otherwise the unauthorized problem that names the first one it lacks.
-// pkid's own certificates (roles "_server", "_ocsp") are an
-// administrator's to revoke, and a certificate with a name ACME cannot
-// authorize (a URI, an email address) or with none is no account's.
+// pkid's own certificates (ca.OwnRole) are an administrator's to revoke,
+// and a certificate with a name ACME cannot authorize (a URI, an email
+// address) or with none is no account's.
 func (s *Server) authorizedForAll(r *http.Request, accountID string, cert *x509.Certificate, rec *store.CertRecord) error {
 	const refuse = "this account did not order this certificate and "
-	if strings.HasPrefix(rec.Role, "_") {
+	if ca.OwnRole(rec.Role) {
 		return unauthorized(refuse + "it is one of pkid's own; an administrator revokes it")
 	}
 	if len(cert.URIs)+len(cert.EmailAddresses) > 0 || len(cert.DNSNames)+len(cert.IPAddresses) == 0 {

@@ -15,15 +15,11 @@ import (
 // intermediate's name constraints do not allow, or "" if none: serve could
 // not issue its own certificate (pkid config check says so beforehand).
 func ServerNamesOutside(cfg *config.Config, inter *x509.Certificate) string {
-	for _, n := range cfg.TLS.DNSNames {
-		if why := policies.OutsideConstraint(inter, "dns", n); why != "" {
-			return "tls.dns_names: " + why
-		}
+	if why := policies.NamesOutside(inter, cfg.TLS.DNSNames, nil); why != "" {
+		return "tls.dns_names: " + why
 	}
-	for _, ip := range cfg.TLS.IPAddresses {
-		if why := policies.OutsideConstraint(inter, "ip", ip); why != "" {
-			return "tls.ip_addresses: " + why
-		}
+	if why := policies.NamesOutside(inter, nil, cfg.TLS.IPAddresses); why != "" {
+		return "tls.ip_addresses: " + why
 	}
 	return ""
 }

@@ -67,31 +67,27 @@ func (w *RootCRLWatcher) Reload() error {
 	if err != nil {
 		return err
 	}
-	refuse := func(err error) error {
-		w.mu.Lock()
-		w.modTime, w.refused = fi.ModTime(), err.Error()
-		w.mu.Unlock()
-		return err
-	}
 	der := raw
 	if b, _ := pem.Decode(raw); b != nil {
 		der = b.Bytes
 	}
 	rl, err := x509.ParseRevocationList(der)
 	if err != nil {
-		return refuse(fmt.Errorf("parse root CRL %s: %w", w.path, err))
-	}
-	if err := rl.CheckSignatureFrom(w.root); err != nil {
-		return refuse(fmt.Errorf("root CRL %s is not signed by the root: %w", w.path, err))
+		err = fmt.Errorf("parse root CRL %s: %w", w.path, err)
+	} else if serr := rl.CheckSignatureFrom(w.root); serr != nil {
+		err = fmt.Errorf("root CRL %s is not signed by the root: %w", w.path, serr)
 	}
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	// CRL numbers (thisUpdate in nanoseconds) order CRLs even when two are
 	// signed within one second, which thisUpdate's encoding cannot tell apart.
-	if w.der != nil && (rl.Number == nil || rl.Number.Cmp(w.number) <= 0) {
-		w.mu.Unlock()
-		return refuse(fmt.Errorf("root CRL %s (number %s) is not newer than the one served (number %s)", w.path, rl.Number, w.number))
+	if err == nil && w.der != nil && (rl.Number == nil || rl.Number.Cmp(w.number) <= 0) {
+		err = fmt.Errorf("root CRL %s (number %s) is not newer than the one served (number %s)", w.path, rl.Number, w.number)
 	}
-	defer w.mu.Unlock()
+	if err != nil {
+		w.modTime, w.refused = fi.ModTime(), err.Error()
+		return err
+	}
 	w.der, w.this, w.next, w.number, w.modTime, w.refused = der, rl.ThisUpdate, rl.NextUpdate, rl.Number, fi.ModTime(), ""
 	w.log.Info("root CRL loaded", "number", rl.Number, "next_update", rl.NextUpdate)
 	for _, e := range rl.RevokedCertificateEntries {

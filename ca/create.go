@@ -99,17 +99,7 @@ func (o HierarchyOptions) constrain(c *x509.Certificate) {
 func (o HierarchyOptions) OutsideConstraints(dnsNames, ips []string) string {
 	var c x509.Certificate
 	o.constrain(&c)
-	for _, n := range dnsNames {
-		if why := policies.OutsideConstraint(&c, "dns", n); why != "" {
-			return why
-		}
-	}
-	for _, ip := range ips {
-		if why := policies.OutsideConstraint(&c, "ip", ip); why != "" {
-			return why
-		}
-	}
-	return ""
+	return policies.NamesOutside(&c, dnsNames, ips)
 }
 
 // signCA signs a CA certificate for key's public half. parent nil means

@@ -144,7 +144,7 @@ func (o *OCSPResponder) delegate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rec := &store.CertRecord{Serial: SerialString(serial), Issuer: o.a.issuerID, Role: "_ocsp", Names: []string{tmpl.Subject.CommonName},
+	rec := &store.CertRecord{Serial: SerialString(serial), Issuer: o.a.issuerID, Role: OCSPRole, Names: []string{tmpl.Subject.CommonName},
 		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: der, KeyHash: KeyHash(cert.RawSubjectPublicKeyInfo),
 		Status: store.StatusValid, Requester: "pkid:ocsp", Via: "server", AuthorizedAt: now, CreatedAt: now}
 	if err := o.a.d.Store.InsertCertificate(ctx, rec); err != nil {

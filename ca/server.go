@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"pkid/policies"
@@ -19,6 +20,15 @@ import (
 // ServerRole is the record role of pkid's own TLS certificates, which are
 // issued outside any configured role.
 const ServerRole = "_server"
+
+// OCSPRole is the record role of a delegated OCSP responder certificate.
+const OCSPRole = "_ocsp"
+
+// OwnRole reports whether role is one of pkid's own (ServerRole,
+// OCSPRole): configured role names cannot start with '_' (config refuses
+// them), so a certificate under one is pkid's, an administrator's to
+// revoke.
+func OwnRole(role string) bool { return strings.HasPrefix(role, "_") }
 
 // IssueServerCertificate issues pkid's own TLS certificate for exactly the
 // configured names, recorded like any other so it can be listed and

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -45,61 +46,75 @@ func constrained(c *x509.Certificate) bool {
 		len(c.PermittedEmailAddresses)+len(c.ExcludedEmailAddresses)+len(c.PermittedURIDomains)+len(c.ExcludedURIDomains) > 0
 }
 
+// NamesOutside is OutsideConstraints for names given as text (pkid's own
+// TLS names, from flags or pkid.yaml), or "" if issuer allows them all.
+func NamesOutside(issuer *x509.Certificate, dnsNames, ips []string) string {
+	for _, n := range dnsNames {
+		if why := OutsideConstraint(issuer, "dns", n); why != "" {
+			return why
+		}
+	}
+	for _, ip := range ips {
+		if why := OutsideConstraint(issuer, "ip", ip); why != "" {
+			return why
+		}
+	}
+	return ""
+}
+
 // OutsideConstraint is OutsideConstraints for one name of type typ (dns,
 // ip, uri, email), as an ACME identifier or a command-line flag gives it.
+// A type the issuer does not constrain is not looked at.
 func OutsideConstraint(issuer *x509.Certificate, typ, value string) string {
-	var permitted, excluded []string
-	var match func(constraint string) bool
 	switch typ {
 	case "dns":
-		permitted, excluded = issuer.PermittedDNSDomains, issuer.ExcludedDNSDomains
-		match = func(c string) bool { return domainMatches(value, c) }
+		return verdict(typ, value, issuer.PermittedDNSDomains, issuer.ExcludedDNSDomains, func(c string) bool { return domainMatches(value, c) })
 	case "ip":
+		if len(issuer.PermittedIPRanges)+len(issuer.ExcludedIPRanges) == 0 {
+			return ""
+		}
 		ip := net.ParseIP(value)
 		if ip == nil {
 			return fmt.Sprintf("ip %q is not an IP address", value)
 		}
-		permitted, excluded = netStrings(issuer.PermittedIPRanges), netStrings(issuer.ExcludedIPRanges)
-		match = func(c string) bool { _, n, err := net.ParseCIDR(c); return err == nil && n.Contains(ip) }
+		return verdict(typ, value, issuer.PermittedIPRanges, issuer.ExcludedIPRanges, func(c *net.IPNet) bool { return c.Contains(ip) })
 	case "email":
-		permitted, excluded = issuer.PermittedEmailAddresses, issuer.ExcludedEmailAddresses
-		match = func(c string) bool { return emailMatches(value, c) }
+		return verdict(typ, value, issuer.PermittedEmailAddresses, issuer.ExcludedEmailAddresses, func(c string) bool { return emailMatches(value, c) })
 	case "uri":
+		if len(issuer.PermittedURIDomains)+len(issuer.ExcludedURIDomains) == 0 {
+			return ""
+		}
 		u, err := url.Parse(value)
 		if err != nil {
 			return fmt.Sprintf("uri %q does not parse", value)
 		}
 		host := u.Hostname()
-		if len(issuer.PermittedURIDomains)+len(issuer.ExcludedURIDomains) > 0 && (host == "" || net.ParseIP(host) != nil) {
+		if host == "" || net.ParseIP(host) != nil {
 			return fmt.Sprintf("uri %s: the intermediate constrains URIs, and one whose host is empty or an IP address matches no constraint", value)
 		}
-		permitted, excluded = issuer.PermittedURIDomains, issuer.ExcludedURIDomains
-		match = func(c string) bool { return uriHostMatches(host, c) }
+		return verdict(typ, value, issuer.PermittedURIDomains, issuer.ExcludedURIDomains, func(c string) bool { return uriHostMatches(host, c) })
 	default:
 		return fmt.Sprintf("name type %q is unknown", typ)
 	}
-	for _, c := range excluded {
-		if match(c) {
-			return fmt.Sprintf("%s %s is excluded by the intermediate's name constraints (%s)", typ, value, c)
-		}
-	}
-	if len(permitted) == 0 {
-		return ""
-	}
-	for _, c := range permitted {
-		if match(c) {
-			return ""
-		}
-	}
-	return fmt.Sprintf("%s %s is outside the intermediate's name constraints (permitted %s: %s)", typ, value, typ, strings.Join(permitted, ", "))
 }
 
-func netStrings(ns []*net.IPNet) []string {
-	out := make([]string, len(ns))
-	for i, n := range ns {
-		out[i] = n.String()
+// verdict applies one name type's constraints to value: any excluded
+// subtree that matches refuses it, and if there are permitted subtrees,
+// one must match.
+func verdict[C any](typ, value string, permitted, excluded []C, match func(C) bool) string {
+	for _, c := range excluded {
+		if match(c) {
+			return fmt.Sprintf("%s %s is excluded by the intermediate's name constraints (%v)", typ, value, c)
+		}
 	}
-	return out
+	if len(permitted) == 0 || slices.ContainsFunc(permitted, match) {
+		return ""
+	}
+	list := make([]string, len(permitted))
+	for i, c := range permitted {
+		list[i] = fmt.Sprint(c)
+	}
+	return fmt.Sprintf("%s %s is outside the intermediate's name constraints (permitted %s: %s)", typ, value, typ, strings.Join(list, ", "))
 }
 
 // domainMatches is RFC 5280's dNSName rule: "example.com" is that name and

@@ -22,38 +22,7 @@ func TestNginxMTLSWithCRLBundle(t *testing.T) {
 	r.issue(t, "nginx.internal", "127.0.0.1")
 	clientSerial := r.issue(t, "client.internal", "127.0.0.2")
 	port := testutil.FreeAddr(t)
-	conf := fmt.Sprintf(`worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log info;
-events {}
-http {
-  access_log %[1]s/access.log;
-  client_body_temp_path %[1]s/body; proxy_temp_path %[1]s/proxy; fastcgi_temp_path %[1]s/fcgi; uwsgi_temp_path %[1]s/uwsgi; scgi_temp_path %[1]s/scgi;
-  server {
-    listen %[2]s ssl;
-    ssl_certificate %[1]s/nginx.internal.crt;
-    ssl_certificate_key %[1]s/nginx.internal.key;
-    ssl_client_certificate %[1]s/root.crt;
-    ssl_verify_client on;
-    ssl_verify_depth 2;
-    ssl_crl %[1]s/crl.pem;
-    location / { return 200 "hello $ssl_client_s_dn\n"; }
-  }
-}
-`, r.dir, port)
-	os.WriteFile(r.path("nginx.conf"), []byte(conf), 0o644)
-	cmd := exec.Command(nginx, "-p", r.dir, "-c", r.path("nginx.conf"), "-g", "daemon off;")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Signal(syscall.SIGQUIT); cmd.Wait() }()
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(r.path("error.log"))
-			t.Logf("nginx's error log:\n%s", b)
-		}
-	})
+	cmd := startNginx(t, nginx, r, port, "ssl_crl "+r.path("crl.pem")+";")
 
 	await(t, "valid client never got 200 from nginx", func() bool { return r.get(t, port, "nginx.internal", "client.internal") == 200 })
 	if code := r.get(t, port, "nginx.internal", ""); code != 400 {
@@ -82,6 +51,28 @@ func TestNginxMTLSWithOCSP(t *testing.T) {
 	clientSerial := r.issue(t, "client.internal", "127.0.0.2")
 	r.issue(t, "other.internal", "127.0.0.3")
 	port := testutil.FreeAddr(t)
+	startNginx(t, nginx, r, port, "ssl_ocsp leaf;")
+
+	await(t, "valid client never got 200 from nginx", func() bool { return r.get(t, port, "nginx.internal", "client.internal") == 200 })
+	r.revoke(t, clientSerial)
+	// No reload: the revocation reaches OCSP within about 100 ms.
+	await(t, "revoked client still accepted by nginx", func() bool {
+		return r.get(t, port, "nginx.internal", "client.internal") == 400
+	})
+	if code := r.get(t, port, "nginx.internal", "other.internal"); code != 200 {
+		t.Fatalf("the other client after the revocation: %d, want 200", code)
+	}
+	if b, _ := os.ReadFile(r.path("error.log")); !strings.Contains(string(b), "certificate revoked") {
+		t.Fatal("nginx's error log lacks the revocation")
+	}
+}
+
+// startNginx runs nginx with r's files: it serves nginx.internal's
+// certificate on port, requires a client certificate under pkid's root,
+// and checks its revocation as check, an nginx directive, says. It stops when the test ends, and shows its error
+// log if the test failed.
+func startNginx(t *testing.T, nginx string, r *mtlsRig, port, check string) *exec.Cmd {
+	t.Helper()
 	conf := fmt.Sprintf(`worker_processes 1;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log info;
@@ -96,35 +87,24 @@ http {
     ssl_client_certificate %[1]s/root.crt;
     ssl_verify_client on;
     ssl_verify_depth 2;
-    ssl_ocsp leaf;
+    %[3]s
     location / { return 200 "hello $ssl_client_s_dn\n"; }
   }
 }
-`, r.dir, port)
+`, r.dir, port, check)
 	os.WriteFile(r.path("nginx.conf"), []byte(conf), 0o644)
 	cmd := exec.Command(nginx, "-p", r.dir, "-c", r.path("nginx.conf"), "-g", "daemon off;")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Signal(syscall.SIGQUIT); cmd.Wait() }()
 	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGQUIT)
+		cmd.Wait()
 		if t.Failed() {
 			b, _ := os.ReadFile(r.path("error.log"))
 			t.Logf("nginx's error log:\n%s", b)
 		}
 	})
-
-	await(t, "valid client never got 200 from nginx", func() bool { return r.get(t, port, "nginx.internal", "client.internal") == 200 })
-	r.revoke(t, clientSerial)
-	// No reload: the revocation reaches OCSP within about 100 ms.
-	await(t, "revoked client still accepted by nginx", func() bool {
-		return r.get(t, port, "nginx.internal", "client.internal") == 400
-	})
-	if code := r.get(t, port, "nginx.internal", "other.internal"); code != 200 {
-		t.Fatalf("the other client after the revocation: %d, want 200", code)
-	}
-	if b, _ := os.ReadFile(r.path("error.log")); !strings.Contains(string(b), "certificate revoked") {
-		t.Fatal("nginx's error log lacks the revocation")
-	}
+	return cmd
 }
