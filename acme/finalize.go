@@ -131,7 +131,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 	for i, id := range o.Identifiers {
 		names[i] = id.Value
 	}
-	iss, signErr := s.d.CA.Sign(ctx, &ca.SignRequest{Role: req.role, CSR: csr, Requester: "acme:" + req.account.ID, Via: "acme", ExactNames: names, Serial: serial})
+	iss, signErr := s.d.CA.Sign(ctx, &ca.SignRequest{Role: req.role, CSR: csr, Requester: "acme:" + req.account.ID, Via: store.ViaACME, ExactNames: names, Serial: serial, Replaces: o.ReplacesSerial})
 	refused := csrRefusal(signErr)
 	o, err = s.d.Store.UpdateOrder(ctx, o.ID, func(cur *store.ACMEOrder) error {
 		switch {
@@ -160,7 +160,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	audit.Log(r.Context(), s.log, audit.Entry{Event: "issue", Requester: "acme:" + req.account.ID, Role: req.role, Names: iss.Names, Outcome: "issued", Serial: iss.Record.Serial}, "via", "acme")
+	audit.Log(r.Context(), s.log, audit.Entry{Event: "issue", Requester: "acme:" + req.account.ID, Role: req.role, Names: iss.Names, Outcome: "issued", Serial: iss.Record.Serial}, "via", store.ViaACME)
 	w.Header().Set("Location", s.link.order(req.role, o.ID))
 	writeJSON(w, http.StatusOK, s.viewOrder(o))
 }

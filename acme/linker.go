@@ -17,6 +17,9 @@ func (l linker) newAccount(role string) string { return l.role(role) + "/new-acc
 func (l linker) newOrder(role string) string   { return l.role(role) + "/new-order" }
 func (l linker) revokeCert(role string) string { return l.role(role) + "/revoke-cert" }
 func (l linker) keyChange(role string) string  { return l.role(role) + "/key-change" }
+func (l linker) renewalInfo(role string) string {
+	return l.role(role) + "/renewal-info"
+}
 func (l linker) account(role, id string) string {
 	return l.role(role) + "/acct/" + id
 }

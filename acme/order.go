@@ -27,10 +27,12 @@ type orderView struct {
 	Finalize       string          `json:"finalize"`
 	Certificate    string          `json:"certificate,omitempty"`
 	Error          json.RawMessage `json:"error,omitempty"`
+	// Replaces echoes the order's "replaces" (RFC 9773 §5: MUST).
+	Replaces string `json:"replaces,omitempty"`
 }
 
 func (s *Server) viewOrder(o *store.ACMEOrder) orderView {
-	v := orderView{Status: o.Status, Expires: o.Expires.UTC().Format(time.RFC3339), Identifiers: o.Identifiers, Finalize: s.link.finalize(o.Role, o.ID), Error: o.Error}
+	v := orderView{Status: o.Status, Expires: o.Expires.UTC().Format(time.RFC3339), Identifiers: o.Identifiers, Finalize: s.link.finalize(o.Role, o.ID), Error: o.Error, Replaces: o.Replaces}
 	for _, id := range o.AuthzIDs {
 		v.Authorizations = append(v.Authorizations, s.link.authz(o.Role, id))
 	}
@@ -44,6 +46,9 @@ type newOrderBody struct {
 	Identifiers []Ident `json:"identifiers"`
 	NotBefore   string  `json:"notBefore"`
 	NotAfter    string  `json:"notAfter"`
+	// Replaces is the RFC 9773 certificate identifier of the certificate
+	// this order is to replace.
+	Replaces string `json:"replaces"`
 }
 
 // canonicalIdent checks an identifier's syntax and returns it in the form
@@ -121,8 +126,16 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, p)
 		return
 	}
+	var replacesSerial string
+	if b.Replaces != "" {
+		if replacesSerial, err = s.checkReplaces(r, req, b.Replaces, idents); err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+	}
 	now := s.d.Clock.Now().UTC()
-	o := &store.ACMEOrder{ID: newID(now), AccountID: req.account.ID, Role: req.role, Status: store.ACMEPending, Identifiers: idents, Expires: now.Add(s.d.OrderLifetime), CreatedAt: now}
+	o := &store.ACMEOrder{ID: newID(now), AccountID: req.account.ID, Role: req.role, Status: store.ACMEPending, Identifiers: idents, Expires: now.Add(s.d.OrderLifetime), CreatedAt: now,
+		Replaces: b.Replaces, ReplacesSerial: replacesSerial}
 	var fresh []*store.ACMEAuthz
 	allValid := true
 	for _, id := range idents {

@@ -50,6 +50,11 @@ func tlsProblem(d string) *Problem          { return prob("tls", 400, d) }
 func externalAccountRequired(d string) *Problem {
 	return prob("externalAccountRequired", 403, d)
 }
+
+// alreadyReplaced refuses an order whose "replaces" names a certificate
+// replaced before (RFC 9773 §5, §7.4); clients then order without it.
+func alreadyReplaced(d string) *Problem { return prob("alreadyReplaced", http.StatusConflict, d) }
+
 func unsupportedIdentifier(d string) *Problem { return prob("unsupportedIdentifier", 400, d) }
 
 // toProblem is the one mapping from CA error kinds to ACME problems.

@@ -101,6 +101,7 @@ func (s *Server) Handler() http.Handler {
 		{"/cert/{serial}", s.cert, []string{http.MethodPost}},
 		{"/revoke-cert", s.revokeCert, []string{http.MethodPost}},
 		{"/key-change", s.keyChange, []string{http.MethodPost}},
+		{"/renewal-info/{certid}", s.renewalInfo, []string{http.MethodGet, http.MethodHead}},
 	} {
 		route := r.HandleFunc("/acme/{role}"+rt.path, rt.h)
 		if rt.methods != nil {
@@ -114,6 +115,9 @@ func (s *Server) Handler() http.Handler {
 		takes := "ACME resources take POST (POST-as-GET to read)"
 		if strings.HasSuffix(r.URL.Path, "/directory") {
 			takes = "the directory is read with GET"
+		}
+		if strings.Contains(r.URL.Path, "/renewal-info/") {
+			takes = "renewal information is read with GET (RFC 9773 §4.1)"
 		}
 		p := malformed(r.Method + " is not allowed on " + r.URL.Path + "; " + takes)
 		p.Status = http.StatusMethodNotAllowed
@@ -158,7 +162,9 @@ func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
 		"newOrder":   s.link.newOrder(role),
 		"revokeCert": s.link.revokeCert(role),
 		"keyChange":  s.link.keyChange(role),
-		"meta":       meta,
+		// RFC 9773: when to renew, and "replaces" in new orders.
+		"renewalInfo": s.link.renewalInfo(role),
+		"meta":        meta,
 	})
 }
 

@@ -28,10 +28,12 @@ type CertView struct {
 	Status    string    `json:"status"`
 	// RevokedAt is null and Reason "" for certificates not revoked; both
 	// keys are always present so scripts can read them unconditionally.
-	RevokedAt   *time.Time `json:"revoked_at"`
-	Reason      string     `json:"reason"`
-	Replaces    string     `json:"replaces,omitempty"`
-	Certificate string     `json:"certificate"`
+	RevokedAt *time.Time `json:"revoked_at"`
+	Reason    string     `json:"reason"`
+	Replaces  string     `json:"replaces,omitempty"`
+	// ReplacedBy is the first certificate issued to replace this one.
+	ReplacedBy  string `json:"replaced_by,omitempty"`
+	Certificate string `json:"certificate"`
 }
 
 func (s *Server) view(rec *store.CertRecord) CertView {
@@ -39,7 +41,7 @@ func (s *Server) view(rec *store.CertRecord) CertView {
 		Serial: rec.Serial, Issuer: rec.Issuer, Role: rec.Role, Names: rec.Names,
 		NotBefore: rec.NotBefore, NotAfter: rec.NotAfter,
 		Status: store.EffectiveStatus(rec, s.opts.Clock.Now()),
-		Reason: rec.Reason, Replaces: rec.Replaces,
+		Reason: rec.Reason, Replaces: rec.Replaces, ReplacedBy: rec.ReplacedBy,
 		Certificate: string(ca.PEMCert(rec.DER)),
 	}
 	if !rec.RevokedAt.IsZero() {

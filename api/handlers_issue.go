@@ -106,7 +106,7 @@ func (s *Server) signRequest(role string, tok *store.Token, csrPEM, ttlText stri
 	if err != nil {
 		return nil, err
 	}
-	return &ca.SignRequest{Role: role, CSR: csr, TTL: ttl, Requester: requesterOf(tok), Via: "api", ExactNames: boundNames(tok)}, nil
+	return &ca.SignRequest{Role: role, CSR: csr, TTL: ttl, Requester: requesterOf(tok), Via: store.ViaAPI, ExactNames: boundNames(tok)}, nil
 }
 
 func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
@@ -129,7 +129,7 @@ func issueRequest(role string, tok *store.Token, b *issueBody) (*ca.IssueRequest
 		return nil, err
 	}
 	ir := &ca.IssueRequest{
-		SignRequest: ca.SignRequest{Role: role, TTL: ttl, Requester: requesterOf(tok), Via: "api", ExactNames: boundNames(tok)},
+		SignRequest: ca.SignRequest{Role: role, TTL: ttl, Requester: requesterOf(tok), Via: store.ViaAPI, ExactNames: boundNames(tok)},
 		KeyType:     b.KeyType, CommonName: b.CommonName, DNSNames: b.DNSNames, URIs: b.URIs,
 	}
 	for _, ip := range b.IPAddresses {
@@ -198,7 +198,7 @@ func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.logAudit(ctx, "issue", requester, role, iss.Names, "issued", iss.Record.Serial, "", "via", "api")
+	s.logAudit(ctx, "issue", requester, role, iss.Names, "issued", iss.Record.Serial, "", "via", store.ViaAPI)
 	writeJSON(w, http.StatusCreated, issueResponse(iss, keyPEM))
 }
 

@@ -113,6 +113,11 @@ func TestRenewal(t *testing.T) {
 		if v.Replaces != r.Serial {
 			t.Fatalf("replaces %q want %q", v.Replaces, r.Serial)
 		}
+		var prev api.CertView
+		s.do(t, "GET", "/v1/certs/"+r.Serial, "", nil, &prev)
+		if prev.ReplacedBy != out.Serial {
+			t.Fatalf("replaced_by %q want %q", prev.ReplacedBy, out.Serial)
+		}
 		// And the renewed certificate renews in turn, with a new key from a CSR.
 		key, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 		csr := csrPEM(t, key, "a.svc.internal", "a.svc.internal")

@@ -146,7 +146,7 @@ func (o *OCSPResponder) delegate(ctx context.Context) error {
 	}
 	rec := &store.CertRecord{Serial: SerialString(serial), Issuer: o.a.issuerID, Role: OCSPRole, Names: []string{tmpl.Subject.CommonName},
 		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: der, KeyHash: KeyHash(cert.RawSubjectPublicKeyInfo),
-		Status: store.StatusValid, Requester: "pkid:ocsp", Via: "server", AuthorizedAt: now, CreatedAt: now}
+		Status: store.StatusValid, Requester: "pkid:ocsp", Via: store.ViaServer, AuthorizedAt: now, CreatedAt: now}
 	if err := o.a.d.Store.InsertCertificate(ctx, rec); err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func (a *Authority) Renew(ctx context.Context, cert *x509.Certificate, newCSR *x
 	if err != nil {
 		return nil, err
 	}
-	if rec.Via == "acme" {
+	if rec.Via == store.ViaACME {
 		return nil, errs.New(errs.Forbidden, "certificate %s was issued through ACME; renew it through ACME", rec.Serial)
 	}
 	role := a.d.Roles[rec.Role]
@@ -76,6 +76,6 @@ func (a *Authority) Renew(ctx context.Context, cert *x509.Certificate, newCSR *x
 	}
 	return a.Sign(ctx, &SignRequest{
 		Role: rec.Role, CSR: csr, Requester: "mtls:" + rec.Serial, AuthorizedAt: rec.AuthorizedAt,
-		Via: "renew", Replaces: rec.Serial, ExactNames: rec.Names,
+		Via: store.ViaRenew, Replaces: rec.Serial, ExactNames: rec.Names,
 	})
 }

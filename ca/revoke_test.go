@@ -85,7 +85,7 @@ func TestRevokeRules(t *testing.T) {
 
 // TestRenewalOfRevokedRefusedAtCommit: a successor whose predecessor was
 // revoked after the renewal's checks (here: Sign called directly with
-// Replaces) is refused by the commit itself and recorded nowhere.
+// Replaces and Via "renew") is refused by the commit itself and recorded nowhere.
 func TestRenewalOfRevokedRefusedAtCommit(t *testing.T) {
 	a, st, _ := newAuthority(t, "ec-p256")
 	ctx := context.Background()
@@ -93,7 +93,7 @@ func TestRenewalOfRevokedRefusedAtCommit(t *testing.T) {
 	if _, err := a.Revoke(ctx, old.Record.Serial, "superseded"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := a.Sign(ctx, &ca.SignRequest{Role: "default", Replaces: old.Record.Serial, CSR: makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "gone.internal"}})})
+	_, err := a.Sign(ctx, &ca.SignRequest{Role: "default", Via: "renew", Replaces: old.Record.Serial, CSR: makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "gone.internal"}})})
 	if errs.KindOf(err) != errs.Unauthorized || !strings.Contains(errs.DetailOf(err), "revoked while it was being renewed") {
 		t.Fatalf("successor of a revoked certificate: %v", err)
 	}

@@ -66,7 +66,7 @@ func (a *Authority) IssueServerCertificate(ctx context.Context, dnsNames []strin
 	if err != nil {
 		return nil, err
 	}
-	return a.signAndCommit(ctx, role, tmpl, ttl, &SignRequest{CSR: csr, Requester: "pkid:server", Via: "server"}, KeyHash(csr.RawSubjectPublicKeyInfo), dec.Names())
+	return a.signAndCommit(ctx, role, tmpl, ttl, &SignRequest{CSR: csr, Requester: "pkid:server", Via: store.ViaServer}, KeyHash(csr.RawSubjectPublicKeyInfo), dec.Names())
 }
 
 // ReplaceAt is when a certificate pkid uses itself (its TLS certificate,

@@ -59,6 +59,11 @@ type ACMEOrder struct {
 	// certificate's commit and the order's, the order still finds its
 	// certificate by it.
 	PendingSerial string `json:"pending_serial,omitempty"`
+	// Replaces is the RFC 9773 certificate identifier the order named in
+	// "replaces", as sent (the order echoes it); ReplacesSerial is that
+	// certificate's serial, which the new certificate's record names.
+	Replaces       string `json:"replaces,omitempty"`
+	ReplacesSerial string `json:"replaces_serial,omitempty"`
 }
 
 // ACMEChallenge is one way to prove control of an identifier.

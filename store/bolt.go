@@ -216,14 +216,8 @@ func (b *Bolt) InsertCertificate(ctx context.Context, rec *CertRecord) error {
 			return ErrKeyBlocked
 		}
 		if rec.Replaces != "" {
-			if seq := serials.Get(certKey(rec.Replaces)); seq != nil {
-				prev, err := getCert(certs, seq)
-				if err != nil {
-					return err
-				}
-				if prev.Status == StatusRevoked {
-					return ErrReplacedRevoked
-				}
+			if err := markReplaced(certs, serials.Get(certKey(rec.Replaces)), rec); err != nil {
+				return err
 			}
 		}
 		// Records are appended in insertion order, so a commit dirties the
@@ -405,6 +399,33 @@ func (b *Bolt) UpdateCertificate(ctx context.Context, serial string, fn func(*Ce
 		return nil, fmt.Errorf("update certificate %s: %w", serial, err)
 	}
 	return rec, nil
+}
+
+// markReplaced records rec as the replacement of the record at seq (nil
+// when that record is unknown: nothing to mark), in rec's own insert.
+func markReplaced(certs *bolt.Bucket, seq []byte, rec *CertRecord) error {
+	if seq == nil {
+		return nil
+	}
+	prev, err := getCert(certs, seq)
+	if err != nil {
+		return err
+	}
+	// A renewal's only authority is the certificate it renews; an ACME
+	// replacement was validated afresh, and replacing a revoked
+	// certificate is what ARI asks of it.
+	if rec.Via == ViaRenew && prev.Status == StatusRevoked {
+		return ErrReplacedRevoked
+	}
+	if prev.ReplacedBy != "" {
+		return nil
+	}
+	prev.ReplacedBy = rec.Serial
+	val, err := encodeCert(prev)
+	if err != nil {
+		return err
+	}
+	return certs.Put(seq, val)
 }
 
 // indexRevocation keeps the CRL and blocked-key indexes in step with a

@@ -47,6 +47,15 @@ const (
 	StatusRevoked = "revoked"
 )
 
+// How a certificate was issued (CertRecord.Via). The store itself acts on
+// ViaRenew: a renewal's only authority is the certificate it replaces.
+const (
+	ViaAPI    = "api"    // REST sign or issue, with a token
+	ViaACME   = "acme"   // an ACME order
+	ViaRenew  = "renew"  // mTLS renewal of a certificate pkid issued
+	ViaServer = "server" // pkid's own certificates (TLS, OCSP responder)
+)
+
 // CertRecord is everything pkid keeps about one issued certificate.
 type CertRecord struct {
 	Serial    string    `json:"serial"` // lowercase hex, no leading zeros
@@ -67,10 +76,17 @@ type CertRecord struct {
 	// AuthorizedAt is when the last real authorization (token, OIDC, ACME
 	// validation) happened; renewals copy it, which bounds renewal chains.
 	AuthorizedAt time.Time `json:"authorized_at"`
-	// Via is how it was issued: "api", "acme", "renew".
-	Via       string    `json:"via"`
-	Replaces  string    `json:"replaces,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	// Via is how it was issued: ViaAPI, ViaACME, ViaRenew or ViaServer.
+	Via string `json:"via"`
+	// Replaces is the serial of the certificate this one replaces: the one
+	// a renewal renewed, or the one an ACME order named in "replaces"
+	// (RFC 9773 §5).
+	Replaces string `json:"replaces,omitempty"`
+	// ReplacedBy is the serial of the first certificate committed to
+	// replace this one. An ACME order may not name a certificate that
+	// already has one (alreadyReplaced, RFC 9773 §5).
+	ReplacedBy string    `json:"replaced_by,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // ListFilter selects certificates; zero fields do not filter.
@@ -129,9 +145,11 @@ type Token struct {
 type Store interface {
 	// InsertCertificate durably commits a new record; ErrDuplicate if the
 	// serial exists. In the same transaction it refuses a record whose
-	// KeyHash is blocked (ErrKeyBlocked) or whose Replaces is revoked
-	// (ErrReplacedRevoked), so a revocation racing an issuance or a renewal
-	// cannot be overtaken by it.
+	// KeyHash is blocked (ErrKeyBlocked), or a renewal (Via "renew", whose
+	// only authority is the certificate it replaces) whose Replaces is
+	// revoked (ErrReplacedRevoked), so a revocation racing an issuance or a
+	// renewal cannot be overtaken by it. A record with Replaces sets the
+	// replaced record's ReplacedBy, unless it already has one.
 	InsertCertificate(ctx context.Context, rec *CertRecord) error
 	// GetCertificate returns the record or ErrNotFound.
 	GetCertificate(ctx context.Context, serial string) (*CertRecord, error)

@@ -5,11 +5,13 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -234,21 +236,53 @@ func testRevocation(t *testing.T, open Opener) {
 		t.Fatalf("fail/insert with a blocked key: %v", err)
 	}
 	successor := Record("default")
-	successor.Replaces = rec.Serial
+	successor.Replaces, successor.Via = rec.Serial, "renew"
 	if err := s.InsertCertificate(ctx, successor); !errors.Is(err, store.ErrReplacedRevoked) {
 		t.Fatalf("fail/renewal of a revoked certificate: %v", err)
 	}
 	if _, err := s.GetCertificate(ctx, successor.Serial); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("fail/refused renewal recorded anyway: %v", err)
 	}
+	if got, _ := s.GetCertificate(ctx, rec.Serial); got.ReplacedBy != "" {
+		t.Fatalf("fail/a refused renewal marked its predecessor replaced: %q", got.ReplacedBy)
+	}
+	// An ACME order that names a revoked certificate in "replaces" was
+	// validated afresh: RFC 9773 asks for exactly that replacement.
+	acmeNew := Record("default")
+	acmeNew.Replaces, acmeNew.Via = rec.Serial, "acme"
+	if err := s.InsertCertificate(ctx, acmeNew); err != nil {
+		t.Fatalf("ok/ACME replacement of a revoked certificate: %v", err)
+	}
+	if got, _ := s.GetCertificate(ctx, rec.Serial); got.ReplacedBy != acmeNew.Serial || got.Status != store.StatusRevoked || got.Reason != "keyCompromise" {
+		t.Fatalf("ok/replaced_by set, revocation kept: %+v", got)
+	}
 	valid := Record("default")
 	if err := s.InsertCertificate(ctx, valid); err != nil {
 		t.Fatal(err)
 	}
 	ok := Record("default")
-	ok.Replaces = valid.Serial
+	ok.Replaces, ok.Via = valid.Serial, "renew"
 	if err := s.InsertCertificate(ctx, ok); err != nil {
 		t.Fatalf("ok/renewal of a valid certificate: %v", err)
+	}
+	// The first replacement is the one recorded; a second (a client that
+	// lost the first) is committed but does not overwrite it.
+	second := Record("default")
+	second.Replaces, second.Via = valid.Serial, "renew"
+	if err := s.InsertCertificate(ctx, second); err != nil {
+		t.Fatalf("ok/second renewal: %v", err)
+	}
+	got, err := s.GetCertificate(ctx, valid.Serial)
+	if err != nil || got.ReplacedBy != ok.Serial || !bytes.Equal(got.DER, valid.DER) || got.Status != store.StatusValid {
+		t.Fatalf("ok/replaced_by names the first replacement: %+v %v", got, err)
+	}
+	if st, _, _ := s.ListCertificates(ctx, store.ListFilter{Status: store.StatusValid, Now: t0}); !slices.ContainsFunc(st, func(r *store.CertRecord) bool { return r.Serial == valid.Serial }) {
+		t.Fatal("fail/marking a record replaced dropped it from the status index")
+	}
+	orphan := Record("default")
+	orphan.Replaces = RandomSerial()
+	if err := s.InsertCertificate(ctx, orphan); err != nil {
+		t.Fatalf("ok/replacing a serial the store does not hold: %v", err)
 	}
 }
 

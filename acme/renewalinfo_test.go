@@ -1,0 +1,277 @@
+package acme_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	legoapi "github.com/go-acme/lego/v5/acme/api"
+	"github.com/go-acme/lego/v5/certcrypto"
+	"github.com/go-acme/lego/v5/certificate"
+)
+
+// issueRaw takes a one-name order through finalize and returns the leaf.
+func (c *rawClient) issueRaw(name string) *x509.Certificate {
+	c.t.Helper()
+	loc, o := c.readyOrder(name)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if a := c.post(o.Finalize, map[string]any{"csr": csrFor(c.t, key, name)}); a.status != 200 {
+		c.t.Fatalf("finalize %s: %d %s", name, a.status, a.body)
+	}
+	c.post(loc, nil).json(c.t, &o)
+	blk, _ := pem.Decode(c.post(o.Certificate, nil).body)
+	leaf, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return leaf
+}
+
+type renewalInfo struct {
+	SuggestedWindow struct{ Start, End time.Time } `json:"suggestedWindow"`
+}
+
+// getRenewalInfo GETs role's renewalInfo for a certificate identifier.
+func getRenewalInfo(t *testing.T, role, id string) (int, http.Header, renewalInfo, string) {
+	t.Helper()
+	dir := newRaw(t, role).url("renewalInfo")
+	resp, err := srv.client.Get(dir + "/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var ri renewalInfo
+	if resp.StatusCode == 200 {
+		if err := json.Unmarshal(body, &ri); err != nil {
+			t.Fatalf("renewalInfo %s: %v", body, err)
+		}
+		return resp.StatusCode, resp.Header, ri, string(body)
+	}
+	var p struct{ Type, Detail string }
+	json.Unmarshal(body, &p)
+	return resp.StatusCode, resp.Header, ri, p.Type + " " + p.Detail
+}
+
+// TestRenewalInfo: RFC 9773 §4 with lego's own certificate identifier,
+// so pkid reads the identifier the way clients write it.
+func TestRenewalInfo(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	stop := c.serveKeyAuth()
+	defer stop()
+	leaf := c.issueRaw("ari.internal")
+	id, err := legoapi.MakeARICertID(leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("ok/valid: two thirds of the lifetime", func(t *testing.T) {
+		status, h, ri, body := getRenewalInfo(t, "default", id)
+		life := leaf.NotAfter.Sub(leaf.NotBefore)
+		end := leaf.NotBefore.Add(life * 2 / 3).Truncate(time.Second)
+		if status != 200 || !ri.SuggestedWindow.End.Equal(end) || !ri.SuggestedWindow.Start.Equal(leaf.NotBefore.Add(life*2/3-life/10).Truncate(time.Second)) {
+			t.Fatalf("%d %s, want a window ending %s", status, body, end)
+		}
+		// The role's 24 h certificate: ask again in an hour, in seconds.
+		if h.Get("Retry-After") != "3600" || h.Get("Content-Type") != "application/json" {
+			t.Fatalf("headers %v", h)
+		}
+	})
+	t.Run("ok/HEAD", func(t *testing.T) {
+		resp, err := srv.client.Head(c.url("renewalInfo") + "/" + id)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("HEAD: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	})
+	aki, serial, _ := strings.Cut(id, ".")
+	for _, tc := range []struct {
+		name, role, id string
+		status         int
+		detail         string
+	}{
+		{"fail/no dot", "default", aki + serial, 400, "base64url(authority key identifier)"},
+		{"fail/padded", "default", id + "=", 400, "outside the base64url alphabet"},
+		{"fail/negative serial", "default", aki + ".gA", 400, "negative"},
+		{"fail/unknown serial", "default", aki + ".AQ", 404, "no certificate with serial 1 from issuer"},
+		{"fail/another issuer's key identifier", "default", "q80B." + serial, 404, "from issuer abcd01"},
+		{"fail/another role's directory", "wild", id, 404, `issued under role "default", not "wild"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, h, _, body := getRenewalInfo(t, tc.role, tc.id)
+			if status != tc.status || !strings.Contains(body, tc.detail) || !strings.Contains(body, "urn:ietf:params:acme:error:malformed") || h.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("%d %s, want %d saying %q", status, body, tc.status, tc.detail)
+			}
+		})
+	}
+	t.Run("fail/POST", func(t *testing.T) {
+		a := c.post(c.url("renewalInfo")+"/"+id, nil)
+		if typ, d := a.problem(t); a.status != 405 || typ != "malformed" || !strings.Contains(d, "read with GET") {
+			t.Fatalf("POST-as-GET: %d %s", a.status, a.body)
+		}
+	})
+	t.Run("ok/revoked: renew now", func(t *testing.T) {
+		rv := map[string]any{"certificate": base64.RawURLEncoding.EncodeToString(leaf.Raw), "reason": 1}
+		if a := c.post(c.url("revokeCert"), rv); a.status != 200 {
+			t.Fatalf("revoke: %d %s", a.status, a.body)
+		}
+		status, _, ri, body := getRenewalInfo(t, "default", id)
+		now := srv.clock.Now()
+		if status != 200 || !ri.SuggestedWindow.End.Before(now) || !ri.SuggestedWindow.Start.Before(ri.SuggestedWindow.End) {
+			t.Fatalf("%d %s at %s, want a window in the past", status, body, now)
+		}
+	})
+}
+
+// TestNewOrderReplaces: RFC 9773 §5's checks of "replaces", by hand.
+func TestNewOrderReplaces(t *testing.T) {
+	c := newRaw(t, "default")
+	c.register()
+	stop := c.serveKeyAuth()
+	defer stop()
+	leaf := c.issueRaw("old.internal")
+	id, _ := legoapi.MakeARICertID(leaf)
+	order := func(c *rawClient, replaces string, names ...string) answer {
+		var ids []map[string]string
+		for _, n := range names {
+			ids = append(ids, map[string]string{"type": "dns", "value": n})
+		}
+		return c.post(c.url("newOrder"), map[string]any{"identifiers": ids, "replaces": replaces})
+	}
+	other := newRaw(t, "default")
+	other.register()
+	aki, _, _ := strings.Cut(id, ".")
+	for _, tc := range []struct {
+		name     string
+		c        *rawClient
+		replaces string
+		names    []string
+		typ      string
+		detail   string
+	}{
+		{"fail/not an identifier", c, "old-internal", []string{"old.internal"}, "malformed", "replaces: a certificate identifier is"},
+		{"fail/unknown certificate", c, aki + ".AQ", []string{"old.internal"}, "malformed", "replaces names no certificate of this directory"},
+		{"fail/another account's certificate", other, id, []string{"old.internal"}, "unauthorized", "was not issued to this account"},
+		{"fail/no identifier shared", c, id, []string{"new.internal"}, "malformed", "shares none of its identifiers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if typ, d := order(tc.c, tc.replaces, tc.names...).problem(t); typ != tc.typ || !strings.Contains(d, tc.detail) {
+				t.Fatalf("%s %s, want %s saying %q", typ, d, tc.typ, tc.detail)
+			}
+		})
+	}
+	var o struct {
+		orderObj
+		Replaces string `json:"replaces"`
+	}
+	a := order(c, id, "old.internal", "more.internal")
+	a.json(t, &o)
+	if a.status != 201 || o.Replaces != id {
+		t.Fatalf("ok/order that replaces (and adds a name): %d %s", a.status, a.body)
+	}
+	if c.post(a.header.Get("Location"), nil).json(t, &o); o.Replaces != id {
+		t.Fatalf("ok/the order keeps echoing replaces: %+v", o)
+	}
+	// Until a replacement is issued the certificate is not replaced: an
+	// abandoned order does not block the next.
+	second := order(c, id, "old.internal")
+	if second.status != 201 {
+		t.Fatalf("ok/second pending replacement: %d %s", second.status, second.body)
+	}
+	var so orderObj
+	second.json(t, &so)
+	var az authzObj
+	c.post(so.Authorizations[0], nil).json(t, &az)
+	for _, ch := range az.Challenges {
+		if ch.Type == "http-01" {
+			c.post(ch.URL, map[string]any{})
+		}
+	}
+	c.waitAuthz(so.Authorizations[0])
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if f := c.post(so.Finalize, map[string]any{"csr": csrFor(t, key, "old.internal")}); f.status != 200 {
+		t.Fatalf("finalize the replacement: %d %s", f.status, f.body)
+	}
+	c.post(second.header.Get("Location"), nil).json(t, &so)
+	newSerial := so.Certificate[strings.LastIndex(so.Certificate, "/")+1:]
+	st := srv.run.Store
+	oldRec, err := st.GetCertificate(context.Background(), leaf.SerialNumber.Text(16))
+	if err != nil || oldRec.ReplacedBy != newSerial {
+		t.Fatalf("ok/the old record names its replacement %s: %+v %v", newSerial, oldRec, err)
+	}
+	if newRec, err := st.GetCertificate(context.Background(), newSerial); err != nil || newRec.Replaces != oldRec.Serial || newRec.Via != "acme" {
+		t.Fatalf("ok/the new record names what it replaces: %+v %v", newRec, err)
+	}
+	a = order(c, id, "old.internal")
+	if typ, d := a.problem(t); a.status != http.StatusConflict || typ != "alreadyReplaced" || !strings.Contains(d, "already replaced by "+newSerial) {
+		t.Fatalf("fail/replaced twice: %d %s", a.status, a.body)
+	}
+}
+
+// TestLegoARI: lego asks pkid when to renew, renews with "replaces", and
+// when it renews the same certificate again gets alreadyReplaced and
+// orders without it (RFC 9773 §5), as its own code expects.
+func TestLegoARI(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newLego(t, "default")
+	res, err := c.Certificate.Obtain(ctx, certificate.ObtainRequest{Domains: []string{"c.internal"}, KeyType: certcrypto.EC256})
+	if err != nil {
+		t.Fatalf("obtain: %v", err)
+	}
+	leaf := leafOf(t, res)
+	ri, err := c.Certificate.GetRenewalInfo(ctx, leaf)
+	if err != nil {
+		t.Fatalf("renewalInfo: %v", err)
+	}
+	now := srv.clock.Now()
+	if at := ri.ShouldRenewAt(now, time.Hour); at != nil {
+		t.Fatalf("lego would renew a fresh 24 h certificate at %s", at)
+	}
+	if at := ri.ShouldRenewAt(now, 24*time.Hour); at == nil || at.Before(leaf.NotBefore.Add(13*time.Hour)) || at.After(leaf.NotBefore.Add(16*time.Hour)) {
+		t.Fatalf("lego's renewal time %v, want within pkid's window (hours 13.6 to 16)", at)
+	}
+	if ri.RetryAfter != time.Hour {
+		t.Fatalf("Retry-After %s, want 1h", ri.RetryAfter)
+	}
+	renewed, err := c.Certificate.Renew(ctx, *res, &certificate.RenewOptions{UseARICertID: true})
+	if err != nil {
+		t.Fatalf("renew with replaces: %v", err)
+	}
+	st := srv.run.Store
+	newLeaf := leafOf(t, renewed)
+	if rec, err := st.GetCertificate(ctx, newLeaf.SerialNumber.Text(16)); err != nil || rec.Replaces != leaf.SerialNumber.Text(16) {
+		t.Fatalf("the renewal does not name what it replaced: %+v %v", rec, err)
+	}
+	again, err := c.Certificate.Renew(ctx, *res, &certificate.RenewOptions{UseARICertID: true})
+	if err != nil {
+		t.Fatalf("lego's retry without replaces after alreadyReplaced: %v", err)
+	}
+	third, err := st.GetCertificate(ctx, leafOf(t, again).SerialNumber.Text(16))
+	if err != nil || third.Replaces != "" {
+		t.Fatalf("the retried order should replace nothing: %+v %v", third, err)
+	}
+	if old, _ := st.GetCertificate(ctx, leaf.SerialNumber.Text(16)); old.ReplacedBy != newLeaf.SerialNumber.Text(16) {
+		t.Fatalf("replaced_by %q, want the first renewal", old.ReplacedBy)
+	}
+	// A revoked certificate: lego renews at once.
+	if err := c.Certificate.RevokeWithReason(ctx, renewed.Certificate, new(uint(1))); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	ri, err = c.Certificate.GetRenewalInfo(ctx, newLeaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at := ri.ShouldRenewAt(now, 0); at == nil || !at.Equal(now.UTC()) {
+		t.Fatalf("lego's renewal time for a revoked certificate %v, want now", at)
+	}
+}
