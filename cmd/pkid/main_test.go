@@ -286,7 +286,14 @@ func (s *server) recordReason(t *testing.T, serial string) string {
 	return s.record(t, serial).Reason
 }
 
-func (s *server) record(t *testing.T, serial string) (rec struct{ Status, Reason string }) {
+// certRecord is the part of GET /v1/certs/{serial} the tests read.
+type certRecord struct {
+	Status, Reason string
+	Replaces       string `json:"replaces"`
+	ReplacedBy     string `json:"replaced_by"`
+}
+
+func (s *server) record(t *testing.T, serial string) (rec certRecord) {
 	t.Helper()
 	resp, err := s.client.Get(s.base + "/v1/certs/" + serial)
 	if err != nil {
