@@ -52,6 +52,8 @@ func FuzzSignedPayload(f *testing.F) {
 		{1, ``}, {1, `{}`}, {1, `{"contact":["mailto:x@y"]}`}, {1, `{"contact":["tel:1"]}`}, {1, `{"status":"deactivated"}`},
 		{2, `{"identifiers":[{"type":"dns","value":"a.strict.internal"}]}`}, {2, `{"identifiers":[{"type":"ip","value":"::1"},{"type":"dns","value":"*.x"}]}`},
 		{2, `{"identifiers":[{"type":"email","value":"a@b"}]}`}, {2, `{"identifiers":[]}`}, {2, `{"notBefore":"2030-01-01T00:00:00Z","identifiers":[]}`}, {2, `null`},
+		{2, `{"identifiers":[{"type":"dns","value":"a.strict.internal"}],"replaces":"q80B.AIA"}`}, {2, `{"identifiers":[{"type":"dns","value":"a.strict.internal"}],"replaces":"."}`},
+		{2, `{"identifiers":[{"type":"dns","value":"a.strict.internal"}],"replaces":7}`},
 		{3, `{"csr":"MIIB"}`}, {3, `{"csr":"!!"}`}, {3, `{}`}, {3, `{"csr":""}`}, {4, ``}, {4, `{"status":"deactivated"}`}, {4, `{"status":"valid"}`}, {5, ``}, {5, `[]`},
 		{6, `{"certificate":"MIIB","reason":99}`}, {6, `{"certificate":"","reason":-1}`}, {7, `{"protected":"e30","payload":"e30","signature":"AA"}`}, {7, `"x"`},
 	}

@@ -41,11 +41,11 @@ func parseCertID(s string) (certID, error) {
 	}
 	aki, err := b64url(akiText)
 	if err != nil {
-		return certID{}, fmt.Errorf("its authority key identifier %q is not unpadded base64url: %w", akiText, err)
+		return certID{}, fmt.Errorf("its authority key identifier is not unpadded base64url: %w", err)
 	}
 	der, err := b64url(serialText)
 	if err != nil {
-		return certID{}, fmt.Errorf("its serial number %q is not unpadded base64url: %w", serialText, err)
+		return certID{}, fmt.Errorf("its serial number is not unpadded base64url: %w", err)
 	}
 	// The serial is the DER content of a positive INTEGER: minimal, so
 	// one certificate has one identifier, and at most 20 octets (RFC 5280
@@ -67,10 +67,10 @@ func b64url(s string) ([]byte, error) {
 	if s == "" {
 		return nil, errors.New("it is empty")
 	}
-	if i := strings.IndexFunc(s, func(c rune) bool {
-		return !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_')
-	}); i >= 0 {
-		return nil, fmt.Errorf("%q is outside the base64url alphabet", s[i:i+1])
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return nil, fmt.Errorf("%q is outside the base64url alphabet", c)
+		}
 	}
 	return base64.RawURLEncoding.Strict().DecodeString(s)
 }
@@ -92,7 +92,11 @@ func formatCertID(rec *store.CertRecord) string {
 func (s *Server) lookupCertID(r *http.Request, role string, id certID) (*store.CertRecord, error) {
 	rec, err := s.d.CA.Store().GetCertificate(r.Context(), id.serial)
 	if errors.Is(err, store.ErrNotFound) || err == nil && !strings.EqualFold(rec.Issuer, id.issuer) {
-		return nil, fmt.Errorf("no certificate with serial %s from issuer %s: %w", id.serial, id.issuer, store.ErrNotFound)
+		issuer := id.issuer
+		if len(issuer) > 64 {
+			issuer = issuer[:64] + "…"
+		}
+		return nil, fmt.Errorf("no certificate with serial %s from issuer %s: %w", id.serial, issuer, store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
