@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,33 +14,38 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ocsp"
+
 	"pkid/ca"
 	"pkid/internal/testutil"
 )
 
 // TestApacheMD runs Apache httpd with mod_md, Debian's, unchanged, against
-// a built pkid. mod_md gets its certificate through http-01 on Apache's
-// own port, and asks pkid's renewalInfo (RFC 9773) when to renew: the
-// window it logs is pkid's, to the second. The certificate is then revoked;
-// at its next check (a graceful restart here, standing in for mod_md's
-// check interval) mod_md learns from ARI to renew at once, orders with
-// "replaces", and Apache serves the new certificate, which pkid records as
-// the revoked one's replacement.
+// a built pkid. mod_md gets one site's certificate through http-01 and
+// another's through tls-alpn-01, each on Apache's own port, staples pkid's
+// OCSP answers (MDStapling), and asks pkid's renewalInfo (RFC 9773) when to
+// renew: the window it logs is pkid's, to the second. One certificate is
+// then revoked; at its next check (a graceful restart here, standing in
+// for mod_md's check interval) mod_md learns from ARI to renew it at once,
+// orders with "replaces", and Apache serves the new certificate, which
+// pkid records as the revoked one's replacement; the other site keeps
+// its certificate.
 func TestApacheMD(t *testing.T) {
 	apache := needTool(t, "apache2")
 	modules := "/usr/lib/apache2/modules"
 	if _, err := os.Stat(filepath.Join(modules, "mod_md.so")); err != nil {
 		t.Fatalf("apache2 is installed but not mod_md: %v", err)
 	}
-	const site = "apache.internal"
+	const site, alpnSite = "apache.internal", "alpn.apache.internal"
+	tlsAddr := testutil.FreeAddr(t)
+	_, tlsPort, _ := net.SplitHostPort(tlsAddr)
 	d, https, _, h01 := initACMECA(t, map[string]string{
-		"  hosts: {}\n": "  hosts: {" + site + ": 127.0.0.1}\n",
+		"  hosts: {}\n":           "  hosts: {" + site + ": 127.0.0.1, " + alpnSite + ": 127.0.0.1}\n",
+		"  tlsalpn01_port: 443\n": "  tlsalpn01_port: " + tlsPort + "\n",
 	})
 	s := serve(t, d, https)
 	root := filepath.Join(d, "certs", "root.crt")
-	tlsAddr := testutil.FreeAddr(t)
 	_, httpPort, _ := net.SplitHostPort(h01)
-	_, tlsPort, _ := net.SplitHostPort(tlsAddr)
 
 	// Apache's children (user nobody) serve the http-01 answers from
 	// mod_md's store, so they must be able to reach it.
@@ -84,10 +90,20 @@ MDCertificateAgreement accepted
 MDContactEmail ops@example.com
 MDStoreDir "`+work+`/md"
 MDPortMap 80:`+httpPort+` 443:`+tlsPort+`
-MDCAChallenges http-01
-MDomain `+site+`
+MDStapling on
+<MDomain `+site+`>
+  MDCAChallenges http-01
+</MDomain>
+<MDomain `+alpnSite+`>
+  MDCAChallenges tls-alpn-01
+</MDomain>
 <VirtualHost *:`+tlsPort+`>
   ServerName `+site+`
+  SSLEngine on
+</VirtualHost>
+<VirtualHost *:`+tlsPort+`>
+  ServerName `+alpnSite+`
+  Protocols http/1.1 acme-tls/1
   SSLEngine on
 </VirtualHost>
 `), 0o644)
@@ -128,30 +144,43 @@ MDomain `+site+`
 			}
 		}
 	}
-	// served waits until Apache serves a certificate from pkid other than
-	// not (a serial; "" for any).
-	served := func(not string) *x509.Certificate {
+	// served waits until Apache serves name a certificate from pkid other
+	// than not (a serial; "" for any), with a good OCSP staple from pkid.
+	served := func(name, not string) *x509.Certificate {
 		t.Helper()
 		for deadline := time.Now().Add(testutil.DutyWait); ; time.Sleep(100 * time.Millisecond) {
-			leaf, _, err := caddyServes(tlsAddr, site, roots)
+			leaf, staple, err := caddyServes(tlsAddr, name, roots)
 			if err == nil && ca.SerialString(leaf.SerialNumber) != not {
-				return leaf
+				if staple == nil {
+					err = errors.New("no OCSP staple")
+				} else if r, perr := ocsp.ParseResponseForCert(staple, leaf, nil); perr != nil || r.Status != ocsp.Good {
+					err = fmt.Errorf("staple %+v, %v", r, perr)
+				} else {
+					return leaf
+				}
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("apache does not serve %s a new certificate from pkid: %v", site, err)
+				t.Fatalf("apache does not serve %s a new certificate from pkid with a good staple: %v", name, err)
 			}
 		}
 	}
 	// mod_md activates what it got at the next graceful restart.
-	const staged = "has been setup and changes will be activated on next (graceful) server restart"
-	waitLog(0, staged)
+	staged := func(name string) string {
+		return "The Managed Domain " + name + " has been setup and changes will be activated on next (graceful) server restart"
+	}
+	waitLog(0, staged(site))
+	waitLog(0, staged(alpnSite))
 	off := len(logFrom(0))
 	cmd.Process.Signal(syscall.SIGUSR1)
-	first := served("")
+	first := served(site, "")
 	if len(first.DNSNames) != 1 || first.DNSNames[0] != site || first.NotAfter.Sub(first.NotBefore) != 24*time.Hour+time.Minute {
 		t.Fatalf("SANs %v, validity %s; want [%s] and the role's 24 h (+1 m skew)", first.DNSNames, first.NotAfter.Sub(first.NotBefore), site)
 	}
-	// At its restart mod_md asks renewalInfo about the certificate it
+	alpnFirst := served(alpnSite, "")
+	if len(alpnFirst.DNSNames) != 1 || alpnFirst.DNSNames[0] != alpnSite {
+		t.Fatalf("SANs %v, want [%s]", alpnFirst.DNSNames, alpnSite)
+	}
+	// At its restart mod_md asks renewalInfo about the certificates it
 	// holds, and logs pkid's window: two thirds of the lifetime, opening a
 	// tenth of it earlier.
 	life := first.NotAfter.Sub(first.NotBefore)
@@ -163,10 +192,13 @@ MDomain `+site+`
 	mustPKID(t, nil, "cert", "revoke", "--config", filepath.Join(d, "pkid.yaml"), "--reason", "keyCompromise", old)
 	off = len(logFrom(0))
 	cmd.Process.Signal(syscall.SIGUSR1)
-	waitLog(off, "CA advises renew via ARI now")
-	waitLog(off, staged)
+	waitLog(off, "md("+site+"): CA advises renew via ARI now")
+	waitLog(off, staged(site))
 	cmd.Process.Signal(syscall.SIGUSR1)
-	renewed := served(old)
+	renewed := served(site, old)
+	if kept := served(alpnSite, ""); !kept.Equal(alpnFirst) {
+		t.Fatalf("mod_md replaced %s's certificate too (%x), which was neither revoked nor due", alpnSite, kept.SerialNumber)
+	}
 	rec := s.record(t, ca.SerialString(renewed.SerialNumber))
 	if rec.Status != "valid" || rec.Replaces != old {
 		t.Fatalf("the renewal's record %+v, want valid and replacing %s", rec, old)
