@@ -37,6 +37,22 @@ func (c *rawClient) issueRaw(name string) *x509.Certificate {
 	return leaf
 }
 
+// ariClient registers an account of the default role that answers http-01
+// until the test ends, and has it issued a certificate for name; it
+// returns the leaf and lego's RFC 9773 identifier of it.
+func ariClient(t *testing.T, name string) (*rawClient, *x509.Certificate, string) {
+	t.Helper()
+	c := newRaw(t, "default")
+	c.register()
+	t.Cleanup(c.serveKeyAuth())
+	leaf := c.issueRaw(name)
+	id, err := legoapi.MakeARICertID(leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, leaf, id
+}
+
 type renewalInfo struct {
 	SuggestedWindow struct{ Start, End time.Time } `json:"suggestedWindow"`
 }
@@ -66,15 +82,7 @@ func getRenewalInfo(t *testing.T, role, id string) (int, http.Header, renewalInf
 // TestRenewalInfo: RFC 9773 §4 with lego's own certificate identifier,
 // so pkid reads the identifier the way clients write it.
 func TestRenewalInfo(t *testing.T) {
-	c := newRaw(t, "default")
-	c.register()
-	stop := c.serveKeyAuth()
-	defer stop()
-	leaf := c.issueRaw("ari.internal")
-	id, err := legoapi.MakeARICertID(leaf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, leaf, id := ariClient(t, "ari.internal")
 	t.Run("ok/valid: two thirds of the lifetime", func(t *testing.T) {
 		status, h, ri, body := getRenewalInfo(t, "default", id)
 		life := leaf.NotAfter.Sub(leaf.NotBefore)
@@ -135,12 +143,7 @@ func TestRenewalInfo(t *testing.T) {
 
 // TestNewOrderReplaces: RFC 9773 §5's checks of "replaces", by hand.
 func TestNewOrderReplaces(t *testing.T) {
-	c := newRaw(t, "default")
-	c.register()
-	stop := c.serveKeyAuth()
-	defer stop()
-	leaf := c.issueRaw("old.internal")
-	id, _ := legoapi.MakeARICertID(leaf)
+	c, leaf, id := ariClient(t, "old.internal")
 	order := func(c *rawClient, replaces string, names ...string) answer {
 		var ids []map[string]string
 		for _, n := range names {
