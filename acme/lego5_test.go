@@ -101,6 +101,21 @@ func TestLegoIPIdentifiers(t *testing.T) {
 	})
 }
 
+// TestLegoProfiles: lego sends a profile whatever the directory offers; a
+// profile other than the role's is refused, not silently ignored.
+func TestLegoProfiles(t *testing.T) {
+	c, _ := newLego(t, "default")
+	_, err := c.Certificate.Obtain(context.Background(), certificate.ObtainRequest{Domains: []string{"a.internal"}, KeyType: certcrypto.EC256, Profile: "shortlived"})
+	if err == nil || !strings.Contains(err.Error(), "invalidProfile") {
+		t.Fatalf("fail/profile shortlived: %v", err)
+	}
+	res, err := c.Certificate.Obtain(context.Background(), certificate.ObtainRequest{Domains: []string{"a.internal"}, KeyType: certcrypto.EC256, Profile: "default"})
+	if err != nil {
+		t.Fatalf("ok/profile default: %v", err)
+	}
+	testutil.LintCertificate(t, leafOf(t, res).Raw)
+}
+
 func TestLegoKeyRollover(t *testing.T) {
 	c, u := newLego(t, "default")
 	newKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

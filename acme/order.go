@@ -29,10 +29,12 @@ type orderView struct {
 	Error          json.RawMessage `json:"error,omitempty"`
 	// Replaces echoes the order's "replaces" (RFC 9773 §5: MUST).
 	Replaces string `json:"replaces,omitempty"`
+	// Profile echoes the profile the order asked for.
+	Profile string `json:"profile,omitempty"`
 }
 
 func (s *Server) viewOrder(o *store.ACMEOrder) orderView {
-	v := orderView{Status: o.Status, Expires: o.Expires.UTC().Format(time.RFC3339), Identifiers: o.Identifiers, Finalize: s.link.finalize(o.Role, o.ID), Error: o.Error, Replaces: o.Replaces}
+	v := orderView{Status: o.Status, Expires: o.Expires.UTC().Format(time.RFC3339), Identifiers: o.Identifiers, Finalize: s.link.finalize(o.Role, o.ID), Error: o.Error, Replaces: o.Replaces, Profile: o.Profile}
 	for _, id := range o.AuthzIDs {
 		v.Authorizations = append(v.Authorizations, s.link.authz(o.Role, id))
 	}
@@ -49,6 +51,9 @@ type newOrderBody struct {
 	// Replaces is the RFC 9773 certificate identifier of the certificate
 	// this order is to replace.
 	Replaces string `json:"replaces"`
+	// Profile, if given, must be the directory's role: the only profile
+	// it offers.
+	Profile string `json:"profile"`
 }
 
 // canonicalIdent checks an identifier's syntax and returns it in the form
@@ -79,6 +84,10 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 	var b newOrderBody
 	if err := json.Unmarshal(req.payload, &b); err != nil {
 		s.writeProblem(w, r, malformed("newOrder payload is not a JSON object: "+err.Error()))
+		return
+	}
+	if b.Profile != "" && b.Profile != req.role {
+		s.writeProblem(w, r, invalidProfile(fmt.Sprintf("this directory offers profile %q only, its role; each role is a profile with a directory of its own (/acme/<role>/directory), and %q is not this one", req.role, b.Profile)))
 		return
 	}
 	if b.NotBefore != "" || b.NotAfter != "" {
@@ -135,7 +144,7 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.d.Clock.Now().UTC()
 	o := &store.ACMEOrder{ID: newID(now), AccountID: req.account.ID, Role: req.role, Status: store.ACMEPending, Identifiers: idents, Expires: now.Add(s.d.OrderLifetime), CreatedAt: now,
-		Replaces: b.Replaces, ReplacesSerial: replacesSerial}
+		Replaces: b.Replaces, ReplacesSerial: replacesSerial, Profile: b.Profile}
 	var fresh []*store.ACMEAuthz
 	allValid := true
 	for _, id := range idents {

@@ -55,6 +55,10 @@ func externalAccountRequired(d string) *Problem {
 // replaced before (RFC 9773 §5, §7.4); clients then order without it.
 func alreadyReplaced(d string) *Problem { return prob("alreadyReplaced", http.StatusConflict, d) }
 
+// invalidProfile refuses an order for a profile the directory does not
+// offer (draft-ietf-acme-profiles).
+func invalidProfile(d string) *Problem { return prob("invalidProfile", 400, d) }
+
 func unsupportedIdentifier(d string) *Problem { return prob("unsupportedIdentifier", 400, d) }
 
 // toProblem is the one mapping from CA error kinds to ACME problems.

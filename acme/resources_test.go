@@ -42,6 +42,11 @@ func TestDirectory(t *testing.T) {
 				t.Errorf("%s = %v", k, c.dir[k])
 			}
 		}
+		// The role is the directory's one profile (draft-ietf-acme-profiles).
+		profiles, _ := c.dir["meta"].(map[string]any)["profiles"].(map[string]any)
+		if d, _ := profiles["default"].(string); len(profiles) != 1 || !strings.Contains(d, "valid 24h0m0s, for server_auth and client_auth") {
+			t.Errorf("meta.profiles = %v", profiles)
+		}
 	})
 	t.Run("fail/role without acme", func(t *testing.T) {
 		resp, err := srv.client.Get(srv.dirURL("noacme"))
@@ -317,6 +322,23 @@ func TestNewOrder(t *testing.T) {
 			if ch.Token == "" || ch.Type == "dns-01" {
 				t.Fatalf("challenge %+v offered for an IP", ch)
 			}
+		}
+	})
+	t.Run("fail/a profile the directory does not offer", func(t *testing.T) {
+		a := c.post(c.url("newOrder"), map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "a.internal"}}, "profile": "shortlived"})
+		if typ, d := a.problem(t); a.status != 400 || typ != "invalidProfile" || !strings.Contains(d, `offers profile "default" only`) {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+	})
+	t.Run("ok/the directory's own profile, echoed", func(t *testing.T) {
+		a := c.post(c.url("newOrder"), map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "a.internal"}}, "profile": "default"})
+		var o struct{ Status, Profile string }
+		a.json(t, &o)
+		if a.status != 201 || o.Profile != "default" {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+		if c.post(a.header.Get("Location"), nil).json(t, &o); o.Profile != "default" {
+			t.Fatalf("order read back: %+v", o)
 		}
 	})
 	t.Run("fail/outside the role", func(t *testing.T) {

@@ -7,6 +7,7 @@ package acme
 
 import (
 	"crypto"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -155,7 +156,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
 	role, rl := s.roleOf(r)
-	meta := map[string]any{"externalAccountRequired": rl.ACME.RequireEAB}
+	meta := map[string]any{"externalAccountRequired": rl.ACME.RequireEAB,
+		// ACME profiles (draft-ietf-acme-profiles): a role is a profile,
+		// and each directory offers its own only.
+		"profiles": map[string]string{role: describeProfile(role, rl)}}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"newNonce":   s.link.newNonce(role),
 		"newAccount": s.link.newAccount(role),
@@ -166,6 +170,13 @@ func (s *Server) directory(w http.ResponseWriter, r *http.Request) {
 		"renewalInfo": s.link.renewalInfo(role),
 		"meta":        meta,
 	})
+}
+
+// describeProfile is the directory's human-readable description of role's
+// certificates.
+func describeProfile(role string, rl *policies.Role) string {
+	return fmt.Sprintf("pkid role %s: certificates valid %s, for %s; each role is a profile with a directory of its own",
+		role, rl.DefaultTTL, strings.Join(rl.ExtKeyUsage, " and "))
 }
 
 func (s *Server) newNonce(w http.ResponseWriter, r *http.Request) {

@@ -64,6 +64,9 @@ type ACMEOrder struct {
 	// certificate's serial, which the new certificate's record names.
 	Replaces       string `json:"replaces,omitempty"`
 	ReplacesSerial string `json:"replaces_serial,omitempty"`
+	// Profile is the profile the order asked for (only ever its role's),
+	// kept so the order can echo it.
+	Profile string `json:"profile,omitempty"`
 }
 
 // ACMEChallenge is one way to prove control of an identifier.
