@@ -157,6 +157,11 @@ func (s *Server) renewalInfo(w http.ResponseWriter, r *http.Request) {
 	var v renewalInfoView
 	v.SuggestedWindow.Start = start.UTC().Format(time.RFC3339)
 	v.SuggestedWindow.End = end.UTC().Format(time.RFC3339)
+	if rec.Status == store.StatusRevoked {
+		// Why "renew now": the certificate's public record (revoked, when,
+		// for what reason), which clients such as mod_md log.
+		v.ExplanationURL = s.externalURL + "/v1/certs/" + rec.Serial
+	}
 	w.Header().Set("Retry-After", strconv.Itoa(int(retry/time.Second)))
 	writeJSON(w, http.StatusOK, v)
 }

@@ -55,6 +55,7 @@ func ariClient(t *testing.T, name string) (*rawClient, *x509.Certificate, string
 
 type renewalInfo struct {
 	SuggestedWindow struct{ Start, End time.Time } `json:"suggestedWindow"`
+	ExplanationURL  string                         `json:"explanationURL"`
 }
 
 // getRenewalInfo GETs role's renewalInfo for a certificate identifier.
@@ -85,6 +86,9 @@ func TestRenewalInfo(t *testing.T) {
 	c, leaf, id := ariClient(t, "ari.internal")
 	t.Run("ok/valid: two thirds of the lifetime", func(t *testing.T) {
 		status, h, ri, body := getRenewalInfo(t, "default", id)
+		if ri.ExplanationURL != "" {
+			t.Fatalf("a valid certificate needs no explanation: %s", body)
+		}
 		life := leaf.NotAfter.Sub(leaf.NotBefore)
 		end := leaf.NotBefore.Add(life * 2 / 3).Truncate(time.Second)
 		if status != 200 || !ri.SuggestedWindow.End.Equal(end) || !ri.SuggestedWindow.Start.Equal(leaf.NotBefore.Add(life*2/3-life/10).Truncate(time.Second)) {
@@ -137,6 +141,16 @@ func TestRenewalInfo(t *testing.T) {
 		now := srv.clock.Now()
 		if status != 200 || !ri.SuggestedWindow.End.Before(now) || !ri.SuggestedWindow.Start.Before(ri.SuggestedWindow.End) {
 			t.Fatalf("%d %s at %s, want a window in the past", status, body, now)
+		}
+		// The explanation is the certificate's public record.
+		resp, err := srv.client.Get(ri.ExplanationURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var rec struct{ Status, Reason string }
+		if json.NewDecoder(resp.Body).Decode(&rec); rec.Status != "revoked" || rec.Reason != "keyCompromise" {
+			t.Fatalf("explanationURL %q: %d %+v", ri.ExplanationURL, resp.StatusCode, rec)
 		}
 	})
 }

@@ -192,6 +192,7 @@ MDStapling on
 	mustPKID(t, nil, "cert", "revoke", "--config", filepath.Join(d, "pkid.yaml"), "--reason", "keyCompromise", old)
 	off = len(logFrom(0))
 	cmd.Process.Signal(syscall.SIGUSR1)
+	waitLog(off, "(explantion: "+s.base+"/v1/certs/"+old+")") // sic: mod_md's spelling
 	waitLog(off, "md("+site+"): CA advises renew via ARI now")
 	waitLog(off, staged(site))
 	cmd.Process.Signal(syscall.SIGUSR1)
