@@ -29,7 +29,9 @@ import (
 // for mod_md's check interval) mod_md learns from ARI to renew it at once,
 // orders with "replaces", and Apache serves the new certificate, which
 // pkid records as the revoked one's replacement; the other site keeps
-// its certificate.
+// its certificate. The tls-alpn-01 site asks for the role's profile and
+// insists on it (MDProfileMandatory), which works only if the directory
+// offers it.
 func TestApacheMD(t *testing.T) {
 	apache := needTool(t, "apache2")
 	modules := "/usr/lib/apache2/modules"
@@ -96,6 +98,8 @@ MDStapling on
 </MDomain>
 <MDomain `+alpnSite+`>
   MDCAChallenges tls-alpn-01
+  MDProfile default
+  MDProfileMandatory on
 </MDomain>
 <VirtualHost *:`+tlsPort+`>
   ServerName `+site+`
