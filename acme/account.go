@@ -36,6 +36,10 @@ type accountView struct {
 	Orders  string   `json:"orders"`
 }
 
+// accountRequester is how records and audit lines name an ACME account:
+// a certificate whose Requester it is was ordered by that account.
+func accountRequester(id string) string { return "acme:" + id }
+
 func (s *Server) viewAccount(a *store.ACMEAccount) accountView {
 	return accountView{Status: a.Status, Contact: a.Contact, Orders: s.link.orders(a.Role, a.ID)}
 }
@@ -126,7 +130,7 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.account.create", Requester: "acme:" + acct.ID, Role: req.role, Outcome: "accepted"})
+	audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.account.create", Requester: accountRequester(acct.ID), Role: req.role, Outcome: "accepted"})
 	w.Header().Set("Location", s.link.account(req.role, acct.ID))
 	writeJSON(w, http.StatusCreated, s.viewAccount(acct))
 }
@@ -180,7 +184,7 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if b.Status == store.ACMEDeactivated {
-			audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.account.deactivate", Requester: "acme:" + acct.ID, Role: req.role, Outcome: "accepted"})
+			audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.account.deactivate", Requester: accountRequester(acct.ID), Role: req.role, Outcome: "accepted"})
 		}
 	}
 	w.Header().Set("Location", s.link.account(req.role, acct.ID))

@@ -131,7 +131,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 	for i, id := range o.Identifiers {
 		names[i] = id.Value
 	}
-	iss, signErr := s.d.CA.Sign(ctx, &ca.SignRequest{Role: req.role, CSR: csr, Requester: "acme:" + req.account.ID, Via: store.ViaACME, ExactNames: names, Serial: serial, Replaces: o.ReplacesSerial})
+	iss, signErr := s.d.CA.Sign(ctx, &ca.SignRequest{Role: req.role, CSR: csr, Requester: accountRequester(req.account.ID), Via: store.ViaACME, ExactNames: names, Serial: serial, Replaces: replacedSerial(o)})
 	refused := csrRefusal(signErr)
 	o, err = s.d.Store.UpdateOrder(ctx, o.ID, func(cur *store.ACMEOrder) error {
 		switch {
@@ -148,7 +148,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if signErr != nil {
-		audit.Log(r.Context(), s.log, audit.Entry{Event: "issue", Requester: "acme:" + req.account.ID, Role: req.role, Names: names, Outcome: "refused", Reason: signErr.Error()})
+		audit.Log(r.Context(), s.log, audit.Entry{Event: "issue", Requester: accountRequester(req.account.ID), Role: req.role, Names: names, Outcome: "refused", Reason: signErr.Error()})
 		if refused != nil {
 			s.writeProblem(w, r, refused)
 		} else {
@@ -160,7 +160,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	audit.Log(r.Context(), s.log, audit.Entry{Event: "issue", Requester: "acme:" + req.account.ID, Role: req.role, Names: iss.Names, Outcome: "issued", Serial: iss.Record.Serial}, "via", store.ViaACME)
+	audit.Log(r.Context(), s.log, audit.Entry{Event: "issue", Requester: accountRequester(req.account.ID), Role: req.role, Names: iss.Names, Outcome: "issued", Serial: iss.Record.Serial}, "via", store.ViaACME)
 	w.Header().Set("Location", s.link.order(req.role, o.ID))
 	writeJSON(w, http.StatusOK, s.viewOrder(o))
 }
@@ -178,7 +178,7 @@ func (s *Server) cert(w http.ResponseWriter, r *http.Request) {
 	}
 	serial := mux.Vars(r)["serial"]
 	rec, err := s.d.CA.Store().GetCertificate(r.Context(), serial)
-	if err != nil || rec.Requester != "acme:"+req.account.ID {
+	if err != nil || rec.Requester != accountRequester(req.account.ID) {
 		s.writeProblem(w, r, notFound("no certificate "+serial+" for this account"))
 		return
 	}

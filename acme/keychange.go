@@ -96,7 +96,7 @@ func (s *Server) keyChange(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.account.keychange", Requester: "acme:" + acct.ID, Role: req.role, Outcome: "accepted"})
+	audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.account.keychange", Requester: accountRequester(acct.ID), Role: req.role, Outcome: "accepted"})
 	w.Header().Set("Location", s.link.account(req.role, acct.ID))
 	writeJSON(w, http.StatusOK, s.viewAccount(acct))
 }

@@ -135,24 +135,19 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, p)
 		return
 	}
-	var replacesSerial string
 	if b.Replaces != "" {
-		if replacesSerial, err = s.checkReplaces(r, req, b.Replaces, idents); err != nil {
+		if err := s.checkReplaces(r, req, b.Replaces, idents); err != nil {
 			s.writeProblem(w, r, err)
 			return
 		}
 	}
 	now := s.d.Clock.Now().UTC()
 	o := &store.ACMEOrder{ID: newID(now), AccountID: req.account.ID, Role: req.role, Status: store.ACMEPending, Identifiers: idents, Expires: now.Add(s.d.OrderLifetime), CreatedAt: now,
-		Replaces: b.Replaces, ReplacesSerial: replacesSerial, Profile: b.Profile}
+		Replaces: b.Replaces, Profile: b.Profile}
 	var fresh []*store.ACMEAuthz
 	allValid := true
 	for _, id := range idents {
-		wildcard := id.Type == "dns" && strings.HasPrefix(id.Value, "*.")
-		base := id
-		if wildcard {
-			base.Value = strings.TrimPrefix(id.Value, "*.")
-		}
+		base, wildcard := authzIdent(id)
 		if s.d.AuthzReuse > 0 {
 			if az, err := s.d.Store.FindValidAuthz(r.Context(), req.account.ID, base, wildcard, now.Add(-s.d.AuthzReuse), now); err == nil {
 				o.AuthzIDs = append(o.AuthzIDs, az.ID)
@@ -181,6 +176,16 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", s.link.order(req.role, o.ID))
 	writeJSON(w, http.StatusCreated, s.viewOrder(o))
+}
+
+// authzIdent is what authorizes id: a wildcard DNS name is authorized
+// for its base name, with the authorization marked wildcard (RFC 8555
+// §7.1.3); any other identifier for itself.
+func authzIdent(id Ident) (base Ident, wildcard bool) {
+	if id.Type == "dns" && strings.HasPrefix(id.Value, "*.") {
+		return Ident{Type: "dns", Value: strings.TrimPrefix(id.Value, "*.")}, true
+	}
+	return id, false
 }
 
 // challengeTypes are the challenges offered for an identifier: those the
@@ -264,7 +269,7 @@ func (s *Server) refreshOrder(r *http.Request, o *store.ACMEOrder) (*store.ACMEO
 		if o.PendingSerial != "" {
 			rec, err := s.d.CA.Store().GetCertificate(r.Context(), o.PendingSerial)
 			switch {
-			case err == nil && rec.Requester == "acme:"+o.AccountID:
+			case err == nil && rec.Requester == accountRequester(o.AccountID):
 				o.Status, o.CertSerial = store.ACMEValid, rec.Serial
 				return o, nil
 			case err != nil && !errors.Is(err, store.ErrNotFound):

@@ -75,17 +75,6 @@ func b64url(s string) ([]byte, error) {
 	return base64.RawURLEncoding.Strict().DecodeString(s)
 }
 
-// formatCertID is parseCertID's inverse, for a stored record.
-func formatCertID(rec *store.CertRecord) string {
-	aki, _ := hex.DecodeString(rec.Issuer)
-	n, _ := new(big.Int).SetString(rec.Serial, 16)
-	der := n.Bytes()
-	if len(der) == 0 || der[0]&0x80 != 0 {
-		der = append([]byte{0}, der...)
-	}
-	return base64.RawURLEncoding.EncodeToString(aki) + "." + base64.RawURLEncoding.EncodeToString(der)
-}
-
 // lookupCertID finds the record a certificate identifier names: issued
 // by this CA under role. A record of another issuer under the same serial
 // is not it.
@@ -168,29 +157,38 @@ func (s *Server) renewalInfo(w http.ResponseWriter, r *http.Request) {
 
 // checkReplaces applies RFC 9773 §5's checks to a new order's "replaces":
 // the certificate exists, was issued to this account, shares an
-// identifier with the order, and has not been replaced already. It
-// returns the replaced certificate's serial.
-func (s *Server) checkReplaces(r *http.Request, req *request, replaces string, idents []Ident) (string, error) {
+// identifier with the order, and has not been replaced already.
+func (s *Server) checkReplaces(r *http.Request, req *request, replaces string, idents []Ident) error {
 	id, err := parseCertID(replaces)
 	if err != nil {
-		return "", malformed("replaces: " + err.Error())
+		return malformed("replaces: " + err.Error())
 	}
 	rec, err := s.lookupCertID(r, req.role, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", malformed("replaces names no certificate of this directory: " + err.Error())
+		return malformed("replaces names no certificate of this directory: " + err.Error())
 	}
 	if err != nil {
-		return "", fmt.Errorf("replaces %s: %w", id.serial, err)
+		return fmt.Errorf("replaces %s: %w", id.serial, err)
 	}
-	if rec.Requester != "acme:"+req.account.ID {
-		return "", unauthorized("replaces: certificate " + rec.Serial + " was not issued to this account")
+	if rec.Requester != accountRequester(req.account.ID) {
+		return unauthorized("replaces: certificate " + rec.Serial + " was not issued to this account")
 	}
 	shared := slices.ContainsFunc(idents, func(id Ident) bool { return slices.Contains(rec.Names, id.Value) })
 	if !shared {
-		return "", malformed(fmt.Sprintf("replaces: certificate %s is for [%s], and this order shares none of its identifiers [%s]", rec.Serial, strings.Join(rec.Names, ", "), identString(idents)))
+		return malformed(fmt.Sprintf("replaces: certificate %s is for [%s], and this order shares none of its identifiers [%s]", rec.Serial, strings.Join(rec.Names, ", "), identString(idents)))
 	}
 	if rec.ReplacedBy != "" {
-		return "", alreadyReplaced(fmt.Sprintf("certificate %s was already replaced by %s; order without \"replaces\"", rec.Serial, rec.ReplacedBy))
+		return alreadyReplaced(fmt.Sprintf("certificate %s was already replaced by %s; order without \"replaces\"", rec.Serial, rec.ReplacedBy))
 	}
-	return rec.Serial, nil
+	return nil
+}
+
+// replacedSerial is the serial of the certificate order o replaces, or
+// "": its "replaces" passed parseCertID at newOrder.
+func replacedSerial(o *store.ACMEOrder) string {
+	if o.Replaces == "" {
+		return ""
+	}
+	id, _ := parseCertID(o.Replaces)
+	return id.serial
 }

@@ -3,6 +3,7 @@ package acme
 import (
 	"encoding/asn1"
 	"encoding/base64"
+	"encoding/hex"
 	"math/big"
 	"strings"
 	"testing"
@@ -106,4 +107,16 @@ func FuzzCertID(f *testing.F) {
 			t.Fatalf("%q parsed to %+v, which formats as %q", in, id, back)
 		}
 	})
+}
+
+// formatCertID is parseCertID's inverse, for a stored record: what a
+// client computes from the certificate (lego's MakeARICertID).
+func formatCertID(rec *store.CertRecord) string {
+	aki, _ := hex.DecodeString(rec.Issuer)
+	n, _ := new(big.Int).SetString(rec.Serial, 16)
+	der := n.Bytes()
+	if len(der) == 0 || der[0]&0x80 != 0 {
+		der = append([]byte{0}, der...)
+	}
+	return base64.RawURLEncoding.EncodeToString(aki) + "." + base64.RawURLEncoding.EncodeToString(der)
 }

@@ -59,7 +59,7 @@ func (s *Server) revokeCert(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case req.account != nil && rec.Requester != "acme:"+req.account.ID:
+	case req.account != nil && rec.Requester != accountRequester(req.account.ID):
 		// Not the subscriber: an account that proved control of every
 		// name. It may only say the names are no longer the subscriber's
 		// (Boulder's rule, after Mozilla's policy): other reasons are the
@@ -85,7 +85,7 @@ func (s *Server) revokeCert(w http.ResponseWriter, r *http.Request) {
 	}
 	who := "acme-certkey"
 	if req.account != nil {
-		who = "acme:" + req.account.ID
+		who = accountRequester(req.account.ID)
 	}
 	if _, err := s.d.CA.Revoke(r.Context(), rec.Serial, reason); err != nil {
 		audit.Log(r.Context(), s.log, audit.Entry{Event: "revoke", Requester: who, Role: rec.Role, Names: rec.Names, Outcome: "refused", Serial: rec.Serial, Reason: err.Error()})
@@ -120,8 +120,7 @@ func (s *Server) authorizedForAll(r *http.Request, accountID string, cert *x509.
 	}
 	now := s.d.Clock.Now()
 	for _, id := range ids {
-		base, wildcard := id, strings.HasPrefix(id.Value, "*.")
-		base.Value = strings.TrimPrefix(id.Value, "*.")
+		base, wildcard := authzIdent(id)
 		// A wildcard name is covered by an authorization of its base
 		// name, wildcard or not: either proved control of the domain.
 		_, err := s.d.Store.FindValidAuthz(r.Context(), accountID, base, wildcard, time.Time{}, now)

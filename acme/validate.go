@@ -162,7 +162,7 @@ func (s *Server) runValidation(j job) {
 	if err != nil {
 		s.log.Error("validation: record outcome", "authz", az.ID, "err", err)
 	}
-	e := audit.Entry{Event: "acme.validate", Requester: "acme:" + acct.ID, Role: az.Role, Names: []string{az.Identifier.Value}, Outcome: "valid"}
+	e := audit.Entry{Event: "acme.validate", Requester: accountRequester(acct.ID), Role: az.Role, Names: []string{az.Identifier.Value}, Outcome: "valid"}
 	if verr != nil {
 		e.Outcome, e.Reason = "invalid", verr.Error()
 	}

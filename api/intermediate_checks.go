@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -30,12 +31,7 @@ func ServerNamesOutside(cfg *config.Config, inter *x509.Certificate) string {
 // more than the CA can sign. An IP range warns when either end is outside.
 func RoleWarnings(cfg *config.Config, inter *x509.Certificate) []string {
 	var out []string
-	names := make([]string, 0, len(cfg.Roles))
-	for n := range cfg.Roles {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Roles)) {
 		r := cfg.Roles[name]
 		var outside []string
 		for _, d := range r.AllowedDomains {

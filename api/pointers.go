@@ -11,6 +11,12 @@ import (
 // intermediate made by pkid init points there ({pointers_url}/v1/ca/root.crl).
 const RootCRLPath = "/v1/ca/root.crl"
 
+// RootCRLURL is the root CRL's address under pointersURL: the CRL DP init
+// writes into the intermediate, and where serve publishes that CRL.
+func RootCRLURL(pointersURL string) string {
+	return strings.TrimSuffix(pointersURL, "/") + RootCRLPath
+}
+
 // PointerWarnings says when the intermediate's CRL DP, fixed when init
 // signed it, is not where serve now publishes the root's CRL: pointers_url
 // was edited since. A relying party that checks the intermediate (Java's
@@ -19,7 +25,7 @@ const RootCRLPath = "/v1/ca/root.crl"
 // (made before init set one) gets no warning: nothing can be done about
 // it short of a new hierarchy, and it was always so.
 func PointerWarnings(inter *x509.Certificate, pointersURL string) []string {
-	want := strings.TrimSuffix(pointersURL, "/") + RootCRLPath
+	want := RootCRLURL(pointersURL)
 	if len(inter.CRLDistributionPoints) == 0 || slices.Contains(inter.CRLDistributionPoints, want) {
 		return nil
 	}

@@ -60,10 +60,9 @@ type ACMEOrder struct {
 	// certificate by it.
 	PendingSerial string `json:"pending_serial,omitempty"`
 	// Replaces is the RFC 9773 certificate identifier the order named in
-	// "replaces", as sent (the order echoes it); ReplacesSerial is that
-	// certificate's serial, which the new certificate's record names.
-	Replaces       string `json:"replaces,omitempty"`
-	ReplacesSerial string `json:"replaces_serial,omitempty"`
+	// "replaces", checked at newOrder; the order echoes it, and finalize
+	// reads the replaced serial from it.
+	Replaces string `json:"replaces,omitempty"`
 	// Profile is the profile the order asked for (only ever its role's),
 	// kept so the order can echo it.
 	Profile string `json:"profile,omitempty"`

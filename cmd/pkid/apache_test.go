@@ -3,7 +3,6 @@ package main_test
 import (
 	"bytes"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ocsp"
 
 	"pkid/ca"
 	"pkid/internal/testutil"
@@ -148,25 +145,9 @@ MDStapling on
 			}
 		}
 	}
-	// served waits until Apache serves name a certificate from pkid other
-	// than not (a serial; "" for any), with a good OCSP staple from pkid.
 	served := func(name, not string) *x509.Certificate {
 		t.Helper()
-		for deadline := time.Now().Add(testutil.DutyWait); ; time.Sleep(100 * time.Millisecond) {
-			leaf, staple, err := caddyServes(tlsAddr, name, roots)
-			if err == nil && ca.SerialString(leaf.SerialNumber) != not {
-				if staple == nil {
-					err = errors.New("no OCSP staple")
-				} else if r, perr := ocsp.ParseResponseForCert(staple, leaf, nil); perr != nil || r.Status != ocsp.Good {
-					err = fmt.Errorf("staple %+v, %v", r, perr)
-				} else {
-					return leaf
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("apache does not serve %s a new certificate from pkid with a good staple: %v", name, err)
-			}
-		}
+		return servedStapled(t, "apache", exited, tlsAddr, name, roots, not)
 	}
 	// mod_md activates what it got at the next graceful restart.
 	staged := func(name string) string {

@@ -99,33 +99,9 @@ func TestCaddy(t *testing.T) {
 		cmd.Stdout, cmd.Stderr = lockedWriter{log, logMu}, lockedWriter{log, logMu}
 		exited = startServer(t, cmd)
 	}
-	// served waits until Caddy serves name a certificate that chains to
-	// pkid's root, other than not (a serial; "" for any), with a good OCSP
-	// staple, and returns it.
 	served := func(name, not string) *x509.Certificate {
 		t.Helper()
-		deadline := time.Now().Add(testutil.DutyWait)
-		for {
-			leaf, staple, err := caddyServes(alpn, name, roots)
-			if err == nil && ca.SerialString(leaf.SerialNumber) != not {
-				if staple == nil {
-					err = errors.New("no OCSP staple")
-				} else if r, perr := ocsp.ParseResponseForCert(staple, leaf, nil); perr != nil || r.Status != ocsp.Good || r.NextUpdate.After(leaf.NotAfter) {
-					t.Fatalf("%s: staple %+v, %v (notAfter %s)", name, r, perr, leaf.NotAfter)
-				} else {
-					return leaf
-				}
-			}
-			select {
-			case <-exited:
-				t.Fatalf("caddy exited")
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("caddy does not serve %s a new certificate from pkid with a staple: %v", name, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		return servedStapled(t, "caddy", exited, alpn, name, roots, not)
 	}
 
 	start()
@@ -179,9 +155,37 @@ func TestCaddy(t *testing.T) {
 	}
 }
 
-// caddyServes completes a TLS handshake with Caddy for name, verified
-// against roots, and returns the leaf and the OCSP staple.
-func caddyServes(addr, name string, roots *x509.CertPool) (*x509.Certificate, []byte, error) {
+// servedStapled waits until the server at addr (Caddy, Apache) serves
+// name a certificate that chains to roots, other than not (a serial; ""
+// for any), with a good OCSP staple that does not outlive it, and returns
+// it. It gives up at once if the server exits.
+func servedStapled(t *testing.T, server string, exited <-chan struct{}, addr, name string, roots *x509.CertPool, not string) *x509.Certificate {
+	t.Helper()
+	for deadline := time.Now().Add(testutil.DutyWait); ; time.Sleep(100 * time.Millisecond) {
+		leaf, staple, err := handshake(addr, name, roots)
+		if err == nil && ca.SerialString(leaf.SerialNumber) != not {
+			if staple == nil {
+				err = errors.New("no OCSP staple")
+			} else if r, perr := ocsp.ParseResponseForCert(staple, leaf, nil); perr != nil || r.Status != ocsp.Good || r.NextUpdate.After(leaf.NotAfter) {
+				t.Fatalf("%s: staple %+v, %v (notAfter %s)", name, r, perr, leaf.NotAfter)
+			} else {
+				return leaf
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("%s exited", server)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not serve %s a new certificate from pkid with a staple: %v", server, name, err)
+		}
+	}
+}
+
+// handshake completes a TLS handshake with the server at addr for name,
+// verified against roots, and returns the leaf and the OCSP staple.
+func handshake(addr, name string, roots *x509.CertPool) (*x509.Certificate, []byte, error) {
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	conn, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{ServerName: name, RootCAs: roots})
 	if err != nil {

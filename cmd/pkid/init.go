@@ -125,7 +125,7 @@ func runInit(c *cobra.Command, f *initFlags) error {
 		return err
 	}
 	now := time.Now()
-	hier.RootCRLURL, hier.Now = strings.TrimSuffix(ptr, "/")+api.RootCRLPath, now
+	hier.RootCRLURL, hier.Now = api.RootCRLURL(ptr), now
 	h, err := ca.CreateHierarchy(hier)
 	if err != nil {
 		return err
