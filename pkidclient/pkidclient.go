@@ -62,6 +62,7 @@ type Source struct {
 	cur    atomic.Pointer[tls.Certificate]
 	cancel context.CancelFunc
 	done   chan struct{}
+	err    error // why renewing stopped; written before done is closed
 	once   sync.Once
 }
 
@@ -97,6 +98,25 @@ func New(ctx context.Context, o Options) (*Source, error) {
 func (s *Source) Close() {
 	s.once.Do(s.cancel)
 	<-s.done
+}
+
+// Done is closed when the Source stops renewing: after Close, when its
+// context ends, or when the CA refuses renewal for good (see Err). The
+// current certificate is still served until it expires, so a service
+// that must not outlive its identity watches Done.
+func (s *Source) Done() <-chan struct{} { return s.done }
+
+// Err is nil while the Source renews. Once Done is closed it says why:
+// the *HTTPError with which the CA refused renewal (the certificate was
+// revoked, the role no longer allows it, renewal.max_age ran out: a token
+// is needed again), or the context's error after Close or cancellation.
+func (s *Source) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
 }
 
 // Certificate returns the current leaf.
@@ -146,10 +166,18 @@ func (s *Source) loop(ctx context.Context) {
 		s.o.Log.Info("next renewal", "at", at)
 		select {
 		case <-ctx.Done():
+			s.err = ctx.Err()
 			return
 		case <-time.After(time.Until(at)):
 		}
 		leaf, err := s.Renew(ctx)
+		if IsPermanent(err) {
+			// Asking again cannot succeed, and retrying until the
+			// certificate expires would hide that: say it once and stop.
+			s.o.Log.Error("renewal refused; renewing stops", "err", err, "not_after", s.Certificate().NotAfter)
+			s.err = err
+			return
+		}
 		if err != nil {
 			s.o.Log.Error("renewal failed", "err", err, "retry_in", backoff)
 			at = time.Now().Add(backoff)
@@ -193,7 +221,7 @@ func (s *Source) Renew(ctx context.Context) (*x509.Certificate, error) {
 	if resp.StatusCode != http.StatusCreated {
 		var p struct{ Detail string }
 		json.Unmarshal(raw, &p)
-		return nil, fmt.Errorf("renew: HTTP %d: %s", resp.StatusCode, p.Detail)
+		return nil, fmt.Errorf("renew: %w", &HTTPError{Status: resp.StatusCode, Detail: p.Detail})
 	}
 	var out struct {
 		Certificate string   `json:"certificate"`
@@ -228,6 +256,35 @@ func (s *Source) Renew(ctx context.Context) (*x509.Certificate, error) {
 		s.o.OnRenew(pair.Leaf)
 	}
 	return pair.Leaf, nil
+}
+
+// HTTPError is the CA's answer to a request it did not grant: the HTTP
+// status and the problem document's detail, which says what and why.
+type HTTPError struct {
+	Status int
+	Detail string
+}
+
+func (e *HTTPError) Error() string {
+	if e.Detail == "" {
+		return fmt.Sprintf("HTTP %d", e.Status)
+	}
+	return fmt.Sprintf("%s (HTTP %d)", e.Detail, e.Status)
+}
+
+// Permanent reports whether the same request cannot succeed later: the
+// CA judged it and said no (a 4xx: revoked, expired, unknown, a role that
+// no longer allows it), as opposed to timing out (408), limiting the rate
+// (429) or failing itself (5xx). A renewing loop stops on a permanent
+// refusal instead of retrying it until the certificate expires.
+func (e *HTTPError) Permanent() bool {
+	return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusRequestTimeout && e.Status != http.StatusTooManyRequests
+}
+
+// IsPermanent reports whether err holds a permanent *HTTPError.
+func IsPermanent(err error) bool {
+	var he *HTTPError
+	return errors.As(err, &he) && he.Permanent()
 }
 
 // NewKeyLike makes a fresh key of k's type and size, so a rotation never

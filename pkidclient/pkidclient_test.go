@@ -3,6 +3,8 @@ package pkidclient_test
 import (
 	"context"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -190,5 +192,70 @@ func TestRenewalRetriedAfterCATrouble(t *testing.T) {
 		}
 	case <-time.After(time.Until(first.NotAfter)):
 		t.Fatalf("not renewed before the certificate expired:\n%s", log.String())
+	}
+}
+
+// TestRenewalStopsWhenRefused: once the CA refuses renewal for good (the
+// certificate was revoked), the Source stops renewing, closes Done and
+// reports the refusal through Err, having asked once: it does not retry
+// until the certificate expires. It keeps serving the certificate it has.
+func TestRenewalStopsWhenRefused(t *testing.T) {
+	run, roots := startPKID(t)
+	ctx := context.Background()
+	iss, key, err := run.CA.Issue(ctx, &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "svc", Requester: "test", TTL: 6 * time.Second}, CommonName: "r.svc.internal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := t.TempDir()
+	kp, _ := ca.MarshalKey(key)
+	crt, keyFile := filepath.Join(d, "tls.crt"), filepath.Join(d, "tls.key")
+	os.WriteFile(keyFile, kp, 0o600)
+	os.WriteFile(crt, append(iss.PEM, iss.Chain[0]...), 0o644)
+	if _, err := run.CA.Revoke(ctx, iss.Record.Serial, "privilegeWithdrawn"); err != nil {
+		t.Fatal(err)
+	}
+
+	var log testutil.SyncBuffer
+	src, err := pkidclient.New(ctx, pkidclient.Options{CAURL: "https://" + run.HTTPSAddr, Roots: roots, CertFile: crt, KeyFile: keyFile,
+		Log: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if src.Err() != nil {
+		t.Fatalf("Err before renewal stopped: %v", src.Err())
+	}
+	select {
+	case <-src.Done():
+	case <-time.After(time.Until(iss.Record.NotAfter)):
+		t.Fatalf("still renewing when the certificate expired:\n%s", log.String())
+	}
+	var he *pkidclient.HTTPError
+	if !errors.As(src.Err(), &he) || he.Status != http.StatusUnauthorized || !he.Permanent() || !strings.Contains(he.Detail, "was revoked (privilegeWithdrawn)") {
+		t.Fatalf("Err = %v, want the CA's 401 for a revoked certificate", src.Err())
+	}
+	if n := strings.Count(log.String(), "renewal refused; renewing stops"); n != 1 || strings.Contains(log.String(), "renewal failed") {
+		t.Fatalf("want one refusal and no retry logged:\n%s", log.String())
+	}
+	if ca.SerialString(src.Certificate().SerialNumber) != iss.Record.Serial {
+		t.Fatal("the certificate changed")
+	}
+}
+
+// TestHTTPErrorPermanent: which answers a renewing loop gives up on.
+func TestHTTPErrorPermanent(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		want   bool
+	}{
+		{400, true}, {401, true}, {403, true}, {404, true}, {409, true}, {413, true},
+		{408, false}, {429, false}, {500, false}, {502, false}, {503, false}, {201, false}, {302, false},
+	} {
+		if got := (&pkidclient.HTTPError{Status: tc.status}).Permanent(); got != tc.want {
+			t.Errorf("HTTP %d: Permanent() = %v, want %v", tc.status, got, tc.want)
+		}
+	}
+	if pkidclient.IsPermanent(errors.New("dial tcp: connection refused")) || !pkidclient.IsPermanent(fmt.Errorf("renew: %w", &pkidclient.HTTPError{Status: 401})) {
+		t.Fatal("IsPermanent does not look through wrapping, or takes a network error for a refusal")
 	}
 }

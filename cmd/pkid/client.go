@@ -16,6 +16,7 @@ import (
 
 	"pkid/api"
 	"pkid/internal/atomicfile"
+	"pkid/pkidclient"
 )
 
 // pkidHome is where client state lives: $PKID_HOME or ~/.pkid.
@@ -88,9 +89,9 @@ func (c *apiClient) do(method, path, token string, in, out any) error {
 	if resp.StatusCode/100 != 2 {
 		var p api.Problem
 		if json.Unmarshal(raw, &p) == nil && p.Detail != "" {
-			return fmt.Errorf("%s (HTTP %d)", p.Detail, resp.StatusCode)
+			return &pkidclient.HTTPError{Status: resp.StatusCode, Detail: p.Detail}
 		}
-		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+		return fmt.Errorf("%s %s: %w", method, path, &pkidclient.HTTPError{Status: resp.StatusCode})
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {

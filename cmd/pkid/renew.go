@@ -161,6 +161,11 @@ func renewDaemon(f *renewFlags, log *slog.Logger) error {
 				backoff = time.Second
 				break
 			}
+			if pkidclient.IsPermanent(err) {
+				// Revoked, expired, unknown, or a role that no longer
+				// allows it: retrying until notAfter would only hide it.
+				return fmt.Errorf("renewal refused, so the daemon stops (a new certificate needs a token): %w", err)
+			}
 			if time.Now().After(pair.Leaf.NotAfter) {
 				return fmt.Errorf("certificate expired before it could be renewed: %w", err)
 			}

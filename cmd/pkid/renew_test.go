@@ -151,6 +151,44 @@ func TestRenewDaemonBacksOff(t *testing.T) {
 	}
 }
 
+// TestRenewDaemonStopsWhenRefused: when the CA refuses renewal for good
+// (here the certificate was revoked), the daemon says why and exits 1 at
+// once, instead of retrying until the certificate expires and hiding it
+// from whatever supervises it.
+func TestRenewDaemonStopsWhenRefused(t *testing.T) {
+	r := setupRenewal(t, "9s", "r.svc.internal")
+	c, _ := ca.LoadCertificate(r.crt)
+	mustPKID(t, nil, "cert", "revoke", "--config", filepath.Join(r.dir, "pkid.yaml"), "--reason", "superseded", ca.SerialString(c.SerialNumber))
+
+	var log testutil.SyncBuffer
+	daemon := exec.Command(pkidBin, "cert", "renew", "--ca-url", r.s.base, "--root", r.root, "--cert", r.crt, "--key", r.key, "--daemon")
+	daemon.Stderr = &log
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- daemon.Wait() }()
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("daemon ended with %v, want exit 1:\n%s", err, log.String())
+		}
+	case <-time.After(time.Until(c.NotAfter)):
+		daemon.Process.Kill()
+		<-exited
+		t.Fatalf("daemon still running when the certificate expired:\n%s", log.String())
+	}
+	for _, want := range []string{"renewal refused, so the daemon stops", "was revoked (superseded)", "(HTTP 401)"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, log.String())
+		}
+	}
+	if strings.Contains(log.String(), "retrying") {
+		t.Errorf("a refusal was retried:\n%s", log.String())
+	}
+}
+
 // renewal is a served CA with a renewable "svc" role and one certificate
 // of it on disk.
 type renewal struct {
