@@ -58,18 +58,51 @@ func EveryTick(ctx context.Context, tick time.Duration, f func(context.Context))
 
 // RenewWhenDue is the loop of a timer duty that renews an artefact (the
 // server's certificate): every tick it reads clock, and once due() has
-// passed it calls renew, logging a failure as what and trying again the
-// next tick, until ctx ends.
+// passed it calls renew, logging a failure as what and trying again (see
+// retryPacer), until ctx ends.
 func RenewWhenDue(ctx context.Context, tick time.Duration, clock Clock, due func(context.Context) time.Time, renew func(context.Context) error, log *slog.Logger, what string) {
-	EveryTick(ctx, tick, func(ctx context.Context) { renewIfDue(ctx, clock, due, renew, log, what) })
+	var p retryPacer
+	EveryTick(ctx, tick, func(ctx context.Context) { renewIfDue(ctx, clock, &p, due, renew, log, what) })
 }
 
+// maxRetryTicks bounds retryPacer's wait: a minute at serve's 1 s tick.
+const maxRetryTicks = 60
+
+// retryPacer spaces the attempts of a failing duty in ticks: the first
+// retry comes the next tick, each later one waits twice as many, up to
+// maxRetryTicks, so a store that stays broken costs a log line a minute,
+// not two a second; a success resets it. It counts ticks, not the injected
+// clock, which tests hold still while a duty fails.
+type retryPacer struct {
+	skip, wait int
+}
+
+// ready reports whether this tick may try; it uses up one skipped tick.
+func (p *retryPacer) ready() bool {
+	if p.skip > 0 {
+		p.skip--
+		return false
+	}
+	return true
+}
+
+// failed schedules the next attempt; succeeded clears the count.
+func (p *retryPacer) failed() {
+	p.wait = min(max(2*p.wait, 1), maxRetryTicks)
+	p.skip = p.wait - 1
+}
+
+func (p *retryPacer) succeeded() { p.skip, p.wait = 0, 0 }
+
 // renewIfDue is one tick of RenewWhenDue.
-func renewIfDue(ctx context.Context, clock Clock, due func(context.Context) time.Time, renew func(context.Context) error, log *slog.Logger, what string) {
-	if clock.Now().Before(due(ctx)) {
+func renewIfDue(ctx context.Context, clock Clock, p *retryPacer, due func(context.Context) time.Time, renew func(context.Context) error, log *slog.Logger, what string) {
+	if !p.ready() || clock.Now().Before(due(ctx)) {
 		return
 	}
 	if err := renew(ctx); err != nil {
-		log.Error(what+" renewal failed; will retry", "err", err)
+		p.failed()
+		log.Error(what+" renewal failed; will retry", "err", err, "in_ticks", p.wait)
+		return
 	}
+	p.succeeded()
 }

@@ -175,10 +175,11 @@ func (o *OCSPResponder) Responder() *x509.Certificate { return o.responder.Load(
 // or once it is revoked (retrying on error: a response is valid an hour,
 // the old certificate has days left).
 func (o *OCSPResponder) Run(ctx context.Context, tick time.Duration) {
+	var p retryPacer
 	EveryTick(ctx, tick, func(ctx context.Context) {
 		o.dropIfRevoked(ctx)
 		if !o.responder.Load().renewAt.IsZero() {
-			renewIfDue(ctx, o.a.d.Clock, func(ctx context.Context) time.Time {
+			renewIfDue(ctx, o.a.d.Clock, &p, func(ctx context.Context) time.Time {
 				cur := o.responder.Load()
 				return o.a.ReplaceAt(ctx, cur.cert.SerialNumber, cur.renewAt, "OCSP responder certificate")
 			}, o.delegate, o.a.d.Log, "OCSP responder certificate")
