@@ -24,17 +24,25 @@ import (
 func (c *rawClient) issueRaw(name string) *x509.Certificate {
 	c.t.Helper()
 	loc, o := c.readyOrder(name)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if a := c.post(o.Finalize, map[string]any{"csr": csrFor(c.t, key, name)}); a.status != 200 {
-		c.t.Fatalf("finalize %s: %d %s", name, a.status, a.body)
-	}
-	c.post(loc, nil).json(c.t, &o)
+	o = c.finalize(loc, o, name)
 	blk, _ := pem.Decode(c.post(o.Certificate, nil).body)
 	leaf, err := x509.ParseCertificate(blk.Bytes)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	return leaf
+}
+
+// finalize finalizes a ready order with a CSR for name and a fresh key,
+// and returns the order as it reads afterwards.
+func (c *rawClient) finalize(loc string, o orderObj, name string) orderObj {
+	c.t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if a := c.post(o.Finalize, map[string]any{"csr": csrFor(c.t, key, name)}); a.status != 200 {
+		c.t.Fatalf("finalize %s: %d %s", name, a.status, a.body)
+	}
+	c.post(loc, nil).json(c.t, &o)
+	return o
 }
 
 // ariClient registers an account of the default role that answers http-01
@@ -205,34 +213,44 @@ func TestNewOrderReplaces(t *testing.T) {
 	if second.status != 201 {
 		t.Fatalf("ok/second pending replacement: %d %s", second.status, second.body)
 	}
-	var so orderObj
-	second.json(t, &so)
-	var az authzObj
-	c.post(so.Authorizations[0], nil).json(t, &az)
-	for _, ch := range az.Challenges {
-		if ch.Type == "http-01" {
-			c.post(ch.URL, map[string]any{})
-		}
-	}
-	c.waitAuthz(so.Authorizations[0])
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if f := c.post(so.Finalize, map[string]any{"csr": csrFor(t, key, "old.internal")}); f.status != 200 {
-		t.Fatalf("finalize the replacement: %d %s", f.status, f.body)
-	}
-	c.post(second.header.Get("Location"), nil).json(t, &so)
-	newSerial := so.Certificate[strings.LastIndex(so.Certificate, "/")+1:]
-	st := srv.run.Store
-	oldRec, err := st.GetCertificate(context.Background(), leaf.SerialNumber.Text(16))
-	if err != nil || oldRec.ReplacedBy != newSerial {
-		t.Fatalf("ok/the old record names its replacement %s: %+v %v", newSerial, oldRec, err)
-	}
-	if newRec, err := st.GetCertificate(context.Background(), newSerial); err != nil || newRec.Replaces != oldRec.Serial || newRec.Via != "acme" {
-		t.Fatalf("ok/the new record names what it replaces: %+v %v", newRec, err)
-	}
+	newSerial := replace(t, c, second, "old.internal", leaf)
 	a = order(c, id, "old.internal")
 	if typ, d := a.problem(t); a.status != http.StatusConflict || typ != "alreadyReplaced" || !strings.Contains(d, "already replaced by "+newSerial) {
 		t.Fatalf("fail/replaced twice: %d %s", a.status, a.body)
 	}
+	// A revoked certificate is what ARI asks to replace at once; its
+	// replacement is linked like any other (ACME's, unlike /v1/renew's,
+	// is a new validation, not a renewal by the revoked certificate).
+	// (Not a subtest: c fails the test it was made in.)
+	gone := c.issueRaw("gone.internal")
+	goneID, _ := legoapi.MakeARICertID(gone)
+	if _, err := srv.run.CA.Revoke(context.Background(), gone.SerialNumber.Text(16), "superseded"); err != nil {
+		t.Fatal(err)
+	}
+	replace(t, c, order(c, goneID, "gone.internal"), "gone.internal", gone)
+}
+
+// replace validates and finalizes the answer to a newOrder that replaces
+// old, checks that both records name each other, and returns the new
+// serial.
+func replace(t *testing.T, c *rawClient, a answer, name string, old *x509.Certificate) string {
+	t.Helper()
+	var o orderObj
+	if a.json(t, &o); a.status != 201 {
+		t.Fatalf("newOrder replacing %s: %d %s", name, a.status, a.body)
+	}
+	c.validate(o)
+	o = c.finalize(a.header.Get("Location"), o, name)
+	newSerial := o.Certificate[strings.LastIndex(o.Certificate, "/")+1:]
+	st := srv.run.Store
+	oldRec, err := st.GetCertificate(context.Background(), old.SerialNumber.Text(16))
+	if err != nil || oldRec.ReplacedBy != newSerial {
+		t.Fatalf("the old record names its replacement %s: %+v %v", newSerial, oldRec, err)
+	}
+	if newRec, err := st.GetCertificate(context.Background(), newSerial); err != nil || newRec.Replaces != oldRec.Serial || newRec.Via != "acme" {
+		t.Fatalf("the new record names what it replaces: %+v %v", newRec, err)
+	}
+	return newSerial
 }
 
 // TestLegoARI: lego asks pkid when to renew, renews with "replaces", and
