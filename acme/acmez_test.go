@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"net"
@@ -159,5 +160,62 @@ func TestCaddyACME(t *testing.T) {
 				t.Fatalf("record %+v %v", rec, err)
 			}
 		})
+	}
+}
+
+// TestCaddyEAB: Caddy's `eab <key_id> <mac_key>` (acmez binds the account
+// key with the base64url MAC key `pkid acme eab create` prints), on a role
+// that requires a binding: without one, with a wrong MAC key, and with
+// the key already bound to another account, each is refused with the
+// problem that names it; the right one registers and can order.
+func TestCaddyEAB(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kid, macKey, err := srv.eab.Create(ctx, "eab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &zacme.Client{Directory: srv.dirURL("eab"), HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: srv.client.Transport}}
+	register := func(eab *zacme.EAB) (zacme.Account, error) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		acct := zacme.Account{TermsOfServiceAgreed: true, PrivateKey: key}
+		if eab != nil {
+			if err := acct.SetExternalAccountBinding(ctx, client, *eab); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return client.NewAccount(ctx, acct)
+	}
+	wrong := make([]byte, 32)
+	rand.Read(wrong)
+	for _, tc := range []struct {
+		name string
+		eab  *zacme.EAB
+		typ  string
+		says string
+	}{
+		{"fail/no binding", nil, "externalAccountRequired", ""},
+		{"fail/wrong MAC key", &zacme.EAB{KeyID: kid, MACKey: base64.RawURLEncoding.EncodeToString(wrong)}, "unauthorized", "MAC does not verify"},
+		{"fail/unknown key id", &zacme.EAB{KeyID: "nope", MACKey: macKey}, "unauthorized", "unknown external account binding key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := register(tc.eab)
+			var p zacme.Problem
+			if !errors.As(err, &p) || p.Type != "urn:ietf:params:acme:error:"+tc.typ || !strings.Contains(p.Detail, tc.says) {
+				t.Fatalf("got %v, want %s saying %q", err, tc.typ, tc.says)
+			}
+		})
+	}
+	acct, err := register(&zacme.EAB{KeyID: kid, MACKey: macKey})
+	if err != nil || acct.Status != zacme.StatusValid {
+		t.Fatalf("ok/binding: %+v %v", acct, err)
+	}
+	if _, err := client.NewOrder(ctx, acct, zacme.Order{Identifiers: []zacme.Identifier{{Type: "dns", Value: "caddy.eab.internal"}}}); err != nil {
+		t.Fatalf("ok/the bound account orders: %v", err)
+	}
+	_, err = register(&zacme.EAB{KeyID: kid, MACKey: macKey})
+	var p zacme.Problem
+	if !errors.As(err, &p) || p.Type != "urn:ietf:params:acme:error:unauthorized" || !strings.Contains(p.Detail, "already used") {
+		t.Fatalf("fail/the key binds a second account: %v", err)
 	}
 }

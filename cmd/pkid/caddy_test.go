@@ -26,7 +26,8 @@ import (
 
 // TestCaddy runs Debian's Caddy 2.6, unchanged, against a built pkid: one
 // site gets its certificate through http-01 and another, with an RSA key,
-// through tls-alpn-01, each on Caddy's own loopback ports. Caddy staples
+// through tls-alpn-01, each on Caddy's own loopback ports, with an account
+// bound by `pkid acme eab create` (the role requires it). Caddy staples
 // pkid's OCSP answers; it staples none whose nextUpdate is after the
 // certificate's notAfter, so the role's certificates live 30 minutes, less
 // than an answer's hour. Then one certificate is revoked: Caddy, restarted,
@@ -40,14 +41,18 @@ func TestCaddy(t *testing.T) {
 		"  hosts: {}\n":           "  hosts: {" + httpSite + ": 127.0.0.1, " + alpnSite + ": 127.0.0.1}\n",
 		"  tlsalpn01_port: 443\n": "  tlsalpn01_port: " + alpnPort + "\n",
 		"    default_ttl: 24h\n":  "    default_ttl: 30m\n",
+		"require_eab: false}":     "require_eab: true}",
 	})
 	_, httpPort, _ := net.SplitHostPort(h01)
+	// One binding for Caddy's one account with this CA (both sites share
+	// it, and it survives the restart in Caddy's storage).
+	kid, mac, _ := strings.Cut(strings.TrimSpace(mustPKID(t, nil, "acme", "eab", "create", "--config", filepath.Join(d, "pkid.yaml"), "--role", "default")), " ")
 	s := serve(t, d, https)
 	root := filepath.Join(d, "certs", "root.crt")
 
 	work := t.TempDir()
 	issuer := func(disable string) string {
-		return "\t\tissuer acme {\n\t\t\tdir " + s.base + "/acme/default/directory\n\t\t\ttrusted_roots " + root + "\n\t\t\t" + disable + "\n\t\t}\n"
+		return "\t\tissuer acme {\n\t\t\tdir " + s.base + "/acme/default/directory\n\t\t\ttrusted_roots " + root + "\n\t\t\teab " + kid + " " + mac + "\n\t\t\t" + disable + "\n\t\t}\n"
 	}
 	caddyfile := filepath.Join(work, "Caddyfile")
 	os.WriteFile(caddyfile, []byte(`{
