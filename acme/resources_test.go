@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -462,6 +463,19 @@ func TestOrderFlow(t *testing.T) {
 	}
 	if typ, _ := c.post(o.Finalize, map[string]any{"csr": "!!!"}).problem(t); typ != "badCSR" {
 		t.Fatalf("fail/garbage csr: %s", typ)
+	}
+	// The order's names and a UPN otherName, which x509 would skip: the
+	// certificate would lack a name the CSR asks for.
+	upn, _ := asn1.Marshal(asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 3})
+	utf8, _ := asn1.MarshalWithParams("a@internal", "utf8")
+	val, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: utf8})
+	sanDER, _ := asn1.Marshal([]asn1.RawValue{
+		{Class: asn1.ClassContextSpecific, Tag: 2, Bytes: []byte("a.internal")}, {Class: asn1.ClassContextSpecific, Tag: 2, Bytes: []byte("b.internal")},
+		{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: append(upn, val...)},
+	})
+	otherDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 17}, Value: sanDER}}}, key)
+	if typ, d := c.post(o.Finalize, map[string]any{"csr": base64.RawURLEncoding.EncodeToString(otherDER)}).problem(t); typ != "badCSR" || !strings.Contains(d, "otherName 1.3.6.1.4.1.311.20.2.3, which pkid does not issue") {
+		t.Fatalf("fail/otherName SAN: %s %s", typ, d)
 	}
 	// A key the role refuses is the CSR's fault too (RFC 8555 §7.4: badCSR,
 	// "e.g., due to a short key"), and the order stays ready for a CSR

@@ -3,8 +3,12 @@ package ca
 import (
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"net/netip"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"pkid/errs"
 	"pkid/policies"
@@ -54,10 +58,54 @@ func ParseCSRDER(der []byte) (*x509.CertificateRequest, error) {
 		kt, why := policies.KeyTypeOf(pub)
 		return nil, errs.New(errs.Forbidden, "key %s: %s", kt, why)
 	}
+	if err := checkSANTypes(csr); err != nil {
+		return nil, err
+	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, errs.Wrap(errs.BadCSR, err, "csr signature does not verify: %v", err)
 	}
 	return csr, nil
+}
+
+// oidSAN is the subjectAltName extension.
+var oidSAN = asn1.ObjectIdentifier{2, 5, 29, 17}
+
+// unissuedSANTypes are the GeneralName choices (RFC 5280 §4.2.1.6) that
+// x509 skips when it parses a CSR, by their context tag.
+var unissuedSANTypes = map[uint8]string{0: "otherName", 3: "x400Address", 4: "directoryName", 5: "ediPartyName", 8: "registeredID"}
+
+// checkSANTypes refuses a CSR that asks for a subject alternative name of
+// a type pkid never issues (a UPN otherName, a directoryName): x509 skips
+// them, so the certificate would silently lack a name the requester asked
+// for and may rely on. pkid issues DNS, IP, URI and email names only.
+func checkSANTypes(csr *x509.CertificateRequest) error {
+	for _, ext := range csr.Extensions {
+		if !ext.Id.Equal(oidSAN) {
+			continue
+		}
+		in := cryptobyte.String(ext.Value)
+		var names cryptobyte.String
+		if !in.ReadASN1(&names, cbasn1.SEQUENCE) {
+			return errs.New(errs.BadCSR, "csr subjectAltName is not a SEQUENCE of names")
+		}
+		for !names.Empty() {
+			var name cryptobyte.String
+			var tag cbasn1.Tag
+			if !names.ReadAnyASN1(&name, &tag) {
+				return errs.New(errs.BadCSR, "csr subjectAltName holds a name that does not parse")
+			}
+			typ, ok := unissuedSANTypes[uint8(tag)&0x1f]
+			if !ok || uint8(tag)&0xc0 != 0x80 {
+				continue
+			}
+			var oid asn1.ObjectIdentifier
+			if typ == "otherName" && name.ReadASN1ObjectIdentifier(&oid) {
+				typ += " " + oid.String()
+			}
+			return errs.New(errs.BadCSR, "csr asks for a subject alternative name of type %s, which pkid does not issue (only DNS, IP, URI and email names); leave it out", typ)
+		}
+	}
+	return nil
 }
 
 // maxRSABits is the largest RSA key of any key type pkid knows (rsa-4096).

@@ -288,6 +288,54 @@ func TestParseCSR(t *testing.T) {
 	}
 }
 
+// TestParseCSRSANTypes: a CSR that asks for a subject alternative name
+// of a type pkid does not issue is refused, naming the type, instead of
+// being signed without it; DNS, IP, URI and email names pass.
+func TestParseCSRSANTypes(t *testing.T) {
+	key := testutil.LeafKey(t, "ec-p256")
+	// san builds a subjectAltName extension of the given GeneralNames
+	// (each a context tag and its DER contents).
+	san := func(names ...asn1.RawValue) pkix.Extension {
+		v, err := asn1.Marshal(names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 17}, Value: v}
+	}
+	dns := asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 2, Bytes: []byte("a.internal")}
+	upn, _ := asn1.Marshal(asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 3})
+	utf8, _ := asn1.MarshalWithParams("user@internal", "utf8")
+	value, _ := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: utf8})
+	otherName := asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: append(upn, value...)}
+	dirName, _ := asn1.Marshal(pkix.Name{CommonName: "x"}.ToRDNSequence())
+	regID, _ := asn1.Marshal(asn1.ObjectIdentifier{1, 2, 3})
+	for _, tc := range []struct {
+		name string
+		ext  pkix.Extension
+		says string
+	}{
+		{"ok/dns, ip, uri, email", san(dns, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 7, Bytes: []byte{10, 0, 0, 1}},
+			asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 6, Bytes: []byte("spiffe://internal/a")}, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 1, Bytes: []byte("a@internal")}), ""},
+		{"fail/otherName (UPN)", san(dns, otherName), "type otherName 1.3.6.1.4.1.311.20.2.3, which pkid does not issue"},
+		{"fail/directoryName", san(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 4, IsCompound: true, Bytes: dirName}, dns), "type directoryName"},
+		{"fail/registeredID", san(dns, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 8, Bytes: regID[2:]}), "type registeredID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			csr := makeCSR(t, key, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{tc.ext}})
+			_, err := ca.ParseCSRDER(csr.Raw)
+			if tc.says == "" {
+				if err != nil || len(csr.DNSNames) != 1 || len(csr.IPAddresses) != 1 || len(csr.URIs) != 1 || len(csr.EmailAddresses) != 1 {
+					t.Fatalf("%v; parsed %v %v %v %v", err, csr.DNSNames, csr.IPAddresses, csr.URIs, csr.EmailAddresses)
+				}
+				return
+			}
+			if errs.KindOf(err) != errs.BadCSR || !strings.Contains(errs.DetailOf(err), tc.says) {
+				t.Fatalf("%v, want badCSR saying %q", err, tc.says)
+			}
+		})
+	}
+}
+
 func TestIssueServerSideKey(t *testing.T) {
 	a, _, _ := newAuthority(t, "ec-p256")
 	iss, key, err := a.Issue(context.Background(), &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "default"}, KeyType: "ed25519", CommonName: "k.internal", URIs: []string{"spiffe://internal/ns/a"}})
