@@ -133,11 +133,13 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 	}
 	iss, signErr := s.d.CA.Sign(ctx, &ca.SignRequest{Role: req.role, CSR: csr, Requester: accountRequester(req.account.ID), Via: store.ViaACME, ExactNames: names, Serial: serial, Replaces: replacedSerial(o)})
 	refused := csrRefusal(signErr)
+	limited := errs.KindOf(signErr) == errs.RateLimited
 	o, err = s.d.Store.UpdateOrder(ctx, o.ID, func(cur *store.ACMEOrder) error {
 		switch {
-		case refused != nil:
+		case refused != nil || limited:
 			// Nothing was signed: the order is ready again for a CSR the
-			// role accepts (RFC 8555 §7.4).
+			// role accepts (RFC 8555 §7.4), or for the same one once the
+			// account's allowance is back.
 			cur.Status, cur.ProcessingSince, cur.PendingSerial = store.ACMEReady, time.Time{}, ""
 		case signErr != nil:
 			cur.Status = store.ACMEInvalid

@@ -80,7 +80,8 @@ func TestMain(m *testing.M) {
 		y = testutil.AddRole(y, "wild", strings.NewReplacer("strict.internal", "wild.internal", "allow_wildcards: false", "allow_wildcards: true",
 			"allowed_ip_ranges: []", "allowed_ip_ranges: [127.0.0.0/8, \"::1/128\"]", "challenges: [http-01]", "challenges: [http-01, dns-01, tls-alpn-01]").Replace(strictRole))
 		y = testutil.AddRole(y, "eab", strings.NewReplacer("strict.internal", "eab.internal", "require_eab: false", "require_eab: true").Replace(strictRole))
-		y = strings.Replace(y, "  hosts: {}\n", "  hosts: {a.internal: 127.0.0.1, b.internal: 127.0.0.1, c.internal: 127.0.0.1, web.strict.internal: 127.0.0.1, wrong.internal: 127.0.0.1, down.internal: 127.0.0.1}\n", 1)
+		y = testutil.AddRole(y, "limited", strings.NewReplacer("strict.internal", "limited.internal", "acme: {", "rate_limit: {certificates: 1, per: 1h}\nacme: {").Replace(strictRole))
+		y = strings.Replace(y, "  hosts: {}\n", "  hosts: {a.internal: 127.0.0.1, b.internal: 127.0.0.1, c.internal: 127.0.0.1, web.strict.internal: 127.0.0.1, x.limited.internal: 127.0.0.1, wrong.internal: 127.0.0.1, down.internal: 127.0.0.1}\n", 1)
 		y = testutil.AddRole(y, "strict", strictRole)
 		y = testutil.AddRole(y, "bare", strings.NewReplacer("strict.internal", "localhost", "allow_bare_domains: false", "allow_bare_domains: true").Replace(strictRole))
 		return testutil.AddRole(y, "noacme", strings.Replace(strictRole, "acme: {enabled: true", "acme: {enabled: false", 1))

@@ -141,6 +141,12 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// An account that has used up the role's rate limit is told now,
+	// not after its validations, at finalize (which spends the allowance).
+	if err := s.d.CA.Allowed(req.role, accountRequester(req.account.ID)); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
 	now := s.d.Clock.Now().UTC()
 	o := &store.ACMEOrder{ID: newID(now), AccountID: req.account.ID, Role: req.role, Status: store.ACMEPending, Identifiers: idents, Expires: now.Add(s.d.OrderLifetime), CreatedAt: now,
 		Replaces: b.Replaces, Profile: b.Profile}

@@ -98,6 +98,9 @@ func toProblem(err error) *Problem {
 
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 	p := toProblem(err)
+	if d := errs.RetryAfterOf(err); d > 0 {
+		w.Header().Set("Retry-After", errs.RetryAfterSeconds(d))
+	}
 	if p.Status >= 500 {
 		s.log.ErrorContext(r.Context(), "acme internal error", "err", err, "path", r.URL.Path)
 	} else {

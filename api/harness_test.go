@@ -99,6 +99,7 @@ func TestMain(m *testing.M) {
 	t := &mainTB{}
 	ports := testutil.Listen(t)
 	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string {
+		y = testutil.AddRole(y, "metered", strings.NewReplacer("ci.internal", "metered.internal", "acme: {", "rate_limit: {certificates: 2, per: 1m}\nacme: {").Replace(ciRole))
 		return testutil.AddRole(y, "ci", ciRole)
 	})
 	shared = startServer(t, dir, ports)

@@ -58,6 +58,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 	if k == errs.Unauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="pkid"`)
 	}
+	if d := errs.RetryAfterOf(err); d > 0 {
+		w.Header().Set("Retry-After", errs.RetryAfterSeconds(d))
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	respond.JSON(w, p.Status, "application/problem+json", p)
 }

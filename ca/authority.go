@@ -39,6 +39,8 @@ type Deps struct {
 	// PointersURL is the plain-HTTP base of CRL DP, OCSP and caIssuers.
 	PointersURL string
 	Log         *slog.Logger
+	// Limiter counts roles' rate limits (default: a MemoryLimiter).
+	Limiter Limiter
 }
 
 // Authority signs certificates under role policies and records them.
@@ -99,6 +101,9 @@ func New(d Deps) (*Authority, error) {
 	}
 	if d.Clock == nil {
 		d.Clock = SystemClock{}
+	}
+	if d.Limiter == nil {
+		d.Limiter = NewMemoryLimiter()
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))

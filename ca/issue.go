@@ -68,7 +68,11 @@ type Issued struct {
 // policy, bound names and blocked keys. Callers use it before spending a
 // single-use credential.
 func (a *Authority) Check(ctx context.Context, req *SignRequest) error {
-	if _, _, _, err := a.decide(ctx, req); err != nil {
+	role, dec, _, err := a.decide(ctx, req)
+	if err != nil {
+		return err
+	}
+	if err := a.allowance(role, req, dec, false); err != nil {
 		return err
 	}
 	// Sign leaves this to the commit, which refuses a blocked key in its
@@ -92,6 +96,11 @@ func (a *Authority) Sign(ctx context.Context, req *SignRequest) (*Issued, error)
 	}
 	tmpl, err := a.template(role, dec, req.CSR)
 	if err != nil {
+		return nil, err
+	}
+	// Last of the checks, so that only a request that would be signed
+	// spends an allowance.
+	if err := a.allowance(role, req, dec, true); err != nil {
 		return nil, err
 	}
 	return a.signAndCommit(ctx, role, tmpl, dec.TTL, req, keyHash, dec.Names())
@@ -356,6 +365,10 @@ func (a *Authority) PrepareIssue(req *IssueRequest) (*SignRequest, crypto.Signer
 		if err := sameNames(dec.Names(), req.ExactNames); err != nil {
 			return nil, nil, err
 		}
+	}
+	// Nor make a key for a credential that has used up its allowance.
+	if err := a.allowance(role, &req.SignRequest, dec, false); err != nil {
+		return nil, nil, err
 	}
 	// At most one key generation per core at a time: an RSA-4096 key costs
 	// seconds, and a burst of them must not starve signing.

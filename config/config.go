@@ -293,6 +293,9 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 	if r.Renewal.Enabled && r.Renewal.MaxAge <= 0 {
 		bad(k+".renewal.max_age", "must be positive when renewal is enabled")
 	}
+	if l := r.RateLimit; l != nil && (l.Certificates < 1 || l.Per <= 0) {
+		bad(k+".rate_limit", "want {certificates: N, per: DURATION} with N ≥ 1 and a positive duration, e.g. {certificates: 100, per: 1h}")
+	}
 	for _, ch := range r.ACME.Challenges {
 		if !slices.Contains(policies.KnownChallenges, ch) {
 			bad(k+".acme.challenges", "%q is not one of %s", ch, strings.Join(policies.KnownChallenges, ", "))

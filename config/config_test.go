@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"pkid/policies"
 )
 
 func base() string {
@@ -24,6 +26,10 @@ func TestParse(t *testing.T) {
 	lean := strings.NewReplacer("  http01_port: 80\n", "", "  tlsalpn01_port: 443\n", "", "crl: {validity: 24h}\n", "").Replace(base())
 	if d, err := Parse("/x/pkid.yaml", []byte(lean)); err != nil || d.TLS.TTL != 24*time.Hour || d.CRL.Validity != 24*time.Hour || d.ACME.HTTP01Port != 80 || d.ACME.TLSALPN01Port != 443 {
 		t.Fatalf("ok/defaults: %v %+v", err, d)
+	}
+	limited := strings.Replace(base(), "    acme: {enabled: true", "    rate_limit: {certificates: 100, per: 1h}\n    acme: {enabled: true", 1)
+	if d, err := Parse("/x/pkid.yaml", []byte(limited)); err != nil || *d.Roles["default"].RateLimit != (policies.RateLimit{Certificates: 100, Per: time.Hour}) || c.Roles["default"].RateLimit != nil {
+		t.Fatalf("ok/rate limit: %v", err)
 	}
 	if c.Resolve("db/pkid.db") != "/x/db/pkid.db" {
 		t.Fatal(c.Resolve("db/pkid.db"))
@@ -59,6 +65,9 @@ func TestParse(t *testing.T) {
 		{"fail/resolver", "resolver: \"\"", "resolver: \"10.0.0.53\"", `acme.resolver: want host:port (port 1-65535) or empty, got "10.0.0.53"`},
 		{"fail/static host", "hosts: {}", "hosts: {db.internal: 10.0.0.x}", `acme.hosts.db.internal: "10.0.0.x" is not an IP address`},
 		{"fail/log format", "crl: {validity: 24h}\n", "crl: {validity: 24h}\nlog: {format: xml}\n", `log.format: want json or text, got "xml"`},
+		{"fail/rate limit of no certificates", "    acme: {enabled: true", "    rate_limit: {certificates: 0, per: 1h}\n    acme: {enabled: true", "roles.default.rate_limit: want {certificates: N, per: DURATION} with N ≥ 1"},
+		{"fail/rate limit without a period", "    acme: {enabled: true", "    rate_limit: {certificates: 5}\n    acme: {enabled: true", "roles.default.rate_limit: want"},
+		{"fail/rate limit key", "    acme: {enabled: true", "    rate_limit: {certs: 5, per: 1h}\n    acme: {enabled: true", "unknown key certs"},
 		{"fail/ca file missing", "password_file: secrets/password}", "password_file: \"\"}", "ca.password_file: required"},
 	}
 	for _, tc := range cases {

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // Kind classifies an error by what the client did wrong (or that it was not
@@ -52,6 +54,9 @@ type Error struct {
 	Kind   Kind
 	Detail string
 	Cause  error
+	// RetryAfter, for RateLimited, is when asking again can succeed; the
+	// edges send it as Retry-After.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -90,6 +95,21 @@ func DetailOf(err error) string {
 		return e.Detail
 	}
 	return "internal error; the server log has the details"
+}
+
+// RetryAfterOf is the wait err asks the client for (RateLimited), or 0.
+func RetryAfterOf(err error) time.Duration {
+	if e := classify(err); e != nil {
+		return e.RetryAfter
+	}
+	return 0
+}
+
+// RetryAfterSeconds renders a wait as a Retry-After value: whole seconds,
+// rounded up, at least 1 (RFC 9110 §10.2.3; never the date form, which
+// some ACME clients reject).
+func RetryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10)
 }
 
 // classify finds what err is to a client. A request body over its

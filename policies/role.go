@@ -27,6 +27,10 @@ type Role struct {
 	// carry CRL DP/OCSP/AIA unless the role opts out for passive revocation.
 	RevocationPointers *bool `yaml:"revocation_pointers"`
 	ACME               ACME  `yaml:"acme,flow"`
+	// RateLimit, if set, bounds the certificates one credential obtains
+	// under this role: a runaway CI loop or ACME client is refused (429)
+	// rather than filling the store.
+	RateLimit *RateLimit `yaml:"rate_limit,flow,omitempty"`
 	// OIDC, if set, accepts CI OIDC tokens for this role.
 	OIDC *OIDCTrust `yaml:"oidc,omitempty"`
 	// Template optionally names an x509util JSON template file (relative to
@@ -39,6 +43,14 @@ type Role struct {
 type Renewal struct {
 	Enabled bool          `yaml:"enabled"`
 	MaxAge  time.Duration `yaml:"max_age"`
+}
+
+// RateLimit allows Certificates per Per to one credential (an API token's
+// name, an OIDC identity, an ACME account, the names a chain of renewals
+// keeps): all of them at once, then one every Per/Certificates.
+type RateLimit struct {
+	Certificates int           `yaml:"certificates"`
+	Per          time.Duration `yaml:"per"`
 }
 
 // ACME configures the role's ACME directory at /acme/{role}/.
