@@ -19,9 +19,11 @@ import (
 	"pkid/store"
 )
 
-// oidcVerifiers caches one verifier per role. go-oidc's remote key set
-// refetches the JWKS when a token names an unknown key, so a key rotated at
-// the issuer is picked up without a restart.
+// oidcVerifiers caches one verifier per trust (issuer, audience, CA file),
+// so a role reloaded with the same trust keeps its verifier and one with
+// a changed trust gets a new one. go-oidc's remote key set refetches the
+// JWKS when a token names an unknown key, so a key rotated at the issuer
+// is picked up without a restart.
 type oidcVerifiers struct {
 	mu sync.Mutex
 	m  map[string]*oidc.IDTokenVerifier
@@ -30,9 +32,10 @@ type oidcVerifiers struct {
 func looksLikeJWT(raw string) bool { return strings.Count(raw, ".") == 2 }
 
 func (o *oidcVerifiers) get(role *policies.Role) (*oidc.IDTokenVerifier, error) {
+	key := role.OIDC.Issuer + "\x00" + role.OIDC.Audience + "\x00" + role.OIDC.CAFile
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if v := o.m[role.Name]; v != nil {
+	if v := o.m[key]; v != nil {
 		return v, nil
 	}
 	hc := &http.Client{Timeout: 10 * time.Second}
@@ -56,7 +59,7 @@ func (o *oidcVerifiers) get(role *policies.Role) (*oidc.IDTokenVerifier, error) 
 	if o.m == nil {
 		o.m = map[string]*oidc.IDTokenVerifier{}
 	}
-	o.m[role.Name] = v
+	o.m[key] = v
 	return v, nil
 }
 

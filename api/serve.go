@@ -37,6 +37,9 @@ type ServeOptions struct {
 	HTTPSListener, HTTPListener net.Listener
 	// Ready is called once every listener accepts.
 	Ready func(*Running)
+	// Reload, if set, asks for ReloadRoles once per value received
+	// (the command wires SIGHUP to it).
+	Reload <-chan struct{}
 }
 
 // Running exposes the parts of a started server.
@@ -211,6 +214,16 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
 	}
+	bg(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-o.Reload:
+				ReloadRoles(cfg, authority, inter, log)
+			}
+		}
+	})
 	bg(func() { crl.Run(ctx) })
 	bg(func() { sc.Run(ctx, o.Tick) })
 	bg(func() { ocspR.Run(ctx, o.Tick) })

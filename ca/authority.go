@@ -54,11 +54,11 @@ type Authority struct {
 	ocspURL  string
 	aiaURL   string
 
-	revoked   hooks
-	issued    hooks
-	keygen    chan struct{} // bounds concurrent server-side key generation
-	exts      extCache
-	templates map[string]*roleTemplate
+	revoked hooks
+	issued  hooks
+	keygen  chan struct{} // bounds concurrent server-side key generation
+	exts    extCache
+	roles   atomic.Pointer[roleSet]
 	// halted, once set, is why the CA refuses to issue: its intermediate
 	// is revoked on the root CRL (see Halt).
 	halted atomic.Pointer[string]
@@ -117,11 +117,11 @@ func New(d Deps) (*Authority, error) {
 	if err := d.Intermediate.CheckSignatureFrom(d.Root); err != nil {
 		return nil, fmt.Errorf("ca: intermediate is not signed by the root: %w", err)
 	}
-	for name, r := range d.Roles {
-		if r.Name == "" {
-			r.Name = name
-		}
+	set, err := newRoleSet(d.Roles, d.Templates)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
 	}
+	d.Roles, d.Templates = nil, nil // the role set holds them from here
 	a := &Authority{
 		d:        d,
 		issuerID: hex.EncodeToString(d.Intermediate.SubjectKeyId),
@@ -133,14 +133,7 @@ func New(d Deps) (*Authority, error) {
 	if a.issuerID == "" {
 		return nil, errors.New("ca: intermediate has no subject key identifier")
 	}
-	a.templates = map[string]*roleTemplate{}
-	for name, text := range d.Templates {
-		rt, err := parseRoleTemplate(name, text)
-		if err != nil {
-			return nil, fmt.Errorf("ca: %w", err)
-		}
-		a.templates[name] = rt
-	}
+	a.roles.Store(set)
 	if p := strings.TrimSuffix(d.PointersURL, "/"); p != "" {
 		a.crlURL = p + "/crl/" + a.issuerID
 		a.ocspURL = p + "/ocsp"
@@ -169,10 +162,24 @@ func (a *Authority) ChainPEM() []byte { return bytes.Join([][]byte{a.interPEM, a
 func (a *Authority) IntermediatePEM() []byte { return a.interPEM }
 
 // Role returns the named role or nil.
-func (a *Authority) Role(name string) *policies.Role { return a.d.Roles[name] }
+func (a *Authority) Role(name string) *policies.Role { return a.roles.Load().roles[name] }
 
-// Roles returns every role.
-func (a *Authority) Roles() map[string]*policies.Role { return a.d.Roles }
+// Roles returns every role, as of now: the map is never changed, a reload
+// replaces it.
+func (a *Authority) Roles() map[string]*policies.Role { return a.roles.Load().roles }
+
+// SetRoles replaces the roles and their x509util templates (role name →
+// text) while the CA serves: `pkid serve` on SIGHUP. A template that does
+// not parse refuses the whole set and keeps the old one. A request in
+// flight finishes under the set it started with; the next one sees the new.
+func (a *Authority) SetRoles(roles map[string]*policies.Role, templates map[string]string) error {
+	set, err := newRoleSet(roles, templates)
+	if err != nil {
+		return err
+	}
+	a.roles.Store(set)
+	return nil
+}
 
 // Store returns the store the authority commits to.
 func (a *Authority) Store() store.Store { return a.d.Store }

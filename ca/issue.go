@@ -68,7 +68,7 @@ type Issued struct {
 // policy, bound names and blocked keys. Callers use it before spending a
 // single-use credential.
 func (a *Authority) Check(ctx context.Context, req *SignRequest) error {
-	role, dec, _, err := a.decide(ctx, req)
+	role, _, dec, _, err := a.decide(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -90,11 +90,11 @@ func (a *Authority) Check(ctx context.Context, req *SignRequest) error {
 // Sign runs the pipeline: role → policy → template → re-check → sign →
 // commit. It returns only after the record is durably committed.
 func (a *Authority) Sign(ctx context.Context, req *SignRequest) (*Issued, error) {
-	role, dec, keyHash, err := a.decide(ctx, req)
+	role, rt, dec, keyHash, err := a.decide(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := a.template(role, dec, req.CSR)
+	tmpl, err := a.template(role, rt, dec, req.CSR)
 	if err != nil {
 		return nil, err
 	}
@@ -106,29 +106,36 @@ func (a *Authority) Sign(ctx context.Context, req *SignRequest) (*Issued, error)
 	return a.signAndCommit(ctx, role, tmpl, dec.TTL, req, keyHash, dec.Names())
 }
 
-func (a *Authority) decide(ctx context.Context, req *SignRequest) (*policies.Role, *policies.Decision, string, error) {
+// decide looks the role and its template up in one generation of the
+// roles, and evaluates the request against that role.
+func (a *Authority) decide(ctx context.Context, req *SignRequest) (*policies.Role, *roleTemplate, *policies.Decision, string, error) {
 	if err := a.halt(); err != nil {
-		return nil, nil, "", err
+		return nil, nil, nil, "", err
 	}
-	role := a.d.Roles[req.Role]
+	set := a.roles.Load()
+	role := set.roles[req.Role]
 	if role == nil {
-		return nil, nil, "", errs.New(errs.NotFound, "unknown role %q (known: %s)", req.Role, strings.Join(a.roleNames(), ", "))
+		return nil, nil, nil, "", errUnknownRole(req.Role, set)
 	}
 	if req.CSR == nil {
-		return nil, nil, "", errs.New(errs.BadCSR, "no CSR")
+		return nil, nil, nil, "", errs.New(errs.BadCSR, "no CSR")
 	}
 	preq := RequestFromCSR(req.CSR)
 	preq.TTL = req.TTL
 	dec, err := policies.Evaluate(role, preq)
 	if err != nil {
-		return nil, nil, "", refusal(err)
+		return nil, nil, nil, "", refusal(err)
 	}
 	if req.ExactNames != nil {
 		if err := sameNames(dec.Names(), req.ExactNames); err != nil {
-			return nil, nil, "", err
+			return nil, nil, nil, "", err
 		}
 	}
-	return role, dec, KeyHash(req.CSR.RawSubjectPublicKeyInfo), nil
+	return role, set.templates[req.Role], dec, KeyHash(req.CSR.RawSubjectPublicKeyInfo), nil
+}
+
+func errUnknownRole(name string, set *roleSet) error {
+	return errs.New(errs.NotFound, "unknown role %q (known: %s)", name, strings.Join(set.names(), ", "))
 }
 
 func errKeyBlocked() error {
@@ -161,9 +168,10 @@ func sameNames(got, want []string) error {
 }
 
 // template builds the unsigned certificate from the decision only: the
-// CSR contributes its public key and nothing else.
-func (a *Authority) template(role *policies.Role, dec *policies.Decision, csr *x509.CertificateRequest) (*x509.Certificate, error) {
-	if rt, ok := a.templates[role.Name]; ok {
+// CSR contributes its public key and nothing else. rt is the role's
+// x509util template, or nil for the built-in layout.
+func (a *Authority) template(role *policies.Role, rt *roleTemplate, dec *policies.Decision, csr *x509.CertificateRequest) (*x509.Certificate, error) {
+	if rt != nil {
 		c, err := rt.certificate(csr, x509util.CreateTemplateData(dec.CommonName, dec.Names()))
 		if err != nil {
 			var te *x509util.TemplateError
@@ -310,9 +318,10 @@ func (a *Authority) PrepareIssue(req *IssueRequest) (*SignRequest, crypto.Signer
 	if err := a.halt(); err != nil {
 		return nil, nil, err
 	}
-	role := a.d.Roles[req.Role]
+	set := a.roles.Load()
+	role := set.roles[req.Role]
 	if role == nil {
-		return nil, nil, errs.New(errs.NotFound, "unknown role %q (known: %s)", req.Role, strings.Join(a.roleNames(), ", "))
+		return nil, nil, errUnknownRole(req.Role, set)
 	}
 	kt := req.KeyType
 	if kt == "" {
@@ -394,13 +403,4 @@ func (a *Authority) PrepareIssue(req *IssueRequest) (*SignRequest, crypto.Signer
 	sr := req.SignRequest
 	sr.CSR = csr
 	return &sr, key, nil
-}
-
-func (a *Authority) roleNames() []string {
-	var n []string
-	for k := range a.d.Roles {
-		n = append(n, k)
-	}
-	slices.Sort(n)
-	return n
 }

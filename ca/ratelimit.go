@@ -87,7 +87,7 @@ func (m *MemoryLimiter) dropWhole(now time.Time) {
 // before any validation work is done for an order that could not be
 // finalized.
 func (a *Authority) Allowed(roleName, requester string) error {
-	role := a.d.Roles[roleName]
+	role := a.Role(roleName)
 	if role == nil {
 		return nil
 	}

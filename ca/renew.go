@@ -54,7 +54,7 @@ func (a *Authority) Renew(ctx context.Context, cert *x509.Certificate, newCSR *x
 	if rec.Via == store.ViaACME {
 		return nil, errs.New(errs.Forbidden, "certificate %s was issued through ACME; renew it through ACME", rec.Serial)
 	}
-	role := a.d.Roles[rec.Role]
+	role := a.Role(rec.Role)
 	if role == nil {
 		return nil, errs.New(errs.Forbidden, "role %q of certificate %s no longer exists", rec.Role, rec.Serial)
 	}

@@ -62,7 +62,7 @@ func (a *Authority) IssueServerCertificate(ctx context.Context, dnsNames []strin
 	if err != nil {
 		return nil, fmt.Errorf("server certificate: %w", err)
 	}
-	tmpl, err := a.template(role, dec, csr)
+	tmpl, err := a.template(role, nil, dec, csr)
 	if err != nil {
 		return nil, err
 	}

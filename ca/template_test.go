@@ -119,3 +119,58 @@ func TestRoleTemplateSyntax(t *testing.T) {
 		t.Fatalf("bad template accepted: %v", err)
 	}
 }
+
+// TestSetRoles: roles replaced while the CA serves. A set whose template
+// does not parse is refused whole and the old set stays; a new set applies
+// to the next request, its templates with it; signing goes on, race free,
+// while sets are swapped under it.
+func TestSetRoles(t *testing.T) {
+	a, _, _ := newAuthority(t, "ec-p256")
+	ctx := context.Background()
+	key := testutil.LeafKey(t, "ec-p256")
+	csr := makeCSR(t, key, &x509.CertificateRequest{DNSNames: []string{"svc.internal"}})
+	org := func(o string) map[string]string {
+		return map[string]string{"default": `{"subject": {"commonName": "svc.internal", "organization": "` + o + `"}, "sans": {{ toJson .SANs }}}`}
+	}
+	if err := a.SetRoles(map[string]*policies.Role{"default": defaultRole()}, map[string]string{"default": "{{ nope"}); err == nil {
+		t.Fatal("fail/a template that does not parse was accepted")
+	}
+	if iss, err := a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: csr}); err != nil || len(parsePEM(t, iss.PEM).Subject.Organization) != 0 {
+		t.Fatalf("the old set (no template) does not stay: %v", err)
+	}
+	if err := a.SetRoles(map[string]*policies.Role{"default": defaultRole()}, org("A")); err != nil {
+		t.Fatal(err)
+	}
+	if iss, err := a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: csr}); err != nil || parsePEM(t, iss.PEM).Subject.Organization[0] != "A" {
+		t.Fatalf("ok/the new set's template: %v", err)
+	}
+	other := defaultRole()
+	other.Name = ""
+	if err := a.SetRoles(map[string]*policies.Role{"other": other}, nil); err != nil || a.Role("other").Name != "other" || a.Role("default") != nil {
+		t.Fatalf("ok/a set without default: %v", err)
+	}
+	if _, err := a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: csr}); errs.KindOf(err) != errs.NotFound || !strings.Contains(errs.DetailOf(err), `unknown role "default" (known: other)`) {
+		t.Fatalf("fail/a removed role: %v", err)
+	}
+
+	// Swapping sets with different templates while signing: each
+	// certificate carries one set's organization.
+	a.SetRoles(map[string]*policies.Role{"default": defaultRole()}, org("A"))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			a.SetRoles(map[string]*policies.Role{"default": defaultRole()}, org(string(rune('A'+i%2))))
+		}
+	}()
+	for range 50 {
+		iss, err := a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: csr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := parsePEM(t, iss.PEM).Subject.Organization; len(o) != 1 || (o[0] != "A" && o[0] != "B") {
+			t.Fatalf("organization %v", o)
+		}
+	}
+	<-done
+}

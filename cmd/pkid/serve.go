@@ -66,7 +66,26 @@ func serveCmd() *cobra.Command {
 			if os.Getenv("GOGC") == "" {
 				debug.SetGCPercent(400)
 			}
-			return api.Serve(ctx, api.ServeOptions{Config: cfg, Log: newLogger(cfg)})
+			// SIGHUP (systemctl reload) re-reads the roles; see api.ReloadRoles.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			reload := make(chan struct{})
+			go func() {
+				for {
+					select {
+					case <-hup:
+						select {
+						case reload <- struct{}{}:
+						case <-ctx.Done():
+							return
+						}
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+			return api.Serve(ctx, api.ServeOptions{Config: cfg, Log: newLogger(cfg), Reload: reload})
 		},
 	}
 	c.Flags().StringVar(&cfgPath, "config", "", "path of pkid.yaml")
