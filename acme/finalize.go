@@ -187,7 +187,7 @@ func (s *Server) cert(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/pem-certificate-chain")
 	w.WriteHeader(http.StatusOK)
 	w.Write(ca.PEMCert(rec.DER))
-	w.Write(s.d.CA.IntermediatePEM())
+	w.Write(s.d.CA.IssuerPEM(rec.Issuer)) // a retired intermediate for a certificate from before a rotation
 }
 
 // csrRefusal is the problem for a CSR the role refused when finalize asked

@@ -78,11 +78,23 @@ func (s *Server) crlPEM(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) crlByIssuer(w http.ResponseWriter, r *http.Request) {
-	if mux.Vars(r)["issuer"] != s.opts.CA.IssuerID() {
-		writeProblem(w, r, s.log, errs.New(errs.NotFound, "no CRL for issuer %s (current issuer: %s)", mux.Vars(r)["issuer"], s.opts.CA.IssuerID()))
+	id := mux.Vars(r)["issuer"]
+	if id == s.opts.CA.IssuerID() {
+		s.crlDER(w, r)
 		return
 	}
-	s.crlDER(w, r)
+	for _, ri := range s.opts.Retired {
+		if ri.ID == id {
+			st, err := ri.CRL.Current(r.Context())
+			if err != nil {
+				writeProblem(w, r, s.log, err)
+				return
+			}
+			s.serveCacheable(w, r, "application/pkix-crl", st.DER, st.ThisUpdate)
+			return
+		}
+	}
+	writeProblem(w, r, s.log, errs.New(errs.NotFound, "no CRL for issuer %s (current issuer: %s)", id, s.opts.CA.IssuerID()))
 }
 
 func (s *Server) rootCRL(w http.ResponseWriter, r *http.Request) {
@@ -114,6 +126,18 @@ func (s *Server) crlBundle(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	pem.Encode(&buf, &pem.Block{Type: "X509 CRL", Bytes: der})
+	// A retired intermediate's leaves are checked against its own CRL.
+	for _, ri := range s.opts.Retired {
+		st, err := ri.CRL.Current(r.Context())
+		if err != nil {
+			writeProblem(w, r, s.log, err)
+			return
+		}
+		pem.Encode(&buf, &pem.Block{Type: "X509 CRL", Bytes: st.DER})
+		if st.ThisUpdate.After(at) {
+			at = st.ThisUpdate
+		}
+	}
 	s.serveCacheable(w, r, "application/x-pem-file", buf.Bytes(), at)
 }
 

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -37,8 +39,23 @@ func (s *Server) ocspGet(w http.ResponseWriter, r *http.Request) {
 		s.writeOCSP(w, ocsp.MalformedRequestErrorResponse, time.Time{})
 		return
 	}
-	resp, next := s.opts.OCSP.RespondUntil(r.Context(), der)
+	resp, next := s.ocsp(r.Context(), der)
 	s.writeOCSP(w, resp, next)
+}
+
+// ocsp answers from the current intermediate's responder, or, for a
+// request naming a retired intermediate (which the current one answers
+// "unauthorized"), from that one's.
+func (s *Server) ocsp(ctx context.Context, der []byte) ([]byte, time.Time) {
+	resp, next := s.opts.OCSP.RespondUntil(ctx, der)
+	if bytes.Equal(resp, ocsp.UnauthorizedErrorResponse) {
+		for _, ri := range s.opts.Retired {
+			if r, n := ri.OCSP.RespondUntil(ctx, der); !bytes.Equal(r, ocsp.UnauthorizedErrorResponse) {
+				return r, n
+			}
+		}
+	}
+	return resp, next
 }
 
 func (s *Server) ocspPost(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +64,8 @@ func (s *Server) ocspPost(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.writeOCSP(w, s.opts.OCSP.Respond(r.Context(), der), time.Time{}) // POST answers are not cached
+	resp, _ := s.ocsp(r.Context(), der)
+	s.writeOCSP(w, resp, time.Time{}) // POST answers are not cached
 }
 
 // writeOCSP sends an answer that HTTP caches may keep until next at the

@@ -99,7 +99,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return err
 	}
 	defer st.Close()
-	authority, err := ca.New(ca.Deps{Root: root, Intermediate: inter, Signer: key, Roles: cfg.Roles, Templates: templates, Store: st, Clock: o.Clock, PointersURL: cfg.PointersURL, Log: log})
+	retired, err := loadRetired(cfg, o.Clock.Now(), log)
+	if err != nil {
+		return err
+	}
+	authority, err := ca.New(ca.Deps{Root: root, Intermediate: inter, Signer: key, Roles: cfg.Roles, Templates: templates, Store: st, Clock: o.Clock, PointersURL: cfg.PointersURL, Log: log, Retired: retiredCerts(retired)})
 	if err != nil {
 		return err
 	}
@@ -124,6 +128,14 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	var retiredIssuers []RetiredIssuer
+	for _, rk := range retired {
+		ri, err := startRetired(ctx, rk, authority, root, st, cfg, o.Clock, o.Tick, log)
+		if err != nil {
+			return err
+		}
+		retiredIssuers = append(retiredIssuers, ri)
+	}
 	rootCRL := NewRootCRLWatcher(cfg.Resolve(cfg.CA.RootCRL), root, authority.Intermediate(), authority.Halt, o.Clock, log)
 	eab, err := NewEAB(cfg, st, o.Clock)
 	if err != nil {
@@ -131,7 +143,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 
 	run := &Running{CA: authority, Store: st, CRL: crl, OCSP: ocspR, ServerCert: sc, Config: cfg, Clock: o.Clock, Log: log}
-	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get,
+	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get, Retired: retiredIssuers,
 		Health: func() map[string]any {
 			h := map[string]any{}
 			w := rootCRL.Warnings()
@@ -140,7 +152,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 				w = []string{why}      // the root CRL's own warnings no longer matter
 			}
 			if end := authority.Intermediate().NotAfter; end.Sub(o.Clock.Now()) < intermediateWarnBefore {
-				w = append(w, fmt.Sprintf("the intermediate expires at %s: certificates end then at the latest and nothing is issued after; make a new CA hierarchy before (pkid init --force keeps the store)", end.UTC().Format(time.RFC3339)))
+				w = append(w, fmt.Sprintf("the intermediate expires at %s: certificates end then at the latest and nothing is issued after; replace it before with pkid ca rotate-intermediate (its certificates stay checkable and renewable)", end.UTC().Format(time.RFC3339)))
 			}
 			w = append(w, startWarnings...)
 			if at, err := st.WriteFailure(); err != nil {
@@ -225,6 +237,10 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		}
 	})
 	bg(func() { crl.Run(ctx) })
+	for _, ri := range retiredIssuers {
+		bg(func() { ri.CRL.Run(ctx) })
+		bg(func() { ri.OCSP.Run(ctx, o.Tick) })
+	}
 	bg(func() { sc.Run(ctx, o.Tick) })
 	bg(func() { ocspR.Run(ctx, o.Tick) })
 	bg(func() { acmeSrv.Run(ctx, o.Tick) })
@@ -245,7 +261,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			}
 		})
 	})
-	log.Info("pkid serving", "https", "https://"+run.HTTPSAddr, "http", "http://"+run.HTTPAddr, "issuer", authority.IssuerID())
+	retiredIDs := make([]string, len(retiredIssuers))
+	for i, ri := range retiredIssuers {
+		retiredIDs[i] = ri.ID
+	}
+	log.Info("pkid serving", "https", "https://"+run.HTTPSAddr, "http", "http://"+run.HTTPAddr, "issuer", authority.IssuerID(), "retired_issuers", retiredIDs)
 	if o.Ready != nil {
 		o.Ready(run)
 	}

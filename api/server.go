@@ -34,6 +34,18 @@ type Options struct {
 	Health func() map[string]any
 	// ACME, if set, serves /acme/.
 	ACME http.Handler
+	// Retired are the intermediates a rotation retired, while any of
+	// their certificates may still be checked: their CRLs are served at
+	// /crl/{issuer} and in /crl/bundle.pem, and OCSP answers for them.
+	Retired []RetiredIssuer
+}
+
+// RetiredIssuer is a retired intermediate's CRL publisher and OCSP
+// responder (each signing with its key).
+type RetiredIssuer struct {
+	ID   string
+	CRL  *ca.CRLPublisher
+	OCSP *ca.OCSPResponder
 }
 
 // Server holds the handlers.

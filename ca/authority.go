@@ -41,6 +41,10 @@ type Deps struct {
 	Log         *slog.Logger
 	// Limiter counts roles' rate limits (default: a MemoryLimiter).
 	Limiter Limiter
+	// Retired are intermediates this CA issued from before the current
+	// one (pkid ca rotate-intermediate): their leaves still renew over
+	// mTLS, and chains handed out for them end in them.
+	Retired []*x509.Certificate
 }
 
 // Authority signs certificates under role policies and records them.
@@ -59,6 +63,7 @@ type Authority struct {
 	keygen  chan struct{} // bounds concurrent server-side key generation
 	exts    extCache
 	roles   atomic.Pointer[roleSet]
+	retired map[string]*x509.Certificate // by issuer ID
 	// halted, once set, is why the CA refuses to issue: its intermediate
 	// is revoked on the root CRL (see Halt).
 	halted atomic.Pointer[string]
@@ -133,6 +138,14 @@ func New(d Deps) (*Authority, error) {
 	if a.issuerID == "" {
 		return nil, errors.New("ca: intermediate has no subject key identifier")
 	}
+	a.retired = map[string]*x509.Certificate{}
+	for _, r := range d.Retired {
+		id := hex.EncodeToString(r.SubjectKeyId)
+		if !r.IsCA || id == "" || id == a.issuerID || r.CheckSignatureFrom(d.Root) != nil {
+			return nil, fmt.Errorf("ca: retired intermediate %q is not a CA of this root with a key identifier of its own", r.Subject.CommonName)
+		}
+		a.retired[id] = r
+	}
 	a.roles.Store(set)
 	if p := strings.TrimSuffix(d.PointersURL, "/"); p != "" {
 		a.crlURL = p + "/crl/" + a.issuerID
@@ -160,6 +173,29 @@ func (a *Authority) ChainPEM() []byte { return bytes.Join([][]byte{a.interPEM, a
 
 // IntermediatePEM is the intermediate alone.
 func (a *Authority) IntermediatePEM() []byte { return a.interPEM }
+
+// IssuerPEM is the intermediate that issued under issuerID (a record's
+// Issuer): a retired one for a certificate from before a rotation, the
+// current one otherwise.
+func (a *Authority) IssuerPEM(issuerID string) []byte {
+	if r := a.retired[issuerID]; r != nil {
+		return PEMCert(r.Raw)
+	}
+	return a.interPEM
+}
+
+// issuedBy returns the intermediate, current or retired, whose name and key
+// identifier cert names as its issuer, or nil.
+func (a *Authority) issuedBy(cert *x509.Certificate) *x509.Certificate {
+	inter := a.d.Intermediate
+	if r := a.retired[hex.EncodeToString(cert.AuthorityKeyId)]; r != nil {
+		inter = r
+	}
+	if !bytes.Equal(cert.RawIssuer, inter.RawSubject) || !bytes.Equal(cert.AuthorityKeyId, inter.SubjectKeyId) {
+		return nil
+	}
+	return inter
+}
 
 // Role returns the named role or nil.
 func (a *Authority) Role(name string) *policies.Role { return a.roles.Load().roles[name] }

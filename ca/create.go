@@ -9,6 +9,8 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.step.sm/crypto/x509util"
@@ -150,4 +152,56 @@ func RootCRL(root *x509.Certificate, key crypto.Signer, revoked []x509.Revocatio
 		return nil, fmt.Errorf("sign root CRL: %w", err)
 	}
 	return der, nil
+}
+
+// NextIntermediate makes the successor of the intermediate cur under root
+// (pkid ca rotate-intermediate): a new key of keyType ("" for cur's type),
+// the same name constraints and CRL Distribution Point, a name that tells
+// the generations apart ("… G2", "… G3"), valid for validity (default 5
+// years) but never past the root.
+func NextIntermediate(root *x509.Certificate, rootKey crypto.Signer, cur *x509.Certificate, keyType string, validity time.Duration, now time.Time) (*x509.Certificate, crypto.Signer, error) {
+	if err := cur.CheckSignatureFrom(root); err != nil {
+		return nil, nil, fmt.Errorf("the current intermediate is not signed by this root: %w", err)
+	}
+	if keyType == "" {
+		kt, why := policies.KeyTypeOf(cur.PublicKey)
+		if why != "" {
+			return nil, nil, fmt.Errorf("the current intermediate's key: %s; name one with --key-type", why)
+		}
+		keyType = kt
+	}
+	if validity == 0 {
+		validity = 5 * 365 * 24 * time.Hour
+	}
+	if left := root.NotAfter.Sub(now); validity > left {
+		if left < 24*time.Hour {
+			return nil, nil, fmt.Errorf("the root expires at %s: make a new hierarchy (pkid init) instead", root.NotAfter.UTC().Format(time.RFC3339))
+		}
+		validity = left
+	}
+	key, err := GenerateKey(keyType)
+	if err != nil {
+		return nil, nil, err
+	}
+	inter, err := signCA(nextGeneration(cur.Subject.CommonName), x509util.DefaultIntermediateTemplate, key, root, rootKey, now, validity, func(c *x509.Certificate) {
+		c.PermittedDNSDomains, c.PermittedIPRanges = cur.PermittedDNSDomains, cur.PermittedIPRanges
+		c.ExcludedDNSDomains, c.ExcludedIPRanges = cur.ExcludedDNSDomains, cur.ExcludedIPRanges
+		c.PermittedDNSDomainsCritical = cur.PermittedDNSDomainsCritical
+		c.CRLDistributionPoints = cur.CRLDistributionPoints
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("create intermediate: %w", err)
+	}
+	return inter, key, nil
+}
+
+// nextGeneration names an intermediate's successor: "X" → "X G2",
+// "X G2" → "X G3".
+func nextGeneration(cn string) string {
+	if i := strings.LastIndex(cn, " G"); i >= 0 {
+		if n, err := strconv.Atoi(cn[i+2:]); err == nil && n >= 2 && cn[i+2] != '0' {
+			return cn[:i] + " G" + strconv.Itoa(n+1)
+		}
+	}
+	return cn + " G2"
 }

@@ -20,9 +20,10 @@ func (a *Authority) Authenticate(ctx context.Context, cert *x509.Certificate) (*
 	// record is what the CA signed, so equality proves the certificate is
 	// the CA's without verifying its signature again (an ECDSA verify per
 	// renewal), and the TLS handshake has proven the client holds its key.
-	// The issuer test first answers a foreign certificate clearly, and
-	// refuses one from an intermediate no longer in service.
-	if !bytes.Equal(cert.RawIssuer, a.d.Intermediate.RawSubject) || !bytes.Equal(cert.AuthorityKeyId, a.d.Intermediate.SubjectKeyId) {
+	// The issuer test first answers a foreign certificate clearly; an
+	// intermediate retired by a rotation still counts, so its leaves renew
+	// into the current one.
+	if a.issuedBy(cert) == nil {
 		return nil, errs.New(errs.Unauthorized, "the client certificate was not issued by this CA (issuer %q)", cert.Issuer.CommonName)
 	}
 	rec, err := a.d.Store.GetCertificate(ctx, SerialString(cert.SerialNumber))

@@ -54,7 +54,7 @@ func caCmd() *cobra.Command {
 	bootstrap.Flags().StringVar(&out, "out", "", "where to save the root (default $PKID_HOME/roots.pem)")
 	bootstrap.MarkFlagRequired("ca-url")
 	bootstrap.MarkFlagRequired("fingerprint")
-	return group("ca", "CA trust and offline root operations", bootstrap, rootCRLCmd())
+	return group("ca", "CA trust and offline root operations", bootstrap, rootCRLCmd(), rotateIntermediateCmd())
 }
 
 // bootstrapRoot fetches /v1/ca/roots without verifying TLS (we do not yet

@@ -1,0 +1,105 @@
+package api
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"pkid/ca"
+	"pkid/config"
+	"pkid/store"
+)
+
+// RetiredPaths is where `pkid ca rotate-intermediate` keeps an
+// intermediate it retires, by issuer ID: its certificate beside the
+// current one's in retired/<issuer>.crt, its key beside the current key in
+// retired/<issuer>.key (encrypted with the same password file).
+func RetiredPaths(cfg *config.Config, issuerID string) (certPath, keyPath string) {
+	return filepath.Join(filepath.Dir(cfg.Resolve(cfg.CA.IntermediateCert)), "retired", issuerID+".crt"),
+		filepath.Join(filepath.Dir(cfg.Resolve(cfg.CA.IntermediateKey)), "retired", issuerID+".key")
+}
+
+// retiredKey is a retired intermediate and its key.
+type retiredKey struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+}
+
+// loadRetired reads the retired intermediates that have not expired (an
+// expired one's certificates have all expired too: nothing is left to
+// check against its CRL). An expired one is named in the log, so its files
+// can be removed.
+func loadRetired(cfg *config.Config, now time.Time, log *slog.Logger) ([]retiredKey, error) {
+	anyCert, _ := RetiredPaths(cfg, "x")
+	paths, err := filepath.Glob(filepath.Join(filepath.Dir(anyCert), "*.crt"))
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(paths)
+	var out []retiredKey
+	for _, p := range paths {
+		cert, err := ca.LoadCertificate(p)
+		if err != nil {
+			return nil, fmt.Errorf("retired intermediate: %w", err)
+		}
+		id := hex.EncodeToString(cert.SubjectKeyId)
+		if want := id + ".crt"; filepath.Base(p) != want {
+			return nil, fmt.Errorf("retired intermediate %s holds issuer %s: name it %s", p, id, want)
+		}
+		if now.After(cert.NotAfter) {
+			log.Info("retired intermediate expired, and every certificate it issued with it; its files may be removed", "issuer", id, "cert", p)
+			continue
+		}
+		_, keyPath := RetiredPaths(cfg, id)
+		key, err := ca.LoadKey(keyPath, cfg.Resolve(cfg.CA.PasswordFile))
+		if err != nil {
+			return nil, fmt.Errorf("retired intermediate %s: key: %w", id, err)
+		}
+		out = append(out, retiredKey{cert: cert, key: key})
+	}
+	return out, nil
+}
+
+// startRetired makes a retired intermediate's CRL publisher and OCSP
+// responder, each signing with its own key: an authority over the same
+// store with no roles, which never issues. A revocation through the
+// current authority triggers its CRL at once; its OCSP cache follows the
+// store's revocation count every tick.
+func startRetired(ctx context.Context, rk retiredKey, current *ca.Authority, root *x509.Certificate, st store.Store, cfg *config.Config, clock ca.Clock, tick time.Duration, log *slog.Logger) (RetiredIssuer, error) {
+	a, err := ca.New(ca.Deps{Root: root, Intermediate: rk.cert, Signer: rk.key, Store: st, Clock: clock, PointersURL: cfg.PointersURL, Log: log})
+	if err != nil {
+		return RetiredIssuer{}, err
+	}
+	id := a.IssuerID()
+	crl := ca.NewCRLPublisher(a, cfg.CRL.Validity, log)
+	crl.Tick = tick
+	if _, err := crl.Generate(ctx, false); err != nil {
+		return RetiredIssuer{}, fmt.Errorf("CRL of retired intermediate %s: %w", id, err)
+	}
+	current.OnRevoke(func(rec *store.CertRecord) {
+		if strings.EqualFold(rec.Issuer, id) {
+			crl.Trigger()
+		}
+	})
+	o, err := ca.NewOCSPResponder(ctx, a)
+	if err != nil {
+		return RetiredIssuer{}, fmt.Errorf("OCSP of retired intermediate %s: %w", id, err)
+	}
+	return RetiredIssuer{ID: id, CRL: crl, OCSP: o}, nil
+}
+
+// retiredCerts lists the certificates of rks.
+func retiredCerts(rks []retiredKey) []*x509.Certificate {
+	out := make([]*x509.Certificate, len(rks))
+	for i, rk := range rks {
+		out[i] = rk.cert
+	}
+	return out
+}

@@ -1,0 +1,140 @@
+package main_test
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"pkid/ca"
+	"pkid/internal/testutil"
+)
+
+// TestRotateIntermediate: `pkid ca rotate-intermediate` replaces the
+// intermediate while the certificates of the old one stay checkable and
+// renewable. After the restart the CA issues from the new intermediate
+// (same name constraints, " G2" in its name, zlint clean); the old one's
+// CRL is still served at the URL its leaves carry and in the bundle, a
+// revocation of one of its leaves reaches that CRL and OCSP (each signed
+// with the old key); and an old leaf renews over mTLS into the new one.
+func TestRotateIntermediate(t *testing.T) {
+	d, https, plain := initCA(t, "--permitted-domain", "internal", "--permitted-domain", "localhost", "--permitted-ip", "127.0.0.0/8")
+	s := serve(t, d, https)
+	cfg, root := filepath.Join(d, "pkid.yaml"), filepath.Join(d, "certs", "root.crt")
+	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default", "--admin", "--name", "ops"))
+	issue := func(s *server, cn string) (string, string, *x509.Certificate) {
+		t.Helper()
+		crt := filepath.Join(t.TempDir(), cn+".crt")
+		mustPKID(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "default", "--cn", cn, "--out", crt, "--key-out", crt+".key")
+		c, err := ca.LoadCertificate(crt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return crt, crt + ".key", c
+	}
+	renewCrt, renewKey, _ := issue(s, "renew.internal")
+	_, _, doomed := issue(s, "doomed.internal")
+	old, _ := ca.LoadCertificate(filepath.Join(d, "certs", "intermediate.crt"))
+	oldID := hex.EncodeToString(old.SubjectKeyId)
+	s.stop(t, syscall.SIGTERM)
+
+	newID := strings.TrimSpace(mustPKID(t, nil, "ca", "rotate-intermediate", "--dir", d))
+	inter, _ := ca.LoadCertificate(filepath.Join(d, "certs", "intermediate.crt"))
+	if hex.EncodeToString(inter.SubjectKeyId) != newID || newID == oldID || inter.Subject.CommonName != old.Subject.CommonName+" G2" ||
+		len(inter.PermittedDNSDomains) != 2 || len(inter.PermittedIPRanges) != 1 || !inter.PermittedDNSDomainsCritical {
+		t.Fatalf("new intermediate %q %s, constraints %v %v", inter.Subject.CommonName, newID, inter.PermittedDNSDomains, inter.PermittedIPRanges)
+	}
+	testutil.LintCertificate(t, inter.Raw)
+	if fi, err := os.Stat(filepath.Join(d, "secrets", "retired", oldID+".key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("retired key: %v", err)
+	}
+
+	s = serve(t, d, https)
+	_, _, fresh := issue(s, "fresh.internal")
+	if hex.EncodeToString(fresh.AuthorityKeyId) != newID {
+		t.Fatalf("issued by %x, want the new intermediate %s", fresh.AuthorityKeyId, newID)
+	}
+	get := func(url string) []byte {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+		}
+		return b
+	}
+	oldCRL := func() *x509.RevocationList {
+		t.Helper()
+		crl, err := x509.ParseRevocationList(get("http://" + plain + "/crl/" + oldID))
+		if err != nil || crl.CheckSignatureFrom(old) != nil {
+			t.Fatalf("the old intermediate's CRL: %v", err)
+		}
+		return crl
+	}
+	oldCRL()
+	if n := bytes.Count(get("http://"+plain+"/crl/bundle.pem"), []byte("BEGIN X509 CRL")); n != 3 {
+		t.Fatalf("bundle holds %d CRLs, want the root's, the new and the old intermediate's", n)
+	}
+
+	// Revoking an old leaf: its issuer's CRL and OCSP, under the old key.
+	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "keyCompromise", ca.SerialString(doomed.SerialNumber))
+	for deadline := time.Now().Add(testutil.DutyWait); ; time.Sleep(50 * time.Millisecond) {
+		listed := false
+		for _, e := range oldCRL().RevokedCertificateEntries {
+			listed = listed || e.SerialNumber.Cmp(doomed.SerialNumber) == 0
+		}
+		if listed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation never reached the old intermediate's CRL")
+		}
+	}
+	req, _ := ocsp.CreateRequest(doomed, old, nil)
+	resp, err := http.Post("http://"+plain+"/ocsp", "application/ocsp-request", bytes.NewReader(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if r, err := ocsp.ParseResponseForCert(body, doomed, old); err != nil || r.Status != ocsp.Revoked {
+		t.Fatalf("OCSP for the old intermediate's revoked leaf: %+v %v", r, err)
+	}
+
+	// An old leaf renews over mTLS into the new intermediate.
+	mustPKID(t, nil, "cert", "renew", "--ca-url", s.base, "--root", root, "--cert", renewCrt, "--key", renewKey)
+	raw, _ := os.ReadFile(renewCrt)
+	var chain []*x509.Certificate
+	for rest := raw; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		c, _ := x509.ParseCertificate(b.Bytes)
+		chain = append(chain, c)
+	}
+	rootCert, _ := ca.LoadCertificate(root)
+	roots, inters := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(rootCert)
+	if len(chain) != 2 || !chain[1].Equal(inter) {
+		t.Fatalf("renewed file holds %d certificates, want the leaf and the new intermediate", len(chain))
+	}
+	inters.AddCert(chain[1])
+	if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, DNSName: "renew.internal"}); err != nil {
+		t.Fatalf("renewed leaf: %v", err)
+	}
+}
