@@ -17,8 +17,8 @@ import (
 // It re-reads the file serve started from; a file that does not load or a
 // template that does not parse changes nothing, and says why. Settings
 // outside roles are named in a warning: they take effect at the next
-// restart. It returns whether the roles were replaced.
-func ReloadRoles(started *config.Config, a *ca.Authority, inter *x509.Certificate, log *slog.Logger) bool {
+// restart.
+func ReloadRoles(started *config.Config, a *ca.Authority, inter *x509.Certificate, log *slog.Logger) {
 	before := a.Roles()
 	cfg, err := config.Load(started.Path)
 	if err == nil {
@@ -29,7 +29,7 @@ func ReloadRoles(started *config.Config, a *ca.Authority, inter *x509.Certificat
 	}
 	if err != nil {
 		log.Error("reload refused; the roles in use stay", "err", err)
-		return false
+		return
 	}
 	if keys := changedOutsideRoles(started, cfg); len(keys) > 0 {
 		log.Warn("reload: these settings changed and take effect at the next restart", "keys", keys)
@@ -38,7 +38,6 @@ func ReloadRoles(started *config.Config, a *ca.Authority, inter *x509.Certificat
 		log.Warn("role", "warning", w)
 	}
 	logRoleChanges(before, a.Roles(), log)
-	return true
 }
 
 // logRoleChanges names the roles a reload added, removed and changed.

@@ -22,8 +22,15 @@ import (
 // current one's in retired/<issuer>.crt, its key beside the current key in
 // retired/<issuer>.key (encrypted with the same password file).
 func RetiredPaths(cfg *config.Config, issuerID string) (certPath, keyPath string) {
-	return filepath.Join(filepath.Dir(cfg.Resolve(cfg.CA.IntermediateCert)), "retired", issuerID+".crt"),
-		filepath.Join(filepath.Dir(cfg.Resolve(cfg.CA.IntermediateKey)), "retired", issuerID+".key")
+	certDir, keyDir := retiredDirs(cfg)
+	return filepath.Join(certDir, issuerID+".crt"), filepath.Join(keyDir, issuerID+".key")
+}
+
+// retiredDirs are the retired/ directories beside the intermediate's
+// certificate and key.
+func retiredDirs(cfg *config.Config) (certDir, keyDir string) {
+	return filepath.Join(filepath.Dir(cfg.Resolve(cfg.CA.IntermediateCert)), "retired"),
+		filepath.Join(filepath.Dir(cfg.Resolve(cfg.CA.IntermediateKey)), "retired")
 }
 
 // retiredKey is a retired intermediate and its key.
@@ -37,8 +44,8 @@ type retiredKey struct {
 // check against its CRL). An expired one is named in the log, so its files
 // can be removed.
 func loadRetired(cfg *config.Config, now time.Time, log *slog.Logger) ([]retiredKey, error) {
-	anyCert, _ := RetiredPaths(cfg, "x")
-	paths, err := filepath.Glob(filepath.Join(filepath.Dir(anyCert), "*.crt"))
+	certDir, _ := retiredDirs(cfg)
+	paths, err := filepath.Glob(filepath.Join(certDir, "*.crt"))
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"pkid/errs"
 	"pkid/policies"
+	"pkid/store"
 )
 
 // Limiter keeps the allowances of roles' rate limits. It is the one piece
@@ -106,7 +107,7 @@ func (a *Authority) allowance(role *policies.Role, req *SignRequest, dec *polici
 		return nil
 	}
 	key, who := role.Name+"\x00"+req.Requester, req.Requester
-	if strings.HasPrefix(req.Requester, "mtls:") && dec != nil {
+	if req.Via == store.ViaRenew && dec != nil {
 		names := slices.Sorted(slices.Values(dec.Names()))
 		key, who = role.Name+"\x00names:"+strings.Join(names, ","), "renewals of "+strings.Join(names, ", ")
 	}
