@@ -74,6 +74,24 @@ func loadRetired(cfg *config.Config, now time.Time, log *slog.Logger) ([]retired
 	return out, nil
 }
 
+// CheckRetired loads the retired intermediates as serve would (files
+// named by issuer, keys that decrypt, none of another root) and returns
+// the issuer IDs that serve will keep serving: `pkid config check`.
+func CheckRetired(cfg *config.Config, root *x509.Certificate, now time.Time) ([]string, error) {
+	rks, err := loadRetired(cfg, now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, rk := range rks {
+		if err := rk.cert.CheckSignatureFrom(root); err != nil {
+			return nil, fmt.Errorf("retired intermediate %x is not signed by the root: %w", rk.cert.SubjectKeyId, err)
+		}
+		ids = append(ids, hex.EncodeToString(rk.cert.SubjectKeyId))
+	}
+	return ids, nil
+}
+
 // startRetired makes a retired intermediate's CRL publisher and OCSP
 // responder, each signing with its own key: an authority over the same
 // store with no roles, which never issues. A revocation through the

@@ -59,7 +59,18 @@ func TestRotateIntermediate(t *testing.T) {
 		t.Fatalf("retired key: %v", err)
 	}
 
+	if r := pkid(t, nil, "config", "check", "--dir", d); r.code != 0 || !strings.Contains(r.stderr, "retired intermediates still served: "+oldID) {
+		t.Fatalf("config check after the rotation: exit %d %s", r.code, r.stderr)
+	}
+
 	s = serve(t, d, https)
+	if resp, err := s.client.Get(s.base + "/healthz"); err != nil {
+		t.Fatal(err)
+	} else if h, _ := io.ReadAll(resp.Body); !strings.Contains(string(h), `"retired_issuers":["`+oldID+`"]`) {
+		t.Fatalf("/healthz does not name the retired issuer: %s", h)
+	} else {
+		resp.Body.Close()
+	}
 	_, _, fresh := issue(s, "fresh.internal")
 	if hex.EncodeToString(fresh.AuthorityKeyId) != newID {
 		t.Fatalf("issued by %x, want the new intermediate %s", fresh.AuthorityKeyId, newID)

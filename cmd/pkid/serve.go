@@ -8,7 +8,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -118,6 +120,17 @@ func configCmd() *cobra.Command {
 			}
 			if why := api.ServerNamesOutside(cfg, inter); why != "" {
 				return fmt.Errorf("%s: %s: serve could not issue its own certificate", cfg.Path, why)
+			}
+			root, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.RootCert))
+			if err != nil {
+				return fmt.Errorf("%s: %w", cfg.Path, err)
+			}
+			retired, err := api.CheckRetired(cfg, root, time.Now())
+			if err != nil {
+				return fmt.Errorf("%s: %w", cfg.Path, err)
+			}
+			if len(retired) > 0 {
+				fmt.Fprintf(c.ErrOrStderr(), "retired intermediates still served: %s\n", strings.Join(retired, ", "))
 			}
 			for _, w := range append(api.RoleWarnings(cfg, inter), api.PointerWarnings(inter, cfg.PointersURL)...) {
 				fmt.Fprintln(c.ErrOrStderr(), "warning: "+w)
