@@ -39,6 +39,39 @@ func TestNginxMTLSWithCRLBundle(t *testing.T) {
 	}
 }
 
+// TestNginxMTLSAcrossRotation: after `pkid ca rotate-intermediate`, nginx
+// checking /crl/bundle.pem accepts clients of both intermediates (the
+// bundle holds the retired one's CRL too, and OpenSSL checks every level),
+// and a revocation of a client of the retired intermediate refuses that
+// client while the other is still let in.
+func TestNginxMTLSAcrossRotation(t *testing.T) {
+	nginx := needTool(t, "nginx")
+	r := newMTLSRig(t)
+	r.issue(t, "nginx.internal", "127.0.0.1")
+	oldSerial := r.issue(t, "old.internal", "127.0.0.2")
+	r.s.stop(t, syscall.SIGTERM)
+	mustPKID(t, nil, "ca", "rotate-intermediate", "--dir", r.ca)
+	r.s = serve(t, r.ca, r.https)
+	r.issue(t, "new.internal", "127.0.0.3")
+	if n := strings.Count(string(r.fetchBundle(t)), "BEGIN X509 CRL"); n != 3 {
+		t.Fatalf("bundle of %d CRLs, want the root's and both intermediates'", n)
+	}
+	port := testutil.FreeAddr(t)
+	cmd := startNginx(t, nginx, r, port, "ssl_crl "+r.path("crl.pem")+";")
+	for _, client := range []string{"old.internal", "new.internal"} {
+		await(t, client+" never got 200 from nginx", func() bool { return r.get(t, port, "nginx.internal", client) == 200 })
+	}
+	r.revoke(t, oldSerial)
+	r.fetchBundleListing(t, oldSerial)
+	cmd.Process.Signal(syscall.SIGHUP)
+	await(t, "the revoked client of the retired intermediate still accepted", func() bool {
+		return r.get(t, port, "nginx.internal", "old.internal") == 400
+	})
+	if code := r.get(t, port, "nginx.internal", "new.internal"); code != 200 {
+		t.Fatalf("the new intermediate's client after the revocation: %d, want 200", code)
+	}
+}
+
 // TestNginxMTLSWithOCSP: nginx checks pkid client certificates through
 // pkid's OCSP (ssl_ocsp leaf: the leaf's AIA responder), so a revocation
 // refuses the client at its next handshake, with no CRL refresh and no

@@ -26,6 +26,7 @@ import (
 type mtlsRig struct {
 	s            *server
 	admin, plain string
+	ca, https    string // the CA's directory and HTTPS address, to serve it again
 	dir          string // the relying party's files: certificates, keys, root.crt, crl.pem
 	roots        *x509.CertPool
 }
@@ -34,7 +35,7 @@ func newMTLSRig(t *testing.T) *mtlsRig {
 	t.Helper()
 	d, https, plain := initCA(t)
 	admin := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", filepath.Join(d, "pkid.yaml"), "--role", "default", "--admin"))
-	r := &mtlsRig{s: serve(t, d, https), admin: admin, plain: plain, dir: t.TempDir(), roots: x509.NewCertPool()}
+	r := &mtlsRig{s: serve(t, d, https), admin: admin, plain: plain, ca: d, https: https, dir: t.TempDir(), roots: x509.NewCertPool()}
 	os.Chmod(r.dir, 0o755) // the server may run as another user
 	root, err := os.ReadFile(filepath.Join(d, "certs", "root.crt"))
 	if err != nil {
