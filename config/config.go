@@ -67,7 +67,14 @@ type Storage struct {
 	Driver string `yaml:"driver"`
 	Path   string `yaml:"path,omitempty"`
 	DSN    string `yaml:"dsn,omitempty"`
+	// Retention, if set, is how long a certificate's record is kept after
+	// it expires; absent, every record is kept for good.
+	Retention *time.Duration `yaml:"retention,omitempty"`
 }
+
+// MinRetention bounds storage.retention from below: an expired
+// certificate stays known (OCSP, /v1/certs, ARI) for a week at least.
+const MinRetention = 7 * 24 * time.Hour
 
 // CRL settings.
 type CRL struct {
@@ -199,6 +206,9 @@ func (c *Config) validate() error {
 	}
 	if c.Storage.Driver != "bbolt" {
 		bad("storage.driver", "%q is not supported (supported: bbolt)", c.Storage.Driver)
+	}
+	if r := c.Storage.Retention; r != nil && *r < MinRetention {
+		bad("storage.retention", "must be at least %s (leave it out to keep every record)", MinRetention)
 	}
 	if c.CRL.Validity < time.Second {
 		bad("crl.validity", "must be at least 1s")

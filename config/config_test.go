@@ -31,6 +31,10 @@ func TestParse(t *testing.T) {
 	if d, err := Parse("/x/pkid.yaml", []byte(limited)); err != nil || *d.Roles["default"].RateLimit != (policies.RateLimit{Certificates: 100, Per: time.Hour}) || c.Roles["default"].RateLimit != nil {
 		t.Fatalf("ok/rate limit: %v", err)
 	}
+	kept := strings.Replace(base(), "storage: {driver: bbolt, path: db/pkid.db}", "storage: {driver: bbolt, path: db/pkid.db, retention: 2160h}", 1)
+	if d, err := Parse("/x/pkid.yaml", []byte(kept)); err != nil || *d.Storage.Retention != 90*24*time.Hour || c.Storage.Retention != nil {
+		t.Fatalf("ok/retention: %v", err)
+	}
 	if c.Resolve("db/pkid.db") != "/x/db/pkid.db" {
 		t.Fatal(c.Resolve("db/pkid.db"))
 	}
@@ -65,6 +69,8 @@ func TestParse(t *testing.T) {
 		{"fail/resolver", "resolver: \"\"", "resolver: \"10.0.0.53\"", `acme.resolver: want host:port (port 1-65535) or empty, got "10.0.0.53"`},
 		{"fail/static host", "hosts: {}", "hosts: {db.internal: 10.0.0.x}", `acme.hosts.db.internal: "10.0.0.x" is not an IP address`},
 		{"fail/log format", "crl: {validity: 24h}\n", "crl: {validity: 24h}\nlog: {format: xml}\n", `log.format: want json or text, got "xml"`},
+		{"fail/retention too short", "storage: {driver: bbolt, path: db/pkid.db}", "storage: {driver: bbolt, path: db/pkid.db, retention: 24h}", "storage.retention: must be at least 168h0m0s"},
+		{"fail/retention of nothing", "storage: {driver: bbolt, path: db/pkid.db}", "storage: {driver: bbolt, path: db/pkid.db, retention: 0s}", "storage.retention: must be at least"},
 		{"fail/rate limit of no certificates", "    acme: {enabled: true", "    rate_limit: {certificates: 0, per: 1h}\n    acme: {enabled: true", "roles.default.rate_limit: want {certificates: N, per: DURATION} with N ≥ 1"},
 		{"fail/rate limit without a period", "    acme: {enabled: true", "    rate_limit: {certificates: 5}\n    acme: {enabled: true", "roles.default.rate_limit: want"},
 		{"fail/rate limit key", "    acme: {enabled: true", "    rate_limit: {certs: 5, per: 1h}\n    acme: {enabled: true", "unknown key certs"},

@@ -60,6 +60,9 @@ type Bolt struct {
 	runway   *runway
 	// failure is the last commit's failure, nil once one succeeds.
 	failure atomic.Pointer[commitFailure]
+	// pruneFrom is where PruneCertificates reads on (nil: from the start).
+	pruneMu   sync.Mutex
+	pruneFrom []byte
 }
 
 // commitFailure is when a commit failed, and why.

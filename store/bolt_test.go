@@ -39,6 +39,9 @@ func (c checked) Close() error {
 
 func TestBoltConformance(t *testing.T) {
 	storetest.Run(t, openAt(filepath.Join(t.TempDir(), "db", "pkid.db")))
+	t.Run("prune certificates", func(t *testing.T) {
+		storetest.RunPruneCertificates(t, openAt(filepath.Join(t.TempDir(), "pkid.db")))
+	})
 }
 
 func TestBoltSecondOpenerFails(t *testing.T) {

@@ -178,6 +178,15 @@ type Store interface {
 	PruneRevoked(ctx context.Context, issuer string, expiredBefore, revokedBefore time.Time, max int) (int, error)
 	// KeyBlocked reports whether a key hash was revoked for keyCompromise.
 	KeyBlocked(ctx context.Context, keyHash string) (bool, error)
+	// PruneCertificates deletes at most max records that expired before
+	// expiredBefore. Each call reads on, in insertion order, from where
+	// the last one stopped, a bounded number of records, and wraps at the
+	// end: calls repeated every tick reach every due record, and a
+	// long-lived record holds none back. Only storage.retention asks for
+	// it: by default every record is kept. A pruned certificate is unknown
+	// from then on (OCSP "unknown", 404); the CRL list entries and blocked
+	// keys stay.
+	PruneCertificates(ctx context.Context, expiredBefore time.Time, max int) (int, error)
 
 	// GetCRL returns the latest CRL of issuer or ErrNotFound.
 	GetCRL(ctx context.Context, issuer string) (*CRLState, error)

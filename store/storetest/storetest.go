@@ -703,3 +703,90 @@ func testListStatus(t *testing.T, open Opener) {
 	defer s.Close()
 	check("ok/after reopen")
 }
+
+// RunPruneCertificates runs the conformance test of PruneCertificates. It
+// needs a store of its own, whose records it counts.
+func RunPruneCertificates(t *testing.T, open Opener) { testPruneCertificates(t, open) }
+
+// testPruneCertificates: records that expired before the cut go, in
+// batches of at most max, read on from where the last call stopped, past
+// records that are not due, wrapping at the end; a pruned record is gone
+// from every listing; the CRL list entry of a pruned revoked record and
+// its blocked key stay.
+func testPruneCertificates(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	cut := t0.Add(10 * time.Hour)
+	cases := []struct {
+		notAfter time.Time
+		role     string
+		revoked  bool
+		pruned   bool
+	}{
+		{t0.Add(time.Hour), "prune-a", false, true},
+		{t0.Add(2 * time.Hour), "prune-b", true, true},
+		{t0.Add(3 * time.Hour), "prune-a", false, true},
+		{cut, "prune-a", false, false},              // expires at the cut, not before
+		{t0.Add(time.Hour), "prune-a", false, true}, // due, after one that is not
+		{t0.Add(48 * time.Hour), "prune-b", false, false},
+	}
+	recs := make([]*store.CertRecord, len(cases))
+	for i, c := range cases {
+		rec := Record(c.role)
+		rec.Issuer, rec.NotAfter = "prune-certs", c.notAfter
+		if err := s.InsertCertificate(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		if c.revoked {
+			Revoke(t, s, rec.Serial, t0, "keyCompromise")
+		}
+		recs[i] = rec
+	}
+	// 2 (max), then 2 past the one not due, then the end (and a wrap),
+	// then from the start nothing is due.
+	for i, want := range []int{2, 2, 0, 0} {
+		if n, err := s.PruneCertificates(ctx, cut, 2); err != nil || n != want {
+			t.Fatalf("batch %d: pruned %d, %v; want %d", i+1, n, err, want)
+		}
+	}
+	// A record due from the start, inserted after the wrap, is found.
+	late := Record("prune-a")
+	late.Issuer, late.NotAfter = "prune-certs", t0
+	if err := s.InsertCertificate(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PruneCertificates(ctx, cut, 2); err != nil || n != 1 {
+		t.Fatalf("after the wrap: pruned %d, %v; want the late record", n, err)
+	}
+	s.Close()
+	s = open(t)
+	defer s.Close()
+	for i, c := range cases {
+		_, err := s.GetCertificate(ctx, recs[i].Serial)
+		if c.pruned != errors.Is(err, store.ErrNotFound) {
+			t.Errorf("record %d (pruned %v): %v", i, c.pruned, err)
+		}
+	}
+	// By then every record left has expired: each listing holds them all.
+	for role, want := range map[string]int{"prune-a": 1, "prune-b": 1} {
+		for _, status := range []string{"", "expired"} {
+			list, _, err := s.ListCertificates(ctx, store.ListFilter{Role: role, Status: status, Now: t0.Add(100 * time.Hour), Limit: 100})
+			if err != nil || len(list) != want {
+				t.Errorf("list %s %q: %d records, %v; want %d", role, status, len(list), err, want)
+			}
+			for _, r := range list {
+				for i, c := range cases {
+					if c.pruned && r.Serial == recs[i].Serial {
+						t.Errorf("list %s %q holds pruned record %d", role, status, i)
+					}
+				}
+			}
+		}
+	}
+	if list, err := s.ListRevoked(ctx, "prune-certs"); err != nil || len(list) != 1 || list[0].Serial != recs[1].Serial {
+		t.Fatalf("the CRL list entry of the pruned revoked record: %+v %v", list, err)
+	}
+	if blocked, err := s.KeyBlocked(ctx, recs[1].KeyHash); err != nil || !blocked {
+		t.Fatalf("the pruned record's key is no longer blocked: %v", err)
+	}
+}
