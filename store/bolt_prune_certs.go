@@ -81,6 +81,7 @@ func (b *Bolt) PruneCertificates(ctx context.Context, expiredBefore time.Time, m
 		return nil
 	})
 	if err != nil {
+		b.pruneFrom = seqs[0] // read them again next time
 		return 0, wrapPruneCerts(expiredBefore, err)
 	}
 	return n, nil
