@@ -41,9 +41,10 @@ type retiredKey struct {
 
 // loadRetired reads the retired intermediates that have not expired (an
 // expired one's certificates have all expired too: nothing is left to
-// check against its CRL). An expired one is named in the log, so its files
-// can be removed.
-func loadRetired(cfg *config.Config, now time.Time, log *slog.Logger) ([]retiredKey, error) {
+// check against its CRL) and that root signed (one of an older hierarchy,
+// left behind by pkid init --force, has nothing to do with this CA). Each
+// one skipped is named in the log, so its files can be removed.
+func loadRetired(cfg *config.Config, root *x509.Certificate, now time.Time, log *slog.Logger) ([]retiredKey, error) {
 	certDir, _ := retiredDirs(cfg)
 	paths, err := filepath.Glob(filepath.Join(certDir, "*.crt"))
 	if err != nil {
@@ -57,12 +58,16 @@ func loadRetired(cfg *config.Config, now time.Time, log *slog.Logger) ([]retired
 			return nil, fmt.Errorf("retired intermediate: %w", err)
 		}
 		id := hex.EncodeToString(cert.SubjectKeyId)
-		if want := id + ".crt"; filepath.Base(p) != want {
-			return nil, fmt.Errorf("retired intermediate %s holds issuer %s: name it %s", p, id, want)
-		}
 		if now.After(cert.NotAfter) {
 			log.Info("retired intermediate expired, and every certificate it issued with it; its files may be removed", "issuer", id, "cert", p)
 			continue
+		}
+		if err := cert.CheckSignatureFrom(root); err != nil {
+			log.Warn("retired intermediate not signed by this CA's root (an older hierarchy?): ignored; remove its files", "issuer", id, "cert", p)
+			continue
+		}
+		if want := id + ".crt"; filepath.Base(p) != want {
+			return nil, fmt.Errorf("retired intermediate %s holds issuer %s: name it %s", p, id, want)
 		}
 		_, keyPath := RetiredPaths(cfg, id)
 		key, err := ca.LoadKey(keyPath, cfg.Resolve(cfg.CA.PasswordFile))
@@ -75,18 +80,16 @@ func loadRetired(cfg *config.Config, now time.Time, log *slog.Logger) ([]retired
 }
 
 // CheckRetired loads the retired intermediates as serve would (files
-// named by issuer, keys that decrypt, none of another root) and returns
-// the issuer IDs that serve will keep serving: `pkid config check`.
-func CheckRetired(cfg *config.Config, root *x509.Certificate, now time.Time) ([]string, error) {
-	rks, err := loadRetired(cfg, now, slog.New(slog.DiscardHandler))
+// named by issuer, keys that decrypt) and returns the issuer IDs that
+// serve will keep serving: `pkid config check`. What serve would skip goes
+// to log.
+func CheckRetired(cfg *config.Config, root *x509.Certificate, now time.Time, log *slog.Logger) ([]string, error) {
+	rks, err := loadRetired(cfg, root, now, log)
 	if err != nil {
 		return nil, err
 	}
 	var ids []string
 	for _, rk := range rks {
-		if err := rk.cert.CheckSignatureFrom(root); err != nil {
-			return nil, fmt.Errorf("retired intermediate %x is not signed by the root: %w", rk.cert.SubjectKeyId, err)
-		}
 		ids = append(ids, hex.EncodeToString(rk.cert.SubjectKeyId))
 	}
 	return ids, nil

@@ -99,7 +99,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return err
 	}
 	defer st.Close()
-	retired, err := loadRetired(cfg, o.Clock.Now(), log)
+	retired, err := loadRetired(cfg, root, o.Clock.Now(), log)
 	if err != nil {
 		return err
 	}

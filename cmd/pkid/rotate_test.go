@@ -148,4 +148,14 @@ func TestRotateIntermediate(t *testing.T) {
 	if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, DNSName: "renew.internal"}); err != nil {
 		t.Fatalf("renewed leaf: %v", err)
 	}
+
+	// A new hierarchy over the same directory (init --force keeps the
+	// store) leaves the retired files of the old root behind: serve
+	// ignores them, saying so, rather than refusing to start.
+	s.stop(t, syscall.SIGTERM)
+	mustPKID(t, nil, "init", "--dir", d, "--force", "--name", "Test CA", "--listen", https, "--http-listen", plain)
+	s = serve(t, d, https)
+	if !strings.Contains(s.logs(), "retired intermediate not signed by this CA's root (an older hierarchy?): ignored") {
+		t.Fatalf("serve over a new hierarchy does not say it ignores the old retired intermediate:\n%s", tail(s.logs(), 2000))
+	}
 }

@@ -125,7 +125,7 @@ func configCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", cfg.Path, err)
 			}
-			retired, err := api.CheckRetired(cfg, root, time.Now())
+			retired, err := api.CheckRetired(cfg, root, time.Now(), slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})))
 			if err != nil {
 				return fmt.Errorf("%s: %w", cfg.Path, err)
 			}
