@@ -2,10 +2,15 @@ package main_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	xacme "golang.org/x/crypto/acme"
 	"golang.org/x/crypto/ocsp"
 
 	"pkid/ca"
@@ -157,5 +163,57 @@ func TestRotateIntermediate(t *testing.T) {
 	s = serve(t, d, https)
 	if !strings.Contains(s.logs(), "retired intermediate not signed by this CA's root (an older hierarchy?): ignored") {
 		t.Fatalf("serve over a new hierarchy does not say it ignores the old retired intermediate:\n%s", tail(s.logs(), 2000))
+	}
+}
+
+// TestRotateIntermediateACME: a certificate ordered through ACME before a
+// rotation is downloaded afterwards with the intermediate that issued it,
+// not the current one, so the chain a client fetches again still verifies.
+func TestRotateIntermediateACME(t *testing.T) {
+	d, https, _, h01 := initACMECA(t, map[string]string{})
+	s := serve(t, d, https)
+	publish, stop := testutil.HTTP01Responder(t, h01)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c := &xacme.Client{Key: key, DirectoryURL: s.base + "/acme/default/directory", HTTPClient: s.client}
+	if _, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.AuthorizeOrder(ctx, xacme.IPIDs("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.SolveHTTP01(t, ctx, c, o, publish)
+	if o, err = c.WaitOrder(ctx, o.URI); err != nil {
+		t.Fatal(err)
+	}
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}, leafKey)
+	_, certURL, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := ca.LoadCertificate(filepath.Join(d, "certs", "intermediate.crt"))
+	s.stop(t, syscall.SIGTERM)
+	mustPKID(t, nil, "ca", "rotate-intermediate", "--dir", d)
+	s = serve(t, d, https)
+
+	c = &xacme.Client{Key: key, KID: c.KID, DirectoryURL: c.DirectoryURL, HTTPClient: s.client}
+	chain, err := c.FetchCert(ctx, certURL, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chain) != 2 || !bytes.Equal(chain[1], old.Raw) {
+		t.Fatalf("chain of %d certificates, want the leaf and the retired intermediate that issued it", len(chain))
+	}
+	leaf, _ := x509.ParseCertificate(chain[0])
+	roots, inters := x509.NewCertPool(), x509.NewCertPool()
+	rootCert, _ := ca.LoadCertificate(filepath.Join(d, "certs", "root.crt"))
+	roots.AddCert(rootCert)
+	inters.AddCert(old)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters}); err != nil {
+		t.Fatalf("the chain fetched after the rotation: %v", err)
 	}
 }
