@@ -29,6 +29,7 @@ import (
 	"math/big"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,6 +180,8 @@ func (s *Source) loop(ctx context.Context) {
 			return
 		}
 		if err != nil {
+			// A rate limit's Retry-After is when asking again can succeed.
+			backoff = max(backoff, min(retryAfter(err), time.Until(s.Certificate().NotAfter)/2))
 			s.o.Log.Error("renewal failed", "err", err, "retry_in", backoff)
 			at = time.Now().Add(backoff)
 			backoff = min(backoff*2, time.Minute, max(time.Until(s.Certificate().NotAfter)/4, 100*time.Millisecond))
@@ -219,9 +222,7 @@ func (s *Source) Renew(ctx context.Context) (*x509.Certificate, error) {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusCreated {
-		var p struct{ Detail string }
-		json.Unmarshal(raw, &p)
-		return nil, fmt.Errorf("renew: %w", &HTTPError{Status: resp.StatusCode, Detail: p.Detail})
+		return nil, fmt.Errorf("renew: %w", NewHTTPError(resp, raw))
 	}
 	var out struct {
 		Certificate string   `json:"certificate"`
@@ -263,6 +264,30 @@ func (s *Source) Renew(ctx context.Context) (*x509.Certificate, error) {
 type HTTPError struct {
 	Status int
 	Detail string
+	// RetryAfter is the answer's Retry-After (seconds), 0 without one: a
+	// role's rate limit says when the next certificate is allowed.
+	RetryAfter time.Duration
+}
+
+// NewHTTPError reads a refusal: its status, its problem document's
+// detail and its Retry-After.
+func NewHTTPError(resp *http.Response, body []byte) *HTTPError {
+	var p struct{ Detail string }
+	json.Unmarshal(body, &p)
+	e := &HTTPError{Status: resp.StatusCode, Detail: p.Detail}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		e.RetryAfter = time.Duration(s) * time.Second
+	}
+	return e
+}
+
+// retryAfter is the wait err's answer asked for, or 0.
+func retryAfter(err error) time.Duration {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return he.RetryAfter
+	}
+	return 0
 }
 
 func (e *HTTPError) Error() string {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -257,5 +258,24 @@ func TestHTTPErrorPermanent(t *testing.T) {
 	}
 	if pkidclient.IsPermanent(errors.New("dial tcp: connection refused")) || !pkidclient.IsPermanent(fmt.Errorf("renew: %w", &pkidclient.HTTPError{Status: 401})) {
 		t.Fatal("IsPermanent does not look through wrapping, or takes a network error for a refusal")
+	}
+}
+
+// TestNewHTTPError: a refusal's status, detail and Retry-After are read
+// from the answer; a missing or date-form Retry-After is 0.
+func TestNewHTTPError(t *testing.T) {
+	for _, tc := range []struct {
+		retry string
+		want  time.Duration
+	}{{"30", 30 * time.Second}, {"", 0}, {"Fri, 27 Nov 2026 23:00:00 GMT", 0}, {"-5", 0}} {
+		rec := httptest.NewRecorder()
+		if tc.retry != "" {
+			rec.Header().Set("Retry-After", tc.retry)
+		}
+		rec.WriteHeader(http.StatusTooManyRequests)
+		e := pkidclient.NewHTTPError(rec.Result(), []byte(`{"type":"x","detail":"role \"ci\" allows 1 certificates per 1h0m0s"}`))
+		if e.Status != 429 || e.RetryAfter != tc.want || !strings.HasPrefix(e.Detail, `role "ci" allows`) || e.Permanent() {
+			t.Errorf("Retry-After %q: %+v", tc.retry, e)
+		}
 	}
 }

@@ -87,11 +87,11 @@ func (c *apiClient) do(method, path, token string, in, out any) error {
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		var p api.Problem
-		if json.Unmarshal(raw, &p) == nil && p.Detail != "" {
-			return &pkidclient.HTTPError{Status: resp.StatusCode, Detail: p.Detail}
+		he := pkidclient.NewHTTPError(resp, raw)
+		if he.Detail != "" {
+			return he
 		}
-		return fmt.Errorf("%s %s: %w", method, path, &pkidclient.HTTPError{Status: resp.StatusCode})
+		return fmt.Errorf("%s %s: %w", method, path, he)
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -168,6 +169,10 @@ func renewDaemon(f *renewFlags, log *slog.Logger) error {
 			}
 			if time.Now().After(pair.Leaf.NotAfter) {
 				return fmt.Errorf("certificate expired before it could be renewed: %w", err)
+			}
+			var he *pkidclient.HTTPError
+			if errors.As(err, &he) && he.RetryAfter > backoff {
+				backoff = min(he.RetryAfter, max(time.Until(pair.Leaf.NotAfter)/2, time.Second)) // a rate limit says when
 			}
 			log.Error("renewal failed; retrying", "err", err, "in", backoff)
 			time.Sleep(backoff)
