@@ -554,6 +554,17 @@ func TestRevokeWithCertificateKey(t *testing.T) {
 		return payload
 	}
 	first, second := revokeCert(), revokeCert()
+	// withReason is payload p with another reason (nil: none).
+	withReason := func(p []byte, reason any) []byte {
+		var m map[string]any
+		json.Unmarshal(p, &m)
+		delete(m, "reason")
+		if reason != nil {
+			m["reason"] = reason
+		}
+		out, _ := json.Marshal(m)
+		return out
+	}
 	// An account that uses the certificates' key as its own, registered
 	// before the key is blocked.
 	leaked := newRaw(t, "default")
@@ -587,8 +598,21 @@ func TestRevokeWithCertificateKey(t *testing.T) {
 	if typ, d := c.postRaw(c.url("revokeCert"), sign(t, key, "", c.nonce(), c.url("revokeCert"), []byte(`{"certificate":"!!"}`))).problem(t); typ != "malformed" || !strings.Contains(d, "not base64url") {
 		t.Fatalf("fail/certificate not base64url: %s %s", typ, d)
 	}
-	if a := c.postRaw(c.url("revokeCert"), sign(t, key, "", c.nonce(), c.url("revokeCert"), first)); a.status != 200 {
-		t.Fatalf("ok/revoke by certificate key: %d %s", a.status, a.body)
+	// The key proves only that it is out: keyCompromise, or no reason.
+	if a := c.postRaw(c.url("revokeCert"), sign(t, key, "", c.nonce(), c.url("revokeCert"), withReason(first, 4))); a.status != 400 {
+		t.Fatalf("fail/certificate key gives superseded: %d %s", a.status, a.body)
+	} else if typ, d := a.problem(t); typ != "badRevocationReason" || !strings.Contains(d, "is for keyCompromise (or unspecified, recorded as that), not superseded") {
+		t.Fatalf("fail/certificate key gives superseded: %s %s", typ, d)
+	}
+	if a := c.postRaw(c.url("revokeCert"), sign(t, key, "", c.nonce(), c.url("revokeCert"), withReason(first, nil))); a.status != 200 {
+		t.Fatalf("ok/revoke by certificate key, no reason: %d %s", a.status, a.body)
+	}
+	var fc struct{ Certificate string }
+	json.Unmarshal(first, &fc)
+	firstDER, _ := base64.RawURLEncoding.DecodeString(fc.Certificate)
+	firstCert, _ := x509.ParseCertificate(firstDER)
+	if rec, err := srv.run.Store.GetCertificate(context.Background(), firstCert.SerialNumber.Text(16)); err != nil || rec.Reason != "keyCompromise" {
+		t.Fatalf("ok/no reason from the certificate's key is recorded as keyCompromise: %+v %v", rec, err)
 	}
 	// keyCompromise blocked the key: it is no account's key now, but it can
 	// still revoke its other certificates. The account that had it answers

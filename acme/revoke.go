@@ -82,6 +82,15 @@ func (s *Server) revokeCert(w http.ResponseWriter, r *http.Request) {
 			s.writeProblem(w, r, unauthorized("the jwk is not the certificate's public key"))
 			return
 		}
+		// Holding the key proves only that the key is out of the
+		// subscriber's sole keeping (Boulder's rule): the revocation is
+		// for keyCompromise, which blocks the key; other reasons are the
+		// ordering account's to give.
+		if reason != "unspecified" && reason != "keyCompromise" {
+			s.writeProblem(w, r, badRevocationReason(fmt.Sprintf("a revocation signed with the certificate's key is for keyCompromise (or unspecified, recorded as that), not %s: sign with the account that ordered it to give another reason", reason)))
+			return
+		}
+		reason = "keyCompromise"
 	}
 	who := "acme-certkey"
 	if req.account != nil {
