@@ -8,13 +8,13 @@ import (
 	"math/big"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"pkid/ca"
+	"pkid/errs"
 	"pkid/store"
 )
 
@@ -151,7 +151,7 @@ func (s *Server) renewalInfo(w http.ResponseWriter, r *http.Request) {
 		// for what reason), which clients such as mod_md log.
 		v.ExplanationURL = s.externalURL + "/v1/certs/" + rec.Serial
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(int(retry/time.Second)))
+	w.Header().Set("Retry-After", errs.RetryAfterSeconds(retry))
 	writeJSON(w, http.StatusOK, v)
 }
 

@@ -17,11 +17,7 @@ import (
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	body := map[string]any{"status": "ok", "issuer": s.opts.CA.IssuerID()}
 	if len(s.opts.Retired) > 0 {
-		ids := make([]string, len(s.opts.Retired))
-		for i, ri := range s.opts.Retired {
-			ids[i] = ri.ID
-		}
-		body["retired_issuers"] = ids // their CRLs and OCSP are still served
+		body["retired_issuers"] = retiredIDs(s.opts.Retired) // their CRLs and OCSP are still served
 	}
 	if s.opts.Health != nil {
 		for k, v := range s.opts.Health() {

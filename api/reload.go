@@ -1,7 +1,6 @@
 package api
 
 import (
-	"crypto/x509"
 	"log/slog"
 	"maps"
 	"reflect"
@@ -18,7 +17,7 @@ import (
 // template that does not parse changes nothing, and says why. Settings
 // outside roles are named in a warning: they take effect at the next
 // restart.
-func ReloadRoles(started *config.Config, a *ca.Authority, inter *x509.Certificate, log *slog.Logger) {
+func ReloadRoles(started *config.Config, a *ca.Authority, log *slog.Logger) {
 	before := a.Roles()
 	cfg, err := config.Load(started.Path)
 	if err == nil {
@@ -34,7 +33,7 @@ func ReloadRoles(started *config.Config, a *ca.Authority, inter *x509.Certificat
 	if keys := changedOutsideRoles(started, cfg); len(keys) > 0 {
 		log.Warn("reload: these settings changed and take effect at the next restart", "keys", keys)
 	}
-	for _, w := range RoleWarnings(cfg, inter) {
+	for _, w := range RoleWarnings(cfg, a.Intermediate()) {
 		log.Warn("role", "warning", w)
 	}
 	logRoleChanges(before, a.Roles(), log)

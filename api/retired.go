@@ -9,12 +9,10 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"pkid/ca"
 	"pkid/config"
-	"pkid/store"
 )
 
 // RetiredPaths is where `pkid ca rotate-intermediate` keeps an
@@ -96,31 +94,36 @@ func CheckRetired(cfg *config.Config, root *x509.Certificate, now time.Time, log
 }
 
 // startRetired makes a retired intermediate's CRL publisher and OCSP
-// responder, each signing with its own key: an authority over the same
-// store with no roles, which never issues. A revocation through the
-// current authority triggers its CRL at once; its OCSP cache follows the
-// store's revocation count every tick.
-func startRetired(ctx context.Context, rk retiredKey, current *ca.Authority, root *x509.Certificate, st store.Store, cfg *config.Config, clock ca.Clock, tick time.Duration, log *slog.Logger) (RetiredIssuer, error) {
-	a, err := ca.New(ca.Deps{Root: root, Intermediate: rk.cert, Signer: rk.key, Store: st, Clock: clock, PointersURL: cfg.PointersURL, Log: log})
+// responder, each signing with its own key: an authority over the
+// current one's store and root with no roles, which never issues. Its CRL
+// follows the current authority's revocations (which are all of them);
+// its OCSP cache follows the store's revocation count every tick.
+func startRetired(ctx context.Context, rk retiredKey, current *ca.Authority, cfg *config.Config, clock ca.Clock, tick time.Duration, log *slog.Logger) (RetiredIssuer, error) {
+	a, err := ca.New(ca.Deps{Root: current.Root(), Intermediate: rk.cert, Signer: rk.key, Store: current.Store(), Clock: clock, PointersURL: cfg.PointersURL, Log: log})
 	if err != nil {
 		return RetiredIssuer{}, err
 	}
 	id := a.IssuerID()
 	crl := ca.NewCRLPublisher(a, cfg.CRL.Validity, log)
 	crl.Tick = tick
+	crl.Follow(current)
 	if _, err := crl.Generate(ctx, false); err != nil {
 		return RetiredIssuer{}, fmt.Errorf("CRL of retired intermediate %s: %w", id, err)
 	}
-	current.OnRevoke(func(rec *store.CertRecord) {
-		if strings.EqualFold(rec.Issuer, id) {
-			crl.Trigger()
-		}
-	})
 	o, err := ca.NewOCSPResponder(ctx, a)
 	if err != nil {
 		return RetiredIssuer{}, fmt.Errorf("OCSP of retired intermediate %s: %w", id, err)
 	}
 	return RetiredIssuer{ID: id, CRL: crl, OCSP: o}, nil
+}
+
+// retiredIDs lists the issuer IDs of ris, for the start log and /healthz.
+func retiredIDs(ris []RetiredIssuer) []string {
+	ids := make([]string, len(ris))
+	for i, ri := range ris {
+		ids[i] = ri.ID
+	}
+	return ids
 }
 
 // retiredCerts lists the certificates of rks.

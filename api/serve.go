@@ -130,7 +130,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	var retiredIssuers []RetiredIssuer
 	for _, rk := range retired {
-		ri, err := startRetired(ctx, rk, authority, root, st, cfg, o.Clock, o.Tick, log)
+		ri, err := startRetired(ctx, rk, authority, cfg, o.Clock, o.Tick, log)
 		if err != nil {
 			return err
 		}
@@ -232,7 +232,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			case <-ctx.Done():
 				return
 			case <-o.Reload:
-				ReloadRoles(cfg, authority, inter, log)
+				ReloadRoles(cfg, authority, log)
 			}
 		}
 	})
@@ -266,11 +266,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			}
 		})
 	})
-	retiredIDs := make([]string, len(retiredIssuers))
-	for i, ri := range retiredIssuers {
-		retiredIDs[i] = ri.ID
-	}
-	log.Info("pkid serving", "https", "https://"+run.HTTPSAddr, "http", "http://"+run.HTTPAddr, "issuer", authority.IssuerID(), "retired_issuers", retiredIDs)
+	log.Info("pkid serving", "https", "https://"+run.HTTPSAddr, "http", "http://"+run.HTTPAddr, "issuer", authority.IssuerID(), "retired_issuers", retiredIDs(retiredIssuers))
 	if o.Ready != nil {
 		o.Ready(run)
 	}

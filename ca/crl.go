@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,8 +38,20 @@ type CRLPublisher struct {
 // NewCRLPublisher makes a publisher for a's intermediate; call Run.
 func NewCRLPublisher(a *Authority, validity time.Duration, log *slog.Logger) *CRLPublisher {
 	p := &CRLPublisher{a: a, validity: validity, Coalesce: 100 * time.Millisecond, Tick: time.Second, log: log, trigger: make(chan struct{}, 1)}
-	a.OnRevoke(func(*store.CertRecord) { p.Trigger() })
+	p.Follow(a)
 	return p
+}
+
+// Follow triggers a new CRL soon after each revocation through revoker of
+// a certificate of this publisher's intermediate. A publisher follows its
+// own authority; a retired intermediate's, which revokes nothing itself,
+// follows the current one's too.
+func (p *CRLPublisher) Follow(revoker *Authority) {
+	revoker.OnRevoke(func(rec *store.CertRecord) {
+		if strings.EqualFold(rec.Issuer, p.a.issuerID) {
+			p.Trigger()
+		}
+	})
 }
 
 // Trigger asks for a new CRL soon.

@@ -42,6 +42,17 @@ func defaultRole() *policies.Role {
 	}
 }
 
+// tempStore opens a fresh bbolt store that closes when the test ends.
+func tempStore(t testing.TB) *store.Bolt {
+	t.Helper()
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "pkid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 func newAuthority(t testing.TB, keyType string, roles ...*policies.Role) (*ca.Authority, *store.Bolt, *ca.FakeClock) {
 	t.Helper()
 	a, st, clk, err := buildAuthority(t, keyType, nil, roles...)
@@ -56,11 +67,7 @@ func newAuthority(t testing.TB, keyType string, roles ...*policies.Role) (*ca.Au
 func buildAuthority(t testing.TB, keyType string, templates map[string]string, roles ...*policies.Role) (*ca.Authority, *store.Bolt, *ca.FakeClock, error) {
 	t.Helper()
 	tc := testutil.CA(t, keyType)
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "pkid.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := tempStore(t)
 	if len(roles) == 0 {
 		roles = []*policies.Role{defaultRole()}
 	}
@@ -517,11 +524,7 @@ func TestSignKeepsToNameConstraints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "pkid.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := tempStore(t)
 	a, err := ca.New(ca.Deps{Root: h.Root, Intermediate: h.Intermediate, Signer: h.IntermediateKey, Roles: map[string]*policies.Role{"default": defaultRole()}, Store: st, Clock: ca.NewFakeClock(now)})
 	if err != nil {
 		t.Fatal(err)

@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/hex"
+	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +15,7 @@ import (
 	"pkid/errs"
 	"pkid/internal/testutil"
 	"pkid/policies"
-	"pkid/store"
+	"pkid/store/storetest"
 )
 
 // TestNextIntermediate: the successor keeps the name constraints and CRL
@@ -50,11 +50,7 @@ func TestNextIntermediate(t *testing.T) {
 		t.Fatalf("fail/a root about to expire: %v", err)
 	}
 
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "pkid.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := tempStore(t)
 	ctx := context.Background()
 	role := func() map[string]*policies.Role {
 		r := defaultRole()
@@ -97,5 +93,55 @@ func TestNextIntermediate(t *testing.T) {
 	alone, _ := ca.New(deps)
 	if _, err := alone.Authenticate(ctx, old); errs.KindOf(err) != errs.Unauthorized {
 		t.Fatalf("fail/a leaf of an intermediate not listed as retired: %v", err)
+	}
+}
+
+// TestCRLFollowsItsIssuer: a revocation through the current authority asks
+// for a new CRL of the intermediate that issued the certificate only: the
+// retired one's publisher, which follows the current authority, for a
+// leaf of the retired one; the current one's for its own leaf.
+func TestCRLFollowsItsIssuer(t *testing.T) {
+	h, err := ca.CreateHierarchy(ca.HierarchyOptions{KeyType: "ec-p256", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, key, err := ca.NextIntermediate(h.Root, h.RootKey, h.Intermediate, "", 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := tempStore(t)
+	ctx, clk := context.Background(), ca.NewFakeClock(now)
+	current, err := ca.New(ca.Deps{Root: h.Root, Intermediate: next, Signer: key, Store: st, Clock: clk, Roles: map[string]*policies.Role{"default": defaultRole()}, Retired: []*x509.Certificate{h.Intermediate}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retired, err := ca.New(ca.Deps{Root: h.Root, Intermediate: h.Intermediate, Signer: h.IntermediateKey, Store: st, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := ca.NewCRLPublisher(current, time.Hour, slog.New(slog.DiscardHandler))
+	pr := ca.NewCRLPublisher(retired, time.Hour, slog.New(slog.DiscardHandler))
+	pr.Follow(current)
+
+	old := storetest.Record("default")
+	old.Issuer, old.NotBefore, old.NotAfter = retired.IssuerID(), now, now.Add(time.Hour)
+	if err := st.InsertCertificate(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := current.Revoke(ctx, old.Serial, "superseded"); err != nil {
+		t.Fatal(err)
+	}
+	if !pr.Pending() || pc.Pending() {
+		t.Fatalf("a retired leaf's revocation: retired CRL asked %v (want true), current CRL asked %v (want false)", pr.Pending(), pc.Pending())
+	}
+	iss, err := current.Sign(ctx, &ca.SignRequest{Role: "default", CSR: makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{DNSNames: []string{"new.internal"}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := current.Revoke(ctx, iss.Record.Serial, "superseded"); err != nil {
+		t.Fatal(err)
+	}
+	if !pc.Pending() {
+		t.Fatal("the current intermediate's leaf's revocation did not ask for its CRL")
 	}
 }

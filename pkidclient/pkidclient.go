@@ -180,8 +180,7 @@ func (s *Source) loop(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			// A rate limit's Retry-After is when asking again can succeed.
-			backoff = max(backoff, min(retryAfter(err), time.Until(s.Certificate().NotAfter)/2))
+			backoff = RetryDelay(err, backoff, time.Until(s.Certificate().NotAfter))
 			s.o.Log.Error("renewal failed", "err", err, "retry_in", backoff)
 			at = time.Now().Add(backoff)
 			backoff = min(backoff*2, time.Minute, max(time.Until(s.Certificate().NotAfter)/4, 100*time.Millisecond))
@@ -281,13 +280,16 @@ func NewHTTPError(resp *http.Response, body []byte) *HTTPError {
 	return e
 }
 
-// retryAfter is the wait err's answer asked for, or 0.
-func retryAfter(err error) time.Duration {
+// RetryDelay is how long a renewal that failed with err waits before it
+// tries again: backoff, or longer when the CA said when asking again can
+// succeed (a rate limit's Retry-After), but never more than half of left,
+// the certificate's remaining life. The renew daemon and Source share it.
+func RetryDelay(err error, backoff, left time.Duration) time.Duration {
 	var he *HTTPError
-	if errors.As(err, &he) {
-		return he.RetryAfter
+	if !errors.As(err, &he) {
+		return backoff
 	}
-	return 0
+	return max(backoff, min(he.RetryAfter, left/2))
 }
 
 func (e *HTTPError) Error() string {

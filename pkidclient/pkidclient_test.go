@@ -60,6 +60,23 @@ func startPKID(t *testing.T) (*api.Running, *x509.CertPool) {
 	return pk.Run, roots
 }
 
+// issueFiles has the CA issue the svc role's certificate for name (ttl 0:
+// the role's default) with a key it makes, and writes them as a service
+// holds them: tls.crt (leaf and intermediate) and tls.key (0600).
+func issueFiles(t *testing.T, run *api.Running, name string, ttl time.Duration) (crt, key string, iss *ca.Issued) {
+	t.Helper()
+	iss, k, err := run.CA.Issue(context.Background(), &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "svc", Requester: "test", TTL: ttl}, CommonName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := t.TempDir()
+	kp, _ := ca.MarshalKey(k)
+	crt, key = filepath.Join(d, "tls.crt"), filepath.Join(d, "tls.key")
+	os.WriteFile(key, kp, 0o600)
+	os.WriteFile(crt, append(iss.PEM, iss.Chain[0]...), 0o644)
+	return crt, key, iss
+}
+
 // TestTwoServicesRenewThemselves: a server requiring client certificates
 // and a client, both with 6-second certificates from a real pkid, renew
 // themselves through the library at least twice while requests between
@@ -71,21 +88,10 @@ func TestTwoServicesRenewThemselves(t *testing.T) {
 	run, roots := startPKID(t)
 	ctx := context.Background()
 
-	bootstrap := func(name string) (string, string) {
-		iss, key, err := run.CA.Issue(ctx, &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "svc", Requester: "test"}, CommonName: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := t.TempDir()
-		kp, _ := ca.MarshalKey(key)
-		os.WriteFile(filepath.Join(d, "tls.key"), kp, 0o600)
-		os.WriteFile(filepath.Join(d, "tls.crt"), append(iss.PEM, iss.Chain[0]...), 0o644)
-		return filepath.Join(d, "tls.crt"), filepath.Join(d, "tls.key")
-	}
 	var renewals [2]atomic.Int32
 	sources := make([]*pkidclient.Source, 2)
 	for i, name := range []string{"a.svc.internal", "b.svc.internal"} {
-		crt, key := bootstrap(name)
+		crt, key, _ := issueFiles(t, run, name, 0)
 		var err error
 		sources[i], err = pkidclient.New(ctx, pkidclient.Options{CAURL: "https://" + run.HTTPSAddr, Roots: roots, CertFile: crt, KeyFile: key,
 			OnRenew: func(*x509.Certificate) { renewals[i].Add(1) }})
@@ -149,15 +155,7 @@ func TestTwoServicesRenewThemselves(t *testing.T) {
 func TestRenewalRetriedAfterCATrouble(t *testing.T) {
 	run, roots := startPKID(t)
 	ctx := context.Background()
-	iss, key, err := run.CA.Issue(ctx, &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "svc", Requester: "test", TTL: 8 * time.Second}, CommonName: "c.svc.internal"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := t.TempDir()
-	kp, _ := ca.MarshalKey(key)
-	crt, keyFile := filepath.Join(d, "tls.crt"), filepath.Join(d, "tls.key")
-	os.WriteFile(keyFile, kp, 0o600)
-	os.WriteFile(crt, append(iss.PEM, iss.Chain[0]...), 0o644)
+	crt, keyFile, _ := issueFiles(t, run, "c.svc.internal", 8*time.Second)
 	first, _ := ca.LoadCertificate(crt)
 
 	lift := testutil.LimitFileSize(t, 8<<10) // bbolt's meta pages: no commit can write its pages
@@ -203,15 +201,7 @@ func TestRenewalRetriedAfterCATrouble(t *testing.T) {
 func TestRenewalStopsWhenRefused(t *testing.T) {
 	run, roots := startPKID(t)
 	ctx := context.Background()
-	iss, key, err := run.CA.Issue(ctx, &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "svc", Requester: "test", TTL: 6 * time.Second}, CommonName: "r.svc.internal"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := t.TempDir()
-	kp, _ := ca.MarshalKey(key)
-	crt, keyFile := filepath.Join(d, "tls.crt"), filepath.Join(d, "tls.key")
-	os.WriteFile(keyFile, kp, 0o600)
-	os.WriteFile(crt, append(iss.PEM, iss.Chain[0]...), 0o644)
+	crt, keyFile, iss := issueFiles(t, run, "r.svc.internal", 6*time.Second)
 	if _, err := run.CA.Revoke(ctx, iss.Record.Serial, "privilegeWithdrawn"); err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +266,29 @@ func TestNewHTTPError(t *testing.T) {
 		e := pkidclient.NewHTTPError(rec.Result(), []byte(`{"type":"x","detail":"role \"ci\" allows 1 certificates per 1h0m0s"}`))
 		if e.Status != 429 || e.RetryAfter != tc.want || !strings.HasPrefix(e.Detail, `role "ci" allows`) || e.Permanent() {
 			t.Errorf("Retry-After %q: %+v", tc.retry, e)
+		}
+	}
+}
+
+// TestRetryDelay: a failed renewal waits its backoff, or a refusal's
+// Retry-After when that is longer, never more than half the remaining life.
+func TestRetryDelay(t *testing.T) {
+	limited := fmt.Errorf("renew: %w", &pkidclient.HTTPError{Status: 429, RetryAfter: time.Minute})
+	for _, tc := range []struct {
+		name    string
+		err     error
+		backoff time.Duration
+		left    time.Duration
+		want    time.Duration
+	}{
+		{"no answer", errors.New("dial tcp: connection refused"), time.Second, time.Hour, time.Second},
+		{"5xx without Retry-After", &pkidclient.HTTPError{Status: 500}, 4 * time.Second, time.Hour, 4 * time.Second},
+		{"rate limited", limited, time.Second, time.Hour, time.Minute},
+		{"rate limited, longer backoff", limited, 2 * time.Minute, time.Hour, 2 * time.Minute},
+		{"rate limited near the end", limited, time.Second, 30 * time.Second, 15 * time.Second},
+	} {
+		if got := pkidclient.RetryDelay(tc.err, tc.backoff, tc.left); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}
 }

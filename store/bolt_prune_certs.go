@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -21,11 +20,8 @@ import (
 // the one, and the other is for ever.
 func (b *Bolt) PruneCertificates(ctx context.Context, expiredBefore time.Time, max int) (int, error) {
 	due := func(v []byte) bool {
-		if len(v) != stateLen {
-			return false
-		}
-		notAfter := time.Unix(int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint32(v[8:])))
-		return notAfter.Before(expiredBefore)
+		notAfter, ok := stateNotAfter(v)
+		return ok && notAfter.Before(expiredBefore)
 	}
 	b.pruneMu.Lock()
 	defer b.pruneMu.Unlock()

@@ -37,11 +37,20 @@ func encodeState(rec *CertRecord) []byte {
 // stateStatus is EffectiveStatus from a state entry; ok is false for an
 // entry it cannot read, which the caller decides by the record itself.
 func stateStatus(v []byte, now time.Time) (status string, ok bool) {
-	if len(v) != stateLen {
+	notAfter, ok := stateNotAfter(v)
+	if !ok {
 		return "", false
 	}
-	notAfter := time.Unix(int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint32(v[8:])))
 	return statusAt(v[12]&stateRevoked != 0, notAfter, now), true
+}
+
+// stateNotAfter reads a state entry's notAfter; ok is false for an entry
+// it cannot read.
+func stateNotAfter(v []byte) (time.Time, bool) {
+	if len(v) != stateLen {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint32(v[8:]))), true
 }
 
 // putState writes rec's state under seq, in rec's own transaction.

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -170,10 +169,7 @@ func renewDaemon(f *renewFlags, log *slog.Logger) error {
 			if time.Now().After(pair.Leaf.NotAfter) {
 				return fmt.Errorf("certificate expired before it could be renewed: %w", err)
 			}
-			var he *pkidclient.HTTPError
-			if errors.As(err, &he) && he.RetryAfter > backoff {
-				backoff = min(he.RetryAfter, max(time.Until(pair.Leaf.NotAfter)/2, time.Second)) // a rate limit says when
-			}
+			backoff = pkidclient.RetryDelay(err, backoff, time.Until(pair.Leaf.NotAfter))
 			log.Error("renewal failed; retrying", "err", err, "in", backoff)
 			time.Sleep(backoff)
 			backoff = min(backoff*2, 5*time.Minute, max(time.Until(pair.Leaf.NotAfter)/4, time.Second))

@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"go.step.sm/crypto/pemutil"
 	xacme "golang.org/x/crypto/acme"
 	"golang.org/x/crypto/ocsp"
 
@@ -81,29 +81,17 @@ func TestRotateIntermediate(t *testing.T) {
 	if hex.EncodeToString(fresh.AuthorityKeyId) != newID {
 		t.Fatalf("issued by %x, want the new intermediate %s", fresh.AuthorityKeyId, newID)
 	}
-	get := func(url string) []byte {
-		t.Helper()
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
-		}
-		return b
-	}
 	oldCRL := func() *x509.RevocationList {
 		t.Helper()
-		crl, err := x509.ParseRevocationList(get("http://" + plain + "/crl/" + oldID))
-		if err != nil || crl.CheckSignatureFrom(old) != nil {
+		crl := testutil.FetchCRL(t, http.DefaultClient, "http://"+plain+"/crl/"+oldID)
+		if err := crl.CheckSignatureFrom(old); err != nil {
 			t.Fatalf("the old intermediate's CRL: %v", err)
 		}
 		return crl
 	}
 	oldCRL()
-	if n := bytes.Count(get("http://"+plain+"/crl/bundle.pem"), []byte("BEGIN X509 CRL")); n != 3 {
+	bundle, _ := testutil.Fetch(t, http.DefaultClient, "http://"+plain+"/crl/bundle.pem")
+	if n := bytes.Count(bundle, []byte("BEGIN X509 CRL")); n != 3 {
 		t.Fatalf("bundle holds %d CRLs, want the root's, the new and the old intermediate's", n)
 	}
 
@@ -134,15 +122,9 @@ func TestRotateIntermediate(t *testing.T) {
 
 	// An old leaf renews over mTLS into the new intermediate.
 	mustPKID(t, nil, "cert", "renew", "--ca-url", s.base, "--root", root, "--cert", renewCrt, "--key", renewKey)
-	raw, _ := os.ReadFile(renewCrt)
-	var chain []*x509.Certificate
-	for rest := raw; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		c, _ := x509.ParseCertificate(b.Bytes)
-		chain = append(chain, c)
+	chain, err := pemutil.ReadCertificateBundle(renewCrt)
+	if err != nil {
+		t.Fatal(err)
 	}
 	rootCert, _ := ca.LoadCertificate(root)
 	roots, inters := x509.NewCertPool(), x509.NewCertPool()
