@@ -135,21 +135,23 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, p)
 		return
 	}
+	var replacesSerial string
 	if b.Replaces != "" {
-		if err := s.checkReplaces(r, req, b.Replaces, idents); err != nil {
+		var err error
+		if replacesSerial, err = s.checkReplaces(r, req, b.Replaces, idents); err != nil {
 			s.writeProblem(w, r, err)
 			return
 		}
 	}
 	// An account that has used up the role's rate limit is told now,
 	// not after its validations, at finalize (which spends the allowance).
-	if err := s.d.CA.Allowed(req.role, accountRequester(req.account.ID)); err != nil {
+	if err := s.d.CA.Allowed(r.Context(), req.role, accountRequester(req.account.ID)); err != nil {
 		s.writeProblem(w, r, err)
 		return
 	}
 	now := s.d.Clock.Now().UTC()
 	o := &store.ACMEOrder{ID: newID(now), AccountID: req.account.ID, Role: req.role, Status: store.ACMEPending, Identifiers: idents, Expires: now.Add(s.d.OrderLifetime), CreatedAt: now,
-		Replaces: b.Replaces, Profile: b.Profile}
+		Replaces: b.Replaces, ReplacesSerial: replacesSerial, Profile: b.Profile}
 	var fresh []*store.ACMEAuthz
 	allValid := true
 	for _, id := range idents {
@@ -175,6 +177,14 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	if allValid {
 		o.Status = store.ACMEReady
+	}
+	// Claimed before the order is written: a claim whose order then
+	// fails to be written names no order, which counts as none.
+	if o.ReplacesSerial != "" {
+		if err := s.claimReplacement(r, o); err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
 	}
 	if err := s.d.Store.CreateOrder(r.Context(), o, fresh); err != nil {
 		s.writeProblem(w, r, err)

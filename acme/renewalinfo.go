@@ -157,37 +157,83 @@ func (s *Server) renewalInfo(w http.ResponseWriter, r *http.Request) {
 
 // checkReplaces applies RFC 9773 §5's checks to a new order's "replaces":
 // the certificate exists, was issued to this account, shares an
-// identifier with the order, and has not been replaced already.
-func (s *Server) checkReplaces(r *http.Request, req *request, replaces string, idents []Ident) error {
+// identifier with the order, and has not been replaced already. It
+// returns the certificate's serial.
+func (s *Server) checkReplaces(r *http.Request, req *request, replaces string, idents []Ident) (string, error) {
 	id, err := parseCertID(replaces)
 	if err != nil {
-		return malformed("replaces: " + err.Error())
+		return "", malformed("replaces: " + err.Error())
 	}
 	rec, err := s.lookupCertID(r, req.role, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return malformed("replaces names no certificate of this directory: " + err.Error())
+		return "", malformed("replaces names no certificate of this directory: " + err.Error())
 	}
 	if err != nil {
-		return fmt.Errorf("replaces %s: %w", id.serial, err)
+		return "", fmt.Errorf("replaces %s: %w", id.serial, err)
 	}
 	if rec.Requester != accountRequester(req.account.ID) {
-		return unauthorized("replaces: certificate " + rec.Serial + " was not issued to this account")
+		return "", unauthorized("replaces: certificate " + rec.Serial + " was not issued to this account")
 	}
 	shared := slices.ContainsFunc(idents, func(id Ident) bool { return slices.Contains(rec.Names, id.Value) })
 	if !shared {
-		return malformed(fmt.Sprintf("replaces: certificate %s is for [%s], and this order shares none of its identifiers [%s]", rec.Serial, strings.Join(rec.Names, ", "), identString(idents)))
+		return "", malformed(fmt.Sprintf("replaces: certificate %s is for [%s], and this order shares none of its identifiers [%s]", rec.Serial, strings.Join(rec.Names, ", "), identString(idents)))
 	}
 	if rec.ReplacedBy != "" {
-		return alreadyReplaced(fmt.Sprintf("certificate %s was already replaced by %s; order without \"replaces\"", rec.Serial, rec.ReplacedBy))
+		return "", alreadyReplaced(fmt.Sprintf("certificate %s was already replaced by %s; order without \"replaces\"", rec.Serial, rec.ReplacedBy))
 	}
-	return nil
+	return rec.Serial, nil
+}
+
+// claimReplacement makes o the one order replacing the certificate it
+// names: RFC 9773 §5 refuses a second while one that is not invalid
+// already does, so a client that renews twice at once gets one
+// certificate linked to the old one, not two. An earlier order's claim
+// passes on once that order has failed or expired.
+func (s *Server) claimReplacement(r *http.Request, o *store.ACMEOrder) error {
+	prev, err := s.d.Store.ReplacementOrder(r.Context(), o.ReplacesSerial)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		prev = ""
+	case err != nil:
+		return fmt.Errorf("replaces %s: %w", o.ReplacesSerial, err)
+	default:
+		live, err := s.liveOrder(r, prev)
+		if err != nil {
+			return fmt.Errorf("replaces %s: order %s: %w", o.ReplacesSerial, prev, err)
+		}
+		if live != nil {
+			return alreadyReplaced(fmt.Sprintf("certificate %s already has a replacement order, %s (%s); finalize that order, or order without \"replaces\"", o.ReplacesSerial, s.link.order(live.Role, live.ID), live.Status))
+		}
+	}
+	err = s.d.Store.ClaimReplacement(r.Context(), o.ReplacesSerial, prev, o.ID)
+	if errors.Is(err, store.ErrStale) {
+		return alreadyReplaced(fmt.Sprintf("another order has just claimed the replacement of certificate %s; finalize that order, or order without \"replaces\"", o.ReplacesSerial))
+	}
+	return err
+}
+
+// liveOrder is the order id as it stands now if it is not invalid (nor
+// expired, which reads as invalid), or nil.
+func (s *Server) liveOrder(r *http.Request, id string) (*store.ACMEOrder, error) {
+	o, err := s.d.Store.GetOrder(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // pruned, or its creation failed after the claim
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o, err = s.refreshOrder(r, o); err != nil || o.Status == store.ACMEInvalid {
+		return nil, err
+	}
+	return o, nil
 }
 
 // replacedSerial is the serial of the certificate order o replaces, or
-// "": its "replaces" passed parseCertID at newOrder.
+// "": orders stored before ReplacesSerial was kept have only "replaces",
+// which passed parseCertID at newOrder.
 func replacedSerial(o *store.ACMEOrder) string {
-	if o.Replaces == "" {
-		return ""
+	if o.Replaces == "" || o.ReplacesSerial != "" {
+		return o.ReplacesSerial
 	}
 	id, _ := parseCertID(o.Replaces)
 	return id.serial

@@ -207,11 +207,20 @@ func TestNewOrderReplaces(t *testing.T) {
 	if c.post(a.header.Get("Location"), nil).json(t, &o); o.Replaces != id {
 		t.Fatalf("ok/the order keeps echoing replaces: %+v", o)
 	}
-	// Until a replacement is issued the certificate is not replaced: an
-	// abandoned order does not block the next.
+	// One order replaces a certificate at a time (RFC 9773 §5): a second
+	// is refused while the first is not invalid, and accepted once it is.
 	second := order(c, id, "old.internal")
+	if typ, d := second.problem(t); second.status != http.StatusConflict || typ != "alreadyReplaced" ||
+		!strings.Contains(d, "already has a replacement order, "+a.header.Get("Location")+" (pending)") {
+		t.Fatalf("fail/second replacement while the first is pending: %d %s", second.status, second.body)
+	}
+	var az struct{ Status string }
+	if c.post(o.Authorizations[0], map[string]any{"status": "deactivated"}).json(t, &az); az.Status != "deactivated" {
+		t.Fatalf("deactivate the first order's authorization: %+v", az)
+	}
+	second = order(c, id, "old.internal")
 	if second.status != 201 {
-		t.Fatalf("ok/second pending replacement: %d %s", second.status, second.body)
+		t.Fatalf("ok/second replacement once the first is invalid: %d %s", second.status, second.body)
 	}
 	newSerial := replace(t, c, second, "old.internal", leaf)
 	a = order(c, id, "old.internal")

@@ -176,7 +176,7 @@ func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.
 	var keyPEM []byte
 	if err == nil && ir != nil {
 		var key crypto.Signer
-		sr, key, err = s.opts.CA.PrepareIssue(ir)
+		sr, key, err = s.opts.CA.PrepareIssue(ctx, ir)
 		if err == nil {
 			keyPEM, err = ca.MarshalKey(key)
 		}

@@ -247,6 +247,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	bg(func() {
 		ca.EveryTick(ctx, o.Tick, func(ctx context.Context) { pruneTokens(ctx, st, o.Clock.Now(), log) })
 	})
+	bg(func() { ca.EveryTick(ctx, o.Tick, authority.PruneAllowances) })
 	if r := cfg.Storage.Retention; r != nil {
 		bg(func() {
 			ca.EveryTick(ctx, o.Tick, func(ctx context.Context) { pruneCertificates(ctx, st, o.Clock.Now().Add(-*r), log) })

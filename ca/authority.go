@@ -39,8 +39,6 @@ type Deps struct {
 	// PointersURL is the plain-HTTP base of CRL DP, OCSP and caIssuers.
 	PointersURL string
 	Log         *slog.Logger
-	// Limiter counts roles' rate limits (default: a MemoryLimiter).
-	Limiter Limiter
 	// Retired are intermediates this CA issued from before the current
 	// one (pkid ca rotate-intermediate): their leaves still renew over
 	// mTLS, and chains handed out for them end in them.
@@ -106,9 +104,6 @@ func New(d Deps) (*Authority, error) {
 	}
 	if d.Clock == nil {
 		d.Clock = SystemClock{}
-	}
-	if d.Limiter == nil {
-		d.Limiter = NewMemoryLimiter()
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))

@@ -72,7 +72,7 @@ func (a *Authority) Check(ctx context.Context, req *SignRequest) error {
 	if err != nil {
 		return err
 	}
-	if err := a.allowance(role, req, dec, false); err != nil {
+	if err := a.allowance(ctx, role, req, dec, false); err != nil {
 		return err
 	}
 	// Sign leaves this to the commit, which refuses a blocked key in its
@@ -100,7 +100,7 @@ func (a *Authority) Sign(ctx context.Context, req *SignRequest) (*Issued, error)
 	}
 	// Last of the checks, so that only a request that would be signed
 	// spends an allowance.
-	if err := a.allowance(role, req, dec, true); err != nil {
+	if err := a.allowance(ctx, role, req, dec, true); err != nil {
 		return nil, err
 	}
 	return a.signAndCommit(ctx, role, tmpl, dec.TTL, req, keyHash, dec.Names())
@@ -301,7 +301,7 @@ type IssueRequest struct {
 // Issue generates a key of the requested type, makes a request for the
 // names and signs it through the same pipeline as Sign.
 func (a *Authority) Issue(ctx context.Context, req *IssueRequest) (*Issued, crypto.Signer, error) {
-	sr, key, err := a.PrepareIssue(req)
+	sr, key, err := a.PrepareIssue(ctx, req)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -314,7 +314,7 @@ func (a *Authority) Issue(ctx context.Context, req *IssueRequest) (*Issued, cryp
 
 // PrepareIssue makes the key and the (unsigned) request of an
 // IssueRequest, giving the SignRequest that Sign will take.
-func (a *Authority) PrepareIssue(req *IssueRequest) (*SignRequest, crypto.Signer, error) {
+func (a *Authority) PrepareIssue(ctx context.Context, req *IssueRequest) (*SignRequest, crypto.Signer, error) {
 	if err := a.halt(); err != nil {
 		return nil, nil, err
 	}
@@ -376,7 +376,7 @@ func (a *Authority) PrepareIssue(req *IssueRequest) (*SignRequest, crypto.Signer
 		}
 	}
 	// Nor make a key for a credential that has used up its allowance.
-	if err := a.allowance(role, &req.SignRequest, dec, false); err != nil {
+	if err := a.allowance(ctx, role, &req.SignRequest, dec, false); err != nil {
 		return nil, nil, err
 	}
 	// At most one key generation per core at a time: an RSA-4096 key costs

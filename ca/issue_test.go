@@ -612,7 +612,7 @@ func TestPrepareIssueRequest(t *testing.T) {
 		t.Run(kt, func(t *testing.T) {
 			ir := &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "default", Requester: "test"}, KeyType: kt, CommonName: "svc.internal",
 				DNSNames: []string{"alt.internal"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.7"), net.ParseIP("::ffff:127.0.0.8")}, URIs: []string{"spiffe://internal/ns/a"}}
-			sr, key, err := a.PrepareIssue(ir)
+			sr, key, err := a.PrepareIssue(context.Background(), ir)
 			if err != nil {
 				t.Fatal(err)
 			}

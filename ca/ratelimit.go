@@ -1,9 +1,9 @@
 package ca
 
 import (
+	"context"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"pkid/errs"
@@ -11,88 +11,16 @@ import (
 	"pkid/store"
 )
 
-// Limiter keeps the allowances of roles' rate limits. It is the one piece
-// of issuance state held outside the store, behind this interface as the
-// ACME nonces are: losing it (a restart) only forgets recent issuance, and
-// replicas sharing a store each count on their own until a shared
-// implementation is plugged in here.
-type Limiter interface {
-	// Take spends one of key's allowances under l at now and returns 0,
-	// or, with none left, spends nothing and returns how long until one
-	// is.
-	Take(key string, l policies.RateLimit, now time.Time) time.Duration
-	// Wait is Take without spending.
-	Wait(key string, l policies.RateLimit, now time.Time) time.Duration
-}
-
-// MemoryLimiter is a Limiter in this process's memory. Each key holds one
-// time, the generic cell rate algorithm's "theoretical arrival time": the
-// moment the key's allowance would be whole again. A certificate moves it
-// Per/Certificates later; it may run at most Per ahead of now.
-type MemoryLimiter struct {
-	mu    sync.Mutex
-	tat   map[string]time.Time
-	sweep int // len(tat) that triggers dropping keys whose allowance is whole
-}
-
-// NewMemoryLimiter returns an empty MemoryLimiter.
-func NewMemoryLimiter() *MemoryLimiter {
-	return &MemoryLimiter{tat: map[string]time.Time{}, sweep: 1024}
-}
-
-// Take implements Limiter.
-func (m *MemoryLimiter) Take(key string, l policies.RateLimit, now time.Time) time.Duration {
-	return m.take(key, l, now, true)
-}
-
-// Wait implements Limiter.
-func (m *MemoryLimiter) Wait(key string, l policies.RateLimit, now time.Time) time.Duration {
-	return m.take(key, l, now, false)
-}
-
-func (m *MemoryLimiter) take(key string, l policies.RateLimit, now time.Time, spend bool) time.Duration {
-	step := l.Per / time.Duration(l.Certificates)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	tat := m.tat[key]
-	if tat.Before(now) {
-		tat = now
-	}
-	next := tat.Add(step)
-	if wait := next.Sub(now) - l.Per; wait > 0 {
-		return wait
-	}
-	if spend {
-		m.tat[key] = next
-		if len(m.tat) >= m.sweep {
-			m.dropWhole(now)
-		}
-	}
-	return 0
-}
-
-// dropWhole forgets keys whose allowance is whole again (an absent key
-// means that too), so memory follows the credentials active within one
-// period, not every credential ever seen.
-func (m *MemoryLimiter) dropWhole(now time.Time) {
-	for k, t := range m.tat {
-		if !t.After(now) {
-			delete(m.tat, k)
-		}
-	}
-	m.sweep = max(1024, 2*len(m.tat))
-}
-
 // Allowed reports, without spending one, whether requester has a
 // certificate left under roleName's rate limit: ACME asks at newOrder,
 // before any validation work is done for an order that could not be
 // finalized.
-func (a *Authority) Allowed(roleName, requester string) error {
+func (a *Authority) Allowed(ctx context.Context, roleName, requester string) error {
 	role := a.Role(roleName)
 	if role == nil {
 		return nil
 	}
-	return a.allowance(role, &SignRequest{Requester: requester}, nil, false)
+	return a.allowance(ctx, role, &SignRequest{Requester: requester}, nil, false)
 }
 
 // allowance spends (or, with spend false, looks for) one certificate of
@@ -100,8 +28,9 @@ func (a *Authority) Allowed(roleName, requester string) error {
 // the wait when none is left. The credential is the requester (an API
 // token's name, an OIDC identity, an ACME account); for an mTLS renewal,
 // whose requester is each time the certificate being renewed, it is the
-// names (dec's) that the chain of renewals keeps.
-func (a *Authority) allowance(role *policies.Role, req *SignRequest, dec *policies.Decision, spend bool) error {
+// names (dec's) that the chain of renewals keeps. The count is kept in
+// the store, so replicas share it and a restart forgets nothing.
+func (a *Authority) allowance(ctx context.Context, role *policies.Role, req *SignRequest, dec *policies.Decision, spend bool) error {
 	l := role.RateLimit
 	if l == nil {
 		return nil
@@ -111,16 +40,25 @@ func (a *Authority) allowance(role *policies.Role, req *SignRequest, dec *polici
 		names := slices.Sorted(slices.Values(dec.Names()))
 		key, who = role.Name+"\x00names:"+strings.Join(names, ","), "renewals of "+strings.Join(names, ", ")
 	}
-	var wait time.Duration
-	if now := a.d.Clock.Now(); spend {
-		wait = a.d.Limiter.Take(key, *l, now)
-	} else {
-		wait = a.d.Limiter.Wait(key, *l, now)
-	}
-	if wait == 0 {
-		return nil
+	wait, err := a.d.Store.TakeAllowance(ctx, key, l.Certificates, l.Per, a.d.Clock.Now(), spend)
+	if err != nil || wait == 0 {
+		return err
 	}
 	e := errs.New(errs.RateLimited, "role %q allows %d certificates per %s to one credential, and %s has had them; the next is allowed in %s", role.Name, l.Certificates, l.Per, who, (wait + time.Second - 1).Truncate(time.Second))
 	e.RetryAfter = wait
 	return e
+}
+
+// allowancePruneBatch bounds one prune transaction, so issuance sharing
+// the store's writer never waits long behind it.
+const allowancePruneBatch = 500
+
+// PruneAllowances deletes the rate-limit counts that are whole again,
+// which read the same as none; serve runs it every tick. Several replicas
+// may run it at once: deleting is idempotent.
+func (a *Authority) PruneAllowances(ctx context.Context) {
+	now := a.d.Clock.Now()
+	PruneInBatches(ctx, a.d.Log, "whole rate-limit allowances", allowancePruneBatch, func(max int) (int, error) {
+		return a.d.Store.PruneAllowances(ctx, now, max)
+	}, "whole_before", now.UTC().Format(time.RFC3339))
 }

@@ -49,10 +49,10 @@ func TestRateLimit(t *testing.T) {
 	_, err := a.Sign(ctx, req("token:ci"))
 	limited(t, err, "token:ci", 30*time.Minute)
 	limited(t, a.Check(ctx, req("token:ci")), "token:ci", 30*time.Minute)
-	limited(t, a.Allowed("default", "token:ci"), "token:ci", 30*time.Minute)
+	limited(t, a.Allowed(ctx, "default", "token:ci"), "token:ci", 30*time.Minute)
 	_, _, err = a.Issue(ctx, &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "default", Requester: "token:ci"}, CommonName: "rl.internal", KeyType: "rsa-4096"})
 	limited(t, err, "token:ci", 30*time.Minute)
-	if _, err := a.Sign(ctx, req("acme:other")); err != nil || a.Allowed("default", "acme:other") != nil {
+	if _, err := a.Sign(ctx, req("acme:other")); err != nil || a.Allowed(ctx, "default", "acme:other") != nil {
 		t.Fatalf("ok/another credential: %v", err)
 	}
 
@@ -76,6 +76,20 @@ func TestRateLimit(t *testing.T) {
 	limited(t, err, "token:ci", 30*time.Minute)
 	if _, err := a.Renew(ctx, cert, nil); err != nil {
 		t.Fatalf("ok/a renewal after Per/Certificates: %v", err)
+	}
+
+	// Once every allowance is whole again the duty prunes the counts
+	// (three keys: two credentials and one chain of renewals), which
+	// then read as whole.
+	clk.Advance(2 * time.Hour)
+	a.PruneAllowances(ctx)
+	if n, err := a.Store().PruneAllowances(ctx, clk.Now().Add(time.Hour), 100); err != nil || n != 0 {
+		t.Fatalf("ok/the duty left %d counts to prune (%v)", n, err)
+	}
+	for i := range 2 {
+		if _, err := a.Sign(ctx, req("token:ci")); err != nil {
+			t.Fatalf("ok/certificate %d of 2 after the prune: %v", i+1, err)
+		}
 	}
 
 	// A role without a limit has none.

@@ -63,6 +63,10 @@ type ACMEOrder struct {
 	// "replaces", checked at newOrder; the order echoes it, and finalize
 	// reads the replaced serial from it.
 	Replaces string `json:"replaces,omitempty"`
+	// ReplacesSerial is the serial Replaces names, so the store can let go
+	// of the order's claim on it (ClaimReplacement) when it prunes the
+	// order; empty in orders stored before pkid kept it.
+	ReplacesSerial string `json:"replaces_serial,omitempty"`
 	// Profile is the profile the order asked for (only ever its role's),
 	// kept so the order can echo it.
 	Profile string `json:"profile,omitempty"`
@@ -137,6 +141,20 @@ type ACMEStore interface {
 	// certificates stay in the certificate records), and without pruning
 	// every order ever placed would be kept.
 	PruneACME(ctx context.Context, before time.Time, max int) (int, error)
+
+	// ReplacementOrder is the ID of the order that holds the claim to
+	// replace the certificate serial (RFC 9773 §5), ErrNotFound if no
+	// order does. The order it names may since have failed, expired or
+	// been pruned: whether the claim still counts is the caller's
+	// judgement, which derives an order's status from its
+	// authorizations.
+	ReplacementOrder(ctx context.Context, serial string) (string, error)
+	// ClaimReplacement gives the claim on serial to order, if the claim is
+	// now held by prev ("" for no order): the caller found prev finished
+	// and so no longer replacing it. ErrStale if another order holds it,
+	// so of two orders racing to replace one certificate only one wins.
+	// The claim is dropped with its order when PruneACME deletes it.
+	ClaimReplacement(ctx context.Context, serial, prev, order string) error
 
 	// PutEABKey stores a new binding key; ErrDuplicate if the KID exists.
 	PutEABKey(ctx context.Context, k *EABKey) error

@@ -24,6 +24,9 @@ var (
 	// 'a') id -> the order's acme_orders_by_account key (nil for an
 	// authorization).
 	bACMEExpiry = []byte("acme_expiry")
+	// bReplacements: serial -> the ID of the order that claimed to replace
+	// that certificate (ClaimReplacement).
+	bReplacements = []byte("acme_replacements")
 )
 
 const (

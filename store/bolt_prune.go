@@ -78,11 +78,15 @@ func (b *Bolt) pruneExpired(ctx context.Context, idx []byte, before time.Time, m
 	return n, err
 }
 
-// pruneOne deletes one order (with its account index entry, orderKey) or
-// authorization (with the reuse index entry, if it still points to it).
+// pruneOne deletes one order (with its account index entry, orderKey, and
+// its claim to replace a certificate) or authorization (with the reuse
+// index entry, if it still points to it).
 func pruneOne(tx *bolt.Tx, kind byte, id, orderKey []byte) error {
 	switch kind {
 	case expiryOrder:
+		if err := dropClaim(tx, id); err != nil {
+			return err
+		}
 		if orderKey != nil {
 			if err := tx.Bucket(bOrdersByAcct).Delete(orderKey); err != nil {
 				return err

@@ -209,6 +209,19 @@ type Store interface {
 	// listing of it, for good. Its cost is what it deletes.
 	PruneTokens(ctx context.Context, expiredBefore time.Time, max int) (int, error)
 
+	// TakeAllowance spends, if spend, one of key's allowances under a
+	// rate limit of certificates per period, and returns 0; with none
+	// left it spends nothing and returns how long until one is. It is
+	// kept here, not in a replica's memory, so replicas share one count
+	// and a restart forgets none; two concurrent takes never both get the
+	// last allowance.
+	TakeAllowance(ctx context.Context, key string, certificates int, per time.Duration, now time.Time, spend bool) (time.Duration, error)
+	// PruneAllowances deletes at most max keys whose allowance was whole
+	// again before now (a missing key reads as whole), and says how many
+	// it deleted: keys of credentials that stopped issuing would
+	// otherwise be kept for good.
+	PruneAllowances(ctx context.Context, now time.Time, max int) (int, error)
+
 	// WriteFailure returns when the store's last commit failed and why,
 	// or a nil error when none has failed since one last succeeded: what
 	// the failing requests' "internal error" hides (a full disk, a

@@ -22,6 +22,7 @@ func RunACME(t *testing.T, open Opener) {
 	t.Run("refusal after the winner", func(t *testing.T) { testRefusalAfterWinner(t, open) })
 	t.Run("prune", func(t *testing.T) { testPrune(t, open) })
 	t.Run("order pages", func(t *testing.T) { testOrderPages(t, open) })
+	t.Run("replacement claims", func(t *testing.T) { testReplacementClaims(t, open) })
 	t.Run("reads are copies", func(t *testing.T) { testReadsAreCopies(t, open) })
 }
 
@@ -468,5 +469,86 @@ func testOrderPages(t *testing.T, open Opener) {
 	}
 	if _, _, err := as.ListOrders(ctx, "acctL", "not-a-cursor", 3); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("fail/cursor not given by the store: %v", err)
+	}
+}
+
+// testReplacementClaims: one order at a time holds the claim to replace a
+// certificate; it passes only from the holder the caller names, so of
+// orders racing for it exactly one wins; it survives a reopen; pruning an
+// order drops its claim, but never a claim another order has taken since.
+func testReplacementClaims(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	as := acmeOf(t, s)
+	if _, err := as.ReplacementOrder(ctx, "c1a1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/unclaimed certificate: %v", err)
+	}
+	if err := as.ClaimReplacement(ctx, "c1a1", "", "r1"); err != nil {
+		t.Fatalf("ok/first claim: %v", err)
+	}
+	for _, tc := range []struct{ name, prev string }{{"unclaimed", ""}, {"another holder", "r9"}} {
+		if err := as.ClaimReplacement(ctx, "c1a1", tc.prev, "r2"); !errors.Is(err, store.ErrStale) {
+			t.Fatalf("fail/claim taken from %s: %v", tc.name, err)
+		}
+	}
+	if id, err := as.ReplacementOrder(ctx, "c1a1"); err != nil || id != "r1" {
+		t.Fatalf("ok/the first claim holds: %q %v", id, err)
+	}
+	if err := as.ClaimReplacement(ctx, "c1a1", "r1", "r2"); err != nil {
+		t.Fatalf("ok/claim passed on from a finished order: %v", err)
+	}
+	const racers = 8
+	won := make(chan string, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			id := fmt.Sprintf("race%d", i)
+			if err := as.ClaimReplacement(ctx, "c2b2", "", id); err == nil {
+				won <- id
+			} else if !errors.Is(err, store.ErrStale) {
+				t.Errorf("racer %s: %v", id, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(won)
+	var winners []string
+	for id := range won {
+		winners = append(winners, id)
+	}
+	if id, err := as.ReplacementOrder(ctx, "c2b2"); len(winners) != 1 || err != nil || id != winners[0] {
+		t.Fatalf("fail/racing claims: winners %v, holder %q %v", winners, id, err)
+	}
+	s.Close()
+	s = open(t)
+	defer s.Close()
+	as = acmeOf(t, s)
+	if id, err := as.ReplacementOrder(ctx, "c1a1"); err != nil || id != "r2" {
+		t.Fatalf("ok/claim after reopen: %q %v", id, err)
+	}
+	// Orders that expired long before every other test's: pruning "gone"
+	// drops its claim; pruning "passed" leaves the claim it passed on.
+	at := t0.Add(-200 * time.Hour)
+	for _, o := range []struct{ id, serial string }{{"gone", "c3c3"}, {"passed", "c4d4"}} {
+		if err := as.ClaimReplacement(ctx, o.serial, "", o.id); err != nil {
+			t.Fatal(err)
+		}
+		err := as.CreateOrder(ctx, &store.ACMEOrder{ID: o.id, AccountID: "acctR", Role: "default", Status: store.ACMEPending, Expires: at, CreatedAt: at.Add(-time.Hour),
+			Identifiers: []store.ACMEIdentifier{{Type: "dns", Value: "r.internal"}}, Replaces: "aki." + o.serial, ReplacesSerial: o.serial}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := as.ClaimReplacement(ctx, "c4d4", "passed", "later"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := as.PruneACME(ctx, at.Add(time.Minute), 100); err != nil || n != 2 {
+		t.Fatalf("ok/prune both orders: %d %v", n, err)
+	}
+	if _, err := as.ReplacementOrder(ctx, "c3c3"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/a pruned order's claim kept: %v", err)
+	}
+	if id, err := as.ReplacementOrder(ctx, "c4d4"); err != nil || id != "later" {
+		t.Fatalf("fail/pruning an order dropped the claim it had passed on: %q %v", id, err)
 	}
 }

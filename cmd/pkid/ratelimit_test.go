@@ -1,0 +1,51 @@
+package main_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestRateLimitSurvivesCrash: a role's rate limit is counted in the store,
+// not in the serving process: a credential that has used its allowance is
+// still refused after `pkid serve` is SIGKILLed and started again on the
+// same files, while another credential is not.
+func TestRateLimitSurvivesCrash(t *testing.T) {
+	d, https, _ := initCA(t)
+	cfgPath := filepath.Join(d, "pkid.yaml")
+	raw, _ := os.ReadFile(cfgPath)
+	y := strings.Replace(string(raw), "    max_ttl: 168h\n", "    max_ttl: 168h\n    rate_limit: {certificates: 2, per: 1h}\n", 1)
+	if y == string(raw) {
+		t.Fatal("the rate limit was not added")
+	}
+	os.WriteFile(cfgPath, []byte(y), 0o644)
+	token := func(name string) string {
+		return strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfgPath, "--role", "default", "--name", name))
+	}
+	ci, other := token("ci-loop"), token("ci-other")
+	root := filepath.Join(d, "certs", "root.crt")
+	s := serve(t, d, https)
+	issue := func(tok, cn string) result {
+		out := filepath.Join(t.TempDir(), "c.pem")
+		return pkid(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "default", "--cn", cn, "--out", out, "--key-out", out+".key")
+	}
+	for i, cn := range []string{"a.internal", "b.internal"} {
+		if r := issue(ci, cn); r.code != 0 {
+			t.Fatalf("ok/certificate %d of 2: %s", i+1, r.stderr)
+		}
+	}
+	const refused = `role "default" allows 2 certificates per 1h0m0s to one credential, and token:ci-loop has had them; the next is allowed in 30m0s`
+	if r := issue(ci, "c.internal"); r.code != 1 || !strings.Contains(r.stderr, refused) {
+		t.Fatalf("fail/third certificate: exit %d %s", r.code, r.stderr)
+	}
+	s.stop(t, syscall.SIGKILL)
+	s = serve(t, d, https)
+	if r := issue(ci, "c.internal"); r.code != 1 || !strings.Contains(r.stderr, "token:ci-loop has had them") {
+		t.Fatalf("fail/after SIGKILL and restart the spent allowance is back: exit %d %s", r.code, r.stderr)
+	}
+	if r := issue(other, "d.internal"); r.code != 0 {
+		t.Fatalf("ok/another credential after the restart: %s", r.stderr)
+	}
+}
