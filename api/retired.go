@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"pkid/ca"
@@ -20,15 +22,35 @@ import (
 // current one's in retired/<issuer>.crt, its key beside the current key in
 // retired/<issuer>.key (encrypted with the same password file).
 func RetiredPaths(cfg *config.Config, issuerID string) (certPath, keyPath string) {
-	certDir, keyDir := retiredDirs(cfg)
+	certDir, keyDir := RetiredDirs(cfg)
 	return filepath.Join(certDir, issuerID+".crt"), filepath.Join(keyDir, issuerID+".key")
 }
 
-// retiredDirs are the retired/ directories beside the intermediate's
-// certificate and key.
-func retiredDirs(cfg *config.Config) (certDir, keyDir string) {
-	return filepath.Join(filepath.Dir(cfg.Resolve(cfg.CA.IntermediateCert)), "retired"),
-		filepath.Join(filepath.Dir(cfg.Resolve(cfg.CA.IntermediateKey)), "retired")
+// RetiredTokenKeyPath is where a retired intermediate whose key stays in
+// a PKCS#11 token has that key's URI, in place of RetiredPaths' key file.
+func RetiredTokenKeyPath(cfg *config.Config, issuerID string) string {
+	_, keyDir := RetiredDirs(cfg)
+	return filepath.Join(keyDir, issuerID+".uri")
+}
+
+// RetiredDirs are the retired/ directories beside the intermediate's
+// certificate and key (for a key in a token, D/secrets/retired).
+func RetiredDirs(cfg *config.Config) (certDir, keyDir string) {
+	keyDir = filepath.Join(filepath.Dir(cfg.Resolve(cfg.CA.IntermediateKey)), "retired")
+	if config.IsKeyURI(cfg.CA.IntermediateKey) {
+		keyDir = filepath.Join(cfg.Dir(), "secrets", "retired")
+	}
+	return filepath.Join(filepath.Dir(cfg.Resolve(cfg.CA.IntermediateCert)), "retired"), keyDir
+}
+
+// loadRetiredKey reads a retired intermediate's key: opened in its token
+// if a URI names it, else decrypted from its file.
+func loadRetiredKey(cfg *config.Config, issuerID string) (crypto.Signer, error) {
+	if raw, err := os.ReadFile(RetiredTokenKeyPath(cfg, issuerID)); err == nil {
+		return ca.OpenTokenKey(context.Background(), strings.TrimSpace(string(raw)))
+	}
+	_, keyPath := RetiredPaths(cfg, issuerID)
+	return ca.LoadKey(keyPath, cfg.Resolve(cfg.CA.PasswordFile))
 }
 
 // retiredKey is a retired intermediate and its key.
@@ -43,7 +65,7 @@ type retiredKey struct {
 // left behind by pkid init --force, has nothing to do with this CA). Each
 // one skipped is named in the log, so its files can be removed.
 func loadRetired(cfg *config.Config, root *x509.Certificate, now time.Time, log *slog.Logger) ([]retiredKey, error) {
-	certDir, _ := retiredDirs(cfg)
+	certDir, _ := RetiredDirs(cfg)
 	paths, err := filepath.Glob(filepath.Join(certDir, "*.crt"))
 	if err != nil {
 		return nil, err
@@ -67,8 +89,7 @@ func loadRetired(cfg *config.Config, root *x509.Certificate, now time.Time, log 
 		if want := id + ".crt"; filepath.Base(p) != want {
 			return nil, fmt.Errorf("retired intermediate %s holds issuer %s: name it %s", p, id, want)
 		}
-		_, keyPath := RetiredPaths(cfg, id)
-		key, err := ca.LoadKey(keyPath, cfg.Resolve(cfg.CA.PasswordFile))
+		key, err := loadRetiredKey(cfg, id)
 		if err != nil {
 			return nil, fmt.Errorf("retired intermediate %s: key: %w", id, err)
 		}
@@ -88,6 +109,7 @@ func CheckRetired(cfg *config.Config, root *x509.Certificate, now time.Time, log
 	}
 	var ids []string
 	for _, rk := range rks {
+		CloseKey(rk.key)
 		ids = append(ids, hex.EncodeToString(rk.cert.SubjectKeyId))
 	}
 	return ids, nil

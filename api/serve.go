@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -78,8 +79,13 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	defer CloseKey(key)
 	// startWarnings hold for as long as serve runs: /healthz repeats them.
 	startWarnings := KeyFileWarnings(cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile))
+	if config.IsKeyURI(cfg.CA.IntermediateKey) {
+		startWarnings = KeyFileWarnings("", cfg.IntermediateKeyPINFile())
+		startWarnings = append(startWarnings, KeyFileWarnings("", cfg.Resolve(cfg.CA.PasswordFile))...)
+	}
 	for _, w := range startWarnings {
 		log.Warn("intermediate key", "warning", w)
 	}
@@ -102,6 +108,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	retired, err := loadRetired(cfg, root, o.Clock.Now(), log)
 	if err != nil {
 		return err
+	}
+	for _, rk := range retired {
+		defer CloseKey(rk.key)
 	}
 	authority, err := ca.New(ca.Deps{Root: root, Intermediate: inter, Signer: key, Roles: cfg.Roles, Templates: templates, Store: st, Clock: o.Clock, PointersURL: cfg.PointersURL, Log: log, Retired: retiredCerts(retired)})
 	if err != nil {
@@ -302,7 +311,8 @@ func NewEAB(cfg *config.Config, st store.ACMEStore, clock ca.Clock) (*acme.EAB, 
 }
 
 // LoadCA reads the root and intermediate certificates and decrypts the
-// intermediate key named in cfg (the root key is never needed here).
+// intermediate key named in cfg, or opens it in its PKCS#11 token (the
+// root key is never needed here). CloseKey releases a token key.
 func LoadCA(cfg *config.Config) (*x509.Certificate, *x509.Certificate, crypto.Signer, error) {
 	root, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.RootCert))
 	if err != nil {
@@ -312,11 +322,23 @@ func LoadCA(cfg *config.Config) (*x509.Certificate, *x509.Certificate, crypto.Si
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	key, err := ca.LoadKey(cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile))
+	var key crypto.Signer
+	if config.IsKeyURI(cfg.CA.IntermediateKey) {
+		key, err = ca.OpenTokenKey(context.Background(), cfg.IntermediateKeyURI())
+	} else {
+		key, err = ca.LoadKey(cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile))
+	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("intermediate key: %w", err)
 	}
 	return root, inter, key, nil
+}
+
+// CloseKey ends the session with a key's token, if it is held in one.
+func CloseKey(key crypto.Signer) {
+	if c, ok := key.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 // ReadTemplates reads the x509util template of every role that names one

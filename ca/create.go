@@ -36,6 +36,10 @@ type HierarchyOptions struct {
 	// status and refuse the chain.
 	RootCRLURL string
 	Now        time.Time
+	// IntermediateKey, if set, is the intermediate's key, made elsewhere
+	// (in a PKCS#11 token: CreateTokenKey); otherwise one of KeyType is
+	// generated.
+	IntermediateKey crypto.Signer
 }
 
 // Hierarchy is a freshly made CA: certificates and their keys.
@@ -63,9 +67,11 @@ func CreateHierarchy(o HierarchyOptions) (*Hierarchy, error) {
 	if err != nil {
 		return nil, err
 	}
-	interKey, err := GenerateKey(o.KeyType)
-	if err != nil {
-		return nil, err
+	interKey := o.IntermediateKey
+	if interKey == nil {
+		if interKey, err = GenerateKey(o.KeyType); err != nil {
+			return nil, err
+		}
 	}
 	rootName := o.Name + " Root"
 	root, err := signCA(rootName, x509util.DefaultRootTemplate, rootKey, nil, rootKey, o.Now, o.RootValidity, nil)
@@ -155,33 +161,54 @@ func RootCRL(root *x509.Certificate, key crypto.Signer, revoked []x509.Revocatio
 }
 
 // NextIntermediate makes the successor of the intermediate cur under root
-// (pkid ca rotate-intermediate): a new key of keyType ("" for cur's type),
-// the same name constraints and CRL Distribution Point, a name that tells
-// the generations apart ("… G2", "… G3"), valid for validity (default 5
-// years) but never past the root.
+// (pkid ca rotate-intermediate) with a new key of keyType ("" for cur's
+// type): NextIntermediateFor with a key generated here.
 func NextIntermediate(root *x509.Certificate, rootKey crypto.Signer, cur *x509.Certificate, keyType string, validity time.Duration, now time.Time) (*x509.Certificate, crypto.Signer, error) {
-	if err := cur.CheckSignatureFrom(root); err != nil {
-		return nil, nil, fmt.Errorf("the current intermediate is not signed by this root: %w", err)
+	kt, err := SuccessorKeyType(cur, keyType)
+	if err != nil {
+		return nil, nil, err
 	}
-	if keyType == "" {
-		kt, why := policies.KeyTypeOf(cur.PublicKey)
-		if why != "" {
-			return nil, nil, fmt.Errorf("the current intermediate's key: %s; name one with --key-type", why)
-		}
-		keyType = kt
+	key, err := GenerateKey(kt)
+	if err != nil {
+		return nil, nil, err
+	}
+	inter, err := NextIntermediateFor(root, rootKey, cur, key, validity, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return inter, key, nil
+}
+
+// SuccessorKeyType is the key type of cur's successor: keyType, or ""
+// for cur's own.
+func SuccessorKeyType(cur *x509.Certificate, keyType string) (string, error) {
+	if keyType != "" {
+		return keyType, nil
+	}
+	kt, why := policies.KeyTypeOf(cur.PublicKey)
+	if why != "" {
+		return "", fmt.Errorf("the current intermediate's key: %s; name one with --key-type", why)
+	}
+	return kt, nil
+}
+
+// NextIntermediateFor certifies key (made here, or in a token) as the
+// successor of the intermediate cur under root: the same name
+// constraints and CRL Distribution Point, a name that tells the
+// generations apart ("… G2", "… G3"), valid for validity (default 5
+// years) but never past the root.
+func NextIntermediateFor(root *x509.Certificate, rootKey crypto.Signer, cur *x509.Certificate, key crypto.Signer, validity time.Duration, now time.Time) (*x509.Certificate, error) {
+	if err := cur.CheckSignatureFrom(root); err != nil {
+		return nil, fmt.Errorf("the current intermediate is not signed by this root: %w", err)
 	}
 	if validity == 0 {
 		validity = 5 * 365 * 24 * time.Hour
 	}
 	if left := root.NotAfter.Sub(now); validity > left {
 		if left < 24*time.Hour {
-			return nil, nil, fmt.Errorf("the root expires at %s: make a new hierarchy (pkid init) instead", root.NotAfter.UTC().Format(time.RFC3339))
+			return nil, fmt.Errorf("the root expires at %s: make a new hierarchy (pkid init) instead", root.NotAfter.UTC().Format(time.RFC3339))
 		}
 		validity = left
-	}
-	key, err := GenerateKey(keyType)
-	if err != nil {
-		return nil, nil, err
 	}
 	inter, err := signCA(nextGeneration(cur.Subject.CommonName), x509util.DefaultIntermediateTemplate, key, root, rootKey, now, validity, func(c *x509.Certificate) {
 		c.PermittedDNSDomains, c.PermittedIPRanges = cur.PermittedDNSDomains, cur.PermittedIPRanges
@@ -190,9 +217,9 @@ func NextIntermediate(root *x509.Certificate, rootKey crypto.Signer, cur *x509.C
 		c.CRLDistributionPoints = cur.CRLDistributionPoints
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("create intermediate: %w", err)
+		return nil, fmt.Errorf("create intermediate: %w", err)
 	}
-	return inter, key, nil
+	return inter, nil
 }
 
 // nextGeneration names an intermediate's successor: "X" → "X G2",

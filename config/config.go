@@ -199,6 +199,11 @@ func (c *Config) validate() error {
 	if c.TLS.TTL < time.Second {
 		bad("tls.ttl", "must be at least 1s")
 	}
+	if IsKeyURI(c.CA.IntermediateKey) {
+		if why := CheckKeyURI(c.CA.IntermediateKey); why != "" {
+			bad("ca.intermediate_key", "%s", why)
+		}
+	}
 	for key, v := range map[string]string{"ca.root_cert": c.CA.RootCert, "ca.intermediate_cert": c.CA.IntermediateCert, "ca.intermediate_key": c.CA.IntermediateKey, "ca.password_file": c.CA.PasswordFile} {
 		if v == "" {
 			bad(key, "required")

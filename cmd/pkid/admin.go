@@ -178,6 +178,7 @@ func (a *admin) revoke(serial, reason string) (string, error) {
 		if err != nil {
 			return err
 		}
+		defer api.CloseKey(key)
 		auth, err := ca.New(ca.Deps{Root: root, Intermediate: inter, Signer: key, Roles: a.cfg.Roles, Store: st})
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,6 +25,7 @@ import (
 
 type initFlags struct {
 	dir, name, keyType, passwordFile, rootPasswordFile string
+	intermediateKeyURI                                 string
 	dns, ips, permittedDomains, permittedIPs           []string
 	force                                              bool
 	listen, externalURL, httpListen, pointersURL       string
@@ -41,8 +43,9 @@ func initCmd() *cobra.Command {
 	fl.StringVar(&f.dir, "dir", "", "CA directory to create (required)")
 	fl.StringVar(&f.name, "name", "pkid Internal CA", "CA name")
 	fl.StringVar(&f.keyType, "key-type", "ec-p256", "ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096 or ed25519")
-	fl.StringVar(&f.passwordFile, "password-file", "", "file holding the intermediate key's passphrase")
+	fl.StringVar(&f.passwordFile, "password-file", "", "file holding the intermediate key's passphrase (which also seals stored EAB keys; with --intermediate-key-uri it does only that)")
 	fl.StringVar(&f.rootPasswordFile, "root-password-file", "", "file holding the root key's passphrase")
+	fl.StringVar(&f.intermediateKeyURI, "intermediate-key-uri", "", "make the intermediate key inside a PKCS#11 token (HSM) named by this URI (RFC 7512: module-path, token, object, id, pin-source) instead of a key file")
 	fl.StringArrayVar(&f.dns, "dns", nil, "DNS name of the server certificate (repeatable; default localhost)")
 	fl.StringArrayVar(&f.ips, "ip", nil, "IP of the server certificate (repeatable; default 127.0.0.1)")
 	fl.StringArrayVar(&f.permittedDomains, "permitted-domain", nil, "name constraint on the intermediate (repeatable)")
@@ -100,9 +103,14 @@ func runInit(c *cobra.Command, f *initFlags) error {
 	}
 	yaml := config.Render(config.Defaults{Listen: f.listen, ExternalURL: ext, HTTPListen: f.httpListen, PointersURL: ptr, DNSNames: f.dns, IPAddresses: f.ips,
 		RoleDomains: roleDomains, RoleIPRanges: roleRanges})
+	if f.intermediateKeyURI != "" {
+		yaml = bytes.Replace(yaml, []byte("intermediate_key: secrets/intermediate.key,"),
+			[]byte("intermediate_key: '"+strings.ReplaceAll(f.intermediateKeyURI, "'", "''")+"',"), 1)
+	}
 	// The flags end up in pkid.yaml: check it as serve will, before any
 	// file is written, so init never leaves a CA that cannot start.
-	if _, err := config.Parse(filepath.Join(d, "pkid.yaml"), yaml); err != nil {
+	cfg, err := config.Parse(filepath.Join(d, "pkid.yaml"), yaml)
+	if err != nil {
 		return usagef("these flags make an invalid config: %v", err)
 	}
 	for _, p := range []string{"pkid.yaml", "certs/root.crt", "secrets/intermediate.key"} {
@@ -124,6 +132,25 @@ func runInit(c *cobra.Command, f *initFlags) error {
 	if err != nil {
 		return err
 	}
+	var keyFiles []atomicfile.File
+	var tokenKey *ca.TokenKey
+	if f.intermediateKeyURI != "" {
+		if tokenKey, err = ca.CreateTokenKey(context.Background(), cfg.IntermediateKeyURI(), f.keyType); err != nil {
+			return err
+		}
+		defer tokenKey.Close()
+		hier.IntermediateKey = tokenKey
+	}
+	// A key made in the token for a CA that is then not written would
+	// block the same URI at the next try: take it back out.
+	written := false
+	defer func() {
+		if tokenKey != nil && !written {
+			if err := tokenKey.Delete(); err != nil {
+				fmt.Fprintln(c.ErrOrStderr(), "warning: "+err.Error())
+			}
+		}
+	}()
 	now := time.Now()
 	hier.RootCRLURL, hier.Now = api.RootCRLURL(ptr), now
 	h, err := ca.CreateHierarchy(hier)
@@ -134,9 +161,12 @@ func runInit(c *cobra.Command, f *initFlags) error {
 	if err != nil {
 		return err
 	}
-	interKey, err := ca.EncryptKey(h.IntermediateKey, interPW)
-	if err != nil {
-		return err
+	if tokenKey == nil {
+		interKey, err := ca.EncryptKey(h.IntermediateKey, interPW)
+		if err != nil {
+			return err
+		}
+		keyFiles = append(keyFiles, atomicfile.File{Path: filepath.Join(d, "secrets/intermediate.key"), Data: interKey, Mode: 0o600})
 	}
 	crl, err := ca.RootCRL(h.Root, h.RootKey, nil, now, 365*24*time.Hour)
 	if err != nil {
@@ -148,24 +178,29 @@ func runInit(c *cobra.Command, f *initFlags) error {
 	// One set, generated passphrases included: every file is written out
 	// before any is renamed, so a failure (a full disk) leaves the
 	// directory as it was, the old CA whole under --force.
-	if err := atomicfile.WriteFiles(append(pwFiles,
+	if err := atomicfile.WriteFiles(append(append(pwFiles, keyFiles...),
 		atomicfile.File{Path: filepath.Join(d, "certs/root.crt"), Data: ca.PEMCert(h.Root.Raw), Mode: 0o644},
 		atomicfile.File{Path: filepath.Join(d, "certs/intermediate.crt"), Data: ca.PEMCert(h.Intermediate.Raw), Mode: 0o644},
 		atomicfile.File{Path: filepath.Join(d, "certs/root.crl"), Data: pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl}), Mode: 0o644},
 		atomicfile.File{Path: filepath.Join(d, "secrets/root.key"), Data: rootKey, Mode: 0o600},
-		atomicfile.File{Path: filepath.Join(d, "secrets/intermediate.key"), Data: interKey, Mode: 0o600},
 		atomicfile.File{Path: filepath.Join(d, "pkid.yaml"), Data: yaml, Mode: 0o644},
 	)...); err != nil {
 		return err
 	}
-	// Passphrase files given with --password-file stay where they are: say
-	// so now if others may read them (serve says so too, for its own).
-	// Generated ones were just written 0600 into secrets/.
+	written = true
+	// Passphrase and PIN files given stay where they are: say so now if
+	// others may read them (serve says so too, for its own). Generated
+	// ones were just written 0600 into secrets/.
+	var given [][2]string // a key file, and the file that guards it
 	if pwFiles == nil {
-		for _, k := range []struct{ key, pw string }{{"secrets/root.key", f.rootPasswordFile}, {"secrets/intermediate.key", pwPath}} {
-			for _, w := range api.KeyFileWarnings(filepath.Join(d, k.key), k.pw) {
-				fmt.Fprintln(c.ErrOrStderr(), "warning: "+w)
-			}
+		given = append(given, [2]string{filepath.Join(d, "secrets/root.key"), f.rootPasswordFile}, [2]string{filepath.Join(d, "secrets/intermediate.key"), pwPath})
+	}
+	if tokenKey != nil {
+		given = append(given, [2]string{"", cfg.IntermediateKeyPINFile()})
+	}
+	for _, k := range given {
+		for _, w := range api.KeyFileWarnings(k[0], k[1]) {
+			fmt.Fprintln(c.ErrOrStderr(), "warning: "+w)
 		}
 	}
 	if f.keyType == "ed25519" {
@@ -177,6 +212,9 @@ func runInit(c *cobra.Command, f *initFlags) error {
 	fmt.Fprintf(out, "Root certificate:  %s\n", filepath.Join(d, "certs/root.crt"))
 	fmt.Fprintf(out, "Root fingerprint (SHA-256): %s\n", hex.EncodeToString(fp[:]))
 	fmt.Fprintf(out, "Config: %s   Start: pkid serve --config %s\n", filepath.Join(d, "pkid.yaml"), filepath.Join(d, "pkid.yaml"))
+	if tokenKey != nil {
+		fmt.Fprintf(out, "Intermediate key: in the PKCS#11 token, %s\n", f.intermediateKeyURI)
+	}
 	fmt.Fprintf(out, "The root key (%s) is needed only for `pkid ca root-crl`: move it offline.\n", filepath.Join(d, "secrets/root.key"))
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.step.sm/crypto/keyutil"
 
 	"pkid/api"
 	"pkid/ca"
@@ -106,8 +107,12 @@ func configCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, p := range []string{cfg.CA.RootCert, cfg.CA.IntermediateCert, cfg.CA.IntermediateKey, cfg.CA.PasswordFile} {
-				if _, err := os.Stat(cfg.Resolve(p)); err != nil {
+			files := []string{cfg.Resolve(cfg.CA.RootCert), cfg.Resolve(cfg.CA.IntermediateCert), cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile)}
+			if config.IsKeyURI(cfg.CA.IntermediateKey) {
+				files[2] = cfg.IntermediateKeyPINFile()
+			}
+			for _, p := range files {
+				if _, err := os.Stat(p); err != nil {
 					return fmt.Errorf("%s: %w", cfg.Path, err)
 				}
 			}
@@ -117,6 +122,19 @@ func configCmd() *cobra.Command {
 			inter, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.IntermediateCert))
 			if err != nil {
 				return fmt.Errorf("%s: %w", cfg.Path, err)
+			}
+			if config.IsKeyURI(cfg.CA.IntermediateKey) {
+				// A token key is cheap to reach: check that the token
+				// holds it and that it is the intermediate's.
+				_, _, key, err := api.LoadCA(cfg)
+				if err != nil {
+					return fmt.Errorf("%s: %w", cfg.Path, err)
+				}
+				err = keyutil.VerifyPair(inter.PublicKey, key)
+				api.CloseKey(key)
+				if err != nil {
+					return fmt.Errorf("%s: the key %s is not the intermediate certificate's: %w", cfg.Path, cfg.CA.IntermediateKey, err)
+				}
 			}
 			if why := api.ServerNamesOutside(cfg, inter); why != "" {
 				return fmt.Errorf("%s: %s: serve could not issue its own certificate", cfg.Path, why)
