@@ -96,6 +96,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(base()))
 	f.Add([]byte("roles: {default: {max_ttl: -1h}}"))
 	f.Add([]byte("listen: [\n"))
+	f.Add([]byte(strings.Replace(base(), "intermediate_key: secrets/intermediate.key,", "intermediate_key: 'pkcs11:module-path=/m.so;token=t;id=01;object=k?pin-source=pin',", 1)))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c, err := Parse("/x/pkid.yaml", in)
 		if err == nil && c == nil {
