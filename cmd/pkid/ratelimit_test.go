@@ -6,12 +6,15 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"pkid/internal/testutil"
 )
 
 // TestRateLimitSurvivesCrash: a role's rate limit is counted in the store,
 // not in the serving process: a credential that has used its allowance is
 // still refused after `pkid serve` is SIGKILLed and started again on the
-// same files, while another credential is not.
+// same files, while another credential is not; serve's timer deletes a
+// count once it is whole again, and only then.
 func TestRateLimitSurvivesCrash(t *testing.T) {
 	d, https, _ := initCA(t)
 	cfgPath := filepath.Join(d, "pkid.yaml")
@@ -20,6 +23,19 @@ func TestRateLimitSurvivesCrash(t *testing.T) {
 	if y == string(raw) {
 		t.Fatal("the rate limit was not added")
 	}
+	y = testutil.AddRole(y, "brief", `
+allowed_domains: [brief.internal]
+allow_subdomains: true
+allowed_ip_ranges: []
+allowed_uri_patterns: []
+default_ttl: 1h
+max_ttl: 1h
+key_types: [ec-p256]
+ext_key_usage: [server_auth]
+renewal: {enabled: false, max_age: 1h}
+revocation_pointers: true
+rate_limit: {certificates: 1, per: 1s}
+acme: {enabled: false, challenges: [], require_eab: false}`)
 	os.WriteFile(cfgPath, []byte(y), 0o644)
 	token := func(name string) string {
 		return strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfgPath, "--role", "default", "--name", name))
@@ -47,5 +63,17 @@ func TestRateLimitSurvivesCrash(t *testing.T) {
 	}
 	if r := issue(other, "d.internal"); r.code != 0 {
 		t.Fatalf("ok/another credential after the restart: %s", r.stderr)
+	}
+
+	// serve's timer deletes counts that are whole again: brief's a second
+	// after its certificate, default's not for half an hour.
+	brief := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfgPath, "--role", "brief", "--name", "ci-brief"))
+	out := filepath.Join(t.TempDir(), "b.pem")
+	mustPKID(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", brief, "--role", "brief", "--cn", "a.brief.internal", "--out", out, "--key-out", out+".key")
+	waitLog(t, s, `"msg":"pruned whole rate-limit allowances","whole_before":`)
+	for _, line := range strings.Split(s.logs(), "\n") {
+		if strings.Contains(line, "pruned whole rate-limit allowances") && !strings.Contains(line, `"count":1}`) {
+			t.Fatalf("the prune should have deleted brief's count alone: %s", line)
+		}
 	}
 }
