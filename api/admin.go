@@ -22,6 +22,7 @@ func (s *Server) AdminHandler() http.Handler {
 	r.HandleFunc("/tokens", s.doCreateToken).Methods(http.MethodPost)
 	r.HandleFunc("/tokens", s.doListTokens).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/tokens/{id}", s.doDeleteToken).Methods(http.MethodDelete)
+	r.HandleFunc("/certs", s.doListCerts).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/revoke", s.adminRevoke).Methods(http.MethodPost)
 	r.HandleFunc("/eab", s.adminEAB).Methods(http.MethodPost)
 	r.HandleFunc("/backup", s.adminBackup).Methods(http.MethodGet)

@@ -88,6 +88,12 @@ func (s *Server) listCerts(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
+	s.doListCerts(w, r)
+}
+
+// doListCerts answers GET /v1/certs once the caller is an admin, and the
+// admin socket's GET /certs (pkid cert list).
+func (s *Server) doListCerts(w http.ResponseWriter, r *http.Request) {
 	q, err := strictQuery(r.URL.RawQuery, "role", "status", "limit", "cursor")
 	if err != nil {
 		writeProblem(w, r, s.log, err)

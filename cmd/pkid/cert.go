@@ -51,7 +51,7 @@ func (f *clientFlags) request(c *cobra.Command, path, token string, body any) (*
 }
 
 func certCmd() *cobra.Command {
-	return group("cert", "get, renew and revoke certificates", certSignCmd(), certIssueCmd(), certRevokeCmd(), certRenewCmd())
+	return group("cert", "get, renew and revoke certificates", certSignCmd(), certIssueCmd(), certRevokeCmd(), certRenewCmd(), certListCmd())
 }
 
 func certSignCmd() *cobra.Command {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -149,7 +150,8 @@ func TestRootCRLCommand(t *testing.T) {
 
 // TestRevokeWithConfig: `pkid cert revoke --config` works through the admin
 // socket while serve runs and on the store when it does not; the CRL signed
-// at the next start lists both.
+// at the next start lists both. `pkid cert list` shows them, filtered,
+// either way.
 func TestRevokeWithConfig(t *testing.T) {
 	d, https, plain := initCA(t)
 	cfg := filepath.Join(d, "pkid.yaml")
@@ -165,10 +167,34 @@ func TestRevokeWithConfig(t *testing.T) {
 		serials = append(serials, sn)
 	}
 	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "superseded", strings.ToUpper(serials[0]))
+	// pkid cert list, through the admin socket: the server's own
+	// certificate and the two, oldest first, one revoked.
+	list := func(where string, want map[string]string, args ...string) {
+		t.Helper()
+		out := mustPKID(t, nil, append([]string{"cert", "list", "--config", cfg}, args...)...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != len(want)+1 || !strings.HasPrefix(lines[0], "SERIAL") {
+			t.Fatalf("cert list %v %s: want %d rows:\n%s", args, where, len(want), out)
+		}
+		for sn, status := range want {
+			if !strings.Contains(out, sn) || !regexp.MustCompile(sn+` +`+regexp.QuoteMeta(status)+` `).MatchString(out) {
+				t.Fatalf("cert list %v %s: %s should read %q:\n%s", args, where, sn, status, out)
+			}
+		}
+	}
+	list("while serving", map[string]string{serials[0]: "revoked (superseded)"}, "--status", "revoked")
+	list("while serving", map[string]string{serials[1]: "valid"}, "--role", "default", "--status", "valid", "--limit", "1")
+	if out := mustPKID(t, nil, "cert", "list", "--config", cfg); strings.Count(out, "\n") != 4 || strings.Index(out, serials[0]) > strings.Index(out, serials[1]) {
+		t.Fatalf("cert list: the server's certificate and both, oldest first:\n%s", out)
+	}
 	s.stop(t, syscall.SIGTERM)
 	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "keyCompromise", serials[1])
 	if r := pkid(t, nil, "cert", "revoke", "--config", cfg, serials[1]); r.code != 1 || !strings.Contains(r.stderr, "already revoked") {
 		t.Fatalf("revoke twice offline: %+v", r)
+	}
+	list("on the store", map[string]string{serials[0]: "revoked (superseded)", serials[1]: "revoked (keyCompromise)"}, "--status", "revoked")
+	if r := pkid(t, nil, "cert", "list", "--config", cfg, "--status", "gone"); r.code != 2 || !strings.Contains(r.stderr, "want valid, revoked or expired") {
+		t.Fatalf("fail/cert list --status gone: %+v", r)
 	}
 	serve(t, d, https)
 	rl := getCRL(t, plain)

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pkid/api"
+	"pkid/store"
+)
+
+func certListCmd() *cobra.Command {
+	var cfgPath, dir, role, status string
+	var limit int
+	c := &cobra.Command{
+		Use:   "list --config D/pkid.yaml [--role R] [--status valid|revoked|expired] [--limit N]",
+		Short: "list the certificates this CA issued, oldest first (on the CA host)",
+		Long: `Lists the certificate records, oldest first, one line each: serial,
+status (a revoked one with its reason), notAfter, role and names. Through
+the running server's admin socket, or on the store when serve is stopped;
+GET /v1/certs with an admin token gives the same from anywhere.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			switch status {
+			case "", "valid", "revoked", "expired":
+			default:
+				return usagef("--status %q: want valid, revoked or expired", status)
+			}
+			if limit < 0 {
+				return usagef("--limit %d: want 0 (all) or more", limit)
+			}
+			cfg, err := loadConfig(cfgPath, dir)
+			if err != nil {
+				return err
+			}
+			w := c.OutOrStdout()
+			fmt.Fprintf(w, "%-40s  %-24s  %-20s  %-12s  %s\n", "SERIAL", "STATUS", "NOT_AFTER", "ROLE", "NAMES")
+			return newAdmin(cfg).listCerts(store.ListFilter{Role: role, Status: status}, limit, func(v api.CertView) {
+				st := v.Status
+				if v.Reason != "" {
+					st += " (" + v.Reason + ")"
+				}
+				fmt.Fprintf(w, "%-40s  %-24s  %-20s  %-12s  %s\n", v.Serial, st, v.NotAfter.UTC().Format(time.RFC3339), v.Role, strings.Join(v.Names, ","))
+			})
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&cfgPath, "config", "", "path of pkid.yaml")
+	fl.StringVar(&dir, "dir", "", "CA directory")
+	fl.StringVar(&role, "role", "", "only this role's")
+	fl.StringVar(&status, "status", "", "only valid, revoked or expired ones")
+	fl.IntVar(&limit, "limit", 0, "at most this many (default all)")
+	return c
+}
+
+// listCerts hands each record f selects to fn, oldest first, at most
+// limit (0: all), a page at a time: through the admin socket as GET
+// /v1/certs answers, or from the store.
+func (a *admin) listCerts(f store.ListFilter, limit int, fn func(api.CertView)) error {
+	if a.client != nil {
+		return pages(f, limit, fn, func(f store.ListFilter) ([]api.CertView, string, error) {
+			q := url.Values{"limit": {strconv.Itoa(f.Limit)}}
+			for k, v := range map[string]string{"role": f.Role, "status": f.Status, "cursor": f.Cursor} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			var out struct {
+				Items      []api.CertView `json:"items"`
+				NextCursor string         `json:"next_cursor"`
+			}
+			err := a.call(http.MethodGet, "/certs?"+q.Encode(), nil, &out)
+			return out.Items, out.NextCursor, err
+		})
+	}
+	return a.withStore(func(st store.Store) error {
+		return pages(f, limit, fn, func(f store.ListFilter) ([]api.CertView, string, error) {
+			f.Now = time.Now()
+			recs, next, err := st.ListCertificates(context.Background(), f)
+			items := make([]api.CertView, 0, len(recs))
+			for _, rec := range recs {
+				items = append(items, api.CertView{Serial: rec.Serial, Role: rec.Role, Names: rec.Names, NotAfter: rec.NotAfter,
+					Status: store.EffectiveStatus(rec, f.Now), Reason: rec.Reason})
+			}
+			return items, next, err
+		})
+	})
+}
+
+// pages calls fetch for pages of at most 1,000 records, following each
+// next cursor, until limit records (0: all) have gone to fn.
+func pages(f store.ListFilter, limit int, fn func(api.CertView), fetch func(store.ListFilter) ([]api.CertView, string, error)) error {
+	for left := limit; ; {
+		f.Limit = 1000
+		if limit > 0 && left < 1000 {
+			f.Limit = left
+		}
+		items, next, err := fetch(f)
+		if err != nil {
+			return err
+		}
+		for _, v := range items {
+			fn(v)
+		}
+		left -= len(items)
+		if next == "" || (limit > 0 && left <= 0) {
+			return nil
+		}
+		f.Cursor = next
+	}
+}
