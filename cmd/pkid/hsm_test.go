@@ -1,17 +1,13 @@
 package main_test
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/hex"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/ocsp"
 
@@ -49,12 +45,7 @@ func TestHSMIntermediate(t *testing.T) {
 	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfgPath, "--role", "default", "--admin", "--name", "ops"))
 	issue := func(s *server, cn string) *x509.Certificate {
 		t.Helper()
-		crt := filepath.Join(t.TempDir(), cn+".crt")
-		mustPKID(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "default", "--cn", cn, "--out", crt, "--key-out", crt+".key")
-		c, err := ca.LoadCertificate(crt)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, _, c := issueCert(t, s, root, tok, cn)
 		return c
 	}
 	inter, _ := ca.LoadCertificate(filepath.Join(d, "certs", "intermediate.crt"))
@@ -65,33 +56,9 @@ func TestHSMIntermediate(t *testing.T) {
 	testutil.LintCertificate(t, leaf.Raw)
 	mustPKID(t, nil, "cert", "revoke", "--ca-url", s.base, "--root", root, "--token", tok, leaf.SerialNumber.Text(16), "--reason", "keyCompromise")
 	oldID := hex.EncodeToString(inter.SubjectKeyId)
-	crlHas := func(issuer *x509.Certificate, id, serial string) {
-		t.Helper()
-		for deadline := time.Now().Add(testutil.DutyWait); ; time.Sleep(50 * time.Millisecond) {
-			crl := testutil.FetchCRL(t, http.DefaultClient, "http://"+plain+"/crl/"+id)
-			if err := crl.CheckSignatureFrom(issuer); err != nil {
-				t.Fatalf("the CRL signed in the token: %v", err)
-			}
-			for _, e := range crl.RevokedCertificateEntries {
-				if e.SerialNumber.Text(16) == serial {
-					return
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the CRL of %s never listed %s", id, serial)
-			}
-		}
-	}
-	crlHas(inter, oldID, leaf.SerialNumber.Text(16))
-	req, _ := ocsp.CreateRequest(leaf, inter, nil)
-	resp, err := http.Post("http://"+plain+"/ocsp", "application/ocsp-request", bytes.NewReader(req))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if o, err := ocsp.ParseResponseForCert(body, leaf, inter); err != nil || o.Status != ocsp.Revoked {
-		t.Fatalf("the OCSP answer signed in the token: %v", err)
+	awaitCRLListing(t, plain, inter, leaf)
+	if o := ocspStatus(t, plain, leaf, inter); o.Status != ocsp.Revoked {
+		t.Fatalf("the OCSP answer signed in the token: %d", o.Status)
 	}
 
 	s.stop(t, syscall.SIGKILL)
@@ -118,7 +85,7 @@ func TestHSMIntermediate(t *testing.T) {
 	if fresh := issue(s, "g2.internal"); hex.EncodeToString(fresh.AuthorityKeyId) != newID || fresh.CheckSignatureFrom(next) != nil {
 		t.Fatalf("issued by %x, want the new intermediate %s", fresh.AuthorityKeyId, newID)
 	}
-	crlHas(inter, oldID, leaf.SerialNumber.Text(16)) // the retired key still signs, in the token
+	awaitCRLListing(t, plain, inter, leaf) // the retired key still signs, in the token
 	s.stop(t, syscall.SIGTERM)
 
 	// Refusals, each naming what is wrong and never the PIN.

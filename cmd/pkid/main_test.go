@@ -225,6 +225,20 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
+// issueCert runs `pkid cert issue` against s for cn under role default
+// with tok, trusting root, and returns the certificate file, its key file
+// and the certificate.
+func issueCert(t *testing.T, s *server, root, tok, cn string) (string, string, *x509.Certificate) {
+	t.Helper()
+	crt := filepath.Join(t.TempDir(), cn+".crt")
+	mustPKID(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "default", "--cn", cn, "--out", crt, "--key-out", crt+".key")
+	c, err := ca.LoadCertificate(crt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crt, crt + ".key", c
+}
+
 func newCSR(t testing.TB, name string) (string, []byte) {
 	t.Helper()
 	key := testutil.LeafKey(t, "ec-p256")

@@ -23,19 +23,7 @@ func TestRateLimitSurvivesCrash(t *testing.T) {
 	if y == string(raw) {
 		t.Fatal("the rate limit was not added")
 	}
-	y = testutil.AddRole(y, "brief", `
-allowed_domains: [brief.internal]
-allow_subdomains: true
-allowed_ip_ranges: []
-allowed_uri_patterns: []
-default_ttl: 1h
-max_ttl: 1h
-key_types: [ec-p256]
-ext_key_usage: [server_auth]
-renewal: {enabled: false, max_age: 1h}
-revocation_pointers: true
-rate_limit: {certificates: 1, per: 1s}
-acme: {enabled: false, challenges: [], require_eab: false}`)
+	y = testutil.AddRole(y, "brief", "allowed_domains: [brief.internal]\nallow_subdomains: true\ndefault_ttl: 1h\nmax_ttl: 1h\nkey_types: [ec-p256]\next_key_usage: [server_auth]\nrate_limit: {certificates: 1, per: 1s}")
 	os.WriteFile(cfgPath, []byte(y), 0o644)
 	token := func(name string) string {
 		return strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfgPath, "--role", "default", "--name", name))

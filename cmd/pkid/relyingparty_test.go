@@ -1,8 +1,10 @@
 package main_test
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -11,11 +13,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ocsp"
+
 	"pkid/api"
+	"pkid/ca"
 	"pkid/internal/testutil"
 )
 
@@ -159,4 +165,36 @@ func await(t *testing.T, what string, check func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// awaitCRLListing waits until the CRL served for issuer at
+// /crl/<issuer ID> lists leaf, checking each one's signature by issuer.
+func awaitCRLListing(t *testing.T, plain string, issuer, leaf *x509.Certificate) {
+	t.Helper()
+	url := "http://" + plain + "/crl/" + hex.EncodeToString(issuer.SubjectKeyId)
+	await(t, url+" never listed "+ca.SerialString(leaf.SerialNumber), func() bool {
+		crl := testutil.FetchCRL(t, http.DefaultClient, url)
+		if err := crl.CheckSignatureFrom(issuer); err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		return slices.ContainsFunc(crl.RevokedCertificateEntries, func(e x509.RevocationListEntry) bool { return e.SerialNumber.Cmp(leaf.SerialNumber) == 0 })
+	})
+}
+
+// ocspStatus asks the plain-HTTP OCSP responder about leaf and returns
+// the answer, checked against issuer.
+func ocspStatus(t *testing.T, plain string, leaf, issuer *x509.Certificate) *ocsp.Response {
+	t.Helper()
+	req, _ := ocsp.CreateRequest(leaf, issuer, nil)
+	resp, err := http.Post("http://"+plain+"/ocsp", "application/ocsp-request", bytes.NewReader(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r, err := ocsp.ParseResponseForCert(body, leaf, issuer)
+	if err != nil {
+		t.Fatalf("OCSP answer for %s: %v", ca.SerialString(leaf.SerialNumber), err)
+	}
+	return r
 }

@@ -40,13 +40,7 @@ func TestRotateIntermediate(t *testing.T) {
 	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default", "--admin", "--name", "ops"))
 	issue := func(s *server, cn string) (string, string, *x509.Certificate) {
 		t.Helper()
-		crt := filepath.Join(t.TempDir(), cn+".crt")
-		mustPKID(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "default", "--cn", cn, "--out", crt, "--key-out", crt+".key")
-		c, err := ca.LoadCertificate(crt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return crt, crt + ".key", c
+		return issueCert(t, s, root, tok, cn)
 	}
 	renewCrt, renewKey, _ := issue(s, "renew.internal")
 	_, _, doomed := issue(s, "doomed.internal")
@@ -97,27 +91,9 @@ func TestRotateIntermediate(t *testing.T) {
 
 	// Revoking an old leaf: its issuer's CRL and OCSP, under the old key.
 	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "keyCompromise", ca.SerialString(doomed.SerialNumber))
-	for deadline := time.Now().Add(testutil.DutyWait); ; time.Sleep(50 * time.Millisecond) {
-		listed := false
-		for _, e := range oldCRL().RevokedCertificateEntries {
-			listed = listed || e.SerialNumber.Cmp(doomed.SerialNumber) == 0
-		}
-		if listed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the revocation never reached the old intermediate's CRL")
-		}
-	}
-	req, _ := ocsp.CreateRequest(doomed, old, nil)
-	resp, err := http.Post("http://"+plain+"/ocsp", "application/ocsp-request", bytes.NewReader(req))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if r, err := ocsp.ParseResponseForCert(body, doomed, old); err != nil || r.Status != ocsp.Revoked {
-		t.Fatalf("OCSP for the old intermediate's revoked leaf: %+v %v", r, err)
+	awaitCRLListing(t, plain, old, doomed)
+	if r := ocspStatus(t, plain, doomed, old); r.Status != ocsp.Revoked {
+		t.Fatalf("OCSP for the old intermediate's revoked leaf: %+v", r)
 	}
 
 	// An old leaf renews over mTLS into the new intermediate.
