@@ -170,6 +170,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 				}
 				w = append(w, fmt.Sprintf("the store's last commit, at %s, failed: %s; issuing, revoking and ACME fail until a commit succeeds", at.UTC().Format(time.RFC3339), withoutPath(err)))
 			}
+			if at, err := authority.SignFailure(); err != nil {
+				if h["status"] == nil {
+					h["status"] = "degraded" // CRLs and OCSP answers already signed still served
+				}
+				w = append(w, fmt.Sprintf("the intermediate key's last signature, at %s, failed: %s; issuing and new CRLs and OCSP answers fail until it signs again (a key in an HSM: is the token reachable?)", at.UTC().Format(time.RFC3339), err))
+			}
 			if len(w) > 0 {
 				h["warnings"] = w
 			}

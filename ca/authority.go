@@ -65,6 +65,7 @@ type Authority struct {
 	// halted, once set, is why the CA refuses to issue: its intermediate
 	// is revoked on the root CRL (see Halt).
 	halted atomic.Pointer[string]
+	signer *watchedSigner // d.Signer, watched
 }
 
 // Halt stops every issuance for good (the server's own TLS certificate
@@ -122,7 +123,10 @@ func New(d Deps) (*Authority, error) {
 		return nil, fmt.Errorf("ca: %w", err)
 	}
 	d.Roles, d.Templates = nil, nil // the role set holds them from here
+	signer := &watchedSigner{Signer: d.Signer, now: d.Clock.Now}
+	d.Signer = signer
 	a := &Authority{
+		signer:   signer,
 		d:        d,
 		issuerID: hex.EncodeToString(d.Intermediate.SubjectKeyId),
 		rootPEM:  PEMCert(d.Root.Raw),

@@ -37,7 +37,6 @@ func TestTokenKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer made.Close()
 	for _, tc := range []struct {
 		name, uri, keyType, want string
 	}{
@@ -69,6 +68,7 @@ func TestTokenKey(t *testing.T) {
 	if !key.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(made.Public()) {
 		t.Fatal("the key opened is not the key made")
 	}
+	made.Close() // key's is now the one session with the module
 	hier, err := ca.CreateHierarchy(ca.HierarchyOptions{Name: "HSM", KeyType: "ec-p256", Now: now, IntermediateKey: key})
 	if err != nil {
 		t.Fatal(err)
@@ -116,5 +116,38 @@ func TestTokenKey(t *testing.T) {
 	resp, err := ocsp.ParseResponseForCert(o.Respond(ctx, req), leaf, hier.Intermediate)
 	if err != nil || resp.Status != ocsp.Revoked {
 		t.Fatalf("the OCSP answer signed in the token: %v %+v", err, resp)
+	}
+
+	// The token goes away (its store moved aside, as an HSM restarting
+	// drops every session): signing fails and the Authority says when
+	// and why. Once it is back, the next signature opens it again.
+	freshKey, err := ca.GenerateKey("ec-p256") // leafKey (a fixture) is blocked now
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func() error {
+		_, err := a.Sign(ctx, &ca.SignRequest{Role: "default", Requester: "token:t", CSR: makeCSR(t, freshKey, &x509.CertificateRequest{DNSNames: []string{"hsm.internal"}})})
+		return err
+	}
+	tokens := filepath.Join(filepath.Dir(h.Conf), "tokens")
+	if err := os.Rename(tokens, tokens+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sign(); err == nil || !strings.Contains(err.Error(), "CKR_") {
+		t.Fatalf("fail/signed with the token gone: %v", err)
+	}
+	if at, err := a.SignFailure(); err == nil || !at.Equal(now) {
+		t.Fatalf("fail/the failure is not reported: %s %v", at, err)
+	}
+	if err := os.Rename(tokens+".away", tokens); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(testutil.DutyWait); sign() != nil; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the token is back, and signing still fails: %v", sign())
+		}
+	}
+	if _, err := a.SignFailure(); err != nil {
+		t.Fatalf("ok/signing works again, and the failure is still reported: %v", err)
 	}
 }

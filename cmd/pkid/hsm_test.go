@@ -3,6 +3,7 @@ package main_test
 import (
 	"crypto/x509"
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,8 @@ import (
 // PKCS#11 token (SoftHSM, the real module, driven by the real binary).
 // pkid init makes the key in the token and writes no key file; serve
 // signs leaves, CRLs and OCSP answers there, and again after SIGKILL and
-// a restart; rotate-intermediate makes the successor in the token and the
+// a restart, and after the token went away and came back (with /healthz
+// "degraded" meanwhile); rotate-intermediate makes the successor in the token and the
 // retired one keeps signing its CRL from it. A PIN in the URI, a wrong
 // PIN and a key URI already taken are refused with the reason.
 func TestHSMIntermediate(t *testing.T) {
@@ -65,6 +67,39 @@ func TestHSMIntermediate(t *testing.T) {
 	s = serve(t, d, https)
 	if again := issue(s, "after-kill.internal"); again.CheckSignatureFrom(inter) != nil {
 		t.Fatal("after SIGKILL and a restart the token key does not sign")
+	}
+
+	// The token goes away under the running server (its store moved
+	// aside, as an HSM restarting drops every session): issuance fails,
+	// /healthz says why; once it is back, serve opens it again by itself.
+	tokens := filepath.Join(filepath.Dir(h.Conf), "tokens")
+	if err := os.Rename(tokens, tokens+".away"); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "gone.crt")
+	if r := pkid(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "default", "--cn", "gone.internal", "--out", out, "--key-out", out+".key"); r.code != 1 {
+		t.Fatalf("fail/issued with the token gone: %+v", r)
+	}
+	health := func() string {
+		resp, err := s.client.Get(s.base + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if hz := health(); !strings.Contains(hz, `"status":"degraded"`) || !strings.Contains(hz, "the intermediate key's last signature") || !strings.Contains(hz, "CKR_") {
+		t.Fatalf("/healthz with the token gone: %s", hz)
+	}
+	if err := os.Rename(tokens+".away", tokens); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "the token is back, and issuance still fails", func() bool {
+		return pkid(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "default", "--cn", "back.internal", "--out", out, "--key-out", out+".key").code == 0
+	})
+	if hz := health(); !strings.Contains(hz, `"status":"ok"`) {
+		t.Fatalf("/healthz once the token signs again: %s", hz)
 	}
 	s.stop(t, syscall.SIGTERM)
 
