@@ -48,7 +48,12 @@ func (e *EAB) Create(ctx context.Context, role string) (string, string, error) {
 	var kidb [12]byte
 	hmacKey := make([]byte, 32)
 	rand.Read(kidb[:])
-	rand.Read(hmacKey)
+	// Never one whose base64url starts with '-' (a first byte of
+	// 0xf8-0xfb): certbot, like any argparse or getopt CLI, takes
+	// "--eab-hmac-key -x..." for a missing value and a new option.
+	for rand.Read(hmacKey); hmacKey[0]>>2 == 62; {
+		rand.Read(hmacKey)
+	}
 	kid := hex.EncodeToString(kidb[:])
 	nonce := make([]byte, e.aead.NonceSize())
 	rand.Read(nonce)

@@ -1189,6 +1189,22 @@ func TestInterruptedFinalize(t *testing.T) {
 	}
 }
 
+// TestEABKeysAreCLISafe: no HMAC key starts with '-', which certbot's
+// argument parser (and any getopt CLI) takes for an option, refusing
+// "--eab-hmac-key -x..." one key in 64 without this; each is still 32
+// bytes of base64url.
+func TestEABKeysAreCLISafe(t *testing.T) {
+	for i := range 500 {
+		_, macKey, err := srv.eab.Create(context.Background(), "eab")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if raw, err := base64.RawURLEncoding.DecodeString(macKey); err != nil || len(raw) != 32 || strings.HasPrefix(macKey, "-") {
+			t.Fatalf("key %d: %q (%v)", i, macKey, err)
+		}
+	}
+}
+
 // TestEABRefusals: each check of an external account binding (RFC 8555
 // §7.3.4) on a role that requires one, with its problem type and detail.
 // None of the refused attempts uses the binding up: the same KID and MAC
