@@ -170,9 +170,9 @@ func CreateTokenKey(ctx context.Context, keyURI, keyType string) (*TokenKey, err
 	default:
 		return nil, fmt.Errorf("a key in a PKCS#11 token is ec-p256, ec-p384, rsa-2048, rsa-3072 or rsa-4096, not %q (the PKCS#11 library pkid uses has no Ed25519)", keyType)
 	}
-	u, err := uri.ParseWithScheme("pkcs11", keyURI)
+	u, err := parseKeyURI(keyURI)
 	if err != nil {
-		return nil, fmt.Errorf("key URI: %w", err)
+		return nil, err
 	}
 	object, id := u.Get("object"), u.Get("id")
 	if object == "" || id == "" {
@@ -207,12 +207,9 @@ func CreateTokenKey(ctx context.Context, keyURI, keyType string) (*TokenKey, err
 // empty PIN and then reports a wrong one. A URI holding the PIN itself is
 // refused, so no message that names a key URI can carry a secret.
 func openToken(ctx context.Context, keyURI string) (apiv1.KeyManager, error) {
-	u, err := uri.ParseWithScheme("pkcs11", keyURI)
+	u, err := parseKeyURI(keyURI)
 	if err != nil {
-		return nil, fmt.Errorf("key URI: %w", err)
-	}
-	if u.Has("pin-value") {
-		return nil, errors.New("key URI: pin-value would put the token's PIN in the config and in messages; write it to a file (mode 0600) and name that with pin-source")
+		return nil, err
 	}
 	var pin string
 	if src := u.Get("pin-source"); src != "" {
@@ -227,4 +224,17 @@ func openToken(ctx context.Context, keyURI string) (apiv1.KeyManager, error) {
 		return nil, fmt.Errorf("open the PKCS#11 token of %s: %w", keyURI, err)
 	}
 	return kms, nil
+}
+
+// parseKeyURI parses a pkcs11: URI, refusing one that holds a PIN before
+// anything (the parser's own errors quote the URI whole).
+func parseKeyURI(keyURI string) (*uri.URI, error) {
+	if strings.Contains(keyURI, "pin-value") {
+		return nil, errors.New("key URI: pin-value would put the token's PIN in the config and in messages; write it to a file (mode 0600) and name that with pin-source")
+	}
+	u, err := uri.ParseWithScheme("pkcs11", keyURI)
+	if err != nil {
+		return nil, fmt.Errorf("key URI: %w", err)
+	}
+	return u, nil
 }

@@ -15,6 +15,9 @@ func IsKeyURI(s string) bool { return strings.HasPrefix(strings.ToLower(s), "pkc
 // pkid must know the module to load, the token, the key, and where the
 // PIN is, and the PIN itself must not be in the config.
 func CheckKeyURI(raw string) string {
+	if strings.Contains(raw, "pin-value") { // before parsing: its errors quote what they cannot parse
+		return "pin-value would keep the token's PIN in pkid.yaml; write it to a file (mode 0600) and name that with pin-source"
+	}
 	path, query, _ := strings.Cut(raw[len("pkcs11:"):], "?")
 	attrs, err := url.ParseQuery(strings.ReplaceAll(path, ";", "&"))
 	if err != nil {
@@ -29,8 +32,6 @@ func CheckKeyURI(raw string) string {
 	}
 	example := "e.g. pkcs11:module-path=/usr/lib/softhsm/libsofthsm2.so;token=pkid;id=01;object=pkid-intermediate?pin-source=/etc/pkid/hsm-pin"
 	switch {
-	case q.Has("pin-value") || attrs.Has("pin-value"):
-		return "pin-value would keep the token's PIN in pkid.yaml; write it to a file (mode 0600) and name that with pin-source"
 	case attrs.Get("module-path") == "":
 		return "names no module-path (the PKCS#11 library to load); " + example
 	case attrs.Get("token") == "" && attrs.Get("serial") == "" && attrs.Get("slot-id") == "":

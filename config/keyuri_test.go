@@ -30,6 +30,7 @@ func TestKeyURI(t *testing.T) {
 	for _, tc := range []struct{ name, uri, want string }{
 		{"fail/PIN in the URI", "pkcs11:" + mod + ";token=pkid;object=k?pin-value=1234", "pin-value would keep the token's PIN in pkid.yaml"},
 		{"fail/PIN in the path", "pkcs11:" + mod + ";token=pkid;object=k;pin-value=1234?pin-source=p", "pin-value would keep"},
+		{"fail/PIN that does not parse", "pkcs11:" + mod + ";token=pkid;object=k?pin-value=12%z34", "pin-value would keep"},
 		{"fail/no module", "pkcs11:token=pkid;object=k?pin-source=p", "names no module-path"},
 		{"fail/no token", "pkcs11:" + mod + ";object=k?pin-source=p", "names no token, serial or slot-id"},
 		{"fail/no key", "pkcs11:" + mod + ";token=pkid?pin-source=p", "names no key (object or id)"},
