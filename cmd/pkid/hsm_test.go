@@ -3,7 +3,6 @@ package main_test
 import (
 	"crypto/x509"
 	"encoding/hex"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,16 +79,7 @@ func TestHSMIntermediate(t *testing.T) {
 	if r := pkid(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "default", "--cn", "gone.internal", "--out", out, "--key-out", out+".key"); r.code != 1 {
 		t.Fatalf("fail/issued with the token gone: %+v", r)
 	}
-	health := func() string {
-		resp, err := s.client.Get(s.base + "/healthz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
-	if hz := health(); !strings.Contains(hz, `"status":"degraded"`) || !strings.Contains(hz, "the intermediate key's last signature") || !strings.Contains(hz, "CKR_") {
+	if hz := s.getText(t, "/healthz"); !strings.Contains(hz, `"status":"degraded"`) || !strings.Contains(hz, "the intermediate key's last signature") || !strings.Contains(hz, "CKR_") {
 		t.Fatalf("/healthz with the token gone: %s", hz)
 	}
 	if err := os.Rename(tokens+".away", tokens); err != nil {
@@ -98,7 +88,7 @@ func TestHSMIntermediate(t *testing.T) {
 	await(t, "the token is back, and issuance still fails", func() bool {
 		return pkid(t, nil, "cert", "issue", "--ca-url", s.base, "--root", root, "--token", tok, "--role", "default", "--cn", "back.internal", "--out", out, "--key-out", out+".key").code == 0
 	})
-	if hz := health(); !strings.Contains(hz, `"status":"ok"`) {
+	if hz := s.getText(t, "/healthz"); !strings.Contains(hz, `"status":"ok"`) {
 		t.Fatalf("/healthz once the token signs again: %s", hz)
 	}
 	s.stop(t, syscall.SIGTERM)

@@ -97,7 +97,13 @@ func health(t *testing.T, s *server) healthz {
 
 func metricsText(t *testing.T, s *server) string {
 	t.Helper()
-	resp, err := s.client.Get(s.base + "/metrics")
+	return s.getText(t, "/metrics")
+}
+
+// getText is the body of GET path on s, over its HTTPS API.
+func (s *server) getText(t *testing.T, path string) string {
+	t.Helper()
+	resp, err := s.client.Get(s.base + path)
 	if err != nil {
 		t.Fatal(err)
 	}
