@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"pkid/config"
 )
 
 // KeyFileWarnings names what leaves a CA key less protected than `pkid
@@ -33,4 +35,16 @@ func KeyFileWarnings(keyFile, passwordFile string) []string {
 		w = append(w, fmt.Sprintf("%s holds its key unencrypted (%s); store it as encrypted PKCS#8, as pkid init does", keyFile, blk.Type))
 	}
 	return w
+}
+
+// IntermediateKeyWarnings are KeyFileWarnings for the intermediate key cfg
+// names: its file and passphrase file, or, for a key in a PKCS#11 token,
+// the PIN file (which holds no PEM, so only its mode is judged) and the
+// passphrase file, which still seals the stored EAB keys.
+func IntermediateKeyWarnings(cfg *config.Config) []string {
+	key := cfg.Resolve(cfg.CA.IntermediateKey)
+	if config.IsKeyURI(cfg.CA.IntermediateKey) {
+		key = cfg.IntermediateKeyPINFile()
+	}
+	return KeyFileWarnings(key, cfg.Resolve(cfg.CA.PasswordFile))
 }

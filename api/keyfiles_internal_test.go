@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"pkid/ca"
+	"pkid/config"
 )
 
 func TestKeyFileWarnings(t *testing.T) {
@@ -51,5 +52,24 @@ func TestKeyFileWarnings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIntermediateKeyWarnings: for a key in a token, the PIN file and the
+// passphrase file are judged by their modes (the PIN holds no PEM to call
+// unencrypted); for a key file, the key and its passphrase file.
+func TestIntermediateKeyWarnings(t *testing.T) {
+	d := t.TempDir()
+	os.WriteFile(filepath.Join(d, "pin"), []byte("4711\n"), 0o644)
+	os.WriteFile(filepath.Join(d, "password"), []byte("pw\n"), 0o600)
+	cfg := &config.Config{Path: filepath.Join(d, "pkid.yaml"), CA: config.CA{PasswordFile: "password",
+		IntermediateKey: "pkcs11:module-path=/m.so;token=t;object=k?pin-source=pin"}}
+	if got := IntermediateKeyWarnings(cfg); len(got) != 1 || !strings.Contains(got[0], filepath.Join(d, "pin")+" is readable by others than its owner (mode 0644)") {
+		t.Fatalf("token key: %q", got)
+	}
+	cfg.CA.IntermediateKey = "intermediate.key"
+	os.WriteFile(filepath.Join(d, "intermediate.key"), []byte("not PEM"), 0o640)
+	if got := IntermediateKeyWarnings(cfg); len(got) != 1 || !strings.Contains(got[0], "intermediate.key is readable by others than its owner (mode 0640)") {
+		t.Fatalf("key file: %q", got)
 	}
 }

@@ -81,11 +81,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	defer CloseKey(key)
 	// startWarnings hold for as long as serve runs: /healthz repeats them.
-	startWarnings := KeyFileWarnings(cfg.Resolve(cfg.CA.IntermediateKey), cfg.Resolve(cfg.CA.PasswordFile))
-	if config.IsKeyURI(cfg.CA.IntermediateKey) {
-		startWarnings = KeyFileWarnings("", cfg.IntermediateKeyPINFile())
-		startWarnings = append(startWarnings, KeyFileWarnings("", cfg.Resolve(cfg.CA.PasswordFile))...)
-	}
+	startWarnings := IntermediateKeyWarnings(cfg)
 	for _, w := range startWarnings {
 		log.Warn("intermediate key", "warning", w)
 	}

@@ -15,6 +15,19 @@ type Defaults struct {
 	// intermediate's name constraints, so it allows nothing the CA would
 	// refuse to sign.
 	RoleDomains, RoleIPRanges []string
+	// IntermediateKey is ca.intermediate_key: a PKCS#11 key URI, or ""
+	// for the key file init writes (secrets/intermediate.key).
+	IntermediateKey string
+}
+
+// KeyValue is a ca.intermediate_key value as pkid writes it into
+// pkid.yaml: a key URI single-quoted (it holds ':', ';' and '?', and
+// CheckKeyURI refuses quotes in one), a path as it is.
+func KeyValue(key string) string {
+	if IsKeyURI(key) {
+		return "'" + key + "'"
+	}
+	return key
 }
 
 func flow(items []string, quote bool) string {
@@ -39,12 +52,16 @@ func Render(d Defaults) []byte {
 	if len(d.RoleIPRanges) > 0 {
 		ranges = d.RoleIPRanges
 	}
+	key := "secrets/intermediate.key"
+	if d.IntermediateKey != "" {
+		key = KeyValue(d.IntermediateKey)
+	}
 	return fmt.Appendf(nil, `listen: %s
 external_url: %s
 http_listen: %s
 pointers_url: %s
 tls: {dns_names: %s, ip_addresses: %s}
-ca: {root_cert: certs/root.crt, intermediate_cert: certs/intermediate.crt, intermediate_key: secrets/intermediate.key, password_file: secrets/password}
+ca: {root_cert: certs/root.crt, intermediate_cert: certs/intermediate.crt, intermediate_key: %s, password_file: secrets/password}
 storage: {driver: bbolt, path: db/pkid.db}
 crl: {validity: 24h}
 acme:
@@ -67,5 +84,5 @@ roles:
     renewal: {enabled: true, max_age: 720h}
     revocation_pointers: true
     acme: {enabled: true, challenges: [http-01, dns-01, tls-alpn-01], require_eab: false}
-`, d.Listen, d.ExternalURL, d.HTTPListen, d.PointersURL, flow(d.DNSNames, false), flow(d.IPAddresses, false), flow(domains, false), flow(ranges, false))
+`, d.Listen, d.ExternalURL, d.HTTPListen, d.PointersURL, flow(d.DNSNames, false), flow(d.IPAddresses, false), key, flow(domains, false), flow(ranges, false))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -124,16 +125,13 @@ func rootCRLCmd() *cobra.Command {
 		Short: "re-sign the root's CRL with the (offline) root key",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if pwFile == "" {
-				pwFile = filepath.Join(dir, "secrets", "root-password")
-			}
 			root, err := ca.LoadCertificate(filepath.Join(dir, "certs", "root.crt"))
 			if err != nil {
 				return err
 			}
-			key, err := ca.LoadKey(filepath.Join(dir, "secrets", "root.key"), pwFile)
+			key, err := loadRootKey(dir, pwFile)
 			if err != nil {
-				return fmt.Errorf("root key: %w", err)
+				return err
 			}
 			crlPath := filepath.Join(dir, "certs", "root.crl")
 			var entries []x509.RevocationListEntry
@@ -213,4 +211,19 @@ func rootCRLTime(now time.Time, prevNumber *big.Int) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("the previous root CRL's number %s is not a time in nanoseconds; move the file away to start afresh", prevNumber)
 	}
 	return time.Unix(0, prevNumber.Int64()+1), nil
+}
+
+// loadRootKey decrypts D/secrets/root.key, brought back from offline for
+// the commands that sign with it, with pwFile (default
+// D/secrets/root-password).
+func loadRootKey(dir, pwFile string) (crypto.Signer, error) {
+	if pwFile == "" {
+		pwFile = filepath.Join(dir, "secrets", "root-password")
+	}
+	path := filepath.Join(dir, "secrets", "root.key")
+	key, err := ca.LoadKey(path, pwFile)
+	if err != nil {
+		return nil, fmt.Errorf("root key (bring it back from offline to %s): %w", path, err)
+	}
+	return key, nil
 }

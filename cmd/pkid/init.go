@@ -102,11 +102,7 @@ func runInit(c *cobra.Command, f *initFlags) error {
 		roleRanges = append(roleRanges, p.Masked().String())
 	}
 	yaml := config.Render(config.Defaults{Listen: f.listen, ExternalURL: ext, HTTPListen: f.httpListen, PointersURL: ptr, DNSNames: f.dns, IPAddresses: f.ips,
-		RoleDomains: roleDomains, RoleIPRanges: roleRanges})
-	if f.intermediateKeyURI != "" {
-		yaml = bytes.Replace(yaml, []byte("intermediate_key: secrets/intermediate.key,"),
-			[]byte("intermediate_key: '"+strings.ReplaceAll(f.intermediateKeyURI, "'", "''")+"',"), 1)
-	}
+		RoleDomains: roleDomains, RoleIPRanges: roleRanges, IntermediateKey: f.intermediateKeyURI})
 	// The flags end up in pkid.yaml: check it as serve will, before any
 	// file is written, so init never leaves a CA that cannot start.
 	cfg, err := config.Parse(filepath.Join(d, "pkid.yaml"), yaml)

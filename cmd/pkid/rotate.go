@@ -50,16 +50,13 @@ its URI kept in D/secrets/retired/<issuer>.uri.`,
 					return usagef("--key-uri %s", why)
 				}
 			}
-			if rootPW == "" {
-				rootPW = filepath.Join(dir, "secrets", "root-password")
-			}
 			root, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.RootCert))
 			if err != nil {
 				return err
 			}
-			rootKey, err := ca.LoadKey(filepath.Join(dir, "secrets", "root.key"), rootPW)
+			rootKey, err := loadRootKey(dir, rootPW)
 			if err != nil {
-				return fmt.Errorf("root key (bring it back from offline to %s): %w", filepath.Join(dir, "secrets", "root.key"), err)
+				return err
 			}
 			cur, err := ca.LoadCertificate(cfg.Resolve(cfg.CA.IntermediateCert))
 			if err != nil {
@@ -255,7 +252,7 @@ func withIntermediateKey(path, keyURI string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: found ca.intermediate_key %d times, not once; set it to '%s' by hand, then run this again", path, n, keyURI)
 	}
 	m := keyValue.FindSubmatchIndex(raw)
-	out := append(append(append([]byte{}, raw[:m[4]]...), "'"+keyURI+"'"...), raw[m[5]:]...)
+	out := append(append(append([]byte{}, raw[:m[4]]...), config.KeyValue(keyURI)...), raw[m[5]:]...)
 	cfg, err := config.Parse(path, out)
 	if err != nil {
 		return nil, fmt.Errorf("%s with the new key: %w", path, err)
