@@ -15,6 +15,8 @@ SERVER=
 trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
 OUT=docs/BENCHMARKS.md
 ROWS=$T/rows.md
+HEAD="| mode | key | clients | ops | throughput | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/op | of crypto bound | errors | server CPU in kernel |"
+RULE="|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 
 "$BIN" init --dir "$T/ca" --listen "$HTTPS" --http-listen "$HTTP" >/dev/null 2>&1
 sed -i "s/^  http01_port: 80$/  http01_port: $((P+2))/; s/^  resolver: \"\"$/  resolver: \"$DNS\"/" "$T/ca/pkid.yaml"
@@ -130,8 +132,8 @@ stop
 {
   echo "# pkid benchmarks"
   echo
-  echo "Written by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') (family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), $(grep -m1 'cpu MHz' /proc/cpuinfo | cut -d: -f2 | tr -d ' ' | cut -d. -f1) MHz), kernel $(uname -r)$(grep -qw 'pti=on' /proc/cmdline && echo ' booted pti=on (every syscall switches page tables)'), $(go version | cut -d' ' -f3)."
-  echo "Client and server share the machine's cores. Server CPU is read from /proc/<pid>/stat; the crypto bound is \`pkid bench --mode crypto\`"
+  echo "Written by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') (family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), $(grep -m1 'cpu MHz' /proc/cpuinfo | cut -d: -f2 | tr -d ' ' | cut -d. -f1) MHz), kernel $(uname -r)$(grep -qw 'pti=on' /proc/cmdline && echo ' booted pti=on (every syscall switches page tables)')$(grep -q ' pvm_irq_enable$' /proc/kallsyms 2>/dev/null && echo ', a PVM guest (a hypervisor that runs the guest kernel in user mode: each syscall and interrupt costs a trip through the host)'), $(go version | cut -d' ' -f3)."
+  echo "Client and server share the machine's cores. Server CPU is read from /proc/<pid>/stat, user and system time; the last column is the system time's share (the kernel's work for pkid: syscalls, the loopback TCP stack, disk flushes, interrupts). The crypto bound is \`pkid bench --mode crypto\`"
   echo "(CSR parse + verify + x509.CreateCertificate, all cores, in-process) and each run's fraction of it is shown."
   echo "Its two parts per P-256 certificate on one core here: $SPLIT (issue #8's reference machine: ~55 µs and ~87 µs)."
   echo "pkid's own work per certificate, sign at 32 clients (server CPU less those two parts): $OWN µs; the reference machine's parts (~142 µs) leave 158 µs of the 0.3 ms target for it."
@@ -141,16 +143,16 @@ stop
   echo
   echo "## Load (\`pkid bench\`)"
   echo
-  echo "| mode | key | clients | ops | throughput | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/op | of crypto bound | errors |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "$HEAD"
+  echo "$RULE"
   cat "$ROWS"
   echo
   echo "## 1,000,000 stored records"
   echo
   echo "\`pkid serve\` ready (start to /healthz over TLS): empty store ${EMPTY_READY} ms, 1,000,000 records ${BIG_READY} ms; server RSS after the run: ${BIGRSS}."
   echo
-  echo "| mode | key | clients | ops | throughput | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/op | of crypto bound | errors |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "$HEAD"
+  echo "$RULE"
   echo "$BIGROW"
   echo
   echo "## Where the server's CPU goes (sign, 32 clients)"
@@ -158,8 +160,8 @@ stop
   echo "A server started with \`PKID_CPUPROFILE\` under \`pkid bench --mode sign -c 32 -n 20000\`, then"
   echo "\`go tool pprof -top -cum -nodecount 45 bin/pkid sign.prof\`. The run:"
   echo
-  echo "| mode | key | clients | ops | throughput | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/op | of crypto bound | errors |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "$HEAD"
+  echo "$RULE"
   echo "$PROFROW"
   echo
   echo "By kind of work (\`go tool pprof -top -focus\` per kind; see scripts/bench.sh):"

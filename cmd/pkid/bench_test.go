@@ -98,12 +98,16 @@ func TestBenchCommand(t *testing.T) {
 		var r struct {
 			Client float64 `json:"client_cpu_ms_per_op"`
 			Server float64 `json:"server_cpu_ms_per_op"`
+			Kernel float64 `json:"server_kernel_share"`
 		}
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
 		if r.Server <= 0 || r.Server > 50 || r.Client <= 0 || r.Client > 50 {
 			t.Fatalf("CPU per operation: server %v ms, client %v ms", r.Server, r.Client)
+		}
+		if r.Kernel < 0 || r.Kernel >= 1 {
+			t.Fatalf("server's kernel share %v", r.Kernel)
 		}
 	})
 	// Failures are counted by kind, not lost: every sign with a token the
