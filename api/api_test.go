@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -120,6 +121,19 @@ func TestListPagination(t *testing.T) {
 			t.Fatalf("serial %s not listed (%d listed)", sn, len(got))
 		}
 	}
+	// By name, typed as people do: upper case, a trailing dot.
+	name := fmt.Sprintf("named-%d.ci.internal", time.Now().UnixNano())
+	var named api.IssueResponse
+	if s.do(t, "POST", "/v1/sign/ci", ciTok, map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, "ec-p256"), name)}, &named).StatusCode != 201 {
+		t.Fatal("ci sign failed")
+	}
+	var byName struct {
+		Items []api.CertView `json:"items"`
+	}
+	if s.do(t, "GET", "/v1/certs?status=valid&name="+url.QueryEscape(strings.ToUpper(name)+"."), s.admin, nil, &byName).StatusCode != 200 ||
+		len(byName.Items) != 1 || byName.Items[0].Serial != named.Serial {
+		t.Fatalf("ok/name filter: %+v, want only %s", byName.Items, named.Serial)
+	}
 	var p api.Problem
 	if s.do(t, "GET", "/v1/certs", s.tok, nil, &p).StatusCode != 403 {
 		t.Fatal("non-admin listed certificates")
@@ -130,7 +144,7 @@ func TestListPagination(t *testing.T) {
 		t.Fatalf("ok/empty filters: %d", resp.StatusCode)
 	}
 	for _, c := range []struct{ name, query, detail string }{
-		{"fail/unknown parameter", "stauts=revoked", `unknown query parameter "stauts" (accepted: role, status, limit, cursor)`},
+		{"fail/unknown parameter", "stauts=revoked", `unknown query parameter "stauts" (accepted: role, status, name, limit, cursor)`},
 		{"fail/repeated parameter", "role=ci&role=default", `"role" is given 2 times`},
 		{"fail/bad escape", "limit=%zz", "does not parse"},
 		{"fail/bad status", "status=held", "want valid, revoked or expired"},

@@ -243,6 +243,24 @@ func uriMatches(pattern string, u *url.URL) bool {
 	return err == nil && ok
 }
 
+// RecordedName is name in the form issuance records it (Decision.Names):
+// an IP address in Go's canonical text (an IPv4-mapped address as IPv4), a
+// URI as given, a mailbox with its domain normalized, a DNS name
+// normalized. A name typed by hand to look certificates up goes through
+// it, so "Web1.Internal." finds the records of web1.internal.
+func RecordedName(name string) string {
+	if addr, err := netip.ParseAddr(name); err == nil && addr.Zone() == "" {
+		return addr.Unmap().String()
+	}
+	switch {
+	case strings.Contains(name, ":"):
+		return name
+	case strings.Contains(name, "@"):
+		return normalizeEmail(name)
+	}
+	return NormalizeDNS(name)
+}
+
 // normalizeEmail writes the domain of mailbox@domain as NormalizeDNS does;
 // the mailbox keeps its case, which is the mail domain's to interpret.
 func normalizeEmail(e string) string {

@@ -44,6 +44,14 @@ func TestBoltConformance(t *testing.T) {
 	})
 }
 
+// TestBoltListScanBudget runs the conformance suite with listings that
+// stop after 3 records read: pages come back short or empty with a cursor,
+// and every listing still finds what it should by following it.
+func TestBoltListScanBudget(t *testing.T) {
+	defer store.SetListScanBudget(3)()
+	storetest.Run(t, openAt(filepath.Join(t.TempDir(), "pkid.db")))
+}
+
 func TestBoltSecondOpenerFails(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pkid.db")
 	s, err := store.OpenBolt(path)

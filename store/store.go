@@ -93,6 +93,12 @@ type CertRecord struct {
 type ListFilter struct {
 	Role   string
 	Status string // valid, revoked, expired
+	// Name lists only the records that carry this exact name among their
+	// Names, in the form issuance writes them (DNS names in lower case,
+	// IP addresses in Go's canonical text): the question an operator asks
+	// when a host is retired or its key leaks. Stores may answer it by
+	// scanning, so a page may read many records to fill.
+	Name string
 	// Now decides "expired" for the Status filter.
 	Now   time.Time
 	Limit int
@@ -154,7 +160,10 @@ type Store interface {
 	// GetCertificate returns the record or ErrNotFound.
 	GetCertificate(ctx context.Context, serial string) (*CertRecord, error)
 	// ListCertificates returns records oldest first after f.Cursor, and
-	// the cursor of the next page ("" at the end).
+	// the cursor of the next page ("" at the end). A page may hold fewer
+	// records than f.Limit, even none, and still have a next one: a store
+	// may stop reading after a bound, so that a filter few records match
+	// never holds the store for long. Callers follow the cursor to its end.
 	ListCertificates(ctx context.Context, f ListFilter) ([]*CertRecord, string, error)
 	// UpdateCertificate reads, changes and writes one record in one
 	// transaction; fn's error aborts it. Indexes (revoked, blocked keys)

@@ -12,19 +12,26 @@ import (
 	"github.com/spf13/cobra"
 
 	"pkid/api"
+	"pkid/policies"
 	"pkid/store"
 )
 
 func certListCmd() *cobra.Command {
-	var cfgPath, dir, role, status string
+	var cfgPath, dir, role, status, name string
 	var limit int
 	c := &cobra.Command{
-		Use:   "list --config D/pkid.yaml [--role R] [--status valid|revoked|expired] [--limit N]",
+		Use:   "list --config D/pkid.yaml [--role R] [--status valid|revoked|expired] [--name N] [--limit N]",
 		Short: "list the certificates this CA issued, oldest first (on the CA host)",
 		Long: `Lists the certificate records, oldest first, one line each: serial,
 status (a revoked one with its reason), notAfter, role and names. Through
 the running server's admin socket, or on the store when serve is stopped;
-GET /v1/certs with an admin token gives the same from anywhere.`,
+GET /v1/certs with an admin token gives the same from anywhere.
+
+--name lists the certificates that carry that name (a DNS name, an IP
+address, a URI or a mailbox; "Web1.Internal." finds web1.internal), as
+when a host is retired or its key leaks:
+
+  pkid cert list --config D/pkid.yaml --name web1.internal --status valid`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			switch status {
@@ -41,7 +48,11 @@ GET /v1/certs with an admin token gives the same from anywhere.`,
 			}
 			w := c.OutOrStdout()
 			fmt.Fprintf(w, "%-40s  %-24s  %-20s  %-12s  %s\n", "SERIAL", "STATUS", "NOT_AFTER", "ROLE", "NAMES")
-			return newAdmin(cfg).listCerts(store.ListFilter{Role: role, Status: status}, limit, func(v api.CertView) {
+			f := store.ListFilter{Role: role, Status: status}
+			if name != "" {
+				f.Name = policies.RecordedName(name)
+			}
+			return newAdmin(cfg).listCerts(f, limit, func(v api.CertView) {
 				st := v.Status
 				if v.Reason != "" {
 					st += " (" + v.Reason + ")"
@@ -55,6 +66,7 @@ GET /v1/certs with an admin token gives the same from anywhere.`,
 	fl.StringVar(&dir, "dir", "", "CA directory")
 	fl.StringVar(&role, "role", "", "only this role's")
 	fl.StringVar(&status, "status", "", "only valid, revoked or expired ones")
+	fl.StringVar(&name, "name", "", "only those that carry this name")
 	fl.IntVar(&limit, "limit", 0, "at most this many (default all)")
 	return c
 }
@@ -66,7 +78,7 @@ func (a *admin) listCerts(f store.ListFilter, limit int, fn func(api.CertView)) 
 	if a.client != nil {
 		return pages(f, limit, fn, func(f store.ListFilter) ([]api.CertView, string, error) {
 			q := url.Values{"limit": {strconv.Itoa(f.Limit)}}
-			for k, v := range map[string]string{"role": f.Role, "status": f.Status, "cursor": f.Cursor} {
+			for k, v := range map[string]string{"role": f.Role, "status": f.Status, "name": f.Name, "cursor": f.Cursor} {
 				if v != "" {
 					q.Set(k, v)
 				}

@@ -151,7 +151,7 @@ func TestRootCRLCommand(t *testing.T) {
 // TestRevokeWithConfig: `pkid cert revoke --config` works through the admin
 // socket while serve runs and on the store when it does not; the CRL signed
 // at the next start lists both. `pkid cert list` shows them, filtered,
-// either way.
+// either way, by name too.
 func TestRevokeWithConfig(t *testing.T) {
 	d, https, plain := initCA(t)
 	cfg := filepath.Join(d, "pkid.yaml")
@@ -184,6 +184,7 @@ func TestRevokeWithConfig(t *testing.T) {
 	}
 	list("while serving", map[string]string{serials[0]: "revoked (superseded)"}, "--status", "revoked")
 	list("while serving", map[string]string{serials[1]: "valid"}, "--role", "default", "--status", "valid", "--limit", "1")
+	list("while serving", map[string]string{serials[0]: "revoked (superseded)"}, "--name", "ONE.internal.")
 	if out := mustPKID(t, nil, "cert", "list", "--config", cfg); strings.Count(out, "\n") != 4 || strings.Index(out, serials[0]) > strings.Index(out, serials[1]) {
 		t.Fatalf("cert list: the server's certificate and both, oldest first:\n%s", out)
 	}
@@ -193,6 +194,8 @@ func TestRevokeWithConfig(t *testing.T) {
 		t.Fatalf("revoke twice offline: %+v", r)
 	}
 	list("on the store", map[string]string{serials[0]: "revoked (superseded)", serials[1]: "revoked (keyCompromise)"}, "--status", "revoked")
+	list("on the store", map[string]string{serials[1]: "revoked (keyCompromise)"}, "--name", "Two.Internal", "--status", "revoked")
+	list("on the store", map[string]string{}, "--name", "two.internal", "--status", "valid")
 	if r := pkid(t, nil, "cert", "list", "--config", cfg, "--status", "gone"); r.code != 2 || !strings.Contains(r.stderr, "want valid, revoked or expired") {
 		t.Fatalf("fail/cert list --status gone: %+v", r)
 	}
