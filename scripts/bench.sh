@@ -132,7 +132,7 @@ stop
 {
   echo "# pkid benchmarks"
   echo
-  echo "Written by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') (family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), $(grep -m1 'cpu MHz' /proc/cpuinfo | cut -d: -f2 | tr -d ' ' | cut -d. -f1) MHz), kernel $(uname -r)$(grep -qw 'pti=on' /proc/cmdline && echo ' booted pti=on (every syscall switches page tables)')$(grep -q ' pvm_irq_enable$' /proc/kallsyms 2>/dev/null && echo ', a PVM guest (a hypervisor that runs the guest kernel in user mode: each syscall and interrupt costs a trip through the host)'), $(go version | cut -d' ' -f3)."
+  echo "Written by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d), $(scripts/machine.sh), $(go version | cut -d' ' -f3)."
   echo "Client and server share the machine's cores. Server CPU is read from /proc/<pid>/stat, user and system time; the last column is the system time's share (the kernel's work for pkid: syscalls, the loopback TCP stack, disk flushes, interrupts). The crypto bound is \`pkid bench --mode crypto\`"
   echo "(CSR parse + verify + x509.CreateCertificate, all cores, in-process) and each run's fraction of it is shown."
   echo "Its two parts per P-256 certificate on one core here: $SPLIT (issue #8's reference machine: ~55 µs and ~87 µs)."

@@ -99,11 +99,10 @@ done
 RATIOS=$(awk -F'|' '{m = $2; gsub(/ /, "", m); gsub(/[ \/s]/, "", $6)}
   m ~ /^stepca-/ { k = substr(m, 8); cpu[k] = $11; tput[k] = $6; next }
   { if (m == "sign") round++; printf "| %d | %s | %.2f× | %.2f× |\n", round, m, cpu[m]/$11, $6/tput[m] }' "$ROWS")
-CPU_MODEL=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
 {
   echo "# pkid and step-ca side by side"
   echo
-  echo "Written by \`scripts/vs-stepca.sh $ROUNDS $COUNT\` on $(date -u +%Y-%m-%d), $(nproc) cores, $CPU_MODEL, $(go env GOVERSION), step-ca $STEPCA_VERSION."
+  echo "Written by \`scripts/vs-stepca.sh $ROUNDS $COUNT\` on $(date -u +%Y-%m-%d), $(scripts/machine.sh), $(go env GOVERSION), step-ca $STEPCA_VERSION."
   echo "Both servers sign P-256 CSRs under the same CA (P-256 intermediate) for \`pkid bench\` at 32 clients, alternating, each on a fresh store;"
   echo "client and servers share the machine's cores. sign: pkid \`--mode sign\` (bbolt, every certificate fsynced before the answer);"
   echo "step-ca \`--mode stepca-sign\` (/1.0/sign with a JWK provisioner's one-time token, badger with its default synchronous writes)."
