@@ -11,6 +11,13 @@ import (
 // dialTimeout bounds one connection attempt of a validation.
 const dialTimeout = 5 * time.Second
 
+// validationDialer dials a validation's connection: one request, then
+// closed, so no TCP keep-alive probes (which cost four setsockopt calls
+// per connection to set up).
+func validationDialer() *net.Dialer {
+	return &net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
+}
+
 // dialFirst connects, with dial (plain TCP or TLS), to the first of name's
 // addresses that validation may reach (checkDialable) and that answers on
 // port. The error is the last dial's, or the refusal when no address could

@@ -33,7 +33,7 @@ func (v *HTTPValidator) client(c Challenge) *http.Client {
 		if err != nil {
 			return nil, dnsProblem(err.Error())
 		}
-		return dialFirst(ctx, host, ips, mustPort(port), (&net.Dialer{Timeout: dialTimeout}).DialContext)
+		return dialFirst(ctx, host, ips, mustPort(port), validationDialer().DialContext)
 	}
 	return &http.Client{
 		Timeout: validationTimeout,

@@ -9,7 +9,6 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strconv"
 )
@@ -49,7 +48,7 @@ func (v *TLSALPNValidator) Validate(ctx context.Context, c Challenge) error {
 	cfg := insecureTLS()
 	cfg.NextProtos = []string{"acme-tls/1"}
 	cfg.ServerName = sni
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: dialTimeout}, Config: cfg}
+	d := &tls.Dialer{NetDialer: validationDialer(), Config: cfg}
 	conn, err := dialFirst(ctx, c.Identifier.Value, addrs, uint16(v.Port), d.DialContext)
 	if err != nil {
 		if p, ok := errors.AsType[*Problem](err); ok {
