@@ -49,8 +49,8 @@ type benchResult struct {
 	// ServerKernelShare is the part of the server's CPU time spent in the
 	// kernel (system time in /proc): syscalls, the loopback TCP stack,
 	// interrupts. On a virtual machine that makes every kernel entry costly
-	// it is where the plumbing's time goes, and no user-space profile
-	// shows it.
+	// it is where much of the plumbing's time goes, which a Go profile
+	// shows only as time in Syscall6.
 	ServerKernelShare float64 `json:"server_kernel_share,omitempty"`
 	// Protocol is what the server answered in: HTTP/1.1, or HTTP/2.0 when
 	// --http2 offered it over TLS and the server took it.
