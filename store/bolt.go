@@ -307,7 +307,7 @@ func (b *Bolt) ListCertificates(_ context.Context, f ListFilter) ([]*CertRecord,
 		// bucket itself, or the role index whose keys end in the sequence.
 		certs, state := tx.Bucket(bCerts), tx.Bucket(bCertState)
 		c := certs.Cursor()
-		overRecords := f.Status == "" && f.Role == "" // v is the record
+		overRecords := f.Status == "" && f.Role == "" // v is the record itself
 		if f.Status != "" {
 			// Same keys, 13-byte values: a status filter reads the state
 			// of each record, and decodes only those it lists.
@@ -358,16 +358,14 @@ func (b *Bolt) ListCertificates(_ context.Context, f ListFilter) ([]*CertRecord,
 				return nil
 			}
 			read, readSeq = read+1, seq
-			if quoted != nil {
-				raw := v
-				if !overRecords {
-					raw = certs.Get(seq)
-				}
-				if !bytes.Contains(raw, quoted) {
-					continue
-				}
+			raw := v
+			if !overRecords {
+				raw = certs.Get(seq)
 			}
-			rec, err := getCert(certs, seq)
+			if quoted != nil && !bytes.Contains(raw, quoted) {
+				continue
+			}
+			rec, err := decodeCertAt(seq, raw)
 			if err != nil {
 				return err
 			}

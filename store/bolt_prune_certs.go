@@ -14,8 +14,8 @@ import (
 // (in memory: a restart reads from the start again), at most
 // pruneScanFactor × max records per call, and wraps at the end: a
 // long-lived record never holds back those issued after it, and a call
-// costs a bounded read however large the store. The write deletes only
-// the records found, each checked again in its transaction. Revocation
+// costs a bounded read however large the store; deleteFound deletes the
+// records found. Revocation
 // list entries and blocked keys are left alone: the CRL publisher prunes
 // the one, and the other is for ever.
 func (b *Bolt) PruneCertificates(ctx context.Context, expiredBefore time.Time, max int) (int, error) {
@@ -47,34 +47,29 @@ func (b *Bolt) PruneCertificates(ctx context.Context, expiredBefore time.Time, m
 	if err != nil || len(seqs) == 0 {
 		return 0, wrapPruneCerts(expiredBefore, err)
 	}
-	var n int
-	err = b.write(ctx, func(tx *bolt.Tx) error {
-		n = 0 // fn may run again when its group is retried
+	n, err := b.deleteFound(ctx, seqs, func(tx *bolt.Tx, seq []byte) (bool, error) {
 		certs, serials, byRole, state := tx.Bucket(bCerts), tx.Bucket(bSerials), tx.Bucket(bCertRole), tx.Bucket(bCertState)
-		for _, seq := range seqs {
-			if v := state.Get(seq); v == nil || !due(v) {
-				continue
-			}
-			rec, err := getCert(certs, seq)
-			if err != nil {
-				return err
-			}
-			if k := certKey(rec.Serial); bytes.Equal(serials.Get(k), seq) {
-				if err := serials.Delete(k); err != nil {
-					return err
-				}
-			}
-			for _, del := range []struct {
-				b *bolt.Bucket
-				k []byte
-			}{{byRole, idxKey(rec.Role, seq)}, {state, seq}, {certs, seq}} {
-				if err := del.b.Delete(del.k); err != nil {
-					return err
-				}
-			}
-			n++
+		if v := state.Get(seq); v == nil || !due(v) {
+			return false, nil
 		}
-		return nil
+		rec, err := getCert(certs, seq)
+		if err != nil {
+			return false, err
+		}
+		if k := certKey(rec.Serial); bytes.Equal(serials.Get(k), seq) {
+			if err := serials.Delete(k); err != nil {
+				return false, err
+			}
+		}
+		for _, del := range []struct {
+			b *bolt.Bucket
+			k []byte
+		}{{byRole, idxKey(rec.Role, seq)}, {state, seq}, {certs, seq}} {
+			if err := del.b.Delete(del.k); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
 	})
 	if err != nil {
 		b.pruneFrom = seqs[0] // read them again next time

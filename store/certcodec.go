@@ -69,7 +69,12 @@ func firstByte(v []byte) int {
 
 // getCert reads the record stored under seq.
 func getCert(certs *bolt.Bucket, seq []byte) (*CertRecord, error) {
-	v := certs.Get(seq)
+	return decodeCertAt(seq, certs.Get(seq))
+}
+
+// decodeCertAt decodes v, the value stored under seq (nil: no record),
+// for a caller that already holds it.
+func decodeCertAt(seq, v []byte) (*CertRecord, error) {
 	if v == nil {
 		return nil, ErrNotFound
 	}

@@ -277,6 +277,24 @@ func (s *server) sign(ctx context.Context, token, csr string) (string, error) {
 	return out.Serial, nil
 }
 
+// revokeAs revokes serial with an admin token; nil means the server said
+// it is revoked.
+func (s *server) revokeAs(ctx context.Context, admin, serial, reason string) error {
+	body, _ := json.Marshal(map[string]string{"serial": serial, "reason": reason})
+	req, _ := http.NewRequestWithContext(ctx, "POST", s.base+"/v1/revoke", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("revoke %s: HTTP %d: %s", serial, resp.StatusCode, raw)
+	}
+	return nil
+}
+
 func (s *server) status(t *testing.T, path string) int {
 	t.Helper()
 	resp, err := s.client.Get(s.base + path)

@@ -122,13 +122,9 @@ func (r *mtlsRig) fetchBundleListing(t *testing.T, serial string) {
 // revoke revokes serial through the REST API.
 func (r *mtlsRig) revoke(t *testing.T, serial string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", r.s.base+"/v1/revoke", strings.NewReader(fmt.Sprintf(`{"serial":%q,"reason":"keyCompromise"}`, serial)))
-	req.Header.Set("Authorization", "Bearer "+r.admin)
-	resp, err := r.s.client.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("revoke %s: %v %v", serial, err, resp)
+	if err := r.s.revokeAs(t.Context(), r.admin, serial, "keyCompromise"); err != nil {
+		t.Fatal(err)
 	}
-	resp.Body.Close()
 }
 
 // get fetches https://addr/ as serverName, presenting client's

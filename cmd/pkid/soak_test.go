@@ -1,10 +1,8 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/big"
@@ -129,11 +127,7 @@ func TestCrashSoak(t *testing.T) {
 		}
 		var rl *x509.RevocationList
 		await(t, fmt.Sprintf("round %d: a CRL listing all %d revocations", round, len(revoked)), func() bool {
-			var err error
-			if rl, err = fetchCRL(context.Background(), plain); err != nil {
-				return false
-			}
-			if rl.Number.Cmp(maxCRL) < 0 {
+			if rl = getCRL(t, plain); rl.Number.Cmp(maxCRL) < 0 {
 				t.Fatalf("round %d: CRL number %s after the restart, below %s seen before it", round, rl.Number, maxCRL)
 			}
 			listed := map[string]bool{}
@@ -190,26 +184,8 @@ func (l *soakLoad) count() int {
 	return len(l.issued)
 }
 
-// revokeAs revokes serial with an admin token; nil means the server said
-// it is revoked.
-func (s *server) revokeAs(ctx context.Context, admin, serial, reason string) error {
-	body, _ := json.Marshal(map[string]string{"serial": serial, "reason": reason})
-	req, _ := http.NewRequestWithContext(ctx, "POST", s.base+"/v1/revoke", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+admin)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("revoke %s: HTTP %d: %s", serial, resp.StatusCode, raw)
-	}
-	return nil
-}
-
-// fetchCRL reads the current CRL over plain HTTP, failing softly (the
-// server may be gone mid-read).
+// fetchCRL reads the current CRL over plain HTTP as getCRL does, but
+// returns its failure: the load's reader runs while the server is killed.
 func fetchCRL(ctx context.Context, plain string) (*x509.RevocationList, error) {
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+plain+"/crl", nil)
 	resp, err := http.DefaultClient.Do(req)
