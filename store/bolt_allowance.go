@@ -22,10 +22,12 @@ var (
 func (b *Bolt) TakeAllowance(ctx context.Context, key string, certificates int, per time.Duration, now time.Time, spend bool) (time.Duration, error) {
 	k := []byte(key)
 	var wait time.Duration
-	b.db.View(func(tx *bolt.Tx) error {
+	if err := b.db.View(func(tx *bolt.Tx) error {
 		_, wait = gcra(decodeTAT(tx.Bucket(bAllowances).Get(k)), now, certificates, per)
 		return nil
-	})
+	}); err != nil {
+		return 0, fmt.Errorf("allowance %s: %w", key, err)
+	}
 	if wait > 0 || !spend {
 		return wait, nil
 	}

@@ -47,11 +47,13 @@ func (b *Bolt) pruneExpired(ctx context.Context, idx []byte, before time.Time, m
 	cut := uint64(before.Unix())
 	isDue := func(k []byte) bool { return len(k) > 8 && binary.BigEndian.Uint64(k[:8]) < cut }
 	due := false
-	b.db.View(func(tx *bolt.Tx) error {
+	if err := b.db.View(func(tx *bolt.Tx) error {
 		k, _ := tx.Bucket(idx).Cursor().First()
 		due = isDue(k)
 		return nil
-	})
+	}); err != nil {
+		return 0, fmt.Errorf("prune %s: %w", idx, err)
+	}
 	if !due {
 		return 0, nil
 	}

@@ -10,10 +10,12 @@ import (
 // ReplacementOrder implements ACMEStore.
 func (b *Bolt) ReplacementOrder(_ context.Context, serial string) (string, error) {
 	var id string
-	b.db.View(func(tx *bolt.Tx) error {
+	if err := b.db.View(func(tx *bolt.Tx) error {
 		id = string(tx.Bucket(bReplacements).Get([]byte(serial)))
 		return nil
-	})
+	}); err != nil {
+		return "", fmt.Errorf("replacement order of %s: %w", serial, err)
+	}
 	if id == "" {
 		return "", fmt.Errorf("replacement order of %s: %w", serial, ErrNotFound)
 	}

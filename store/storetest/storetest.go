@@ -132,6 +132,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("prune tokens", func(t *testing.T) { testPruneTokens(t, open) })
 	t.Run("concurrent", func(t *testing.T) { testConcurrent(t, open) })
 	t.Run("allowances", func(t *testing.T) { testAllowances(t, open) })
+	t.Run("closed", func(t *testing.T) { testClosed(t, open) })
 }
 
 func testCertificates(t *testing.T, open Opener) {
