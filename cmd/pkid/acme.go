@@ -44,7 +44,9 @@ func acmeCmd() *cobra.Command {
 					return err
 				}
 			}
-			fmt.Fprintf(c.OutOrStdout(), "%s %s\n", kid, key)
+			if _, err := fmt.Fprintf(c.OutOrStdout(), "%s %s\n", kid, key); err != nil {
+				return fmt.Errorf("external account binding %s was created but could not be printed (%w); nobody has its key: create another", kid, err)
+			}
 			fmt.Fprintln(c.ErrOrStderr(), "note: single use; e.g. certbot --eab-kid KID --eab-hmac-key HMAC")
 			return nil
 		},

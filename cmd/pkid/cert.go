@@ -121,7 +121,9 @@ func certIssueCmd() *cobra.Command {
 				return err
 			}
 			if out == "" {
-				os.Stdout.WriteString(resp.PrivateKey)
+				if _, err := os.Stdout.WriteString(resp.PrivateKey); err != nil {
+					return fmt.Errorf("certificate %s was issued but its key could not be printed (%w); nobody has the key: revoke it (pkid cert revoke %s)", resp.Serial, err, resp.Serial)
+				}
 			}
 			return writePair(out, leafAndChain(resp), keyOut, []byte(resp.PrivateKey))
 		},

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -341,6 +342,35 @@ func TestUserFlow(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(key); !bytes.Equal(b, oldKey) {
 		t.Fatal("the key was replaced though its certificate could not be written")
+	}
+	// A secret shown only once that cannot be shown (stdout on a full
+	// disk: /dev/full fails every write) fails the command, which says what
+	// now exists with nobody holding its secret, and how to revoke it.
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.Close()
+	r = pkidTo(t, full, nil, "token", "create", "--config", cfg, "--role", "default", "--name", "unprinted")
+	lost := regexp.MustCompile(`revoke it \(pkid token revoke ([0-9a-f]{16})\)`).FindStringSubmatch(r.stderr)
+	if r.code != 1 || lost == nil || !strings.Contains(r.stderr, "could not be printed") {
+		t.Fatalf("token create to a full stdout: %+v", r)
+	}
+	if list := mustPKID(t, nil, "token", "list", "--config", cfg); !strings.Contains(list, lost[1]) {
+		t.Fatalf("the unprinted token %s is not listed:\n%s", lost[1], list)
+	}
+	mustPKID(t, nil, "token", "revoke", "--config", cfg, lost[1])
+	r = pkidTo(t, full, env, "cert", "issue", "--ca-url", s.base, "--token", direct, "--role", "default", "--cn", "unprinted.internal")
+	keyless := regexp.MustCompile(`revoke it \(pkid cert revoke ([0-9a-f]+)\)`).FindStringSubmatch(r.stderr)
+	if r.code != 1 || keyless == nil {
+		t.Fatalf("cert issue with its key to a full stdout: %+v", r)
+	}
+	if st := s.recordStatus(t, keyless[1]); st != "valid" {
+		t.Fatalf("the certificate whose key was lost: %q", st)
+	}
+	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "keyCompromise", keyless[1])
+	if r := pkidTo(t, full, nil, "acme", "eab", "create", "--config", cfg, "--role", "default"); r.code != 1 || !strings.Contains(r.stderr, "could not be printed") {
+		t.Fatalf("eab create to a full stdout: %+v", r)
 	}
 	// Refusals exit 1 with one line.
 	if r := pkid(t, env, "cert", "sign", "--ca-url", s.base, "--token", "nope.nope", "--role", "default", "--csr", csrFile); r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "unknown or revoked token") {

@@ -71,10 +71,19 @@ type result struct {
 
 func pkid(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	var o bytes.Buffer
+	r := pkidTo(t, &o, env, args...)
+	r.stdout = o.String()
+	return r
+}
+
+// pkidTo runs pkid with its standard output on stdout.
+func pkidTo(t *testing.T, stdout io.Writer, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(pkidBin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
+	var e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = stdout, &e
 	err := cmd.Run()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -82,7 +91,7 @@ func pkid(t *testing.T, env []string, args ...string) result {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	return result{o.String(), e.String(), code}
+	return result{"", e.String(), code}
 }
 
 func mustPKID(t *testing.T, env []string, args ...string) string {

@@ -30,7 +30,12 @@ func tokenCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(c.OutOrStdout(), tok)
+			if _, err := fmt.Fprintln(c.OutOrStdout(), tok); err != nil {
+				// The secret exists nowhere else now: the token is useless
+				// and should not linger with its roles.
+				id, _, _ := strings.Cut(tok, ".")
+				return fmt.Errorf("token %s was created but could not be printed (%w); nobody has its secret: revoke it (pkid token revoke %s)", id, err, id)
+			}
 			fmt.Fprintln(c.ErrOrStderr(), "note: the token is shown only once; pkid keeps only its SHA-256")
 			return nil
 		},
