@@ -31,10 +31,14 @@ func tokenCmd() *cobra.Command {
 				return err
 			}
 			if _, err := fmt.Fprintln(c.OutOrStdout(), tok); err != nil {
-				// The secret exists nowhere else now: the token is useless
-				// and should not linger with its roles.
+				// Nobody has the secret now (pkid keeps only its hash): the
+				// token can never be used, so it goes rather than linger in
+				// the list with its roles.
 				id, _, _ := strings.Cut(tok, ".")
-				return fmt.Errorf("token %s was created but could not be printed (%w); nobody has its secret: revoke it (pkid token revoke %s)", id, err, id)
+				if derr := newAdmin(cfg).deleteToken(id); derr != nil {
+					return fmt.Errorf("token %s was created but could not be printed (%w), and revoking it failed (%v): revoke it (pkid token revoke %s)", id, err, derr, id)
+				}
+				return fmt.Errorf("token %s could not be printed (%w), so it was revoked: nobody had its secret", id, err)
 			}
 			fmt.Fprintln(c.ErrOrStderr(), "note: the token is shown only once; pkid keeps only its SHA-256")
 			return nil
