@@ -219,16 +219,22 @@ func (s *Source) Renew(ctx context.Context) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("renew: %w", err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusCreated {
 		return nil, fmt.Errorf("renew: %w", NewHTTPError(resp, raw))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("renew: reading the answer: %w", err)
 	}
 	var out struct {
 		Certificate string   `json:"certificate"`
 		Chain       []string `json:"chain"`
 	}
-	if err := json.Unmarshal(raw, &out); err != nil || len(out.Chain) == 0 {
-		return nil, errors.New("renew: unexpected answer")
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("renew: the answer is not JSON: %w", err)
+	}
+	if out.Certificate == "" || len(out.Chain) == 0 {
+		return nil, errors.New("renew: the answer holds no certificate or no chain")
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {

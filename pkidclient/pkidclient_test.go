@@ -292,3 +292,49 @@ func TestRetryDelay(t *testing.T) {
 		}
 	}
 }
+
+// TestRenewRefusesABadAnswer: a 201 whose body is not a renewal (a proxy's
+// page, a body cut short, JSON without the certificate) fails the renewal
+// with what was wrong, and the certificate and its files stay as they
+// were.
+func TestRenewRefusesABadAnswer(t *testing.T) {
+	run, _ := startPKID(t)
+	for _, tc := range []struct {
+		name, body string
+		length     int // Content-Length sent; past len(body) cuts the body short
+		want       string
+	}{
+		{"fail/not JSON", "<html>proxy</html>", 0, "the answer is not JSON"},
+		{"fail/cut short", `{"certificate":"-----BEGIN`, 4096, "reading the answer: unexpected EOF"},
+		{"fail/no chain", `{"certificate":"x","chain":[]}`, 0, "no certificate or no chain"},
+		{"fail/no certificate", `{"chain":["x"]}`, 0, "no certificate or no chain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := len(tc.body)
+				if tc.length > 0 {
+					n = tc.length
+				}
+				w.Header().Set("Content-Length", fmt.Sprint(n))
+				w.WriteHeader(http.StatusCreated)
+				io.WriteString(w, tc.body)
+			}))
+			defer fake.Close()
+			roots := x509.NewCertPool()
+			roots.AddCert(fake.Certificate())
+			crt, keyFile, iss := issueFiles(t, run, "bad.svc.internal", 0)
+			before, _ := os.ReadFile(crt)
+			src, err := pkidclient.New(context.Background(), pkidclient.Options{CAURL: fake.URL, Roots: roots, CertFile: crt, KeyFile: keyFile})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			if _, err := src.Renew(context.Background()); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Renew: %v, want %q", err, tc.want)
+			}
+			if after, _ := os.ReadFile(crt); string(after) != string(before) || ca.SerialString(src.Certificate().SerialNumber) != iss.Record.Serial {
+				t.Fatal("a failed renewal changed the certificate")
+			}
+		})
+	}
+}
