@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -46,6 +49,9 @@ func (f *clientFlags) request(c *cobra.Command, path, token string, body any) (*
 	if err := cl.do("POST", path, token, body, &resp); err != nil {
 		return nil, err
 	}
+	if _, err := issuedLeaf(&resp, nil); err != nil {
+		return nil, fmt.Errorf("POST %s: %w", path, err)
+	}
 	fmt.Fprintf(c.ErrOrStderr(), "issued serial %s, valid until %s\n", resp.Serial, resp.NotAfter.Format(time.RFC3339))
 	return &resp, nil
 }
@@ -73,6 +79,13 @@ func certSignCmd() *cobra.Command {
 			resp, err := f.request(c, "/v1/sign/"+role, tok, map[string]string{"csr": string(csr), "ttl": ttl})
 			if err != nil {
 				return err
+			}
+			if blk, _ := pem.Decode(csr); blk != nil {
+				if req, err := x509.ParseCertificateRequest(blk.Bytes); err == nil {
+					if _, err := issuedLeaf(resp, req.PublicKey); err != nil {
+						return fmt.Errorf("POST /v1/sign/%s: %w", role, err)
+					}
+				}
 			}
 			return writePair(out, leafAndChain(resp), "", nil)
 		},
@@ -119,6 +132,9 @@ func certIssueCmd() *cobra.Command {
 			resp, err := f.request(c, "/v1/issue/"+role, tok, body)
 			if err != nil {
 				return err
+			}
+			if _, err := tls.X509KeyPair(leafAndChain(resp), []byte(resp.PrivateKey)); err != nil {
+				return fmt.Errorf("POST /v1/issue/%s: the CA's key and certificate are not a pair: %w", role, err)
 			}
 			if out == "" {
 				if _, err := os.Stdout.WriteString(resp.PrivateKey); err != nil {

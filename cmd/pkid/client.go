@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"pkid/api"
+	"pkid/ca"
 	"pkid/internal/atomicfile"
 	"pkid/pkidclient"
 )
@@ -84,7 +87,7 @@ func (c *apiClient) do(method, path, token string, in, out any) error {
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return err
+		return fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		he := pkidclient.NewHTTPError(resp, raw)
@@ -95,7 +98,7 @@ func (c *apiClient) do(method, path, token string, in, out any) error {
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("decode answer: %w", err)
+			return fmt.Errorf("%s %s: the answer (HTTP %d, %s) is not pkid's JSON: %w", method, path, resp.StatusCode, resp.Header.Get("Content-Type"), err)
 		}
 	}
 	return nil
@@ -122,6 +125,27 @@ func writePair(certPath string, certPEM []byte, keyPath string, keyPEM []byte) e
 		return err
 	}
 	return nil
+}
+
+// issuedLeaf reads an issuance answer before anything is written from it:
+// a certificate with its chain and, when pub is given, for that key. A
+// file written from a proxy's page or an answer without a certificate
+// would replace a good one with nothing usable.
+func issuedLeaf(resp *api.IssueResponse, pub crypto.PublicKey) (*x509.Certificate, error) {
+	blk, _ := pem.Decode([]byte(resp.Certificate))
+	if blk == nil || blk.Type != "CERTIFICATE" || len(resp.Chain) == 0 {
+		return nil, errors.New("the CA's answer holds no certificate or no chain")
+	}
+	leaf, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("the CA's certificate: %w", err)
+	}
+	if pub != nil {
+		if k, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(pub) {
+			return nil, fmt.Errorf("the CA's certificate %s is not for the key that asked for it", ca.SerialString(leaf.SerialNumber))
+		}
+	}
+	return leaf, nil
 }
 
 // leafAndChain is what certificate files hold: the leaf, then the

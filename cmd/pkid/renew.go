@@ -86,9 +86,9 @@ func renewOnce(f *renewFlags) (*x509.Certificate, error) {
 	}
 	body := map[string]string{}
 	var keyPEM []byte
+	key := pair.PrivateKey.(crypto.Signer)
 	if !f.keepKey {
-		key, err := pkidclient.NewKeyLike(pair.PrivateKey.(crypto.Signer))
-		if err != nil {
+		if key, err = pkidclient.NewKeyLike(key); err != nil {
 			return nil, err
 		}
 		leaf := pair.Leaf
@@ -105,11 +105,14 @@ func renewOnce(f *renewFlags) (*x509.Certificate, error) {
 	if err := cl.do("POST", "/v1/renew", "", body, &resp); err != nil {
 		return nil, err
 	}
+	leaf, err := issuedLeaf(&resp, key.Public())
+	if err != nil {
+		return nil, fmt.Errorf("renew: %w; %s and %s are unchanged", err, f.certFile, f.keyFile)
+	}
 	if err := writePair(f.certFile, leafAndChain(&resp), f.keyFile, keyPEM); err != nil {
 		return nil, err
 	}
-	blk, _ := pem.Decode([]byte(resp.Certificate))
-	return x509.ParseCertificate(blk.Bytes)
+	return leaf, nil
 }
 
 func afterRenew(f *renewFlags, log *slog.Logger) error {
