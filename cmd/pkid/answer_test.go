@@ -159,3 +159,16 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestBenchRefusesABadAnswer: pkid bench pointed at something that is not
+// pkid (here a server answering every request 201 with a page) says so and
+// exits 1; the renew and ocsp modes used to panic on the missing chain.
+func TestBenchRefusesABadAnswer(t *testing.T) {
+	url, root := fakeCA(t, "<html>proxy</html>")
+	for _, mode := range []string{"renew", "ocsp"} {
+		r := pkid(t, nil, "bench", "--mode", mode, "--ca-url", url, "--root", root, "--token", "x.y", "-c", "1", "-n", "1")
+		if r.code != 1 || !strings.Contains(r.stderr, "not an issuance answer") {
+			t.Fatalf("bench --mode %s: %+v", mode, r)
+		}
+	}
+}

@@ -177,12 +177,17 @@ func issueOne(c *http.Client, f *benchFlags, name string) (tls.Certificate, *x50
 		Chain       []string `json:"chain"`
 		PrivateKey  string   `json:"private_key"`
 	}
-	json.Unmarshal(raw, &out)
+	if err := json.Unmarshal(raw, &out); err != nil || len(out.Chain) == 0 {
+		return tls.Certificate{}, nil, fmt.Errorf("POST %s/v1/issue/%s: not an issuance answer (JSON with a certificate and its chain): %.200q", f.caURL, f.role, raw)
+	}
 	pair, err := tls.X509KeyPair([]byte(out.Certificate+out.Chain[0]), []byte(out.PrivateKey))
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
 	blk, _ := pem.Decode([]byte(out.Chain[0]))
+	if blk == nil {
+		return tls.Certificate{}, nil, fmt.Errorf("POST %s/v1/issue/%s: the chain holds no PEM certificate", f.caURL, f.role)
+	}
 	issuer, err := x509.ParseCertificate(blk.Bytes)
 	return pair, issuer, err
 }
