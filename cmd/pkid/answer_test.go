@@ -68,6 +68,7 @@ func TestRenewRefusesABadAnswer(t *testing.T) {
 // key in question (the CSR's; the key the CA made), and exit 1 saying so.
 func TestSignAndIssueRefuseABadAnswer(t *testing.T) {
 	stranger, strangerKey := selfSignedPair(t, "svc.internal")
+	_, otherKey := selfSignedPair(t, "svc.internal")
 	csr, _ := newCSR(t, "svc.internal")
 	csrFile := filepath.Join(t.TempDir(), "svc.csr")
 	os.WriteFile(csrFile, []byte(csr), 0o644)
@@ -78,7 +79,7 @@ func TestSignAndIssueRefuseABadAnswer(t *testing.T) {
 		{"fail/sign: no certificate", "sign", `{}`, "holds no certificate or no chain"},
 		{"fail/sign: another key's certificate", "sign", chained, "is not for the key that asked for it"},
 		{"fail/issue: no chain", "issue", mustJSON(t, map[string]any{"certificate": string(stranger), "private_key": string(strangerKey)}), "holds no certificate or no chain"},
-		{"fail/issue: key and certificate not a pair", "issue", mustJSON(t, map[string]any{"certificate": string(stranger), "chain": []string{string(stranger)}, "private_key": string(mustKeyPEM(t))}), "are not a pair"},
+		{"fail/issue: key and certificate not a pair", "issue", mustJSON(t, map[string]any{"certificate": string(stranger), "chain": []string{string(stranger)}, "private_key": string(otherKey)}), "are not a pair"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url, root := fakeCA(t, tc.body)
@@ -115,19 +116,6 @@ func fakeCA(t *testing.T, body string) (url, root string) {
 	root = filepath.Join(t.TempDir(), "root.pem")
 	os.WriteFile(root, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: fake.Certificate().Raw}), 0o644)
 	return fake.URL, root
-}
-
-func mustKeyPEM(t *testing.T) []byte {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := ca.MarshalKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kp
 }
 
 // selfSignedPair makes a P-256 key and a self-signed certificate for name,
