@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,6 +27,7 @@ import (
 type renewFlags struct {
 	clientFlags
 	certFile, keyFile, execCmd, pidFile, signal string
+	execTimeout                                 time.Duration
 	daemon, keepKey                             bool
 }
 
@@ -36,6 +39,9 @@ func certRenewCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), nil))
+			if f.execTimeout <= 0 {
+				return usagef("--exec-timeout %s: want a positive duration", f.execTimeout)
+			}
 			if !f.daemon {
 				leaf, err := renewOnce(&f)
 				if err != nil {
@@ -53,6 +59,7 @@ func certRenewCmd() *cobra.Command {
 	c.Flags().BoolVar(&f.daemon, "daemon", false, "keep renewing at about two thirds of each lifetime")
 	c.Flags().BoolVar(&f.keepKey, "keep-key", false, "renew the same key instead of generating a new one")
 	c.Flags().StringVar(&f.execCmd, "exec", "", "command to run (sh -c) after each renewal")
+	c.Flags().DurationVar(&f.execTimeout, "exec-timeout", 5*time.Minute, "kill --exec if it runs longer (so a hung reload cannot stop the next renewal)")
 	c.Flags().StringVar(&f.pidFile, "pid-file", "", "send --signal to the process in this file after each renewal")
 	c.Flags().StringVar(&f.signal, "signal", "HUP", "signal for --pid-file")
 	c.MarkFlagRequired("cert")
@@ -115,10 +122,27 @@ func renewOnce(f *renewFlags) (*x509.Certificate, error) {
 	return leaf, nil
 }
 
+// execWaitDelay is how long --exec's output is read after its shell has
+// exited: a service it started in the background may hold it for good.
+const execWaitDelay = 2 * time.Second
+
 func afterRenew(f *renewFlags, log *slog.Logger) error {
 	if f.execCmd != "" {
-		out, err := exec.Command("sh", "-c", f.execCmd).CombinedOutput()
-		if err != nil {
+		// The daemon runs the hook between renewals: a reload that hangs
+		// must not stop the next one, so it is killed after --exec-timeout;
+		// and a child it leaves running with its output (`svc &`) is not
+		// waited for past execWaitDelay.
+		ctx, cancel := context.WithTimeout(context.Background(), f.execTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "sh", "-c", f.execCmd)
+		cmd.WaitDelay = execWaitDelay
+		out, err := cmd.CombinedOutput()
+		switch {
+		case ctx.Err() != nil:
+			return fmt.Errorf("--exec %q: still running after --exec-timeout %s, killed: %s", f.execCmd, f.execTimeout, strings.TrimSpace(string(out)))
+		case errors.Is(err, exec.ErrWaitDelay):
+			log.Warn("--exec exited, leaving a process with its output open; not waiting for it", "command", f.execCmd)
+		case err != nil:
 			return fmt.Errorf("--exec %q: %v: %s", f.execCmd, err, strings.TrimSpace(string(out)))
 		}
 		log.Info("ran --exec", "command", f.execCmd)

@@ -222,3 +222,35 @@ acme: {enabled: false, challenges: [], require_eab: false}`)), 0o644)
 	mustPKID(t, nil, "cert", "issue", "--ca-url", r.s.base, "--root", r.root, "--token", tok, "--role", "svc", "--cn", cn, "--out", r.crt, "--key-out", r.key)
 	return r
 }
+
+// TestRenewExecBounded: --exec cannot hold up the renewals after it. A
+// hook that hangs is killed after --exec-timeout (the renewal stands, the
+// command says so and exits 1); a hook that leaves a background process
+// holding its output returns once the hook itself has exited.
+func TestRenewExecBounded(t *testing.T) {
+	r := setupRenewal(t, "1h", "exec.svc.internal")
+	renew := func(extra ...string) (result, time.Duration) {
+		start := time.Now()
+		res := pkid(t, nil, append([]string{"cert", "renew", "--ca-url", r.s.base, "--root", r.root, "--cert", r.crt, "--key", r.key}, extra...)...)
+		return res, time.Since(start)
+	}
+	serial := func() string { c, _ := ca.LoadCertificate(r.crt); return ca.SerialString(c.SerialNumber) }
+
+	before := serial()
+	res, took := renew("--exec", "sleep 30", "--exec-timeout", "1s")
+	if res.code != 1 || !strings.Contains(res.stderr, "still running after --exec-timeout 1s, killed") || took > 20*time.Second {
+		t.Fatalf("hung hook: %+v after %s", res, took)
+	}
+	if serial() == before {
+		t.Fatal("the renewal before the hung hook was not kept")
+	}
+
+	res, took = renew("--exec", "sleep 30 &")
+	if res.code != 0 || !strings.Contains(res.stderr, "leaving a process with its output open") || took > 20*time.Second {
+		t.Fatalf("hook leaving a background process: %+v after %s", res, took)
+	}
+
+	if res, _ := renew("--exec", "true", "--exec-timeout", "0s"); res.code != 2 {
+		t.Fatalf("--exec-timeout 0s: %+v", res)
+	}
+}
