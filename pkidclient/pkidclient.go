@@ -159,17 +159,40 @@ func RenewAt(now time.Time, leaf *x509.Certificate) time.Time {
 	return now.Add(left*2/3 - jitter)
 }
 
+// SleepUntil waits until the wall clock reaches at, or ctx ends. Go's
+// timers run on the monotonic clock, which stands still while the machine
+// sleeps (a laptop's lid closed, a paused VM): one long timer set before a
+// suspend fires that much after at, perhaps after notAfter. So it looks at
+// the wall clock at least every wakeStep.
+func SleepUntil(ctx context.Context, at time.Time) error {
+	at = at.Round(0) // wall clock only
+	for {
+		d := at.Sub(time.Now().Round(0))
+		if d <= 0 {
+			return nil
+		}
+		t := time.NewTimer(min(d, wakeStep))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// wakeStep bounds how late a renewal is after a suspend ends.
+const wakeStep = time.Minute
+
 func (s *Source) loop(ctx context.Context) {
 	defer close(s.done)
 	backoff := 200 * time.Millisecond
 	at := RenewAt(time.Now(), s.Certificate())
 	for {
 		s.o.Log.Info("next renewal", "at", at)
-		select {
-		case <-ctx.Done():
-			s.err = ctx.Err()
+		if err := SleepUntil(ctx, at); err != nil {
+			s.err = err
 			return
-		case <-time.After(time.Until(at)):
 		}
 		leaf, err := s.Renew(ctx)
 		if IsPermanent(err) {

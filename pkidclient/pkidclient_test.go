@@ -338,3 +338,24 @@ func TestRenewRefusesABadAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestSleepUntil: it returns at once for a time past, when the wall clock
+// reaches the time (a monotonic reading on at changes nothing), and with
+// ctx's error when ctx ends first. (What it is for, a suspend that stops
+// the monotonic clock, cannot be staged in a test.)
+func TestSleepUntil(t *testing.T) {
+	ctx := context.Background()
+	start := time.Now()
+	if err := pkidclient.SleepUntil(ctx, start.Add(-time.Hour)); err != nil || time.Since(start) > time.Second {
+		t.Fatalf("past: %v after %s", err, time.Since(start))
+	}
+	at := time.Now().Add(150 * time.Millisecond)
+	if err := pkidclient.SleepUntil(ctx, at); err != nil || time.Now().Before(at) {
+		t.Fatalf("returned %v at %s, before %s", err, time.Now(), at)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := pkidclient.SleepUntil(cctx, time.Now().Add(time.Hour)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ctx ended: %v", err)
+	}
+}

@@ -177,7 +177,7 @@ func renewDaemon(f *renewFlags, log *slog.Logger) error {
 		}
 		at := pkidclient.RenewAt(time.Now(), pair.Leaf)
 		log.Info("next renewal", "at", at.Format(time.RFC3339Nano), "not_after", pair.Leaf.NotAfter)
-		time.Sleep(time.Until(at))
+		pkidclient.SleepUntil(context.Background(), at) // ends only at at
 		for {
 			leaf, err := renewOnce(f)
 			if err == nil {
