@@ -198,7 +198,7 @@ func renewDaemon(f *renewFlags, log *slog.Logger) error {
 			}
 			backoff = pkidclient.RetryDelay(err, backoff, time.Until(pair.Leaf.NotAfter))
 			log.Error("renewal failed; retrying", "err", err, "in", backoff)
-			time.Sleep(backoff)
+			pkidclient.SleepUntil(context.Background(), time.Now().Add(backoff))
 			backoff = min(backoff*2, 5*time.Minute, max(time.Until(pair.Leaf.NotAfter)/4, time.Second))
 		}
 	}
