@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -39,8 +40,9 @@ func (f *clientFlags) tokenOrEnv() (string, error) {
 	return f.token, nil
 }
 
-// request posts an issuance request and reports the serial on stderr.
-func (f *clientFlags) request(c *cobra.Command, path, token string, body any) (*api.IssueResponse, error) {
+// request posts an issuance request, checks the answer (issuedLeaf: for
+// pub, when the caller knows the key) and reports the serial on stderr.
+func (f *clientFlags) request(c *cobra.Command, path, token string, body any, pub crypto.PublicKey) (*api.IssueResponse, error) {
 	cl, err := newAPIClient(f.caURL, f.root, nil)
 	if err != nil {
 		return nil, err
@@ -49,7 +51,7 @@ func (f *clientFlags) request(c *cobra.Command, path, token string, body any) (*
 	if err := cl.do("POST", path, token, body, &resp); err != nil {
 		return nil, err
 	}
-	if _, err := issuedLeaf(&resp, nil); err != nil {
+	if _, err := issuedLeaf(&resp, pub); err != nil {
 		return nil, fmt.Errorf("POST %s: %w", path, err)
 	}
 	fmt.Fprintf(c.ErrOrStderr(), "issued serial %s, valid until %s\n", resp.Serial, resp.NotAfter.Format(time.RFC3339))
@@ -76,16 +78,17 @@ func certSignCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := f.request(c, "/v1/sign/"+role, tok, map[string]string{"csr": string(csr), "ttl": ttl})
-			if err != nil {
-				return err
-			}
+			// The certificate must be for the CSR's key. A CSR only the
+			// CA can read gets its own precise refusal from the CA.
+			var pub crypto.PublicKey
 			if blk, _ := pem.Decode(csr); blk != nil {
 				if req, err := x509.ParseCertificateRequest(blk.Bytes); err == nil {
-					if _, err := issuedLeaf(resp, req.PublicKey); err != nil {
-						return fmt.Errorf("POST /v1/sign/%s: %w", role, err)
-					}
+					pub = req.PublicKey
 				}
+			}
+			resp, err := f.request(c, "/v1/sign/"+role, tok, map[string]string{"csr": string(csr), "ttl": ttl}, pub)
+			if err != nil {
+				return err
 			}
 			return writePair(out, leafAndChain(resp), "", nil)
 		},
@@ -129,7 +132,7 @@ func certIssueCmd() *cobra.Command {
 				}
 			}
 			body["dns_names"], body["ip_addresses"], body["uris"] = dns, ips, uris
-			resp, err := f.request(c, "/v1/issue/"+role, tok, body)
+			resp, err := f.request(c, "/v1/issue/"+role, tok, body, nil)
 			if err != nil {
 				return err
 			}

@@ -26,7 +26,8 @@ func tokenCmd() *cobra.Command {
 			if names != "" {
 				o.Names = strings.Split(names, ",")
 			}
-			tok, err := newAdmin(cfg).createToken(o)
+			ad := newAdmin(cfg)
+			tok, err := ad.createToken(o)
 			if err != nil {
 				return err
 			}
@@ -35,7 +36,7 @@ func tokenCmd() *cobra.Command {
 				// token can never be used, so it goes rather than linger in
 				// the list with its roles.
 				id, _, _ := strings.Cut(tok, ".")
-				if derr := newAdmin(cfg).deleteToken(id); derr != nil {
+				if derr := ad.deleteToken(id); derr != nil {
 					return fmt.Errorf("token %s was created but could not be printed (%w), and revoking it failed (%v): revoke it (pkid token revoke %s)", id, err, derr, id)
 				}
 				return fmt.Errorf("token %s could not be printed (%w), so it was revoked: nobody had its secret", id, err)
