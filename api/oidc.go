@@ -13,54 +13,124 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
 
 	"pkid/errs"
 	"pkid/policies"
 	"pkid/store"
 )
 
-// oidcVerifiers caches one verifier per trust (issuer, audience, CA file),
-// so a role reloaded with the same trust keeps its verifier and one with
-// a changed trust gets a new one. go-oidc's remote key set refetches the
-// JWKS when a token names an unknown key, so a key rotated at the issuer
-// is picked up without a restart.
+// discoveryRetry is how long a failed discovery of an issuer stands
+// before a token for it makes pkid ask the issuer again: while it stands,
+// tokens are refused at once with 503 and Retry-After, rather than each
+// waiting on an issuer that is down.
+const discoveryRetry = 10 * time.Second
+
+// oidcSigningAlgs are the token signature algorithms a role accepts.
+var oidcSigningAlgs = []string{oidc.RS256, oidc.ES256, oidc.ES384, oidc.PS256, oidc.EdDSA}
+
+// oidcVerifiers holds one trust per (issuer, audience, CA file), so a role
+// reloaded with the same trust keeps its verifier and keys, and one with a
+// changed trust gets new ones. Discovery runs outside the lock: an issuer
+// that is slow to answer holds up only the tokens for it.
 type oidcVerifiers struct {
 	mu sync.Mutex
-	m  map[string]*oidc.IDTokenVerifier
+	m  map[string]*oidcTrust
+}
+
+// oidcTrust is one issuer's discovery, done once (again after a failure,
+// once discoveryRetry has passed). Its fields are set before ready closes.
+type oidcTrust struct {
+	ready chan struct{}
+	v     *oidc.IDTokenVerifier
+	keys  *issuerKeys
+	err   error
+	at    time.Time // when discovery ended
 }
 
 func looksLikeJWT(raw string) bool { return strings.Count(raw, ".") == 2 }
 
-func (o *oidcVerifiers) get(role *policies.Role) (*oidc.IDTokenVerifier, error) {
-	key := role.OIDC.Issuer + "\x00" + role.OIDC.Audience + "\x00" + role.OIDC.CAFile
+// get returns the trust for role, starting its discovery if none is
+// running or done, or if the last one failed discoveryRetry ago, and
+// waiting for it as long as ctx allows.
+func (o *oidcVerifiers) get(ctx context.Context, role *policies.Role, now func() time.Time) (*oidcTrust, error) {
+	trust := *role.OIDC
+	key := trust.Issuer + "\x00" + trust.Audience + "\x00" + trust.CAFile
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	if v := o.m[key]; v != nil {
-		return v, nil
+	t := o.m[key]
+	if t != nil {
+		select {
+		case <-t.ready:
+			if t.err != nil && now().Sub(t.at) >= discoveryRetry {
+				t = nil
+			}
+		default:
+		}
 	}
+	if t == nil {
+		t = &oidcTrust{ready: make(chan struct{})}
+		if o.m == nil {
+			o.m = map[string]*oidcTrust{}
+		}
+		o.m[key] = t
+		go t.discover(trust, now)
+	}
+	o.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		return nil, errs.Wrap(errs.Unavailable, ctx.Err(), "gave up waiting for the OIDC issuer %s", trust.Issuer)
+	case <-t.ready:
+	}
+	if t.err != nil {
+		var e *errs.Error
+		if errors.As(t.err, &e) {
+			return nil, e
+		}
+		e = errs.New(errs.Unavailable, "the OIDC issuer %s could not be asked for its configuration, so the token cannot be checked: %v", trust.Issuer, t.err)
+		e.RetryAfter = max(discoveryRetry-now().Sub(t.at), time.Second)
+		return nil, e
+	}
+	return t, nil
+}
+
+// discover reads the issuer's discovery document and sets up the
+// verifier. Its context is not a request's: the trust outlives the
+// request that asked first, and the key fetches later use its client.
+func (t *oidcTrust) discover(trust policies.OIDCTrust, now func() time.Time) {
+	defer close(t.ready)
+	defer func() { t.at = now() }()
 	hc := &http.Client{Timeout: 10 * time.Second}
-	if role.OIDC.CAFile != "" {
-		raw, err := os.ReadFile(role.OIDC.CAFile)
+	if trust.CAFile != "" {
+		raw, err := os.ReadFile(trust.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("oidc ca_file: %w", err)
+			t.err = errs.Wrap(errs.Internal, err, "oidc ca_file")
+			return
 		}
 		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(raw)
-		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+		if !pool.AppendCertsFromPEM(raw) {
+			t.err = errs.New(errs.Internal, "oidc ca_file %s holds no PEM certificate", trust.CAFile)
+			return
+		}
+		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, Proxy: http.ProxyFromEnvironment}
 	}
-	// The provider keeps this context for later JWKS fetches: it must not
-	// be a request's.
-	ctx := oidc.ClientContext(context.Background(), hc)
-	p, err := oidc.NewProvider(ctx, role.OIDC.Issuer)
+	p, err := oidc.NewProvider(oidc.ClientContext(context.Background(), hc), trust.Issuer)
 	if err != nil {
-		return nil, fmt.Errorf("oidc discovery of %s: %w", role.OIDC.Issuer, err)
+		t.err = err
+		return
 	}
-	v := p.Verifier(&oidc.Config{ClientID: role.OIDC.Audience, SupportedSigningAlgs: []string{oidc.RS256, oidc.ES256, oidc.ES384, oidc.PS256, oidc.EdDSA}})
-	if o.m == nil {
-		o.m = map[string]*oidc.IDTokenVerifier{}
+	var meta struct {
+		JWKS string `json:"jwks_uri"`
 	}
-	o.m[key] = v
-	return v, nil
+	if err := p.Claims(&meta); err != nil || meta.JWKS == "" {
+		t.err = fmt.Errorf("its discovery document names no jwks_uri")
+		return
+	}
+	algs := make([]jose.SignatureAlgorithm, len(oidcSigningAlgs))
+	for i, a := range oidcSigningAlgs {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	t.keys = &issuerKeys{url: meta.JWKS, hc: hc, now: now, algs: algs}
+	t.v = oidc.NewVerifier(trust.Issuer, t.keys, &oidc.Config{ClientID: trust.Audience, SupportedSigningAlgs: oidcSigningAlgs, Now: now})
 }
 
 // authenticateOIDC verifies a CI OIDC token for role and checks the role's
@@ -69,11 +139,14 @@ func (s *Server) authenticateOIDC(ctx context.Context, role *policies.Role, raw 
 	if role.OIDC == nil {
 		return nil, nil, errs.New(errs.Unauthorized, "role %q does not accept OIDC tokens; use an API token", role.Name)
 	}
-	v, err := s.oidc.get(role)
+	t, err := s.oidc.get(ctx, role, s.opts.Clock.Now)
 	if err != nil {
-		return nil, nil, errs.Wrap(errs.Internal, err, "oidc")
+		return nil, nil, err
 	}
-	tok, err := v.Verify(ctx, raw)
+	if err := t.keys.prepare(ctx, raw); err != nil {
+		return nil, nil, err
+	}
+	tok, err := t.v.Verify(ctx, raw)
 	if err != nil {
 		return nil, nil, errs.New(errs.Unauthorized, "OIDC token refused: %s", oidcReason(err))
 	}

@@ -6,12 +6,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,11 +25,15 @@ import (
 )
 
 // testIssuer is an OIDC issuer on loopback HTTPS: discovery and a JWKS
-// whose keys the test can rotate.
+// whose keys the test can rotate, which can be taken down (all of it, or
+// only its JWKS), and which counts what it is asked.
 type testIssuer struct {
 	srv  *httptest.Server
 	mu   sync.Mutex
 	keys map[string]*rsa.PrivateKey // kid -> key, published in the JWKS
+
+	down, keysDown  atomic.Bool
+	discovery, jwks atomic.Int32 // requests served or refused
 }
 
 func newIssuer(t *testing.T) *testIssuer {
@@ -35,8 +41,18 @@ func newIssuer(t *testing.T) *testIssuer {
 	is.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/.well-known/openid-configuration":
+			is.discovery.Add(1)
+			if is.down.Load() {
+				http.Error(w, "down", http.StatusServiceUnavailable)
+				return
+			}
 			json.NewEncoder(w).Encode(map[string]any{"issuer": is.srv.URL, "jwks_uri": is.srv.URL + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"}})
 		case "/jwks":
+			is.jwks.Add(1)
+			if is.down.Load() || is.keysDown.Load() {
+				http.Error(w, "down", http.StatusServiceUnavailable)
+				return
+			}
 			is.mu.Lock()
 			var set jose.JSONWebKeySet
 			for kid, k := range is.keys {
@@ -133,8 +149,27 @@ oidc: {issuer: "`+is.srv.URL+`", audience: pkid, ca_file: "`+caFile+`", claims: 
 			}
 		})
 	}
+	t.Run("fail/made-up key ids cost the issuer one fetch", func(t *testing.T) {
+		s.clock.Advance(api.KeyRefetchGap)
+		before := is.jwks.Load()
+		for i := range 20 {
+			var p api.Problem
+			resp := s.do(t, "POST", "/v1/issue/ci", mint(t, stranger, fmt.Sprintf("made-up-%d", i), good()), body, &p)
+			if resp.StatusCode != 401 || !strings.Contains(p.Detail, fmt.Sprintf(`key id "made-up-%d", which the issuer does not publish`, i)) {
+				t.Fatalf("%d %+v", resp.StatusCode, p)
+			}
+		}
+		if n := is.jwks.Load() - before; n != 1 {
+			t.Fatalf("20 tokens with unknown key ids made pkid fetch the issuer's keys %d times, want 1", n)
+		}
+	})
 	t.Run("ok/key rotated at the issuer", func(t *testing.T) {
 		k2 := is.rotate(t, "k2")
+		var p api.Problem
+		if resp := s.do(t, "POST", "/v1/issue/ci", mint(t, k2, "k2", good()), body, &p); resp.StatusCode != 401 || !strings.Contains(p.Detail, `"k2", which the issuer does not publish`) {
+			t.Fatalf("new key within the refetch gap: %d %+v", resp.StatusCode, p)
+		}
+		s.clock.Advance(api.KeyRefetchGap)
 		if resp := s.do(t, "POST", "/v1/issue/ci", mint(t, k2, "k2", good()), body, &r); resp.StatusCode != 201 {
 			t.Fatalf("token signed by the rotated key: %d", resp.StatusCode)
 		}
@@ -142,4 +177,94 @@ oidc: {issuer: "`+is.srv.URL+`", audience: pkid, ca_file: "`+caFile+`", claims: 
 			t.Fatalf("token signed by the retired key: %d", resp.StatusCode)
 		}
 	})
+}
+
+// TestOIDCIssuerTrouble: an issuer that is down, or whose key set is,
+// gets 503 with Retry-After (the token is not at fault), is asked again
+// only after the wait, and is used again once it is back; an issuer that
+// hangs holds up only the tokens for it.
+func TestOIDCIssuerTrouble(t *testing.T) {
+	is := newIssuer(t)
+	asked := make(chan struct{}, 1)
+	hung := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
+	}))
+	defer hung.Close()
+	caFile := filepath.Join(t.TempDir(), "issuers.pem")
+	os.WriteFile(caFile, append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: is.srv.Certificate().Raw}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hung.Certificate().Raw})...), 0o644)
+	ports := testutil.Listen(t)
+	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string {
+		y = testutil.AddRole(y, "ci", ciRole+`
+oidc: {issuer: "`+is.srv.URL+`", audience: pkid, ca_file: "`+caFile+`", claims: {repository: org/app}}`)
+		return testutil.AddRole(y, "hung", ciRole+`
+oidc: {issuer: "`+hung.URL+`", audience: pkid, ca_file: "`+caFile+`", claims: {repository: org/app}}`)
+	})
+	s := startServerAt(t, dir, ports, time.Now())
+	defer s.stop()
+	now := time.Now()
+	claims := map[string]any{"iss": is.srv.URL, "aud": "pkid", "sub": "repo:org/app", "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(), "repository": "org/app"}
+	is.mu.Lock()
+	token := mint(t, is.keys["k1"], "k1", claims)
+	is.mu.Unlock()
+	body := map[string]any{"common_name": "job.ci.internal"}
+	unavailable := func(t *testing.T, what, detail string) {
+		t.Helper()
+		var p api.Problem
+		resp := s.do(t, "POST", "/v1/issue/ci", token, body, &p)
+		if resp.StatusCode != 503 || !strings.Contains(p.Detail, detail) || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s: %d Retry-After %q %+v", what, resp.StatusCode, resp.Header.Get("Retry-After"), p)
+		}
+	}
+
+	is.down.Store(true)
+	unavailable(t, "fail/issuer down", "the OIDC issuer "+is.srv.URL+" could not be asked for its configuration")
+	unavailable(t, "fail/issuer down, asked again at once", "could not be asked")
+	if n := is.discovery.Load(); n != 1 {
+		t.Fatalf("discovery asked %d times within the retry wait, want 1", n)
+	}
+	is.down.Store(false)
+	is.keysDown.Store(true)
+	s.clock.Advance(api.DiscoveryRetry)
+	unavailable(t, "fail/key set down", "the OIDC issuer's keys ("+is.srv.URL+"/jwks) could not be fetched")
+	is.keysDown.Store(false)
+	unavailable(t, "fail/key set back, within the refetch gap", "could not be fetched")
+	if n := is.jwks.Load(); n != 1 {
+		t.Fatalf("key set fetched %d times within the refetch gap, want 1", n)
+	}
+	s.clock.Advance(api.KeyRefetchGap)
+	if resp := s.do(t, "POST", "/v1/issue/ci", token, body, nil); resp.StatusCode != 201 {
+		t.Fatalf("ok/issuer back: %d", resp.StatusCode)
+	}
+
+	// A token for the hung issuer waits on its discovery; meanwhile a
+	// token for the working one is answered.
+	hungDone := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", s.base+"/v1/issue/hung", strings.NewReader(`{"common_name":"job.ci.internal"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := s.client.Do(req)
+		if err != nil {
+			hungDone <- 0
+			return
+		}
+		resp.Body.Close()
+		hungDone <- resp.StatusCode
+	}()
+	<-asked
+	if resp := s.do(t, "POST", "/v1/issue/ci", token, body, nil); resp.StatusCode != 201 {
+		t.Fatalf("ok/other issuer while one hangs: %d", resp.StatusCode)
+	}
+	select {
+	case code := <-hungDone:
+		t.Fatalf("the hung issuer's request ended (%d) before the other issuer's: it waited on it", code)
+	default:
+	}
+	hung.CloseClientConnections()
+	if code := <-hungDone; code != 503 {
+		t.Fatalf("fail/hung issuer: %d, want 503", code)
+	}
 }

@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -323,6 +324,11 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 		if o.Audience == "" {
 			bad(k+".oidc.audience", "required: the audience CI tokens are minted for")
 		}
+		if o.CAFile != "" {
+			if why := certsFile(o.CAFile); why != "" {
+				bad(k+".oidc.ca_file", "%s", why)
+			}
+		}
 		if len(o.Claims) == 0 {
 			bad(k+".oidc.claims", "name at least one claim condition (e.g. repository), or any job of the issuer could issue")
 		}
@@ -330,6 +336,19 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 	if r.ACME.Enabled && len(r.ACME.Challenges) == 0 {
 		bad(k+".acme.challenges", "name at least one challenge when acme is enabled")
 	}
+}
+
+// certsFile says why the file at path cannot serve as TLS roots (it
+// cannot be read, or no PEM certificate in it parses), or "" when it can.
+func certsFile(path string) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(raw) {
+		return path + " holds no PEM certificate"
+	}
+	return ""
 }
 
 // hostnameSyntax says why n is not a hostname as pkid writes them (lower

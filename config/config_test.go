@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,10 @@ func base() string {
 }
 
 func TestParse(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "not.pem")
+	if err := os.WriteFile(notPEM, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c, err := Parse("/x/pkid.yaml", []byte(base()))
 	if err != nil {
 		t.Fatalf("ok/rendered default: %v", err)
@@ -75,6 +81,11 @@ func TestParse(t *testing.T) {
 		{"fail/rate limit without a period", "    acme: {enabled: true", "    rate_limit: {certificates: 5}\n    acme: {enabled: true", "roles.default.rate_limit: want"},
 		{"fail/rate limit key", "    acme: {enabled: true", "    rate_limit: {certs: 5, per: 1h}\n    acme: {enabled: true", "unknown key certs"},
 		{"fail/ca file missing", "password_file: secrets/password}", "password_file: \"\"}", "ca.password_file: required"},
+		{"fail/oidc issuer over http", "    acme: {enabled: true", "    oidc: {issuer: \"http://ci.example\", audience: pkid, claims: {repository: org/app}}\n    acme: {enabled: true", `roles.default.oidc.issuer: want an https URL, got "http://ci.example"`},
+		{"fail/oidc without audience", "    acme: {enabled: true", "    oidc: {issuer: \"https://ci.example\", claims: {repository: org/app}}\n    acme: {enabled: true", "roles.default.oidc.audience: required"},
+		{"fail/oidc without claims", "    acme: {enabled: true", "    oidc: {issuer: \"https://ci.example\", audience: pkid}\n    acme: {enabled: true", "roles.default.oidc.claims: name at least one"},
+		{"fail/oidc ca_file missing", "    acme: {enabled: true", "    oidc: {issuer: \"https://ci.example\", audience: pkid, ca_file: ci.pem, claims: {repository: org/app}}\n    acme: {enabled: true", "roles.default.oidc.ca_file: open /x/ci.pem: no such file or directory"},
+		{"fail/oidc ca_file without a certificate", "    acme: {enabled: true", "    oidc: {issuer: \"https://ci.example\", audience: pkid, ca_file: " + notPEM + ", claims: {repository: org/app}}\n    acme: {enabled: true", "roles.default.oidc.ca_file: " + notPEM + " holds no PEM certificate"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
