@@ -63,7 +63,7 @@ type ACME struct {
 // Pointers reports whether leaves of this role carry revocation pointers.
 func (r *Role) Pointers() bool { return r.RevocationPointers == nil || *r.RevocationPointers }
 
-// KeyTypes known to pkid, in the spelling used by config and CLI.
+// KnownKeyTypes are the key types pkid knows, in the spelling config and CLI use: a role's key_types may name only these.
 var KnownKeyTypes = []string{"ec-p256", "ec-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"}
 
 // KnownEKUs maps config spellings to what they mean; codeSigning and
