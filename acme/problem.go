@@ -22,6 +22,7 @@ type Problem struct {
 	Algorithms []string `json:"algorithms,omitempty"`
 }
 
+// Error lets a Problem travel as an error until the edge renders it.
 func (p *Problem) Error() string { return p.Type + ": " + p.Detail }
 
 const ns = "urn:ietf:params:acme:error:"

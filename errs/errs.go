@@ -59,6 +59,7 @@ type Error struct {
 	RetryAfter time.Duration
 }
 
+// Error is for logs: the detail, then the cause when it says more.
 func (e *Error) Error() string {
 	if e.Cause != nil && e.Cause.Error() != e.Detail {
 		return e.Detail + ": " + e.Cause.Error()

@@ -321,6 +321,7 @@ func RetryDelay(err error, backoff, left time.Duration) time.Duration {
 	return max(backoff, min(he.RetryAfter, left/2))
 }
 
+// Error gives the status and pkid's detail, which says why it refused.
 func (e *HTTPError) Error() string {
 	if e.Detail == "" {
 		return fmt.Sprintf("HTTP %d", e.Status)

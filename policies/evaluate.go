@@ -77,6 +77,7 @@ type Reason struct {
 	Message string
 }
 
+// String renders the reason as a problem detail shows it: field, value, why.
 func (r Reason) String() string {
 	if r.Value == "" {
 		return r.Field + ": " + r.Message
@@ -91,6 +92,7 @@ type Rejection struct {
 	Reasons []Reason
 }
 
+// Error joins every reason, so one message says all that must change.
 func (e *Rejection) Error() string {
 	s := make([]string, len(e.Reasons))
 	for i, r := range e.Reasons {

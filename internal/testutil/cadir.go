@@ -37,9 +37,11 @@ func Listen(t testing.TB) *Ports {
 	return &Ports{HTTPS: a, HTTP: b}
 }
 
-// HTTPSAddr and HTTPAddr are "127.0.0.1:port".
+// HTTPSAddr is the HTTPS listener's address, "127.0.0.1:port".
 func (p *Ports) HTTPSAddr() string { return p.HTTPS.Addr().String() }
-func (p *Ports) HTTPAddr() string  { return p.HTTP.Addr().String() }
+
+// HTTPAddr is the plain-HTTP listener's address.
+func (p *Ports) HTTPAddr() string { return p.HTTP.Addr().String() }
 
 // FreeAddr returns a loopback address that was free a moment ago, for
 // servers started later or in another process (a pkid serve, an http-01
