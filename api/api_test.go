@@ -252,6 +252,22 @@ func TestEnrollmentToken(t *testing.T) {
 	if resp := s.do(t, "POST", "/v1/sign/default", once, map[string]string{"csr": csrPEM(t, key, "new.internal")}, &p); resp.StatusCode != 401 || !strings.Contains(p.Detail, "already used") {
 		t.Fatalf("fail/second use: %d %+v", resp.StatusCode, p)
 	}
+	// Bound names are compared as the certificate carries them: a DNS
+	// name in any case, an IP address in any spelling, and a URI exactly
+	// (its path is case sensitive; it was once lower-cased, so a token
+	// bound to this SPIFFE ID could never be used).
+	for _, tc := range []struct {
+		bound []string
+		req   map[string]any
+	}{
+		{[]string{"spiffe://internal/ns/Prod/sa/Web"}, map[string]any{"uris": []string{"spiffe://internal/ns/Prod/sa/Web"}}},
+		{[]string{"Mixed.Internal.", "127.0.0.2"}, map[string]any{"dns_names": []string{"mixed.internal"}, "ip_addresses": []string{"127.0.0.2"}}},
+	} {
+		tok := tokenFor(t, s, "default", func(o *api.TokenOptions) { o.Once = true; o.Names = tc.bound })
+		if resp := s.do(t, "POST", "/v1/issue/default", tok, tc.req, &p); resp.StatusCode != 201 {
+			t.Fatalf("ok/bound to %v: %d %+v", tc.bound, resp.StatusCode, p)
+		}
+	}
 }
 
 // TestEnrollmentTokenRace: a single-use token sent by many requests at

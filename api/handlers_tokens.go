@@ -23,14 +23,6 @@ type tokenBody struct {
 	Names []string `json:"names"`
 }
 
-func (s *Server) roleSet() map[string]bool {
-	m := map[string]bool{}
-	for n := range s.opts.CA.Roles() {
-		m[n] = true
-	}
-	return m
-}
-
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.requireAdmin(r); err != nil {
 		writeProblem(w, r, s.log, err)
@@ -51,7 +43,7 @@ func (s *Server) doCreateToken(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	secret, t, err := CreateToken(r.Context(), s.opts.Store, s.opts.Clock.Now(), s.roleSet(), TokenOptions{Name: b.Name, Roles: b.Roles, Admin: b.Admin, TTL: ttl, Once: b.Once, Names: b.Names})
+	secret, t, err := CreateToken(r.Context(), s.opts.Store, s.opts.Clock.Now(), s.opts.CA.Roles(), TokenOptions{Name: b.Name, Roles: b.Roles, Admin: b.Admin, TTL: ttl, Once: b.Once, Names: b.Names})
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return

@@ -77,10 +77,7 @@ func startServerAt(t testing.TB, dir string, ports *testutil.Ports, at time.Time
 			t.Errorf("serve returned %v", err)
 		}
 	}
-	roles := map[string]bool{}
-	for n := range cfg.Roles {
-		roles[n] = true
-	}
+	roles := cfg.Roles
 	ts.admin, _, err = api.CreateToken(ctx, run.Store, clk.Now(), roles, api.TokenOptions{Name: "admin", Roles: []string{"default"}, Admin: true})
 	if err != nil {
 		t.Fatal(err)

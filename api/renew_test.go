@@ -23,7 +23,7 @@ const renewRole = `
 allowed_domains: [svc.internal]
 allow_subdomains: true
 allowed_ip_ranges: []
-allowed_uri_patterns: []
+allowed_uri_patterns: ["spiffe://svc.internal/*"]
 default_ttl: 2h
 max_ttl: 3h
 key_types: [ec-p256, ec-p384]
@@ -94,6 +94,21 @@ func TestRenewal(t *testing.T) {
 		}
 		if c := parseCert(t, out.Certificate); c.Subject.Organization[0] != "Platform" || c.DNSNames[0] != "t.svc.internal" {
 			t.Fatalf("renewed %v %v", c.Subject, c.DNSNames)
+		}
+	})
+
+	t.Run("ok/a SPIFFE ID renews as it is, case and all", func(t *testing.T) {
+		const id = "spiffe://svc.internal/ns/Prod/sa/Web"
+		var r api.IssueResponse
+		if resp := s.do(t, "POST", "/v1/issue/svc", tok, map[string]any{"uris": []string{id}}, &r); resp.StatusCode != 201 {
+			t.Fatalf("issue %d", resp.StatusCode)
+		}
+		code, p, out := renewWith(t, s, &r, "")
+		if code != 201 {
+			t.Fatalf("%d %+v", code, p)
+		}
+		if c := parseCert(t, out.Certificate); len(c.URIs) != 1 || c.URIs[0].String() != id {
+			t.Fatalf("renewed %v", c.URIs)
 		}
 	})
 

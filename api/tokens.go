@@ -15,6 +15,7 @@ import (
 
 	"pkid/ca"
 	"pkid/errs"
+	"pkid/policies"
 	"pkid/store"
 )
 
@@ -51,23 +52,12 @@ type TokenOptions struct {
 
 // CreateToken makes a token "<id>.<secret>" and stores only the id and the
 // secret's SHA-256. The returned string is the only copy of the secret.
-func CreateToken(ctx context.Context, st store.Store, now time.Time, roles map[string]bool, o TokenOptions) (string, *store.Token, error) {
-	if len(o.Roles) == 0 && !o.Admin {
-		return "", nil, errs.New(errs.Malformed, "a token needs at least one role (or --admin)")
-	}
-	for _, r := range o.Roles {
-		if !roles[r] {
-			return "", nil, errs.New(errs.NotFound, "unknown role %q", r)
-		}
-	}
-	if o.Once && len(o.Names) == 0 {
-		return "", nil, errs.New(errs.Malformed, "an enrollment (--once) token must be bound to --names")
-	}
-	if !o.Once && len(o.Names) > 0 {
-		return "", nil, errs.New(errs.Malformed, "--names binds single-use enrollment tokens only; add --once")
-	}
-	if o.TTL < 0 {
-		return "", nil, errs.New(errs.Malformed, "ttl must be positive")
+// roles are the CA's roles: the token's must be among them, and an
+// enrollment token's names must be issuable under one of its roles, or
+// the token could never be used.
+func CreateToken(ctx context.Context, st store.Store, now time.Time, roles map[string]*policies.Role, o TokenOptions) (string, *store.Token, error) {
+	if err := checkTokenOptions(roles, &o); err != nil {
+		return "", nil, err
 	}
 	if o.TTL == 0 {
 		o.TTL = 720 * time.Hour
@@ -90,6 +80,53 @@ func CreateToken(ctx context.Context, st store.Store, now time.Time, roles map[s
 		return "", nil, fmt.Errorf("create token: %w", err)
 	}
 	return id + "." + secret, t, nil
+}
+
+// checkTokenOptions refuses options no token should have, and writes an
+// enrollment token's names as its certificate will carry them.
+func checkTokenOptions(roles map[string]*policies.Role, o *TokenOptions) error {
+	if len(o.Roles) == 0 && !o.Admin {
+		return errs.New(errs.Malformed, "a token needs at least one role (or --admin)")
+	}
+	for _, r := range o.Roles {
+		if roles[r] == nil {
+			return errs.New(errs.NotFound, "unknown role %q", r)
+		}
+	}
+	if o.Once && len(o.Names) == 0 {
+		return errs.New(errs.Malformed, "an enrollment (--once) token must be bound to --names")
+	}
+	if !o.Once && len(o.Names) > 0 {
+		return errs.New(errs.Malformed, "--names binds single-use enrollment tokens only; add --once")
+	}
+	if o.Once && o.Admin {
+		return errs.New(errs.Malformed, "an enrollment (--once) token is for one certificate and cannot be --admin")
+	}
+	if o.TTL < 0 {
+		return errs.New(errs.Malformed, "ttl must be positive")
+	}
+	if !o.Once {
+		return nil
+	}
+	names := make([]string, 0, len(o.Names))
+	for _, n := range o.Names {
+		if n = policies.CanonicalName(strings.TrimSpace(n)); n == "" {
+			return errs.New(errs.Malformed, "--names holds an empty name")
+		}
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	o.Names = names
+	var refusals []string
+	for _, r := range o.Roles {
+		err := policies.CheckBoundNames(roles[r], names)
+		if err == nil {
+			return nil
+		}
+		refusals = append(refusals, err.Error())
+	}
+	return errs.New(errs.RejectedIdentifier, "this enrollment token could never be used: %s", strings.Join(refusals, "; "))
 }
 
 // authenticate checks "Bearer <id>.<secret>": look-up by id, then one

@@ -151,6 +151,9 @@ func TestLookupRefusals(t *testing.T) {
 		{"fail/token malformed json", "POST", "/v1/tokens", s.admin, "{", 400, "malformed", "JSON"},
 		{"fail/token without a role", "POST", "/v1/tokens", s.admin, map[string]any{"name": "x"}, 400, "malformed", "at least one role (or --admin)"},
 		{"fail/enrollment token without names", "POST", "/v1/tokens", s.admin, map[string]any{"roles": []string{"default"}, "once": true}, 400, "malformed", "must be bound to --names"},
+		{"fail/enrollment token for a name its role refuses", "POST", "/v1/tokens", s.admin, map[string]any{"roles": []string{"default"}, "once": true, "names": []string{"svc.internal", "svc.example.com"}}, 403, "rejectedIdentifier", `this enrollment token could never be used: role "default" refuses: dns "svc.example.com": not within the domains`},
+		{"fail/enrollment token for two SPIFFE IDs", "POST", "/v1/tokens", s.admin, map[string]any{"roles": []string{"default"}, "once": true, "names": []string{"spiffe://internal/a", "spiffe://internal/b"}}, 403, "rejectedIdentifier", "exactly one URI SAN"},
+		{"fail/enrollment token that is admin", "POST", "/v1/tokens", s.admin, map[string]any{"roles": []string{"default"}, "once": true, "admin": true, "names": []string{"svc.internal"}}, 400, "malformed", "cannot be --admin"},
 		{"fail/names on a reusable token", "POST", "/v1/tokens", s.admin, map[string]any{"roles": []string{"default"}, "names": []string{"a.internal"}}, 400, "malformed", "add --once"},
 	}
 	for _, c := range cases {
@@ -172,7 +175,7 @@ func TestExpiredTokensPruned(t *testing.T) {
 	// Valid for an hour from a start chosen so that its retention ends
 	// half an hour from now.
 	start := s.clock.Now().Add(-api.TokenRetention - 30*time.Minute)
-	tok, _, err := api.CreateToken(context.Background(), s.run.Store, start, map[string]bool{"default": true}, api.TokenOptions{Name: "ran-out", Roles: []string{"default"}, TTL: time.Hour})
+	tok, _, err := api.CreateToken(context.Background(), s.run.Store, start, s.run.CA.Roles(), api.TokenOptions{Name: "ran-out", Roles: []string{"default"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,14 +88,6 @@ func (a *admin) withStore(fn func(store.Store) error) error {
 	return fn(st)
 }
 
-func (a *admin) roleSet() map[string]bool {
-	m := map[string]bool{}
-	for n := range a.cfg.Roles {
-		m[n] = true
-	}
-	return m
-}
-
 func (a *admin) createToken(o api.TokenOptions) (string, error) {
 	if a.client != nil {
 		var out struct {
@@ -111,7 +103,7 @@ func (a *admin) createToken(o api.TokenOptions) (string, error) {
 	var tok string
 	err := a.withStore(func(st store.Store) error {
 		var err error
-		tok, _, err = api.CreateToken(context.Background(), st, time.Now(), a.roleSet(), o)
+		tok, _, err = api.CreateToken(context.Background(), st, time.Now(), a.cfg.Roles, o)
 		return err
 	})
 	return tok, err

@@ -531,6 +531,23 @@ func TestExitCodes(t *testing.T) {
 			t.Fatalf("cert revoke %v: %+v", args, r)
 		}
 	}
+	// Flags that make no token are bad usage, told before the config is
+	// read (there is none here).
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "needs at least one --role"},
+		{[]string{"--role", "default", "--once"}, "must be bound to --names"},
+		{[]string{"--role", "default", "--names", "a.internal"}, "add --once"},
+		{[]string{"--role", "default", "--once", "--names", "a.internal", "--admin"}, "cannot be --admin"},
+		{[]string{"--role", "default", "--ttl", "-1h"}, "want a positive duration"},
+	} {
+		r := pkid(t, nil, append([]string{"token", "create", "--config", "/nonexistent/pkid.yaml"}, tc.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, "nonexistent") {
+			t.Fatalf("token create %v: %+v", tc.args, r)
+		}
+	}
 	if r := pkid(t, nil, "token"); r.code != 2 || !strings.Contains(r.stderr, "create") {
 		t.Fatalf("a group without its subcommand: %+v", r)
 	}

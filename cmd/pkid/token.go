@@ -10,6 +10,24 @@ import (
 	"pkid/api"
 )
 
+// tokenFlagsUsage refuses, as bad usage (exit 2), flags that make no
+// token; the CA checks the same again, and what depends on its roles.
+func tokenFlagsUsage(o api.TokenOptions) error {
+	switch {
+	case len(o.Roles) == 0 && !o.Admin:
+		return usagef("a token needs at least one --role (or --admin)")
+	case o.Once && len(o.Names) == 0:
+		return usagef("an enrollment (--once) token must be bound to --names")
+	case !o.Once && len(o.Names) > 0:
+		return usagef("--names binds single-use enrollment tokens only; add --once")
+	case o.Once && o.Admin:
+		return usagef("an enrollment (--once) token is for one certificate and cannot be --admin")
+	case o.TTL < 0:
+		return usagef("--ttl %s: want a positive duration", o.TTL)
+	}
+	return nil
+}
+
 func tokenCmd() *cobra.Command {
 	var cfgPath, dir string
 	var o api.TokenOptions
@@ -19,12 +37,15 @@ func tokenCmd() *cobra.Command {
 		Short: "create an API token; prints it alone on stdout",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if names != "" {
+				o.Names = strings.Split(names, ",")
+			}
+			if err := tokenFlagsUsage(o); err != nil {
+				return err
+			}
 			cfg, err := loadConfig(cfgPath, dir)
 			if err != nil {
 				return err
-			}
-			if names != "" {
-				o.Names = strings.Split(names, ",")
 			}
 			ad := newAdmin(cfg)
 			tok, err := ad.createToken(o)
