@@ -110,7 +110,7 @@ func checkTokenOptions(roles map[string]*policies.Role, o *TokenOptions) error {
 	}
 	names := make([]string, 0, len(o.Names))
 	for _, n := range o.Names {
-		if n = policies.CanonicalName(strings.TrimSpace(n)); n == "" {
+		if n = policies.RecordedName(strings.TrimSpace(n)); n == "" {
 			return errs.New(errs.Malformed, "--names holds an empty name")
 		}
 		if !slices.Contains(names, n) {

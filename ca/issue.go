@@ -156,7 +156,7 @@ func sameNames(got, want []string) error {
 	g := slices.Clone(got)
 	w := make([]string, len(want))
 	for i, n := range want {
-		w[i] = policies.CanonicalName(n)
+		w[i] = policies.RecordedName(n)
 	}
 	slices.Sort(g)
 	slices.Sort(w)

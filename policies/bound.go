@@ -6,43 +6,19 @@ import (
 	"strings"
 )
 
-// CanonicalName writes a name an enrollment token is bound to (a DNS
-// name, an IP address, a URI or an email address, told apart by form) as
-// the certificate will carry it, which is how Decision.Names lists it: a
-// DNS name and an email's domain in lower case without a trailing dot, an
-// IP address in its shortest form, a URI as it is (its path is case
-// sensitive). Comparing canonical forms, "Web.Internal." is bound to the
-// name web.internal, and "spiffe://internal/ns/Prod" stays bound to that
-// exact URI rather than to none.
-func CanonicalName(n string) string {
-	if a, err := netip.ParseAddr(n); err == nil {
-		return a.String()
-	}
-	if strings.Contains(n, "://") {
-		if u, err := url.Parse(n); err == nil {
-			return u.String()
-		}
-		return n
-	}
-	if strings.Contains(n, "@") {
-		return normalizeEmail(n)
-	}
-	return NormalizeDNS(n)
-}
-
-// CheckBoundNames reports whether a certificate for exactly names (as
-// CanonicalName reads them) may be issued under r as far as names go
+// CheckBoundNames reports whether a certificate for exactly names (told
+// apart as RecordedName tells them) may be issued under r as far as names go
 // (key and lifetime come with the request): nil, or a Rejection with the
 // reasons that concern names. An enrollment token bound to names its role
 // refuses could never be used, so creating one is refused.
 func CheckBoundNames(r *Role, names []string) error {
 	req := &Request{}
 	for _, n := range names {
-		if a, err := netip.ParseAddr(n); err == nil {
+		if a, err := netip.ParseAddr(n); err == nil && a.Zone() == "" {
 			req.IPAddresses = append(req.IPAddresses, a)
 			continue
 		}
-		if strings.Contains(n, "://") {
+		if strings.Contains(n, ":") {
 			u, err := url.Parse(n)
 			if err != nil {
 				return &Rejection{Role: r.Name, Reasons: []Reason{{Field: "uri", Value: n, Message: "not a URI: " + err.Error()}}}

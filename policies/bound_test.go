@@ -5,23 +5,6 @@ import (
 	"testing"
 )
 
-func TestCanonicalName(t *testing.T) {
-	for in, want := range map[string]string{
-		"Web.Internal.":             "web.internal",
-		"web.internal":              "web.internal",
-		"127.0.0.1":                 "127.0.0.1",
-		"FD00:0:0::1":               "fd00::1",
-		"spiffe://internal/ns/Prod": "spiffe://internal/ns/Prod",
-		"Ops.Team@Mail.Internal.":   "Ops.Team@mail.internal",
-		"spiffe://internal/%zz":     "spiffe://internal/%zz", // not a URI: left for the check to refuse
-		"":                          "",
-	} {
-		if got := CanonicalName(in); got != want {
-			t.Errorf("CanonicalName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestCheckBoundNames(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
