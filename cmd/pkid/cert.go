@@ -108,7 +108,7 @@ func certIssueCmd() *cobra.Command {
 	var role, cn, ttl, out, keyOut, keyType string
 	var sans []string
 	c := &cobra.Command{
-		Use:   "issue --ca-url URL --token T --role R --cn NAME",
+		Use:   "issue --ca-url URL --token T --role R --cn NAME [--san NAME]... (or --san alone)",
 		Short: "get a certificate and a CA-generated key",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -118,6 +118,9 @@ func certIssueCmd() *cobra.Command {
 			}
 			if out != "" && keyOut == "" {
 				return usagef("--out needs --key-out: the key must be written somewhere")
+			}
+			if cn == "" && len(sans) == 0 {
+				return usagef("give --cn NAME or at least one --san (a certificate needs a name; a SPIFFE ID alone, --san spiffe://..., makes an X.509-SVID)")
 			}
 			body := map[string]any{"common_name": cn, "ttl": ttl, "key_type": keyType}
 			var dns, ips, uris []string
@@ -149,14 +152,13 @@ func certIssueCmd() *cobra.Command {
 	}
 	f.register(c, true)
 	c.Flags().StringVar(&role, "role", "", "role to issue under")
-	c.Flags().StringVar(&cn, "cn", "", "common name (also a SAN)")
+	c.Flags().StringVar(&cn, "cn", "", "common name (also a SAN); may be left out when --san names the certificate")
 	c.Flags().StringArrayVar(&sans, "san", nil, "extra SAN: DNS name, IP or URI (repeatable)")
 	c.Flags().StringVar(&ttl, "ttl", "", "lifetime, e.g. 24h")
 	c.Flags().StringVar(&keyType, "key-type", "ec-p256", "key type the CA generates")
 	c.Flags().StringVar(&out, "out", "", "certificate file (default stdout)")
 	c.Flags().StringVar(&keyOut, "key-out", "", "key file, written 0600")
 	c.MarkFlagRequired("role")
-	c.MarkFlagRequired("cn")
 	return c
 }
 

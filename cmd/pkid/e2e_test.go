@@ -334,6 +334,15 @@ func TestUserFlow(t *testing.T) {
 	if o, err := exec.Command(openssl, "x509", "-in", crt, "-noout", "-ext", "subjectAltName").CombinedOutput(); err != nil || !strings.Contains(string(o), "127.0.0.3") {
 		t.Fatalf("openssl x509: %v %s", err, o)
 	}
+	// A SPIFFE ID alone (an X.509-SVID): no --cn, one URI SAN, no subject.
+	svid := filepath.Join(t.TempDir(), "svid.crt")
+	mustPKID(t, env, "cert", "issue", "--ca-url", s.base, "--token", direct, "--role", "default", "--san", "spiffe://internal/ns/Prod/sa/web", "--out", svid, "--key-out", svid+".key")
+	if o, err := exec.Command(openssl, "x509", "-in", svid, "-noout", "-ext", "subjectAltName", "-subject").CombinedOutput(); err != nil || !strings.Contains(string(o), "URI:spiffe://internal/ns/Prod/sa/web") || strings.Contains(string(o), "CN") {
+		t.Fatalf("SVID: %v %s", err, o)
+	}
+	if r := pkid(t, env, "cert", "issue", "--ca-url", s.base, "--token", direct, "--role", "default", "--out", svid, "--key-out", svid+".key"); r.code != 2 || !strings.Contains(r.stderr, "give --cn NAME or at least one --san") {
+		t.Fatalf("issue without a name: %+v", r)
+	}
 	// A certificate that cannot be written (its directory is gone) fails
 	// the command and leaves the old key in place: the pair stays a pair.
 	oldKey, _ := os.ReadFile(key)
