@@ -85,6 +85,11 @@ func certSignCmd() *cobra.Command {
 				if req, err := x509.ParseCertificateRequest(blk.Bytes); err == nil {
 					pub = req.PublicKey
 				}
+			} else if req, err := x509.ParseCertificateRequest(csr); err == nil {
+				// A DER file (openssl req -outform DER) goes as the PEM
+				// the API takes.
+				pub = req.PublicKey
+				csr = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})
 			}
 			resp, err := f.request(c, "/v1/sign/"+role, tok, map[string]string{"csr": string(csr), "ttl": ttl}, pub)
 			if err != nil {
@@ -95,7 +100,7 @@ func certSignCmd() *cobra.Command {
 	}
 	f.register(c, true)
 	c.Flags().StringVar(&role, "role", "", "role to sign under")
-	c.Flags().StringVar(&csrFile, "csr", "", "PEM CSR file")
+	c.Flags().StringVar(&csrFile, "csr", "", "CSR file, PEM or DER")
 	c.Flags().StringVar(&ttl, "ttl", "", "lifetime, e.g. 24h (default: the role's)")
 	c.Flags().StringVar(&out, "out", "", "certificate file (default stdout)")
 	c.MarkFlagRequired("role")

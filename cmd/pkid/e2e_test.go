@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -325,6 +326,14 @@ func TestUserFlow(t *testing.T) {
 	mustPKID(t, env, "cert", "sign", "--ca-url", s.base, "--token", direct, "--role", "default", "--csr", csrFile, "--ttl", "1h", "--out", out)
 	if o, err := exec.Command(openssl, "verify", "-CAfile", filepath.Join(home, "roots.pem"), "-untrusted", out, out).CombinedOutput(); err != nil {
 		t.Fatalf("openssl verify: %v %s", err, o)
+	}
+	// A DER CSR (openssl req -outform DER) is taken as well.
+	blk, _ := pem.Decode([]byte(csr))
+	derFile := filepath.Join(t.TempDir(), "c.der")
+	os.WriteFile(derFile, blk.Bytes, 0o644)
+	mustPKID(t, env, "cert", "sign", "--ca-url", s.base, "--token", direct, "--role", "default", "--csr", derFile, "--ttl", "1h", "--out", out+".der-csr")
+	if o, err := exec.Command(openssl, "verify", "-CAfile", filepath.Join(home, "roots.pem"), "-untrusted", out+".der-csr", out+".der-csr").CombinedOutput(); err != nil {
+		t.Fatalf("openssl verify (DER CSR): %v %s", err, o)
 	}
 	crt, key := filepath.Join(t.TempDir(), "i.crt"), filepath.Join(t.TempDir(), "i.key")
 	mustPKID(t, env, "cert", "issue", "--ca-url", s.base, "--token", direct, "--role", "default", "--cn", "gen.internal", "--san", "127.0.0.3", "--out", crt, "--key-out", key)
