@@ -118,3 +118,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestRenderIPv6: values YAML would misread bare ("[::1]:8443" is a list,
+// "::1" in a list is nothing) are written quoted and load back as given;
+// the usual values stay bare, in the contract's layout.
+func TestRenderIPv6(t *testing.T) {
+	d := Defaults{Listen: "[::1]:8443", ExternalURL: "https://[::1]:8443", HTTPListen: "[::1]:8080", PointersURL: "http://[::1]:8080",
+		DNSNames: []string{"localhost"}, IPAddresses: []string{"::1", "127.0.0.1", "2001:db8::1"}, RoleIPRanges: []string{"fd00::/8", "127.0.0.0/8"}}
+	c, err := Parse("/x/pkid.yaml", Render(d))
+	if err != nil {
+		t.Fatalf("rendered IPv6 config does not load: %v\n%s", err, Render(d))
+	}
+	if c.Listen != d.Listen || c.ExternalURL != d.ExternalURL || c.HTTPListen != d.HTTPListen || c.PointersURL != d.PointersURL ||
+		strings.Join(c.TLS.IPAddresses, ",") != "::1,127.0.0.1,2001:db8::1" || len(c.Roles["default"].AllowedIPRanges) != 2 {
+		t.Fatalf("loaded back %+v %+v", c, c.TLS)
+	}
+	for _, line := range []string{"listen: 127.0.0.1:8443\n", "external_url: https://127.0.0.1:8443\n", "tls: {dns_names: [localhost], ip_addresses: [127.0.0.1]}\n", "    allowed_ip_ranges: [127.0.0.0/8]\n"} {
+		if !strings.Contains(base(), line) {
+			t.Errorf("default layout lost %q", line)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -30,15 +32,30 @@ func KeyValue(key string) string {
 	return key
 }
 
-func flow(items []string, quote bool) string {
+// flow writes items as a YAML flow list, each item as scalar writes it.
+func flow(items []string) string {
 	out := make([]string, len(items))
 	for i, s := range items {
-		if quote {
-			s = fmt.Sprintf("%q", s)
-		}
-		out[i] = s
+		out[i] = scalar(s)
 	}
 	return "[" + strings.Join(out, ", ") + "]"
+}
+
+// plainScalar matches the values YAML reads back as the same string when
+// written bare, in block and in flow context: words of letters, digits,
+// '.', '_', '/' and '-', joined by single colons (127.0.0.1:8443,
+// https://ca.internal:8443, 10.0.0.0/8).
+var plainScalar = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*(:[A-Za-z0-9._/-]+)*$`)
+
+// scalar writes v bare when it reads back as itself, else double-quoted:
+// "[::1]:8443" bare is a YAML list, "::1" in a list no value at all, so
+// `pkid init --listen [::1]:8443 --ip ::1` would write a config that does
+// not load.
+func scalar(v string) string {
+	if plainScalar.MatchString(v) {
+		return v
+	}
+	return strconv.Quote(v)
 }
 
 // Render returns pkid.yaml in the contract's layout: flow-style lists, one
@@ -84,5 +101,5 @@ roles:
     renewal: {enabled: true, max_age: 720h}
     revocation_pointers: true
     acme: {enabled: true, challenges: [http-01, dns-01, tls-alpn-01], require_eab: false}
-`, d.Listen, d.ExternalURL, d.HTTPListen, d.PointersURL, flow(d.DNSNames, false), flow(d.IPAddresses, false), key, flow(domains, false), flow(ranges, false))
+`, scalar(d.Listen), scalar(d.ExternalURL), scalar(d.HTTPListen), scalar(d.PointersURL), flow(d.DNSNames), flow(d.IPAddresses), key, flow(domains), flow(ranges))
 }
