@@ -22,6 +22,7 @@ import (
 	"pkid/acme"
 	"pkid/ca"
 	"pkid/config"
+	"pkid/internal/unixsock"
 	"pkid/store"
 )
 
@@ -203,7 +204,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	// Create the socket with mode 0600 from the start (not chmod after), so
 	// no other local user can connect in between.
 	oldMask := syscall.Umask(0o077)
-	adminL, err := net.Listen("unix", sockPath)
+	adminL, err := unixsock.Listen(sockPath)
 	syscall.Umask(oldMask)
 	if err != nil {
 		httpsL.Close()

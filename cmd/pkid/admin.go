@@ -19,6 +19,7 @@ import (
 	"pkid/ca"
 	"pkid/config"
 	"pkid/errs"
+	"pkid/internal/unixsock"
 	"pkid/store"
 )
 
@@ -33,14 +34,16 @@ type admin struct {
 func newAdmin(cfg *config.Config) *admin {
 	sock := filepath.Join(cfg.Dir(), "pkid.sock")
 	a := &admin{cfg: cfg}
-	conn, err := net.DialTimeout("unix", sock, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	conn, err := unixsock.Dial(ctx, sock)
+	cancel()
 	if err != nil {
 		return a // not running (or a stale socket): go direct
 	}
 	conn.Close()
 	a.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			return unixsock.Dial(ctx, sock)
 		},
 	}}
 	return a

@@ -582,6 +582,34 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+// TestDeepCADir: a CA directory deep in a volume mount (a Kubernetes
+// pod's paths run past 100 bytes) puts D/pkid.sock beyond what a socket
+// address holds; serve still binds it, mode 0600, admin commands still
+// reach the running server through it, and it is gone after a stop.
+func TestDeepCADir(t *testing.T) {
+	d := filepath.Join(t.TempDir(), "var-lib-kubelet-pods-"+strings.Repeat("0", 36), "volumes", "kubernetes.io~empty-dir", "pkid-data", "ca")
+	sock := filepath.Join(d, "pkid.sock")
+	if len(sock) <= 108 {
+		t.Fatalf("socket path %d bytes: not deep enough to test", len(sock))
+	}
+	https, plain := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	mustPKID(t, nil, "init", "--dir", d, "--listen", https, "--http-listen", plain)
+	s := serve(t, d, https)
+	if fi, err := os.Stat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin socket %s: %v %v", sock, fi, err)
+	}
+	// bbolt admits one process: with serve holding the store, this goes
+	// through the socket or not at all.
+	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", filepath.Join(d, "pkid.yaml"), "--role", "default", "--name", "deep"))
+	if list := mustPKID(t, nil, "token", "list", "--config", filepath.Join(d, "pkid.yaml")); !strings.Contains(list, "deep") || strings.Contains(list, strings.Split(tok, ".")[1]) {
+		t.Fatalf("token list: %s", list)
+	}
+	s.stop(t, syscall.SIGTERM)
+	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket left after a stop: %v", err)
+	}
+}
+
 // TestLooseKeyFileWarned: an intermediate key file others may read is
 // served from (Kubernetes mounts secrets 0644 by default) but warned about,
 // in the start log and on /healthz.
