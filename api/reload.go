@@ -5,6 +5,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 
 	"pkid/ca"
 	"pkid/config"
@@ -65,7 +66,7 @@ func changedOutsideRoles(a, b *config.Config) []string {
 	var keys []string
 	va, vb, t := reflect.ValueOf(*a), reflect.ValueOf(*b), reflect.TypeOf(*a)
 	for i := range t.NumField() {
-		key := t.Field(i).Tag.Get("yaml")
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
 		if key == "roles" || key == "-" {
 			continue
 		}

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -199,7 +198,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			return fmt.Errorf("http_listen %s: %w", cfg.HTTPListen, err)
 		}
 	}
-	sockPath := filepath.Join(cfg.Dir(), "pkid.sock")
+	sockPath := cfg.AdminSocketPath()
 	os.Remove(sockPath)
 	// Create the socket with mode 0600 from the start (not chmod after), so
 	// no other local user can connect in between.
@@ -209,6 +208,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		httpsL.Close()
 		httpL.Close()
+		if errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("admin socket: %w (set admin_socket in %s to a path in a directory serve may write, e.g. /run/pkid/pkid.sock)", err, cfg.Path)
+		}
 		return fmt.Errorf("admin socket: %w", err)
 	}
 	os.Chmod(sockPath, 0o600)

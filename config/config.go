@@ -27,16 +27,20 @@ import (
 
 // Config is pkid.yaml.
 type Config struct {
-	Listen      string                    `yaml:"listen"`
-	ExternalURL string                    `yaml:"external_url"`
-	HTTPListen  string                    `yaml:"http_listen"`
-	PointersURL string                    `yaml:"pointers_url"`
-	TLS         TLS                       `yaml:"tls"`
-	CA          CA                        `yaml:"ca"`
-	Storage     Storage                   `yaml:"storage"`
-	CRL         CRL                       `yaml:"crl"`
-	ACME        ACME                      `yaml:"acme"`
-	Log         Log                       `yaml:"log"`
+	Listen      string  `yaml:"listen"`
+	ExternalURL string  `yaml:"external_url"`
+	HTTPListen  string  `yaml:"http_listen"`
+	PointersURL string  `yaml:"pointers_url"`
+	TLS         TLS     `yaml:"tls"`
+	CA          CA      `yaml:"ca"`
+	Storage     Storage `yaml:"storage"`
+	CRL         CRL     `yaml:"crl"`
+	ACME        ACME    `yaml:"acme"`
+	Log         Log     `yaml:"log"`
+	// AdminSocket is where serve listens for the admin commands (default
+	// pkid.sock beside pkid.yaml). A CA directory mounted read-only (a
+	// Kubernetes ConfigMap or Secret) needs it on a writable path.
+	AdminSocket string                    `yaml:"admin_socket,omitempty"`
 	Roles       map[string]*policies.Role `yaml:"roles"`
 
 	// Path is the file this was read from; relative paths resolve against
@@ -161,6 +165,15 @@ func (c *Config) Resolve(p string) string {
 		return p
 	}
 	return filepath.Join(filepath.Dir(c.Path), p)
+}
+
+// AdminSocketPath is the admin socket's path: admin_socket resolved, or
+// pkid.sock in the CA directory.
+func (c *Config) AdminSocketPath() string {
+	if c.AdminSocket != "" {
+		return c.Resolve(c.AdminSocket)
+	}
+	return filepath.Join(c.Dir(), "pkid.sock")
 }
 
 // Dir is the CA directory (where pkid.yaml lives).

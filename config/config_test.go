@@ -41,6 +41,12 @@ func TestParse(t *testing.T) {
 	if d, err := Parse("/x/pkid.yaml", []byte(kept)); err != nil || *d.Storage.Retention != 90*24*time.Hour || c.Storage.Retention != nil {
 		t.Fatalf("ok/retention: %v", err)
 	}
+	if c.AdminSocketPath() != "/x/pkid.sock" {
+		t.Fatalf("ok/admin socket beside pkid.yaml: %s", c.AdminSocketPath())
+	}
+	if d, err := Parse("/x/pkid.yaml", []byte(base()+"admin_socket: run/pkid.sock\n")); err != nil || d.AdminSocketPath() != "/x/run/pkid.sock" {
+		t.Fatalf("ok/admin socket elsewhere: %v", err)
+	}
 	if c.Resolve("db/pkid.db") != "/x/db/pkid.db" {
 		t.Fatal(c.Resolve("db/pkid.db"))
 	}

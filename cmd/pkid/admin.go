@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"syscall"
 	"time"
@@ -32,7 +31,7 @@ type admin struct {
 }
 
 func newAdmin(cfg *config.Config) *admin {
-	sock := filepath.Join(cfg.Dir(), "pkid.sock")
+	sock := cfg.AdminSocketPath()
 	a := &admin{cfg: cfg}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	conn, err := unixsock.Dial(ctx, sock)

@@ -610,6 +610,41 @@ func TestDeepCADir(t *testing.T) {
 	}
 }
 
+// TestAdminSocketElsewhere: with the CA directory read-only (a
+// Kubernetes ConfigMap or Secret mount) the socket cannot go beside
+// pkid.yaml; admin_socket puts it on a writable path, where serve binds it
+// and the admin commands find it. A socket serve cannot create stops it
+// with a line that names the key.
+func TestAdminSocketElsewhere(t *testing.T) {
+	d, https, _ := initCA(t)
+	cfg := filepath.Join(d, "pkid.yaml")
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append(raw, []byte("admin_socket: /nonexistent/run/pkid.sock\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := pkid(t, nil, "serve", "--config", cfg); r.code != 1 || !strings.Contains(r.stderr, "set admin_socket in "+cfg) {
+		t.Fatalf("serve with a socket it cannot create: %+v", r)
+	}
+	sock := filepath.Join(t.TempDir(), "run", "pkid.sock")
+	os.MkdirAll(filepath.Dir(sock), 0o700)
+	if err := os.WriteFile(cfg, append(raw, []byte("admin_socket: "+sock+"\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serve(t, d, https)
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin socket at %s: %v", sock, err)
+	}
+	if _, err := os.Stat(filepath.Join(d, "pkid.sock")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a socket beside pkid.yaml as well: %v", err)
+	}
+	if list := mustPKID(t, nil, "token", "list", "--config", cfg); !strings.Contains(list, "ID") {
+		t.Fatalf("token list through %s: %s", sock, list)
+	}
+}
+
 // TestLooseKeyFileWarned: an intermediate key file others may read is
 // served from (Kubernetes mounts secrets 0644 by default) but warned about,
 // in the start log and on /healthz.
