@@ -107,8 +107,11 @@ func OpenBolt(path string) (*Bolt, error) {
 		// bbolt does by default, and live with remaps.
 		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	}
-	if err != nil {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s (is another pkid using it?): %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	if err := upgradeInBatches(db); err != nil {
 		db.Close()

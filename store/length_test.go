@@ -55,4 +55,10 @@ func TestOpenCutStore(t *testing.T) {
 	if _, err := OpenBolt(path); err == nil || !strings.Contains(err.Error(), "is another pkid using it?") {
 		t.Fatalf("fail/second opener: %v", err)
 	}
+	// Only a held lock suggests another pkid: a path that cannot be
+	// opened (here a directory; for a service user, one it may not read)
+	// says why and nothing else.
+	if _, err := OpenBolt(t.TempDir()); err == nil || strings.Contains(err.Error(), "another pkid") {
+		t.Fatalf("fail/not a file: %v", err)
+	}
 }
