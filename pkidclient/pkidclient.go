@@ -29,7 +29,9 @@ import (
 	"math/big"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -239,7 +241,7 @@ func (s *Source) Renew(ctx context.Context) (*x509.Certificate, error) {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("renew: %w", err)
+		return nil, fmt.Errorf("renew: %w", ExplainTLS(err))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -357,4 +359,21 @@ func NewKeyLike(k crypto.Signer) (crypto.Signer, error) {
 		return rsa.GenerateKey(rand.Reader, p.N.BitLen())
 	}
 	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+}
+
+// ExplainTLS adds, to the error of a request to pkid whose server
+// certificate does not name the host of the CA URL (the usual mistake of a
+// first deployment: a CA made for localhost, reached as ca.internal), the
+// names it does carry and where they are set. Other errors it returns as
+// they are.
+func ExplainTLS(err error) error {
+	var he x509.HostnameError
+	if !errors.As(err, &he) || he.Certificate == nil {
+		return err
+	}
+	names := slices.Clone(he.Certificate.DNSNames)
+	for _, ip := range he.Certificate.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return fmt.Errorf("%w (pkid's server certificate is for %s: use one of those in the CA URL, or add %s to tls.dns_names or tls.ip_addresses in pkid.yaml and restart serve)", err, strings.Join(names, ", "), he.Host)
 }

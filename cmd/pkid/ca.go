@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"pkid/ca"
 	"pkid/internal/atomicfile"
+	"pkid/pkidclient"
 )
 
 func caCmd() *cobra.Command {
@@ -33,7 +35,7 @@ func caCmd() *cobra.Command {
 			if len(want) != 64 {
 				return usagef("--fingerprint must be a SHA-256 in hex (64 digits, colons allowed)")
 			}
-			root, err := bootstrapRoot(caURL, want)
+			root, served, err := bootstrapRoot(caURL, want)
 			if err != nil {
 				return err
 			}
@@ -47,6 +49,11 @@ func caCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(c.ErrOrStderr(), "trusted root %q saved to %s\n", root.Subject.CommonName, out)
+			if u, err := url.Parse(caURL); err == nil && served != nil {
+				if herr := served.VerifyHostname(u.Hostname()); herr != nil {
+					fmt.Fprintf(c.ErrOrStderr(), "warning: %v\n", pkidclient.ExplainTLS(herr))
+				}
+			}
 			return nil
 		},
 	}
@@ -61,8 +68,10 @@ func caCmd() *cobra.Command {
 // bootstrapRoot fetches /v1/ca/roots without verifying TLS (we do not yet
 // trust anything) and returns only the certificate whose SHA-256 matches:
 // the rest of the bundle is never trusted. The server's chain must then
-// verify under that root, or the answer came from someone else.
-func bootstrapRoot(caURL, want string) (*x509.Certificate, error) {
+// verify under that root, or the answer came from someone else. It also
+// returns the server's own certificate (nil over plain HTTP), so the
+// caller can say if later commands will not accept it for this URL.
+func bootstrapRoot(caURL, want string) (*x509.Certificate, *x509.Certificate, error) {
 	var served []*x509.Certificate
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		InsecureSkipVerify: true, // verified below against the fingerprint
@@ -74,19 +83,19 @@ func bootstrapRoot(caURL, want string) (*x509.Certificate, error) {
 	}}}
 	resp, err := hc.Get(strings.TrimSuffix(caURL, "/") + "/v1/ca/roots")
 	if err != nil {
-		return nil, fmt.Errorf("fetch roots: %w", err)
+		return nil, nil, fmt.Errorf("fetch roots: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("fetch roots: HTTP %d", resp.StatusCode)
+		return nil, nil, fmt.Errorf("fetch roots: HTTP %d", resp.StatusCode)
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	root, err := pickRoot(raw, want)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(served) > 0 {
 		pool := x509.NewCertPool()
@@ -96,10 +105,14 @@ func bootstrapRoot(caURL, want string) (*x509.Certificate, error) {
 			inter.AddCert(c)
 		}
 		if _, err := served[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter}); err != nil {
-			return nil, fmt.Errorf("the server's own certificate does not chain to the fingerprinted root: %w", err)
+			return nil, nil, fmt.Errorf("the server's own certificate does not chain to the fingerprinted root: %w", err)
 		}
 	}
-	return root, nil
+	var leaf *x509.Certificate
+	if len(served) > 0 {
+		leaf = served[0]
+	}
+	return root, leaf, nil
 }
 
 // pickRoot returns the one certificate of a PEM bundle (served by a server
