@@ -27,6 +27,7 @@ type issueBody struct {
 	DNSNames    []string `json:"dns_names"`
 	IPAddresses []string `json:"ip_addresses"`
 	URIs        []string `json:"uris"`
+	Emails      []string `json:"emails"`
 	TTL         string   `json:"ttl"`
 	KeyType     string   `json:"key_type"`
 }
@@ -130,7 +131,7 @@ func issueRequest(role string, tok *store.Token, b *issueBody) (*ca.IssueRequest
 	}
 	ir := &ca.IssueRequest{
 		SignRequest: ca.SignRequest{Role: role, TTL: ttl, Requester: requesterOf(tok), Via: store.ViaAPI, ExactNames: boundNames(tok)},
-		KeyType:     b.KeyType, CommonName: b.CommonName, DNSNames: b.DNSNames, URIs: b.URIs,
+		KeyType:     b.KeyType, CommonName: b.CommonName, DNSNames: b.DNSNames, URIs: b.URIs, Emails: b.Emails,
 	}
 	for _, ip := range b.IPAddresses {
 		a, err := netip.ParseAddr(ip)

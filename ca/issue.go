@@ -296,6 +296,8 @@ type IssueRequest struct {
 	DNSNames    []string
 	IPAddresses []net.IP
 	URIs        []string
+	// Emails are mailbox SANs, for roles with allowed_email_domains.
+	Emails []string
 }
 
 // Issue generates a key of the requested type, makes a request for the
@@ -333,15 +335,21 @@ func (a *Authority) PrepareIssue(ctx context.Context, req *IssueRequest) (*SignR
 	if !slices.Contains(role.KeyTypes, kt) {
 		return nil, nil, errs.New(errs.Forbidden, "key_type %s is not allowed by role %q (allowed: %s)", kt, role.Name, strings.Join(role.KeyTypes, ", "))
 	}
-	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: req.CommonName}, DNSNames: req.DNSNames, IPAddresses: req.IPAddresses}
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: req.CommonName}, DNSNames: req.DNSNames, IPAddresses: req.IPAddresses, EmailAddresses: req.Emails}
 	// Here the common name is "the" name of the certificate, as in Vault's
 	// issue endpoint: it joins the SANs rather than having to repeat one.
 	if cn := req.CommonName; cn != "" {
-		if ip := net.ParseIP(cn); ip != nil {
+		switch ip := net.ParseIP(cn); {
+		case ip != nil:
 			if !slices.ContainsFunc(tmpl.IPAddresses, ip.Equal) {
 				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 			}
-		} else if !slices.Contains(tmpl.DNSNames, cn) && !strings.Contains(cn, "://") {
+		case strings.Contains(cn, "://"):
+		case strings.Contains(cn, "@"):
+			if !slices.Contains(tmpl.EmailAddresses, cn) {
+				tmpl.EmailAddresses = append(tmpl.EmailAddresses, cn)
+			}
+		case !slices.Contains(tmpl.DNSNames, cn):
 			tmpl.DNSNames = append(tmpl.DNSNames, cn)
 		}
 	}
@@ -355,7 +363,7 @@ func (a *Authority) PrepareIssue(ctx context.Context, req *IssueRequest) (*SignR
 	// Check names and TTL before paying for a key (RSA-4096 takes
 	// seconds): the policy looks only at the key's type, so a stand-in of
 	// the same type serves.
-	pre := &policies.Request{CommonName: tmpl.Subject.CommonName, DNSNames: tmpl.DNSNames, URIs: tmpl.URIs, PublicKey: standIn(kt), TTL: req.TTL}
+	pre := &policies.Request{CommonName: tmpl.Subject.CommonName, DNSNames: tmpl.DNSNames, URIs: tmpl.URIs, Emails: tmpl.EmailAddresses, PublicKey: standIn(kt), TTL: req.TTL}
 	ips := make([]net.IP, 0, len(tmpl.IPAddresses))
 	for _, ip := range tmpl.IPAddresses {
 		if v4 := ip.To4(); v4 != nil {
@@ -397,7 +405,7 @@ func (a *Authority) PrepareIssue(ctx context.Context, req *IssueRequest) (*SignR
 		return nil, nil, fmt.Errorf("issue: %w", err)
 	}
 	csr := &x509.CertificateRequest{
-		Subject: tmpl.Subject, DNSNames: tmpl.DNSNames, IPAddresses: ips, URIs: tmpl.URIs,
+		Subject: tmpl.Subject, DNSNames: tmpl.DNSNames, IPAddresses: ips, URIs: tmpl.URIs, EmailAddresses: tmpl.EmailAddresses,
 		PublicKey: pub, PublicKeyAlgorithm: publicKeyAlgorithm(pub), RawSubjectPublicKeyInfo: spki,
 	}
 	sr := req.SignRequest

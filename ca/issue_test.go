@@ -566,6 +566,23 @@ func TestEmailCertificate(t *testing.T) {
 	if _, err := a.Sign(context.Background(), &ca.SignRequest{Role: "mail", CSR: csr}); errs.KindOf(err) != errs.RejectedIdentifier || !strings.Contains(err.Error(), "mail domain not allowed") {
 		t.Fatalf("fail/other mail domain: %v", err)
 	}
+	// Issue (the CA makes the key) takes mailboxes too: as SANs, or as
+	// the common name, which joins them as its SAN.
+	for _, req := range []*ca.IssueRequest{
+		{SignRequest: ca.SignRequest{Role: "mail"}, Emails: []string{"Ops.Team@Corp.Internal"}},
+		{SignRequest: ca.SignRequest{Role: "mail"}, CommonName: "Ops.Team@Corp.Internal"},
+	} {
+		iss, _, err := a.Issue(context.Background(), req)
+		if err != nil {
+			t.Fatalf("ok/issue %+v: %v", req, err)
+		}
+		if c := parsePEM(t, iss.PEM); len(c.EmailAddresses) != 1 || c.EmailAddresses[0] != "Ops.Team@corp.internal" || len(c.DNSNames) != 0 {
+			t.Fatalf("issue %+v: emails %v dns %v", req, c.EmailAddresses, c.DNSNames)
+		}
+	}
+	if _, _, err := a.Issue(context.Background(), &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "mail"}, Emails: []string{"ops@evil.example"}}); errs.KindOf(err) != errs.RejectedIdentifier {
+		t.Fatalf("fail/issue for another mail domain: %v", err)
+	}
 }
 
 // TestSerialsOfOneSecondAscend: serials carry the clock's millisecond, not

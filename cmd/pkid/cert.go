@@ -128,18 +128,20 @@ func certIssueCmd() *cobra.Command {
 				return usagef("give --cn NAME or at least one --san (a certificate needs a name; a SPIFFE ID alone, --san spiffe://..., makes an X.509-SVID)")
 			}
 			body := map[string]any{"common_name": cn, "ttl": ttl, "key_type": keyType}
-			var dns, ips, uris []string
+			var dns, ips, uris, emails []string
 			for _, s := range sans {
 				switch {
 				case strings.Contains(s, "://"):
 					uris = append(uris, s)
 				case isIP(s):
 					ips = append(ips, s)
+				case strings.Contains(s, "@"):
+					emails = append(emails, s)
 				default:
 					dns = append(dns, s)
 				}
 			}
-			body["dns_names"], body["ip_addresses"], body["uris"] = dns, ips, uris
+			body["dns_names"], body["ip_addresses"], body["uris"], body["emails"] = dns, ips, uris, emails
 			resp, err := f.request(c, "/v1/issue/"+role, tok, body, nil)
 			if err != nil {
 				return err
@@ -158,7 +160,7 @@ func certIssueCmd() *cobra.Command {
 	f.register(c, true)
 	c.Flags().StringVar(&role, "role", "", "role to issue under")
 	c.Flags().StringVar(&cn, "cn", "", "common name (also a SAN); may be left out when --san names the certificate")
-	c.Flags().StringArrayVar(&sans, "san", nil, "extra SAN: DNS name, IP or URI (repeatable)")
+	c.Flags().StringArrayVar(&sans, "san", nil, "extra SAN: DNS name, IP, URI or mailbox (repeatable)")
 	c.Flags().StringVar(&ttl, "ttl", "", "lifetime, e.g. 24h")
 	c.Flags().StringVar(&keyType, "key-type", "ec-p256", "key type the CA generates")
 	c.Flags().StringVar(&out, "out", "", "certificate file (default stdout)")

@@ -352,6 +352,11 @@ func TestUserFlow(t *testing.T) {
 	if r := pkid(t, env, "cert", "issue", "--ca-url", s.base, "--token", direct, "--role", "default", "--out", svid, "--key-out", svid+".key"); r.code != 2 || !strings.Contains(r.stderr, "give --cn NAME or at least one --san") {
 		t.Fatalf("issue without a name: %+v", r)
 	}
+	// A mailbox goes as an email SAN (the default role allows no mail
+	// domain, which is what the refusal says, not that '@' is no hostname).
+	if r := pkid(t, env, "cert", "issue", "--ca-url", s.base, "--token", direct, "--role", "default", "--cn", "m.internal", "--san", "ops@internal", "--out", svid, "--key-out", svid+".key"); r.code != 1 || !strings.Contains(r.stderr, `email "ops@internal": this role allows no email SANs`) {
+		t.Fatalf("issue with a mailbox: %+v", r)
+	}
 	// A certificate that cannot be written (its directory is gone) fails
 	// the command and leaves the old key in place: the pair stays a pair.
 	oldKey, _ := os.ReadFile(key)
