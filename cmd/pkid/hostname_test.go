@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -18,14 +19,15 @@ import (
 // every later command fails, saying which names the certificate has and
 // where they are set.
 func TestCAURLNotInServerCert(t *testing.T) {
-	var rootPEM []byte
+	var rootPEM atomic.Pointer[[]byte]
 	fake := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write(rootPEM)
+		w.Write(*rootPEM.Load())
 	}))
 	defer fake.Close()
 	// httptest's certificate is self-signed for example.com, 127.0.0.1 and
 	// ::1: its own root, and not for "localhost".
-	rootPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: fake.Certificate().Raw})
+	root := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: fake.Certificate().Raw})
+	rootPEM.Store(&root)
 	sum := sha256.Sum256(fake.Certificate().Raw)
 	byName := strings.Replace(fake.URL, "127.0.0.1", "localhost", 1)
 	home := t.TempDir()
