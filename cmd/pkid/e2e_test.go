@@ -571,6 +571,17 @@ func TestExitCodes(t *testing.T) {
 			t.Fatalf("token create %v: %+v", tc.args, r)
 		}
 	}
+	// An unknown key type is bad usage, told before anything is written.
+	bad := filepath.Join(t.TempDir(), "bad")
+	if r := pkid(t, nil, "init", "--dir", bad, "--key-type", "rsa-1024"); r.code != 2 || !strings.Contains(r.stderr, "want one of ec-p256") {
+		t.Fatalf("init with an unknown key type: %+v", r)
+	}
+	if _, err := os.Stat(bad); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("init with an unknown key type left %s: %v", bad, err)
+	}
+	if r := pkid(t, nil, "ca", "rotate-intermediate", "--dir", bad, "--key-type", "ec-p521"); r.code != 2 || !strings.Contains(r.stderr, "want one of ec-p256") {
+		t.Fatalf("rotate-intermediate with an unknown key type: %+v", r)
+	}
 	if r := pkid(t, nil, "token"); r.code != 2 || !strings.Contains(r.stderr, "create") {
 		t.Fatalf("a group without its subcommand: %+v", r)
 	}

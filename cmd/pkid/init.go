@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"pkid/ca"
 	"pkid/config"
 	"pkid/internal/atomicfile"
+	"pkid/policies"
 )
 
 type initFlags struct {
@@ -62,6 +64,9 @@ func initCmd() *cobra.Command {
 func runInit(c *cobra.Command, f *initFlags) error {
 	if (f.passwordFile == "") != (f.rootPasswordFile == "") {
 		return usagef("give both --password-file and --root-password-file, or neither")
+	}
+	if !slices.Contains(policies.KnownKeyTypes, f.keyType) {
+		return usagef("--key-type %q: want one of %s", f.keyType, strings.Join(policies.KnownKeyTypes, ", "))
 	}
 	var constraints []netip.Prefix
 	for _, s := range f.permittedIPs {

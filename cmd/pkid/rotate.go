@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +19,7 @@ import (
 	"pkid/ca"
 	"pkid/config"
 	"pkid/internal/atomicfile"
+	"pkid/policies"
 )
 
 func rotateIntermediateCmd() *cobra.Command {
@@ -38,6 +41,9 @@ ca.intermediate_key is set to that URI; a retired key in a token stays there,
 its URI kept in D/secrets/retired/<issuer>.uri.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if keyType != "" && !slices.Contains(policies.KnownKeyTypes, keyType) {
+				return usagef("--key-type %q: want one of %s", keyType, strings.Join(policies.KnownKeyTypes, ", "))
+			}
 			cfg, err := loadConfig("", dir)
 			if err != nil {
 				return err
