@@ -152,7 +152,7 @@ func TestInit(t *testing.T) {
 	if inter, _ := ca.LoadCertificate(filepath.Join(nc, "certs/intermediate.crt")); len(inter.PermittedDNSDomains) != 1 || inter.PermittedDNSDomains[0] != "internal" || len(inter.PermittedIPRanges) != 1 || inter.PermittedIPRanges[0].String() != "10.0.0.0/8" || !inter.PermittedDNSDomainsCritical {
 		t.Fatalf("intermediate's name constraints: %v %v", inter.PermittedDNSDomains, inter.PermittedIPRanges)
 	}
-	if r := pkid(t, nil, "init", "--dir", t.TempDir(), "--key-type", "dsa"); r.code != 1 || !strings.Contains(r.stderr, "unknown key type") {
+	if r := pkid(t, nil, "init", "--dir", t.TempDir(), "--key-type", "dsa"); r.code != 2 || !strings.Contains(r.stderr, `--key-type "dsa": want one of`) {
 		t.Fatalf("bad key type: %+v", r)
 	}
 	// Flags that would make a pkid.yaml serve refuses are refused before
