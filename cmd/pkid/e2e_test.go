@@ -565,6 +565,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"--role", "default", "--names", "a.internal"}, "add --once"},
 		{[]string{"--role", "default", "--once", "--names", "a.internal", "--admin"}, "cannot be --admin"},
 		{[]string{"--role", "default", "--ttl", "-1h"}, "want a positive duration"},
+		{[]string{"--role", "default", "--once", "--names", "a.internal,"}, `--names "a.internal," holds an empty name`},
 	} {
 		r := pkid(t, nil, append([]string{"token", "create", "--config", "/nonexistent/pkid.yaml"}, tc.args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, "nonexistent") {

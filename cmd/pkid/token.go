@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,8 @@ func tokenFlagsUsage(o api.TokenOptions) error {
 		return usagef("an enrollment (--once) token must be bound to --names")
 	case !o.Once && len(o.Names) > 0:
 		return usagef("--names binds single-use enrollment tokens only; add --once")
+	case slices.ContainsFunc(o.Names, func(n string) bool { return strings.TrimSpace(n) == "" }):
+		return usagef("--names %q holds an empty name", strings.Join(o.Names, ","))
 	case o.Once && o.Admin:
 		return usagef("an enrollment (--once) token is for one certificate and cannot be --admin")
 	case o.TTL < 0:
