@@ -7,10 +7,30 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"pkid/config"
 	"pkid/policies"
 )
+
+// intermediateWarnBefore is how long before the intermediate's notAfter
+// /healthz starts warning: time to make and roll out a new hierarchy.
+const intermediateWarnBefore = 60 * 24 * time.Hour
+
+// IntermediateValidityWarnings says what /healthz warns about the
+// intermediate's validity at now: that it is not valid yet (this machine's
+// clock is behind the one that made it, by more than the minute init
+// backdates it: every client refuses what it issues until then), or that
+// it ends within intermediateWarnBefore.
+func IntermediateValidityWarnings(inter *x509.Certificate, now time.Time) []string {
+	switch {
+	case now.Before(inter.NotBefore):
+		return []string{fmt.Sprintf("the intermediate is valid only from %s, and this machine's clock reads %s: clients refuse every certificate it issues until then; set this clock right (NTP)", inter.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))}
+	case inter.NotAfter.Sub(now) < intermediateWarnBefore:
+		return []string{fmt.Sprintf("the intermediate expires at %s: certificates end then at the latest and nothing is issued after; replace it before with pkid ca rotate-intermediate (its certificates stay checkable and renewable)", inter.NotAfter.UTC().Format(time.RFC3339))}
+	}
+	return nil
+}
 
 // ServerNamesOutside says which of the config's tls names the
 // intermediate's name constraints do not allow, or "" if none: serve could

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"pkid/config"
 	"pkid/policies"
@@ -29,5 +30,29 @@ func TestRoleWarnings(t *testing.T) {
 		if got := lastAddr(netip.MustParsePrefix(p)).String(); got != want {
 			t.Errorf("lastAddr(%s) = %s, want %s", p, got, want)
 		}
+	}
+}
+
+// TestIntermediateValidityWarnings: /healthz warns while the intermediate
+// is not valid yet (this clock behind the one that made it: clients refuse
+// all it issues) and within 60 days of its end; not in between.
+func TestIntermediateValidityWarnings(t *testing.T) {
+	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	inter := &x509.Certificate{NotBefore: from, NotAfter: from.AddDate(5, 0, 0)}
+	for _, tc := range []struct {
+		name string
+		now  time.Time
+		want string
+	}{
+		{"fail/clock behind the intermediate", from.Add(-5 * time.Minute), "the intermediate is valid only from 2026-01-01T00:00:00Z, and this machine's clock reads 2025-12-31T23:55:00Z"},
+		{"ok/valid, far from its end", from.Add(time.Hour), ""},
+		{"fail/within 60 days of its end", inter.NotAfter.Add(-30 * 24 * time.Hour), "the intermediate expires at 2031-01-01T00:00:00Z"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := IntermediateValidityWarnings(inter, tc.now)
+			if tc.want == "" && len(got) != 0 || tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)) {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -92,6 +92,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	for _, w := range RoleWarnings(cfg, inter) {
 		log.Warn("role", "warning", w) // the config's choice: logged, not a health warning
 	}
+	for _, w := range IntermediateValidityWarnings(inter, o.Clock.Now()) {
+		log.Warn("intermediate", "warning", w) // /healthz says it for as long as it holds
+	}
 	templates, err := ReadTemplates(cfg)
 	if err != nil {
 		return err
@@ -156,9 +159,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 				h["status"] = "halted" // serving CRLs and OCSP, issuing nothing
 				w = []string{why}      // the root CRL's own warnings no longer matter
 			}
-			if end := authority.Intermediate().NotAfter; end.Sub(o.Clock.Now()) < intermediateWarnBefore {
-				w = append(w, fmt.Sprintf("the intermediate expires at %s: certificates end then at the latest and nothing is issued after; replace it before with pkid ca rotate-intermediate (its certificates stay checkable and renewable)", end.UTC().Format(time.RFC3339)))
-			}
+			w = append(w, IntermediateValidityWarnings(authority.Intermediate(), o.Clock.Now())...)
 			w = append(w, startWarnings...)
 			if at, err := st.WriteFailure(); err != nil {
 				if h["status"] == nil {
@@ -301,9 +302,6 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	return runErr
 }
 
-// intermediateWarnBefore is how long before the intermediate's notAfter
-// /healthz starts warning: time to make and roll out a new hierarchy.
-const intermediateWarnBefore = 60 * 24 * time.Hour
 
 // NewEAB builds the external-account-binding keeper whose sealing key
 // derives from the intermediate's passphrase file.
