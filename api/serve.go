@@ -302,7 +302,6 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	return runErr
 }
 
-
 // NewEAB builds the external-account-binding keeper whose sealing key
 // derives from the intermediate's passphrase file.
 func NewEAB(cfg *config.Config, st store.ACMEStore, clock ca.Clock) (*acme.EAB, error) {
