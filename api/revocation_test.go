@@ -227,16 +227,23 @@ func TestOCSPCacheHeaders(t *testing.T) {
 		}
 		return g, h
 	}
+	// RFC 5019 §6.2: max-age=N, public, no-transform, must-revalidate.
 	maxAge := func(h http.Header) int {
-		n, err := strconv.Atoi(strings.TrimPrefix(h.Get("Cache-Control"), "public, max-age="))
-		if err != nil {
+		age, rest, ok := strings.Cut(strings.TrimPrefix(h.Get("Cache-Control"), "max-age="), ", ")
+		n, err := strconv.Atoi(age)
+		if !ok || err != nil || rest != "public, no-transform, must-revalidate" {
 			return -1
 		}
 		return n
 	}
 	t.Run("ok/long-lived: five minutes", func(t *testing.T) {
-		if _, h := get(t, "1h"); maxAge(h) != 300 || h.Get("ETag") == "" {
+		g, h := get(t, "1h")
+		if maxAge(h) != 300 || h.Get("ETag") == "" {
 			t.Fatalf("Cache-Control %q ETag %q", h.Get("Cache-Control"), h.Get("ETag"))
+		}
+		// Last-Modified is thisUpdate and Expires nextUpdate (§6.2).
+		if h.Get("Last-Modified") != g.ThisUpdate.UTC().Format(http.TimeFormat) || h.Get("Expires") != g.NextUpdate.UTC().Format(http.TimeFormat) {
+			t.Fatalf("Last-Modified %q Expires %q; thisUpdate %s nextUpdate %s", h.Get("Last-Modified"), h.Get("Expires"), g.ThisUpdate, g.NextUpdate)
 		}
 	})
 	t.Run("ok/expires in 2 minutes: until nextUpdate", func(t *testing.T) {

@@ -73,6 +73,7 @@ const responderLife = 30 * 24 * time.Hour
 
 type ocspEntry struct {
 	der     []byte
+	this    time.Time // the answer's thisUpdate
 	next    time.Time // the answer's nextUpdate
 	refresh time.Time
 }
@@ -245,44 +246,45 @@ func (o *OCSPResponder) keep(key string, e ocspEntry, gen uint64) {
 // Respond answers one DER request; malformed input gets the
 // malformedRequest status, a request for another issuer unauthorized.
 func (o *OCSPResponder) Respond(ctx context.Context, reqDER []byte) []byte {
-	der, _ := o.RespondUntil(ctx, reqDER)
+	der, _, _ := o.RespondUntil(ctx, reqDER)
 	return der
 }
 
-// RespondUntil is Respond that also returns the answer's nextUpdate (zero
-// for an error status), which bounds how long an HTTP cache may keep it
-// (RFC 5019 §6.2).
-func (o *OCSPResponder) RespondUntil(ctx context.Context, reqDER []byte) ([]byte, time.Time) {
+// RespondUntil is Respond that also returns the answer's thisUpdate and
+// nextUpdate (zero for an error status): the HTTP edge sends them as
+// Last-Modified and Expires, and nextUpdate bounds how long a cache may
+// keep the answer (RFC 5019 §6.2).
+func (o *OCSPResponder) RespondUntil(ctx context.Context, reqDER []byte) ([]byte, time.Time, time.Time) {
 	req, err := ocsp.ParseRequest(reqDER)
 	if err != nil {
-		return ocsp.MalformedRequestErrorResponse, time.Time{}
+		return ocsp.MalformedRequestErrorResponse, time.Time{}, time.Time{}
 	}
 	if !bytes.Equal(o.nameHash[req.HashAlgorithm], req.IssuerNameHash) || !bytes.Equal(o.keyHash[req.HashAlgorithm], req.IssuerKeyHash) {
-		return ocsp.UnauthorizedErrorResponse, time.Time{}
+		return ocsp.UnauthorizedErrorResponse, time.Time{}, time.Time{}
 	}
 	serial := SerialString(req.SerialNumber)
 	key := cacheKey(req.HashAlgorithm, serial)
 	now := o.a.d.Clock.Now()
 	e, gen := o.cached(key, now)
 	if e.der != nil {
-		return e.der, e.next
+		return e.der, e.this, e.next
 	}
-	der, next, err := o.sign(ctx, req, serial, now)
+	der, this, next, err := o.sign(ctx, req, serial, now)
 	if err != nil {
 		o.a.d.Log.Error("ocsp", "serial", serial, "err", err)
-		return ocsp.InternalErrorErrorResponse, time.Time{}
+		return ocsp.InternalErrorErrorResponse, time.Time{}, time.Time{}
 	}
-	e = ocspEntry{der: der, next: next, refresh: now.Add(ocspValidity / 2)}
+	e = ocspEntry{der: der, this: this, next: next, refresh: now.Add(ocspValidity / 2)}
 	if next.Before(e.refresh) { // the certificate expires first: its next answer has the full hour
 		e.refresh = next
 	}
 	o.keep(key, e, gen)
-	return der, next
+	return der, this, next
 }
 
 // sign signs the answer for serial as the store has it at now, and returns
-// it with its nextUpdate.
-func (o *OCSPResponder) sign(ctx context.Context, req *ocsp.Request, serial string, now time.Time) ([]byte, time.Time, error) {
+// it with its thisUpdate and nextUpdate.
+func (o *OCSPResponder) sign(ctx context.Context, req *ocsp.Request, serial string, now time.Time) ([]byte, time.Time, time.Time, error) {
 	this := now.UTC().Truncate(time.Minute)
 	tmpl := ocsp.Response{
 		SerialNumber: new(big.Int).Set(req.SerialNumber), IssuerHash: req.HashAlgorithm,
@@ -293,7 +295,7 @@ func (o *OCSPResponder) sign(ctx context.Context, req *ocsp.Request, serial stri
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		return nil, time.Time{}, err
+		return nil, time.Time{}, time.Time{}, err
 	case rec.Issuer != o.a.issuerID:
 	case rec.Status == store.StatusRevoked:
 		tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, rec.RevokedAt.UTC(), Reasons[rec.Reason]
@@ -307,7 +309,7 @@ func (o *OCSPResponder) sign(ctx context.Context, req *ocsp.Request, serial stri
 		tmpl.Certificate = k.cert
 	}
 	der, err := ocsp.CreateResponse(o.a.d.Intermediate, k.cert, tmpl, k.signer)
-	return der, tmpl.NextUpdate, err
+	return der, this, tmpl.NextUpdate, err
 }
 
 // nextUpdate is an answer's nextUpdate for a certificate that expires at
