@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ocsp"
+
+	"pkid/ca"
 )
 
 // ocspMaxAge is how long relying parties and caches may keep a GET answer:
@@ -28,7 +30,7 @@ func (s *Server) ocspGet(w http.ResponseWriter, r *http.Request) {
 	raw := strings.TrimPrefix(r.URL.EscapedPath(), "/ocsp/")
 	unescaped, err := url.PathUnescape(raw)
 	if err != nil {
-		s.writeOCSP(w, ocsp.MalformedRequestErrorResponse, time.Time{}, time.Time{})
+		s.writeOCSP(w, ca.OCSPAnswer{DER: ocsp.MalformedRequestErrorResponse})
 		return
 	}
 	der, err := base64.StdEncoding.DecodeString(unescaped)
@@ -36,26 +38,25 @@ func (s *Server) ocspGet(w http.ResponseWriter, r *http.Request) {
 		der, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(unescaped, "="))
 	}
 	if err != nil {
-		s.writeOCSP(w, ocsp.MalformedRequestErrorResponse, time.Time{}, time.Time{})
+		s.writeOCSP(w, ca.OCSPAnswer{DER: ocsp.MalformedRequestErrorResponse})
 		return
 	}
-	resp, this, next := s.ocsp(r.Context(), der)
-	s.writeOCSP(w, resp, this, next)
+	s.writeOCSP(w, s.ocsp(r.Context(), der))
 }
 
 // ocsp answers from the current intermediate's responder, or, for a
 // request naming a retired intermediate (which the current one answers
 // "unauthorized"), from that one's.
-func (s *Server) ocsp(ctx context.Context, der []byte) ([]byte, time.Time, time.Time) {
-	resp, this, next := s.opts.OCSP.RespondUntil(ctx, der)
-	if bytes.Equal(resp, ocsp.UnauthorizedErrorResponse) {
+func (s *Server) ocsp(ctx context.Context, der []byte) ca.OCSPAnswer {
+	ans := s.opts.OCSP.Answer(ctx, der)
+	if bytes.Equal(ans.DER, ocsp.UnauthorizedErrorResponse) {
 		for _, ri := range s.opts.Retired {
-			if r, t, n := ri.OCSP.RespondUntil(ctx, der); !bytes.Equal(r, ocsp.UnauthorizedErrorResponse) {
-				return r, t, n
+			if a := ri.OCSP.Answer(ctx, der); !bytes.Equal(a.DER, ocsp.UnauthorizedErrorResponse) {
+				return a
 			}
 		}
 	}
-	return resp, this, next
+	return ans
 }
 
 func (s *Server) ocspPost(w http.ResponseWriter, r *http.Request) {
@@ -64,25 +65,25 @@ func (s *Server) ocspPost(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	resp, _, _ := s.ocsp(r.Context(), der)
-	s.writeOCSP(w, resp, time.Time{}, time.Time{}) // POST answers are not cached
+	s.writeOCSP(w, ca.OCSPAnswer{DER: s.ocsp(r.Context(), der).DER}) // POST answers are not cached
 }
 
-// writeOCSP sends an answer that HTTP caches may keep until next at the
-// latest, with RFC 5019 §6.2's headers (Last-Modified thisUpdate, Expires
-// nextUpdate; max-age, which caches obey first, at most ocspMaxAge); a
-// zero next (a POST, an error status) is not to be cached.
-func (s *Server) writeOCSP(w http.ResponseWriter, der []byte, this, next time.Time) {
+// writeOCSP sends an answer that HTTP caches may keep until its
+// nextUpdate at the latest, with RFC 5019 §6.2's headers (Last-Modified
+// thisUpdate, Expires nextUpdate; max-age, which caches obey first, at
+// most ocspMaxAge); a zero nextUpdate (a POST, an error status) is not to
+// be cached.
+func (s *Server) writeOCSP(w http.ResponseWriter, a ca.OCSPAnswer) {
 	w.Header().Set("Content-Type", "application/ocsp-response")
-	age := min(ocspMaxAge, next.Sub(s.opts.Clock.Now())) / time.Second
+	age := min(ocspMaxAge, a.NextUpdate.Sub(s.opts.Clock.Now())) / time.Second
 	if age > 0 {
-		sum := sha256.Sum256(der)
+		sum := sha256.Sum256(a.DER)
 		w.Header().Set("Cache-Control", "max-age="+strconv.Itoa(int(age))+", public, no-transform, must-revalidate")
-		w.Header().Set("Last-Modified", this.UTC().Format(http.TimeFormat))
-		w.Header().Set("Expires", next.UTC().Format(http.TimeFormat))
+		w.Header().Set("Last-Modified", a.ThisUpdate.UTC().Format(http.TimeFormat))
+		w.Header().Set("Expires", a.NextUpdate.UTC().Format(http.TimeFormat))
 		w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:16])+`"`)
 	} else {
 		w.Header().Set("Cache-Control", "no-store")
 	}
-	w.Write(der)
+	w.Write(a.DER)
 }

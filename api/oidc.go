@@ -3,11 +3,9 @@ package api
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"pkid/config"
 	"pkid/errs"
 	"pkid/policies"
 	"pkid/store"
@@ -26,8 +25,19 @@ import (
 // waiting on an issuer that is down.
 const discoveryRetry = 10 * time.Second
 
-// oidcSigningAlgs are the token signature algorithms a role accepts.
-var oidcSigningAlgs = []string{oidc.RS256, oidc.ES256, oidc.ES384, oidc.PS256, oidc.EdDSA}
+// oidcAlgs are the token signature algorithms a role accepts, as go-jose
+// names them (issuerKeys parses with them) and as go-oidc's Config takes
+// them.
+var (
+	oidcAlgs        = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.ES384, jose.PS256, jose.EdDSA}
+	oidcSigningAlgs = func() []string {
+		s := make([]string, len(oidcAlgs))
+		for i, a := range oidcAlgs {
+			s[i] = string(a)
+		}
+		return s
+	}()
+)
 
 // oidcVerifiers holds one trust per (issuer, audience, CA file), so a role
 // reloaded with the same trust keeps its verifier and keys, and one with a
@@ -101,14 +111,9 @@ func (t *oidcTrust) discover(trust policies.OIDCTrust, now func() time.Time) {
 	defer func() { t.at = now() }()
 	hc := &http.Client{Timeout: 10 * time.Second}
 	if trust.CAFile != "" {
-		raw, err := os.ReadFile(trust.CAFile)
+		pool, err := config.LoadCertPool(trust.CAFile)
 		if err != nil {
 			t.err = errs.Wrap(errs.Internal, err, "oidc ca_file")
-			return
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(raw) {
-			t.err = errs.New(errs.Internal, "oidc ca_file %s holds no PEM certificate", trust.CAFile)
 			return
 		}
 		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, Proxy: http.ProxyFromEnvironment}
@@ -125,11 +130,7 @@ func (t *oidcTrust) discover(trust policies.OIDCTrust, now func() time.Time) {
 		t.err = fmt.Errorf("its discovery document names no jwks_uri")
 		return
 	}
-	algs := make([]jose.SignatureAlgorithm, len(oidcSigningAlgs))
-	for i, a := range oidcSigningAlgs {
-		algs[i] = jose.SignatureAlgorithm(a)
-	}
-	t.keys = &issuerKeys{url: meta.JWKS, hc: hc, now: now, algs: algs}
+	t.keys = &issuerKeys{url: meta.JWKS, hc: hc, now: now, algs: oidcAlgs}
 	t.v = oidc.NewVerifier(trust.Issuer, t.keys, &oidc.Config{ClientID: trust.Audience, SupportedSigningAlgs: oidcSigningAlgs, Now: now})
 }
 

@@ -57,42 +57,39 @@ func (k *issuerKeys) prepare(ctx context.Context, raw string) error {
 		return nil
 	}
 	kid := jws.Signatures[0].Header.KeyID
-	k.mu.Lock()
 	for {
+		k.mu.Lock()
 		if k.holds(kid) {
 			k.mu.Unlock()
 			return nil
 		}
-		if ch := k.inflight; ch != nil {
-			k.mu.Unlock()
-			select {
-			case <-ctx.Done():
-				return errs.Wrap(errs.Unavailable, ctx.Err(), "gave up waiting for the OIDC issuer's keys")
-			case <-ch:
+		ch := k.inflight
+		if ch == nil {
+			if since := k.now().Sub(k.tried); !k.tried.IsZero() && since < keyRefetchGap {
+				// Fetched lately (perhaps just now, for this token): the
+				// key is not published, or the issuer could not be reached.
+				fetchErr := k.err
+				k.mu.Unlock()
+				if fetchErr == nil {
+					return nil // VerifySignature names the unknown key id
+				}
+				e := errs.New(errs.Unavailable, "the OIDC issuer's keys (%s) could not be fetched, so the token cannot be checked: %v", k.url, fetchErr)
+				e.RetryAfter = max(keyRefetchGap-since, time.Second)
+				return e
 			}
-			k.mu.Lock()
-			if k.holds(kid) || k.err != nil {
-				break
-			}
-			continue // a fetch ended without the key: the gap decides
+			ch = make(chan struct{})
+			k.inflight = ch
+			// The fetch is the issuer's, not this request's: a client that
+			// goes away must not cancel it for the others waiting.
+			go k.fetch(ch)
 		}
-		if since := k.now().Sub(k.tried); !k.tried.IsZero() && since < keyRefetchGap {
-			break
+		k.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return errs.Wrap(errs.Unavailable, ctx.Err(), "gave up waiting for the OIDC issuer's keys")
+		case <-ch:
 		}
-		ch := make(chan struct{})
-		k.inflight = ch
-		// The fetch is the issuer's, not this request's: a client that
-		// goes away must not cancel it for the others waiting.
-		go k.fetch(ch)
 	}
-	defer k.mu.Unlock()
-	if k.err != nil && !k.holds(kid) {
-		wait := keyRefetchGap - k.now().Sub(k.tried)
-		e := errs.New(errs.Unavailable, "the OIDC issuer's keys (%s) could not be fetched, so the token cannot be checked: %v", k.url, k.err)
-		e.RetryAfter = max(wait, time.Second)
-		return e
-	}
-	return nil
 }
 
 // holds reports whether a key for kid is held ("" asks for any key, as a

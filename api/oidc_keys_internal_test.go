@@ -107,7 +107,7 @@ func FuzzIssuerKeys(f *testing.F) {
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
 	f.Add("a.b.c")
 	f.Add("..")
-	algs := []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.ES384, jose.PS256, jose.EdDSA}
+	algs := oidcAlgs
 	f.Fuzz(func(t *testing.T, raw string) {
 		k := &issuerKeys{url: "https://issuer.invalid/jwks", now: time.Now, algs: algs, keys: []jose.JSONWebKey{pub}, tried: time.Now()}
 		if err := k.prepare(context.Background(), raw); err != nil && !strings.Contains(err.Error(), "could not be fetched") {

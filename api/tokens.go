@@ -82,38 +82,44 @@ func CreateToken(ctx context.Context, st store.Store, now time.Time, roles map[s
 	return id + "." + secret, t, nil
 }
 
+// ValidateTokenOptions refuses options that make no token, whatever the
+// CA's roles (Malformed): the CLI tells them as bad usage before it reads
+// a config, and CreateToken checks them again.
+func ValidateTokenOptions(o TokenOptions) error {
+	switch {
+	case len(o.Roles) == 0 && !o.Admin:
+		return errs.New(errs.Malformed, "a token needs at least one role (or --admin)")
+	case o.Once && len(o.Names) == 0:
+		return errs.New(errs.Malformed, "an enrollment (--once) token must be bound to --names")
+	case !o.Once && len(o.Names) > 0:
+		return errs.New(errs.Malformed, "--names binds single-use enrollment tokens only; add --once")
+	case slices.ContainsFunc(o.Names, func(n string) bool { return strings.TrimSpace(n) == "" }):
+		return errs.New(errs.Malformed, "--names %q holds an empty name", strings.Join(o.Names, ","))
+	case o.Once && o.Admin:
+		return errs.New(errs.Malformed, "an enrollment (--once) token is for one certificate and cannot be --admin")
+	case o.TTL < 0:
+		return errs.New(errs.Malformed, "ttl %s: want a positive duration", o.TTL)
+	}
+	return nil
+}
+
 // checkTokenOptions refuses options no token should have, and writes an
 // enrollment token's names as its certificate will carry them.
 func checkTokenOptions(roles map[string]*policies.Role, o *TokenOptions) error {
-	if len(o.Roles) == 0 && !o.Admin {
-		return errs.New(errs.Malformed, "a token needs at least one role (or --admin)")
-	}
 	for _, r := range o.Roles {
 		if roles[r] == nil {
 			return errs.New(errs.NotFound, "unknown role %q", r)
 		}
 	}
-	if o.Once && len(o.Names) == 0 {
-		return errs.New(errs.Malformed, "an enrollment (--once) token must be bound to --names")
-	}
-	if !o.Once && len(o.Names) > 0 {
-		return errs.New(errs.Malformed, "--names binds single-use enrollment tokens only; add --once")
-	}
-	if o.Once && o.Admin {
-		return errs.New(errs.Malformed, "an enrollment (--once) token is for one certificate and cannot be --admin")
-	}
-	if o.TTL < 0 {
-		return errs.New(errs.Malformed, "ttl must be positive")
+	if err := ValidateTokenOptions(*o); err != nil {
+		return err
 	}
 	if !o.Once {
 		return nil
 	}
 	names := make([]string, 0, len(o.Names))
 	for _, n := range o.Names {
-		if n = policies.RecordedName(strings.TrimSpace(n)); n == "" {
-			return errs.New(errs.Malformed, "--names holds an empty name")
-		}
-		if !slices.Contains(names, n) {
+		if n = policies.RecordedName(strings.TrimSpace(n)); !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}

@@ -71,10 +71,17 @@ type responderKey struct {
 // renewed at two thirds of it.
 const responderLife = 30 * 24 * time.Hour
 
+// OCSPAnswer is a DER response with the times an HTTP cache needs: the
+// edge sends them as Last-Modified and Expires, and NextUpdate bounds how
+// long a cache may keep it (RFC 5019 §6.2). Both are zero for an error
+// status, which is not to be cached.
+type OCSPAnswer struct {
+	DER                    []byte
+	ThisUpdate, NextUpdate time.Time
+}
+
 type ocspEntry struct {
-	der     []byte
-	this    time.Time // the answer's thisUpdate
-	next    time.Time // the answer's nextUpdate
+	OCSPAnswer
 	refresh time.Time
 }
 
@@ -246,45 +253,40 @@ func (o *OCSPResponder) keep(key string, e ocspEntry, gen uint64) {
 // Respond answers one DER request; malformed input gets the
 // malformedRequest status, a request for another issuer unauthorized.
 func (o *OCSPResponder) Respond(ctx context.Context, reqDER []byte) []byte {
-	der, _, _ := o.RespondUntil(ctx, reqDER)
-	return der
+	return o.Answer(ctx, reqDER).DER
 }
 
-// RespondUntil is Respond that also returns the answer's thisUpdate and
-// nextUpdate (zero for an error status): the HTTP edge sends them as
-// Last-Modified and Expires, and nextUpdate bounds how long a cache may
-// keep the answer (RFC 5019 §6.2).
-func (o *OCSPResponder) RespondUntil(ctx context.Context, reqDER []byte) ([]byte, time.Time, time.Time) {
+// Answer is Respond with the answer's thisUpdate and nextUpdate.
+func (o *OCSPResponder) Answer(ctx context.Context, reqDER []byte) OCSPAnswer {
 	req, err := ocsp.ParseRequest(reqDER)
 	if err != nil {
-		return ocsp.MalformedRequestErrorResponse, time.Time{}, time.Time{}
+		return OCSPAnswer{DER: ocsp.MalformedRequestErrorResponse}
 	}
 	if !bytes.Equal(o.nameHash[req.HashAlgorithm], req.IssuerNameHash) || !bytes.Equal(o.keyHash[req.HashAlgorithm], req.IssuerKeyHash) {
-		return ocsp.UnauthorizedErrorResponse, time.Time{}, time.Time{}
+		return OCSPAnswer{DER: ocsp.UnauthorizedErrorResponse}
 	}
 	serial := SerialString(req.SerialNumber)
 	key := cacheKey(req.HashAlgorithm, serial)
 	now := o.a.d.Clock.Now()
 	e, gen := o.cached(key, now)
-	if e.der != nil {
-		return e.der, e.this, e.next
+	if e.DER != nil {
+		return e.OCSPAnswer
 	}
-	der, this, next, err := o.sign(ctx, req, serial, now)
+	ans, err := o.sign(ctx, req, serial, now)
 	if err != nil {
 		o.a.d.Log.Error("ocsp", "serial", serial, "err", err)
-		return ocsp.InternalErrorErrorResponse, time.Time{}, time.Time{}
+		return OCSPAnswer{DER: ocsp.InternalErrorErrorResponse}
 	}
-	e = ocspEntry{der: der, this: this, next: next, refresh: now.Add(ocspValidity / 2)}
-	if next.Before(e.refresh) { // the certificate expires first: its next answer has the full hour
-		e.refresh = next
+	e = ocspEntry{OCSPAnswer: ans, refresh: now.Add(ocspValidity / 2)}
+	if ans.NextUpdate.Before(e.refresh) { // the certificate expires first: its next answer has the full hour
+		e.refresh = ans.NextUpdate
 	}
 	o.keep(key, e, gen)
-	return der, this, next
+	return ans
 }
 
-// sign signs the answer for serial as the store has it at now, and returns
-// it with its thisUpdate and nextUpdate.
-func (o *OCSPResponder) sign(ctx context.Context, req *ocsp.Request, serial string, now time.Time) ([]byte, time.Time, time.Time, error) {
+// sign signs the answer for serial as the store has it at now.
+func (o *OCSPResponder) sign(ctx context.Context, req *ocsp.Request, serial string, now time.Time) (OCSPAnswer, error) {
 	this := now.UTC().Truncate(time.Minute)
 	tmpl := ocsp.Response{
 		SerialNumber: new(big.Int).Set(req.SerialNumber), IssuerHash: req.HashAlgorithm,
@@ -295,7 +297,7 @@ func (o *OCSPResponder) sign(ctx context.Context, req *ocsp.Request, serial stri
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		return nil, time.Time{}, time.Time{}, err
+		return OCSPAnswer{}, err
 	case rec.Issuer != o.a.issuerID:
 	case rec.Status == store.StatusRevoked:
 		tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, rec.RevokedAt.UTC(), Reasons[rec.Reason]
@@ -309,7 +311,7 @@ func (o *OCSPResponder) sign(ctx context.Context, req *ocsp.Request, serial stri
 		tmpl.Certificate = k.cert
 	}
 	der, err := ocsp.CreateResponse(o.a.d.Intermediate, k.cert, tmpl, k.signer)
-	return der, this, tmpl.NextUpdate, err
+	return OCSPAnswer{DER: der, ThisUpdate: this, NextUpdate: tmpl.NextUpdate}, err
 }
 
 // nextUpdate is an answer's nextUpdate for a certificate that expires at

@@ -15,16 +15,16 @@ func TestOCSPCacheRevocationRace(t *testing.T) {
 	key := cacheKey(crypto.SHA1, "abc")
 	_, gen := o.cached(key, now) // a request misses and reads "good"
 	o.forget("abc")              // the revocation commits meanwhile
-	o.keep(key, ocspEntry{der: []byte("good"), refresh: now.Add(ocspValidity / 2)}, gen)
-	if e, _ := o.cached(key, now); e.der != nil {
-		t.Fatalf("an answer from before the revocation was cached: %q", e.der)
+	o.keep(key, ocspEntry{OCSPAnswer: OCSPAnswer{DER: []byte("good")}, refresh: now.Add(ocspValidity / 2)}, gen)
+	if e, _ := o.cached(key, now); e.DER != nil {
+		t.Fatalf("an answer from before the revocation was cached: %q", e.DER)
 	}
 	_, gen = o.cached(key, now) // after the revocation: cached as usual
-	o.keep(key, ocspEntry{der: []byte("revoked"), refresh: now.Add(ocspValidity / 2)}, gen)
-	if e, _ := o.cached(key, now); string(e.der) != "revoked" {
-		t.Fatalf("cache after the revocation: %q", e.der)
+	o.keep(key, ocspEntry{OCSPAnswer: OCSPAnswer{DER: []byte("revoked")}, refresh: now.Add(ocspValidity / 2)}, gen)
+	if e, _ := o.cached(key, now); string(e.DER) != "revoked" {
+		t.Fatalf("cache after the revocation: %q", e.DER)
 	}
-	if e, _ := o.cached(key, now.Add(ocspValidity)); e.der != nil {
+	if e, _ := o.cached(key, now.Add(ocspValidity)); e.DER != nil {
 		t.Fatal("an answer past its refresh time was served from the cache")
 	}
 }

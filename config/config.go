@@ -338,8 +338,8 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 			bad(k+".oidc.audience", "required: the audience CI tokens are minted for")
 		}
 		if o.CAFile != "" {
-			if why := certsFile(o.CAFile); why != "" {
-				bad(k+".oidc.ca_file", "%s", why)
+			if _, err := LoadCertPool(o.CAFile); err != nil {
+				bad(k+".oidc.ca_file", "%v", err)
 			}
 		}
 		if len(o.Claims) == 0 {
@@ -351,17 +351,19 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 	}
 }
 
-// certsFile says why the file at path cannot serve as TLS roots (it
-// cannot be read, or no PEM certificate in it parses), or "" when it can.
-func certsFile(path string) string {
+// LoadCertPool reads PEM roots for a TLS client (an OIDC role's
+// ca_file): an error if the file cannot be read or no certificate in it
+// parses, which would leave the client trusting nothing.
+func LoadCertPool(path string) (*x509.CertPool, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return err.Error()
+		return nil, err
 	}
-	if !x509.NewCertPool().AppendCertsFromPEM(raw) {
-		return path + " holds no PEM certificate"
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(raw) {
+		return nil, errors.New(path + " holds no PEM certificate")
 	}
-	return ""
+	return pool, nil
 }
 
 // hostnameSyntax says why n is not a hostname as pkid writes them (lower

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"pkid/api"
 	"pkid/ca"
 )
 
@@ -172,23 +173,21 @@ func issueOne(c *http.Client, f *benchFlags, name string) (tls.Certificate, *x50
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
-	var out struct {
-		Certificate string   `json:"certificate"`
-		Chain       []string `json:"chain"`
-		PrivateKey  string   `json:"private_key"`
+	var out api.IssueResponse
+	if err = json.Unmarshal(raw, &out); err == nil {
+		_, err = issuedLeaf(&out, nil)
 	}
-	if err := json.Unmarshal(raw, &out); err != nil || len(out.Chain) == 0 {
-		return tls.Certificate{}, nil, fmt.Errorf("POST %s/v1/issue/%s: not an issuance answer (JSON with a certificate and its chain): %.200q", f.caURL, f.role, raw)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("POST %s/v1/issue/%s: not an issuance answer (%v): %.200q", f.caURL, f.role, err, raw)
 	}
-	pair, err := tls.X509KeyPair([]byte(out.Certificate+out.Chain[0]), []byte(out.PrivateKey))
+	pair, err := tls.X509KeyPair(leafAndChain(&out), []byte(out.PrivateKey))
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
-	blk, _ := pem.Decode([]byte(out.Chain[0]))
-	if blk == nil {
+	if len(pair.Certificate) < 2 {
 		return tls.Certificate{}, nil, fmt.Errorf("POST %s/v1/issue/%s: the chain holds no PEM certificate", f.caURL, f.role)
 	}
-	issuer, err := x509.ParseCertificate(blk.Bytes)
+	issuer, err := x509.ParseCertificate(pair.Certificate[1])
 	return pair, issuer, err
 }
 

@@ -97,22 +97,19 @@ func bootstrapRoot(caURL, want string) (*x509.Certificate, *x509.Certificate, er
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(served) > 0 {
-		pool := x509.NewCertPool()
-		pool.AddCert(root)
-		inter := x509.NewCertPool()
-		for _, c := range served[1:] {
-			inter.AddCert(c)
-		}
-		if _, err := served[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter}); err != nil {
-			return nil, nil, fmt.Errorf("the server's own certificate does not chain to the fingerprinted root: %w", err)
-		}
+	if len(served) == 0 {
+		return root, nil, nil // plain HTTP: no server certificate
 	}
-	var leaf *x509.Certificate
-	if len(served) > 0 {
-		leaf = served[0]
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	inter := x509.NewCertPool()
+	for _, c := range served[1:] {
+		inter.AddCert(c)
 	}
-	return root, leaf, nil
+	if _, err := served[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter}); err != nil {
+		return nil, nil, fmt.Errorf("the server's own certificate does not chain to the fingerprinted root: %w", err)
+	}
+	return root, served[0], nil
 }
 
 // pickRoot returns the one certificate of a PEM bundle (served by a server

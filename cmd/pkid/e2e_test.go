@@ -560,7 +560,7 @@ func TestExitCodes(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "needs at least one --role"},
+		{nil, "needs at least one role (or --admin)"},
 		{[]string{"--role", "default", "--once"}, "must be bound to --names"},
 		{[]string{"--role", "default", "--names", "a.internal"}, "add --once"},
 		{[]string{"--role", "default", "--once", "--names", "a.internal", "--admin"}, "cannot be --admin"},

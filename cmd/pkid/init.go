@@ -61,12 +61,21 @@ func initCmd() *cobra.Command {
 	return c
 }
 
+// keyTypeFlag refuses, as bad usage, a --key-type pkid does not know,
+// before a command writes anything.
+func keyTypeFlag(kt string) error {
+	if !slices.Contains(policies.KnownKeyTypes, kt) {
+		return usagef("--key-type %q: want one of %s", kt, strings.Join(policies.KnownKeyTypes, ", "))
+	}
+	return nil
+}
+
 func runInit(c *cobra.Command, f *initFlags) error {
 	if (f.passwordFile == "") != (f.rootPasswordFile == "") {
 		return usagef("give both --password-file and --root-password-file, or neither")
 	}
-	if !slices.Contains(policies.KnownKeyTypes, f.keyType) {
-		return usagef("--key-type %q: want one of %s", f.keyType, strings.Join(policies.KnownKeyTypes, ", "))
+	if err := keyTypeFlag(f.keyType); err != nil {
+		return err
 	}
 	var constraints []netip.Prefix
 	for _, s := range f.permittedIPs {

@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,7 +17,6 @@ import (
 	"pkid/ca"
 	"pkid/config"
 	"pkid/internal/atomicfile"
-	"pkid/policies"
 )
 
 func rotateIntermediateCmd() *cobra.Command {
@@ -41,8 +38,10 @@ ca.intermediate_key is set to that URI; a retired key in a token stays there,
 its URI kept in D/secrets/retired/<issuer>.uri.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if keyType != "" && !slices.Contains(policies.KnownKeyTypes, keyType) {
-				return usagef("--key-type %q: want one of %s", keyType, strings.Join(policies.KnownKeyTypes, ", "))
+			if keyType != "" {
+				if err := keyTypeFlag(keyType); err != nil {
+					return err
+				}
 			}
 			cfg, err := loadConfig("", dir)
 			if err != nil {

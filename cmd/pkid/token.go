@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -10,26 +9,6 @@ import (
 
 	"pkid/api"
 )
-
-// tokenFlagsUsage refuses, as bad usage (exit 2), flags that make no
-// token; the CA checks the same again, and what depends on its roles.
-func tokenFlagsUsage(o api.TokenOptions) error {
-	switch {
-	case len(o.Roles) == 0 && !o.Admin:
-		return usagef("a token needs at least one --role (or --admin)")
-	case o.Once && len(o.Names) == 0:
-		return usagef("an enrollment (--once) token must be bound to --names")
-	case !o.Once && len(o.Names) > 0:
-		return usagef("--names binds single-use enrollment tokens only; add --once")
-	case slices.ContainsFunc(o.Names, func(n string) bool { return strings.TrimSpace(n) == "" }):
-		return usagef("--names %q holds an empty name", strings.Join(o.Names, ","))
-	case o.Once && o.Admin:
-		return usagef("an enrollment (--once) token is for one certificate and cannot be --admin")
-	case o.TTL < 0:
-		return usagef("--ttl %s: want a positive duration", o.TTL)
-	}
-	return nil
-}
 
 func tokenCmd() *cobra.Command {
 	var cfgPath, dir string
@@ -43,8 +22,8 @@ func tokenCmd() *cobra.Command {
 			if names != "" {
 				o.Names = strings.Split(names, ",")
 			}
-			if err := tokenFlagsUsage(o); err != nil {
-				return err
+			if err := api.ValidateTokenOptions(o); err != nil {
+				return usageError{err} // flags that make no token
 			}
 			cfg, err := loadConfig(cfgPath, dir)
 			if err != nil {
