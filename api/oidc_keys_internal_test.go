@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,16 +12,9 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-)
 
-func jwkJSON(t testing.TB, k jose.JSONWebKey) string {
-	t.Helper()
-	raw, err := json.Marshal(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(raw)
-}
+	"pkid/internal/testutil"
+)
 
 // TestIssuerKeysDownload: of a key set, only the public signing keys that
 // parse are kept; a set with none, one too large, or an answer that is not
@@ -32,9 +24,9 @@ func TestIssuerKeysDownload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig := jwkJSON(t, jose.JSONWebKey{Key: priv.Public(), KeyID: "sig", Algorithm: "ES256", Use: "sig"})
-	enc := jwkJSON(t, jose.JSONWebKey{Key: priv.Public(), KeyID: "enc", Use: "enc"})
-	private := jwkJSON(t, jose.JSONWebKey{Key: priv, KeyID: "private", Algorithm: "ES256"})
+	sig := testutil.JSON(t, jose.JSONWebKey{Key: priv.Public(), KeyID: "sig", Algorithm: "ES256", Use: "sig"})
+	enc := testutil.JSON(t, jose.JSONWebKey{Key: priv.Public(), KeyID: "enc", Use: "enc"})
+	private := testutil.JSON(t, jose.JSONWebKey{Key: priv, KeyID: "private", Algorithm: "ES256"})
 	oct := `{"kty":"oct","kid":"oct","k":"c2VjcmV0"}`
 	future := `{"kty":"ML-DSA","kid":"future","pub":"AAAA"}`
 	for _, tc := range []struct {

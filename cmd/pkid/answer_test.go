@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"pkid/ca"
+	"pkid/internal/testutil"
 )
 
 // TestRenewRefusesABadAnswer: `pkid cert renew` writes nothing unless the
@@ -37,9 +37,9 @@ func TestRenewRefusesABadAnswer(t *testing.T) {
 	}{
 		{"fail/not JSON", "<html>proxy</html>", "the answer (HTTP 201, application/json) is not pkid's JSON"},
 		{"fail/no certificate", `{}`, "holds no certificate or no chain"},
-		{"fail/no chain", mustJSON(t, map[string]any{"certificate": string(stranger)}), "holds no certificate or no chain"},
-		{"fail/not a certificate", mustJSON(t, map[string]any{"certificate": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "chain": []string{"x"}}), "the CA's certificate:"},
-		{"fail/another key's certificate", mustJSON(t, map[string]any{"certificate": string(stranger), "chain": []string{string(stranger)}}), "is not for the key that asked for it"},
+		{"fail/no chain", testutil.JSON(t, map[string]any{"certificate": string(stranger)}), "holds no certificate or no chain"},
+		{"fail/not a certificate", testutil.JSON(t, map[string]any{"certificate": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "chain": []string{"x"}}), "the CA's certificate:"},
+		{"fail/another key's certificate", testutil.JSON(t, map[string]any{"certificate": string(stranger), "chain": []string{string(stranger)}}), "is not for the key that asked for it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url, root := fakeCA(t, tc.body)
@@ -72,14 +72,14 @@ func TestSignAndIssueRefuseABadAnswer(t *testing.T) {
 	csr, _ := newCSR(t, "svc.internal")
 	csrFile := filepath.Join(t.TempDir(), "svc.csr")
 	os.WriteFile(csrFile, []byte(csr), 0o644)
-	chained := mustJSON(t, map[string]any{"certificate": string(stranger), "chain": []string{string(stranger)}})
+	chained := testutil.JSON(t, map[string]any{"certificate": string(stranger), "chain": []string{string(stranger)}})
 	for _, tc := range []struct {
 		name, cmd, body, want string
 	}{
 		{"fail/sign: no certificate", "sign", `{}`, "holds no certificate or no chain"},
 		{"fail/sign: another key's certificate", "sign", chained, "is not for the key that asked for it"},
-		{"fail/issue: no chain", "issue", mustJSON(t, map[string]any{"certificate": string(stranger), "private_key": string(strangerKey)}), "holds no certificate or no chain"},
-		{"fail/issue: key and certificate not a pair", "issue", mustJSON(t, map[string]any{"certificate": string(stranger), "chain": []string{string(stranger)}, "private_key": string(otherKey)}), "are not a pair"},
+		{"fail/issue: no chain", "issue", testutil.JSON(t, map[string]any{"certificate": string(stranger), "private_key": string(strangerKey)}), "holds no certificate or no chain"},
+		{"fail/issue: key and certificate not a pair", "issue", testutil.JSON(t, map[string]any{"certificate": string(stranger), "chain": []string{string(stranger)}, "private_key": string(otherKey)}), "are not a pair"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url, root := fakeCA(t, tc.body)
@@ -137,15 +137,6 @@ func selfSignedPair(t *testing.T, name string) (certPEM, keyPEM []byte) {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), kp
-}
-
-func mustJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // TestBenchRefusesABadAnswer: pkid bench pointed at something that is not
