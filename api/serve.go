@@ -15,13 +15,11 @@ import (
 	"net/http"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"pkid/acme"
 	"pkid/ca"
 	"pkid/config"
-	"pkid/internal/unixsock"
 	"pkid/store"
 )
 
@@ -199,23 +197,13 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			return fmt.Errorf("http_listen %s: %w", cfg.HTTPListen, err)
 		}
 	}
-	sockPath := cfg.AdminSocketPath()
-	os.Remove(sockPath)
-	// Create the socket with mode 0600 from the start (not chmod after), so
-	// no other local user can connect in between.
-	oldMask := syscall.Umask(0o077)
-	adminL, err := unixsock.Listen(sockPath)
-	syscall.Umask(oldMask)
+	adminL, removeAdmin, err := listenAdmin(ctx, cfg)
 	if err != nil {
 		httpsL.Close()
 		httpL.Close()
-		if errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("admin socket: %w (set admin_socket in %s to a path in a directory serve may write, e.g. /run/pkid/pkid.sock)", err, cfg.Path)
-		}
-		return fmt.Errorf("admin socket: %w", err)
+		return err
 	}
-	os.Chmod(sockPath, 0o600)
-	defer os.Remove(sockPath)
+	defer removeAdmin()
 	run.HTTPSAddr, run.HTTPAddr = httpsL.Addr().String(), httpL.Addr().String()
 
 	httpsSrv := HTTPServer(srv.Handler(), log)

@@ -662,6 +662,39 @@ func TestAdminSocketElsewhere(t *testing.T) {
 	}
 }
 
+// TestAdminSocketInUse: a second serve whose admin socket is the path a
+// running one listens on (a second config beside the first, here) refuses
+// to start, rather than removing the socket and leaving the first server
+// without admin commands.
+func TestAdminSocketInUse(t *testing.T) {
+	d, https, plain := initCA(t)
+	serve(t, d, https)
+	raw, err := os.ReadFile(filepath.Join(d, "pkid.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	https2, plain2 := testutil.FreeAddr(t), testutil.FreeAddr(t)
+	second := strings.NewReplacer("listen: "+https, "listen: "+https2, "http_listen: "+plain, "http_listen: "+plain2,
+		"path: db/pkid.db", "path: db/second.db").Replace(string(raw))
+	cfg2 := filepath.Join(d, "second.yaml")
+	if err := os.WriteFile(cfg2, []byte(second), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, pkidBin, "serve", "--config", cfg2)
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("a second serve on the same admin socket started:\n%s", out)
+	}
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "another pkid serve is listening on it") || !strings.Contains(string(out), "set admin_socket in "+cfg2) {
+		t.Fatalf("second serve: %v\n%s", err, out)
+	}
+	if list := mustPKID(t, nil, "token", "list", "--config", filepath.Join(d, "pkid.yaml")); !strings.Contains(list, "ID") {
+		t.Fatalf("the first server's admin socket after the second gave up: %s", list)
+	}
+}
+
 // TestLooseKeyFileWarned: an intermediate key file others may read is
 // served from (Kubernetes mounts secrets 0644 by default) but warned about,
 // in the start log and on /healthz.
