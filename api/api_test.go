@@ -214,6 +214,8 @@ func TestRefusals(t *testing.T) {
 		{"fail/bad signature", "/v1/sign/default", s.tok, map[string]string{"csr": strings.Join(blk, "\n")}, 400, "badCSR", ""},
 		{"fail/RSA key larger than any role allows", "/v1/sign/default", s.tok, map[string]string{"csr": hugeRSA}, 403, "forbidden", "RSA key of 100000 bits: only 2048, 3072 or 4096 bits are accepted"},
 		{"fail/too large", "/v1/sign/default", s.tok, `{"csr":"` + strings.Repeat("A", 70<<10) + `"}`, 413, "tooLarge", "limit of 65536"},
+		{"fail/CSR that names nothing", "/v1/sign/default", s.tok, map[string]string{"csr": csrPEM(t, key, "")}, 400, "badCSR", "no common name and no subject alternative names"},
+		{"fail/issue no names", "/v1/issue/default", s.tok, map[string]any{"ttl": "1h"}, 400, "malformed", "give common_name or at least one of dns_names"},
 		{"fail/issue bad key type", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "key_type": "rsa-1024"}, 400, "malformed", "key_type"},
 		{"fail/issue bad ip", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "ip_addresses": []string{"300.1.1.1"}}, 400, "malformed", "ip_addresses"},
 		{"fail/issue mapped ip", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "ip_addresses": []string{"::ffff:127.0.0.1"}}, 400, "malformed", "IPv4-mapped"},

@@ -107,6 +107,10 @@ func (s *Server) signRequest(role string, tok *store.Token, csrPEM, ttlText stri
 	if err != nil {
 		return nil, err
 	}
+	if csr.Subject.CommonName == "" && len(csr.DNSNames)+len(csr.IPAddresses)+len(csr.URIs)+len(csr.EmailAddresses) == 0 {
+		// Malformed rather than refused: no role allows a certificate for nothing.
+		return nil, errs.New(errs.BadCSR, "the CSR names nothing: it has no common name and no subject alternative names")
+	}
 	return &ca.SignRequest{Role: role, CSR: csr, TTL: ttl, Requester: requesterOf(tok), Via: store.ViaAPI, ExactNames: boundNames(tok)}, nil
 }
 
@@ -128,6 +132,9 @@ func issueRequest(role string, tok *store.Token, b *issueBody) (*ca.IssueRequest
 	ttl, err := parseTTL(b.TTL)
 	if err != nil {
 		return nil, err
+	}
+	if b.CommonName == "" && len(b.DNSNames)+len(b.IPAddresses)+len(b.URIs)+len(b.Emails) == 0 {
+		return nil, errs.New(errs.Malformed, "no names: give common_name or at least one of dns_names, ip_addresses, uris, emails")
 	}
 	ir := &ca.IssueRequest{
 		SignRequest: ca.SignRequest{Role: role, TTL: ttl, Requester: requesterOf(tok), Via: store.ViaAPI, ExactNames: boundNames(tok)},
