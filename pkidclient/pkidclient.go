@@ -230,7 +230,7 @@ func (s *Source) Renew(ctx context.Context) (*x509.Certificate, error) {
 		return nil, err
 	}
 	body, _ := json.Marshal(map[string]string{"csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}))})
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: &tls.Config{
 		MinVersion: tls.VersionTLS12, RootCAs: s.roots, Certificates: []tls.Certificate{*cur},
 	}}}
 	defer hc.CloseIdleConnections()

@@ -73,7 +73,7 @@ func caCmd() *cobra.Command {
 // caller can say if later commands will not accept it for this URL.
 func bootstrapRoot(caURL, want string) (*x509.Certificate, *x509.Certificate, error) {
 	var served []*x509.Certificate
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: &tls.Config{
 		InsecureSkipVerify: true, // verified below against the fingerprint
 		MinVersion:         tls.VersionTLS12,
 		VerifyConnection: func(cs tls.ConnectionState) error {

@@ -58,7 +58,7 @@ func newAPIClient(caURL, rootFile string, certs []tls.Certificate) (*apiClient, 
 		return nil, fmt.Errorf("%s holds no PEM certificate", rootFile)
 	}
 	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, Certificates: certs}
-	return &apiClient{base: strings.TrimSuffix(caURL, "/"), http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}}, nil
+	return &apiClient{base: strings.TrimSuffix(caURL, "/"), http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}}}, nil
 }
 
 // do sends a JSON request and decodes a 2xx answer into out; a problem
