@@ -24,6 +24,7 @@ import (
 	"pkid/api"
 	"pkid/ca"
 	"pkid/internal/testutil"
+	"pkid/policies"
 	"pkid/store"
 )
 
@@ -70,6 +71,28 @@ func TestIssueEveryKeyType(t *testing.T) {
 				t.Fatalf("SANs %v %v %v", leaf.DNSNames, leaf.IPAddresses, leaf.URIs)
 			}
 		})
+	}
+}
+
+// TestNotAfterIsTheCertificates: a TTL with a fraction of a second gives
+// the certificate's own notAfter (whole seconds) in the answer and in the
+// record, not a time the certificate does not carry.
+func TestNotAfterIsTheCertificates(t *testing.T) {
+	s := shared
+	var r api.IssueResponse
+	if resp := s.do(t, "POST", "/v1/issue/default", s.tok, map[string]any{"common_name": "frac.internal", "ttl": "90.5s"}, &r); resp.StatusCode != 201 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	leaf := parseCert(t, r.Certificate)
+	if !r.NotAfter.Equal(leaf.NotAfter) || !r.NotBefore.Equal(leaf.NotBefore) {
+		t.Fatalf("answer says %s – %s, the certificate %s – %s", r.NotBefore, r.NotAfter, leaf.NotBefore, leaf.NotAfter)
+	}
+	if got := leaf.NotAfter.Sub(leaf.NotBefore); got != 90*time.Second+policies.Backdate {
+		t.Fatalf("validity %s", got)
+	}
+	rec, err := s.run.Store.GetCertificate(context.Background(), r.Serial)
+	if err != nil || !rec.NotAfter.Equal(leaf.NotAfter) {
+		t.Fatalf("record %v, %v; certificate notAfter %s", rec, err, leaf.NotAfter)
 	}
 }
 
@@ -215,6 +238,7 @@ func TestRefusals(t *testing.T) {
 		{"fail/RSA key larger than any role allows", "/v1/sign/default", s.tok, map[string]string{"csr": hugeRSA}, 403, "forbidden", "RSA key of 100000 bits: only 2048, 3072 or 4096 bits are accepted"},
 		{"fail/too large", "/v1/sign/default", s.tok, `{"csr":"` + strings.Repeat("A", 70<<10) + `"}`, 413, "tooLarge", "limit of 65536"},
 		{"fail/CSR that names nothing", "/v1/sign/default", s.tok, map[string]string{"csr": csrPEM(t, key, "")}, 400, "badCSR", "no common name and no subject alternative names"},
+		{"fail/ttl under a second", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "ttl": "1ms"}, 400, "malformed", "under a second"},
 		{"fail/issue no names", "/v1/issue/default", s.tok, map[string]any{"ttl": "1h"}, 400, "malformed", "give common_name or at least one of dns_names"},
 		{"fail/issue bad key type", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "key_type": "rsa-1024"}, 400, "malformed", "key_type"},
 		{"fail/issue bad ip", "/v1/issue/default", s.tok, map[string]any{"common_name": "a.internal", "ip_addresses": []string{"300.1.1.1"}}, 400, "malformed", "ip_addresses"},

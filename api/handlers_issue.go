@@ -50,6 +50,9 @@ func parseTTL(s string) (time.Duration, error) {
 	if err != nil || d <= 0 {
 		return 0, errs.New(errs.Malformed, "ttl %q is not a positive Go duration such as 1h or 30m", s)
 	}
+	if d < time.Second {
+		return 0, errs.New(errs.Malformed, "ttl %q is under a second: certificate times are whole seconds, so it would be expired when issued", s)
+	}
 	return d, nil
 }
 

@@ -202,7 +202,9 @@ func (a *Authority) template(role *policies.Role, rt *roleTemplate, dec *policie
 func (a *Authority) signAndCommit(ctx context.Context, role *policies.Role, tmpl *x509.Certificate, ttl time.Duration, req *SignRequest, keyHash string, names []string) (*Issued, error) {
 	now := a.d.Clock.Now().UTC().Truncate(time.Second)
 	tmpl.NotBefore = now.Add(-policies.Backdate)
-	tmpl.NotAfter = now.Add(ttl)
+	// Certificate times are whole seconds: a TTL of 90.5s would otherwise
+	// answer and record a notAfter the certificate does not carry.
+	tmpl.NotAfter = now.Add(ttl).Truncate(time.Second)
 	if tmpl.NotAfter.After(a.d.Intermediate.NotAfter) {
 		tmpl.NotAfter = a.d.Intermediate.NotAfter
 	}

@@ -297,8 +297,8 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 			bad(k+".allowed_uri_patterns", "%q is not scheme://host/path", p)
 		}
 	}
-	if r.DefaultTTL <= 0 {
-		bad(k+".default_ttl", "must be positive")
+	if r.DefaultTTL < time.Second {
+		bad(k+".default_ttl", "must be at least 1s (certificate times are whole seconds)")
 	}
 	if r.MaxTTL < r.DefaultTTL {
 		bad(k+".max_ttl", "must be at least default_ttl (%s)", r.DefaultTTL)

@@ -59,6 +59,7 @@ func TestParse(t *testing.T) {
 		{"fail/unknown key", "    allow_wildcards: false\n", "    allow_wildcard: true\n", "line 19: unknown key allow_wildcard"},
 		{"fail/bad duration", "max_ttl: 168h", "max_ttl: forever", "line 23: cannot unmarshal !!str `forever` into time.Duration"},
 		{"fail/max below default", "max_ttl: 168h", "max_ttl: 1h", "roles.default.max_ttl: must be at least default_ttl"},
+		{"fail/default under a second", "default_ttl: 24h", "default_ttl: 500ms", "roles.default.default_ttl: must be at least 1s"},
 		{"fail/key type", "ed25519, rsa-2048", "ed25519, rsa-1024", `roles.default.key_types: "rsa-1024"`},
 		{"fail/eku", "[server_auth, client_auth]", "[server_auth, code_signing]", `"code_signing"`},
 		{"fail/ip range", "[127.0.0.0/8]", "[127.0.0.0/33]", "127.0.0.0/33"},

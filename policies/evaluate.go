@@ -218,6 +218,8 @@ func Evaluate(r *Role, req *Request) (*Decision, error) {
 	switch {
 	case req.TTL < 0:
 		refuse("ttl", req.TTL.String(), "must be positive")
+	case req.TTL > 0 && req.TTL < time.Second:
+		refuse("ttl", req.TTL.String(), "under a second: certificate times are whole seconds")
 	case req.TTL == 0:
 		d.TTL = r.DefaultTTL
 	case req.TTL > r.MaxTTL:

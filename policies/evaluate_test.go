@@ -205,6 +205,7 @@ func TestEvaluate(t *testing.T) {
 		{name: "fail/101 SANs", req: Request{DNSNames: hosts(99, "internal"), IPAddresses: ips("127.0.0.1"), URIs: uris("spiffe://internal/a")},
 			wantErr: "101 SANs requested; a certificate holds at most 100"},
 		{name: "fail/ttl above max", req: Request{DNSNames: []string{"a.internal"}, TTL: 169 * time.Hour}, wantErr: "max_ttl of 168h0m0s"},
+		{name: "fail/ttl under a second", req: Request{DNSNames: []string{"a.internal"}, TTL: 999 * time.Millisecond}, wantErr: "under a second"},
 		{name: "fail/negative ttl", req: Request{DNSNames: []string{"a.internal"}, TTL: -time.Hour}, wantErr: "positive"},
 		{name: "fail/rsa-1024", req: Request{DNSNames: []string{"a.internal"}, PublicKey: rsaPub(1024)}, wantErr: "too weak"},
 		{name: "fail/rsa-4096 not in role", req: Request{DNSNames: []string{"a.internal"}, PublicKey: rsaPub(4096)}, wantErr: "not allowed by this role"},
