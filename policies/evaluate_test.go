@@ -158,6 +158,7 @@ func TestEvaluate(t *testing.T) {
 		}},
 
 		{name: "fail/outside domain", req: Request{DNSNames: []string{"example.com"}}, wantErr: "subdomains of internal"},
+		{name: "fail/IP address as a DNS name", req: Request{DNSNames: []string{"127.0.0.1"}}, wantErr: "an IP address written as a DNS name; request it as an IP address"},
 		{name: "fail/suffix attack", req: Request{DNSNames: []string{"evil.internal.attacker.com"}}, wantErr: "not within"},
 		{name: "fail/lookalike suffix", req: Request{DNSNames: []string{"evilinternal"}}, wantErr: "not within"},
 		{name: "fail/bare domain with trailing dot", req: Request{DNSNames: []string{"internal."}}, wantErr: "not within"},

@@ -72,6 +72,11 @@ func checkDNS(r *Role, name string) string {
 	if why := DomainSyntax(base); why != "" {
 		return why
 	}
+	if _, err := netip.ParseAddr(base); err == nil {
+		// All-digit labels pass DNS syntax, but an address in a DNS SAN
+		// is one no client matches against the address it dialled.
+		return "an IP address written as a DNS name; request it as an IP address (ip_addresses, or an IP SAN in the CSR)"
+	}
 	if wildcard && !r.AllowWildcards {
 		return "wildcard names are not allowed by this role"
 	}
