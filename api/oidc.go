@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,7 +15,6 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 
-	"pkid/config"
 	"pkid/errs"
 	"pkid/policies"
 	"pkid/store"
@@ -39,7 +40,7 @@ var (
 	}()
 )
 
-// oidcVerifiers holds one trust per (issuer, audience, CA file), so a role
+// oidcVerifiers holds one trust per (issuer, audience, CA roots), so a role
 // reloaded with the same trust keeps its verifier and keys, and one with a
 // changed trust gets new ones. Discovery runs outside the lock: an issuer
 // that is slow to answer holds up only the tokens for it.
@@ -65,7 +66,8 @@ func looksLikeJWT(raw string) bool { return strings.Count(raw, ".") == 2 }
 // waiting for it as long as ctx allows.
 func (o *oidcVerifiers) get(ctx context.Context, role *policies.Role, now func() time.Time) (*oidcTrust, error) {
 	trust := *role.OIDC
-	key := trust.Issuer + "\x00" + trust.Audience + "\x00" + trust.CAFile
+	roots := sha256.Sum256(trust.CAPEM)
+	key := trust.Issuer + "\x00" + trust.Audience + "\x00" + string(roots[:])
 	o.mu.Lock()
 	t := o.m[key]
 	if t != nil {
@@ -110,12 +112,9 @@ func (t *oidcTrust) discover(trust policies.OIDCTrust, now func() time.Time) {
 	defer close(t.ready)
 	defer func() { t.at = now() }()
 	hc := &http.Client{Timeout: 10 * time.Second}
-	if trust.CAFile != "" {
-		pool, err := config.LoadCertPool(trust.CAFile)
-		if err != nil {
-			t.err = errs.Wrap(errs.Internal, err, "oidc ca_file")
-			return
-		}
+	if len(trust.CAPEM) > 0 {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(trust.CAPEM) // config.ReadRoots checked it
 		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, Proxy: http.ProxyFromEnvironment}
 	}
 	p, err := oidc.NewProvider(oidc.ClientContext(context.Background(), hc), trust.Issuer)

@@ -1,12 +1,21 @@
 package api_test
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,11 +43,14 @@ type testIssuer struct {
 
 	down, keysDown  atomic.Bool
 	discovery, jwks atomic.Int32 // requests served or refused
+	// cert, once set, replaces httptest's certificate (the issuer's TLS
+	// moved to another CA).
+	cert atomic.Pointer[tls.Certificate]
 }
 
 func newIssuer(t *testing.T) *testIssuer {
 	is := &testIssuer{keys: map[string]*rsa.PrivateKey{}}
-	is.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	is.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/.well-known/openid-configuration":
 			is.discovery.Add(1)
@@ -64,9 +76,34 @@ func newIssuer(t *testing.T) *testIssuer {
 			http.NotFound(w, r)
 		}
 	}))
+	is.srv.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		if c := is.cert.Load(); c != nil {
+			return &tls.Config{Certificates: []tls.Certificate{*c}}, nil
+		}
+		return nil, nil
+	}}
+	is.srv.StartTLS()
 	t.Cleanup(is.srv.Close)
 	is.rotate(t, "k1")
 	return is
+}
+
+// moveCA gives the issuer a certificate from a new self-signed CA, drops
+// the connections made under the old one, and returns the new CA in PEM.
+func (is *testIssuer) moveCA(t *testing.T) []byte {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "renewed issuer CA"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, BasicConstraintsValid: true, IsCA: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is.cert.Store(&tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})
+	is.srv.CloseClientConnections()
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 func (is *testIssuer) rotate(t *testing.T, kid string) *rsa.PrivateKey {
@@ -177,6 +214,52 @@ oidc: {issuer: "`+is.srv.URL+`", audience: pkid, ca_file: "`+caFile+`", claims: 
 			t.Fatalf("token signed by the retired key: %d", resp.StatusCode)
 		}
 	})
+}
+
+// TestOIDCCAFileRenewed: the issuer's TLS moves to a new CA and rotates
+// its signing key; the operator replaces ca_file (same path) and reloads.
+// The reloaded role trusts the new roots: its tokens are accepted, where
+// a trust kept by ca_file's path went on fetching keys with the old
+// roots until a restart.
+func TestOIDCCAFileRenewed(t *testing.T) {
+	is := newIssuer(t)
+	caFile := filepath.Join(t.TempDir(), "issuer.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: is.srv.Certificate().Raw}), 0o644)
+	ports := testutil.Listen(t)
+	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string {
+		return testutil.AddRole(y, "ci", ciRole+`
+oidc: {issuer: "`+is.srv.URL+`", audience: pkid, ca_file: "`+caFile+`", claims: {repository: org/app}}`)
+	})
+	s := startServerAt(t, dir, ports, time.Now())
+	defer s.stop()
+	now := time.Now()
+	claims := map[string]any{"iss": is.srv.URL, "aud": "pkid", "sub": "repo:org/app", "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(), "repository": "org/app"}
+	body := map[string]any{"common_name": "job.ci.internal"}
+	is.mu.Lock()
+	k1 := is.keys["k1"]
+	is.mu.Unlock()
+	if resp := s.do(t, "POST", "/v1/issue/ci", mint(t, k1, "k1", claims), body, nil); resp.StatusCode != 201 {
+		t.Fatalf("ok/before the move: %d", resp.StatusCode)
+	}
+
+	newCA := is.moveCA(t)
+	k2 := is.rotate(t, "k2")
+	s.clock.Advance(api.KeyRefetchGap)
+	var p api.Problem
+	if resp := s.do(t, "POST", "/v1/issue/ci", mint(t, k2, "k2", claims), body, &p); resp.StatusCode != 503 || !strings.Contains(p.Detail, "could not be fetched") {
+		t.Fatalf("fail/issuer on a CA ca_file does not hold yet: %d %+v", resp.StatusCode, p)
+	}
+	if err := os.WriteFile(caFile, newCA, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	api.ReloadRoles(s.run.Config, s.run.CA, slog.New(slog.NewTextHandler(&log, nil)))
+	if !strings.Contains(log.String(), "changed=[ci]") {
+		t.Fatalf("reload after ca_file was replaced:\n%s", log.String())
+	}
+	if resp := s.do(t, "POST", "/v1/issue/ci", mint(t, k2, "k2", claims), body, &p); resp.StatusCode != 201 {
+		t.Fatalf("ok/after ca_file was replaced and reloaded: %d %+v", resp.StatusCode, p)
+	}
 }
 
 // TestOIDCIssuerTrouble: an issuer that is down, or whose key set is,

@@ -338,7 +338,8 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 			bad(k+".oidc.audience", "required: the audience CI tokens are minted for")
 		}
 		if o.CAFile != "" {
-			if _, err := LoadCertPool(o.CAFile); err != nil {
+			var err error
+			if o.CAPEM, err = ReadRoots(o.CAFile); err != nil {
 				bad(k+".oidc.ca_file", "%v", err)
 			}
 		}
@@ -351,19 +352,18 @@ func validateRole(name string, r *policies.Role, bad func(key, format string, ar
 	}
 }
 
-// LoadCertPool reads PEM roots for a TLS client (an OIDC role's
-// ca_file): an error if the file cannot be read or no certificate in it
-// parses, which would leave the client trusting nothing.
-func LoadCertPool(path string) (*x509.CertPool, error) {
+// ReadRoots reads PEM roots for a TLS client (an OIDC role's ca_file):
+// an error if the file cannot be read or no certificate in it parses,
+// which would leave the client trusting nothing.
+func ReadRoots(path string) ([]byte, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(raw) {
+	if !x509.NewCertPool().AppendCertsFromPEM(raw) {
 		return nil, errors.New(path + " holds no PEM certificate")
 	}
-	return pool, nil
+	return raw, nil
 }
 
 // hostnameSyntax says why n is not a hostname as pkid writes them (lower

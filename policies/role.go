@@ -85,4 +85,8 @@ type OIDCTrust struct {
 	// CAFile optionally names PEM roots for the issuer's TLS (an internal
 	// issuer); empty means the system roots.
 	CAFile string `yaml:"ca_file,omitempty"`
+	// CAPEM is CAFile's content, read when the config loads: a reload
+	// after the file was replaced (the issuer's CA renewed) trusts the new
+	// roots, and serve reads no file while it answers a token.
+	CAPEM []byte `yaml:"-"`
 }
