@@ -30,10 +30,13 @@ const (
 	directAlign = 4096
 )
 
-// runway writes zeros past the end of what bbolt uses. It runs only in the
-// commit loop, between commits, when bbolt writes nothing: the pages it
-// fills are beyond the last committed page, which no reader or later
-// commit expects to hold anything until bbolt allocates them.
+// runway writes zeros past the end of what bbolt uses. It runs in the
+// commit loop, between commits, and holds bbolt's writer lock (a writable
+// transaction it rolls back) while it writes: the pages it fills are then
+// beyond the last committed page, and no commit can allocate them until
+// it is done. Without the lock a write that bypassed the commit loop (the
+// upgrades in OpenBolt, a test) could have its new pages, freelist
+// included, overwritten with zeros.
 //
 // Where the filesystem allows it the zeros go straight to the disk
 // (O_DIRECT): a buffered 1 MB cost ~2.3 ms of CPU here in page-cache
@@ -76,10 +79,26 @@ func (r *runway) extend(db *bolt.DB) {
 	if r == nil || (!r.retryAt.IsZero() && r.now().Before(r.retryAt)) {
 		return
 	}
+	// Most commits leave the runway long enough: a read transaction says
+	// so without the writer lock, whose rollback re-reads bbolt's
+	// freelist. The size that decides where the zeros go is read again
+	// under the lock.
 	var used int64
-	if err := db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+	if err := db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil || max(r.written, used)-used >= runwayAhead {
 		return
 	}
+	db.Update(func(tx *bolt.Tx) error {
+		r.extendPast(tx.Size())
+		return errKeepNothing // roll back: the transaction only held the lock
+	})
+}
+
+// errKeepNothing rolls back the transaction extend holds the lock with.
+var errKeepNothing = errors.New("runway: roll back")
+
+// extendPast is extend's work once bbolt's writer lock is held and used
+// is the size of the committed file.
+func (r *runway) extendPast(used int64) {
 	from := max(r.written, used)
 	if from-used >= runwayAhead {
 		return

@@ -83,6 +83,55 @@ func TestRunway(t *testing.T) {
 	}
 }
 
+// TestRunwayAndDirectWrites: writes that bypass the commit loop (OpenBolt's
+// upgrades, tests) while the loop extends the runway keep every page they
+// commit: the runway waits for bbolt's writer lock, so it never zeroes a
+// page a commit has just allocated past the old end (the freelist, say),
+// and the file opens and checks clean.
+func TestRunwayAndDirectWrites(t *testing.T) {
+	b, path := openTemp(t)
+	val := bytes.Repeat([]byte{0x5a}, 3000)
+	const n = 300
+	for i := range n {
+		// Through the loop (which then extends the runway), then at once
+		// straight to bbolt, growing the file past where it ended.
+		if err := b.write(context.Background(), func(tx *bolt.Tx) error {
+			return tx.Bucket(bMeta).Put(fmt.Appendf(nil, "loop%04d", i), val)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket(bMeta).Put(fmt.Appendf(nil, "direct%04d", i), val)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		for i := range n {
+			for _, k := range []string{"loop", "direct"} {
+				if v := tx.Bucket(bMeta).Get(fmt.Appendf(nil, "%s%04d", k, i)); !bytes.Equal(v, val) {
+					return fmt.Errorf("record %s%04d: %d bytes", k, i, len(v))
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestRunwayRestsOnError: a runway that cannot be written (here: a
 // read-only file handle) rests quietly (TestRunwayRestsAfterFailure: for
 // runwayRetry) and the store works as before.
