@@ -88,6 +88,24 @@ func (b *Bolt) WriteFailure() (time.Time, error) {
 // as long as it read. 64 GB holds some 40 million certificates.
 var mmapReserve = int(min(64<<30, int64(math.MaxInt)))
 
+// errDamaged marks a store file bbolt could not open because a page it
+// reads at open is not what the file's meta page says it is.
+var errDamaged = errors.New("the file is damaged")
+
+// openDB is bolt.Open, with the panic bbolt raises on a damaged file (a
+// freelist page overwritten with zeros, say) returned as an error, so
+// serve and the CLI say what is wrong instead of printing a stack trace.
+// bbolt keeps the file open and locked after such a panic; the caller
+// gives up on the store, and the process ends soon after.
+func openDB(path string, o *bolt.Options) (db *bolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("%w (bbolt: %v)", errDamaged, p)
+		}
+	}()
+	return bolt.Open(path, 0o600, o)
+}
+
 // OpenBolt opens (creating if needed) the bbolt store at path. A second
 // process gets an error after one second instead of blocking forever on the
 // file lock.
@@ -101,11 +119,14 @@ func OpenBolt(path string) (*Bolt, error) {
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, fmt.Errorf("open store %s (is another pkid using it?): %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, InitialMmapSize: mmapReserve})
-	if err != nil && !errors.Is(err, bolterrors.ErrTimeout) {
+	db, err := openDB(path, &bolt.Options{Timeout: time.Second, InitialMmapSize: mmapReserve})
+	if err != nil && !errors.Is(err, bolterrors.ErrTimeout) && !errors.Is(err, errDamaged) {
 		// Address space refused (a ulimit -v, a 32-bit build): map as
 		// bbolt does by default, and live with remaps.
-		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+		db, err = openDB(path, &bolt.Options{Timeout: time.Second})
+	}
+	if errors.Is(err, errDamaged) {
+		return nil, fmt.Errorf("open store %s: %w; restore the store from a backup (pkid backup writes one)", path, err)
 	}
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s (is another pkid using it?): %w", path, err)

@@ -47,18 +47,31 @@ when a host is retired or its key leaks:
 				return err
 			}
 			w := c.OutOrStdout()
-			fmt.Fprintf(w, "%-40s  %-24s  %-20s  %-12s  %s\n", "SERIAL", "STATUS", "NOT_AFTER", "ROLE", "NAMES")
+			// The header goes out with the first line, or after an empty
+			// listing: never above an error (a store that cannot be read).
+			headed := false
+			header := func() {
+				if !headed {
+					headed = true
+					fmt.Fprintf(w, "%-40s  %-24s  %-20s  %-12s  %s\n", "SERIAL", "STATUS", "NOT_AFTER", "ROLE", "NAMES")
+				}
+			}
 			f := store.ListFilter{Role: role, Status: status}
 			if name != "" {
 				f.Name = policies.RecordedName(name)
 			}
-			return newAdmin(cfg).listCerts(f, limit, func(v api.CertView) {
+			err = newAdmin(cfg).listCerts(f, limit, func(v api.CertView) {
+				header()
 				st := v.Status
 				if v.Reason != "" {
 					st += " (" + v.Reason + ")"
 				}
 				fmt.Fprintf(w, "%-40s  %-24s  %-20s  %-12s  %s\n", v.Serial, st, v.NotAfter.UTC().Format(time.RFC3339), v.Role, strings.Join(v.Names, ","))
 			})
+			if err == nil {
+				header()
+			}
+			return err
 		},
 	}
 	fl := c.Flags()
