@@ -169,6 +169,16 @@ func requesterOf(t *store.Token) string {
 	return "token:" + t.Name
 }
 
+// tokenID is the audit attribute naming the stored token a request came
+// with: token names need not be unique (a rotated token often keeps its
+// predecessor's), ids are. Nothing for OIDC principals, which have none.
+func tokenID(t *store.Token) []any {
+	if t == nil || t.ID == "" {
+		return nil
+	}
+	return []any{"token_id", t.ID}
+}
+
 func boundNames(t *store.Token) []string {
 	if t == nil || !t.Once {
 		return nil
@@ -205,11 +215,11 @@ func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.
 		iss, err = s.opts.CA.Sign(ctx, sr)
 	}
 	if err != nil {
-		s.logAudit(ctx, "issue", requester, role, requestedNames(sr, ir), "refused", "", errs.DetailOf(err))
+		s.logAudit(ctx, "issue", requester, role, requestedNames(sr, ir), "refused", "", errs.DetailOf(err), tokenID(tok)...)
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.logAudit(ctx, "issue", requester, role, iss.Names, "issued", iss.Record.Serial, "", "via", store.ViaAPI)
+	s.logAudit(ctx, "issue", requester, role, iss.Names, "issued", iss.Record.Serial, "", append([]any{"via", store.ViaAPI}, tokenID(tok)...)...)
 	writeJSON(w, http.StatusCreated, issueResponse(iss, keyPEM))
 }
 
@@ -222,7 +232,7 @@ func requestedNames(sr *ca.SignRequest, ir *ca.IssueRequest) []string {
 		for _, ip := range ir.IPAddresses {
 			names = append(names, ip.String())
 		}
-		return append(names, ir.URIs...)
+		return append(append(names, ir.URIs...), ir.Emails...)
 	}
 	if sr != nil {
 		return csrNames(sr.CSR)

@@ -400,14 +400,14 @@ func TestUserFlow(t *testing.T) {
 	}
 	// Names outside the role: refused, and the audit line says which names
 	// were asked for (a CSR's CN and SANs; an issue request's CN, DNS
-	// names, IPs and URIs, in that order).
+	// names, IPs, URIs and mailboxes, in that order) and which token asked.
 	evil, _ := newCSR(t, "evil.example")
 	evilFile := filepath.Join(t.TempDir(), "evil.csr")
 	os.WriteFile(evilFile, []byte(evil), 0o644)
 	if r := pkid(t, env, "cert", "sign", "--ca-url", s.base, "--token", direct, "--role", "default", "--csr", evilFile); r.code != 1 || !strings.Contains(r.stderr, "evil.example") {
 		t.Fatalf("sign outside the role: %+v", r)
 	}
-	if r := pkid(t, env, "cert", "issue", "--ca-url", s.base, "--token", direct, "--role", "default", "--cn", "out.example", "--san", "a.out.example", "--san", "10.9.9.9", "--san", "spiffe://out/x", "--out", crt+".2", "--key-out", key+".2"); r.code != 1 {
+	if r := pkid(t, env, "cert", "issue", "--ca-url", s.base, "--token", direct, "--role", "default", "--cn", "out.example", "--san", "a.out.example", "--san", "10.9.9.9", "--san", "spiffe://out/x", "--san", "ops@out.example", "--out", crt+".2", "--key-out", key+".2"); r.code != 1 {
 		t.Fatalf("issue outside the role: %+v", r)
 	}
 	// token revoke goes through the admin socket while serve runs; the
@@ -437,18 +437,23 @@ func TestUserFlow(t *testing.T) {
 	if !strings.Contains(logs, `"event":"issue"`) || !strings.Contains(logs, `"outcome":"refused"`) || !strings.Contains(logs, `"event":"revoke"`) {
 		t.Fatalf("audit lines missing:\n%s", logs)
 	}
-	for _, want := range [][]string{{"evil.example", "evil.example"}, {"out.example", "a.out.example", "10.9.9.9", "spiffe://out/x"}} {
-		if !refusalLogged(logs, want) {
-			t.Fatalf("no refused issue audit line with names %q:\n%s", want, logs)
+	for _, want := range [][]string{{"evil.example", "evil.example"}, {"out.example", "a.out.example", "10.9.9.9", "spiffe://out/x", "ops@out.example"}} {
+		if !refusalLogged(logs, want, strings.Split(direct, ".")[0]) {
+			t.Fatalf("no refused issue audit line by token %s with names %q:\n%s", strings.Split(direct, ".")[0], want, logs)
 		}
+	}
+	if !slices.ContainsFunc(auditLines(logs), func(l auditLine) bool {
+		return l.Event == "revoke" && l.Outcome == "revoked" && l.Serial == serial && l.TokenID == strings.Split(admin, ".")[0]
+	}) {
+		t.Fatalf("no revoke audit line naming the admin token's id:\n%s", logs)
 	}
 }
 
 // refusalLogged reports whether logs hold an audit line for a refused
-// issuance of exactly these names.
-func refusalLogged(logs string, names []string) bool {
+// issuance of exactly these names, asked with the token whose id is given.
+func refusalLogged(logs string, names []string, tokenID string) bool {
 	for _, l := range auditLines(logs) {
-		if l.Event == "issue" && l.Outcome == "refused" && slices.Equal(l.Names, names) {
+		if l.Event == "issue" && l.Outcome == "refused" && slices.Equal(l.Names, names) && l.TokenID == tokenID {
 			return true
 		}
 	}
@@ -459,6 +464,7 @@ func refusalLogged(logs string, names []string) bool {
 type auditLine struct {
 	Event, Requester, Outcome, Serial, Via, Challenge string
 	RequestID                                         string `json:"request_id"`
+	TokenID                                           string `json:"token_id"`
 	Names                                             []string
 }
 
