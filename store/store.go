@@ -71,7 +71,7 @@ type CertRecord struct {
 	Status    string    `json:"status"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
 	Reason    string    `json:"reason,omitempty"`
-	// Requester names who asked: "token:<name>", "enroll:<id>", "acme:<account>", "mtls:<serial>".
+	// Requester names who asked: "token:<name>", "enroll:<name>", "oidc:<subject>", "acme:<account>", "mtls:<serial>".
 	Requester string `json:"requester"`
 	// AuthorizedAt is when the last real authorization (token, OIDC, ACME
 	// validation) happened; renewals copy it, which bounds renewal chains.
