@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -570,13 +571,17 @@ func (b *Bolt) KeyBlocked(_ context.Context, keyHash string) (bool, error) {
 	return blocked, err
 }
 
-// Check runs bbolt's consistency check; tests call it before closing.
+// Check runs bbolt's consistency check; tests call it before closing. It
+// runs in the commit loop's transaction: bbolt's check reads the shared
+// freelist, which a writable transaction beginning meanwhile (the
+// runway's, after each commit) changes.
 func (b *Bolt) Check() error {
-	return b.db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return err
+	return b.write(context.Background(), func(tx *bolt.Tx) error {
+		var first error
+		for err := range tx.Check() { // drained: Check's goroutine uses tx
+			first = cmp.Or(first, err)
 		}
-		return nil
+		return first
 	})
 }
 
