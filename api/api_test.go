@@ -74,6 +74,28 @@ func TestIssueEveryKeyType(t *testing.T) {
 	}
 }
 
+// TestIssueDefaultKeyType: an issue request without key_type gets P-256
+// where the role allows it, and otherwise the first key type the role
+// names, rather than a refusal of a key nobody asked for.
+func TestIssueDefaultKeyType(t *testing.T) {
+	s := shared
+	for _, c := range []struct {
+		role, token, name string
+		want              x509.PublicKeyAlgorithm
+	}{
+		{"default", s.tok, "p256.internal", x509.ECDSA},
+		{"edonly", tokenFor(t, s, "edonly"), "first.ed.internal", x509.Ed25519},
+	} {
+		var r api.IssueResponse
+		if resp := s.do(t, "POST", "/v1/issue/"+c.role, c.token, map[string]any{"common_name": c.name}, &r); resp.StatusCode != 201 {
+			t.Fatalf("%s: status %d", c.role, resp.StatusCode)
+		}
+		if leaf := parseCert(t, r.Certificate); leaf.PublicKeyAlgorithm != c.want {
+			t.Fatalf("%s: a %s key, want %s", c.role, leaf.PublicKeyAlgorithm, c.want)
+		}
+	}
+}
+
 // TestNotAfterIsTheCertificates: a TTL with a fraction of a second gives
 // the certificate's own notAfter (whole seconds) in the answer and in the
 // record, not a time the certificate does not carry.

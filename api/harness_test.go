@@ -97,6 +97,7 @@ func TestMain(m *testing.M) {
 	ports := testutil.Listen(t)
 	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string {
 		y = testutil.AddRole(y, "metered", strings.NewReplacer("ci.internal", "metered.internal", "acme: {", "rate_limit: {certificates: 2, per: 1m}\nacme: {").Replace(ciRole))
+		y = testutil.AddRole(y, "edonly", strings.NewReplacer("ci.internal", "ed.internal", "key_types: [ec-p256]", "key_types: [ed25519, ec-p384]").Replace(ciRole))
 		return testutil.AddRole(y, "ci", ciRole)
 	})
 	shared = startServer(t, dir, ports)

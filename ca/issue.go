@@ -329,7 +329,13 @@ func (a *Authority) PrepareIssue(ctx context.Context, req *IssueRequest) (*SignR
 	}
 	kt := req.KeyType
 	if kt == "" {
+		// P-256 where the role allows it, as most clients expect;
+		// otherwise the first key type the role names, rather than a
+		// refusal of a key the caller did not ask for.
 		kt = "ec-p256"
+		if !slices.Contains(role.KeyTypes, kt) && len(role.KeyTypes) > 0 {
+			kt = role.KeyTypes[0]
+		}
 	}
 	if !slices.Contains(policies.KnownKeyTypes, kt) {
 		return nil, nil, errs.New(errs.Malformed, "key_type %q is not one of %s", kt, strings.Join(policies.KnownKeyTypes, ", "))

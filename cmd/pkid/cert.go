@@ -162,7 +162,7 @@ func certIssueCmd() *cobra.Command {
 	c.Flags().StringVar(&cn, "cn", "", "common name (also a SAN); may be left out when --san names the certificate")
 	c.Flags().StringArrayVar(&sans, "san", nil, "extra SAN: DNS name, IP, URI or mailbox (repeatable)")
 	c.Flags().StringVar(&ttl, "ttl", "", "lifetime, e.g. 24h")
-	c.Flags().StringVar(&keyType, "key-type", "ec-p256", "key type the CA generates")
+	c.Flags().StringVar(&keyType, "key-type", "", "key type the CA generates (default ec-p256, or the role's first key type if it does not allow ec-p256)")
 	c.Flags().StringVar(&out, "out", "", "certificate file (default stdout)")
 	c.Flags().StringVar(&keyOut, "key-out", "", "key file, written 0600")
 	c.MarkFlagRequired("role")
