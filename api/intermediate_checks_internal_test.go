@@ -47,6 +47,7 @@ func TestIntermediateValidityWarnings(t *testing.T) {
 		{"fail/clock behind the intermediate", from.Add(-5 * time.Minute), "the intermediate is valid only from 2026-01-01T00:00:00Z, and this machine's clock reads 2025-12-31T23:55:00Z"},
 		{"ok/valid, far from its end", from.Add(time.Hour), ""},
 		{"fail/within 60 days of its end", inter.NotAfter.Add(-30 * 24 * time.Hour), "the intermediate expires at 2031-01-01T00:00:00Z"},
+		{"fail/ended", inter.NotAfter, "the intermediate expired at 2031-01-01T00:00:00Z: nothing is issued"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := IntermediateValidityWarnings(inter, tc.now)

@@ -410,6 +410,45 @@ func TestCRLRefreshOnSchedule(t *testing.T) {
 	}
 }
 
+// TestIntermediateExpiredHalts: past the intermediate's notAfter nothing
+// is issued (503), and /healthz says "halted" and why, as for a revoked
+// intermediate, where it said "ok" with a warning in the future tense.
+func TestIntermediateExpiredHalts(t *testing.T) {
+	ports := testutil.Listen(t)
+	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), nil)
+	s := startServer(t, dir, ports)
+	defer s.stop()
+	end := s.run.CA.Intermediate().NotAfter
+	long := tokenFor(t, s, "default", func(o *api.TokenOptions) { o.TTL = end.Sub(s.clock.Now()) + time.Hour }) // outlives the intermediate
+	s.clock.Advance(end.Sub(s.clock.Now()) + time.Second)
+	// Its certificates, the server's own included, have ended on this
+	// clock too: look without verifying.
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	var h struct {
+		Status   string
+		Warnings []string
+	}
+	resp, err := hc.Get(s.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	want := "the intermediate expired at " + end.UTC().Format(time.RFC3339)
+	if h.Status != "halted" || len(h.Warnings) != 1 || !strings.HasPrefix(h.Warnings[0], want) {
+		t.Fatalf("healthz %+v, want halted: %s", h, want)
+	}
+	req, _ := http.NewRequest("POST", s.base+"/v1/sign/default", strings.NewReader(testutil.JSON(t, map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, "ec-p256"), "late.internal")})))
+	req.Header.Set("Authorization", "Bearer "+long)
+	if resp, err = hc.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("sign after the intermediate ended: %d", resp.StatusCode)
+	}
+}
+
 // TestIntermediateRevokedHaltsIssuance: once the root CRL lists the
 // intermediate, pkid issues nothing (503 naming why) while it keeps
 // serving CRLs, and /healthz says halted.

@@ -155,9 +155,10 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			w := rootCRL.Warnings()
 			if why := authority.Halted(); why != "" {
 				h["status"] = "halted" // serving CRLs and OCSP, issuing nothing
-				w = []string{why}      // the root CRL's own warnings no longer matter
+				w = []string{why}      // the root CRL's and the intermediate's own warnings no longer matter
+			} else {
+				w = append(w, IntermediateValidityWarnings(authority.Intermediate(), o.Clock.Now())...)
 			}
-			w = append(w, IntermediateValidityWarnings(authority.Intermediate(), o.Clock.Now())...)
 			w = append(w, startWarnings...)
 			if at, err := st.WriteFailure(); err != nil {
 				if h["status"] == nil {

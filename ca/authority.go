@@ -77,22 +77,23 @@ func (a *Authority) Halt(reason string) {
 	}
 }
 
-// Halted is why Halt stopped issuance, or "" while it has not.
+// Halted says why nothing is issued, or "" while issuance goes on: Halt
+// was called, or the intermediate has expired (a certificate would end
+// before it began). /healthz reports it as status "halted".
 func (a *Authority) Halted() string {
 	if r := a.halted.Load(); r != nil {
 		return *r
 	}
+	if end := a.d.Intermediate.NotAfter; !a.d.Clock.Now().Before(end) {
+		return fmt.Sprintf("the intermediate expired at %s; nothing can be issued until a new CA hierarchy is made (pkid init --force keeps the store)", end.UTC().Format(time.RFC3339))
+	}
 	return ""
 }
 
-// halt is the refusal every issuance gets once Halt was called, or once
-// the intermediate has expired (a certificate would end before it began).
+// halt is the refusal every issuance gets while Halted says why.
 func (a *Authority) halt() error {
 	if why := a.Halted(); why != "" {
 		return errs.New(errs.Unavailable, "%s", why)
-	}
-	if end := a.d.Intermediate.NotAfter; !a.d.Clock.Now().Before(end) {
-		return errs.New(errs.Unavailable, "the intermediate expired at %s; nothing can be issued until a new CA hierarchy is made (pkid init --force keeps the store)", end.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
