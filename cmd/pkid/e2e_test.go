@@ -703,11 +703,15 @@ func TestAdminSocketInUse(t *testing.T) {
 
 // TestLooseKeyFileWarned: an intermediate key file others may read is
 // served from (Kubernetes mounts secrets 0644 by default) but warned about,
-// in the start log and on /healthz.
+// by config check, in the start log and on /healthz.
 func TestLooseKeyFileWarned(t *testing.T) {
 	d, https, _ := initCA(t)
 	if err := os.Chmod(filepath.Join(d, "secrets", "intermediate.key"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	want := "intermediate.key is readable by others than its owner (mode 0644)"
+	if r := pkid(t, nil, "config", "check", "--config", filepath.Join(d, "pkid.yaml")); r.code != 0 || !strings.Contains(r.stderr, "warning: ") || !strings.Contains(r.stderr, want) {
+		t.Fatalf("config check of a loose key file: %+v", r)
 	}
 	s := serve(t, d, https)
 	resp, err := s.client.Get(s.base + "/healthz")
@@ -722,7 +726,6 @@ func TestLooseKeyFileWarned(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
 		t.Fatal(err)
 	}
-	want := "intermediate.key is readable by others than its owner (mode 0644)"
 	if h.Status != "ok" || len(h.Warnings) != 1 || !strings.Contains(h.Warnings[0], want) {
 		t.Fatalf("healthz %+v", h)
 	}

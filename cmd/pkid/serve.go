@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -150,7 +151,9 @@ func configCmd() *cobra.Command {
 			if len(retired) > 0 {
 				fmt.Fprintf(c.ErrOrStderr(), "retired intermediates still served: %s\n", strings.Join(retired, ", "))
 			}
-			for _, w := range append(api.RoleWarnings(cfg, inter), api.PointerWarnings(inter, cfg.PointersURL)...) {
+			// What serve would warn of at start, the same words.
+			warnings := slices.Concat(api.IntermediateKeyWarnings(cfg), api.IntermediateValidityWarnings(inter, time.Now()), api.RoleWarnings(cfg, inter), api.PointerWarnings(inter, cfg.PointersURL))
+			for _, w := range warnings {
 				fmt.Fprintln(c.ErrOrStderr(), "warning: "+w)
 			}
 			fmt.Fprintf(c.OutOrStdout(), "%s: ok (%d roles)\n", cfg.Path, len(cfg.Roles))
