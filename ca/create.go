@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.step.sm/crypto/x509util"
 
@@ -48,11 +50,34 @@ type Hierarchy struct {
 	RootKey, IntermediateKey crypto.Signer
 }
 
+// MaxCANameLength is the longest CA name a hierarchy takes, in
+// characters: the intermediate's common name is the name and
+// " Intermediate", " Intermediate G2" after a rotation and so on to G99,
+// and RFC 5280 bounds a common name at 64 characters (ub-common-name).
+const MaxCANameLength = policies.MaxCNLength - len(" Intermediate G99")
+
+// CheckCAName says why name cannot name a CA, or nil.
+func CheckCAName(name string) error {
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("CA name %q is not UTF-8", name)
+	}
+	if i := strings.IndexFunc(name, unicode.IsControl); i >= 0 {
+		return fmt.Errorf("CA name %q holds a control character", name)
+	}
+	if n := utf8.RuneCountInString(name); n > MaxCANameLength {
+		return fmt.Errorf("CA name %q has %d characters; at most %d fit: the intermediate's common name adds up to \" Intermediate G99\" (after rotations), and RFC 5280 bounds it at %d", name, n, MaxCANameLength, policies.MaxCNLength)
+	}
+	return nil
+}
+
 // CreateHierarchy makes a self-signed root and an intermediate under it
 // (pathLen 0) from step's default templates.
 func CreateHierarchy(o HierarchyOptions) (*Hierarchy, error) {
 	if o.Name == "" {
 		o.Name = "pkid Internal CA"
+	}
+	if err := CheckCAName(o.Name); err != nil {
+		return nil, err
 	}
 	if o.RootValidity == 0 {
 		o.RootValidity = 10 * 365 * 24 * time.Hour
@@ -210,7 +235,12 @@ func NextIntermediateFor(root *x509.Certificate, rootKey crypto.Signer, cur *x50
 		}
 		validity = left
 	}
-	inter, err := signCA(nextGeneration(cur.Subject.CommonName), x509util.DefaultIntermediateTemplate, key, root, rootKey, now, validity, func(c *x509.Certificate) {
+	name := nextGeneration(cur.Subject.CommonName)
+	if n := utf8.RuneCountInString(name); n > policies.MaxCNLength {
+		// A CA named before CheckCAName bounded names.
+		return nil, fmt.Errorf("the successor's common name %q would have %d characters, past RFC 5280's %d: make a new hierarchy (pkid init --force keeps the store) with a shorter --name", name, n, policies.MaxCNLength)
+	}
+	inter, err := signCA(name, x509util.DefaultIntermediateTemplate, key, root, rootKey, now, validity, func(c *x509.Certificate) {
 		c.PermittedDNSDomains, c.PermittedIPRanges = cur.PermittedDNSDomains, cur.PermittedIPRanges
 		c.ExcludedDNSDomains, c.ExcludedIPRanges = cur.ExcludedDNSDomains, cur.ExcludedIPRanges
 		c.PermittedDNSDomainsCritical = cur.PermittedDNSDomainsCritical

@@ -578,10 +578,15 @@ func TestExitCodes(t *testing.T) {
 			t.Fatalf("token create %v: %+v", tc.args, r)
 		}
 	}
-	// An unknown key type is bad usage, told before anything is written.
+	// An unknown key type, or a CA name whose intermediate's common name
+	// would pass RFC 5280's 64 characters, is bad usage, told before
+	// anything is written.
 	bad := filepath.Join(t.TempDir(), "bad")
 	if r := pkid(t, nil, "init", "--dir", bad, "--key-type", "rsa-1024"); r.code != 2 || !strings.Contains(r.stderr, "want one of ec-p256") {
 		t.Fatalf("init with an unknown key type: %+v", r)
+	}
+	if r := pkid(t, nil, "init", "--dir", bad, "--name", strings.Repeat("N", 48)); r.code != 2 || !strings.Contains(r.stderr, "at most 47 fit") {
+		t.Fatalf("init with a 48-character name: %+v", r)
 	}
 	if _, err := os.Stat(bad); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("init with an unknown key type left %s: %v", bad, err)

@@ -77,6 +77,9 @@ func runInit(c *cobra.Command, f *initFlags) error {
 	if err := keyTypeFlag(f.keyType); err != nil {
 		return err
 	}
+	if err := ca.CheckCAName(f.name); err != nil {
+		return usagef("--name: %v", err)
+	}
 	var constraints []netip.Prefix
 	for _, s := range f.permittedIPs {
 		p, err := netip.ParsePrefix(s)
