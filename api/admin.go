@@ -25,6 +25,8 @@ func (s *Server) AdminHandler() http.Handler {
 	r.HandleFunc("/certs", s.doListCerts).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/revoke", s.adminRevoke).Methods(http.MethodPost)
 	r.HandleFunc("/eab", s.adminEAB).Methods(http.MethodPost)
+	r.HandleFunc("/eab", s.adminListEAB).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/eab/{kid}", s.adminRevokeEAB).Methods(http.MethodDelete)
 	r.HandleFunc("/backup", s.adminBackup).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	return s.middleware(r)

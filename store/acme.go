@@ -161,6 +161,14 @@ type ACMEStore interface {
 	GetEABKey(ctx context.Context, kid string) (*EABKey, error)
 	// UseEABKey binds the key to an account once; ErrStale if used before.
 	UseEABKey(ctx context.Context, kid, accountID string, at time.Time) error
+	// ListEABKeys returns every binding key, used or not, oldest first,
+	// so an operator can see which were handed out and never used.
+	ListEABKeys(ctx context.Context) ([]*EABKey, error)
+	// DeleteEABKey withdraws a binding key nobody has used (one that
+	// leaked, or was made for the wrong role): ErrNotFound if there is
+	// none, ErrStale if an account was bound with it, since deleting the
+	// key would not undo that account.
+	DeleteEABKey(ctx context.Context, kid string) error
 }
 
 // clone copies a so a caller's changes never reach a cache.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -339,6 +340,45 @@ func (b *Bolt) GetEABKey(ctx context.Context, kid string) (*EABKey, error) {
 		return nil, fmt.Errorf("get EAB key %s: %w", kid, err)
 	}
 	return k, nil
+}
+
+// ListEABKeys implements ACMEStore.
+func (b *Bolt) ListEABKeys(ctx context.Context) ([]*EABKey, error) {
+	var out []*EABKey
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bEAB).ForEach(func(k, v []byte) error {
+			key, err := decodeJSON[EABKey](k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, key)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list EAB keys: %w", err)
+	}
+	slices.SortStableFunc(out, func(a, b *EABKey) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
+}
+
+// DeleteEABKey implements ACMEStore.
+func (b *Bolt) DeleteEABKey(ctx context.Context, kid string) error {
+	err := b.write(ctx, func(tx *bolt.Tx) error {
+		bkt := tx.Bucket(bEAB)
+		k, err := getJSON[EABKey](bkt, []byte(kid))
+		if err != nil {
+			return err
+		}
+		if !k.UsedAt.IsZero() {
+			return ErrStale
+		}
+		return bkt.Delete([]byte(kid))
+	})
+	if err != nil {
+		return fmt.Errorf("delete EAB key %s: %w", kid, err)
+	}
+	return nil
 }
 
 // UseEABKey implements ACMEStore.

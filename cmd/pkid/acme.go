@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -55,5 +56,60 @@ func acmeCmd() *cobra.Command {
 	create.Flags().StringVar(&dir, "dir", "", "CA directory")
 	create.Flags().StringVar(&role, "role", "", "role whose ACME directory the binding is for")
 	create.MarkFlagRequired("role")
-	return group("acme", "ACME administration", group("eab", "external account bindings", create))
+	return group("acme", "ACME administration", group("eab", "external account bindings", create, eabListCmd(), eabRevokeCmd()))
+}
+
+func eabListCmd() *cobra.Command {
+	var cfgPath, dir string
+	c := &cobra.Command{
+		Use:   "list --config D/pkid.yaml",
+		Short: "list external account binding keys, used or not (never their HMAC keys)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath, dir)
+			if err != nil {
+				return err
+			}
+			rows, err := newAdmin(cfg).listEAB()
+			if err != nil {
+				return err
+			}
+			w := c.OutOrStdout()
+			fmt.Fprintf(w, "%-24s  %-12s  %-20s  %s\n", "KID", "ROLE", "CREATED", "STATE")
+			for _, r := range rows {
+				state := "unused"
+				if !r.UsedAt.IsZero() {
+					state = "used " + r.UsedAt.UTC().Format(time.RFC3339) + " by account " + r.AccountID
+				}
+				fmt.Fprintf(w, "%-24s  %-12s  %-20s  %s\n", r.KID, r.Role, r.CreatedAt.UTC().Format(time.RFC3339), state)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&cfgPath, "config", "", "path of pkid.yaml")
+	c.Flags().StringVar(&dir, "dir", "", "CA directory")
+	return c
+}
+
+func eabRevokeCmd() *cobra.Command {
+	var cfgPath, dir string
+	c := &cobra.Command{
+		Use:   "revoke --config D/pkid.yaml KID",
+		Short: "withdraw an external account binding key nobody has used (one that leaked, or was made for the wrong role)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cfgPath, dir)
+			if err != nil {
+				return err
+			}
+			if err := newAdmin(cfg).revokeEAB(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "external account binding key %s withdrawn\n", args[0])
+			return nil
+		},
+	}
+	c.Flags().StringVar(&cfgPath, "config", "", "path of pkid.yaml")
+	c.Flags().StringVar(&dir, "dir", "", "CA directory")
+	return c
 }

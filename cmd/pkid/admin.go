@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"syscall"
@@ -155,6 +156,32 @@ func (a *admin) deleteToken(id string) error {
 			return err
 		}
 		return nil
+	})
+}
+
+func (a *admin) listEAB() ([]api.EABView, error) {
+	if a.client != nil {
+		var out struct {
+			Items []api.EABView `json:"items"`
+		}
+		err := a.call(http.MethodGet, "/eab", nil, &out)
+		return out.Items, err
+	}
+	var rows []api.EABView
+	err := a.withStore(func(st store.Store) error {
+		var err error
+		rows, err = api.ListEAB(context.Background(), st.(store.ACMEStore))
+		return err
+	})
+	return rows, err
+}
+
+func (a *admin) revokeEAB(kid string) error {
+	if a.client != nil {
+		return a.call(http.MethodDelete, "/eab/"+url.PathEscape(kid), nil, nil)
+	}
+	return a.withStore(func(st store.Store) error {
+		return api.RevokeEAB(context.Background(), st.(store.ACMEStore), kid)
 	})
 }
 

@@ -150,8 +150,48 @@ func TestCertbotEAB(t *testing.T) {
 	if out, err := second.run(append(register, eab...)...); err == nil || !strings.Contains(out, "was already used") {
 		t.Fatalf("a used binding registered a second account: %v\n%s", err, out)
 	}
-	if strings.Contains(s.logs(), line[1]) {
-		t.Fatal("the binding's HMAC key reached the server log")
+	// The operator sees which bindings were used, and by whom; a used one
+	// cannot be withdrawn, an unused one (leaked, say) can, and then
+	// registers nobody.
+	cfg := filepath.Join(d, "pkid.yaml")
+	if list := mustPKID(t, nil, "acme", "eab", "list", "--config", cfg); !strings.Contains(list, line[0]) || !strings.Contains(list, "used ") || !strings.Contains(list, "by account ") || strings.Contains(list, line[1]) {
+		t.Fatalf("eab list:\n%s", list)
+	}
+	if r := pkid(t, nil, "acme", "eab", "revoke", "--config", cfg, line[0]); r.code != 1 || !strings.Contains(r.stderr, "withdrawing the key would not undo that account") {
+		t.Fatalf("eab revoke of a used key: %+v", r)
+	}
+	leaked := strings.Fields(mustPKID(t, nil, "acme", "eab", "create", "--config", cfg, "--role", "default"))
+	if r := pkid(t, nil, "acme", "eab", "revoke", "--config", cfg, leaked[0]); r.code != 0 || !strings.Contains(r.stderr, "withdrawn") {
+		t.Fatalf("eab revoke of an unused key: %+v", r)
+	}
+	if list := mustPKID(t, nil, "acme", "eab", "list", "--config", cfg); strings.Contains(list, leaked[0]) {
+		t.Fatalf("a withdrawn key still listed:\n%s", list)
+	}
+	third := newCertbot(t, certbot, d, s, t.TempDir())
+	if out, err := third.run(append(register, "--eab-kid", leaked[0], "--eab-hmac-key", leaked[1])...); err == nil || !strings.Contains(out, "unknown external account binding key") {
+		t.Fatalf("a withdrawn binding registered an account:\n%s", out)
+	}
+	if strings.Contains(s.logs(), line[1]) || strings.Contains(s.logs(), leaked[1]) {
+		t.Fatal("a binding's HMAC key reached the server log")
+	}
+}
+
+// TestEABOffline: with serve stopped, the eab commands work on the store
+// directly: create, list, withdraw, and a second withdrawal says there is
+// no such key.
+func TestEABOffline(t *testing.T) {
+	d, _, _ := initCA(t)
+	cfg := filepath.Join(d, "pkid.yaml")
+	line := strings.Fields(mustPKID(t, nil, "acme", "eab", "create", "--config", cfg, "--role", "default"))
+	if list := mustPKID(t, nil, "acme", "eab", "list", "--config", cfg); !strings.Contains(list, line[0]+" ") || !strings.Contains(list, "unused") || strings.Contains(list, line[1]) {
+		t.Fatalf("eab list:\n%s", list)
+	}
+	mustPKID(t, nil, "acme", "eab", "revoke", "--config", cfg, line[0])
+	if r := pkid(t, nil, "acme", "eab", "revoke", "--config", cfg, line[0]); r.code != 1 || !strings.Contains(r.stderr, "no external account binding key "+line[0]) {
+		t.Fatalf("eab revoke twice: %+v", r)
+	}
+	if r := pkid(t, nil, "acme", "eab", "revoke", "--config", cfg); r.code != 2 {
+		t.Fatalf("eab revoke without a KID: %+v", r)
 	}
 }
 

@@ -103,12 +103,38 @@ func testEAB(t *testing.T, open Opener) {
 	if err := as.UseEABKey(ctx, "nope", "acct", t0); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("fail/unknown kid: %v", err)
 	}
+	// Two more, made later: listed oldest first; an unused one can be
+	// withdrawn (and is then gone for good), a used one cannot.
+	for i, kid := range []string{"kid3", "kid2"} {
+		if err := as.PutEABKey(ctx, &store.EABKey{KID: kid, Role: "ci", Sealed: []byte{4}, CreatedAt: t0.Add(time.Duration(2-i) * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := as.ListEABKeys(ctx)
+	if err != nil || len(list) != 3 || list[0].KID != "kid1" || list[1].KID != "kid2" || list[2].KID != "kid3" || list[0].AccountID != "acct" || list[1].Role != "ci" {
+		t.Fatalf("ok/list oldest first: %v %v", list, err)
+	}
+	if err := as.DeleteEABKey(ctx, "kid2"); err != nil {
+		t.Fatalf("ok/withdraw an unused key: %v", err)
+	}
+	if err := as.DeleteEABKey(ctx, "kid2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/withdraw it again: %v", err)
+	}
+	if err := as.UseEABKey(ctx, "kid2", "acct9", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/use a withdrawn key: %v", err)
+	}
+	if err := as.DeleteEABKey(ctx, "kid1"); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("fail/withdraw a used key: %v", err)
+	}
 	s.Close()
 	s = open(t)
 	defer s.Close()
 	got, err := acmeOf(t, s).GetEABKey(ctx, "kid1")
 	if err != nil || got.AccountID != "acct" || string(got.Sealed) != "\x01\x02\x03" {
 		t.Fatalf("ok/after reopen: %+v %v", got, err)
+	}
+	if list, err := acmeOf(t, s).ListEABKeys(ctx); err != nil || len(list) != 2 || list[0].KID != "kid1" || list[1].KID != "kid3" {
+		t.Fatalf("ok/list after reopen, the withdrawn key gone: %v %v", list, err)
 	}
 	if got, err := acmeOf(t, s).GetAccount(ctx, "acct3"); err != nil || got.KeyThumbprint != "thumb3" {
 		t.Fatalf("ok/by id after reopen, failed rollover left alone: %+v %v", got, err)
