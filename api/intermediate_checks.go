@@ -51,6 +51,8 @@ func ServerNamesOutside(cfg *config.Config, inter *x509.Certificate) string {
 // constraints do not: such requests are refused at issuance (403, or
 // rejectedIdentifier at newOrder), so a role that names them promises
 // more than the CA can sign. An IP range warns when either end is outside.
+// It also names roles whose renewal.max_age is shorter than a certificate's
+// default lifetime, which makes renewal useless.
 func RoleWarnings(cfg *config.Config, inter *x509.Certificate) []string {
 	var out []string
 	for _, name := range slices.Sorted(maps.Keys(cfg.Roles)) {
@@ -72,6 +74,9 @@ func RoleWarnings(cfg *config.Config, inter *x509.Certificate) []string {
 		}
 		if len(outside) > 0 {
 			out = append(out, fmt.Sprintf("role %q allows %s, outside the intermediate's name constraints: such names are refused at issuance", name, strings.Join(outside, ", ")))
+		}
+		if r.Renewal.Enabled && r.Renewal.MaxAge < r.DefaultTTL {
+			out = append(out, fmt.Sprintf("role %q renews for at most renewal.max_age %s after the last authorization, less than its default_ttl %s: a certificate renewed at two thirds of its life is refused, so renewal never saves a token; raise max_age to several lifetimes (or turn renewal off)", name, r.Renewal.MaxAge, r.DefaultTTL))
 		}
 	}
 	return out

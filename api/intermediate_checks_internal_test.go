@@ -33,6 +33,22 @@ func TestRoleWarnings(t *testing.T) {
 	}
 }
 
+// TestRoleRenewalWarning: a role whose renewal.max_age is below its
+// default_ttl is named (its certificates are refused renewal at two thirds
+// of their life); one with room, or with renewal off, is not.
+func TestRoleRenewalWarning(t *testing.T) {
+	day := 24 * time.Hour
+	cfg := &config.Config{Roles: map[string]*policies.Role{
+		"short": {DefaultTTL: day, Renewal: policies.Renewal{Enabled: true, MaxAge: time.Hour}},
+		"room":  {DefaultTTL: day, Renewal: policies.Renewal{Enabled: true, MaxAge: 30 * day}},
+		"off":   {DefaultTTL: day},
+	}}
+	w := RoleWarnings(cfg, &x509.Certificate{})
+	if len(w) != 1 || !strings.Contains(w[0], `role "short" renews for at most renewal.max_age 1h0m0s after the last authorization, less than its default_ttl 24h0m0s`) {
+		t.Fatalf("warnings %q", w)
+	}
+}
+
 // TestIntermediateValidityWarnings: /healthz warns while the intermediate
 // is not valid yet (this clock behind the one that made it: clients refuse
 // all it issues) and within 60 days of its end; not in between.
