@@ -130,16 +130,23 @@ func mint(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]any) 
 	return raw
 }
 
-func TestOIDC(t *testing.T) {
-	is := newIssuer(t)
+// serveOIDCRole starts a server whose role "ci" accepts tokens from is
+// with these claim conditions, trusting is's TLS through a ca_file it
+// returns.
+func serveOIDCRole(t *testing.T, is *testIssuer, claims string) (*testServer, string) {
 	caFile := filepath.Join(t.TempDir(), "issuer.pem")
 	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: is.srv.Certificate().Raw}), 0o644)
 	ports := testutil.Listen(t)
 	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string {
 		return testutil.AddRole(y, "ci", ciRole+`
-oidc: {issuer: "`+is.srv.URL+`", audience: pkid, ca_file: "`+caFile+`", claims: {repository: org/app, ref: "refs/heads/*"}}`)
+oidc: {issuer: "`+is.srv.URL+`", audience: pkid, ca_file: "`+caFile+`", claims: `+claims+`}`)
 	})
-	s := startServerAt(t, dir, ports, time.Now())
+	return startServerAt(t, dir, ports, time.Now()), caFile
+}
+
+func TestOIDC(t *testing.T) {
+	is := newIssuer(t)
+	s, _ := serveOIDCRole(t, is, `{repository: org/app, ref: "refs/heads/*"}`)
 	defer s.stop()
 	now := time.Now()
 	good := func() map[string]any {
@@ -223,14 +230,7 @@ oidc: {issuer: "`+is.srv.URL+`", audience: pkid, ca_file: "`+caFile+`", claims: 
 // roots until a restart.
 func TestOIDCCAFileRenewed(t *testing.T) {
 	is := newIssuer(t)
-	caFile := filepath.Join(t.TempDir(), "issuer.pem")
-	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: is.srv.Certificate().Raw}), 0o644)
-	ports := testutil.Listen(t)
-	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string {
-		return testutil.AddRole(y, "ci", ciRole+`
-oidc: {issuer: "`+is.srv.URL+`", audience: pkid, ca_file: "`+caFile+`", claims: {repository: org/app}}`)
-	})
-	s := startServerAt(t, dir, ports, time.Now())
+	s, caFile := serveOIDCRole(t, is, `{repository: org/app}`)
 	defer s.stop()
 	now := time.Now()
 	claims := map[string]any{"iss": is.srv.URL, "aud": "pkid", "sub": "repo:org/app", "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(), "repository": "org/app"}

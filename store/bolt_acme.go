@@ -365,15 +365,10 @@ func (b *Bolt) ListEABKeys(ctx context.Context) ([]*EABKey, error) {
 // DeleteEABKey implements ACMEStore.
 func (b *Bolt) DeleteEABKey(ctx context.Context, kid string) error {
 	err := b.write(ctx, func(tx *bolt.Tx) error {
-		bkt := tx.Bucket(bEAB)
-		k, err := getJSON[EABKey](bkt, []byte(kid))
-		if err != nil {
+		if _, err := unusedEAB(tx, kid); err != nil {
 			return err
 		}
-		if !k.UsedAt.IsZero() {
-			return ErrStale
-		}
-		return bkt.Delete([]byte(kid))
+		return tx.Bucket(bEAB).Delete([]byte(kid))
 	})
 	if err != nil {
 		return fmt.Errorf("delete EAB key %s: %w", kid, err)
@@ -384,19 +379,28 @@ func (b *Bolt) DeleteEABKey(ctx context.Context, kid string) error {
 // UseEABKey implements ACMEStore.
 func (b *Bolt) UseEABKey(ctx context.Context, kid, accountID string, at time.Time) error {
 	err := b.write(ctx, func(tx *bolt.Tx) error {
-		bkt := tx.Bucket(bEAB)
-		k, err := getJSON[EABKey](bkt, []byte(kid))
+		k, err := unusedEAB(tx, kid)
 		if err != nil {
 			return err
 		}
-		if !k.UsedAt.IsZero() {
-			return ErrStale
-		}
 		k.UsedAt, k.AccountID = at, accountID
-		return putJSON(bkt, []byte(kid), k)
+		return putJSON(tx.Bucket(bEAB), []byte(kid), k)
 	})
 	if err != nil {
 		return fmt.Errorf("use EAB key %s: %w", kid, err)
 	}
 	return nil
+}
+
+// unusedEAB reads the binding key kid for a write that needs it unused:
+// ErrNotFound if there is none, ErrStale once an account was bound with it.
+func unusedEAB(tx *bolt.Tx, kid string) (*EABKey, error) {
+	k, err := getJSON[EABKey](tx.Bucket(bEAB), []byte(kid))
+	if err != nil {
+		return nil, err
+	}
+	if !k.UsedAt.IsZero() {
+		return nil, ErrStale
+	}
+	return k, nil
 }

@@ -48,11 +48,7 @@ func TestRunway(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := reopenChecked(t, path)
 	var used int64
 	db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
 	if b.runway.written < used+runwayAhead {
@@ -67,10 +63,7 @@ func TestRunway(t *testing.T) {
 	if alloc := st.Blocks * 512; alloc < used+runwayAhead-runwayStep {
 		t.Errorf("%d bytes allocated, bbolt uses %d: the runway is sparse", alloc, used)
 	}
-	err = db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return err
-		}
+	err := db.View(func(tx *bolt.Tx) error {
 		for i := range n {
 			if v := tx.Bucket(bMeta).Get(fmt.Appendf(nil, "r%05d", i)); !bytes.Equal(v, val) {
 				return fmt.Errorf("record %d: %d bytes", i, len(v))
@@ -109,15 +102,8 @@ func TestRunwayAndDirectWrites(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return err
-		}
+	db := reopenChecked(t, path)
+	err := db.View(func(tx *bolt.Tx) error {
 		for i := range n {
 			for _, k := range []string{"loop", "direct"} {
 				if v := tx.Bucket(bMeta).Get(fmt.Appendf(nil, "%s%04d", k, i)); !bytes.Equal(v, val) {
@@ -130,6 +116,27 @@ func TestRunwayAndDirectWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// reopenChecked opens the closed store at path read-only, runs bbolt's
+// consistency check on it, and returns it open for the caller to read.
+func reopenChecked(t *testing.T, path string) *bolt.DB {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	err = db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
 
 // TestRunwayRestsOnError: a runway that cannot be written (here: a
