@@ -90,6 +90,12 @@ func New(ctx context.Context, o Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pkidclient: %w", err)
 	}
+	if end := pair.Leaf.NotAfter; !time.Now().Before(end) {
+		// The CA renews only certificates still valid: a service that
+		// was down past its certificate's end needs a token again, and is
+		// told so now rather than by a Done that closes at once.
+		return nil, fmt.Errorf("pkidclient: %s expired at %s, and pkid renews only certificates still valid: get a new one with a token (an enrollment token: pkid token create --once)", o.CertFile, end.UTC().Format(time.RFC3339))
+	}
 	s := &Source{o: o, roots: roots, done: make(chan struct{})}
 	s.cur.Store(&pair)
 	ctx, s.cancel = context.WithCancel(ctx)

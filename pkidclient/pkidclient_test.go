@@ -233,6 +233,23 @@ func TestRenewalStopsWhenRefused(t *testing.T) {
 	}
 }
 
+// TestNewRefusesAnExpiredCertificate: a service that was down past its
+// certificate's end is told at New that it needs a token again, rather than
+// starting with a dead identity and a Source that stops at once.
+func TestNewRefusesAnExpiredCertificate(t *testing.T) {
+	run, roots := startPKID(t)
+	crt, keyFile, iss := issueFiles(t, run, "late.svc.internal", time.Second)
+	time.Sleep(time.Until(iss.Record.NotAfter) + 10*time.Millisecond)
+	src, err := pkidclient.New(context.Background(), pkidclient.Options{CAURL: "https://" + run.HTTPSAddr, Roots: roots, CertFile: crt, KeyFile: keyFile})
+	if err == nil {
+		src.Close()
+		t.Fatal("New accepted an expired certificate")
+	}
+	if !strings.Contains(err.Error(), "expired at") || !strings.Contains(err.Error(), "get a new one with a token") {
+		t.Fatalf("New: %v", err)
+	}
+}
+
 // TestHTTPErrorPermanent: which answers a renewing loop gives up on.
 func TestHTTPErrorPermanent(t *testing.T) {
 	for _, tc := range []struct {
