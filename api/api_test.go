@@ -179,6 +179,20 @@ func TestListPagination(t *testing.T) {
 		len(byName.Items) != 1 || byName.Items[0].Serial != named.Serial {
 		t.Fatalf("ok/name filter: %+v, want only %s", byName.Items, named.Serial)
 	}
+	// By requester: what one token got (a leaked one, say).
+	leaky := fmt.Sprintf("leaky-%d", time.Now().UnixNano())
+	leakyTok := tokenFor(t, s, "ci", func(o *api.TokenOptions) { o.Name = leaky })
+	var got1 api.IssueResponse
+	if s.do(t, "POST", "/v1/sign/ci", leakyTok, map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, "ec-p256"), "leaky.ci.internal")}, &got1).StatusCode != 201 {
+		t.Fatal("ci sign failed")
+	}
+	var byReq struct {
+		Items []api.CertView `json:"items"`
+	}
+	if s.do(t, "GET", "/v1/certs?requester="+url.QueryEscape("token:"+leaky), s.admin, nil, &byReq).StatusCode != 200 ||
+		len(byReq.Items) != 1 || byReq.Items[0].Serial != got1.Serial {
+		t.Fatalf("ok/requester filter: %+v, want only %s", byReq.Items, got1.Serial)
+	}
 	var p api.Problem
 	if s.do(t, "GET", "/v1/certs", s.tok, nil, &p).StatusCode != 403 {
 		t.Fatal("non-admin listed certificates")
@@ -189,7 +203,7 @@ func TestListPagination(t *testing.T) {
 		t.Fatalf("ok/empty filters: %d", resp.StatusCode)
 	}
 	for _, c := range []struct{ name, query, detail string }{
-		{"fail/unknown parameter", "stauts=revoked", `unknown query parameter "stauts" (accepted: role, status, name, limit, cursor)`},
+		{"fail/unknown parameter", "stauts=revoked", `unknown query parameter "stauts" (accepted: role, status, name, requester, limit, cursor)`},
 		{"fail/repeated parameter", "role=ci&role=default", `"role" is given 2 times`},
 		{"fail/bad escape", "limit=%zz", "does not parse"},
 		{"fail/bad status", "status=held", "want valid, revoked or expired"},

@@ -95,12 +95,12 @@ func (s *Server) listCerts(w http.ResponseWriter, r *http.Request) {
 // doListCerts answers GET /v1/certs once the caller is an admin, and the
 // admin socket's GET /certs (pkid cert list).
 func (s *Server) doListCerts(w http.ResponseWriter, r *http.Request) {
-	q, err := strictQuery(r.URL.RawQuery, "role", "status", "name", "limit", "cursor")
+	q, err := strictQuery(r.URL.RawQuery, "role", "status", "name", "requester", "limit", "cursor")
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	f := store.ListFilter{Role: q.Get("role"), Status: q.Get("status"), Now: s.opts.Clock.Now()}
+	f := store.ListFilter{Role: q.Get("role"), Status: q.Get("status"), Requester: q.Get("requester"), Now: s.opts.Clock.Now()}
 	if n := q.Get("name"); n != "" {
 		f.Name = policies.RecordedName(n)
 	}

@@ -355,12 +355,15 @@ func (b *Bolt) ListCertificates(_ context.Context, f ListFilter) ([]*CertRecord,
 		if f.Cursor != "" && k != nil && bytes.Equal(k, start) {
 			k, v = c.Next()
 		}
-		// A name filter scans: a record whose stored bytes lack the name
-		// as JSON writes it (the names are JSON in both stored forms) is
-		// passed over without being decoded.
-		var quoted []byte
+		// A name or requester filter scans: a record whose stored bytes
+		// lack the name (or requester) as JSON writes it (both are JSON in
+		// both stored forms) is passed over without being decoded.
+		var quoted, quotedReq []byte
 		if f.Name != "" {
 			quoted, _ = json.Marshal(f.Name)
+		}
+		if f.Requester != "" {
+			quotedReq, _ = json.Marshal(f.Requester)
 		}
 		var lastSeq, readSeq []byte
 		read := 0
@@ -387,7 +390,7 @@ func (b *Bolt) ListCertificates(_ context.Context, f ListFilter) ([]*CertRecord,
 			if !overRecords {
 				raw = certs.Get(seq)
 			}
-			if quoted != nil && !bytes.Contains(raw, quoted) {
+			if quoted != nil && !bytes.Contains(raw, quoted) || quotedReq != nil && !bytes.Contains(raw, quotedReq) {
 				continue
 			}
 			rec, err := decodeCertAt(seq, raw)
@@ -397,7 +400,7 @@ func (b *Bolt) ListCertificates(_ context.Context, f ListFilter) ([]*CertRecord,
 			if f.Status != "" && EffectiveStatus(rec, f.Now) != f.Status {
 				continue
 			}
-			if f.Name != "" && !slices.Contains(rec.Names, f.Name) {
+			if f.Name != "" && !slices.Contains(rec.Names, f.Name) || f.Requester != "" && rec.Requester != f.Requester {
 				continue
 			}
 			if len(out) == limit {

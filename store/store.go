@@ -99,6 +99,11 @@ type ListFilter struct {
 	// when a host is retired or its key leaks. Stores may answer it by
 	// scanning, so a page may read many records to fill.
 	Name string
+	// Requester lists only the records of one requester, exactly as
+	// recorded ("token:ci-main", "acme:<account>", "enroll:<name>"…): what
+	// a leaked token or a compromised ACME account obtained. Stores may
+	// answer it by scanning, as Name.
+	Requester string
 	// Now decides "expired" for the Status filter.
 	Now   time.Time
 	Limit int

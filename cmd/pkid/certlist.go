@@ -17,10 +17,10 @@ import (
 )
 
 func certListCmd() *cobra.Command {
-	var cfgPath, dir, role, status, name string
+	var cfgPath, dir, role, status, name, requester string
 	var limit int
 	c := &cobra.Command{
-		Use:   "list --config D/pkid.yaml [--role R] [--status valid|revoked|expired] [--name N] [--limit N]",
+		Use:   "list --config D/pkid.yaml [--role R] [--status valid|revoked|expired] [--name N] [--requester R] [--limit N]",
 		Short: "list the certificates this CA issued, oldest first (on the CA host)",
 		Long: `Lists the certificate records, oldest first, one line each: serial,
 status (a revoked one with its reason), notAfter, role and names. Through
@@ -31,7 +31,13 @@ GET /v1/certs with an admin token gives the same from anywhere.
 address, a URI or a mailbox; "Web1.Internal." finds web1.internal), as
 when a host is retired or its key leaks:
 
-  pkid cert list --config D/pkid.yaml --name web1.internal --status valid`,
+  pkid cert list --config D/pkid.yaml --name web1.internal --status valid
+
+--requester lists what one requester got, named as in the audit log
+(token:NAME, acme:ACCOUNT, enroll:NAME, oidc:SUBJECT), as when a token
+leaks. A renewal's requester is mtls:SERIAL, the certificate it renewed:
+
+  pkid cert list --config D/pkid.yaml --requester token:ci-main --status valid`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			switch status {
@@ -56,7 +62,7 @@ when a host is retired or its key leaks:
 					fmt.Fprintf(w, "%-40s  %-24s  %-20s  %-12s  %s\n", "SERIAL", "STATUS", "NOT_AFTER", "ROLE", "NAMES")
 				}
 			}
-			f := store.ListFilter{Role: role, Status: status}
+			f := store.ListFilter{Role: role, Status: status, Requester: requester}
 			if name != "" {
 				f.Name = policies.RecordedName(name)
 			}
@@ -80,6 +86,7 @@ when a host is retired or its key leaks:
 	fl.StringVar(&role, "role", "", "only this role's")
 	fl.StringVar(&status, "status", "", "only valid, revoked or expired ones")
 	fl.StringVar(&name, "name", "", "only those that carry this name")
+	fl.StringVar(&requester, "requester", "", "only those this requester got, as the audit log names it (token:NAME, acme:ACCOUNT, enroll:NAME, oidc:SUBJECT, mtls:SERIAL)")
 	fl.IntVar(&limit, "limit", 0, "at most this many (default all)")
 	return c
 }
@@ -91,7 +98,7 @@ func (a *admin) listCerts(f store.ListFilter, limit int, fn func(api.CertView)) 
 	if a.client != nil {
 		return pages(f, limit, fn, func(f store.ListFilter) ([]api.CertView, string, error) {
 			q := url.Values{"limit": {strconv.Itoa(f.Limit)}}
-			for k, v := range map[string]string{"role": f.Role, "status": f.Status, "name": f.Name, "cursor": f.Cursor} {
+			for k, v := range map[string]string{"role": f.Role, "status": f.Status, "name": f.Name, "requester": f.Requester, "cursor": f.Cursor} {
 				if v != "" {
 					q.Set(k, v)
 				}

@@ -151,11 +151,11 @@ func TestRootCRLCommand(t *testing.T) {
 // TestRevokeWithConfig: `pkid cert revoke --config` works through the admin
 // socket while serve runs and on the store when it does not; the CRL signed
 // at the next start lists both. `pkid cert list` shows them, filtered,
-// either way, by name too.
+// either way, by name and by requester too.
 func TestRevokeWithConfig(t *testing.T) {
 	d, https, plain := initCA(t)
 	cfg := filepath.Join(d, "pkid.yaml")
-	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default"))
+	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default", "--name", "lister"))
 	s := serve(t, d, https)
 	var serials []string
 	for _, n := range []string{"one.internal", "two.internal"} {
@@ -185,6 +185,7 @@ func TestRevokeWithConfig(t *testing.T) {
 	list("while serving", map[string]string{serials[0]: "revoked (superseded)"}, "--status", "revoked")
 	list("while serving", map[string]string{serials[1]: "valid"}, "--role", "default", "--status", "valid", "--limit", "1")
 	list("while serving", map[string]string{serials[0]: "revoked (superseded)"}, "--name", "ONE.internal.")
+	list("while serving", map[string]string{serials[0]: "revoked (superseded)", serials[1]: "valid"}, "--requester", "token:lister")
 	if out := mustPKID(t, nil, "cert", "list", "--config", cfg); strings.Count(out, "\n") != 4 || strings.Index(out, serials[0]) > strings.Index(out, serials[1]) {
 		t.Fatalf("cert list: the server's certificate and both, oldest first:\n%s", out)
 	}
@@ -196,6 +197,8 @@ func TestRevokeWithConfig(t *testing.T) {
 	list("on the store", map[string]string{serials[0]: "revoked (superseded)", serials[1]: "revoked (keyCompromise)"}, "--status", "revoked")
 	list("on the store", map[string]string{serials[1]: "revoked (keyCompromise)"}, "--name", "Two.Internal", "--status", "revoked")
 	list("on the store", map[string]string{}, "--name", "two.internal", "--status", "valid")
+	list("on the store", map[string]string{serials[1]: "revoked (keyCompromise)"}, "--requester", "token:lister", "--name", "two.internal")
+	list("on the store", map[string]string{}, "--requester", "token:list")
 	if r := pkid(t, nil, "cert", "list", "--config", cfg, "--status", "gone"); r.code != 2 || !strings.Contains(r.stderr, "want valid, revoked or expired") {
 		t.Fatalf("fail/cert list --status gone: %+v", r)
 	}

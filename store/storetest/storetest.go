@@ -235,6 +235,47 @@ func testList(t *testing.T, open Opener) {
 		t.Fatalf("ok/status filter: %d records", len(exp))
 	}
 	testListByName(t, s)
+	testListByRequester(t, s)
+}
+
+// testListByRequester: the requester filter lists exactly one requester's
+// records, beside the other filters; a requester whose name is only the
+// start of another's, or that appears as a name, does not match.
+func testListByRequester(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var want []string
+	add := func(requester string, names ...string) *store.CertRecord {
+		t.Helper()
+		r := Record("list-req")
+		r.Requester, r.Names = requester, names
+		if err := s.InsertCertificate(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for range 3 {
+		want = append(want, add("token:leaked", "a.req.internal").Serial)
+		add("token:leaked-too", "b.req.internal")
+		add("token:other", "token:leaked")
+	}
+	Revoke(t, s, want[2], t0, "keyCompromise")
+	for _, tc := range []struct {
+		f    store.ListFilter
+		want []string
+	}{
+		{store.ListFilter{Requester: "token:leaked"}, want},
+		{store.ListFilter{Requester: "token:leaked", Status: "valid", Now: t0}, want[:2]},
+		{store.ListFilter{Requester: "token:leaked", Name: "b.req.internal"}, nil},
+		{store.ListFilter{Requester: "token:leak"}, nil},
+	} {
+		var serials []string
+		for _, r := range ListAll(t, s, tc.f) {
+			serials = append(serials, r.Serial)
+		}
+		if fmt.Sprint(serials) != fmt.Sprint(tc.want) {
+			t.Fatalf("ok/requester filter %+v: listed %v, want %v", tc.f, serials, tc.want)
+		}
+	}
 }
 
 // testListByName: the name filter lists exactly the records that carry the
