@@ -28,7 +28,13 @@ func listenAdmin(ctx context.Context, cfg *config.Config) (net.Listener, func(),
 		c.Close()
 		return nil, nil, fmt.Errorf("admin socket %s: another pkid serve is listening on it (stop that one, or set admin_socket in %s to a different path)", path, cfg.Path)
 	}
-	os.Remove(path)
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			// A mistyped admin_socket must not cost a file.
+			return nil, nil, fmt.Errorf("admin socket %s: a file that is not a socket is there; set admin_socket in %s to another path, or move the file", path, cfg.Path)
+		}
+		os.Remove(path)
+	}
 	// Create the socket with mode 0600 from the start (not chmod after), so
 	// no other local user can connect in between.
 	oldMask := syscall.Umask(0o077)

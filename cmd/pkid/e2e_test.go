@@ -704,6 +704,17 @@ func TestAdminSocketInUse(t *testing.T) {
 	if list := mustPKID(t, nil, "token", "list", "--config", filepath.Join(d, "pkid.yaml")); !strings.Contains(list, "ID") {
 		t.Fatalf("the first server's admin socket after the second gave up: %s", list)
 	}
+	// An admin_socket that names a file (here the second config itself)
+	// is refused, and the file kept.
+	if err := os.WriteFile(cfg2, []byte(second+"admin_socket: "+cfg2+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := pkid(t, nil, "serve", "--config", cfg2); r.code != 1 || !strings.Contains(r.stderr, "a file that is not a socket is there") {
+		t.Fatalf("serve with admin_socket naming a file: %+v", r)
+	}
+	if _, err := os.Stat(cfg2); err != nil {
+		t.Fatalf("serve removed the file admin_socket named: %v", err)
+	}
 }
 
 // TestLooseKeyFileWarned: an intermediate key file others may read is
