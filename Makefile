@@ -6,8 +6,10 @@ STATICCHECK_VERSION := v0.8.2
 
 .PHONY: build run test test-short bench lint fmt clean
 
+# -buildvcs=auto: the commit goes into the binary (pkid version) even where
+# GOFLAGS says -buildvcs=false; outside a git checkout it is left out.
 build:
-	$(GO) build -o $(BIN) ./cmd/pkid
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/pkid
 
 # Creates a development CA in ./.pkid-dev on first run, prints the URL, the
 # root fingerprint, an admin token and copy-paste examples, then serves.

@@ -39,6 +39,9 @@ type ServeOptions struct {
 	// Reload, if set, asks for ReloadRoles once per value received
 	// (the command wires SIGHUP to it).
 	Reload <-chan struct{}
+	// Version, if set, goes into the line that says serve is up, so a log
+	// sent with a bug report says what ran.
+	Version string
 }
 
 // Running exposes the parts of a started server.
@@ -271,7 +274,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			}
 		})
 	})
-	log.Info("pkid serving", "https", "https://"+run.HTTPSAddr, "http", "http://"+run.HTTPAddr, "issuer", authority.IssuerID(), "retired_issuers", retiredIDs(retiredIssuers))
+	log.Info("pkid serving", "https", "https://"+run.HTTPSAddr, "http", "http://"+run.HTTPAddr, "issuer", authority.IssuerID(), "retired_issuers", retiredIDs(retiredIssuers), "version", o.Version, "config", cfg.Path)
 	if o.Ready != nil {
 		o.Ready(run)
 	}

@@ -749,3 +749,29 @@ func TestLooseKeyFileWarned(t *testing.T) {
 		t.Fatalf("no start warning in the log:\n%s", s.logs())
 	}
 }
+
+// TestVersion: `pkid --version` and `pkid version` say which pkid this is
+// (with the Go release it was built with), and serve's "pkid serving"
+// line names it and the config, so a log sent with a bug report says what
+// ran.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		r := pkid(t, nil, args...)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "pkid ") || !strings.Contains(r.stdout, "go1.") || strings.Count(r.stdout, "\n") != 1 {
+			t.Fatalf("pkid %s: %+v", args[0], r)
+		}
+	}
+	d, https, _ := initCA(t)
+	s := serve(t, d, https)
+	want := strings.TrimSpace(strings.TrimPrefix(mustPKID(t, nil, "version"), "pkid "))
+	for _, l := range strings.Split(s.logs(), "\n") {
+		var line struct{ Msg, Version, Config string }
+		if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "pkid serving" {
+			if line.Version != want || line.Config != filepath.Join(d, "pkid.yaml") {
+				t.Fatalf("start line %s, want version %q", l, want)
+			}
+			return
+		}
+	}
+	t.Fatalf("no start line with the version:\n%s", s.logs())
+}

@@ -77,9 +77,11 @@ func newRoot() *cobra.Command {
 		Short:         "pkid: an internal certificate authority",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
+	root.SetVersionTemplate("pkid {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(initCmd(), serveCmd(), tokenCmd(), caCmd(), certCmd(), configCmd(), acmeCmd(), benchCmd(), backupCmd())
+	root.AddCommand(initCmd(), serveCmd(), tokenCmd(), caCmd(), certCmd(), configCmd(), acmeCmd(), benchCmd(), backupCmd(), versionCmd())
 	return root
 }
 

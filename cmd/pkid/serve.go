@@ -89,7 +89,7 @@ func serveCmd() *cobra.Command {
 					}
 				}
 			}()
-			return api.Serve(ctx, api.ServeOptions{Config: cfg, Log: newLogger(cfg), Reload: reload})
+			return api.Serve(ctx, api.ServeOptions{Config: cfg, Log: newLogger(cfg), Reload: reload, Version: version()})
 		},
 	}
 	c.Flags().StringVar(&cfgPath, "config", "", "path of pkid.yaml")
