@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,8 +29,15 @@ FILE (mode 0600: it holds token hashes and sealed EAB keys). To restore,
 stop pkid serve and copy the file to storage.path.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if out == "" {
+			switch fi, err := os.Stat(out); {
+			case out == "":
 				return usagef("--out FILE is required")
+			case out == "-":
+				// A copy is checked before it is written anywhere, so it
+				// cannot stream; a file named "-" is not what was meant.
+				return usagef("--out -: a backup is checked whole before it is written, so it goes to a file; pipe that file on afterwards (gzip, ssh)")
+			case err == nil && fi.IsDir():
+				return usagef("--out %s is a directory; name a file in it, e.g. %s", out, filepath.Join(out, "pkid-"+time.Now().Format("2006-01-02")+".db"))
 			}
 			cfg, err := loadConfig(cfgPath, dir)
 			if err != nil {

@@ -594,6 +594,13 @@ func TestExitCodes(t *testing.T) {
 	if r := pkid(t, nil, "ca", "rotate-intermediate", "--dir", bad, "--key-type", "ec-p521"); r.code != 2 || !strings.Contains(r.stderr, "want one of ec-p256") {
 		t.Fatalf("rotate-intermediate with an unknown key type: %+v", r)
 	}
+	// backup --out: "-" and a directory are bad usage, told before the
+	// config is read (there is none here).
+	for out, want := range map[string]string{"-": "it goes to a file", t.TempDir(): "is a directory; name a file in it"} {
+		if r := pkid(t, nil, "backup", "--config", "/nonexistent/pkid.yaml", "--out", out); r.code != 2 || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "nonexistent") {
+			t.Fatalf("backup --out %s: %+v", out, r)
+		}
+	}
 	if r := pkid(t, nil, "token"); r.code != 2 || !strings.Contains(r.stderr, "create") {
 		t.Fatalf("a group without its subcommand: %+v", r)
 	}
