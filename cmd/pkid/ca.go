@@ -127,6 +127,29 @@ func pickRoot(bundle []byte, want string) (*x509.Certificate, error) {
 	}
 }
 
+// knownIntermediate says which intermediate of D serial n is (the current
+// one, certs/intermediate.crt, or a retired one, certs/retired/*.crt, that
+// root signed), or warns that it is none of them: a revocation is never
+// undone, and a mistyped serial leaves the intermediate meant unrevoked.
+// An offline copy of D may lack later intermediates, so it warns rather
+// than refuses.
+func knownIntermediate(dir string, root *x509.Certificate, n *big.Int) string {
+	paths, _ := filepath.Glob(filepath.Join(dir, "certs", "retired", "*.crt"))
+	paths = append([]string{filepath.Join(dir, "certs", "intermediate.crt")}, paths...)
+	var known []string
+	for _, p := range paths {
+		c, err := ca.LoadCertificate(p)
+		if err != nil || c.CheckSignatureFrom(root) != nil {
+			continue
+		}
+		if c.SerialNumber.Cmp(n) == 0 {
+			return fmt.Sprintf("revoking intermediate %q (serial %s, %s)", c.Subject.CommonName, ca.SerialString(n), p)
+		}
+		known = append(known, fmt.Sprintf("%s %q", ca.SerialString(c.SerialNumber), c.Subject.CommonName))
+	}
+	return fmt.Sprintf("warning: serial %s is not an intermediate in %s (it knows %s); it goes on the root CRL all the same, and a revocation is never undone: if the serial was mistyped, the intermediate meant is not revoked", ca.SerialString(n), dir, strings.Join(known, ", "))
+}
+
 func rootCRLCmd() *cobra.Command {
 	var dir, pwFile, revokeSerial, reason string
 	var validity time.Duration
@@ -173,6 +196,7 @@ func rootCRLCmd() *cobra.Command {
 					}
 				}
 				entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: time.Now().UTC(), ReasonCode: code})
+				fmt.Fprintln(c.ErrOrStderr(), knownIntermediate(dir, root, n))
 			}
 			for i := range entries {
 				entries[i].Raw = nil

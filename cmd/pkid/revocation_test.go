@@ -113,7 +113,13 @@ func TestRootCRLCommand(t *testing.T) {
 		return rl
 	}
 	first := read()
-	mustPKID(t, nil, "ca", "root-crl", "--dir", d, "--revoke-intermediate", "0A:BC", "--reason", "keyCompromise")
+	// A serial that is no intermediate of D goes on, with a warning that
+	// names the ones D has: a mistyped serial leaves the one meant unrevoked.
+	inter, _ := ca.LoadCertificate(filepath.Join(d, "certs", "intermediate.crt"))
+	if r := pkid(t, nil, "ca", "root-crl", "--dir", d, "--revoke-intermediate", "0A:BC", "--reason", "keyCompromise"); r.code != 0 ||
+		!strings.Contains(r.stderr, "warning: serial abc is not an intermediate in "+d) || !strings.Contains(r.stderr, ca.SerialString(inter.SerialNumber)+` "Test CA Intermediate"`) {
+		t.Fatalf("root-crl revoking an unknown serial: %+v", r)
+	}
 	second := read()
 	mustPKID(t, nil, "ca", "root-crl", "--dir", d, "--validity", "720h")
 	third := read()
@@ -145,6 +151,11 @@ func TestRootCRLCommand(t *testing.T) {
 	fourth := read()
 	if r.code != 0 || !strings.Contains(r.stderr, "warning: this machine's clock") || fourth.Number.Cmp(big.NewInt(ahead.UnixNano())) <= 0 || len(fourth.RevokedCertificateEntries) != 2 {
 		t.Fatalf("root-crl after a CRL from a clock ahead: number %s (previous %d), %d entries; %+v", fourth.Number, ahead.UnixNano(), len(fourth.RevokedCertificateEntries), r)
+	}
+	// The serial of D's intermediate: named, no warning.
+	if r := pkid(t, nil, "ca", "root-crl", "--dir", d, "--revoke-intermediate", ca.SerialString(inter.SerialNumber)); r.code != 0 ||
+		!strings.Contains(r.stderr, `revoking intermediate "Test CA Intermediate"`) || strings.Contains(r.stderr, "warning: serial") {
+		t.Fatalf("root-crl revoking D's intermediate: %+v", r)
 	}
 }
 
