@@ -217,6 +217,11 @@ func SuccessorKeyType(cur *x509.Certificate, keyType string) (string, error) {
 	return kt, nil
 }
 
+// MinIntermediateValidity is the shortest validity `pkid ca
+// rotate-intermediate` takes: an intermediate that ends within a day cuts
+// every leaf short (tests make shorter ones through NextIntermediate).
+const MinIntermediateValidity = 24 * time.Hour
+
 // NextIntermediateFor certifies key (made here, or in a token) as the
 // successor of the intermediate cur under root: the same name
 // constraints and CRL Distribution Point, a name that tells the
@@ -228,6 +233,9 @@ func NextIntermediateFor(root *x509.Certificate, rootKey crypto.Signer, cur *x50
 	}
 	if validity == 0 {
 		validity = 5 * 365 * 24 * time.Hour
+	}
+	if validity < 0 {
+		return nil, fmt.Errorf("intermediate validity %s: it would be expired when made", validity)
 	}
 	if left := root.NotAfter.Sub(now); validity > left {
 		if left < 24*time.Hour {

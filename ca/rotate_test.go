@@ -49,6 +49,9 @@ func TestNextIntermediate(t *testing.T) {
 	if _, _, err := ca.NextIntermediate(h.Root, h.RootKey, next, "", 0, h.Root.NotAfter.Add(-time.Hour)); err == nil || !strings.Contains(err.Error(), "the root expires") {
 		t.Fatalf("fail/a root about to expire: %v", err)
 	}
+	if _, _, err := ca.NextIntermediate(h.Root, h.RootKey, next, "", -time.Hour, later); err == nil || !strings.Contains(err.Error(), "expired when made") {
+		t.Fatalf("fail/a negative validity: %v", err)
+	}
 
 	st := tempStore(t)
 	ctx := context.Background()

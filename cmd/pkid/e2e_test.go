@@ -594,6 +594,13 @@ func TestExitCodes(t *testing.T) {
 	if r := pkid(t, nil, "ca", "rotate-intermediate", "--dir", bad, "--key-type", "ec-p521"); r.code != 2 || !strings.Contains(r.stderr, "want one of ec-p256") {
 		t.Fatalf("rotate-intermediate with an unknown key type: %+v", r)
 	}
+	// A negative --validity made an intermediate already expired, and
+	// retired the working one.
+	for _, v := range []string{"-1h", "1h"} {
+		if r := pkid(t, nil, "ca", "rotate-intermediate", "--dir", bad, "--validity", v); r.code != 2 || !strings.Contains(r.stderr, "want at least 24h0m0s") {
+			t.Fatalf("rotate-intermediate --validity %s: %+v", v, r)
+		}
+	}
 	// backup --out: "-" and a directory are bad usage, told before the
 	// config is read (there is none here).
 	for out, want := range map[string]string{"-": "it goes to a file", t.TempDir(): "is a directory; name a file in it"} {

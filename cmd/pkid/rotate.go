@@ -43,6 +43,11 @@ its URI kept in D/secrets/retired/<issuer>.uri.`,
 					return err
 				}
 			}
+			if validity != 0 && validity < ca.MinIntermediateValidity {
+				// A negative one made an intermediate already expired,
+				// and retired the one that worked.
+				return usagef("--validity %s: want at least %s (or leave it out: 5 years)", validity, ca.MinIntermediateValidity)
+			}
 			cfg, err := loadConfig("", dir)
 			if err != nil {
 				return err
