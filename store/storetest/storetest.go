@@ -268,13 +268,7 @@ func testListByRequester(t *testing.T, s store.Store) {
 		{store.ListFilter{Requester: "token:leaked", Name: "b.req.internal"}, nil},
 		{store.ListFilter{Requester: "token:leak"}, nil},
 	} {
-		var serials []string
-		for _, r := range ListAll(t, s, tc.f) {
-			serials = append(serials, r.Serial)
-		}
-		if fmt.Sprint(serials) != fmt.Sprint(tc.want) {
-			t.Fatalf("ok/requester filter %+v: listed %v, want %v", tc.f, serials, tc.want)
-		}
+		expectListed(t, s, "requester filter", tc.f, tc.want)
 	}
 }
 
@@ -334,13 +328,7 @@ func testListByName(t *testing.T, s store.Store) {
 		{store.ListFilter{Name: "fd00::7"}, []string{ip.Serial}},
 		{store.ListFilter{Name: "list.internal"}, nil},
 	} {
-		var serials []string
-		for _, r := range ListAll(t, s, tc.f) {
-			serials = append(serials, r.Serial)
-		}
-		if fmt.Sprint(serials) != fmt.Sprint(tc.want) {
-			t.Fatalf("ok/name filter %+v: listed %v, want %v", tc.f, serials, tc.want)
-		}
+		expectListed(t, s, "name filter", tc.f, tc.want)
 	}
 }
 
@@ -929,5 +917,18 @@ func testPruneCertificates(t *testing.T, open Opener) {
 	}
 	if blocked, err := s.KeyBlocked(ctx, recs[1].KeyHash); err != nil || !blocked {
 		t.Fatalf("the pruned record's key is no longer blocked: %v", err)
+	}
+}
+
+// expectListed fails the test unless f lists exactly the serials want,
+// in that order (every page followed).
+func expectListed(t *testing.T, s store.Store, what string, f store.ListFilter, want []string) {
+	t.Helper()
+	var serials []string
+	for _, r := range ListAll(t, s, f) {
+		serials = append(serials, r.Serial)
+	}
+	if fmt.Sprint(serials) != fmt.Sprint(want) {
+		t.Fatalf("ok/%s %+v: listed %v, want %v", what, f, serials, want)
 	}
 }
