@@ -86,7 +86,7 @@ func New(ctx context.Context, o Options) (*Source, error) {
 			return nil, fmt.Errorf("pkidclient: %s holds no certificate", o.RootsFile)
 		}
 	}
-	pair, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+	pair, err := LoadKeyPair(o.CertFile, o.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("pkidclient: %w", err)
 	}

@@ -250,6 +250,28 @@ func TestNewRefusesAnExpiredCertificate(t *testing.T) {
 	}
 }
 
+// TestLoadKeyPairOrder: a chain file with the intermediate first (a cat in
+// the wrong order) is refused saying where the key's certificate is and
+// what order is wanted, where Go said only that the key does not match; a
+// key that matches nothing in the file keeps Go's error.
+func TestLoadKeyPairOrder(t *testing.T) {
+	run, _ := startPKID(t)
+	crt, key, iss := issueFiles(t, run, "order.svc.internal", 0)
+	if _, err := pkidclient.LoadKeyPair(crt, key); err != nil {
+		t.Fatalf("ok/leaf first: %v", err)
+	}
+	reversed := filepath.Join(t.TempDir(), "reversed.crt")
+	os.WriteFile(reversed, append([]byte(iss.Chain[0]), iss.PEM...), 0o644)
+	_, err := pkidclient.LoadKeyPair(reversed, key)
+	if err == nil || !strings.Contains(err.Error(), `is number 2 ("order.svc.internal"), not the first: put the leaf first`) {
+		t.Fatalf("fail/intermediate first: %v", err)
+	}
+	_, otherKey, _ := issueFiles(t, run, "other.svc.internal", 0)
+	if _, err := pkidclient.LoadKeyPair(reversed, otherKey); err == nil || !strings.Contains(err.Error(), "private key does not match public key") {
+		t.Fatalf("fail/a key of another certificate: %v", err)
+	}
+}
+
 // TestHTTPErrorPermanent: which answers a renewing loop gives up on.
 func TestHTTPErrorPermanent(t *testing.T) {
 	for _, tc := range []struct {

@@ -74,7 +74,7 @@ func loadPair(certFile, keyFile string) (tls.Certificate, error) {
 	var err error
 	for range 10 {
 		var pair tls.Certificate
-		if pair, err = tls.LoadX509KeyPair(certFile, keyFile); err == nil {
+		if pair, err = pkidclient.LoadKeyPair(certFile, keyFile); err == nil {
 			return pair, nil
 		}
 		time.Sleep(100 * time.Millisecond)
