@@ -53,13 +53,10 @@ func RevokeEAB(ctx context.Context, st store.ACMEStore, kid string) error {
 	return err
 }
 
+// adminListEAB and adminRevokeEAB reach the keys through the EAB keeper's
+// store, as adminEAB creates them.
 func (s *Server) adminListEAB(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.opts.Store.(store.ACMEStore)
-	if !ok {
-		writeProblem(w, r, s.log, errs.New(errs.Unavailable, "this store (%T) keeps no ACME state", s.opts.Store))
-		return
-	}
-	out, err := ListEAB(r.Context(), st)
+	out, err := ListEAB(r.Context(), s.opts.EAB.Store)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
@@ -68,13 +65,8 @@ func (s *Server) adminListEAB(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminRevokeEAB(w http.ResponseWriter, r *http.Request) {
-	st, ok := s.opts.Store.(store.ACMEStore)
-	if !ok {
-		writeProblem(w, r, s.log, errs.New(errs.Unavailable, "this store (%T) keeps no ACME state", s.opts.Store))
-		return
-	}
 	kid := mux.Vars(r)["kid"]
-	if err := RevokeEAB(r.Context(), st, kid); err != nil {
+	if err := RevokeEAB(r.Context(), s.opts.EAB.Store, kid); err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}

@@ -170,10 +170,10 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	requester := requesterOf(tok)
 	if err != nil {
-		s.logAudit(r.Context(), "revoke", requester, "", nil, "refused", b.Serial, errs.DetailOf(err), tokenID(tok)...)
+		s.logAudit(r.Context(), "revoke", requester, "", nil, "refused", b.Serial, errs.DetailOf(err), "token_id", tokenID(tok))
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.logAudit(r.Context(), "revoke", requester, rec.Role, rec.Names, "revoked", rec.Serial, rec.Reason, tokenID(tok)...)
+	s.logAudit(r.Context(), "revoke", requester, rec.Role, rec.Names, "revoked", rec.Serial, rec.Reason, "token_id", tokenID(tok))
 	writeJSON(w, http.StatusOK, s.view(rec))
 }

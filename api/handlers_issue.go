@@ -169,14 +169,15 @@ func requesterOf(t *store.Token) string {
 	return "token:" + t.Name
 }
 
-// tokenID is the audit attribute naming the stored token a request came
+// tokenID names, for the audit line, the stored token a request came
 // with: token names need not be unique (a rotated token often keeps its
-// predecessor's), ids are. Nothing for OIDC principals, which have none.
-func tokenID(t *store.Token) []any {
-	if t == nil || t.ID == "" {
-		return nil
+// predecessor's), ids are. "" (left off the line) for OIDC principals,
+// which have none, and requests without a token.
+func tokenID(t *store.Token) string {
+	if t == nil {
+		return ""
 	}
-	return []any{"token_id", t.ID}
+	return t.ID
 }
 
 func boundNames(t *store.Token) []string {
@@ -215,11 +216,11 @@ func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.
 		iss, err = s.opts.CA.Sign(ctx, sr)
 	}
 	if err != nil {
-		s.logAudit(ctx, "issue", requester, role, requestedNames(sr, ir), "refused", "", errs.DetailOf(err), tokenID(tok)...)
+		s.logAudit(ctx, "issue", requester, role, requestedNames(sr, ir), "refused", "", errs.DetailOf(err), "token_id", tokenID(tok))
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.logAudit(ctx, "issue", requester, role, iss.Names, "issued", iss.Record.Serial, "", append([]any{"via", store.ViaAPI}, tokenID(tok)...)...)
+	s.logAudit(ctx, "issue", requester, role, iss.Names, "issued", iss.Record.Serial, "", "via", store.ViaAPI, "token_id", tokenID(tok))
 	writeJSON(w, http.StatusCreated, issueResponse(iss, keyPEM))
 }
 

@@ -36,7 +36,8 @@ type Entry struct {
 }
 
 // Log writes e as one "audit" line at Info, then extra key/value pairs
-// (a key without a value is dropped).
+// (a key without a value, or whose value is "", is dropped, as Serial and
+// Reason are when empty).
 func Log(ctx context.Context, log *slog.Logger, e Entry, extra ...any) {
 	// Typed attributes: one line per issuance, so no boxing of the fixed fields.
 	attrs := make([]slog.Attr, 0, 8+len(extra)/2)
@@ -49,6 +50,9 @@ func Log(ctx context.Context, log *slog.Logger, e Entry, extra ...any) {
 		attrs = append(attrs, slog.String("reason", e.Reason))
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
+		if v, ok := extra[i+1].(string); ok && v == "" {
+			continue
+		}
 		attrs = append(attrs, slog.Any(extra[i].(string), extra[i+1]))
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)

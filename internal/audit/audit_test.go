@@ -30,6 +30,10 @@ func TestAuditLine(t *testing.T) {
 			Log(ctx, l, Entry{Event: "revoke", Requester: "admin", Role: "default", Names: []string{}, Outcome: "revoked", Serial: "ff", Reason: "keyCompromise"}, "dangling")
 		}, `{"level":"INFO","msg":"audit","event":"revoke","requester":"admin","role":"default","names":[],"outcome":"revoked","request_id":"r-1","serial":"ff","reason":"keyCompromise"}`,
 			[]string{"time", "level", "msg", "event", "requester", "role", "names", "outcome", "request_id", "serial", "reason"}},
+		{"ok/an empty extra is left off", func(l *slog.Logger, ctx context.Context) {
+			Log(ctx, l, Entry{Event: "issue", Requester: "oidc:repo", Role: "ci", Names: []string{"a.internal"}, Outcome: "issued", Serial: "ab"}, "via", "api", "token_id", "")
+		}, `{"level":"INFO","msg":"audit","event":"issue","requester":"oidc:repo","role":"ci","names":["a.internal"],"outcome":"issued","request_id":"r-1","serial":"ab","via":"api"}`,
+			[]string{"time", "level", "msg", "event", "requester", "role", "names", "outcome", "request_id", "serial", "via"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
