@@ -45,7 +45,7 @@ func (s *Server) adminRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logAudit(r.Context(), "revoke", "admin-socket", rec.Role, rec.Names, "revoked", rec.Serial, rec.Reason)
-	writeJSON(w, http.StatusOK, s.view(rec))
+	writeJSON(w, http.StatusOK, s.adminView(rec))
 }
 
 func (s *Server) adminEAB(w http.ResponseWriter, r *http.Request) {

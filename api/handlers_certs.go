@@ -33,8 +33,13 @@ type CertView struct {
 	Reason    string     `json:"reason"`
 	Replaces  string     `json:"replaces,omitempty"`
 	// ReplacedBy is the first certificate issued to replace this one.
-	ReplacedBy  string `json:"replaced_by,omitempty"`
-	Certificate string `json:"certificate"`
+	ReplacedBy string `json:"replaced_by,omitempty"`
+	// Requester is who asked, as the audit log names them; AuthorizedBy,
+	// on a renewal, whose authorization the renewal chain rests on. Only
+	// admin answers carry them: GET /v1/certs/{serial} is public.
+	Requester    string `json:"requester,omitempty"`
+	AuthorizedBy string `json:"authorized_by,omitempty"`
+	Certificate  string `json:"certificate"`
 }
 
 func (s *Server) view(rec *store.CertRecord) CertView {
@@ -49,6 +54,14 @@ func (s *Server) view(rec *store.CertRecord) CertView {
 		at := rec.RevokedAt
 		v.RevokedAt = &at
 	}
+	return v
+}
+
+// adminView is view with who asked for the certificate, for answers only
+// an admin gets.
+func (s *Server) adminView(rec *store.CertRecord) CertView {
+	v := s.view(rec)
+	v.Requester, v.AuthorizedBy = rec.Requester, rec.AuthorizedBy
 	return v
 }
 
@@ -129,7 +142,7 @@ func (s *Server) doListCerts(w http.ResponseWriter, r *http.Request) {
 	}
 	items := make([]CertView, 0, len(recs))
 	for _, rec := range recs {
-		items = append(items, s.view(rec))
+		items = append(items, s.adminView(rec))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
 }
@@ -175,5 +188,5 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logAudit(r.Context(), "revoke", requester, rec.Role, rec.Names, "revoked", rec.Serial, rec.Reason, "token_id", tokenID(tok))
-	writeJSON(w, http.StatusOK, s.view(rec))
+	writeJSON(w, http.StatusOK, s.adminView(rec))
 }

@@ -49,7 +49,7 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.logAudit(r.Context(), "renew", requester, iss.Record.Role, iss.Names, "issued", iss.Record.Serial, "", "replaces", iss.Record.Replaces)
+	s.logAudit(r.Context(), "renew", requester, iss.Record.Role, iss.Names, "issued", iss.Record.Serial, "", "replaces", iss.Record.Replaces, "authorized_by", iss.Record.AuthorizedBy)
 	writeJSON(w, http.StatusCreated, issueResponse(iss, nil))
 }
 

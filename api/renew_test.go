@@ -141,6 +141,46 @@ func TestRenewal(t *testing.T) {
 			t.Fatalf("renew with a new key: %d %+v", code, p)
 		}
 	})
+	// A leaked token: listing what it obtained finds the renewals of its
+	// certificates too, though their requester is the certificate they
+	// renewed; the public record does not say who asked.
+	t.Run("ok/a token's renewals are listed under it", func(t *testing.T) {
+		leaky := tokenFor(t, s, "svc", func(o *api.TokenOptions) { o.Name = "leaky" })
+		var first api.IssueResponse
+		if resp := s.do(t, "POST", "/v1/issue/svc", leaky, map[string]any{"common_name": "leak.svc.internal"}, &first); resp.StatusCode != 201 {
+			t.Fatalf("issue %d", resp.StatusCode)
+		}
+		want := []string{first.Serial}
+		held := &first
+		for range 2 {
+			code, p, out := renewWith(t, s, held, "")
+			if code != 201 {
+				t.Fatalf("renew %d %+v", code, p)
+			}
+			want, held = append(want, out.Serial), &out
+		}
+		var list struct{ Items []api.CertView }
+		s.do(t, "GET", "/v1/certs?requester=token:leaky", s.admin, nil, &list)
+		var got []string
+		for _, v := range list.Items {
+			got = append(got, v.Serial)
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("listed %v, want the issuance and its renewals %v", got, want)
+		}
+		if last := list.Items[2]; last.Requester != "mtls:"+want[1] || last.AuthorizedBy != "token:leaky" {
+			t.Fatalf("second renewal: requester %q authorized_by %q", last.Requester, last.AuthorizedBy)
+		}
+		s.do(t, "GET", "/v1/certs?requester=mtls:"+want[0], s.admin, nil, &list)
+		if len(list.Items) != 1 || list.Items[0].Serial != want[1] {
+			t.Fatalf("requester mtls:%s lists %+v, want only its successor", want[0], list.Items)
+		}
+		var public map[string]any
+		s.do(t, "GET", "/v1/certs/"+want[2], "", nil, &public)
+		if _, ok := public["requester"]; ok || public["authorized_by"] != nil {
+			t.Fatalf("the public record says who asked: %v", public)
+		}
+	})
 	t.Run("fail/csr adds a name", func(t *testing.T) {
 		r := issue("b.svc.internal")
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

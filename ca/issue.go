@@ -36,6 +36,10 @@ type SignRequest struct {
 	// AuthorizedAt is the time of the last real authorization behind this
 	// request (now for a token; the original for a renewal).
 	AuthorizedAt time.Time
+	// AuthorizedBy is the requester of that authorization when it is not
+	// Requester (a renewal: the certificate's first requester), recorded so
+	// that listing a leaked credential's certificates finds its renewals.
+	AuthorizedBy string
 	Via          string
 	Replaces     string
 	// ExactNames, when not nil, must equal the decided SANs as a set:
@@ -250,7 +254,7 @@ func (a *Authority) signAndCommit(ctx context.Context, role *policies.Role, tmpl
 			Serial: SerialString(tmpl.SerialNumber), Issuer: a.issuerID, Role: role.Name,
 			Names: names, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, DER: der,
 			KeyHash: keyHash, Status: store.StatusValid, Requester: req.Requester,
-			AuthorizedAt: authAt, Via: req.Via, Replaces: req.Replaces, CreatedAt: now,
+			AuthorizedAt: authAt, AuthorizedBy: req.AuthorizedBy, Via: req.Via, Replaces: req.Replaces, CreatedAt: now,
 		}
 		err = a.d.Store.InsertCertificate(ctx, rec)
 		switch {

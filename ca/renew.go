@@ -76,7 +76,7 @@ func (a *Authority) Renew(ctx context.Context, cert *x509.Certificate, newCSR *x
 		}
 	}
 	return a.Sign(ctx, &SignRequest{
-		Role: rec.Role, CSR: csr, Requester: "mtls:" + rec.Serial, AuthorizedAt: rec.AuthorizedAt,
+		Role: rec.Role, CSR: csr, Requester: "mtls:" + rec.Serial, AuthorizedAt: rec.AuthorizedAt, AuthorizedBy: rec.Authorizer(),
 		Via: store.ViaRenew, Replaces: rec.Serial, ExactNames: rec.Names,
 	})
 }

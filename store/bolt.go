@@ -400,7 +400,7 @@ func (b *Bolt) ListCertificates(_ context.Context, f ListFilter) ([]*CertRecord,
 			if f.Status != "" && EffectiveStatus(rec, f.Now) != f.Status {
 				continue
 			}
-			if f.Name != "" && !slices.Contains(rec.Names, f.Name) || f.Requester != "" && rec.Requester != f.Requester {
+			if f.Name != "" && !slices.Contains(rec.Names, f.Name) || f.Requester != "" && rec.Requester != f.Requester && rec.AuthorizedBy != f.Requester {
 				continue
 			}
 			if len(out) == limit {

@@ -76,6 +76,11 @@ type CertRecord struct {
 	// AuthorizedAt is when the last real authorization (token, OIDC, ACME
 	// validation) happened; renewals copy it, which bounds renewal chains.
 	AuthorizedAt time.Time `json:"authorized_at"`
+	// AuthorizedBy is the requester of that authorization when it is not
+	// Requester itself: a renewal copies it from the certificate it renews,
+	// so a leaked token's certificates can still be found, and revoked,
+	// after their holders renewed them.
+	AuthorizedBy string `json:"authorized_by,omitempty"`
 	// Via is how it was issued: ViaAPI, ViaACME, ViaRenew or ViaServer.
 	Via string `json:"via"`
 	// Replaces is the serial of the certificate this one replaces: the one
@@ -89,6 +94,15 @@ type CertRecord struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
+// Authorizer is who made the real authorization a certificate rests on:
+// AuthorizedBy for a renewal, its own Requester otherwise.
+func (r *CertRecord) Authorizer() string {
+	if r.AuthorizedBy != "" {
+		return r.AuthorizedBy
+	}
+	return r.Requester
+}
+
 // ListFilter selects certificates; zero fields do not filter.
 type ListFilter struct {
 	Role   string
@@ -100,9 +114,10 @@ type ListFilter struct {
 	// scanning, so a page may read many records to fill.
 	Name string
 	// Requester lists only the records of one requester, exactly as
-	// recorded ("token:ci-main", "acme:<account>", "enroll:<name>"…): what
-	// a leaked token or a compromised ACME account obtained. Stores may
-	// answer it by scanning, as Name.
+	// recorded ("token:ci-main", "acme:<account>", "enroll:<name>"…), and
+	// the renewals of them (their AuthorizedBy): what a leaked token or a
+	// compromised ACME account obtained. Stores may answer it by scanning,
+	// as Name.
 	Requester string
 	// Now decides "expired" for the Status filter.
 	Now   time.Time

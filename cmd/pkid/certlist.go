@@ -35,7 +35,8 @@ when a host is retired or its key leaks:
 
 --requester lists what one requester got, named as in the audit log
 (token:NAME, acme:ACCOUNT, enroll:NAME, oidc:SUBJECT), as when a token
-leaks. A renewal's requester is mtls:SERIAL, the certificate it renewed:
+leaks, and every mTLS renewal of those (a renewal's own requester is
+mtls:SERIAL, the certificate it renewed, which finds only its successors):
 
   pkid cert list --config D/pkid.yaml --requester token:ci-main --status valid`,
 		Args: cobra.NoArgs,
@@ -86,7 +87,7 @@ leaks. A renewal's requester is mtls:SERIAL, the certificate it renewed:
 	fl.StringVar(&role, "role", "", "only this role's")
 	fl.StringVar(&status, "status", "", "only valid, revoked or expired ones")
 	fl.StringVar(&name, "name", "", "only those that carry this name")
-	fl.StringVar(&requester, "requester", "", "only those this requester got, as the audit log names it (token:NAME, acme:ACCOUNT, enroll:NAME, oidc:SUBJECT, mtls:SERIAL)")
+	fl.StringVar(&requester, "requester", "", "only those this requester got, and their renewals, as the audit log names it (token:NAME, acme:ACCOUNT, enroll:NAME, oidc:SUBJECT, mtls:SERIAL)")
 	fl.IntVar(&limit, "limit", 0, "at most this many (default all)")
 	return c
 }
@@ -118,7 +119,8 @@ func (a *admin) listCerts(f store.ListFilter, limit int, fn func(api.CertView)) 
 			items := make([]api.CertView, 0, len(recs))
 			for _, rec := range recs {
 				items = append(items, api.CertView{Serial: rec.Serial, Role: rec.Role, Names: rec.Names, NotAfter: rec.NotAfter,
-					Status: store.EffectiveStatus(rec, f.Now), Reason: rec.Reason})
+					Status: store.EffectiveStatus(rec, f.Now), Reason: rec.Reason,
+					Requester: rec.Requester, AuthorizedBy: rec.AuthorizedBy})
 			}
 			return items, next, err
 		})

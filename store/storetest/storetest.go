@@ -258,13 +258,29 @@ func testListByRequester(t *testing.T, s store.Store) {
 		add("token:leaked-too", "b.req.internal")
 		add("token:other", "token:leaked")
 	}
+	// A renewal of one of them: its requester is the certificate it
+	// renewed, its authorization still the leaked token's.
+	renewal := Record("list-req")
+	renewal.Requester, renewal.AuthorizedBy, renewal.Names = "mtls:"+want[0], "token:leaked", []string{"a.req.internal"}
+	other := Record("list-req")
+	other.Requester, other.AuthorizedBy = "mtls:x", "token:leaked-too"
+	for _, r := range []*store.CertRecord{renewal, other} {
+		if err := s.InsertCertificate(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.GetCertificate(ctx, renewal.Serial); err != nil || got.AuthorizedBy != "token:leaked" || got.Authorizer() != "token:leaked" {
+		t.Fatalf("authorized_by not kept: %+v %v", got, err)
+	}
+	want = append(want, renewal.Serial)
 	Revoke(t, s, want[2], t0, "keyCompromise")
 	for _, tc := range []struct {
 		f    store.ListFilter
 		want []string
 	}{
 		{store.ListFilter{Requester: "token:leaked"}, want},
-		{store.ListFilter{Requester: "token:leaked", Status: "valid", Now: t0}, want[:2]},
+		{store.ListFilter{Requester: "token:leaked", Status: "valid", Now: t0}, []string{want[0], want[1], want[3]}},
+		{store.ListFilter{Requester: "mtls:" + want[0]}, want[3:]},
 		{store.ListFilter{Requester: "token:leaked", Name: "b.req.internal"}, nil},
 		{store.ListFilter{Requester: "token:leak"}, nil},
 	} {
