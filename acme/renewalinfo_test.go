@@ -233,7 +233,7 @@ func TestNewOrderReplaces(t *testing.T) {
 	// (Not a subtest: c fails the test it was made in.)
 	gone := c.issueRaw("gone.internal")
 	goneID, _ := legoapi.MakeARICertID(gone)
-	if _, err := srv.run.CA.Revoke(context.Background(), gone.SerialNumber.Text(16), "superseded"); err != nil {
+	if _, _, err := srv.run.CA.Revoke(context.Background(), gone.SerialNumber.Text(16), "superseded"); err != nil {
 		t.Fatal(err)
 	}
 	replace(t, c, order(c, goneID, "gone.internal"), "gone.internal", gone)

@@ -637,8 +637,17 @@ func TestRevokeWithCertificateKey(t *testing.T) {
 	if typ, _ := c.postRaw(c.url("keyChange"), sign(t, c.key, c.kid, c.nonce(), c.url("keyChange"), sign(t, key, "", "", c.url("keyChange"), inner))).problem(t); typ != "badPublicKey" {
 		t.Fatalf("fail/key change to a blocked key: %s", typ)
 	}
-	if a := c.postRaw(c.url("revokeCert"), sign(t, key, "", c.nonce(), c.url("revokeCert"), second)); a.status != 200 {
-		t.Fatalf("ok/a blocked key revokes its other certificate: %d %s", a.status, a.body)
+	// The key's other certificate went with the first: whoever holds the
+	// key must not use it either. Revoking it again says so.
+	var sc struct{ Certificate string }
+	json.Unmarshal(second, &sc)
+	secondDER, _ := base64.RawURLEncoding.DecodeString(sc.Certificate)
+	secondCert, _ := x509.ParseCertificate(secondDER)
+	if rec, err := srv.run.Store.GetCertificate(context.Background(), secondCert.SerialNumber.Text(16)); err != nil || rec.Status != store.StatusRevoked || rec.Reason != "keyCompromise" {
+		t.Fatalf("ok/the key's other certificate revoked with the first: %+v %v", rec, err)
+	}
+	if typ, d := c.postRaw(c.url("revokeCert"), sign(t, key, "", c.nonce(), c.url("revokeCert"), second)).problem(t); typ != "alreadyRevoked" || !strings.Contains(d, "keyCompromise") {
+		t.Fatalf("fail/the key's other certificate revoked again: %s %s", typ, d)
 	}
 }
 

@@ -96,12 +96,14 @@ func (s *Server) revokeCert(w http.ResponseWriter, r *http.Request) {
 	if req.account != nil {
 		who = accountRequester(req.account.ID)
 	}
-	if _, err := s.d.CA.Revoke(r.Context(), rec.Serial, reason); err != nil {
+	_, sameKey, err := s.d.CA.Revoke(r.Context(), rec.Serial, reason)
+	if err != nil {
 		audit.Log(r.Context(), s.log, audit.Entry{Event: "revoke", Requester: who, Role: rec.Role, Names: rec.Names, Outcome: "refused", Serial: rec.Serial, Reason: err.Error()})
 		s.writeProblem(w, r, err)
 		return
 	}
 	audit.Log(r.Context(), s.log, audit.Entry{Event: "revoke", Requester: who, Role: rec.Role, Names: rec.Names, Outcome: "revoked", Serial: rec.Serial, Reason: reason})
+	audit.SameKey(r.Context(), s.log, who, rec.Serial, sameKey)
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -38,14 +38,13 @@ func (s *Server) adminRevoke(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	rec, err := s.opts.CA.Revoke(r.Context(), b.Serial, b.Reason)
+	rec, sameKey, err := s.opts.CA.Revoke(r.Context(), b.Serial, b.Reason)
 	if err != nil {
 		s.logAudit(r.Context(), "revoke", "admin-socket", "", nil, "refused", b.Serial, err.Error())
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.logAudit(r.Context(), "revoke", "admin-socket", rec.Role, rec.Names, "revoked", rec.Serial, rec.Reason)
-	writeJSON(w, http.StatusOK, s.adminView(rec))
+	s.answerRevoked(w, r, "admin-socket", rec, sameKey, s.adminView(rec))
 }
 
 func (s *Server) adminEAB(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,7 @@ import (
 
 	"pkid/ca"
 	"pkid/errs"
+	"pkid/internal/audit"
 	"pkid/policies"
 	"pkid/store"
 )
@@ -40,6 +41,9 @@ type CertView struct {
 	Requester    string `json:"requester,omitempty"`
 	AuthorizedBy string `json:"authorized_by,omitempty"`
 	Certificate  string `json:"certificate"`
+	// AlsoRevoked, in the answer to a keyCompromise revocation, lists the
+	// other certificates of the key that it revoked.
+	AlsoRevoked []string `json:"also_revoked,omitempty"`
 }
 
 func (s *Server) view(rec *store.CertRecord) CertView {
@@ -178,8 +182,9 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		err = decodeJSON(r, &b)
 	}
 	var rec *store.CertRecord
+	var sameKey []*store.CertRecord
 	if err == nil {
-		rec, err = s.opts.CA.Revoke(r.Context(), b.Serial, b.Reason)
+		rec, sameKey, err = s.opts.CA.Revoke(r.Context(), b.Serial, b.Reason)
 	}
 	requester := requesterOf(tok)
 	if err != nil {
@@ -187,6 +192,16 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.logAudit(r.Context(), "revoke", requester, rec.Role, rec.Names, "revoked", rec.Serial, rec.Reason, "token_id", tokenID(tok))
-	writeJSON(w, http.StatusOK, s.adminView(rec))
+	s.answerRevoked(w, r, requester, rec, sameKey, s.adminView(rec), "token_id", tokenID(tok))
+}
+
+// answerRevoked writes the audit lines of a revocation, the one asked for
+// and those of its key it took with it, and answers with v.
+func (s *Server) answerRevoked(w http.ResponseWriter, r *http.Request, requester string, rec *store.CertRecord, sameKey []*store.CertRecord, v CertView, extra ...any) {
+	s.logAudit(r.Context(), "revoke", requester, rec.Role, rec.Names, "revoked", rec.Serial, rec.Reason, extra...)
+	audit.SameKey(r.Context(), s.log, requester, rec.Serial, sameKey, extra...)
+	for _, o := range sameKey {
+		v.AlsoRevoked = append(v.AlsoRevoked, o.Serial)
+	}
+	writeJSON(w, http.StatusOK, v)
 }

@@ -6,6 +6,7 @@ import (
 
 	"pkid/ca"
 	"pkid/errs"
+	"pkid/store"
 )
 
 func peerCert(r *http.Request) *x509.Certificate {
@@ -65,14 +66,14 @@ func (s *Server) revokeSelf(w http.ResponseWriter, r *http.Request) {
 	if err == nil && r.ContentLength != 0 {
 		err = decodeJSON(r, &b)
 	}
+	var sameKey []*store.CertRecord
 	if err == nil {
-		rec, err = s.opts.CA.Revoke(r.Context(), rec.Serial, b.Reason)
+		rec, sameKey, err = s.opts.CA.Revoke(r.Context(), rec.Serial, b.Reason)
 	}
 	if err != nil {
 		s.logAudit(r.Context(), "revoke", "mtls", "", nil, "refused", "", errs.DetailOf(err))
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.logAudit(r.Context(), "revoke", "mtls:"+rec.Serial, rec.Role, rec.Names, "revoked", rec.Serial, rec.Reason)
-	writeJSON(w, http.StatusOK, s.view(rec))
+	s.answerRevoked(w, r, "mtls:"+rec.Serial, rec, sameKey, s.view(rec))
 }

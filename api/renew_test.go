@@ -181,6 +181,28 @@ func TestRenewal(t *testing.T) {
 			t.Fatalf("the public record says who asked: %v", public)
 		}
 	})
+	// A renewal without a CSR keeps its key. Once that key is revoked for
+	// keyCompromise, its holder can neither use nor renew the other
+	// certificate: the revocation took it along.
+	t.Run("fail/a compromised key's renewal renews no more", func(t *testing.T) {
+		first := issue("k.svc.internal")
+		code, p, twin := renewWith(t, s, first, "")
+		if code != 201 {
+			t.Fatalf("renew %d %+v", code, p)
+		}
+		var v api.CertView
+		if resp := s.do(t, "POST", "/v1/revoke", s.admin, map[string]string{"serial": first.Serial, "reason": "keyCompromise"}, &v); resp.StatusCode != 200 {
+			t.Fatalf("revoke %d", resp.StatusCode)
+		}
+		if len(v.AlsoRevoked) != 1 || v.AlsoRevoked[0] != twin.Serial {
+			t.Fatalf("also_revoked %v, want the renewal %s", v.AlsoRevoked, twin.Serial)
+		}
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		code, p, _ = renewWith(t, s, &twin, `{"csr":`+jsonString(csrPEM(t, key, "k.svc.internal", "k.svc.internal"))+`}`)
+		if code != 401 || !strings.Contains(p.Detail, "revoked (keyCompromise)") {
+			t.Fatalf("renewal of the key's other certificate: %d %+v", code, p)
+		}
+	})
 	t.Run("fail/csr adds a name", func(t *testing.T) {
 		r := issue("b.svc.internal")
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -29,7 +29,7 @@ func TestCRLAfterRevocationRetried(t *testing.T) {
 	go pub.Run(ctx)
 	iss := issue(t, a, "owed.internal", time.Hour)
 
-	if _, err := a.Revoke(ctx, iss.Record.Serial, "superseded"); err != nil {
+	if _, _, err := a.Revoke(ctx, iss.Record.Serial, "superseded"); err != nil {
 		t.Fatal(err)
 	}
 	// The revocation is committed; its CRL is made after Coalesce, with

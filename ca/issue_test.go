@@ -448,7 +448,7 @@ func TestReplaceAt(t *testing.T) {
 		{"ok/valid keeps its renewal time", issued, renewAt},
 		{"ok/revoked is due at once", func(t *testing.T) *big.Int {
 			sn := issued(t)
-			if _, err := a.Revoke(ctx, ca.SerialString(sn), "keyCompromise"); err != nil {
+			if _, _, err := a.Revoke(ctx, ca.SerialString(sn), "keyCompromise"); err != nil {
 				t.Fatal(err)
 			}
 			return sn
@@ -461,7 +461,7 @@ func TestReplaceAt(t *testing.T) {
 		{"fail/unknown record keeps its renewal time", func(*testing.T) *big.Int { return big.NewInt(0x5e71a1) }, renewAt},
 		{"fail/closed store keeps its renewal time", func(t *testing.T) *big.Int { // last: it closes the store
 			sn := issued(t)
-			if _, err := a.Revoke(ctx, ca.SerialString(sn), "superseded"); err != nil {
+			if _, _, err := a.Revoke(ctx, ca.SerialString(sn), "superseded"); err != nil {
 				t.Fatal(err)
 			}
 			st.Close() // revoked, but unreadable now

@@ -46,23 +46,25 @@ func ReasonName(code int) string {
 
 // Revoke marks serial revoked for reason. Revoking again is a Conflict
 // unless it raises the reason to keyCompromise; keyCompromise blocks the
-// key from being certified again. An expired certificate is refused unless
+// key from being certified again, and revokes with it every other
+// certificate of the key still valid (sameKey: a renewal that kept its
+// key, a client that reuses one). An expired certificate is refused unless
 // the reason is keyCompromise: a key found leaked after its certificate
 // expired must still never be certified again. After it commits, CRL and
-// OCSP are refreshed through the onRevoke hook.
-func (a *Authority) Revoke(ctx context.Context, serial, reason string) (*store.CertRecord, error) {
+// OCSP are refreshed through the onRevoke hook, for each record revoked.
+func (a *Authority) Revoke(ctx context.Context, serial, reason string) (rec *store.CertRecord, sameKey []*store.CertRecord, err error) {
 	if reason == "" {
 		reason = "unspecified"
 	}
 	if err := CheckReason(reason); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sn, err := NormalizeSerial(serial)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := a.d.Clock.Now().UTC()
-	rec, err := a.d.Store.UpdateCertificate(ctx, sn, func(r *store.CertRecord) error {
+	rec, sameKey, err = a.d.Store.UpdateCertificate(ctx, sn, func(r *store.CertRecord) error {
 		if now.After(r.NotAfter) && reason != "keyCompromise" {
 			return errs.New(errs.Conflict, "certificate %s expired at %s; an expired certificate is not revoked (it is no longer trusted anyway), except for keyCompromise, which blocks its key", r.Serial, r.NotAfter.Format("2006-01-02T15:04:05Z"))
 		}
@@ -77,13 +79,16 @@ func (a *Authority) Revoke(ctx context.Context, serial, reason string) (*store.C
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errs.New(errs.NotFound, "no certificate with serial %s was issued by this CA", sn)
+		return nil, nil, errs.New(errs.NotFound, "no certificate with serial %s was issued by this CA", sn)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a.revoked.run(rec)
-	return rec, nil
+	for _, r := range sameKey {
+		a.revoked.run(r)
+	}
+	return rec, sameKey, nil
 }
 
 // KeyBlocked reports whether pub belongs to a certificate revoked for

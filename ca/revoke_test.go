@@ -3,6 +3,9 @@ package ca_test
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"io"
@@ -24,9 +27,26 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// issue signs a certificate for name with a key of its own: a
+// keyCompromise revocation takes every certificate of its key with it.
 func issue(t *testing.T, a *ca.Authority, name string, ttl time.Duration) *ca.Issued {
 	t.Helper()
-	iss, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", TTL: ttl, CSR: makeCSR(t, testutil.LeafKey(t, "ec-p384"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}})})
+	return issueFor(t, a, name, ttl, freshKey(t))
+}
+
+func freshKey(t *testing.T) crypto.Signer {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// issueFor signs a certificate for name and key.
+func issueFor(t *testing.T, a *ca.Authority, name string, ttl time.Duration, key crypto.Signer) *ca.Issued {
+	t.Helper()
+	iss, err := a.Sign(context.Background(), &ca.SignRequest{Role: "default", TTL: ttl, CSR: makeCSR(t, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,27 +56,28 @@ func issue(t *testing.T, a *ca.Authority, name string, ttl time.Duration) *ca.Is
 func TestRevokeRules(t *testing.T) {
 	a, _, clk := newAuthority(t, "ec-p256")
 	ctx := context.Background()
-	iss := issue(t, a, "r.internal", time.Hour)
-	if _, err := a.Revoke(ctx, iss.Record.Serial, "certificateHold"); errs.KindOf(err) != errs.BadRevocationReason {
+	key := freshKey(t)
+	iss := issueFor(t, a, "r.internal", time.Hour, key)
+	if _, _, err := a.Revoke(ctx, iss.Record.Serial, "certificateHold"); errs.KindOf(err) != errs.BadRevocationReason {
 		t.Fatalf("fail/certificateHold: %v", err)
 	}
-	if _, err := a.Revoke(ctx, "abcdef", ""); errs.KindOf(err) != errs.NotFound {
+	if _, _, err := a.Revoke(ctx, "abcdef", ""); errs.KindOf(err) != errs.NotFound {
 		t.Fatalf("fail/unknown serial: %v", err)
 	}
-	rec, err := a.Revoke(ctx, strings.ToUpper(iss.Record.Serial), "")
+	rec, _, err := a.Revoke(ctx, strings.ToUpper(iss.Record.Serial), "")
 	if err != nil || rec.Reason != "unspecified" || !rec.RevokedAt.Equal(clk.Now()) {
 		t.Fatalf("ok/revoke: %+v %v", rec, err)
 	}
-	if _, err := a.Revoke(ctx, iss.Record.Serial, "superseded"); errs.KindOf(err) != errs.AlreadyRevoked {
+	if _, _, err := a.Revoke(ctx, iss.Record.Serial, "superseded"); errs.KindOf(err) != errs.AlreadyRevoked {
 		t.Fatalf("fail/again: %v", err)
 	}
-	if rec, err := a.Revoke(ctx, iss.Record.Serial, "keyCompromise"); err != nil || rec.Reason != "keyCompromise" {
+	if rec, _, err := a.Revoke(ctx, iss.Record.Serial, "keyCompromise"); err != nil || rec.Reason != "keyCompromise" {
 		t.Fatalf("ok/raise: %v", err)
 	}
-	if _, err := a.Revoke(ctx, iss.Record.Serial, "keyCompromise"); errs.KindOf(err) != errs.AlreadyRevoked {
+	if _, _, err := a.Revoke(ctx, iss.Record.Serial, "keyCompromise"); errs.KindOf(err) != errs.AlreadyRevoked {
 		t.Fatalf("fail/keyCompromise twice: %v", err)
 	}
-	again := &ca.SignRequest{Role: "default", CSR: makeCSR(t, testutil.LeafKey(t, "ec-p384"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "other.internal"}})}
+	again := &ca.SignRequest{Role: "default", CSR: makeCSR(t, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "other.internal"}})}
 	_, err = a.Sign(ctx, again)
 	if errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), "keyCompromise") {
 		t.Fatalf("fail/compromised key signed again: %v", err)
@@ -70,17 +91,102 @@ func TestRevokeRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(2 * time.Minute)
-	if _, err := a.Revoke(ctx, old.Record.Serial, ""); errs.KindOf(err) != errs.Conflict || !strings.Contains(errs.DetailOf(err), "expired") {
+	if _, _, err := a.Revoke(ctx, old.Record.Serial, ""); errs.KindOf(err) != errs.Conflict || !strings.Contains(errs.DetailOf(err), "expired") {
 		t.Fatalf("fail/expired: %v", err)
 	}
 	// A key found leaked after its certificate expired is still blocked.
-	if rec, err := a.Revoke(ctx, old.Record.Serial, "keyCompromise"); err != nil || rec.Status != store.StatusRevoked || rec.Reason != "keyCompromise" {
+	if rec, _, err := a.Revoke(ctx, old.Record.Serial, "keyCompromise"); err != nil || rec.Status != store.StatusRevoked || rec.Reason != "keyCompromise" {
 		t.Fatalf("ok/expired, keyCompromise: %+v %v", rec, err)
 	}
 	_, err = a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: makeCSR(t, testutil.LeafKey(t, "ed25519"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "again.internal"}})})
 	if errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), "keyCompromise") {
 		t.Fatalf("fail/key of an expired, compromised certificate signed again: %v", err)
 	}
+}
+
+// TestKeyCompromiseRevokesSameKey: a keyCompromise revocation (or a reason
+// raised to it) revokes every other certificate of the key still valid,
+// at the same time, and they reach the CRL and OCSP; certificates of
+// other keys, and those of the key already expired or revoked, stay as
+// they are.
+func TestKeyCompromiseRevokesSameKey(t *testing.T) {
+	a, st, clk := newAuthority(t, "ec-p256")
+	ctx := context.Background()
+	ocspCache, err := ca.NewOCSPResponder(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := ca.NewCRLPublisher(a, time.Hour, quiet)
+	leaked, other := freshKey(t), freshKey(t)
+	expired := issueFor(t, a, "e.internal", time.Minute, leaked)
+	clk.Advance(2 * time.Minute)
+	first := issueFor(t, a, "a.internal", time.Hour, leaked)
+	twin := issueFor(t, a, "b.internal", time.Hour, leaked)
+	superseded := issueFor(t, a, "s.internal", time.Hour, leaked)
+	bystander := issueFor(t, a, "c.internal", time.Hour, other)
+	if _, _, err := a.Revoke(ctx, superseded.Record.Serial, "superseded"); err != nil {
+		t.Fatal(err)
+	}
+	if _, sameKey, err := a.Revoke(ctx, bystander.Record.Serial, "unspecified"); err != nil || len(sameKey) != 0 {
+		t.Fatalf("ok/another reason takes no other certificate: %v %v", sameKey, err)
+	}
+	// The good answer is cached before the revocation.
+	if r := ocspStatus(t, a, ocspCache, twin); r != ocsp.Good {
+		t.Fatalf("twin before: %d", r)
+	}
+	clk.Advance(time.Minute)
+	rec, sameKey, err := a.Revoke(ctx, first.Record.Serial, "keyCompromise")
+	if err != nil || len(sameKey) != 1 || sameKey[0].Serial != twin.Record.Serial {
+		t.Fatalf("ok/keyCompromise takes the key's other valid certificate: %v %v", sameKey, err)
+	}
+	got, err := st.GetCertificate(ctx, twin.Record.Serial)
+	if err != nil || got.Status != store.StatusRevoked || got.Reason != "keyCompromise" || !got.RevokedAt.Equal(rec.RevokedAt) {
+		t.Fatalf("ok/twin recorded revoked with the same time: %+v %v", got, err)
+	}
+	for _, c := range []struct {
+		iss         *ca.Issued
+		status, why string
+	}{{expired, store.StatusValid, "expired before"}, {superseded, store.StatusRevoked, "already revoked"}, {bystander, store.StatusRevoked, "another key"}} {
+		got, _ := st.GetCertificate(ctx, c.iss.Record.Serial)
+		if got.Status != c.status || got.Reason == "keyCompromise" {
+			t.Fatalf("ok/%s left alone: %+v", c.why, got)
+		}
+	}
+	if r := ocspStatus(t, a, ocspCache, twin); r != ocsp.Revoked {
+		t.Fatalf("ok/OCSP of the twin after: %d", r)
+	}
+	crl, err := pub.Generate(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, _ := x509.ParseRevocationList(crl.DER)
+	listed := map[string]int{}
+	for _, e := range rl.RevokedCertificateEntries {
+		listed[ca.SerialString(e.SerialNumber)] = e.ReasonCode
+	}
+	if listed[twin.Record.Serial] != 1 || listed[first.Record.Serial] != 1 {
+		t.Fatalf("ok/CRL lists both for keyCompromise: %v", listed)
+	}
+	// A reason raised to keyCompromise reaches the key's others too.
+	k2 := freshKey(t)
+	a1, a2 := issueFor(t, a, "r1.internal", time.Hour, k2), issueFor(t, a, "r2.internal", time.Hour, k2)
+	if _, sameKey, err := a.Revoke(ctx, a1.Record.Serial, "superseded"); err != nil || len(sameKey) != 0 {
+		t.Fatalf("superseded: %v %v", sameKey, err)
+	}
+	if _, sameKey, err := a.Revoke(ctx, a1.Record.Serial, "keyCompromise"); err != nil || len(sameKey) != 1 || sameKey[0].Serial != a2.Record.Serial {
+		t.Fatalf("ok/raised to keyCompromise takes the other: %v %v", sameKey, err)
+	}
+}
+
+// ocspStatus is the responder's answer for iss.
+func ocspStatus(t *testing.T, a *ca.Authority, o *ca.OCSPResponder, iss *ca.Issued) int {
+	t.Helper()
+	leaf := parsePEM(t, iss.PEM)
+	resp, err := ocsp.ParseResponseForCert(o.Respond(context.Background(), ocspRequest(t, leaf, a.Intermediate())), leaf, a.Intermediate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Status
 }
 
 // TestRenewalOfRevokedRefusedAtCommit: a successor whose predecessor was
@@ -90,7 +196,7 @@ func TestRenewalOfRevokedRefusedAtCommit(t *testing.T) {
 	a, st, _ := newAuthority(t, "ec-p256")
 	ctx := context.Background()
 	old := issue(t, a, "gone.internal", time.Hour)
-	if _, err := a.Revoke(ctx, old.Record.Serial, "superseded"); err != nil {
+	if _, _, err := a.Revoke(ctx, old.Record.Serial, "superseded"); err != nil {
 		t.Fatal(err)
 	}
 	_, err := a.Sign(ctx, &ca.SignRequest{Role: "default", Via: "renew", Replaces: old.Record.Serial, CSR: makeCSR(t, testutil.LeafKey(t, "ec-p256"), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "gone.internal"}})})
@@ -197,7 +303,7 @@ func TestCRL(t *testing.T) {
 		t.Fatal(err)
 	}
 	back.Advance(-11 * time.Minute)
-	if _, err := a.Revoke(ctx, late.Record.Serial, "superseded"); err != nil {
+	if _, _, err := a.Revoke(ctx, late.Record.Serial, "superseded"); err != nil {
 		t.Fatal(err)
 	}
 	fifth, _ := pub.Generate(ctx, false)
@@ -298,7 +404,7 @@ func TestOCSPNeverOutlivesCertificate(t *testing.T) {
 			iss := issue(t, a, "o.internal", tc.ttl)
 			leaf := parsePEM(t, iss.PEM)
 			if tc.revoke {
-				if _, err := a.Revoke(ctx, iss.Record.Serial, "superseded"); err != nil {
+				if _, _, err := a.Revoke(ctx, iss.Record.Serial, "superseded"); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -396,7 +502,7 @@ func TestRunPrunesCRLList(t *testing.T) {
 	short := issue(t, a, "short.internal", 30*time.Minute)
 	long := issue(t, a, "long.internal", 5*time.Hour)
 	for serial, reason := range map[string]string{short.Record.Serial: "keyCompromise", long.Record.Serial: "superseded"} {
-		if _, err := a.Revoke(ctx, serial, reason); err != nil {
+		if _, _, err := a.Revoke(ctx, serial, reason); err != nil {
 			t.Fatal(err)
 		}
 	}

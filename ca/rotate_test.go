@@ -131,7 +131,7 @@ func TestCRLFollowsItsIssuer(t *testing.T) {
 	if err := st.InsertCertificate(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := current.Revoke(ctx, old.Serial, "superseded"); err != nil {
+	if _, _, err := current.Revoke(ctx, old.Serial, "superseded"); err != nil {
 		t.Fatal(err)
 	}
 	if !pr.Pending() || pc.Pending() {
@@ -141,7 +141,7 @@ func TestCRLFollowsItsIssuer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := current.Revoke(ctx, iss.Record.Serial, "superseded"); err != nil {
+	if _, _, err := current.Revoke(ctx, iss.Record.Serial, "superseded"); err != nil {
 		t.Fatal(err)
 	}
 	if !pc.Pending() {

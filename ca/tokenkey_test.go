@@ -96,7 +96,7 @@ func TestTokenKey(t *testing.T) {
 		t.Fatalf("the leaf signed in the token does not verify: %v", err)
 	}
 	testutil.LintCertificate(t, leaf.Raw)
-	if _, err := a.Revoke(ctx, iss.Record.Serial, "keyCompromise"); err != nil {
+	if _, _, err := a.Revoke(ctx, iss.Record.Serial, "keyCompromise"); err != nil {
 		t.Fatal(err)
 	}
 	st, err := ca.NewCRLPublisher(a, 24*time.Hour, quiet).Generate(ctx, true)

@@ -202,7 +202,7 @@ func TestRenewalStopsWhenRefused(t *testing.T) {
 	run, roots := startPKID(t)
 	ctx := context.Background()
 	crt, keyFile, iss := issueFiles(t, run, "r.svc.internal", 6*time.Second)
-	if _, err := run.CA.Revoke(ctx, iss.Record.Serial, "privilegeWithdrawn"); err != nil {
+	if _, _, err := run.CA.Revoke(ctx, iss.Record.Serial, "privilegeWithdrawn"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -179,17 +179,17 @@ func OpenBolt(path string) (*Bolt, error) {
 
 // upgradeInBatches does, before the transaction that raises the schema,
 // the part of an upgrade too large for one transaction: schema 4's state
-// index.
+// index (schema 6 adds each key's tag to it).
 func upgradeInBatches(db *bolt.DB) error {
 	var ver int
 	if err := db.View(func(tx *bolt.Tx) (err error) {
 		ver, err = schemaVersion(tx)
 		return err
-	}); err != nil || ver == 0 || ver >= 4 {
+	}); err != nil || ver == 0 || ver >= SchemaVersion {
 		return nil // new, current, or refused by the raise that follows
 	}
 	if err := fillCertState(db); err != nil {
-		return fmt.Errorf("schema 4: index certificate state: %w", err)
+		return fmt.Errorf("schema %d: index certificate state: %w", SchemaVersion, err)
 	}
 	return nil
 }
@@ -269,6 +269,8 @@ func (b *Bolt) InsertCertificate(ctx context.Context, rec *CertRecord) error {
 		if err := putState(tx, seq, rec); err != nil {
 			return err
 		}
+		// A record inserted revoked (an import, a test) is listed and
+		// blocks its key; it revokes no other.
 		return indexRevocation(tx, k, rec)
 	})
 	if err != nil {
@@ -434,9 +436,11 @@ func statusAt(revoked bool, notAfter, now time.Time) string {
 }
 
 // UpdateCertificate implements Store.
-func (b *Bolt) UpdateCertificate(ctx context.Context, serial string, fn func(*CertRecord) error) (*CertRecord, error) {
+func (b *Bolt) UpdateCertificate(ctx context.Context, serial string, fn func(*CertRecord) error) (*CertRecord, []*CertRecord, error) {
 	var rec *CertRecord
+	var sameKey []*CertRecord
 	err := b.write(ctx, func(tx *bolt.Tx) error {
+		sameKey = nil
 		certs := tx.Bucket(bCerts)
 		k := certKey(serial)
 		seq := tx.Bucket(bSerials).Get(k)
@@ -461,12 +465,18 @@ func (b *Bolt) UpdateCertificate(ctx context.Context, serial string, fn func(*Ce
 		if err := putState(tx, seq, rec); err != nil {
 			return err
 		}
-		return indexRevocation(tx, k, rec)
+		if err := indexRevocation(tx, k, rec); err != nil {
+			return err
+		}
+		if rec.Status == StatusRevoked && rec.Reason == "keyCompromise" && rec.KeyHash != "" {
+			sameKey, err = revokeSameKey(tx, seq, rec)
+		}
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("update certificate %s: %w", serial, err)
+		return nil, nil, fmt.Errorf("update certificate %s: %w", serial, err)
 	}
-	return rec, nil
+	return rec, sameKey, nil
 }
 
 // markReplaced records rec as the replacement of the record at seq (nil
@@ -497,9 +507,20 @@ func markReplaced(certs *bolt.Bucket, seq []byte, rec *CertRecord) error {
 }
 
 // indexRevocation keeps the CRL and blocked-key indexes in step with a
-// record, in the record's own transaction, and counts each change to the
-// issuer's CRL entries (RevocationSeq).
+// record, in the record's own transaction.
 func indexRevocation(tx *bolt.Tx, k []byte, rec *CertRecord) error {
+	if err := indexCRLEntry(tx, k, rec); err != nil {
+		return err
+	}
+	if rec.Status == StatusRevoked && rec.Reason == "keyCompromise" && rec.KeyHash != "" {
+		return tx.Bucket(bBlocked).Put([]byte(rec.KeyHash), []byte(rec.Serial))
+	}
+	return nil
+}
+
+// indexCRLEntry keeps the issuer's CRL list in step with a record and
+// counts each change to it (RevocationSeq).
+func indexCRLEntry(tx *bolt.Tx, k []byte, rec *CertRecord) error {
 	if rec.Status != StatusRevoked {
 		return nil
 	}
@@ -513,9 +534,6 @@ func indexRevocation(tx *bolt.Tx, k []byte, rec *CertRecord) error {
 		if err := meta.Put(key, binary.BigEndian.AppendUint64(nil, readSeq(meta.Get(key))+1)); err != nil {
 			return err
 		}
-	}
-	if rec.Reason == "keyCompromise" && rec.KeyHash != "" {
-		return tx.Bucket(bBlocked).Put([]byte(rec.KeyHash), []byte(rec.Serial))
 	}
 	return nil
 }

@@ -103,7 +103,7 @@ func TestLegacyRecordsStillServe(t *testing.T) {
 	if got, _, err := b.ListCertificates(ctx, ListFilter{Role: "default"}); err != nil || len(got) != 1 || !bytes.Equal(got[0].DER, rec.DER) {
 		t.Fatalf("list: %v %v", got, err)
 	}
-	if _, err := b.UpdateCertificate(ctx, rec.Serial, func(r *CertRecord) error {
+	if _, _, err := b.UpdateCertificate(ctx, rec.Serial, func(r *CertRecord) error {
 		r.Status, r.Reason, r.RevokedAt = StatusRevoked, "superseded", r.CreatedAt
 		return nil
 	}); err != nil {

@@ -4,22 +4,28 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // The certificate state index (bucket cert_state) keeps, under each
-// record's sequence, the two facts its status depends on — notAfter and
-// whether it is revoked — in 13 bytes:
+// record's sequence, the facts its status depends on — notAfter and
+// whether it is revoked — and a tag of its key, in 21 bytes:
 //
-//	notAfter Unix seconds (8, big-endian) | nanoseconds (4) | flags (1: bit 0 revoked)
+//	notAfter Unix seconds (8, big-endian) | nanoseconds (4) | flags (1: bit 0 revoked) | key tag (8)
 //
 // A listing filtered by status reads these instead of decoding every
 // record (~1.2 KB of JSON and DER): with short-lived certificates nearly
 // every record is expired, and `GET /v1/certs?status=revoked` over a
-// million of them took 4.5 s of decoding to find a handful.
-const stateLen = 13
+// million of them took 4.5 s of decoding to find a handful. A
+// keyCompromise revocation reads them to find the other certificates of
+// its key (revokeSameKey). Schemas 4 and 5 wrote the first 13 bytes only.
+const (
+	stateLen    = 21
+	stateOldLen = 13
+)
 
 // stateRevoked is the flag bit of a revoked record.
 const stateRevoked = 1
@@ -31,7 +37,16 @@ func encodeState(rec *CertRecord) []byte {
 	if rec.Status == StatusRevoked {
 		v[12] = stateRevoked
 	}
+	binary.BigEndian.PutUint64(v[13:], keyTag(rec.KeyHash))
 	return v
+}
+
+// keyTag is a 64-bit hash of a record's KeyHash: equal keys have equal
+// tags, and a tag that matches is confirmed on the record.
+func keyTag(keyHash string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(keyHash))
+	return h.Sum64()
 }
 
 // stateStatus is EffectiveStatus from a state entry; ok is false for an
@@ -47,7 +62,7 @@ func stateStatus(v []byte, now time.Time) (status string, ok bool) {
 // stateNotAfter reads a state entry's notAfter; ok is false for an entry
 // it cannot read.
 func stateNotAfter(v []byte) (time.Time, bool) {
-	if len(v) != stateLen {
+	if len(v) != stateLen && len(v) != stateOldLen {
 		return time.Time{}, false
 	}
 	return time.Unix(int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint32(v[8:]))), true
@@ -65,10 +80,10 @@ func putState(tx *bolt.Tx, seq []byte, rec *CertRecord) error {
 var stateBatch = 20_000
 
 // fillCertState fills the state index from the records a store of schema
-// 3 or older holds (about 6 s per million records, once), a batch per
-// transaction. Older pkids ignore the bucket, and the schema is raised
-// only after the last batch, so an interrupted fill starts over at the
-// next open; the store's file lock keeps every other writer out meanwhile.
+// 5 or older holds (schema 6 added the key tags; about 6 s per million
+// records, once), a batch per transaction. The schema is raised only
+// after the last batch, so an interrupted fill starts over at the next
+// open; the store's file lock keeps every other writer out meanwhile.
 func fillCertState(db *bolt.DB) error {
 	var after []byte
 	for {

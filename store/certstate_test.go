@@ -32,7 +32,7 @@ func testSchema4(t *testing.T) {
 		}
 		serials = append(serials, serial)
 	}
-	if _, err := b.UpdateCertificate(ctx, serials[1], func(r *CertRecord) error {
+	if _, _, err := b.UpdateCertificate(ctx, serials[1], func(r *CertRecord) error {
 		r.Status, r.RevokedAt, r.Reason = StatusRevoked, at, "superseded"
 		return nil
 	}); err != nil {

@@ -37,8 +37,9 @@ var (
 // by expiry for PruneACME (opening an older store fills the index). 4:
 // each record's notAfter and revocation are indexed for status listings
 // (filled likewise). 5: tokens are indexed by expiry for PruneTokens
-// (filled likewise).
-const SchemaVersion = 5
+// (filled likewise). 6: the state index carries a tag of each
+// record's key, for a keyCompromise revocation's reach (filled likewise).
+const SchemaVersion = 6
 
 // Certificate statuses as stored; "expired" is derived from NotAfter when
 // read, never stored.
@@ -187,8 +188,12 @@ type Store interface {
 	ListCertificates(ctx context.Context, f ListFilter) ([]*CertRecord, string, error)
 	// UpdateCertificate reads, changes and writes one record in one
 	// transaction; fn's error aborts it. Indexes (revoked, blocked keys)
-	// follow the record.
-	UpdateCertificate(ctx context.Context, serial string, fn func(*CertRecord) error) (*CertRecord, error)
+	// follow the record. A record that is revoked for keyCompromise
+	// revokes with it, in the same transaction, every other certificate of
+	// its key still valid at its RevokedAt (same time and reason), and
+	// returns those as sameKey: a holder of the key must neither use nor
+	// renew any of them.
+	UpdateCertificate(ctx context.Context, serial string, fn func(*CertRecord) error) (rec *CertRecord, sameKey []*CertRecord, err error)
 	// ListRevoked returns the revoked certificates of one issuer.
 	ListRevoked(ctx context.Context, issuer string) ([]RevokedEntry, error)
 	// RevocationSeq counts the changes to issuer's CRL entries (a

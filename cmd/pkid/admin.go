@@ -186,14 +186,17 @@ func (a *admin) revokeEAB(kid string) error {
 }
 
 // revoke revokes through the running server, or offline on the store with
-// the CA loaded (the next `serve` signs a CRL that lists it at start).
-func (a *admin) revoke(serial, reason string) (string, error) {
+// the CA loaded (the next `serve` signs a CRL that lists it at start). It
+// returns the serial and the other certificates of the key that a
+// keyCompromise revocation revoked with it.
+func (a *admin) revoke(serial, reason string) (string, []string, error) {
 	if a.client != nil {
 		var v api.CertView
 		err := a.call(http.MethodPost, "/revoke", map[string]string{"serial": serial, "reason": reason}, &v)
-		return v.Serial, err
+		return v.Serial, v.AlsoRevoked, err
 	}
 	var sn string
+	var also []string
 	err := a.withStore(func(st store.Store) error {
 		root, inter, key, err := api.LoadCA(a.cfg)
 		if err != nil {
@@ -204,12 +207,15 @@ func (a *admin) revoke(serial, reason string) (string, error) {
 		if err != nil {
 			return err
 		}
-		rec, err := auth.Revoke(context.Background(), serial, reason)
+		rec, sameKey, err := auth.Revoke(context.Background(), serial, reason)
 		if err != nil {
 			return errors.New(errs.DetailOf(err))
 		}
 		sn = rec.Serial
+		for _, r := range sameKey {
+			also = append(also, r.Serial)
+		}
 		return nil
 	})
-	return sn, err
+	return sn, also, err
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -169,6 +170,14 @@ func certIssueCmd() *cobra.Command {
 	return c
 }
 
+// printSameKey names the certificates a keyCompromise revocation took with
+// it: they share the compromised key.
+func printSameKey(w io.Writer, serials []string) {
+	for _, sn := range serials {
+		fmt.Fprintf(w, "revoked %s too (keyCompromise): it certifies the same key\n", sn)
+	}
+}
+
 func certRevokeCmd() *cobra.Command {
 	var f clientFlags
 	var reason, cfgPath string
@@ -189,11 +198,12 @@ func certRevokeCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				sn, err := newAdmin(cfg).revoke(args[0], reason)
+				sn, also, err := newAdmin(cfg).revoke(args[0], reason)
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(c.ErrOrStderr(), "revoked %s (%s)\n", sn, reason)
+				printSameKey(c.ErrOrStderr(), also)
 				return nil
 			}
 			tok, err := f.tokenOrEnv()
@@ -209,6 +219,7 @@ func certRevokeCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(c.ErrOrStderr(), "revoked %s (%s) at %s\n", v.Serial, v.Reason, v.RevokedAt.Format(time.RFC3339))
+			printSameKey(c.ErrOrStderr(), v.AlsoRevoked)
 			return nil
 		},
 	}

@@ -169,7 +169,9 @@ func TestRevokeWithConfig(t *testing.T) {
 	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default", "--name", "lister"))
 	s := serve(t, d, https)
 	var serials []string
-	for _, n := range []string{"one.internal", "two.internal"} {
+	// All three for one key (newCSR's): a keyCompromise revocation of
+	// one takes those of the others still valid with it.
+	for _, n := range []string{"one.internal", "two.internal", "three.internal"} {
 		csr, _ := newCSR(t, n)
 		sn, err := s.sign(t.Context(), tok, csr)
 		if err != nil {
@@ -196,16 +198,19 @@ func TestRevokeWithConfig(t *testing.T) {
 	list("while serving", map[string]string{serials[0]: "revoked (superseded)"}, "--status", "revoked")
 	list("while serving", map[string]string{serials[1]: "valid"}, "--role", "default", "--status", "valid", "--limit", "1")
 	list("while serving", map[string]string{serials[0]: "revoked (superseded)"}, "--name", "ONE.internal.")
-	list("while serving", map[string]string{serials[0]: "revoked (superseded)", serials[1]: "valid"}, "--requester", "token:lister")
-	if out := mustPKID(t, nil, "cert", "list", "--config", cfg); strings.Count(out, "\n") != 4 || strings.Index(out, serials[0]) > strings.Index(out, serials[1]) {
-		t.Fatalf("cert list: the server's certificate and both, oldest first:\n%s", out)
+	list("while serving", map[string]string{serials[0]: "revoked (superseded)", serials[1]: "valid", serials[2]: "valid"}, "--requester", "token:lister")
+	if out := mustPKID(t, nil, "cert", "list", "--config", cfg); strings.Count(out, "\n") != 5 || strings.Index(out, serials[0]) > strings.Index(out, serials[1]) {
+		t.Fatalf("cert list: the server's certificate and the three, oldest first:\n%s", out)
 	}
 	s.stop(t, syscall.SIGTERM)
-	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "keyCompromise", serials[1])
+	if r := pkid(t, nil, "cert", "revoke", "--config", cfg, "--reason", "keyCompromise", serials[1]); r.code != 0 ||
+		!strings.Contains(r.stderr, "revoked "+serials[2]+" too (keyCompromise): it certifies the same key") || strings.Contains(r.stderr, serials[0]) {
+		t.Fatalf("revoke for keyCompromise offline: %+v", r)
+	}
 	if r := pkid(t, nil, "cert", "revoke", "--config", cfg, serials[1]); r.code != 1 || !strings.Contains(r.stderr, "already revoked") {
 		t.Fatalf("revoke twice offline: %+v", r)
 	}
-	list("on the store", map[string]string{serials[0]: "revoked (superseded)", serials[1]: "revoked (keyCompromise)"}, "--status", "revoked")
+	list("on the store", map[string]string{serials[0]: "revoked (superseded)", serials[1]: "revoked (keyCompromise)", serials[2]: "revoked (keyCompromise)"}, "--status", "revoked")
 	list("on the store", map[string]string{serials[1]: "revoked (keyCompromise)"}, "--name", "Two.Internal", "--status", "revoked")
 	list("on the store", map[string]string{}, "--name", "two.internal", "--status", "valid")
 	list("on the store", map[string]string{serials[1]: "revoked (keyCompromise)"}, "--requester", "token:lister", "--name", "two.internal")
@@ -223,7 +228,7 @@ func TestRevokeWithConfig(t *testing.T) {
 			}
 		}
 	}
-	if found != 2 {
-		t.Fatalf("CRL lists %d of the 2 revocations", found)
+	if found != 3 {
+		t.Fatalf("CRL lists %d of the 3 revocations", found)
 	}
 }

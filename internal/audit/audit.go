@@ -7,6 +7,8 @@ package audit
 import (
 	"context"
 	"log/slog"
+
+	"pkid/store"
 )
 
 type ctxKey struct{}
@@ -56,4 +58,15 @@ func Log(ctx context.Context, log *slog.Logger, e Entry, extra ...any) {
 		attrs = append(attrs, slog.Any(extra[i].(string), extra[i+1]))
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
+}
+
+// SameKey writes a "revoked" line for each certificate that the
+// keyCompromise revocation of serial revoked with it (ca.Revoke's
+// sameKey), for the requester who asked, with its extra pairs: every
+// certificate that leaves service is on the audit log.
+func SameKey(ctx context.Context, log *slog.Logger, requester, serial string, sameKey []*store.CertRecord, extra ...any) {
+	for _, r := range sameKey {
+		Log(ctx, log, Entry{Event: "revoke", Requester: requester, Role: r.Role, Names: r.Names, Outcome: "revoked", Serial: r.Serial, Reason: r.Reason},
+			append([]any{"same_key_as", serial}, extra...)...)
+	}
 }

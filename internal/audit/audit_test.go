@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"reflect"
 	"testing"
+
+	"pkid/store"
 )
 
 // TestAuditLine pins the audit line's fields and their order: operators
@@ -34,6 +36,10 @@ func TestAuditLine(t *testing.T) {
 			Log(ctx, l, Entry{Event: "issue", Requester: "oidc:repo", Role: "ci", Names: []string{"a.internal"}, Outcome: "issued", Serial: "ab"}, "via", "api", "token_id", "")
 		}, `{"level":"INFO","msg":"audit","event":"issue","requester":"oidc:repo","role":"ci","names":["a.internal"],"outcome":"issued","request_id":"r-1","serial":"ab","via":"api"}`,
 			[]string{"time", "level", "msg", "event", "requester", "role", "names", "outcome", "request_id", "serial", "via"}},
+		{"ok/a certificate revoked with another of its key", func(l *slog.Logger, ctx context.Context) {
+			SameKey(ctx, l, "token:admin", "aa", []*store.CertRecord{{Serial: "bb", Role: "svc", Names: []string{"b.internal"}, Reason: "keyCompromise"}}, "token_id", "t1")
+		}, `{"level":"INFO","msg":"audit","event":"revoke","requester":"token:admin","role":"svc","names":["b.internal"],"outcome":"revoked","request_id":"r-1","serial":"bb","reason":"keyCompromise","same_key_as":"aa","token_id":"t1"}`,
+			[]string{"time", "level", "msg", "event", "requester", "role", "names", "outcome", "request_id", "serial", "reason", "same_key_as", "token_id"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

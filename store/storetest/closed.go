@@ -31,7 +31,7 @@ func testClosed(t *testing.T, open Opener) {
 		"GetCertificate":    func() error { _, err := s.GetCertificate(ctx, rec.Serial); return err },
 		"ListCertificates":  func() error { _, _, err := s.ListCertificates(ctx, store.ListFilter{Limit: 10}); return err },
 		"UpdateCertificate": func() error {
-			_, err := s.UpdateCertificate(ctx, rec.Serial, func(*store.CertRecord) error { return nil })
+			_, _, err := s.UpdateCertificate(ctx, rec.Serial, func(*store.CertRecord) error { return nil })
 			return err
 		},
 		"ListRevoked":       func() error { _, err := s.ListRevoked(ctx, "abcd"); return err },

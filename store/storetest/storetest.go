@@ -90,7 +90,7 @@ func Insert(t testing.TB, s store.Store, role string, n int) []string {
 // does through UpdateCertificate.
 func Revoke(t testing.TB, s store.Store, serial string, at time.Time, reason string) {
 	t.Helper()
-	if _, err := s.UpdateCertificate(context.Background(), serial, func(r *store.CertRecord) error {
+	if _, _, err := s.UpdateCertificate(context.Background(), serial, func(r *store.CertRecord) error {
 		r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, at, reason
 		return nil
 	}); err != nil {
@@ -125,6 +125,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("list", func(t *testing.T) { testList(t, open) })
 	t.Run("list by status", func(t *testing.T) { testListStatus(t, open) })
 	t.Run("revocation", func(t *testing.T) { testRevocation(t, open) })
+	t.Run("revocation of a compromised key", func(t *testing.T) { testSameKey(t, open) })
 	t.Run("crl", func(t *testing.T) { testCRL(t, open) })
 	t.Run("revocation count", func(t *testing.T) { testRevocationSeq(t, open) })
 	t.Run("prune revoked", func(t *testing.T) { testPruneRevoked(t, open) })
@@ -164,11 +165,11 @@ func testCertificates(t *testing.T, open Opener) {
 	if _, err := s.GetCertificate(ctx, "ffff"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("fail/unknown: %v", err)
 	}
-	if _, err := s.UpdateCertificate(ctx, "ffff", func(*store.CertRecord) error { return nil }); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := s.UpdateCertificate(ctx, "ffff", func(*store.CertRecord) error { return nil }); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("fail/update unknown: %v", err)
 	}
 	boom := errors.New("boom")
-	if _, err := s.UpdateCertificate(ctx, rec.Serial, func(r *store.CertRecord) error { r.Role = "x"; return boom }); !errors.Is(err, boom) {
+	if _, _, err := s.UpdateCertificate(ctx, rec.Serial, func(r *store.CertRecord) error { r.Role = "x"; return boom }); !errors.Is(err, boom) {
 		t.Fatalf("fail/update aborted: %v", err)
 	}
 	if r, _ := s.GetCertificate(ctx, rec.Serial); r.Role != "default" {
@@ -346,6 +347,94 @@ func testListByName(t *testing.T, s store.Store) {
 	} {
 		expectListed(t, s, "name filter", tc.f, tc.want)
 	}
+}
+
+// testSameKey: a keyCompromise revocation revokes, in its own commit,
+// every other record of the key still valid at its time (same time and
+// reason, listed for the CRL, counted), and returns them; records of the
+// key already revoked or expired by then, records of other keys, and
+// records pruned meanwhile are left alone. Another reason takes none.
+func testSameKey(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	defer s.Close()
+	const key, issuer = "same-key-hash", "same-key-issuer"
+	at := t0.Add(time.Hour)
+	add := func(keyHash string, notAfter time.Time) *store.CertRecord {
+		t.Helper()
+		r := Record("same-key")
+		r.KeyHash, r.Issuer, r.NotAfter = keyHash, issuer, notAfter
+		if err := s.InsertCertificate(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	long := t0.Add(24 * time.Hour)
+	first, twin, third := add(key, long), add(key, long), add(key, long)
+	expired := add(key, at.Add(-time.Minute))
+	superseded := add(key, long)
+	pruned := add(key, t0.Add(-200*time.Hour))
+	other := add("other-key-hash", long)
+	Revoke(t, s, superseded.Serial, t0, "superseded")
+	// Prune calls read on from where the last stopped, a bounded read
+	// each: call until the record is gone.
+	for i := 0; ; i++ {
+		if _, err := s.GetCertificate(ctx, pruned.Serial); errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if _, err := s.PruneCertificates(ctx, t0.Add(-100*time.Hour), 100); err != nil || i > 1000 {
+			t.Fatalf("prune: %v after %d calls", err, i)
+		}
+	}
+	seq, _ := s.RevocationSeq(ctx, issuer)
+	_, sameKey, err := s.UpdateCertificate(ctx, twin.Serial, func(r *store.CertRecord) error {
+		r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, at, "unspecified"
+		return nil
+	})
+	if err != nil || len(sameKey) != 0 {
+		t.Fatalf("ok/another reason takes no other record: %v %v", sameKey, err)
+	}
+	rec, sameKey, err := s.UpdateCertificate(ctx, first.Serial, func(r *store.CertRecord) error {
+		r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, at, "keyCompromise"
+		return nil
+	})
+	if err != nil || rec.Serial != first.Serial {
+		t.Fatalf("ok/revoke: %+v %v", rec, err)
+	}
+	var got []string
+	for _, r := range sameKey {
+		got = append(got, r.Serial)
+		if r.Status != store.StatusRevoked || r.Reason != "keyCompromise" || !r.RevokedAt.Equal(at) {
+			t.Fatalf("ok/returned as revoked: %+v", r)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint([]string{third.Serial}) {
+		t.Fatalf("ok/sameKey %v, want only the key's other valid record %s", got, third.Serial)
+	}
+	if r, _ := s.GetCertificate(ctx, third.Serial); r.Status != store.StatusRevoked || r.Reason != "keyCompromise" || !r.RevokedAt.Equal(at) {
+		t.Fatalf("ok/stored as revoked: %+v", r)
+	}
+	for _, c := range []struct {
+		rec    *store.CertRecord
+		reason string
+	}{{twin, "unspecified"}, {expired, ""}, {superseded, "superseded"}, {other, ""}} {
+		if r, _ := s.GetCertificate(ctx, c.rec.Serial); r.Reason != c.reason {
+			t.Fatalf("fail/record %s changed: %+v", c.rec.Serial, r)
+		}
+	}
+	listed := map[string]string{}
+	list, _ := s.ListRevoked(ctx, issuer)
+	for _, e := range list {
+		listed[e.Serial] = e.Reason
+	}
+	if listed[third.Serial] != "keyCompromise" || listed[first.Serial] != "keyCompromise" {
+		t.Fatalf("ok/CRL list: %v", listed)
+	}
+	if now, _ := s.RevocationSeq(ctx, issuer); now != seq+3 {
+		t.Fatalf("ok/revocation count went from %d to %d, want +3", seq, now)
+	}
+	expectListed(t, s, "revoked after the sweep", store.ListFilter{Role: "same-key", Status: store.StatusRevoked, Now: at},
+		[]string{first.Serial, twin.Serial, third.Serial, superseded.Serial})
 }
 
 func testRevocation(t *testing.T, open Opener) {
