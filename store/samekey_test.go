@@ -17,27 +17,13 @@ import (
 // schema 6, so a keyCompromise revocation reaches them, whether the
 // fill's batches divide the records evenly or not; an entry left without
 // a tag is decided by its record.
-func TestSchema6TagsKeys(t *testing.T) {
-	defer func(n int) { stateBatch = n }(stateBatch)
-	for _, batch := range []int{1, 3, 4, 1000} {
-		stateBatch = batch
-		t.Run(fmt.Sprintf("batch=%d", batch), testSchema6)
-	}
-}
+func TestSchema6TagsKeys(t *testing.T) { forStateBatches(t, testSchema6) }
 
 func testSchema6(t *testing.T) {
 	ctx := context.Background()
 	b, path := openTemp(t)
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var serials []string
-	for i := range 6 {
-		serial := fmt.Sprintf("%x", 0x2000+i)
-		rec := &CertRecord{Serial: serial, Issuer: "i", Role: "old", KeyHash: fmt.Sprintf("key%d", i%2), NotBefore: at, NotAfter: at.Add(48 * time.Hour), Status: StatusValid, CreatedAt: at}
-		if err := b.InsertCertificate(ctx, rec); err != nil {
-			t.Fatal(err)
-		}
-		serials = append(serials, serial)
-	}
+	serials := insertSix(t, b, 0x2000, at, func(i int, r *CertRecord) { r.KeyHash = fmt.Sprintf("key%d", i%2) })
 	// As schema 5 wrote it (13-byte state entries), then upgraded.
 	shorten := func(b *Bolt, ver string, seqs ...uint64) {
 		t.Helper()
