@@ -10,6 +10,7 @@ import (
 
 	"pkid/acme"
 	"pkid/errs"
+	"pkid/internal/audit"
 	"pkid/policies"
 	"pkid/store"
 )
@@ -19,9 +20,9 @@ import (
 // admits one process per file. Possession of the socket is the credential.
 func (s *Server) AdminHandler() http.Handler {
 	r := mux.NewRouter()
-	r.HandleFunc("/tokens", s.doCreateToken).Methods(http.MethodPost)
+	r.HandleFunc("/tokens", func(w http.ResponseWriter, r *http.Request) { s.doCreateToken(w, r, adminSocket) }).Methods(http.MethodPost)
 	r.HandleFunc("/tokens", s.doListTokens).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/tokens/{id}", s.doDeleteToken).Methods(http.MethodDelete)
+	r.HandleFunc("/tokens/{id}", func(w http.ResponseWriter, r *http.Request) { s.doDeleteToken(w, r, adminSocket) }).Methods(http.MethodDelete)
 	r.HandleFunc("/certs", s.doListCerts).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/revoke", s.adminRevoke).Methods(http.MethodPost)
 	r.HandleFunc("/eab", s.adminEAB).Methods(http.MethodPost)
@@ -32,6 +33,10 @@ func (s *Server) AdminHandler() http.Handler {
 	return s.middleware(r)
 }
 
+// adminSocket is who asks through the admin socket, as the audit log and
+// store.Token.CreatedBy name them.
+const adminSocket = "admin-socket"
+
 func (s *Server) adminRevoke(w http.ResponseWriter, r *http.Request) {
 	var b revokeBody
 	if err := decodeJSON(r, &b); err != nil {
@@ -40,11 +45,11 @@ func (s *Server) adminRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	rec, sameKey, err := s.opts.CA.Revoke(r.Context(), b.Serial, b.Reason)
 	if err != nil {
-		s.logAudit(r.Context(), "revoke", "admin-socket", "", nil, "refused", b.Serial, err.Error())
+		s.logAudit(r.Context(), "revoke", adminSocket, "", nil, "refused", b.Serial, err.Error())
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.answerRevoked(w, r, "admin-socket", rec, sameKey, s.adminView(rec))
+	s.answerRevoked(w, r, adminSocket, rec, sameKey, s.adminView(rec))
 }
 
 func (s *Server) adminEAB(w http.ResponseWriter, r *http.Request) {
@@ -60,7 +65,7 @@ func (s *Server) adminEAB(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.log.Info("audit", "event", "acme.eab.create", "role", b.Role, "kid", kid)
+	audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.eab.create", Requester: adminSocket, Role: b.Role, Outcome: "accepted"}, "kid", kid)
 	writeJSON(w, http.StatusCreated, map[string]string{"kid": kid, "hmac": key})
 }
 
@@ -90,7 +95,7 @@ func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(BackupTrailer, "failed: "+err.Error())
 		return
 	}
-	s.log.Info("audit", "event", "backup", "bytes", n)
+	audit.Log(r.Context(), s.log, audit.Entry{Event: "backup", Requester: adminSocket, Outcome: "accepted"}, "bytes", n)
 	w.Header().Set(BackupTrailer, fmt.Sprintf("ok %d", n))
 }
 

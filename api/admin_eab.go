@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"pkid/errs"
+	"pkid/internal/audit"
 	"pkid/store"
 )
 
@@ -70,6 +71,6 @@ func (s *Server) adminRevokeEAB(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.log.Info("audit", "event", "acme.eab.revoke", "kid", kid)
+	audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.eab.revoke", Requester: adminSocket, Outcome: "revoked"}, "kid", kid)
 	w.WriteHeader(http.StatusNoContent)
 }

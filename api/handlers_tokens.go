@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"pkid/internal/audit"
 	"pkid/policies"
 	"pkid/store"
 )
@@ -24,15 +25,17 @@ type tokenBody struct {
 }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.requireAdmin(r); err != nil {
+	tok, err := s.requireAdmin(r)
+	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.doCreateToken(w, r)
+	s.doCreateToken(w, r, "token:"+tok.ID)
 }
 
-// doCreateToken is shared by the admin API and the admin socket.
-func (s *Server) doCreateToken(w http.ResponseWriter, r *http.Request) {
+// doCreateToken is shared by the admin API and the admin socket; by is
+// who asks (store.Token.CreatedBy).
+func (s *Server) doCreateToken(w http.ResponseWriter, r *http.Request, by string) {
 	var b tokenBody
 	if err := decodeJSON(r, &b); err != nil {
 		writeProblem(w, r, s.log, err)
@@ -43,12 +46,13 @@ func (s *Server) doCreateToken(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	secret, t, err := CreateToken(r.Context(), s.opts.Store, s.opts.Clock.Now(), s.opts.CA.Roles(), TokenOptions{Name: b.Name, Roles: b.Roles, Admin: b.Admin, TTL: ttl, Once: b.Once, Names: b.Names})
+	secret, t, err := CreateToken(r.Context(), s.opts.Store, s.opts.Clock.Now(), s.opts.CA.Roles(), TokenOptions{Name: b.Name, Roles: b.Roles, Admin: b.Admin, TTL: ttl, Once: b.Once, Names: b.Names, CreatedBy: by})
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.log.Info("audit", "event", "token.create", "token_id", t.ID, "name", t.Name, "roles", t.Roles, "admin", t.Admin, "once", t.Once)
+	audit.Log(r.Context(), s.log, audit.Entry{Event: "token.create", Requester: by, Names: t.Names, Outcome: "accepted"},
+		"token_id", t.ID, "name", t.Name, "roles", t.Roles, "admin", t.Admin, "once", t.Once)
 	writeJSON(w, http.StatusCreated, map[string]any{"token": secret, "id": t.ID, "name": t.Name, "expires_at": t.ExpiresAt})
 }
 
@@ -75,20 +79,22 @@ func (s *Server) doListTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.requireAdmin(r); err != nil {
+	tok, err := s.requireAdmin(r)
+	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.doDeleteToken(w, r)
+	s.doDeleteToken(w, r, "token:"+tok.ID)
 }
 
-func (s *Server) doDeleteToken(w http.ResponseWriter, r *http.Request) {
+// doDeleteToken is shared by the admin API and the admin socket.
+func (s *Server) doDeleteToken(w http.ResponseWriter, r *http.Request, by string) {
 	id := mux.Vars(r)["id"]
 	if err := s.opts.Store.DeleteToken(r.Context(), id); err != nil {
 		writeProblem(w, r, s.log, notFound(err, "no token with id "+id))
 		return
 	}
-	s.log.Info("audit", "event", "token.revoke", "token_id", id)
+	audit.Log(r.Context(), s.log, audit.Entry{Event: "token.revoke", Requester: by, Outcome: "revoked"}, "token_id", id)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -48,6 +48,9 @@ type TokenOptions struct {
 	// Once makes a single-use enrollment token bound to Names.
 	Once  bool     `json:"once"`
 	Names []string `json:"names"`
+	// CreatedBy is recorded as store.Token.CreatedBy; the server sets it,
+	// never a request.
+	CreatedBy string `json:"-"`
 }
 
 // CreateToken makes a token "<id>.<secret>" and stores only the id and the
@@ -75,7 +78,7 @@ func CreateToken(ctx context.Context, st store.Store, now time.Time, roles map[s
 	if o.Name == "" {
 		o.Name = id
 	}
-	t := &store.Token{ID: id, SecretHash: sum[:], Name: o.Name, Roles: o.Roles, Admin: o.Admin, ExpiresAt: now.Add(o.TTL).UTC(), CreatedAt: now.UTC(), Once: o.Once, Names: o.Names}
+	t := &store.Token{ID: id, SecretHash: sum[:], Name: o.Name, Roles: o.Roles, Admin: o.Admin, ExpiresAt: now.Add(o.TTL).UTC(), CreatedAt: now.UTC(), Once: o.Once, Names: o.Names, CreatedBy: o.CreatedBy}
 	if err := st.PutToken(ctx, t); err != nil {
 		return "", nil, fmt.Errorf("create token: %w", err)
 	}
@@ -185,8 +188,9 @@ type tokenView struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	CreatedAt time.Time `json:"created_at"`
 	UsedAt    time.Time `json:"used_at,omitzero"`
+	CreatedBy string    `json:"created_by,omitempty"`
 }
 
 func viewToken(t *store.Token) tokenView {
-	return tokenView{ID: t.ID, Name: t.Name, Roles: t.Roles, Admin: t.Admin, Once: t.Once, Names: t.Names, ExpiresAt: t.ExpiresAt, CreatedAt: t.CreatedAt, UsedAt: t.UsedAt}
+	return tokenView{ID: t.ID, Name: t.Name, Roles: t.Roles, Admin: t.Admin, Once: t.Once, Names: t.Names, ExpiresAt: t.ExpiresAt, CreatedAt: t.CreatedAt, UsedAt: t.UsedAt, CreatedBy: t.CreatedBy}
 }

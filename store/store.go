@@ -166,6 +166,11 @@ type Token struct {
 	Names []string `json:"names,omitempty"`
 	// UsedAt is set when a single-use token is consumed.
 	UsedAt time.Time `json:"used_at,omitzero"`
+	// CreatedBy is who made it: "token:<id>" for an admin token through
+	// the API, "admin-socket" for the CA host's operator through the
+	// running server, "store" for `pkid token create` with serve stopped.
+	// After an admin token leaks, the tokens it made are found by it.
+	CreatedBy string `json:"created_by,omitempty"`
 }
 
 // Store is pkid's persistent state. All methods are safe for concurrent use.

@@ -106,6 +106,7 @@ func (a *admin) createToken(o api.TokenOptions) (string, error) {
 	var tok string
 	err := a.withStore(func(st store.Store) error {
 		var err error
+		o.CreatedBy = "store"
 		tok, _, err = api.CreateToken(context.Background(), st, time.Now(), a.cfg.Roles, o)
 		return err
 	})
@@ -121,6 +122,7 @@ type tokenRow struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	CreatedAt time.Time `json:"created_at"`
 	UsedAt    time.Time `json:"used_at"`
+	CreatedBy string    `json:"created_by"`
 }
 
 func (a *admin) listTokens() ([]tokenRow, error) {
@@ -135,7 +137,7 @@ func (a *admin) listTokens() ([]tokenRow, error) {
 	err := a.withStore(func(st store.Store) error {
 		ts, err := st.ListTokens(context.Background())
 		for _, t := range ts {
-			rows = append(rows, tokenRow{ID: t.ID, Name: t.Name, Roles: t.Roles, Admin: t.Admin, Once: t.Once, ExpiresAt: t.ExpiresAt, CreatedAt: t.CreatedAt, UsedAt: t.UsedAt})
+			rows = append(rows, tokenRow{ID: t.ID, Name: t.Name, Roles: t.Roles, Admin: t.Admin, Once: t.Once, ExpiresAt: t.ExpiresAt, CreatedAt: t.CreatedAt, UsedAt: t.UsedAt, CreatedBy: t.CreatedBy})
 		}
 		return err
 	})

@@ -287,6 +287,13 @@ func TestUserFlow(t *testing.T) {
 	if !strings.Contains(list, "offline") || !strings.Contains(list, "ops") || strings.Contains(list, strings.Split(admin, ".")[1]) {
 		t.Fatalf("token list: %s", list)
 	}
+	// Who made each: the store itself with serve stopped, the socket's
+	// operator while it runs.
+	for name, by := range map[string]string{"offline": "store", "ops": "admin-socket"} {
+		if !regexp.MustCompile(`(?m)^\S+ +` + name + ` .* ` + by + `$`).MatchString(list) {
+			t.Fatalf("token list: %s not created by %s:\n%s", name, by, list)
+		}
+	}
 
 	home := t.TempDir()
 	env := []string{"PKID_HOME=" + home}
@@ -446,6 +453,11 @@ func TestUserFlow(t *testing.T) {
 		return l.Event == "revoke" && l.Outcome == "revoked" && l.Serial == serial && l.TokenID == strings.Split(admin, ".")[0]
 	}) {
 		t.Fatalf("no revoke audit line naming the admin token's id:\n%s", logs)
+	}
+	if !slices.ContainsFunc(auditLines(logs), func(l auditLine) bool {
+		return l.Event == "token.create" && l.Requester == "admin-socket" && l.Outcome == "accepted" && l.TokenID == strings.Split(admin, ".")[0]
+	}) {
+		t.Fatalf("no token.create audit line for the admin token, by the admin socket:\n%s", logs)
 	}
 }
 

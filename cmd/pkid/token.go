@@ -73,7 +73,7 @@ func tokenCmd() *cobra.Command {
 				return err
 			}
 			w := c.OutOrStdout()
-			fmt.Fprintf(w, "%-16s  %-20s  %-24s  %-5s  %-20s  %s\n", "ID", "NAME", "ROLES", "ADMIN", "EXPIRES", "STATE")
+			fmt.Fprintf(w, "%-16s  %-20s  %-24s  %-5s  %-20s  %-7s  %s\n", "ID", "NAME", "ROLES", "ADMIN", "EXPIRES", "STATE", "CREATED_BY")
 			for _, r := range rows {
 				state := "active"
 				switch {
@@ -82,7 +82,11 @@ func tokenCmd() *cobra.Command {
 				case time.Now().After(r.ExpiresAt):
 					state = "expired"
 				}
-				fmt.Fprintf(w, "%-16s  %-20s  %-24s  %-5v  %-20s  %s\n", r.ID, r.Name, strings.Join(r.Roles, ","), r.Admin, r.ExpiresAt.Format(time.RFC3339), state)
+				by := r.CreatedBy
+				if by == "" {
+					by = "-" // made before pkid recorded it
+				}
+				fmt.Fprintf(w, "%-16s  %-20s  %-24s  %-5v  %-20s  %-7s  %s\n", r.ID, r.Name, strings.Join(r.Roles, ","), r.Admin, r.ExpiresAt.Format(time.RFC3339), state, by)
 			}
 			return nil
 		},

@@ -556,7 +556,7 @@ func testTokens(t *testing.T, open Opener) {
 	ctx := context.Background()
 	s := open(t)
 	defer s.Close()
-	tok := &store.Token{ID: "tok1", SecretHash: []byte{1, 2}, Name: "ci", Roles: []string{"default"}, Once: true, CreatedAt: t0}
+	tok := &store.Token{ID: "tok1", SecretHash: []byte{1, 2}, Name: "ci", Roles: []string{"default"}, Once: true, CreatedAt: t0, CreatedBy: "token:adm1"}
 	if err := s.PutToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +564,7 @@ func testTokens(t *testing.T, open Opener) {
 		t.Fatalf("fail/duplicate id: %v", err)
 	}
 	got, err := s.GetToken(ctx, "tok1")
-	if err != nil || got.Name != "ci" || string(got.SecretHash) != "\x01\x02" {
+	if err != nil || got.Name != "ci" || string(got.SecretHash) != "\x01\x02" || got.CreatedBy != "token:adm1" {
 		t.Fatalf("ok/get: %+v %v", got, err)
 	}
 	// Two concurrent uses of a single-use token: exactly one wins.
