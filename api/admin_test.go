@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"pkid/api"
+	"pkid/errs"
 	"pkid/store"
 	"pkid/store/storetest"
 )
@@ -74,5 +75,34 @@ func TestAdminBackupTrailer(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/backup", nil).WithContext(ctx))
 	if got := rec.Result().Trailer.Get(api.BackupTrailer); !strings.HasPrefix(got, "failed: ") {
 		t.Fatalf("fail/copy stopped: trailer %q", got)
+	}
+}
+
+// TestRevokeACMEAccount: the operator ends a valid account (status
+// revoked, which the ACME server refuses every request of); ending it
+// again, or one the client deactivated, is a conflict that says so, and
+// an unknown ID is not found.
+func TestRevokeACMEAccount(t *testing.T) {
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "pkid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	for id, status := range map[string]string{"live": store.ACMEValid, "gone": store.ACMEDeactivated} {
+		if err := st.CreateAccount(ctx, &store.ACMEAccount{ID: id, Role: "default", KeyThumbprint: "tp-" + id, Status: status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if acct, err := api.RevokeACMEAccount(ctx, st, "live"); err != nil || acct.Status != store.ACMERevoked {
+		t.Fatalf("ok/revoke: %+v %v", acct, err)
+	}
+	if got, _ := st.GetAccount(ctx, "live"); got.Status != store.ACMERevoked {
+		t.Fatalf("ok/stored: %+v", got)
+	}
+	for id, want := range map[string]string{"live": "already revoked", "gone": "already deactivated", "nosuch": "no ACME account nosuch"} {
+		if _, err := api.RevokeACMEAccount(ctx, st, id); err == nil || !strings.Contains(errs.DetailOf(err), want) {
+			t.Fatalf("fail/%s: %v, want %q", id, err, want)
+		}
 	}
 }

@@ -56,7 +56,38 @@ func acmeCmd() *cobra.Command {
 	create.Flags().StringVar(&dir, "dir", "", "CA directory")
 	create.Flags().StringVar(&role, "role", "", "role whose ACME directory the binding is for")
 	create.MarkFlagRequired("role")
-	return group("acme", "ACME administration", group("eab", "external account bindings", create, eabListCmd(), eabRevokeCmd()))
+	return group("acme", "ACME administration", group("eab", "external account bindings", create, eabListCmd(), eabRevokeCmd()),
+		group("account", "ACME accounts", accountRevokeCmd()))
+}
+
+func accountRevokeCmd() *cobra.Command {
+	var cfgPath, dir string
+	c := &cobra.Command{
+		Use:   "revoke --config D/pkid.yaml ACCOUNT",
+		Short: "end an ACME account (its key leaked, its client retired): it may order, revoke or change key no more",
+		Long: `Ends an ACME account from the CA's side (RFC 8555 "revoked"): every
+request signed for it is refused, its valid authorizations with it, and its
+key registers no other account in the role. ACCOUNT is the ID the audit
+log names (requester acme:ACCOUNT) and eab list shows. Its certificates stay
+valid; list and revoke them with
+
+  pkid cert list --config D/pkid.yaml --requester acme:ACCOUNT --status valid`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cfgPath, dir)
+			if err != nil {
+				return err
+			}
+			if err := newAdmin(cfg).revokeAccount(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "ACME account %s revoked\n", args[0])
+			return nil
+		},
+	}
+	c.Flags().StringVar(&cfgPath, "config", "", "path of pkid.yaml")
+	c.Flags().StringVar(&dir, "dir", "", "CA directory")
+	return c
 }
 
 func eabListCmd() *cobra.Command {

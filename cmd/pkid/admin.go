@@ -187,6 +187,18 @@ func (a *admin) revokeEAB(kid string) error {
 	})
 }
 
+// revokeAccount ends an ACME account through the running server, or on
+// the store.
+func (a *admin) revokeAccount(id string) error {
+	if a.client != nil {
+		return a.call(http.MethodPost, "/acme-accounts/"+url.PathEscape(id)+"/revoke", nil, nil)
+	}
+	return a.withStore(func(st store.Store) error {
+		_, err := api.RevokeACMEAccount(context.Background(), st.(store.ACMEStore), id)
+		return err
+	})
+}
+
 // revoke revokes through the running server, or offline on the store with
 // the CA loaded (the next `serve` signs a CRL that lists it at start). It
 // returns the serial and the other certificates of the key that a

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +176,31 @@ func TestCertbotEAB(t *testing.T) {
 	if strings.Contains(s.logs(), line[1]) || strings.Contains(s.logs(), leaked[1]) {
 		t.Fatal("a binding's HMAC key reached the server log")
 	}
+	// The operator ends the account (its key leaked, say): certbot, which
+	// holds the key, can order no more.
+	m := regexp.MustCompile(`by account (\S+)`).FindStringSubmatch(mustPKID(t, nil, "acme", "eab", "list", "--config", cfg))
+	if m == nil {
+		t.Fatal("eab list names no account")
+	}
+	if r := pkid(t, nil, "acme", "account", "revoke", "--config", cfg, m[1]); r.code != 0 || !strings.Contains(r.stderr, "revoked") {
+		t.Fatalf("acme account revoke: %+v", r)
+	}
+	// certbot 2.1 on Python 3.11 prints its own AttributeError over the
+	// server's problem; its log keeps the problem.
+	if out, err := first.run("certonly", "--standalone", "--http-01-port", p, "--http-01-address", "127.0.0.1", "-d", "eab.internal", "--cert-name", "eab", "--force-renewal"); err == nil {
+		t.Fatalf("a revoked account ordered:\n%s", tail(out, 2000))
+	}
+	if lg, _ := os.ReadFile(filepath.Join(first.work, "logs", "letsencrypt.log")); !strings.Contains(string(lg), "unauthorized :: The client lacks sufficient authorization :: account is revoked") {
+		t.Fatalf("certbot's log does not show the refusal:\n%s", tail(string(lg), 3000))
+	}
+	if r := pkid(t, nil, "acme", "account", "revoke", "--config", cfg, m[1]); r.code != 1 || !strings.Contains(r.stderr, "already revoked") {
+		t.Fatalf("acme account revoke twice: %+v", r)
+	}
+	if !slices.ContainsFunc(auditLines(s.logs()), func(l auditLine) bool {
+		return l.Event == "acme.account.revoke" && l.Requester == "admin-socket" && l.Outcome == "revoked"
+	}) {
+		t.Fatalf("no acme.account.revoke audit line:\n%s", s.logs())
+	}
 }
 
 // TestEABOffline: with serve stopped, the eab commands work on the store
@@ -192,6 +219,9 @@ func TestEABOffline(t *testing.T) {
 	}
 	if r := pkid(t, nil, "acme", "eab", "revoke", "--config", cfg); r.code != 2 {
 		t.Fatalf("eab revoke without a KID: %+v", r)
+	}
+	if r := pkid(t, nil, "acme", "account", "revoke", "--config", cfg, "nosuch"); r.code != 1 || !strings.Contains(r.stderr, "no ACME account nosuch") {
+		t.Fatalf("acme account revoke of an unknown account, on the store: %+v", r)
 	}
 }
 
