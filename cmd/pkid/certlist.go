@@ -23,7 +23,8 @@ func certListCmd() *cobra.Command {
 		Use:   "list --config D/pkid.yaml [--role R] [--status valid|revoked|expired] [--name N] [--requester R] [--limit N]",
 		Short: "list the certificates this CA issued, oldest first (on the CA host)",
 		Long: `Lists the certificate records, oldest first, one line each: serial,
-status (a revoked one with its reason), notAfter, role and names. Through
+status (a revoked one with its reason), notAfter, role, requester (who
+asked, as the audit log names them) and names. Through
 the running server's admin socket, or on the store when serve is stopped;
 GET /v1/certs with an admin token gives the same from anywhere.
 
@@ -60,7 +61,7 @@ mtls:SERIAL, the certificate it renewed, which finds only its successors):
 			header := func() {
 				if !headed {
 					headed = true
-					fmt.Fprintf(w, "%-40s  %-24s  %-20s  %-12s  %s\n", "SERIAL", "STATUS", "NOT_AFTER", "ROLE", "NAMES")
+					fmt.Fprintf(w, "%-40s  %-24s  %-20s  %-12s  %-24s  %s\n", "SERIAL", "STATUS", "NOT_AFTER", "ROLE", "REQUESTER", "NAMES")
 				}
 			}
 			f := store.ListFilter{Role: role, Status: status, Requester: requester}
@@ -73,7 +74,7 @@ mtls:SERIAL, the certificate it renewed, which finds only its successors):
 				if v.Reason != "" {
 					st += " (" + v.Reason + ")"
 				}
-				fmt.Fprintf(w, "%-40s  %-24s  %-20s  %-12s  %s\n", v.Serial, st, v.NotAfter.UTC().Format(time.RFC3339), v.Role, strings.Join(v.Names, ","))
+				fmt.Fprintf(w, "%-40s  %-24s  %-20s  %-12s  %-24s  %s\n", v.Serial, st, v.NotAfter.UTC().Format(time.RFC3339), v.Role, v.Requester, strings.Join(v.Names, ","))
 			})
 			if err == nil {
 				header()

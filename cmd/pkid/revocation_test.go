@@ -199,6 +199,9 @@ func TestRevokeWithConfig(t *testing.T) {
 	list("while serving", map[string]string{serials[1]: "valid"}, "--role", "default", "--status", "valid", "--limit", "1")
 	list("while serving", map[string]string{serials[0]: "revoked (superseded)"}, "--name", "ONE.internal.")
 	list("while serving", map[string]string{serials[0]: "revoked (superseded)", serials[1]: "valid", serials[2]: "valid"}, "--requester", "token:lister")
+	if out := mustPKID(t, nil, "cert", "list", "--config", cfg, "--requester", "token:lister"); !regexp.MustCompile(`(?m)^` + serials[1] + ` .* token:lister +two\.internal$`).MatchString(out) {
+		t.Fatalf("cert list names the requester before the names:\n%s", out)
+	}
 	if out := mustPKID(t, nil, "cert", "list", "--config", cfg); strings.Count(out, "\n") != 5 || strings.Index(out, serials[0]) > strings.Index(out, serials[1]) {
 		t.Fatalf("cert list: the server's certificate and the three, oldest first:\n%s", out)
 	}
@@ -214,6 +217,9 @@ func TestRevokeWithConfig(t *testing.T) {
 	list("on the store", map[string]string{serials[1]: "revoked (keyCompromise)"}, "--name", "Two.Internal", "--status", "revoked")
 	list("on the store", map[string]string{}, "--name", "two.internal", "--status", "valid")
 	list("on the store", map[string]string{serials[1]: "revoked (keyCompromise)"}, "--requester", "token:lister", "--name", "two.internal")
+	if out := mustPKID(t, nil, "cert", "list", "--config", cfg, "--name", "two.internal"); !regexp.MustCompile(`(?m)^` + serials[1] + ` .* token:lister +two\.internal$`).MatchString(out) {
+		t.Fatalf("cert list on the store names the requester:\n%s", out)
+	}
 	list("on the store", map[string]string{}, "--requester", "token:list")
 	if r := pkid(t, nil, "cert", "list", "--config", cfg, "--status", "gone"); r.code != 2 || !strings.Contains(r.stderr, "want valid, revoked or expired") {
 		t.Fatalf("fail/cert list --status gone: %+v", r)
