@@ -14,7 +14,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -634,6 +636,7 @@ func TestMetrics(t *testing.T) {
 		`pkid_http_requests_total{code="201",route="/v1/sign/{role}"}`,
 		`pkid_http_request_duration_seconds_bucket{route="/v1/sign/{role}"`,
 		`go_goroutines`,
+		"\npkid_store_disk_free_bytes ",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -641,6 +644,11 @@ func TestMetrics(t *testing.T) {
 	}
 	if strings.Contains(string(body), r.Serial) || strings.Contains(string(body), "metrics.internal") {
 		t.Error("/metrics carries a serial or a name")
+	}
+	if m := regexp.MustCompile(`\npkid_store_disk_free_bytes (\S+)\n`).FindSubmatch(body); m == nil {
+		t.Error("/metrics has no free disk space")
+	} else if free, err := strconv.ParseFloat(string(m[1]), 64); err != nil || !(free > 0) {
+		t.Errorf("pkid_store_disk_free_bytes %s", m[1])
 	}
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -24,8 +25,10 @@ type metrics struct {
 }
 
 // newMetrics makes the series; writeFailing (may be nil) reports whether
-// the store's writes are failing now, for pkid_store_write_failing.
-func newMetrics(writeFailing func() bool) *metrics {
+// the store's writes are failing now, for pkid_store_write_failing, and
+// diskFree (may be nil) the free space on the store's filesystem, for
+// pkid_store_disk_free_bytes.
+func newMetrics(writeFailing func() bool, diskFree func() (uint64, error)) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -56,6 +59,19 @@ func newMetrics(writeFailing func() bool) *metrics {
 			}
 			return 0
 		}))
+	}
+	if diskFree != nil {
+		if _, err := diskFree(); err == nil {
+			m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "pkid_store_disk_free_bytes", Help: "Free space on the store's filesystem: when it runs out, nothing is issued or revoked (alert well before; /healthz warns below storage.min_free_mb).",
+			}, func() float64 {
+				n, err := diskFree()
+				if err != nil {
+					return math.NaN()
+				}
+				return float64(n)
+			}))
+		}
 	}
 	return m
 }

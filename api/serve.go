@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -152,7 +153,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 
 	run := &Running{CA: authority, Store: st, CRL: crl, OCSP: ocspR, ServerCert: sc, Config: cfg, Clock: o.Clock, Log: log}
-	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get, Retired: retiredIssuers,
+	storeDir := filepath.Dir(cfg.Resolve(cfg.Storage.Path))
+	minFree := uint64(cfg.Storage.MinFreeMB) << 20
+	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get, Retired: retiredIssuers, StoreDir: storeDir,
 		Health: func() map[string]any {
 			h := map[string]any{}
 			w := rootCRL.Warnings()
@@ -163,6 +166,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 				w = append(w, IntermediateValidityWarnings(authority.Intermediate(), o.Clock.Now())...)
 			}
 			w = append(w, startWarnings...)
+			if free, err := diskFree(storeDir); err == nil {
+				if why := DiskWarning(free, minFree); why != "" {
+					w = append(w, why)
+				}
+			}
 			if at, err := st.WriteFailure(); err != nil {
 				if h["status"] == nil {
 					h["status"] = "degraded" // reads, CRLs and OCSP served; writes failing

@@ -34,6 +34,9 @@ type Options struct {
 	Health func() map[string]any
 	// ACME, if set, serves /acme/.
 	ACME http.Handler
+	// StoreDir, if set, is the directory holding the store's file, whose
+	// filesystem's free space /metrics reports.
+	StoreDir string
 	// Retired are the intermediates a rotation retired, while any of
 	// their certificates may still be checked: their CRLs are served at
 	// /crl/{issuer} and in /crl/bundle.pem, and OCSP answers for them.
@@ -72,7 +75,11 @@ func New(opts Options) *Server {
 	if opts.Store != nil {
 		writeFailing = func() bool { _, err := opts.Store.WriteFailure(); return err != nil }
 	}
-	srv := &Server{opts: opts, log: opts.Log, metrics: newMetrics(writeFailing)}
+	var free func() (uint64, error)
+	if opts.StoreDir != "" {
+		free = func() (uint64, error) { return diskFree(opts.StoreDir) }
+	}
+	srv := &Server{opts: opts, log: opts.Log, metrics: newMetrics(writeFailing, free)}
 	if opts.CA != nil {
 		opts.CA.OnIssue(func(rec *store.CertRecord) { srv.metrics.issued.WithLabelValues(rec.Role, rec.Via).Inc() })
 		opts.CA.OnRevoke(func(rec *store.CertRecord) { srv.metrics.revoked.WithLabelValues(rec.Reason).Inc() })

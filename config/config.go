@@ -75,6 +75,10 @@ type Storage struct {
 	// Retention, if set, is how long a certificate's record is kept after
 	// it expires; absent, every record is kept for good.
 	Retention *time.Duration `yaml:"retention,omitempty"`
+	// MinFreeMB is the free space, in MiB, on the store's filesystem below
+	// which /healthz warns (default 1024): a full disk stops issuance, and
+	// the warning comes while there is time to act.
+	MinFreeMB int `yaml:"min_free_mb,omitempty"`
 }
 
 // MinRetention bounds storage.retention from below: an expired
@@ -119,7 +123,7 @@ var lineRe = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)
 func Parse(path string, raw []byte) (*Config, error) {
 	// Numbers and durations get their defaults before decoding, so that
 	// one written as 0 is refused rather than read as absent.
-	c := Config{TLS: TLS{TTL: 24 * time.Hour}, CRL: CRL{Validity: 24 * time.Hour}, ACME: ACME{HTTP01Port: 80, TLSALPN01Port: 443}}
+	c := Config{TLS: TLS{TTL: 24 * time.Hour}, CRL: CRL{Validity: 24 * time.Hour}, ACME: ACME{HTTP01Port: 80, TLSALPN01Port: 443}, Storage: Storage{MinFreeMB: 1024}}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
@@ -225,6 +229,9 @@ func (c *Config) validate() error {
 	}
 	if c.Storage.Driver != "bbolt" {
 		bad("storage.driver", "%q is not supported (supported: bbolt)", c.Storage.Driver)
+	}
+	if c.Storage.MinFreeMB < 1 {
+		bad("storage.min_free_mb", "must be at least 1 (MiB)")
 	}
 	if r := c.Storage.Retention; r != nil && *r < MinRetention {
 		bad("storage.retention", "must be at least %s (leave it out to keep every record)", MinRetention)

@@ -38,6 +38,9 @@ func TestParse(t *testing.T) {
 		t.Fatalf("ok/rate limit: %v", err)
 	}
 	kept := strings.Replace(base(), "storage: {driver: bbolt, path: db/pkid.db}", "storage: {driver: bbolt, path: db/pkid.db, retention: 2160h}", 1)
+	if c.Storage.MinFreeMB != 1024 {
+		t.Fatalf("storage.min_free_mb default %d, want 1024", c.Storage.MinFreeMB)
+	}
 	if d, err := Parse("/x/pkid.yaml", []byte(kept)); err != nil || *d.Storage.Retention != 90*24*time.Hour || c.Storage.Retention != nil {
 		t.Fatalf("ok/retention: %v", err)
 	}
@@ -84,6 +87,7 @@ func TestParse(t *testing.T) {
 		{"fail/log format", "crl: {validity: 24h}\n", "crl: {validity: 24h}\nlog: {format: xml}\n", `log.format: want json or text, got "xml"`},
 		{"fail/retention too short", "storage: {driver: bbolt, path: db/pkid.db}", "storage: {driver: bbolt, path: db/pkid.db, retention: 24h}", "storage.retention: must be at least 168h0m0s"},
 		{"fail/retention of nothing", "storage: {driver: bbolt, path: db/pkid.db}", "storage: {driver: bbolt, path: db/pkid.db, retention: 0s}", "storage.retention: must be at least"},
+		{"fail/min_free_mb 0", "storage: {driver: bbolt, path: db/pkid.db}", "storage: {driver: bbolt, path: db/pkid.db, min_free_mb: 0}", "storage.min_free_mb: must be at least 1 (MiB)"},
 		{"fail/rate limit of no certificates", "    acme: {enabled: true", "    rate_limit: {certificates: 0, per: 1h}\n    acme: {enabled: true", "roles.default.rate_limit: want {certificates: N, per: DURATION} with N ≥ 1"},
 		{"fail/rate limit without a period", "    acme: {enabled: true", "    rate_limit: {certificates: 5}\n    acme: {enabled: true", "roles.default.rate_limit: want"},
 		{"fail/rate limit key", "    acme: {enabled: true", "    rate_limit: {certs: 5, per: 1h}\n    acme: {enabled: true", "unknown key certs"},

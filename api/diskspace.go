@@ -1,0 +1,19 @@
+package api
+
+import "fmt"
+
+// recordBytes is about what one certificate takes in the store (a P-256
+// leaf's record and its index entries), for saying how many more fit.
+const recordBytes = 1300
+
+// DiskWarning is what /healthz says when the store's filesystem has free
+// bytes left, fewer than minFree (storage.min_free_mb): a full disk stops
+// every issuance, revocation and ACME step, and the warning comes while
+// there is time to act. "" when there is room.
+func DiskWarning(free, minFree uint64) string {
+	if free >= minFree {
+		return ""
+	}
+	return fmt.Sprintf("the store's filesystem has %d MiB free (room for about %d more certificates), less than storage.min_free_mb (%d): when it is full, issuing, revoking and ACME fail; free space, move the store to a larger volume, or set storage.retention",
+		free>>20, free/recordBytes, minFree>>20)
+}
