@@ -28,6 +28,7 @@ func (s *Server) AdminHandler() http.Handler {
 	r.HandleFunc("/eab", s.adminEAB).Methods(http.MethodPost)
 	r.HandleFunc("/eab", s.adminListEAB).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/eab/{kid}", s.adminRevokeEAB).Methods(http.MethodDelete)
+	r.HandleFunc("/acme-accounts", s.adminListAccounts).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/acme-accounts/{id}/revoke", s.adminRevokeAccount).Methods(http.MethodPost)
 	r.HandleFunc("/backup", s.adminBackup).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)

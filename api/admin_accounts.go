@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -33,6 +34,45 @@ func RevokeACMEAccount(ctx context.Context, st store.ACMEStore, id string) (*sto
 		return nil, err
 	}
 	return acct, nil
+}
+
+// AccountView is an ACME account as the admin commands show it: never its
+// key, only the key's RFC 7638 thumbprint.
+type AccountView struct {
+	ID            string    `json:"id"`
+	Role          string    `json:"role"`
+	Status        string    `json:"status"`
+	Contact       []string  `json:"contact,omitempty"`
+	EABKeyID      string    `json:"eab_kid,omitempty"`
+	KeyThumbprint string    `json:"key_thumbprint"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// ListACMEAccounts lists the accounts of role ("" for all), oldest first.
+func ListACMEAccounts(ctx context.Context, st store.ACMEStore, role string) ([]AccountView, error) {
+	accts, err := st.ListAccounts(ctx, role)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AccountView, 0, len(accts))
+	for _, a := range accts {
+		out = append(out, AccountView{ID: a.ID, Role: a.Role, Status: a.Status, Contact: a.Contact, EABKeyID: a.EABKeyID, KeyThumbprint: a.KeyThumbprint, CreatedAt: a.CreatedAt})
+	}
+	return out, nil
+}
+
+func (s *Server) adminListAccounts(w http.ResponseWriter, r *http.Request) {
+	q, err := strictQuery(r.URL.RawQuery, "role")
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	out, err := ListACMEAccounts(r.Context(), s.opts.EAB.Store, q.Get("role"))
+	if err != nil {
+		writeProblem(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
 }
 
 func (s *Server) adminRevokeAccount(w http.ResponseWriter, r *http.Request) {

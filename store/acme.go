@@ -118,6 +118,10 @@ type ACMEStore interface {
 	// UpdateAccount applies fn; a changed KeyThumbprint moves the key index
 	// and fails with ErrDuplicate if the new key has an account.
 	UpdateAccount(ctx context.Context, id string, fn func(*ACMEAccount) error) (*ACMEAccount, error)
+	// ListAccounts returns the accounts of role ("" for every role),
+	// oldest first (ties by ID): which ACME clients an operator has, and the IDs
+	// `pkid acme account revoke` takes.
+	ListAccounts(ctx context.Context, role string) ([]*ACMEAccount, error)
 
 	// CreateOrder stores an order and its new authorizations together.
 	CreateOrder(ctx context.Context, o *ACMEOrder, authzs []*ACMEAuthz) error

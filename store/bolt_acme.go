@@ -63,6 +63,28 @@ func (b *Bolt) CreateAccount(ctx context.Context, a *ACMEAccount) error {
 	return nil
 }
 
+// ListAccounts implements ACMEStore.
+func (b *Bolt) ListAccounts(ctx context.Context, role string) ([]*ACMEAccount, error) {
+	var out []*ACMEAccount
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bAccounts).ForEach(func(k, v []byte) error {
+			a, err := decodeJSON[ACMEAccount](k, v)
+			if err != nil {
+				return err
+			}
+			if role == "" || a.Role == role {
+				out = append(out, a)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list ACME accounts: %w", err)
+	}
+	slices.SortStableFunc(out, func(a, b *ACMEAccount) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
+}
+
 // GetAccount implements ACMEStore.
 func (b *Bolt) GetAccount(ctx context.Context, id string) (*ACMEAccount, error) {
 	var a *ACMEAccount

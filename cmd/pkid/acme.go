@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,7 +58,44 @@ func acmeCmd() *cobra.Command {
 	create.Flags().StringVar(&role, "role", "", "role whose ACME directory the binding is for")
 	create.MarkFlagRequired("role")
 	return group("acme", "ACME administration", group("eab", "external account bindings", create, eabListCmd(), eabRevokeCmd()),
-		group("account", "ACME accounts", accountRevokeCmd()))
+		group("account", "ACME accounts", accountListCmd(), accountRevokeCmd()))
+}
+
+func accountListCmd() *cobra.Command {
+	var cfgPath, dir, role string
+	c := &cobra.Command{
+		Use:   "list --config D/pkid.yaml [--role R]",
+		Short: "list ACME accounts, oldest first (never their keys)",
+		Long: `Lists the ACME accounts, oldest first, one line each: ID (as the audit
+log's requester acme:ID names it), role, status (valid, deactivated by its
+client, revoked by the operator), created, the external account binding it
+registered with, and its contact.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath, dir)
+			if err != nil {
+				return err
+			}
+			rows, err := newAdmin(cfg).listAccounts(role)
+			if err != nil {
+				return err
+			}
+			w := c.OutOrStdout()
+			fmt.Fprintf(w, "%-26s  %-12s  %-11s  %-20s  %-24s  %s\n", "ID", "ROLE", "STATUS", "CREATED", "EAB", "CONTACT")
+			for _, r := range rows {
+				eab := r.EABKeyID
+				if eab == "" {
+					eab = "-"
+				}
+				fmt.Fprintf(w, "%-26s  %-12s  %-11s  %-20s  %-24s  %s\n", r.ID, r.Role, r.Status, r.CreatedAt.UTC().Format(time.RFC3339), eab, strings.Join(r.Contact, ","))
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&cfgPath, "config", "", "path of pkid.yaml")
+	c.Flags().StringVar(&dir, "dir", "", "CA directory")
+	c.Flags().StringVar(&role, "role", "", "only this role's")
+	return c
 }
 
 func accountRevokeCmd() *cobra.Command {

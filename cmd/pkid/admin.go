@@ -187,6 +187,29 @@ func (a *admin) revokeEAB(kid string) error {
 	})
 }
 
+// listAccounts lists the ACME accounts of role ("" for all) through the
+// running server, or from the store.
+func (a *admin) listAccounts(role string) ([]api.AccountView, error) {
+	if a.client != nil {
+		var out struct {
+			Items []api.AccountView `json:"items"`
+		}
+		path := "/acme-accounts"
+		if role != "" {
+			path += "?role=" + url.QueryEscape(role)
+		}
+		err := a.call(http.MethodGet, path, nil, &out)
+		return out.Items, err
+	}
+	var rows []api.AccountView
+	err := a.withStore(func(st store.Store) error {
+		var err error
+		rows, err = api.ListACMEAccounts(context.Background(), st.(store.ACMEStore), role)
+		return err
+	})
+	return rows, err
+}
+
 // revokeAccount ends an ACME account through the running server, or on
 // the store.
 func (a *admin) revokeAccount(id string) error {

@@ -196,6 +196,10 @@ func TestCertbotEAB(t *testing.T) {
 	if r := pkid(t, nil, "acme", "account", "revoke", "--config", cfg, m[1]); r.code != 1 || !strings.Contains(r.stderr, "already revoked") {
 		t.Fatalf("acme account revoke twice: %+v", r)
 	}
+	// The account list shows it revoked, with the binding it came with.
+	if list := mustPKID(t, nil, "acme", "account", "list", "--config", cfg, "--role", "default"); !regexp.MustCompile(`(?m)^` + m[1] + ` +default +revoked +\S+ +` + line[0] + ` `).MatchString(list) {
+		t.Fatalf("acme account list:\n%s", list)
+	}
 	if !slices.ContainsFunc(auditLines(s.logs()), func(l auditLine) bool {
 		return l.Event == "acme.account.revoke" && l.Requester == "admin-socket" && l.Outcome == "revoked"
 	}) {
@@ -222,6 +226,9 @@ func TestEABOffline(t *testing.T) {
 	}
 	if r := pkid(t, nil, "acme", "account", "revoke", "--config", cfg, "nosuch"); r.code != 1 || !strings.Contains(r.stderr, "no ACME account nosuch") {
 		t.Fatalf("acme account revoke of an unknown account, on the store: %+v", r)
+	}
+	if list := mustPKID(t, nil, "acme", "account", "list", "--config", cfg); strings.TrimSpace(list) != strings.TrimSpace(strings.SplitN(list, "\n", 2)[0]) || !strings.HasPrefix(list, "ID ") {
+		t.Fatalf("acme account list of none, on the store:\n%s", list)
 	}
 }
 

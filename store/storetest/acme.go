@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,6 +198,23 @@ func testAccounts(t *testing.T, open Opener) {
 	}
 	if _, err := as.UpdateAccount(ctx, "acct3", func(a *store.ACMEAccount) error { a.KeyThumbprint = "thumb2"; return nil }); !errors.Is(err, store.ErrDuplicate) {
 		t.Fatalf("fail/rollover to a key in use: %v", err)
+	}
+	// Listed oldest first, ties by ID, all roles or one.
+	if err := as.CreateAccount(ctx, &store.ACMEAccount{ID: "acct9", Role: "default", KeyThumbprint: "thumb9", Status: store.ACMEValid, CreatedAt: t0.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for role, want := range map[string]string{"": "acct9 acct1 acct2 acct3", "default": "acct9 acct1 acct3", "other": "acct2", "none": ""} {
+		list, err := as.ListAccounts(ctx, role)
+		var ids []string
+		for _, a := range list {
+			ids = append(ids, a.ID)
+		}
+		if err != nil || strings.Join(ids, " ") != want {
+			t.Fatalf("ok/list %q: %v %v, want %s", role, ids, err, want)
+		}
+		if role == "default" && list[1].KeyThumbprint != "thumb2" {
+			t.Fatalf("ok/list holds the accounts as they are: %+v", list[1])
+		}
 	}
 	// An update whose function refuses changes nothing and returns the
 	// function's error, which errors.Is and errors.As still find under the
