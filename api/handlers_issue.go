@@ -194,6 +194,7 @@ func boundNames(t *store.Token) []string {
 // is never spent on a certificate left unsigned.
 func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.Token, role string, sr *ca.SignRequest, ir *ca.IssueRequest, err error) {
 	ctx := context.WithoutCancel(r.Context())
+	tellExpiry(w, tok)
 	requester := requesterOf(tok)
 	var keyPEM []byte
 	if err == nil && ir != nil {

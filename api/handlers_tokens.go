@@ -131,6 +131,7 @@ func (s *Server) roles(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
+	tellExpiry(w, tok)
 	var out []roleView
 	for name, role := range s.opts.CA.Roles() {
 		if tok.Admin || slices.Contains(tok.Roles, name) {

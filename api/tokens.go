@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -167,6 +168,20 @@ func authenticate(ctx context.Context, st store.Store, now time.Time, header str
 		return nil, errs.New(errs.Unauthorized, "enrollment token %s was already used", t.Name)
 	}
 	return t, nil
+}
+
+// TokenExpiresHeader, on an answer to a request a stored token made, says
+// when that token expires (RFC 3339): a CI job can warn before its token
+// stops working, rather than fail the day it does.
+const TokenExpiresHeader = "Pkid-Token-Expires"
+
+// tellExpiry sets TokenExpiresHeader for t: not for an OIDC token's
+// stand-in, which has no expiry of its own here, nor for a single-use
+// token, spent by the request.
+func tellExpiry(w http.ResponseWriter, t *store.Token) {
+	if t != nil && !t.ExpiresAt.IsZero() && !t.Once {
+		w.Header().Set(TokenExpiresHeader, t.ExpiresAt.UTC().Format(time.RFC3339))
+	}
 }
 
 // allowsRole reports whether t may issue under role.

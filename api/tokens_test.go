@@ -217,3 +217,28 @@ func TestExpiredTokensPruned(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenExpiresHeader: an answer to a stored token says when that
+// token ends (what the CLI warns about), also when it refuses; a
+// single-use token, spent by the request, gets none.
+func TestTokenExpiresHeader(t *testing.T) {
+	s := shared
+	tok := tokenFor(t, s, "default", func(o *api.TokenOptions) { o.Name = "expiring"; o.TTL = 48 * time.Hour })
+	want := s.clock.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
+	for _, c := range []struct {
+		name, method, path string
+		body               any
+	}{
+		{"ok/issue", "POST", "/v1/issue/default", map[string]any{"common_name": "exp.internal"}},
+		{"ok/roles", "GET", "/v1/roles", nil},
+		{"fail/issue refused", "POST", "/v1/issue/default", map[string]any{"common_name": "exp.example"}},
+	} {
+		if got := s.do(t, c.method, c.path, tok, c.body, nil).Header.Get(api.TokenExpiresHeader); got != want {
+			t.Errorf("%s: %s %q, want %q", c.name, api.TokenExpiresHeader, got, want)
+		}
+	}
+	once := tokenFor(t, s, "default", func(o *api.TokenOptions) { o.Once, o.Names = true, []string{"once.internal"} })
+	if resp := s.do(t, "POST", "/v1/issue/default", once, map[string]any{"common_name": "once.internal"}, nil); resp.StatusCode != 201 || resp.Header.Get(api.TokenExpiresHeader) != "" {
+		t.Fatalf("single-use token: %d, %q", resp.StatusCode, resp.Header.Get(api.TokenExpiresHeader))
+	}
+}

@@ -56,6 +56,9 @@ func (f *clientFlags) request(c *cobra.Command, path, token string, body any, pu
 		return nil, fmt.Errorf("POST %s: %w", path, err)
 	}
 	fmt.Fprintf(c.ErrOrStderr(), "issued serial %s, valid until %s\n", resp.Serial, resp.NotAfter.Format(time.RFC3339))
+	if note := tokenExpiryNote(cl.tokenExpires, time.Now()); note != "" {
+		fmt.Fprintln(c.ErrOrStderr(), note)
+	}
 	return &resp, nil
 }
 

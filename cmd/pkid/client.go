@@ -40,6 +40,28 @@ func defaultRootsPath() string { return filepath.Join(pkidHome(), "roots.pem") }
 type apiClient struct {
 	base string
 	http *http.Client
+	// tokenExpires is the last answer's api.TokenExpiresHeader.
+	tokenExpires string
+}
+
+// tokenExpiryWarn is how long before its token expires cert sign and cert
+// issue start saying so: a CI job's log shows it for a week before the
+// job would fail.
+const tokenExpiryWarn = 7 * 24 * time.Hour
+
+// tokenExpiryNote is what cert sign and cert issue say on stderr when the
+// token that asked expires (api.TokenExpiresHeader) within
+// tokenExpiryWarn of now, "" otherwise.
+func tokenExpiryNote(header string, now time.Time) string {
+	at, err := time.Parse(time.RFC3339, header)
+	if err != nil || at.Sub(now) > tokenExpiryWarn {
+		return ""
+	}
+	left := at.Sub(now).Round(time.Hour)
+	if left < time.Hour {
+		left = at.Sub(now).Round(time.Minute)
+	}
+	return fmt.Sprintf("note: this token expires at %s (in %s): ask for a new one before then (pkid token create)", at.UTC().Format(time.RFC3339), left)
 }
 
 func newAPIClient(caURL, rootFile string, certs []tls.Certificate) (*apiClient, error) {
@@ -85,6 +107,7 @@ func (c *apiClient) do(method, path, token string, in, out any) error {
 		return fmt.Errorf("%s %s: %w", method, path, pkidclient.ExplainTLS(err))
 	}
 	defer resp.Body.Close()
+	c.tokenExpires = resp.Header.Get(api.TokenExpiresHeader)
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: reading the answer: %w", method, path, err)

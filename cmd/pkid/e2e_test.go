@@ -343,7 +343,15 @@ func TestUserFlow(t *testing.T) {
 		t.Fatalf("openssl verify (DER CSR): %v %s", err, o)
 	}
 	crt, key := filepath.Join(t.TempDir(), "i.crt"), filepath.Join(t.TempDir(), "i.key")
-	mustPKID(t, env, "cert", "issue", "--ca-url", s.base, "--token", direct, "--role", "default", "--cn", "gen.internal", "--san", "127.0.0.3", "--out", crt, "--key-out", key)
+	if r := pkid(t, env, "cert", "issue", "--ca-url", s.base, "--token", direct, "--role", "default", "--cn", "gen.internal", "--san", "127.0.0.3", "--out", crt, "--key-out", key); r.code != 0 || strings.Contains(r.stderr, "expires") {
+		t.Fatalf("cert issue with a month-long token: %+v", r)
+	}
+	// A token with two days left says so, in the CI job's own log.
+	soon := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default", "--name", "soon", "--ttl", "48h"))
+	if r := pkid(t, env, "cert", "issue", "--ca-url", s.base, "--token", soon, "--role", "default", "--cn", "soon.internal", "--out", filepath.Join(t.TempDir(), "s.crt"), "--key-out", filepath.Join(t.TempDir(), "s.key")); r.code != 0 ||
+		!regexp.MustCompile(`note: this token expires at \S+ \(in 4[78]h0m0s\): ask for a new one`).MatchString(r.stderr) {
+		t.Fatalf("cert issue with a token two days from its end: %+v", r)
+	}
 	if fi, _ := os.Stat(key); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key mode %o", fi.Mode().Perm())
 	}
