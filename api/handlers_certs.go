@@ -90,11 +90,13 @@ func notFound(err error, detail string) error {
 	return err
 }
 
-func (s *Server) requireAdmin(r *http.Request) (*store.Token, error) {
+// requireAdmin authenticates an admin token, and tells its expiry on w.
+func (s *Server) requireAdmin(w http.ResponseWriter, r *http.Request) (*store.Token, error) {
 	tok, err := authenticate(r.Context(), s.opts.Store, s.opts.Clock.Now(), r.Header.Get("Authorization"))
 	if err != nil {
 		return nil, err
 	}
+	tellExpiry(w, tok)
 	if !tok.Admin {
 		return tok, errs.New(errs.Forbidden, "token %s is not an admin token", tok.Name)
 	}
@@ -102,7 +104,7 @@ func (s *Server) requireAdmin(r *http.Request) (*store.Token, error) {
 }
 
 func (s *Server) listCerts(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.requireAdmin(r); err != nil {
+	if _, err := s.requireAdmin(w, r); err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}
@@ -176,7 +178,7 @@ type revokeBody struct {
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
-	tok, err := s.requireAdmin(r)
+	tok, err := s.requireAdmin(w, r)
 	var b revokeBody
 	if err == nil {
 		err = decodeJSON(r, &b)

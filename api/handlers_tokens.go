@@ -25,7 +25,7 @@ type tokenBody struct {
 }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
-	tok, err := s.requireAdmin(r)
+	tok, err := s.requireAdmin(w, r)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
@@ -57,7 +57,7 @@ func (s *Server) doCreateToken(w http.ResponseWriter, r *http.Request, by string
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.requireAdmin(r); err != nil {
+	if _, err := s.requireAdmin(w, r); err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}
@@ -79,7 +79,7 @@ func (s *Server) doListTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request) {
-	tok, err := s.requireAdmin(r)
+	tok, err := s.requireAdmin(w, r)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return

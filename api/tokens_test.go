@@ -237,6 +237,10 @@ func TestTokenExpiresHeader(t *testing.T) {
 			t.Errorf("%s: %s %q, want %q", c.name, api.TokenExpiresHeader, got, want)
 		}
 	}
+	admin := tokenFor(t, s, "default", func(o *api.TokenOptions) { o.Name, o.Admin, o.TTL = "expiring-admin", true, 72*time.Hour })
+	if got := s.do(t, "GET", "/v1/certs?limit=1", admin, nil, nil).Header.Get(api.TokenExpiresHeader); got != s.clock.Now().Add(72*time.Hour).UTC().Format(time.RFC3339) {
+		t.Errorf("ok/admin listing: %s %q", api.TokenExpiresHeader, got)
+	}
 	once := tokenFor(t, s, "default", func(o *api.TokenOptions) { o.Once, o.Names = true, []string{"once.internal"} })
 	if resp := s.do(t, "POST", "/v1/issue/default", once, map[string]any{"common_name": "once.internal"}, nil); resp.StatusCode != 201 || resp.Header.Get(api.TokenExpiresHeader) != "" {
 		t.Fatalf("single-use token: %d, %q", resp.StatusCode, resp.Header.Get(api.TokenExpiresHeader))

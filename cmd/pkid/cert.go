@@ -223,6 +223,9 @@ func certRevokeCmd() *cobra.Command {
 			}
 			fmt.Fprintf(c.ErrOrStderr(), "revoked %s (%s) at %s\n", v.Serial, v.Reason, v.RevokedAt.Format(time.RFC3339))
 			printSameKey(c.ErrOrStderr(), v.AlsoRevoked)
+			if note := tokenExpiryNote(cl.tokenExpires, time.Now()); note != "" {
+				fmt.Fprintln(c.ErrOrStderr(), note)
+			}
 			return nil
 		},
 	}

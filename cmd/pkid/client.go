@@ -44,13 +44,13 @@ type apiClient struct {
 	tokenExpires string
 }
 
-// tokenExpiryWarn is how long before its token expires cert sign and cert
-// issue start saying so: a CI job's log shows it for a week before the
-// job would fail.
+// tokenExpiryWarn is how long before its token expires cert sign, cert
+// issue and cert revoke start saying so: a CI job's log shows it for a
+// week before the job would fail.
 const tokenExpiryWarn = 7 * 24 * time.Hour
 
-// tokenExpiryNote is what cert sign and cert issue say on stderr when the
-// token that asked expires (api.TokenExpiresHeader) within
+// tokenExpiryNote is what those commands say on stderr when the token
+// that asked expires (api.TokenExpiresHeader) within
 // tokenExpiryWarn of now, "" otherwise.
 func tokenExpiryNote(header string, now time.Time) string {
 	at, err := time.Parse(time.RFC3339, header)
