@@ -65,24 +65,27 @@ func (b *Bolt) CreateAccount(ctx context.Context, a *ACMEAccount) error {
 
 // ListAccounts implements ACMEStore.
 func (b *Bolt) ListAccounts(ctx context.Context, role string) ([]*ACMEAccount, error) {
-	var out []*ACMEAccount
-	err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bAccounts).ForEach(func(k, v []byte) error {
-			a, err := decodeJSON[ACMEAccount](k, v)
-			if err != nil {
-				return err
-			}
-			if role == "" || a.Role == role {
-				out = append(out, a)
-			}
-			return nil
-		})
-	})
+	out, err := listJSON(b.db, bAccounts, func(a *ACMEAccount) bool { return role == "" || a.Role == role })
 	if err != nil {
 		return nil, fmt.Errorf("list ACME accounts: %w", err)
 	}
 	slices.SortStableFunc(out, func(a, b *ACMEAccount) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out, nil
+}
+
+// listJSON decodes every object of bucket that keep accepts, in key order.
+func listJSON[T any](db *bolt.DB, bucket []byte, keep func(*T) bool) ([]*T, error) {
+	var out []*T
+	err := db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			o, err := decodeJSON[T](k, v)
+			if err == nil && keep(o) {
+				out = append(out, o)
+			}
+			return err
+		})
+	})
+	return out, err
 }
 
 // GetAccount implements ACMEStore.
@@ -366,17 +369,7 @@ func (b *Bolt) GetEABKey(ctx context.Context, kid string) (*EABKey, error) {
 
 // ListEABKeys implements ACMEStore.
 func (b *Bolt) ListEABKeys(ctx context.Context) ([]*EABKey, error) {
-	var out []*EABKey
-	err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bEAB).ForEach(func(k, v []byte) error {
-			key, err := decodeJSON[EABKey](k, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, key)
-			return nil
-		})
-	})
+	out, err := listJSON(b.db, bEAB, func(*EABKey) bool { return true })
 	if err != nil {
 		return nil, fmt.Errorf("list EAB keys: %w", err)
 	}

@@ -99,27 +99,35 @@ registered with, and its contact.`,
 }
 
 func accountRevokeCmd() *cobra.Command {
-	var cfgPath, dir string
-	c := &cobra.Command{
-		Use:   "revoke --config D/pkid.yaml ACCOUNT",
-		Short: "end an ACME account (its key leaked, its client retired): it may order, revoke or change key no more",
-		Long: `Ends an ACME account from the CA's side (RFC 8555 "revoked"): every
+	return adminActionCmd("revoke --config D/pkid.yaml ACCOUNT",
+		"end an ACME account (its key leaked, its client retired): it may order, revoke or change key no more",
+		`Ends an ACME account from the CA's side (RFC 8555 "revoked"): every
 request signed for it is refused, its valid authorizations with it, and its
 key registers no other account in the role. ACCOUNT is the ID the audit
 log names (requester acme:ACCOUNT) and eab list shows. Its certificates stay
 valid; list and revoke them with
 
   pkid cert list --config D/pkid.yaml --requester acme:ACCOUNT --status valid`,
+		(*admin).revokeAccount, "ACME account %s revoked\n")
+}
+
+// adminActionCmd is an admin command that does one thing to the object
+// its one argument names, through the running server or on the store,
+// and says so with done (a format taking the argument).
+func adminActionCmd(use, short, long string, do func(*admin, string) error, done string) *cobra.Command {
+	var cfgPath, dir string
+	c := &cobra.Command{
+		Use: use, Short: short, Long: long,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			cfg, err := loadConfig(cfgPath, dir)
 			if err != nil {
 				return err
 			}
-			if err := newAdmin(cfg).revokeAccount(args[0]); err != nil {
+			if err := do(newAdmin(cfg), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.ErrOrStderr(), "ACME account %s revoked\n", args[0])
+			fmt.Fprintf(c.ErrOrStderr(), done, args[0])
 			return nil
 		},
 	}
@@ -161,24 +169,7 @@ func eabListCmd() *cobra.Command {
 }
 
 func eabRevokeCmd() *cobra.Command {
-	var cfgPath, dir string
-	c := &cobra.Command{
-		Use:   "revoke --config D/pkid.yaml KID",
-		Short: "withdraw an external account binding key nobody has used (one that leaked, or was made for the wrong role)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cfgPath, dir)
-			if err != nil {
-				return err
-			}
-			if err := newAdmin(cfg).revokeEAB(args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.ErrOrStderr(), "external account binding key %s withdrawn\n", args[0])
-			return nil
-		},
-	}
-	c.Flags().StringVar(&cfgPath, "config", "", "path of pkid.yaml")
-	c.Flags().StringVar(&dir, "dir", "", "CA directory")
-	return c
+	return adminActionCmd("revoke --config D/pkid.yaml KID",
+		"withdraw an external account binding key nobody has used (one that leaked, or was made for the wrong role)", "",
+		(*admin).revokeEAB, "external account binding key %s withdrawn\n")
 }
