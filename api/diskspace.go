@@ -1,10 +1,29 @@
 package api
 
-import "fmt"
+import (
+	"fmt"
+	"path/filepath"
+
+	"pkid/config"
+)
 
 // recordBytes is about what one certificate takes in the store (a P-256
 // leaf's record and its index entries), for saying how many more fit.
 const recordBytes = 1300
+
+// StoreDiskWarnings is DiskWarning for the filesystem that holds cfg's
+// store, now: serve logs it at start, /healthz says it while it holds, and
+// config check says it beforehand. None where space is not measured.
+func StoreDiskWarnings(cfg *config.Config) []string {
+	free, err := diskFree(filepath.Dir(cfg.Resolve(cfg.Storage.Path)))
+	if err != nil {
+		return nil
+	}
+	if w := DiskWarning(free, uint64(cfg.Storage.MinFreeMB)<<20); w != "" {
+		return []string{w}
+	}
+	return nil
+}
 
 // DiskWarning is what /healthz says when the store's filesystem has free
 // bytes left, fewer than minFree (storage.min_free_mb): a full disk stops

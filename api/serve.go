@@ -97,6 +97,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	for _, w := range IntermediateValidityWarnings(inter, o.Clock.Now()) {
 		log.Warn("intermediate", "warning", w) // /healthz says it for as long as it holds
 	}
+	for _, w := range StoreDiskWarnings(cfg) {
+		log.Warn("store", "warning", w) // and /healthz, for as long as it holds
+	}
 	templates, err := ReadTemplates(cfg)
 	if err != nil {
 		return err
@@ -154,7 +157,6 @@ func Serve(ctx context.Context, o ServeOptions) error {
 
 	run := &Running{CA: authority, Store: st, CRL: crl, OCSP: ocspR, ServerCert: sc, Config: cfg, Clock: o.Clock, Log: log}
 	storeDir := filepath.Dir(cfg.Resolve(cfg.Storage.Path))
-	minFree := uint64(cfg.Storage.MinFreeMB) << 20
 	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get, Retired: retiredIssuers, StoreDir: storeDir,
 		Health: func() map[string]any {
 			h := map[string]any{}
@@ -166,11 +168,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 				w = append(w, IntermediateValidityWarnings(authority.Intermediate(), o.Clock.Now())...)
 			}
 			w = append(w, startWarnings...)
-			if free, err := diskFree(storeDir); err == nil {
-				if why := DiskWarning(free, minFree); why != "" {
-					w = append(w, why)
-				}
-			}
+			w = append(w, StoreDiskWarnings(cfg)...)
 			if at, err := st.WriteFailure(); err != nil {
 				if h["status"] == nil {
 					h["status"] = "degraded" // reads, CRLs and OCSP served; writes failing

@@ -170,9 +170,9 @@ func authenticate(ctx context.Context, st store.Store, now time.Time, header str
 	return t, nil
 }
 
-// TokenExpiresHeader, on an answer to a request a stored token made, says
-// when that token expires (RFC 3339): a CI job can warn before its token
-// stops working, rather than fail the day it does.
+// TokenExpiresHeader is the header that, on an answer to a request a
+// stored token made, says when that token expires (RFC 3339): a CI job can
+// warn before its token stops working, rather than fail the day it does.
 const TokenExpiresHeader = "Pkid-Token-Expires"
 
 // tellExpiry sets TokenExpiresHeader for t: not for an OIDC token's

@@ -809,3 +809,30 @@ func TestVersion(t *testing.T) {
 	}
 	t.Fatalf("no start line with the version:\n%s", s.logs())
 }
+
+// TestLowDiskWarned: with storage.min_free_mb above what the store's
+// filesystem has free, config check warns beforehand and serve at start,
+// in the words /healthz uses.
+func TestLowDiskWarned(t *testing.T) {
+	d, https, _ := initCA(t)
+	cfg := filepath.Join(d, "pkid.yaml")
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(raw), "path: db/pkid.db}", "path: db/pkid.db, min_free_mb: 1099511627776}", 1)
+	if edited == string(raw) {
+		t.Fatal("no storage line to edit")
+	}
+	if err := os.WriteFile(cfg, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const want = "less than storage.min_free_mb (1099511627776)"
+	if r := pkid(t, nil, "config", "check", "--config", cfg); r.code != 0 || !strings.Contains(r.stderr, "warning: the store's filesystem has ") || !strings.Contains(r.stderr, want) {
+		t.Fatalf("config check: %+v", r)
+	}
+	s := serve(t, d, https)
+	if !strings.Contains(s.logs(), want) {
+		t.Fatalf("serve did not warn at start:\n%s", s.logs())
+	}
+}

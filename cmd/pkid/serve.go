@@ -152,7 +152,7 @@ func configCmd() *cobra.Command {
 				fmt.Fprintf(c.ErrOrStderr(), "retired intermediates still served: %s\n", strings.Join(retired, ", "))
 			}
 			// What serve would warn of at start, the same words.
-			warnings := slices.Concat(api.IntermediateKeyWarnings(cfg), api.IntermediateValidityWarnings(inter, time.Now()), api.RoleWarnings(cfg, inter), api.PointerWarnings(inter, cfg.PointersURL))
+			warnings := slices.Concat(api.IntermediateKeyWarnings(cfg), api.IntermediateValidityWarnings(inter, time.Now()), api.RoleWarnings(cfg, inter), api.PointerWarnings(inter, cfg.PointersURL), api.StoreDiskWarnings(cfg))
 			for _, w := range warnings {
 				fmt.Fprintln(c.ErrOrStderr(), "warning: "+w)
 			}

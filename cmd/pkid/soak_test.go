@@ -2,7 +2,12 @@ package main_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"math/big"
@@ -22,9 +27,12 @@ import (
 
 // TestCrashSoak: rounds of mixed load on one CA, each ended by SIGKILL at
 // a random moment and followed by a restart on the same files. Sixteen
-// clients sign, four revoke some of what they got, one reads the CRL.
-// After every restart: each certificate a client was given is recorded;
-// each revocation a client was told of is recorded with its reason and
+// clients sign, four revoke some of what they got, one reads the CRL, and
+// one gets two certificates for each key it makes, then revokes the first
+// for keyCompromise. After every restart: each certificate a client was
+// given is recorded; each revocation a client was told of is recorded
+// with its reason, and so is the keyCompromise of the second certificate
+// of each pair whose first it was told of (one commit revokes both), all
 // listed on the CRL within seconds; no serial was given out twice; no CRL
 // number is below one seen before the kill. PKID_SOAK_ROUNDS (default 3)
 // sets the rounds, for a longer soak than `make test` runs.
@@ -85,6 +93,27 @@ func TestCrashSoak(t *testing.T) {
 			})
 		}
 		wg.Go(func() {
+			for n := 0; ctx.Err() == nil; n++ {
+				key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var pair [2]string
+				for i := range pair {
+					csr := csrFor(t, key, fmt.Sprintf("pair%d-%d-%d.internal", round, n, i))
+					if pair[i], err = s.sign(ctx, tok, csr); err != nil {
+						break
+					}
+					l.gave(t, pair[i])
+				}
+				if err == nil && s.revokeAs(ctx, admin, pair[0], "keyCompromise") == nil {
+					l.told(pair[0], "keyCompromise")
+					l.toldSameKey(pair[1])
+				}
+			}
+		})
+		wg.Go(func() {
 			for ctx.Err() == nil {
 				if rl, err := fetchCRL(ctx, plain); err == nil {
 					l.sawCRL(rl.Number)
@@ -112,6 +141,9 @@ func TestCrashSoak(t *testing.T) {
 		for sn, reason := range l.revoked {
 			revoked[sn] = reason
 		}
+		for _, sn := range l.sameKey {
+			revoked[sn] = "keyCompromise"
+		}
 		if l.maxCRL.Cmp(maxCRL) > 0 {
 			maxCRL = l.maxCRL
 		}
@@ -122,7 +154,7 @@ func TestCrashSoak(t *testing.T) {
 		}
 		for sn, want := range revoked {
 			if rec := s.record(t, sn); rec.Status != "revoked" || rec.Reason != want {
-				t.Fatalf("round %d: %s was revoked (%s) before a kill; its record reads %s %q", round, sn, want, rec.Status, rec.Reason)
+				t.Fatalf("round %d: %s was revoked (%s), or shares a key revoked for keyCompromise, before a kill; its record reads %s %q", round, sn, want, rec.Status, rec.Reason)
 			}
 		}
 		var rl *x509.RevocationList
@@ -143,7 +175,7 @@ func TestCrashSoak(t *testing.T) {
 		})
 		maxCRL = rl.Number
 		s.stop(t, syscall.SIGTERM)
-		t.Logf("round %d: %d certificates and %d revocations recorded across the kill; CRL number %s", round, len(l.issued), len(l.revoked), rl.Number)
+		t.Logf("round %d: %d certificates and %d revocations (%d of them by a shared key) recorded across the kill; CRL number %s", round, len(l.issued), len(l.revoked)+len(l.sameKey), len(l.sameKey), rl.Number)
 	}
 }
 
@@ -152,6 +184,9 @@ type soakLoad struct {
 	mu      sync.Mutex
 	issued  map[string]bool
 	revoked map[string]string
+	// sameKey are the certificates revoked with another of their key
+	// that a client was told was revoked for keyCompromise.
+	sameKey []string
 	maxCRL  *big.Int
 }
 
@@ -168,6 +203,21 @@ func (l *soakLoad) told(sn, reason string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.revoked[sn] = reason
+}
+
+func (l *soakLoad) toldSameKey(sn string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sameKey = append(l.sameKey, sn)
+}
+
+// csrFor is a PEM CSR for name, signed by key.
+func csrFor(t *testing.T, key *ecdsa.PrivateKey, name string) string {
+	der, err := x509.CreateCertificateRequest(crand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, key)
+	if err != nil {
+		t.Error(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
 }
 
 func (l *soakLoad) sawCRL(n *big.Int) {
