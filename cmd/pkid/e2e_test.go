@@ -294,6 +294,25 @@ func TestUserFlow(t *testing.T) {
 			t.Fatalf("token list: %s not created by %s:\n%s", name, by, list)
 		}
 	}
+	// An admin token that mints one over the API: revoking it names what
+	// it made, which its revocation leaves working.
+	leaker := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default", "--admin", "--name", "leaker"))
+	req, _ := http.NewRequest("POST", s.base+"/v1/tokens", strings.NewReader(`{"name":"minted","roles":["default"]}`))
+	req.Header.Set("Authorization", "Bearer "+leaker)
+	resp, err := s.client.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("token by an admin token: %v %v", resp, err)
+	}
+	var minted struct{ ID string }
+	json.NewDecoder(resp.Body).Decode(&minted)
+	resp.Body.Close()
+	leakerID := strings.Split(leaker, ".")[0]
+	if r := pkid(t, nil, "token", "revoke", "--config", cfg, leakerID); r.code != 0 || !strings.Contains(r.stderr, "note: token "+minted.ID+" (minted) was made by it and still works") {
+		t.Fatalf("token revoke of an admin token that made one: %+v", r)
+	}
+	if r := pkid(t, nil, "token", "revoke", "--config", cfg, minted.ID); r.code != 0 || strings.Contains(r.stderr, "note:") {
+		t.Fatalf("token revoke of one that made none: %+v", r)
+	}
 
 	home := t.TempDir()
 	env := []string{"PKID_HOME=" + home}

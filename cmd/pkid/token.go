@@ -105,10 +105,20 @@ func tokenCmd() *cobra.Command {
 				return err
 			}
 			id, _, _ := strings.Cut(args[0], ".") // accept the whole token too
-			if err := newAdmin(cfg).deleteToken(id); err != nil {
+			ad := newAdmin(cfg)
+			if err := ad.deleteToken(id); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.ErrOrStderr(), "token "+id+" revoked")
+			// An admin token that leaked may have made tokens of its own:
+			// name those still there, which its revocation leaves working.
+			if rows, err := ad.listTokens(); err == nil {
+				for _, r := range rows {
+					if r.CreatedBy == "token:"+id {
+						fmt.Fprintf(c.ErrOrStderr(), "note: token %s (%s) was made by it and still works; if %s leaked, revoke that one too\n", r.ID, r.Name, id)
+					}
+				}
+			}
 			return nil
 		},
 	}
