@@ -15,7 +15,7 @@ const recordBytes = 1300
 // store, now: serve logs it at start, /healthz says it while it holds, and
 // config check says it beforehand. None where space is not measured.
 func StoreDiskWarnings(cfg *config.Config) []string {
-	free, err := diskFree(filepath.Dir(cfg.Resolve(cfg.Storage.Path)))
+	free, err := diskFree(storeDir(cfg))
 	if err != nil {
 		return nil
 	}
@@ -23,6 +23,11 @@ func StoreDiskWarnings(cfg *config.Config) []string {
 		return []string{w}
 	}
 	return nil
+}
+
+// storeDir is the directory that holds cfg's store file.
+func storeDir(cfg *config.Config) string {
+	return filepath.Dir(cfg.Resolve(cfg.Storage.Path))
 }
 
 // DiskWarning is what /healthz says when the store's filesystem has free

@@ -92,11 +92,10 @@ func notFound(err error, detail string) error {
 
 // requireAdmin authenticates an admin token, and tells its expiry on w.
 func (s *Server) requireAdmin(w http.ResponseWriter, r *http.Request) (*store.Token, error) {
-	tok, err := authenticate(r.Context(), s.opts.Store, s.opts.Clock.Now(), r.Header.Get("Authorization"))
+	tok, err := s.tokenOf(w, r)
 	if err != nil {
 		return nil, err
 	}
-	tellExpiry(w, tok)
 	if !tok.Admin {
 		return tok, errs.New(errs.Forbidden, "token %s is not an admin token", tok.Name)
 	}

@@ -59,7 +59,7 @@ func parseTTL(s string) (time.Duration, error) {
 // authorizeIssue runs the checks every issuing route shares, in the
 // contract's order: credentials (401), role exists (404), token's roles
 // (403). Policy (403) comes later, in ca.
-func (s *Server) authorizeIssue(r *http.Request, role string) (*store.Token, error) {
+func (s *Server) authorizeIssue(w http.ResponseWriter, r *http.Request, role string) (*store.Token, error) {
 	header := r.Header.Get("Authorization")
 	if raw, ok := strings.CutPrefix(header, "Bearer "); ok && looksLikeJWT(raw) {
 		rl := s.opts.CA.Role(role)
@@ -74,7 +74,7 @@ func (s *Server) authorizeIssue(r *http.Request, role string) (*store.Token, err
 		s.logAudit(r.Context(), "auth", tok.Name, role, nil, "accepted", "", "", "claims", claims)
 		return tok, nil
 	}
-	tok, err := authenticate(r.Context(), s.opts.Store, s.opts.Clock.Now(), header)
+	tok, err := s.tokenOf(w, r)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func (s *Server) authorizeIssue(r *http.Request, role string) (*store.Token, err
 func (s *Server) sign(w http.ResponseWriter, r *http.Request) {
 	role := mux.Vars(r)["role"]
 	var b signBody
-	tok, err := s.authorizeIssue(r, role)
+	tok, err := s.authorizeIssue(w, r, role)
 	if err == nil {
 		err = decodeJSON(r, &b)
 	}
@@ -120,7 +120,7 @@ func (s *Server) signRequest(role string, tok *store.Token, csrPEM, ttlText stri
 func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	role := mux.Vars(r)["role"]
 	var b issueBody
-	tok, err := s.authorizeIssue(r, role)
+	tok, err := s.authorizeIssue(w, r, role)
 	if err == nil {
 		err = decodeJSON(r, &b)
 	}
@@ -194,7 +194,6 @@ func boundNames(t *store.Token) []string {
 // is never spent on a certificate left unsigned.
 func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.Token, role string, sr *ca.SignRequest, ir *ca.IssueRequest, err error) {
 	ctx := context.WithoutCancel(r.Context())
-	tellExpiry(w, tok)
 	requester := requesterOf(tok)
 	var keyPEM []byte
 	if err == nil && ir != nil {

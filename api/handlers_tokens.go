@@ -65,16 +65,11 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) doListTokens(w http.ResponseWriter, r *http.Request) {
-	ts, err := s.opts.Store.ListTokens(r.Context())
+	out, err := ListTokens(r.Context(), s.opts.Store)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	out := make([]tokenView, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, viewToken(t))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	writeJSON(w, http.StatusOK, map[string]any{"items": out})
 }
 
@@ -126,12 +121,11 @@ func viewRole(name string, r *policies.Role) roleView {
 }
 
 func (s *Server) roles(w http.ResponseWriter, r *http.Request) {
-	tok, err := authenticate(r.Context(), s.opts.Store, s.opts.Clock.Now(), r.Header.Get("Authorization"))
+	tok, err := s.tokenOf(w, r)
 	if err != nil {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	tellExpiry(w, tok)
 	var out []roleView
 	for name, role := range s.opts.CA.Roles() {
 		if tok.Admin || slices.Contains(tok.Roles, name) {

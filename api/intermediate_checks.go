@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"pkid/ca"
 	"pkid/config"
 	"pkid/policies"
 )
@@ -23,9 +24,10 @@ const intermediateWarnBefore = 60 * 24 * time.Hour
 // backdates it: every client refuses what it issues until then), or that
 // it ends within intermediateWarnBefore, or that it has ended.
 func IntermediateValidityWarnings(inter *x509.Certificate, now time.Time) []string {
+	if why := ca.IntermediateExpired(inter, now); why != "" {
+		return []string{why}
+	}
 	switch {
-	case !now.Before(inter.NotAfter):
-		return []string{fmt.Sprintf("the intermediate expired at %s: nothing is issued; make a new CA hierarchy (pkid init --force keeps the store)", inter.NotAfter.UTC().Format(time.RFC3339))}
 	case now.Before(inter.NotBefore):
 		return []string{fmt.Sprintf("the intermediate is valid only from %s, and this machine's clock reads %s: clients refuse every certificate it issues until then; set this clock right (NTP)", inter.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))}
 	case inter.NotAfter.Sub(now) < intermediateWarnBefore:

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -156,8 +155,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 
 	run := &Running{CA: authority, Store: st, CRL: crl, OCSP: ocspR, ServerCert: sc, Config: cfg, Clock: o.Clock, Log: log}
-	storeDir := filepath.Dir(cfg.Resolve(cfg.Storage.Path))
-	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get, Retired: retiredIssuers, StoreDir: storeDir,
+	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get, Retired: retiredIssuers, StoreDir: storeDir(cfg),
 		Health: func() map[string]any {
 			h := map[string]any{}
 			w := rootCRL.Warnings()

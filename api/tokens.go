@@ -175,13 +175,16 @@ func authenticate(ctx context.Context, st store.Store, now time.Time, header str
 // warn before its token stops working, rather than fail the day it does.
 const TokenExpiresHeader = "Pkid-Token-Expires"
 
-// tellExpiry sets TokenExpiresHeader for t: not for an OIDC token's
-// stand-in, which has no expiry of its own here, nor for a single-use
-// token, spent by the request.
-func tellExpiry(w http.ResponseWriter, t *store.Token) {
-	if t != nil && !t.ExpiresAt.IsZero() && !t.Once {
+// tokenOf authenticates the request's stored token, and says on w when it
+// expires (TokenExpiresHeader), whatever the answer turns out to be:
+// every request a stored token makes goes through here. Not for a
+// single-use token, spent by the request.
+func (s *Server) tokenOf(w http.ResponseWriter, r *http.Request) (*store.Token, error) {
+	t, err := authenticate(r.Context(), s.opts.Store, s.opts.Clock.Now(), r.Header.Get("Authorization"))
+	if err == nil && !t.Once {
 		w.Header().Set(TokenExpiresHeader, t.ExpiresAt.UTC().Format(time.RFC3339))
 	}
+	return t, err
 }
 
 // allowsRole reports whether t may issue under role.
@@ -192,8 +195,9 @@ func allowsRole(t *store.Token, role string) error {
 	return errs.New(errs.Forbidden, "token %s may not use role %q (its roles: %s)", t.Name, role, strings.Join(t.Roles, ", "))
 }
 
-// tokenView is a token as listed: never the hash.
-type tokenView struct {
+// TokenView is a token as the admin API and `pkid token list` show it:
+// never its secret or the secret's hash.
+type TokenView struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	Roles     []string  `json:"roles"`
@@ -206,6 +210,17 @@ type tokenView struct {
 	CreatedBy string    `json:"created_by,omitempty"`
 }
 
-func viewToken(t *store.Token) tokenView {
-	return tokenView{ID: t.ID, Name: t.Name, Roles: t.Roles, Admin: t.Admin, Once: t.Once, Names: t.Names, ExpiresAt: t.ExpiresAt, CreatedAt: t.CreatedAt, UsedAt: t.UsedAt, CreatedBy: t.CreatedBy}
+// ListTokens lists the tokens in st, oldest first (the store keeps them
+// in the order of their random ids).
+func ListTokens(ctx context.Context, st store.Store) ([]TokenView, error) {
+	ts, err := st.ListTokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TokenView, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, TokenView{ID: t.ID, Name: t.Name, Roles: t.Roles, Admin: t.Admin, Once: t.Once, Names: t.Names, ExpiresAt: t.ExpiresAt, CreatedAt: t.CreatedAt, UsedAt: t.UsedAt, CreatedBy: t.CreatedBy})
+	}
+	slices.SortStableFunc(out, func(a, b TokenView) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
 }

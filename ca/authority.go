@@ -84,8 +84,15 @@ func (a *Authority) Halted() string {
 	if r := a.halted.Load(); r != nil {
 		return *r
 	}
-	if end := a.d.Intermediate.NotAfter; !a.d.Clock.Now().Before(end) {
-		return fmt.Sprintf("the intermediate expired at %s; nothing can be issued until a new CA hierarchy is made (pkid init --force keeps the store)", end.UTC().Format(time.RFC3339))
+	return IntermediateExpired(a.d.Intermediate, a.d.Clock.Now())
+}
+
+// IntermediateExpired says that inter has expired at now, and what to do,
+// or "" while it is valid: Halted's reason, and the warning config check
+// and serve's start give.
+func IntermediateExpired(inter *x509.Certificate, now time.Time) string {
+	if end := inter.NotAfter; !now.Before(end) {
+		return fmt.Sprintf("the intermediate expired at %s: nothing is issued until a new CA hierarchy is made (pkid init --force keeps the store)", end.UTC().Format(time.RFC3339))
 	}
 	return ""
 }

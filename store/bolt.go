@@ -468,7 +468,7 @@ func (b *Bolt) UpdateCertificate(ctx context.Context, serial string, fn func(*Ce
 		if err := indexRevocation(tx, k, rec); err != nil {
 			return err
 		}
-		if rec.Status == StatusRevoked && rec.Reason == "keyCompromise" && rec.KeyHash != "" {
+		if rec.blocksKey() {
 			sameKey, err = revokeSameKey(tx, seq, rec)
 		}
 		return err
@@ -512,10 +512,16 @@ func indexRevocation(tx *bolt.Tx, k []byte, rec *CertRecord) error {
 	if err := indexCRLEntry(tx, k, rec); err != nil {
 		return err
 	}
-	if rec.Status == StatusRevoked && rec.Reason == "keyCompromise" && rec.KeyHash != "" {
+	if rec.blocksKey() {
 		return tx.Bucket(bBlocked).Put([]byte(rec.KeyHash), []byte(rec.Serial))
 	}
 	return nil
+}
+
+// blocksKey reports whether rec's revocation blocks its key (and takes
+// the key's other certificates with it, when it is an update).
+func (r *CertRecord) blocksKey() bool {
+	return r.Status == StatusRevoked && r.Reason == "keyCompromise" && r.KeyHash != ""
 }
 
 // indexCRLEntry keeps the issuer's CRL list in step with a record and

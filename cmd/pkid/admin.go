@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"syscall"
 	"time"
 
@@ -113,37 +112,20 @@ func (a *admin) createToken(o api.TokenOptions) (string, error) {
 	return tok, err
 }
 
-type tokenRow struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Roles     []string  `json:"roles"`
-	Admin     bool      `json:"admin"`
-	Once      bool      `json:"once"`
-	ExpiresAt time.Time `json:"expires_at"`
-	CreatedAt time.Time `json:"created_at"`
-	UsedAt    time.Time `json:"used_at"`
-	CreatedBy string    `json:"created_by"`
-}
-
-func (a *admin) listTokens() ([]tokenRow, error) {
+func (a *admin) listTokens() ([]api.TokenView, error) {
 	if a.client != nil {
 		var out struct {
-			Items []tokenRow `json:"items"`
+			Items []api.TokenView `json:"items"`
 		}
 		err := a.call(http.MethodGet, "/tokens", nil, &out)
 		return out.Items, err
 	}
-	var rows []tokenRow
+	var rows []api.TokenView
 	err := a.withStore(func(st store.Store) error {
-		ts, err := st.ListTokens(context.Background())
-		for _, t := range ts {
-			rows = append(rows, tokenRow{ID: t.ID, Name: t.Name, Roles: t.Roles, Admin: t.Admin, Once: t.Once, ExpiresAt: t.ExpiresAt, CreatedAt: t.CreatedAt, UsedAt: t.UsedAt, CreatedBy: t.CreatedBy})
-		}
+		var err error
+		rows, err = api.ListTokens(context.Background(), st)
 		return err
 	})
-	// Oldest first, as the server lists them (the store's order is the
-	// random ids').
-	slices.SortStableFunc(rows, func(a, b tokenRow) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return rows, err
 }
 

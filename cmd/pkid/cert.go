@@ -56,9 +56,7 @@ func (f *clientFlags) request(c *cobra.Command, path, token string, body any, pu
 		return nil, fmt.Errorf("POST %s: %w", path, err)
 	}
 	fmt.Fprintf(c.ErrOrStderr(), "issued serial %s, valid until %s\n", resp.Serial, resp.NotAfter.Format(time.RFC3339))
-	if note := tokenExpiryNote(cl.tokenExpires, time.Now()); note != "" {
-		fmt.Fprintln(c.ErrOrStderr(), note)
-	}
+	cl.noteTokenExpiry(c.ErrOrStderr())
 	return &resp, nil
 }
 
@@ -223,9 +221,7 @@ func certRevokeCmd() *cobra.Command {
 			}
 			fmt.Fprintf(c.ErrOrStderr(), "revoked %s (%s) at %s\n", v.Serial, v.Reason, v.RevokedAt.Format(time.RFC3339))
 			printSameKey(c.ErrOrStderr(), v.AlsoRevoked)
-			if note := tokenExpiryNote(cl.tokenExpires, time.Now()); note != "" {
-				fmt.Fprintln(c.ErrOrStderr(), note)
-			}
+			cl.noteTokenExpiry(c.ErrOrStderr())
 			return nil
 		},
 	}

@@ -49,9 +49,17 @@ type apiClient struct {
 // week before the job would fail.
 const tokenExpiryWarn = 7 * 24 * time.Hour
 
-// tokenExpiryNote is what those commands say on stderr when the token
-// that asked expires (api.TokenExpiresHeader) within
-// tokenExpiryWarn of now, "" otherwise.
+// noteTokenExpiry writes on w, when the token of the last answer expires
+// (api.TokenExpiresHeader) within tokenExpiryWarn, when that is and what
+// to do.
+func (c *apiClient) noteTokenExpiry(w io.Writer) {
+	if note := tokenExpiryNote(c.tokenExpires, time.Now()); note != "" {
+		fmt.Fprintln(w, note)
+	}
+}
+
+// tokenExpiryNote is the note for a token ending at header (RFC 3339) as
+// seen at now, "" while it has more than tokenExpiryWarn left.
 func tokenExpiryNote(header string, now time.Time) string {
 	at, err := time.Parse(time.RFC3339, header)
 	if err != nil || at.Sub(now) > tokenExpiryWarn {
