@@ -42,8 +42,15 @@ func (s *Server) intermediateDER(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveCacheable serves a public artefact with ETag and Last-Modified so
-// relying parties can poll cheaply.
+// relying parties can poll cheaply. An If-Modified-Since after this
+// clock's reading is ignored, as RFC 2616 §14.25 had it: it is the
+// Last-Modified of a CRL signed while the clock was ahead, and the CRL
+// signed again after the clock was stepped back is dated earlier, so the
+// client would be told to keep the copy it must replace.
 func (s *Server) serveCacheable(w http.ResponseWriter, r *http.Request, ctype string, body []byte, modified time.Time) {
+	if ims, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && ims.After(s.opts.Clock.Now()) {
+		r.Header.Del("If-Modified-Since")
+	}
 	sum := sha256.Sum256(body)
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:16])+`"`)

@@ -23,6 +23,14 @@ type FakeClock struct {
 	t  time.Time
 }
 
+// Step sets the clock's reading back or ahead by d, as NTP or an operator
+// does to a wrong clock: d is not time that passed.
+func (c *FakeClock) Step(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
 // NewFakeClock starts a fake clock at t.
 func NewFakeClock(t time.Time) *FakeClock { return &FakeClock{t: t} }
 

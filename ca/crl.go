@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"pkid/policies"
 	"pkid/store"
 )
 
@@ -20,7 +21,8 @@ import (
 // revocations (coalescing bursts) and on schedule at half the validity, so
 // a CRL is always replaced well before its nextUpdate. Every CRL is stored
 // before it is served, and its number is thisUpdate in Unix nanoseconds,
-// which only grows across restarts, restores and replicas.
+// or one more than the last when this clock is behind it, so it only grows
+// across restarts, restores, replicas and clock steps.
 type CRLPublisher struct {
 	a        *Authority
 	validity time.Duration
@@ -83,7 +85,7 @@ func (p *CRLPublisher) ensure(ctx context.Context) (*store.CRLState, error) {
 		return nil, err
 	}
 	p.mu.Lock()
-	if p.current == nil || st.ThisUpdate.After(p.current.ThisUpdate) {
+	if p.current == nil || st.Follows(p.current) {
 		p.current = st
 	}
 	cur := p.current
@@ -131,6 +133,12 @@ func (p *CRLPublisher) Run(ctx context.Context) {
 				continue
 			}
 			if seq > cur.RevocationSeq {
+				failing = p.afterRevocation(ctx, failing)
+				continue
+			}
+			if now := p.a.d.Clock.Now(); cur.ThisUpdate.After(now.Add(policies.Backdate)) {
+				// Signed while this clock was ahead; it has been stepped back.
+				p.log.Warn("the CRL is dated after this clock's reading: the clock was ahead when it was signed; signing it again", "issuer", p.a.issuerID, "this_update", cur.ThisUpdate, "clock", now.UTC())
 				failing = p.afterRevocation(ctx, failing)
 				continue
 			}
@@ -192,13 +200,22 @@ func (p *CRLPublisher) Generate(ctx context.Context, scheduled bool) (*store.CRL
 		return nil, err
 	}
 	now := p.a.d.Clock.Now().UTC()
+	number := big.NewInt(now.UnixNano())
 	var lastScheduled time.Time
 	if prev != nil {
 		lastScheduled = prev.LastScheduled
 		// The number must grow even if this clock is behind the one that
-		// signed the previous CRL (a replica, or a restored backup).
-		if !now.After(prev.ThisUpdate) {
-			now = prev.ThisUpdate.Add(time.Microsecond)
+		// signed the previous CRL (a replica, a restored backup, or this
+		// clock stepped back after running ahead). thisUpdate stays this
+		// clock's: dated after the previous one it would be in the future,
+		// and relying parties refuse a CRL that is not yet valid.
+		if prevNumber := prev.NumberValue(); number.Cmp(prevNumber) <= 0 {
+			number = prevNumber.Add(prevNumber, big.NewInt(1))
+		}
+		// A scheduled CRL dated after now has not yet been made, as far
+		// as this clock knows: the entries it would let go stay.
+		if lastScheduled.After(now) {
+			lastScheduled = now
 		}
 	}
 	// The count first: every change it counts is in the list read after.
@@ -228,7 +245,7 @@ func (p *CRLPublisher) Generate(ctx context.Context, scheduled bool) (*store.CRL
 		entries = append(entries, x509.RevocationListEntry{SerialNumber: sn, RevocationTime: e.RevokedAt.UTC(), ReasonCode: Reasons[e.Reason]})
 	}
 	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
-		Number:                    big.NewInt(now.UnixNano()),
+		Number:                    number,
 		ThisUpdate:                now,
 		NextUpdate:                now.Add(p.validity),
 		RevokedCertificateEntries: entries,
@@ -236,7 +253,7 @@ func (p *CRLPublisher) Generate(ctx context.Context, scheduled bool) (*store.CRL
 	if err != nil {
 		return nil, fmt.Errorf("sign CRL: %w", err)
 	}
-	st := &store.CRLState{Issuer: p.a.issuerID, Number: big.NewInt(now.UnixNano()).String(), ThisUpdate: now, NextUpdate: now.Add(p.validity), DER: der, LastScheduled: lastScheduled, RevocationSeq: seq}
+	st := &store.CRLState{Issuer: p.a.issuerID, Number: number.String(), ThisUpdate: now, NextUpdate: now.Add(p.validity), DER: der, LastScheduled: lastScheduled, RevocationSeq: seq}
 	if scheduled {
 		st.LastScheduled = now
 	}

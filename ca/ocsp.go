@@ -230,7 +230,9 @@ func (o *OCSPResponder) forget(serial string) {
 func (o *OCSPResponder) cached(key string, now time.Time) (ocspEntry, uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if e := o.cache[key]; e != nil && now.Before(e.refresh) {
+	// An answer dated after now was signed while the clock was ahead
+	// (it has been stepped back since): relying parties would refuse it.
+	if e := o.cache[key]; e != nil && now.Before(e.refresh) && !e.ThisUpdate.After(now) {
 		return *e, o.gen
 	}
 	return ocspEntry{}, o.gen

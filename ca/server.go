@@ -71,7 +71,7 @@ func (a *Authority) IssueServerCertificate(ctx context.Context, dnsNames []strin
 
 // ReplaceAt is when a certificate pkid uses itself (its TLS certificate,
 // the delegated OCSP responder's) must be replaced: at renewAt, or at once
-// if its record is revoked. Both are recorded like any other certificate,
+// if its record is revoked or it is not yet valid on the clock. Both are recorded like any other certificate,
 // so an admin may revoke one whose key leaked, through any replica sharing
 // the store; pkid then stops using that key within a tick instead of at
 // its scheduled renewal, and TLS clients that check the CRL or OCSP are
@@ -85,6 +85,13 @@ func (a *Authority) ReplaceAt(ctx context.Context, serial *big.Int, renewAt time
 	}
 	if rec.Status == store.StatusRevoked {
 		a.d.Log.Warn(what+" is revoked; replacing it", "serial", sn, "reason", rec.Reason)
+		return time.Time{}
+	}
+	// Signed while the clock was ahead (it has since been stepped back):
+	// clients with a right clock refuse it as not yet valid, and its
+	// renewal time, reckoned on that clock, is as far off.
+	if now := a.d.Clock.Now(); now.Before(rec.NotBefore) {
+		a.d.Log.Warn(what+" is valid only from "+rec.NotBefore.UTC().Format(time.RFC3339)+", after this clock's reading: the clock was ahead when it was signed; replacing it", "serial", sn, "clock", now.UTC().Format(time.RFC3339))
 		return time.Time{}
 	}
 	return renewAt

@@ -16,7 +16,11 @@ func gcra(tat, now time.Time, certificates int, per time.Duration) (time.Time, t
 	if certificates <= 0 || per <= 0 {
 		return tat, 0
 	}
-	if tat.Before(now) {
+	// Takes leave tat at most per ahead of their clock. One further ahead
+	// was left while the clock ran ahead, since stepped back, and is
+	// forgotten: kept, it would refuse every request until this clock
+	// caught up with that one. The key gets one burst more than its due.
+	if tat.Before(now) || tat.After(now.Add(per)) {
 		tat = now
 	}
 	next := tat.Add(per / time.Duration(certificates))

@@ -27,7 +27,7 @@ func (b *Bolt) PutCRL(ctx context.Context, s *CRLState) error {
 	err := b.write(ctx, func(tx *bolt.Tx) error {
 		bkt := tx.Bucket(bCRLs)
 		old, err := getJSON[CRLState](bkt, []byte(s.Issuer))
-		if err == nil && !s.ThisUpdate.After(old.ThisUpdate) {
+		if err == nil && !s.Follows(old) {
 			return ErrStale
 		}
 		val, err := json.Marshal(s)

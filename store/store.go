@@ -138,8 +138,12 @@ type RevokedEntry struct {
 
 // CRLState is the latest CRL of one issuer.
 type CRLState struct {
-	Issuer     string    `json:"issuer"`
-	Number     string    `json:"number"` // decimal; derived from ThisUpdate
+	Issuer string `json:"issuer"`
+	// Number is decimal: ThisUpdate in Unix nanoseconds, or one more than
+	// the previous CRL's number when this clock is behind the one that
+	// signed it. CRLs are ordered by it (RFC 5280 §5.2.3), not by
+	// ThisUpdate, which follows the clock even when that is stepped back.
+	Number     string    `json:"number"`
 	ThisUpdate time.Time `json:"this_update"`
 	NextUpdate time.Time `json:"next_update"`
 	DER        []byte    `json:"der"`
@@ -229,8 +233,9 @@ type Store interface {
 
 	// GetCRL returns the latest CRL of issuer or ErrNotFound.
 	GetCRL(ctx context.Context, issuer string) (*CRLState, error)
-	// PutCRL stores a CRL whose ThisUpdate is later than the stored one's,
-	// else ErrStale: the CRL number can never go back.
+	// PutCRL stores a CRL whose number is greater than the stored one's
+	// (see CRLState.Follows), else ErrStale: the CRL number can never go
+	// back.
 	PutCRL(ctx context.Context, s *CRLState) error
 
 	// PutToken creates a token; ErrDuplicate if the id exists.
@@ -253,7 +258,8 @@ type Store interface {
 	// left it spends nothing and returns how long until one is. It is
 	// kept here, not in a replica's memory, so replicas share one count
 	// and a restart forgets none; two concurrent takes never both get the
-	// last allowance.
+	// last allowance. A count that reaches more than per past now was
+	// left by a clock since stepped back, and is forgotten.
 	TakeAllowance(ctx context.Context, key string, certificates int, per time.Duration, now time.Time, spend bool) (time.Duration, error)
 	// PruneAllowances deletes at most max keys whose allowance was whole
 	// again before now (a missing key reads as whole), and says how many

@@ -11,8 +11,9 @@ import (
 // testAllowances: a key gets its certificates at once, then one every
 // per/certificates; a look (spend false) never spends; keys are
 // independent; of concurrent takes of the last allowance exactly one
-// wins; the count survives a reopen; pruning deletes only keys whose
-// allowance is whole again, which then read as whole.
+// wins; a count left by a clock since stepped back is forgotten; the
+// count survives a reopen; pruning deletes only keys whose allowance is
+// whole again, which then read as whole.
 func testAllowances(t *testing.T, open Opener) {
 	ctx := context.Background()
 	s := open(t)
@@ -71,15 +72,32 @@ func testAllowances(t *testing.T, open Opener) {
 	if won.Load() != 3 {
 		t.Fatalf("fail/%d of 8 concurrent takes won three allowances", won.Load())
 	}
+	// The clock ran a month ahead while "ahead" spent its allowance, then
+	// was stepped back: the count from that clock is forgotten, not a
+	// month of refusals.
+	for range 3 {
+		take("ahead", 30*24*time.Hour, true)
+	}
+	if w := take("ahead", 30*24*time.Hour, false); w != 20*time.Second {
+		t.Fatalf("ok/spent on the clock ahead: %s", w)
+	}
+	for i := range 3 {
+		if w := take("ahead", 0, true); w != 0 {
+			t.Fatalf("fail/after the clock was stepped back a month, certificate %d waits %s", i+1, w)
+		}
+	}
+	if w := take("ahead", 0, false); w != 20*time.Second {
+		t.Fatalf("ok/spent again on the clock stepped back: %s", w)
+	}
 	s.Close()
 	s = open(t)
 	defer s.Close()
 	if w := take("race", 0, false); w != 20*time.Second {
 		t.Fatalf("fail/after reopen the spent allowance reads %s, want 20s", w)
 	}
-	// At +2m "a" (whole again at +3m) is not whole; "b" (at +20s) and
-	// "race" (at +1m) are. Two per call: two, then none.
-	for i, want := range []int{2, 0} {
+	// At +2m "a" (whole again at +3m) is not whole; "b" (at +20s),
+	// "race" and "ahead" (at +1m) are. Two per call: two, one, none.
+	for i, want := range []int{2, 1, 0} {
 		if n, err := s.PruneAllowances(ctx, t0.Add(2*time.Minute), 2); err != nil || n != want {
 			t.Fatalf("ok/prune call %d: %d, want %d (%v)", i+1, n, want, err)
 		}

@@ -531,23 +531,35 @@ func testCRL(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	if err := s.PutCRL(ctx, st); !errors.Is(err, store.ErrStale) {
-		t.Fatalf("fail/same thisUpdate: %v", err)
+		t.Fatalf("fail/same number: %v", err)
 	}
 	older := *st
 	older.ThisUpdate = t0.Add(-time.Second)
 	if err := s.PutCRL(ctx, &older); !errors.Is(err, store.ErrStale) {
-		t.Fatalf("fail/older thisUpdate: %v", err)
+		t.Fatalf("fail/older thisUpdate, same number: %v", err)
 	}
 	newer := *st
-	newer.ThisUpdate, newer.Number = t0.Add(time.Second), "2"
+	newer.ThisUpdate, newer.Number = t0.Add(time.Second), "9"
 	if err := s.PutCRL(ctx, &newer); err != nil {
 		t.Fatalf("ok/newer: %v", err)
+	}
+	// The clock was stepped back: thisUpdate goes back, the number on.
+	// Numbers compare as numbers, not as strings ("10" > "9").
+	stepped := *st
+	stepped.ThisUpdate, stepped.Number = t0.Add(-time.Hour), "10"
+	if err := s.PutCRL(ctx, &stepped); err != nil {
+		t.Fatalf("ok/earlier thisUpdate, greater number: %v", err)
+	}
+	lower := *st
+	lower.ThisUpdate, lower.Number = t0.Add(time.Hour), "8"
+	if err := s.PutCRL(ctx, &lower); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("fail/later thisUpdate, smaller number: %v", err)
 	}
 	s.Close()
 	s = open(t)
 	defer s.Close()
 	got, err := s.GetCRL(ctx, "crl-issuer")
-	if err != nil || got.Number != "2" {
+	if err != nil || got.Number != "10" || !got.ThisUpdate.Equal(t0.Add(-time.Hour)) {
 		t.Fatalf("ok/after reopen: %+v %v", got, err)
 	}
 }
