@@ -26,7 +26,7 @@ func (s *Server) Run(ctx context.Context, tick time.Duration) {
 }
 
 func (s *Server) prune(ctx context.Context) {
-	before := s.d.Clock.Now().Add(-Retention)
+	before := s.d.CA.Steady().Now().Add(-Retention)
 	ca.PruneInBatches(ctx, s.log, "expired ACME orders and authorizations", pruneBatch, func(max int) (int, error) {
 		return s.d.Store.PruneACME(ctx, before, max)
 	}, "expired_before", before.UTC().Format(time.RFC3339))

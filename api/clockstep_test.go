@@ -5,11 +5,13 @@ import (
 	"crypto/x509"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"pkid/api"
+	"pkid/ca"
 	"pkid/internal/testutil"
 )
 
@@ -105,4 +107,74 @@ func getCRL(t *testing.T, s *testServer, ims string) (*x509.RevocationList, stri
 		t.Fatal(err)
 	}
 	return rl, resp.Header.Get("Last-Modified")
+}
+
+// TestClockSteppedAhead: the server's clock is stepped a month ahead for a
+// while, long enough for every timer duty to run on it, then set right.
+// /healthz says the clock moved further than the time that passed while it
+// does. Nothing was deleted as if the month had passed: a token valid for
+// an hour still works, and a revoked certificate valid for an hour is
+// still on the CRL (pruned, the operator's CI would stop, and a revoked
+// certificate still valid would read as good on the CRL).
+func TestClockSteppedAhead(t *testing.T) {
+	s := shared
+	const month = 30 * 24 * time.Hour
+	s.advance(t, 0)
+	tok := tokenFor(t, s, "default", func(o *api.TokenOptions) { o.Name, o.TTL = "step-ahead", time.Hour })
+	var r api.IssueResponse
+	if code := s.do(t, "POST", "/v1/issue/default", s.tok, map[string]any{"common_name": "ahead.internal", "ttl": "1h"}, &r).StatusCode; code != 201 {
+		t.Fatalf("issue: %d", code)
+	}
+	if code := s.do(t, "POST", "/v1/revoke", s.admin, map[string]string{"serial": r.Serial, "reason": "superseded"}, nil).StatusCode; code != 200 {
+		t.Fatalf("revoke: %d", code)
+	}
+	listed := func(rl *x509.RevocationList) bool {
+		return rl != nil && slices.ContainsFunc(rl.RevokedCertificateEntries, func(e x509.RevocationListEntry) bool { return ca.SerialString(e.SerialNumber) == r.Serial })
+	}
+	for deadline := time.Now().Add(testutil.DutyWait); ; time.Sleep(20 * time.Millisecond) {
+		if rl, _ := getCRL(t, s, ""); listed(rl) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation is not on the CRL")
+		}
+	}
+
+	s.clock.Step(month)
+	s.advance(t, 0)
+	for deadline := time.Now().Add(testutil.DutyWait); ; time.Sleep(20 * time.Millisecond) {
+		if rl, _ := getCRL(t, s, ""); rl.ThisUpdate.After(r.NotAfter) {
+			break // a scheduled CRL after the certificate's notAfter
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no CRL signed on the clock ahead")
+		}
+	}
+	var h struct{ Warnings []string }
+	if s.do(t, "GET", "/healthz", "", nil, &h); !slices.ContainsFunc(h.Warnings, func(w string) bool { return strings.Contains(w, "moved 720h") }) {
+		t.Fatalf("/healthz on the clock ahead: %q", h.Warnings)
+	}
+	time.Sleep(20 * 50 * time.Millisecond) // twenty of the server's ticks: every prune has run
+
+	s.clock.Step(-month)
+	s.advance(t, 0)
+	if code := s.do(t, "GET", "/v1/roles", tok, nil, nil).StatusCode; code != 200 {
+		t.Fatalf("the token valid for another hour was pruned on the clock ahead: %d", code)
+	}
+	for deadline := time.Now().Add(testutil.DutyWait); ; time.Sleep(20 * time.Millisecond) {
+		rl, _ := getCRL(t, s, "")
+		if !rl.ThisUpdate.After(s.clock.Now()) {
+			if !listed(rl) {
+				t.Fatal("the revoked certificate, valid for another hour, is no longer on the CRL")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no CRL dated on the clock set right")
+		}
+	}
+	h.Warnings = nil
+	if s.do(t, "GET", "/healthz", "", nil, &h); slices.ContainsFunc(h.Warnings, func(w string) bool { return strings.Contains(w, "further than the time") }) {
+		t.Fatalf("/healthz after the clock was set right: %q", h.Warnings)
+	}
 }

@@ -203,6 +203,20 @@ func TestRenewal(t *testing.T) {
 			t.Fatalf("renewal of the key's other certificate: %d %+v", code, p)
 		}
 	})
+	t.Run("ok/a certificate dated ahead by a clock since stepped back renews", func(t *testing.T) {
+		s.clock.Step(time.Hour)
+		s.advance(t, 0)
+		r := issue("ahead.svc.internal")
+		s.clock.Step(-time.Hour) // NTP sets the CA's clock right
+		s.advance(t, 0)
+		code, p, out := renewWith(t, s, r, "")
+		if code != 201 {
+			t.Fatalf("the service's certificate, not valid yet on any right clock, does not renew: %d %+v", code, p)
+		}
+		if c := parseCert(t, out.Certificate); c.NotBefore.After(s.clock.Now()) || c.DNSNames[0] != "ahead.svc.internal" {
+			t.Fatalf("renewed %v valid from %s", c.DNSNames, c.NotBefore)
+		}
+	})
 	t.Run("fail/csr adds a name", func(t *testing.T) {
 		r := issue("b.svc.internal")
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

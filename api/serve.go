@@ -165,6 +165,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			} else {
 				w = append(w, IntermediateValidityWarnings(authority.Intermediate(), o.Clock.Now())...)
 			}
+			if ahead := authority.Steady().Ahead(); ahead != "" {
+				w = append(w, ahead)
+			}
 			w = append(w, startWarnings...)
 			w = append(w, StoreDiskWarnings(cfg)...)
 			if at, err := st.WriteFailure(); err != nil {
@@ -256,12 +259,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	bg(func() { ocspR.Run(ctx, o.Tick) })
 	bg(func() { acmeSrv.Run(ctx, o.Tick) })
 	bg(func() {
-		ca.EveryTick(ctx, o.Tick, func(ctx context.Context) { pruneTokens(ctx, st, o.Clock.Now(), log) })
+		ca.EveryTick(ctx, o.Tick, func(ctx context.Context) { pruneTokens(ctx, st, authority.Steady().Now(), log) })
 	})
 	bg(func() { ca.EveryTick(ctx, o.Tick, authority.PruneAllowances) })
 	if r := cfg.Storage.Retention; r != nil {
 		bg(func() {
-			ca.EveryTick(ctx, o.Tick, func(ctx context.Context) { pruneCertificates(ctx, st, o.Clock.Now().Add(-*r), log) })
+			ca.EveryTick(ctx, o.Tick, func(ctx context.Context) { pruneCertificates(ctx, st, authority.Steady().Now().Add(-*r), log) })
 		})
 	}
 	var warned time.Time

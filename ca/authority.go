@@ -66,7 +66,12 @@ type Authority struct {
 	// is revoked on the root CRL (see Halt).
 	halted atomic.Pointer[string]
 	signer *watchedSigner // d.Signer, watched
+	steady *Steady        // d.Clock, for the duties that delete
 }
+
+// Steady is the clock that pruning goes by (see Steady): the CA's clock,
+// held back from a forward step until the next start.
+func (a *Authority) Steady() *Steady { return a.steady }
 
 // Halt stops every issuance for good (the server's own TLS certificate
 // excepted, so CRLs, OCSP and /healthz stay reachable): a revocation of
@@ -135,6 +140,7 @@ func New(d Deps) (*Authority, error) {
 	d.Signer = signer
 	a := &Authority{
 		signer:   signer,
+		steady:   NewSteady(d.Clock, d.Log),
 		d:        d,
 		issuerID: hex.EncodeToString(d.Intermediate.SubjectKeyId),
 		rootPEM:  PEMCert(d.Root.Raw),

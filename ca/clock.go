@@ -19,8 +19,16 @@ func (SystemClock) Now() time.Time { return time.Now() }
 // FakeClock is a settable clock for tests; the zero value starts at the
 // zero time, so use NewFakeClock.
 type FakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu      sync.Mutex
+	t       time.Time
+	elapsed time.Duration // the sum of Advances: time that passed
+}
+
+// Elapsed implements Elapser.
+func (c *FakeClock) Elapsed() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.elapsed
 }
 
 // Step sets the clock's reading back or ahead by d, as NTP or an operator
@@ -41,10 +49,11 @@ func (c *FakeClock) Now() time.Time {
 	return c.t
 }
 
-// Advance moves the clock forward by d.
+// Advance moves the clock forward by d: time passes.
 func (c *FakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
+	c.elapsed += d
 	c.mu.Unlock()
 }
 

@@ -153,7 +153,7 @@ func (p *CRLPublisher) Run(ctx context.Context) {
 				if busy.CompareAndSwap(false, true) {
 					pruning.Go(func() {
 						defer busy.Store(false)
-						p.prune(ctx, st.ThisUpdate)
+						p.prune(ctx, st.LastScheduled)
 					})
 				}
 			}
@@ -255,7 +255,12 @@ func (p *CRLPublisher) Generate(ctx context.Context, scheduled bool) (*store.CRL
 	}
 	st := &store.CRLState{Issuer: p.a.issuerID, Number: number.String(), ThisUpdate: now, NextUpdate: now.Add(p.validity), DER: der, LastScheduled: lastScheduled, RevocationSeq: seq}
 	if scheduled {
+		// Entries are let go by it (and pruned from the store's list), so
+		// it is dated by the clock that deletes nothing early.
 		st.LastScheduled = now
+		if steady := p.a.steady.Now().UTC(); steady.Before(now) {
+			st.LastScheduled = steady
+		}
 	}
 	if err := p.a.d.Store.PutCRL(ctx, st); err != nil {
 		return nil, err

@@ -37,9 +37,11 @@ func (a *Authority) Authenticate(ctx context.Context, cert *x509.Certificate) (*
 	if now.After(rec.NotAfter) {
 		return nil, errs.New(errs.Unauthorized, "the client certificate %s expired at %s; get a new one with a token", rec.Serial, rec.NotAfter.Format(time.RFC3339))
 	}
-	if now.Before(rec.NotBefore) {
-		return nil, errs.New(errs.Unauthorized, "the client certificate %s is not valid yet", rec.Serial)
-	}
+	// A notBefore after now is not refused: pkid dates every certificate a
+	// minute before its clock, so this one was signed while that clock ran
+	// ahead, since stepped back. Refused, the service it was issued to
+	// could neither renew nor revoke it until the clock caught up, and a
+	// service whose certificate is not valid yet needs a new one now.
 	return rec, nil
 }
 
