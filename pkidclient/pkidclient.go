@@ -11,6 +11,7 @@ package pkidclient
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -56,6 +57,10 @@ type Options struct {
 	Log *slog.Logger
 	// OnRenew, if set, is called after each successful renewal.
 	OnRenew func(*x509.Certificate)
+	// ClockRecheck is how often a certificate not valid yet asks the CA's
+	// clock whether renewing would help (see NotYetValid); default
+	// ClockRecheck.
+	ClockRecheck time.Duration
 }
 
 // Source holds a self-renewing certificate.
@@ -153,10 +158,11 @@ func (s *Source) ClientTLSConfig() *tls.Config {
 
 // RenewAt is when a certificate fetched at now should be renewed: two
 // thirds of the way from now to notAfter, minus up to 5% jitter so a fleet
-// started together does not renew together.
+// started together does not renew together; now for one not valid yet
+// (see NotYetValid).
 func RenewAt(now time.Time, leaf *x509.Certificate) time.Time {
 	left := leaf.NotAfter.Sub(now)
-	if left <= 0 {
+	if left <= 0 || NotYetValid(now, leaf) > 0 {
 		return now
 	}
 	var jitter time.Duration
@@ -202,6 +208,13 @@ func (s *Source) loop(ctx context.Context) {
 			s.err = err
 			return
 		}
+		if cur := s.Certificate(); NotYetValid(time.Now(), cur) > 0 {
+			if ok, why := s.caClockAgrees(ctx); !ok {
+				s.o.Log.Warn("the certificate is not valid yet; renewing once the CA's clock agrees with this one", "not_before", cur.NotBefore, "why", why)
+				at = time.Now().Add(cmp.Or(s.o.ClockRecheck, ClockRecheck))
+				continue
+			}
+		}
 		leaf, err := s.Renew(ctx)
 		if IsPermanent(err) {
 			// Asking again cannot succeed, and retrying until the
@@ -220,6 +233,13 @@ func (s *Source) loop(ctx context.Context) {
 		backoff = 200 * time.Millisecond
 		at = RenewAt(time.Now(), leaf)
 	}
+}
+
+// caClockAgrees is CAClockAgrees over a connection that trusts the roots.
+func (s *Source) caClockAgrees(ctx context.Context) (bool, string) {
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: s.roots}}}
+	defer hc.CloseIdleConnections()
+	return CAClockAgrees(ctx, hc, s.o.CAURL)
 }
 
 // Renew renews now: a new key of the same type, POST /v1/renew

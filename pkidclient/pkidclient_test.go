@@ -44,13 +44,19 @@ acme: {enabled: false, challenges: [], require_eab: false}`
 // holding its root.
 func startPKID(t *testing.T) (*api.Running, *x509.CertPool) {
 	t.Helper()
+	return startPKIDOn(t, nil)
+}
+
+// startPKIDOn is startPKID on clock (nil: the system clock).
+func startPKIDOn(t *testing.T, clock *ca.FakeClock) (*api.Running, *x509.CertPool) {
+	t.Helper()
 	ports := testutil.Listen(t)
 	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string { return testutil.AddRole(y, "svc", svcRole) })
 	cfg, err := config.Load(filepath.Join(dir, "pkid.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pk, err := testserver.Start(cfg, ports, nil)
+	pk, err := testserver.Start(cfg, ports, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,5 +402,46 @@ func TestSleepUntil(t *testing.T) {
 	defer cancel()
 	if err := pkidclient.SleepUntil(cctx, time.Now().Add(time.Hour)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("ctx ended: %v", err)
+	}
+}
+
+// TestRenewalWaitsForTheCAClock: the CA's clock ran an hour ahead when it
+// signed a service's certificate, so the certificate is not valid yet for
+// anyone with a right clock. The Source does not wait two thirds of its
+// life to renew, nor renew while the CA's clock is still ahead (that
+// would bring another certificate not valid yet): it asks the CA's clock
+// (one GET, no certificate) until it agrees, then renews at once, and
+// the new certificate is valid now.
+func TestRenewalWaitsForTheCAClock(t *testing.T) {
+	clk := ca.NewFakeClock(time.Now())
+	run, roots := startPKIDOn(t, clk)
+	clk.Step(time.Hour)
+	crt, key, _ := issueFiles(t, run, "ahead.svc.internal", 0)
+	var renewals atomic.Int32
+	var logBuf testutil.SyncBuffer
+	src, err := pkidclient.New(context.Background(), pkidclient.Options{CAURL: "https://" + run.HTTPSAddr, Roots: roots, CertFile: crt, KeyFile: key,
+		ClockRecheck: 20 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&logBuf, nil)),
+		OnRenew: func(*x509.Certificate) { renewals.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for deadline := time.Now().Add(testutil.DutyWait); !strings.Contains(logBuf.String(), "ahead of this one: a certificate renewed now would not be valid yet"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Source did not ask the CA's clock:\n%s", logBuf.String())
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := renewals.Load(); n != 0 {
+		t.Fatalf("renewed %d times while the CA's clock was an hour ahead", n)
+	}
+	clk.Step(-time.Hour) // NTP sets the CA's clock right
+	for deadline := time.Now().Add(testutil.DutyWait); renewals.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not renewed after the CA's clock was set right:\n%s", logBuf.String())
+		}
+	}
+	if c := src.Certificate(); c.NotBefore.After(time.Now()) {
+		t.Fatalf("the renewed certificate is valid from %s", c.NotBefore)
 	}
 }

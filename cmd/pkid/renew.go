@@ -178,6 +178,19 @@ func renewDaemon(f *renewFlags, log *slog.Logger) error {
 		at := pkidclient.RenewAt(time.Now(), pair.Leaf)
 		log.Info("next renewal", "at", at.Format(time.RFC3339Nano), "not_after", pair.Leaf.NotAfter)
 		pkidclient.SleepUntil(context.Background(), at) // ends only at at
+		if pkidclient.NotYetValid(time.Now(), pair.Leaf) > 0 {
+			cl, err := newAPIClient(f.caURL, f.root, nil)
+			if err != nil {
+				return err
+			}
+			ok, why := pkidclient.CAClockAgrees(context.Background(), cl.http, f.caURL)
+			cl.http.CloseIdleConnections()
+			if !ok {
+				log.Warn("the certificate is not valid yet; renewing once the CA's clock agrees with this one", "not_before", pair.Leaf.NotBefore, "why", why)
+				pkidclient.SleepUntil(context.Background(), time.Now().Add(pkidclient.ClockRecheck))
+				continue
+			}
+		}
 		for {
 			leaf, err := renewOnce(f)
 			if err == nil {
