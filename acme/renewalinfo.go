@@ -102,14 +102,17 @@ func (s *Server) lookupCertID(r *http.Request, role string, id certID) (*store.C
 // A valid certificate's window ends at two thirds of its lifetime (where
 // `pkid cert renew --daemon` renews) and opens a tenth of the lifetime
 // before that, which leaves a third for retries. A revoked one's window
-// lies wholly in the past, so a client renews at once (RFC 9773 §4.2).
+// lies wholly in the past, so a client renews at once (RFC 9773 §4.2), as
+// does one that is not valid yet on this clock.
 // Clients ask again after a twenty-fourth of the lifetime, between a
 // minute and six hours: an hour for a 24-hour certificate, and a
 // revocation reaches them well before the window opens.
 func renewalWindow(rec *store.CertRecord, now time.Time) (start, end time.Time, retry time.Duration) {
 	life := rec.NotAfter.Sub(rec.NotBefore)
 	retry = min(max((life/24).Truncate(time.Minute), time.Minute), 6*time.Hour)
-	if rec.Status == store.StatusRevoked {
+	// Not valid yet: signed while this clock ran ahead, since stepped
+	// back; clients with a right clock refuse it until its notBefore.
+	if rec.Status == store.StatusRevoked || rec.NotBefore.After(now) {
 		return now.Add(-time.Hour), now.Add(-30 * time.Minute), retry
 	}
 	end = rec.NotBefore.Add(life * 2 / 3)

@@ -77,6 +77,9 @@ func TestRenewalWindow(t *testing.T) {
 		{"ok/revoked: the window is past",
 			store.CertRecord{NotBefore: nb, NotAfter: nb.Add(24 * time.Hour), Status: store.StatusRevoked},
 			now.Add(-time.Hour), now.Add(-30 * time.Minute), time.Hour},
+		{"ok/signed on a clock an hour ahead, since stepped back: the window is past",
+			store.CertRecord{NotBefore: nb.Add(time.Hour), NotAfter: nb.Add(25 * time.Hour), Status: store.StatusValid},
+			now.Add(-time.Hour), now.Add(-30 * time.Minute), time.Hour},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start, end, retry := renewalWindow(&tc.rec, now)
