@@ -42,13 +42,13 @@ func (s *Server) intermediateDER(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveCacheable serves a public artefact with ETag and Last-Modified so
-// relying parties can poll cheaply. An If-Modified-Since after this
-// clock's reading is ignored, as RFC 2616 §14.25 had it: it is the
-// Last-Modified of a CRL signed while the clock was ahead, and the CRL
-// signed again after the clock was stepped back is dated earlier, so the
-// client would be told to keep the copy it must replace.
+// relying parties can poll cheaply. If-Modified-Since gets 304 only for
+// the very Last-Modified served, not for any later date as HTTP has it: a
+// CRL signed after the clock was stepped back is dated before the one
+// signed while it ran ahead, and a client holding that one would be told
+// to keep it, without the revocations since.
 func (s *Server) serveCacheable(w http.ResponseWriter, r *http.Request, ctype string, body []byte, modified time.Time) {
-	if ims, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && ims.After(s.opts.Clock.Now()) {
+	if ims, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && !ims.Equal(modified.Truncate(time.Second)) {
 		r.Header.Del("If-Modified-Since")
 	}
 	sum := sha256.Sum256(body)

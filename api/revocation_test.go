@@ -307,6 +307,33 @@ func TestCRLPEMAndBundle(t *testing.T) {
 	if resp.StatusCode != 304 {
 		t.Fatalf("If-None-Match: %d", resp.StatusCode)
 	}
+	// If-Modified-Since: 304 for the Last-Modified served, in any of
+	// HTTP's date forms; any other date gets the CRL. A later one is the
+	// Last-Modified of a CRL signed while the clock ran ahead, and the
+	// CRL served now may be dated before it (TestClockSteppedBack).
+	lm, err := http.ParseTime(hh.Get("Last-Modified"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.clock.Advance(2 * time.Second) // a second after Last-Modified is in the past
+	for ims, want := range map[string]int{
+		hh.Get("Last-Modified"):                      304,
+		lm.Format(time.RFC850):                       304,
+		lm.Add(-time.Second).Format(http.TimeFormat): 200,
+		lm.Add(time.Second).Format(http.TimeFormat):  200,
+		lm.Add(time.Hour).Format(http.TimeFormat):    200,
+	} {
+		req, _ := http.NewRequest("GET", s.http+"/crl", nil)
+		req.Header.Set("If-Modified-Since", ims)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("If-Modified-Since %q (Last-Modified %q): %d, want %d", ims, hh.Get("Last-Modified"), resp.StatusCode, want)
+		}
+	}
 }
 
 // TestRootCRLReload: a new certs/root.crl (as `pkid ca root-crl` writes
