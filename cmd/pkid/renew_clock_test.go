@@ -1,0 +1,84 @@
+package main_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pkid/ca"
+	"pkid/config"
+	"pkid/internal/testserver"
+	"pkid/internal/testutil"
+)
+
+// TestRenewDaemonNotYetValid: a service's certificate was signed while the
+// CA's clock ran an hour ahead, and the CA's clock has been set right
+// since. `pkid cert renew --daemon` does not wait two thirds of its life
+// (forty minutes, while every peer refuses it): it sees the certificate is
+// not valid yet, finds the CA's clock agrees with its own, and renews at
+// once, into a certificate valid now. (The CA runs in this process, on a
+// clock the test steps.)
+func TestRenewDaemonNotYetValid(t *testing.T) {
+	ports := testutil.Listen(t)
+	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string {
+		return testutil.AddRole(y, "svc", `
+allowed_domains: [svc.internal]
+allow_subdomains: true
+allowed_ip_ranges: []
+allowed_uri_patterns: []
+default_ttl: 1h
+max_ttl: 1h
+key_types: [ec-p256]
+ext_key_usage: [client_auth]
+renewal: {enabled: true, max_age: 3h}
+revocation_pointers: false
+acme: {enabled: false, challenges: [], require_eab: false}`)
+	})
+	cfg, err := config.Load(filepath.Join(dir, "pkid.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := ca.NewFakeClock(time.Now())
+	pk, err := testserver.Start(cfg, ports, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pk.Stop()
+	clk.Step(time.Hour)
+	iss, key, err := pk.Run.CA.Issue(context.Background(), &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "svc", Requester: "test"}, CommonName: "ahead.svc.internal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(-time.Hour) // NTP sets the CA's clock right
+
+	tmp := t.TempDir()
+	crt, keyFile, root, marks := filepath.Join(tmp, "svc.crt"), filepath.Join(tmp, "svc.key"), filepath.Join(tmp, "root.crt"), filepath.Join(tmp, "renewed")
+	keyPEM, _ := ca.MarshalKey(key)
+	os.WriteFile(keyFile, keyPEM, 0o600)
+	os.WriteFile(crt, append(iss.PEM, iss.Chain[0]...), 0o644)
+	os.WriteFile(root, ca.PEMCert(pk.Run.CA.Root().Raw), 0o644)
+
+	daemon := exec.Command(pkidBin, "cert", "renew", "--ca-url", pk.Base, "--root", root, "--cert", crt, "--key", keyFile, "--daemon", "--exec", "echo x >> "+marks)
+	var stderr testutil.SyncBuffer
+	daemon.Stderr = &stderr
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { daemon.Process.Kill(); daemon.Wait() }()
+	for deadline := time.Now().Add(testutil.DutyWait); ; time.Sleep(50 * time.Millisecond) {
+		if b, _ := os.ReadFile(marks); strings.Contains(string(b), "x") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the certificate not valid yet was not renewed:\n%s", stderr.String())
+		}
+	}
+	c, err := ca.LoadCertificate(crt)
+	if err != nil || c.NotBefore.After(time.Now()) || ca.SerialString(c.SerialNumber) == iss.Record.Serial {
+		t.Fatalf("renewed certificate %v: %v (valid from %s)", c.SerialNumber, err, c.NotBefore)
+	}
+}
