@@ -163,6 +163,10 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		allValid = false
+		if err := s.failedTooOften(r.Context(), req.role, req.account.ID, base, now); err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
 		az := &store.ACMEAuthz{ID: newID(now), AccountID: req.account.ID, Role: req.role, Identifier: base, Wildcard: wildcard, Status: store.ACMEPending, Expires: o.Expires}
 		for _, typ := range s.challengeTypes(req.rl, base, wildcard) {
 			az.Challenges = append(az.Challenges, store.ACMEChallenge{Type: typ, Token: newToken(), Status: store.ACMEPending})

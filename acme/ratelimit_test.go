@@ -56,3 +56,49 @@ func TestRateLimitedAccount(t *testing.T) {
 		t.Fatalf("ok/finalize an hour later: %d %s", a.status, a.body)
 	}
 }
+
+// TestFailedValidationsLimited: an account that has failed to validate a
+// name acme.failed_validations times (by default 10 an hour) is refused
+// new orders for it, before any authorization is stored (429 rateLimited,
+// Retry-After in seconds, a detail naming the name, the count and the
+// setting); its other names, and other accounts, are not; a new order is
+// allowed once a failure has aged out.
+func TestFailedValidationsLimited(t *testing.T) {
+	const name = "down.internal" // nobody answers http-01 for it
+	c := newRaw(t, "default")
+	c.register()
+	orderFor := func(c *rawClient, name string) answer {
+		return c.post(c.url("newOrder"), map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": name}}})
+	}
+	for i := range 10 {
+		_, o := c.newOrder(name)
+		var az authzObj
+		c.post(o.Authorizations[0], nil).json(t, &az)
+		for _, ch := range az.Challenges {
+			if ch.Type == "http-01" {
+				c.post(ch.URL, map[string]any{})
+			}
+		}
+		if got := c.waitAuthz(o.Authorizations[0]); got.Status != "invalid" {
+			t.Fatalf("validation %d of %s: %s, want invalid", i+1, name, got.Status)
+		}
+	}
+	a := orderFor(c, name)
+	typ, d := a.problem(t)
+	if a.status != 429 || typ != "rateLimited" || a.header.Get("Retry-After") != "360" ||
+		!strings.Contains(d, "this account failed to validate dns down.internal 10 times in 1h0m0s (acme.failed_validations)") {
+		t.Fatalf("fail/the eleventh order: %d %s (Retry-After %q)", a.status, a.body, a.header.Get("Retry-After"))
+	}
+	if a := orderFor(c, "a.internal"); a.status != 201 {
+		t.Fatalf("ok/another name of the account: %d %s", a.status, a.body)
+	}
+	other := newRaw(t, "default")
+	other.register()
+	if a := orderFor(other, name); a.status != 201 {
+		t.Fatalf("ok/another account: %d %s", a.status, a.body)
+	}
+	srv.clock.Advance(6 * time.Minute)
+	if a := orderFor(c, name); a.status != 201 {
+		t.Fatalf("ok/six minutes on, one failure has aged out: %d %s", a.status, a.body)
+	}
+}

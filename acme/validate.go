@@ -141,12 +141,15 @@ func (s *Server) runValidation(j job) {
 	verr := s.d.Validator.Validate(ctx, Challenge{Type: c.Type, Identifier: az.Identifier, Token: c.Token, KeyAuth: c.Token + "." + acct.KeyThumbprint,
 		RedirectTo: redirectPolicy(az.Role, s.d.CA.Role(az.Role))})
 	now := s.d.Clock.Now().UTC()
+	failed := false
 	_, err = s.d.Store.UpdateAuthz(context.Background(), az.ID, func(a *store.ACMEAuthz) error {
 		ch := &a.Challenges[j.idx]
+		failed = false
 		if ch.Status != store.ACMEPending || a.Status != store.ACMEPending {
 			return nil
 		}
 		if verr != nil {
+			failed = true
 			p := toProblem(verr)
 			if p.Status >= 500 {
 				p = connectionProblem(verr.Error())
@@ -161,6 +164,8 @@ func (s *Server) runValidation(j job) {
 	})
 	if err != nil {
 		s.log.Error("validation: record outcome", "authz", az.ID, "err", err)
+	} else if failed {
+		s.noteFailure(context.Background(), az.Role, acct.ID, az.Identifier, now)
 	}
 	e := audit.Entry{Event: "acme.validate", Requester: accountRequester(acct.ID), Role: az.Role, Names: []string{az.Identifier.Value}, Outcome: "valid"}
 	if verr != nil {

@@ -100,6 +100,21 @@ type ACME struct {
 	// orders for this long after validation (default 0: every order
 	// validates afresh).
 	AuthzReuse time.Duration `yaml:"authz_reuse,omitempty"`
+	// FailedValidations bounds how often one account may fail to validate
+	// one identifier: past it, newOrder refuses that identifier to that
+	// account (429 rateLimited, with Retry-After) until one more is
+	// allowed. A client retrying in a loop at a name it cannot validate
+	// (a firewall, a wrong DNS record) would otherwise add an order and
+	// its authorizations to the store every few seconds, each kept a
+	// week. Default {failures: 10, per: 1h}; failures: 0 turns it off.
+	FailedValidations FailureLimit `yaml:"failed_validations,flow,omitempty"`
+}
+
+// FailureLimit allows Failures per Per: all at once, then one every
+// Per/Failures (counted like a role's rate_limit, in the store).
+type FailureLimit struct {
+	Failures int           `yaml:"failures"`
+	Per      time.Duration `yaml:"per"`
 }
 
 // Log settings: format "json" (default) or "text".
@@ -123,7 +138,7 @@ var lineRe = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)
 func Parse(path string, raw []byte) (*Config, error) {
 	// Numbers and durations get their defaults before decoding, so that
 	// one written as 0 is refused rather than read as absent.
-	c := Config{TLS: TLS{TTL: 24 * time.Hour}, CRL: CRL{Validity: 24 * time.Hour}, ACME: ACME{HTTP01Port: 80, TLSALPN01Port: 443}, Storage: Storage{MinFreeMB: 1024}}
+	c := Config{TLS: TLS{TTL: 24 * time.Hour}, CRL: CRL{Validity: 24 * time.Hour}, ACME: ACME{HTTP01Port: 80, TLSALPN01Port: 443, FailedValidations: FailureLimit{Failures: 10, Per: time.Hour}}, Storage: Storage{MinFreeMB: 1024}}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
@@ -249,6 +264,9 @@ func (c *Config) validate() error {
 		if !hostPort(c.ACME.Resolver) {
 			bad("acme.resolver", "want host:port (port 1-65535) or empty, got %q", c.ACME.Resolver)
 		}
+	}
+	if f := c.ACME.FailedValidations; f.Failures < 0 || (f.Failures > 0 && f.Per <= 0) {
+		bad("acme.failed_validations", "want {failures: N, per: DURATION} with N ≥ 0 (0: no limit) and a positive duration, e.g. {failures: 10, per: 1h}")
 	}
 	for h, ip := range c.ACME.Hosts {
 		if _, err := netip.ParseAddr(ip); err != nil {

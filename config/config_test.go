@@ -33,6 +33,15 @@ func TestParse(t *testing.T) {
 	if d, err := Parse("/x/pkid.yaml", []byte(lean)); err != nil || d.TLS.TTL != 24*time.Hour || d.CRL.Validity != 24*time.Hour || d.ACME.HTTP01Port != 80 || d.ACME.TLSALPN01Port != 443 {
 		t.Fatalf("ok/defaults: %v %+v", err, d)
 	}
+	if f := c.ACME.FailedValidations; f != (FailureLimit{Failures: 10, Per: time.Hour}) {
+		t.Fatalf("ok/acme.failed_validations default: %+v", f)
+	}
+	for in, want := range map[string]FailureLimit{"{failures: 5}": {5, time.Hour}, "{failures: 0}": {0, time.Hour}, "{failures: 3, per: 10m}": {3, 10 * time.Minute}} {
+		y := strings.Replace(base(), "  hosts: {}\n", "  hosts: {}\n  failed_validations: "+in+"\n", 1)
+		if d, err := Parse("/x/pkid.yaml", []byte(y)); err != nil || d.ACME.FailedValidations != want {
+			t.Fatalf("ok/acme.failed_validations %s: %v %+v", in, err, d)
+		}
+	}
 	limited := strings.Replace(base(), "    acme: {enabled: true", "    rate_limit: {certificates: 100, per: 1h}\n    acme: {enabled: true", 1)
 	if d, err := Parse("/x/pkid.yaml", []byte(limited)); err != nil || *d.Roles["default"].RateLimit != (policies.RateLimit{Certificates: 100, Per: time.Hour}) || c.Roles["default"].RateLimit != nil {
 		t.Fatalf("ok/rate limit: %v", err)
@@ -88,6 +97,8 @@ func TestParse(t *testing.T) {
 		{"fail/retention too short", "storage: {driver: bbolt, path: db/pkid.db}", "storage: {driver: bbolt, path: db/pkid.db, retention: 24h}", "storage.retention: must be at least 168h0m0s"},
 		{"fail/retention of nothing", "storage: {driver: bbolt, path: db/pkid.db}", "storage: {driver: bbolt, path: db/pkid.db, retention: 0s}", "storage.retention: must be at least"},
 		{"fail/min_free_mb 0", "storage: {driver: bbolt, path: db/pkid.db}", "storage: {driver: bbolt, path: db/pkid.db, min_free_mb: 0}", "storage.min_free_mb: must be at least 1 (MiB)"},
+		{"fail/failed validations below 0", "hosts: {}\n", "hosts: {}\n  failed_validations: {failures: -1, per: 1h}\n", "acme.failed_validations: want {failures: N, per: DURATION} with N ≥ 0"},
+		{"fail/failed validations per nothing", "hosts: {}\n", "hosts: {}\n  failed_validations: {failures: 3, per: 0s}\n", "acme.failed_validations: want"},
 		{"fail/rate limit of no certificates", "    acme: {enabled: true", "    rate_limit: {certificates: 0, per: 1h}\n    acme: {enabled: true", "roles.default.rate_limit: want {certificates: N, per: DURATION} with N ≥ 1"},
 		{"fail/rate limit without a period", "    acme: {enabled: true", "    rate_limit: {certificates: 5}\n    acme: {enabled: true", "roles.default.rate_limit: want"},
 		{"fail/rate limit key", "    acme: {enabled: true", "    rate_limit: {certs: 5, per: 1h}\n    acme: {enabled: true", "unknown key certs"},
