@@ -87,3 +87,41 @@ func TestClockSteppedBack(t *testing.T) {
 		t.Fatalf("OCSP answer dated %s after the clock (%s) was stepped back", got, clk.Now())
 	}
 }
+
+// TestResponderAfterClockSteppedBack: an Ed25519 intermediate answers OCSP
+// through a delegated responder certificate. One renewed while the clock
+// ran three weeks ahead is not valid yet once the clock is set right, and
+// relying parties would refuse every answer it signs: within a tick the
+// responder is replaced by one valid on the clock, and answers carry it.
+func TestResponderAfterClockSteppedBack(t *testing.T) {
+	a, _, clk := newAuthority(t, "ed25519")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o, err := ca.NewOCSPResponder(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := parsePEM(t, issue(t, a, "o.internal", 168*time.Hour).PEM)
+	go o.Run(ctx, time.Millisecond)
+	first := o.Responder()
+	clk.Step(21 * 24 * time.Hour) // past two thirds of its 30 days
+	for deadline := time.Now().Add(testutil.DutyWait); o.Responder().Equal(first); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("responder not renewed on the clock ahead")
+		}
+	}
+	ahead := o.Responder()
+	clk.Step(-21 * 24 * time.Hour)
+	for deadline := time.Now().Add(testutil.DutyWait); o.Responder().Equal(ahead); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the responder valid from %s is still used on a clock reading %s", ahead.NotBefore, clk.Now())
+		}
+	}
+	if r := o.Responder(); r.NotBefore.After(clk.Now()) {
+		t.Fatalf("new responder valid from %s, clock %s", r.NotBefore, clk.Now())
+	}
+	resp, err := ocsp.ParseResponseForCert(o.Respond(ctx, ocspRequest(t, leaf, a.Intermediate())), leaf, a.Intermediate())
+	if err != nil || !resp.Certificate.Equal(o.Responder()) || resp.ThisUpdate.After(clk.Now()) {
+		t.Fatalf("answer after the step: %v (responder %v)", err, resp)
+	}
+}
