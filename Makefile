@@ -24,6 +24,7 @@ run: build
 test:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/pkid  # the client commands build for Windows CI runners too
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 test-short:

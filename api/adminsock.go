@@ -35,11 +35,7 @@ func listenAdmin(ctx context.Context, cfg *config.Config) (net.Listener, func(),
 		}
 		os.Remove(path)
 	}
-	// Create the socket with mode 0600 from the start (not chmod after), so
-	// no other local user can connect in between.
-	oldMask := syscall.Umask(0o077)
-	l, err := unixsock.Listen(path)
-	syscall.Umask(oldMask)
+	l, err := listenPrivate(path)
 	if err != nil {
 		if errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, fmt.Errorf("admin socket: %w (set admin_socket in %s to a path in a directory serve may write, e.g. /run/pkid/pkid.sock)", err, cfg.Path)

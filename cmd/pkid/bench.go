@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -205,12 +204,6 @@ func runBench(ctx context.Context, f *benchFlags) (*benchResult, error) {
 		r.Fraction = r.PerSecond / bound.PerSecond
 	}
 	return r, nil
-}
-
-func cpuSelf() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // procCPU is a process's CPU time so far, from /proc/<pid>/stat.

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -156,12 +155,8 @@ func afterRenew(f *renewFlags, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("--pid-file %s: %v", f.pidFile, err)
 		}
-		sig := map[string]syscall.Signal{"HUP": syscall.SIGHUP, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "TERM": syscall.SIGTERM}[strings.TrimPrefix(strings.ToUpper(f.signal), "SIG")]
-		if sig == 0 {
-			return usagef("--signal %q: want HUP, USR1, USR2 or TERM", f.signal)
-		}
-		if err := syscall.Kill(pid, sig); err != nil {
-			return fmt.Errorf("signal %d: %w", pid, err)
+		if err := signalPid(pid, strings.TrimPrefix(strings.ToUpper(f.signal), "SIG")); err != nil {
+			return err
 		}
 		log.Info("signalled", "pid", pid, "signal", f.signal)
 	}
