@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -176,5 +177,33 @@ func TestClockSteppedAhead(t *testing.T) {
 	h.Warnings = nil
 	if s.do(t, "GET", "/healthz", "", nil, &h); slices.ContainsFunc(h.Warnings, func(w string) bool { return strings.Contains(w, "further than the time") }) {
 		t.Fatalf("/healthz after the clock was set right: %q", h.Warnings)
+	}
+}
+
+// TestTokensMadeOnAClockAhead: tokens made while the clock ran a day ahead,
+// used after it was set back. An enrollment token (minutes long, single
+// use) is refused, saying why, since it would otherwise live a day longer
+// unused; a long-lived token works, as CI jobs hold it.
+func TestTokensMadeOnAClockAhead(t *testing.T) {
+	s := shared
+	s.advance(t, 0)
+	ctx := context.Background()
+	ahead := s.clock.Now().Add(24 * time.Hour)
+	roles := s.run.Config.Roles
+	enroll, _, err := api.CreateToken(ctx, s.run.Store, ahead, roles, api.TokenOptions{Name: "enroll-ahead", Roles: []string{"default"}, Once: true, Names: []string{"ahead.internal"}, TTL: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, _, err := api.CreateToken(ctx, s.run.Store, ahead, roles, api.TokenOptions{Name: "ci-ahead", Roles: []string{"default"}, TTL: 720 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr := map[string]string{"csr": csrPEM(t, testutil.LeafKey(t, "ec-p256"), "ahead.internal")}
+	var p api.Problem
+	if r := s.do(t, "POST", "/v1/sign/default", enroll, csr, &p); r.StatusCode != 401 || !strings.Contains(p.Detail, "enrollment token enroll-ahead was made at") || !strings.Contains(p.Detail, "make a new one") {
+		t.Fatalf("fail/enrollment token made a day ahead: %d %+v", r.StatusCode, p)
+	}
+	if r := s.do(t, "POST", "/v1/sign/default", long, csr, nil); r.StatusCode != 201 {
+		t.Fatalf("ok/long-lived token made a day ahead: %d", r.StatusCode)
 	}
 }

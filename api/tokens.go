@@ -167,6 +167,13 @@ func authenticate(ctx context.Context, st store.Store, now time.Time, header str
 	if t.Once && !t.UsedAt.IsZero() {
 		return nil, errs.New(errs.Unauthorized, "enrollment token %s was already used", t.Name)
 	}
+	// An enrollment token lives minutes. One made while this clock ran
+	// ahead, since set back, would live that much longer unused, and a
+	// new one costs a command. (A long-lived token made then is kept:
+	// refused, every CI job holding it would fail for as long.)
+	if t.Once && t.CreatedAt.After(now.Add(policies.Backdate)) {
+		return nil, errs.New(errs.Unauthorized, "enrollment token %s was made at %s, after this clock's reading (%s): the clock ran ahead then and has been set back since; make a new one", t.Name, t.CreatedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
 	return t, nil
 }
 
