@@ -52,10 +52,12 @@ func (f *clientFlags) request(c *cobra.Command, path, token string, body any, pu
 	if err := cl.do("POST", path, token, body, &resp); err != nil {
 		return nil, err
 	}
-	if _, err := issuedLeaf(&resp, pub); err != nil {
+	leaf, err := issuedLeaf(&resp, pub)
+	if err != nil {
 		return nil, fmt.Errorf("POST %s: %w", path, err)
 	}
 	fmt.Fprintf(c.ErrOrStderr(), "issued serial %s, valid until %s\n", resp.Serial, resp.NotAfter.Format(time.RFC3339))
+	noteNotYetValid(c.ErrOrStderr(), leaf)
 	cl.noteTokenExpiry(c.ErrOrStderr())
 	return &resp, nil
 }

@@ -179,6 +179,16 @@ func issuedLeaf(resp *api.IssueResponse, pub crypto.PublicKey) (*x509.Certificat
 	return leaf, nil
 }
 
+// noteNotYetValid warns on w when leaf's validity starts well after this
+// machine's clock (pkidclient.NotYetValid): the CA's clock or this one is
+// wrong, and peers with this clock refuse the certificate until then. The
+// user sees why now, not as a TLS error elsewhere later.
+func noteNotYetValid(w io.Writer, leaf *x509.Certificate) {
+	if d := pkidclient.NotYetValid(time.Now(), leaf); d > 0 {
+		fmt.Fprintf(w, "warning: the certificate is valid only from %s, %s after this machine's clock: the CA's clock or this one is wrong, and peers with this clock refuse it until then\n", leaf.NotBefore.UTC().Format(time.RFC3339), d.Round(time.Second))
+	}
+}
+
 // leafAndChain is what certificate files hold: the leaf, then the
 // intermediate (not the root, which clients already trust).
 func leafAndChain(r *api.IssueResponse) []byte {

@@ -47,6 +47,7 @@ func certRenewCmd() *cobra.Command {
 					return err
 				}
 				log.Info("renewed", "serial", ca.SerialString(leaf.SerialNumber), "not_after", leaf.NotAfter)
+				noteNotYetValid(c.ErrOrStderr(), leaf)
 				return afterRenew(&f, log)
 			}
 			return renewDaemon(&f, log)

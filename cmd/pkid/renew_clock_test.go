@@ -9,20 +9,24 @@ import (
 	"testing"
 	"time"
 
+	"pkid/api"
 	"pkid/ca"
 	"pkid/config"
 	"pkid/internal/testserver"
 	"pkid/internal/testutil"
 )
 
-// TestRenewDaemonNotYetValid: a service's certificate was signed while the
-// CA's clock ran an hour ahead, and the CA's clock has been set right
-// since. `pkid cert renew --daemon` does not wait two thirds of its life
-// (forty minutes, while every peer refuses it): it sees the certificate is
-// not valid yet, finds the CA's clock agrees with its own, and renews at
-// once, into a certificate valid now. (The CA runs in this process, on a
-// clock the test steps.)
-func TestRenewDaemonNotYetValid(t *testing.T) {
+// aheadCA is a CA served in this process on a clock the test steps, with
+// a role "svc" for *.svc.internal (1h certificates, mTLS renewal) and its
+// root in a file.
+type aheadCA struct {
+	pk   *testserver.Server
+	clk  *ca.FakeClock
+	root string
+}
+
+func startAheadCA(t *testing.T) *aheadCA {
+	t.Helper()
 	ports := testutil.Listen(t)
 	dir := testutil.CADir(t, "ec-p256", ports.HTTPSAddr(), ports.HTTPAddr(), func(y string) string {
 		return testutil.AddRole(y, "svc", `
@@ -47,7 +51,22 @@ acme: {enabled: false, challenges: [], require_eab: false}`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pk.Stop()
+	t.Cleanup(func() { pk.Stop() })
+	root := filepath.Join(t.TempDir(), "root.crt")
+	os.WriteFile(root, ca.PEMCert(pk.Run.CA.Root().Raw), 0o644)
+	return &aheadCA{pk: pk, clk: clk, root: root}
+}
+
+// TestRenewDaemonNotYetValid: a service's certificate was signed while the
+// CA's clock ran an hour ahead, and the CA's clock has been set right
+// since. `pkid cert renew --daemon` does not wait two thirds of its life
+// (forty minutes, while every peer refuses it): it sees the certificate is
+// not valid yet, finds the CA's clock agrees with its own, and renews at
+// once, into a certificate valid now. (The CA runs in this process, on a
+// clock the test steps.)
+func TestRenewDaemonNotYetValid(t *testing.T) {
+	a := startAheadCA(t)
+	pk, clk, root := a.pk, a.clk, a.root
 	clk.Step(time.Hour)
 	iss, key, err := pk.Run.CA.Issue(context.Background(), &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "svc", Requester: "test"}, CommonName: "ahead.svc.internal"})
 	if err != nil {
@@ -56,11 +75,10 @@ acme: {enabled: false, challenges: [], require_eab: false}`)
 	clk.Step(-time.Hour) // NTP sets the CA's clock right
 
 	tmp := t.TempDir()
-	crt, keyFile, root, marks := filepath.Join(tmp, "svc.crt"), filepath.Join(tmp, "svc.key"), filepath.Join(tmp, "root.crt"), filepath.Join(tmp, "renewed")
+	crt, keyFile, marks := filepath.Join(tmp, "svc.crt"), filepath.Join(tmp, "svc.key"), filepath.Join(tmp, "renewed")
 	keyPEM, _ := ca.MarshalKey(key)
 	os.WriteFile(keyFile, keyPEM, 0o600)
 	os.WriteFile(crt, append(iss.PEM, iss.Chain[0]...), 0o644)
-	os.WriteFile(root, ca.PEMCert(pk.Run.CA.Root().Raw), 0o644)
 
 	daemon := exec.Command(pkidBin, "cert", "renew", "--ca-url", pk.Base, "--root", root, "--cert", crt, "--key", keyFile, "--daemon", "--exec", "echo x >> "+marks)
 	var stderr testutil.SyncBuffer
@@ -80,5 +98,24 @@ acme: {enabled: false, challenges: [], require_eab: false}`)
 	c, err := ca.LoadCertificate(crt)
 	if err != nil || c.NotBefore.After(time.Now()) || ca.SerialString(c.SerialNumber) == iss.Record.Serial {
 		t.Fatalf("renewed certificate %v: %v (valid from %s)", c.SerialNumber, err, c.NotBefore)
+	}
+}
+
+// TestIssueWarnsNotYetValid: `pkid cert issue` against a CA whose clock
+// runs an hour ahead writes the certificate (the CA's answer is good) and
+// warns that it is valid only from an hour on, so the user learns why
+// peers refuse it now rather than from a TLS error elsewhere.
+func TestIssueWarnsNotYetValid(t *testing.T) {
+	a := startAheadCA(t)
+	a.clk.Step(time.Hour)
+	tok, _, err := api.CreateToken(context.Background(), a.pk.Run.Store, a.clk.Now(), a.pk.Run.Config.Roles, api.TokenOptions{Name: "ahead", Roles: []string{"svc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	r := pkid(t, nil, "cert", "issue", "--ca-url", a.pk.Base, "--root", a.root, "--token", tok, "--role", "svc", "--cn", "w.svc.internal",
+		"--out", filepath.Join(tmp, "w.crt"), "--key-out", filepath.Join(tmp, "w.key"))
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: the certificate is valid only from") || !strings.Contains(r.stderr, "the CA's clock or this one is wrong") {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 }
