@@ -8,12 +8,6 @@ import (
 	"pkid/store"
 )
 
-// Allowances is the store's rate-limit count (store.Store.TakeAllowance),
-// shared by replicas and kept across restarts.
-type Allowances interface {
-	TakeAllowance(ctx context.Context, key string, n int, per time.Duration, now time.Time, spend bool) (time.Duration, error)
-}
-
 // failedKey is the store allowance key counting the failed validations
 // of id by account in role. It starts with a NUL, which no role's rate
 // limit key (role name first) does.
@@ -26,11 +20,11 @@ func failedKey(role, account string, id store.ACMEIdentifier) string {
 // instead of adding an order and its authorizations to the store each
 // time. A count that cannot be written is only logged: the validation's
 // outcome stands.
-func (s *Server) noteFailure(ctx context.Context, role, account string, id store.ACMEIdentifier, now time.Time) {
+func (s *Server) noteFailure(ctx context.Context, role, account string, id store.ACMEIdentifier) {
 	if s.d.FailedValidations <= 0 {
 		return
 	}
-	if _, err := s.d.Allowances.TakeAllowance(ctx, failedKey(role, account, id), s.d.FailedValidations, s.d.FailedPer, now, true); err != nil {
+	if _, err := s.d.CA.TakeAllowance(ctx, failedKey(role, account, id), s.d.FailedValidations, s.d.FailedPer, true); err != nil {
 		s.log.Error("count a failed validation", "account", account, "identifier", id.Type+":"+id.Value, "err", err)
 	}
 }
@@ -38,11 +32,11 @@ func (s *Server) noteFailure(ctx context.Context, role, account string, id store
 // failedTooOften refuses a new authorization of id to an account that has
 // failed to validate it acme.failed_validations times, with how long until
 // it may try again (Let's Encrypt has the same limit, at 5 an hour).
-func (s *Server) failedTooOften(ctx context.Context, role, account string, id store.ACMEIdentifier, now time.Time) error {
+func (s *Server) failedTooOften(ctx context.Context, role, account string, id store.ACMEIdentifier) error {
 	if s.d.FailedValidations <= 0 {
 		return nil
 	}
-	wait, err := s.d.Allowances.TakeAllowance(ctx, failedKey(role, account, id), s.d.FailedValidations, s.d.FailedPer, now, false)
+	wait, err := s.d.CA.TakeAllowance(ctx, failedKey(role, account, id), s.d.FailedValidations, s.d.FailedPer, false)
 	if err != nil || wait == 0 {
 		return err
 	}

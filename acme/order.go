@@ -163,7 +163,7 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		allValid = false
-		if err := s.failedTooOften(r.Context(), req.role, req.account.ID, base, now); err != nil {
+		if err := s.failedTooOften(r.Context(), req.role, req.account.ID, base); err != nil {
 			s.writeProblem(w, r, err)
 			return
 		}

@@ -42,12 +42,9 @@ type Deps struct {
 	// FailedValidations failures per FailedPer is how often one account
 	// may fail to validate one identifier before newOrder refuses it that
 	// identifier for a while (config acme.failed_validations; 0: no
-	// bound). See failedTooOften.
+	// bound), counted by the CA in its store. See failedTooOften.
 	FailedValidations int
 	FailedPer         time.Duration
-	// Allowances keeps that count (store.Store does; nil: Store, if it
-	// does too).
-	Allowances Allowances
 	// EAB verifies external account bindings (nil: none can be required).
 	EAB EABVerifier
 }
@@ -75,12 +72,6 @@ func New(d Deps) *Server {
 	}
 	if d.OrderLifetime == 0 {
 		d.OrderLifetime = 24 * time.Hour
-	}
-	if a, ok := d.Store.(Allowances); ok && d.Allowances == nil {
-		d.Allowances = a
-	}
-	if d.Allowances == nil {
-		d.FailedValidations = 0
 	}
 	if d.Nonces == nil {
 		d.Nonces = NewMemoryNonces(time.Hour, 100000, d.Clock.Now)

@@ -165,7 +165,7 @@ func (s *Server) runValidation(j job) {
 	if err != nil {
 		s.log.Error("validation: record outcome", "authz", az.ID, "err", err)
 	} else if failed {
-		s.noteFailure(context.Background(), az.Role, acct.ID, az.Identifier, now)
+		s.noteFailure(context.Background(), az.Role, acct.ID, az.Identifier)
 	}
 	e := audit.Entry{Event: "acme.validate", Requester: accountRequester(acct.ID), Role: az.Role, Names: []string{az.Identifier.Value}, Outcome: "valid"}
 	if verr != nil {

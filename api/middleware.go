@@ -41,9 +41,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		ctx := context.WithValue(audit.WithRequestID(r.Context(), id), keyRoute, slot)
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
-		// The CA's clock, as clients that check theirs against it read it
-		// (pkidclient.CAClockAhead); net/http would send the system's.
-		w.Header().Set("Date", s.opts.Clock.Now().UTC().Format(http.TimeFormat))
+		// Clients check their clock against the CA's by it
+		// (pkidclient.CAClockAhead). net/http sends the system clock's,
+		// which is the CA's unless one was injected.
+		if s.clockDate {
+			w.Header().Set("Date", s.opts.Clock.Now().UTC().Format(http.TimeFormat))
+		}
 		if r.ContentLength > s.opts.MaxBody {
 			r.Body = refusedBody{s.opts.MaxBody}
 		} else {

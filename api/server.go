@@ -58,6 +58,9 @@ type Server struct {
 	oidc    oidcVerifiers
 	reqID   requestIDs
 	metrics *metrics
+	// clockDate: the Date header is the injected clock's, which is not
+	// the system clock net/http would send (tests).
+	clockDate bool
 }
 
 // New validates opts.
@@ -79,7 +82,8 @@ func New(opts Options) *Server {
 	if opts.StoreDir != "" {
 		free = func() (uint64, error) { return diskFree(opts.StoreDir) }
 	}
-	srv := &Server{opts: opts, log: opts.Log, metrics: newMetrics(writeFailing, free)}
+	_, system := opts.Clock.(ca.SystemClock)
+	srv := &Server{opts: opts, log: opts.Log, metrics: newMetrics(writeFailing, free), clockDate: !system}
 	if opts.CA != nil {
 		opts.CA.OnIssue(func(rec *store.CertRecord) { srv.metrics.issued.WithLabelValues(rec.Role, rec.Via).Inc() })
 		opts.CA.OnRevoke(func(rec *store.CertRecord) { srv.metrics.revoked.WithLabelValues(rec.Reason).Inc() })

@@ -136,13 +136,14 @@ func (p *CRLPublisher) Run(ctx context.Context) {
 				failing = p.afterRevocation(ctx, failing)
 				continue
 			}
-			if now := p.a.d.Clock.Now(); cur.ThisUpdate.After(now.Add(policies.Backdate)) {
+			now := p.a.d.Clock.Now()
+			if cur.ThisUpdate.After(now.Add(policies.Backdate)) {
 				// Signed while this clock was ahead; it has been stepped back.
 				p.log.Warn("the CRL is dated after this clock's reading: the clock was ahead when it was signed; signing it again", "issuer", p.a.issuerID, "this_update", cur.ThisUpdate, "clock", now.UTC())
 				failing = p.afterRevocation(ctx, failing)
 				continue
 			}
-			if !p.a.d.Clock.Now().Before(cur.ThisUpdate.Add(p.validity / 2)) {
+			if !now.Before(cur.ThisUpdate.Add(p.validity / 2)) {
 				st, err := p.Generate(ctx, true)
 				if err != nil {
 					p.log.Error("scheduled CRL", "err", err)

@@ -40,13 +40,21 @@ func (a *Authority) allowance(ctx context.Context, role *policies.Role, req *Sig
 		names := slices.Sorted(slices.Values(dec.Names()))
 		key, who = role.Name+"\x00names:"+strings.Join(names, ","), "renewals of "+strings.Join(names, ", ")
 	}
-	wait, err := a.d.Store.TakeAllowance(ctx, key, l.Certificates, l.Per, a.d.Clock.Now(), spend)
+	wait, err := a.TakeAllowance(ctx, key, l.Certificates, l.Per, spend)
 	if err != nil || wait == 0 {
 		return err
 	}
 	e := errs.New(errs.RateLimited, "role %q allows %d certificates per %s to one credential, and %s has had them; the next is allowed in %s", role.Name, l.Certificates, l.Per, who, (wait + time.Second - 1).Truncate(time.Second))
 	e.RetryAfter = wait
 	return e
+}
+
+// TakeAllowance spends (spend) or looks for one of n per `per` under key,
+// on the CA's clock, in the store's count (store.Store.TakeAllowance),
+// and returns how long until one is left (0: there was). Roles' rate
+// limits count with it, and so does ACME's bound on failed validations.
+func (a *Authority) TakeAllowance(ctx context.Context, key string, n int, per time.Duration, spend bool) (time.Duration, error) {
+	return a.d.Store.TakeAllowance(ctx, key, n, per, a.d.Clock.Now(), spend)
 }
 
 // allowancePruneBatch bounds one prune transaction, so issuance sharing

@@ -55,25 +55,31 @@ const steadySlack = time.Minute
 // Now implements Clock: the wall clock's reading, or the time that passed
 // since start if that is earlier.
 func (s *Steady) Now() time.Time {
-	now := s.c.Now()
-	if limit := s.start.Add(s.elapsed()); now.After(limit) {
-		if now.Sub(limit) > steadySlack && s.warned.CompareAndSwap(false, true) {
-			s.log.Warn(s.aheadBy(now.Sub(limit)))
-		}
-		return limit
+	now, ahead := s.read()
+	if ahead <= 0 {
+		return now
 	}
-	return now
+	if ahead > steadySlack && s.warned.CompareAndSwap(false, true) {
+		s.log.Warn(s.aheadBy(ahead))
+	}
+	return now.Add(-ahead)
 }
 
 // Ahead says, while the wall clock is more than a minute ahead of the
 // time that passed since start, by how much and what that means ("" if
 // it is not): a warning for /healthz.
 func (s *Steady) Ahead() string {
-	now := s.c.Now()
-	if d := now.Sub(s.start.Add(s.elapsed())); d > steadySlack {
-		return s.aheadBy(d)
+	if _, ahead := s.read(); ahead > steadySlack {
+		return s.aheadBy(ahead)
 	}
 	return ""
+}
+
+// read is the wall clock's reading and how far it is ahead of its reading
+// at start plus the time that passed (negative when behind).
+func (s *Steady) read() (now time.Time, ahead time.Duration) {
+	now = s.c.Now()
+	return now, now.Sub(s.start.Add(s.elapsed()))
 }
 
 func (s *Steady) aheadBy(d time.Duration) string {
