@@ -58,12 +58,14 @@ acme: {enabled: false, challenges: [], require_eab: false}`)
 }
 
 // TestRenewDaemonNotYetValid: a service's certificate was signed while the
-// CA's clock ran an hour ahead, and the CA's clock has been set right
-// since. `pkid cert renew --daemon` does not wait two thirds of its life
-// (forty minutes, while every peer refuses it): it sees the certificate is
-// not valid yet, finds the CA's clock agrees with its own, and renews at
+// CA's clock ran an hour ahead. While that clock is still ahead, `pkid
+// cert renew --daemon` says so and renews nothing (a renewal would be as
+// far ahead). Once the CA's clock is set right, a daemon does not wait two
+// thirds of the certificate's life (forty minutes, while every peer
+// refuses it): it finds the CA's clock agrees with its own and renews at
 // once, into a certificate valid now. (The CA runs in this process, on a
-// clock the test steps.)
+// clock the test steps; the daemon asks again only every minute, so the
+// second phase starts a new one.)
 func TestRenewDaemonNotYetValid(t *testing.T) {
 	a := startAheadCA(t)
 	pk, clk, root := a.pk, a.clk, a.root
@@ -72,21 +74,37 @@ func TestRenewDaemonNotYetValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.Step(-time.Hour) // NTP sets the CA's clock right
-
 	tmp := t.TempDir()
 	crt, keyFile, marks := filepath.Join(tmp, "svc.crt"), filepath.Join(tmp, "svc.key"), filepath.Join(tmp, "renewed")
 	keyPEM, _ := ca.MarshalKey(key)
 	os.WriteFile(keyFile, keyPEM, 0o600)
 	os.WriteFile(crt, append(iss.PEM, iss.Chain[0]...), 0o644)
-
-	daemon := exec.Command(pkidBin, "cert", "renew", "--ca-url", pk.Base, "--root", root, "--cert", crt, "--key", keyFile, "--daemon", "--exec", "echo x >> "+marks)
-	var stderr testutil.SyncBuffer
-	daemon.Stderr = &stderr
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
+	start := func() (*exec.Cmd, *testutil.SyncBuffer) {
+		d := exec.Command(pkidBin, "cert", "renew", "--ca-url", pk.Base, "--root", root, "--cert", crt, "--key", keyFile, "--daemon", "--exec", "echo x >> "+marks)
+		var stderr testutil.SyncBuffer
+		d.Stderr = &stderr
+		if err := d.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Process.Kill(); d.Wait() })
+		return d, &stderr
 	}
-	defer func() { daemon.Process.Kill(); daemon.Wait() }()
+
+	early, stderr := start()
+	for deadline := time.Now().Add(testutil.DutyWait); !strings.Contains(stderr.String(), "ahead of this one: a certificate renewed now would not be valid yet"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not find the CA's clock ahead:\n%s", stderr.String())
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if b, _ := os.ReadFile(marks); len(b) > 0 {
+		t.Fatalf("renewed while the CA's clock was an hour ahead:\n%s", stderr.String())
+	}
+	early.Process.Kill()
+	early.Wait()
+
+	clk.Step(-time.Hour) // NTP sets the CA's clock right
+	_, stderr = start()
 	for deadline := time.Now().Add(testutil.DutyWait); ; time.Sleep(50 * time.Millisecond) {
 		if b, _ := os.ReadFile(marks); strings.Contains(string(b), "x") {
 			break
