@@ -31,9 +31,15 @@ func (s *Server) AdminHandler() http.Handler {
 	r.HandleFunc("/acme-accounts", s.adminListAccounts).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/acme-accounts/{id}/revoke", s.adminRevokeAccount).Methods(http.MethodPost)
 	r.HandleFunc("/backup", s.adminBackup).Methods(http.MethodGet)
+	r.HandleFunc("/reapply-crl", s.adminReapplyCRL).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
-	return s.middleware(r)
+	return s.middleware(r, MaxAdminBody)
 }
+
+// MaxAdminBody bounds a request body on the admin socket: a CRL to
+// reapply may list a million revocations (about 40 MB), and only the CA
+// host's operator reaches the socket.
+const MaxAdminBody = 64 << 20
 
 // adminSocket is who asks through the admin socket, as the audit log and
 // store.Token.CreatedBy name them.

@@ -1,9 +1,13 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +18,7 @@ import (
 
 	"pkid/api"
 	"pkid/errs"
+	"pkid/internal/testutil"
 	"pkid/store"
 	"pkid/store/storetest"
 )
@@ -103,6 +108,55 @@ func TestRevokeACMEAccount(t *testing.T) {
 	for id, want := range map[string]string{"live": "already revoked", "gone": "already deactivated", "nosuch": "no ACME account nosuch"} {
 		if _, err := api.RevokeACMEAccount(ctx, st, id); err == nil || !strings.Contains(errs.DetailOf(err), want) {
 			t.Fatalf("fail/%s: %v, want %q", id, err, want)
+		}
+	}
+}
+
+// TestAdminReapplyCRL: the admin socket's POST /reapply-crl takes a CRL's
+// DER. This CA's current CRL, whose revocations the store holds, changes
+// nothing and says so; a body that is not a CRL is 400, another CA's CRL
+// 403, and a body over the socket's limit 413, unread.
+func TestAdminReapplyCRL(t *testing.T) {
+	s := shared
+	ctx := context.Background()
+	h := api.New(api.Options{CA: s.run.CA, Store: s.run.Store, Clock: s.clock}).AdminHandler()
+	cur, err := s.run.CRL.Current(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := testutil.CA(t, "ec-p384")
+	otherCRL, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(7), ThisUpdate: s.clock.Now(), NextUpdate: s.clock.Now().Add(time.Hour)}, other.Intermediate, other.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		length int64
+		status int
+		want   string
+	}{
+		{"ok/this CA's CRL", cur.DER, 0, http.StatusOK, `"number":"` + cur.Number + `"`},
+		{"fail/not a CRL", []byte("not a CRL"), 0, http.StatusBadRequest, "not a CRL"},
+		{"fail/another CA's CRL", otherCRL, 0, http.StatusForbidden, "not by this CA's intermediate"},
+		{"fail/over the limit", []byte("x"), api.MaxAdminBody + 1, http.StatusRequestEntityTooLarge, "larger than the limit"},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/reapply-crl", bytes.NewReader(tc.body))
+		req.Header.Set("Content-Type", "application/pkix-crl")
+		if tc.length > 0 {
+			req.ContentLength = tc.length
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.want) {
+			t.Fatalf("%s: HTTP %d, want %d with %q: %s", tc.name, rec.Code, tc.status, tc.want, rec.Body)
+		}
+		if rec.Code == http.StatusOK {
+			var v api.ReappliedView
+			decode(t, rec.Body.Bytes(), &v)
+			if v.Already != v.Entries || len(v.Revoked)+len(v.Unrecorded) != 0 || v.Issuer != s.run.CA.IssuerID() {
+				t.Fatalf("%s: %+v", tc.name, v)
+			}
 		}
 	}
 }

@@ -31,9 +31,10 @@ func (s *statusRecorder) WriteHeader(code int) {
 // the write deadline).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// middleware adds a request ID, a body limit, panic recovery and one log
-// line per request. Query strings and headers are never logged (tokens).
-func (s *Server) middleware(next http.Handler) http.Handler {
+// middleware adds a request ID, a body limit (maxBody bytes), panic
+// recovery and one log line per request. Query strings and headers are
+// never logged (tokens).
+func (s *Server) middleware(next http.Handler, maxBody int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := s.reqID.next()
@@ -47,10 +48,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if s.clockDate {
 			w.Header().Set("Date", s.opts.Clock.Now().UTC().Format(http.TimeFormat))
 		}
-		if r.ContentLength > s.opts.MaxBody {
-			r.Body = refusedBody{s.opts.MaxBody}
+		if r.ContentLength > maxBody {
+			r.Body = refusedBody{maxBody}
 		} else {
-			r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
 		rec := &statusRecorder{ResponseWriter: w, status: 200}
 		defer func() {

@@ -59,19 +59,43 @@ type retiredKey struct {
 	key  crypto.Signer
 }
 
-// loadRetired reads the retired intermediates that have not expired (an
+// loadRetired reads the retired intermediates that serve loads
+// (RetiredCerts) and their keys.
+func loadRetired(cfg *config.Config, root *x509.Certificate, now time.Time, log *slog.Logger) ([]retiredKey, error) {
+	certs, err := RetiredCerts(cfg, root, now, log)
+	if err != nil {
+		return nil, err
+	}
+	var out []retiredKey
+	for _, cert := range certs {
+		id := hex.EncodeToString(cert.SubjectKeyId)
+		key, err := loadRetiredKey(cfg, id)
+		if err != nil {
+			for _, rk := range out {
+				CloseKey(rk.key)
+			}
+			return nil, fmt.Errorf("retired intermediate %s: key: %w", id, err)
+		}
+		out = append(out, retiredKey{cert: cert, key: key})
+	}
+	return out, nil
+}
+
+// RetiredCerts reads the retired intermediates that have not expired (an
 // expired one's certificates have all expired too: nothing is left to
 // check against its CRL) and that root signed (one of an older hierarchy,
 // left behind by pkid init --force, has nothing to do with this CA). Each
-// one skipped is named in the log, so its files can be removed.
-func loadRetired(cfg *config.Config, root *x509.Certificate, now time.Time, log *slog.Logger) ([]retiredKey, error) {
+// one skipped is named in the log, so its files can be removed. Their
+// keys are not read: the offline admin commands need only the
+// certificates.
+func RetiredCerts(cfg *config.Config, root *x509.Certificate, now time.Time, log *slog.Logger) ([]*x509.Certificate, error) {
 	certDir, _ := RetiredDirs(cfg)
 	paths, err := filepath.Glob(filepath.Join(certDir, "*.crt"))
 	if err != nil {
 		return nil, err
 	}
 	slices.Sort(paths)
-	var out []retiredKey
+	var out []*x509.Certificate
 	for _, p := range paths {
 		cert, err := ca.LoadCertificate(p)
 		if err != nil {
@@ -89,11 +113,7 @@ func loadRetired(cfg *config.Config, root *x509.Certificate, now time.Time, log 
 		if want := id + ".crt"; filepath.Base(p) != want {
 			return nil, fmt.Errorf("retired intermediate %s holds issuer %s: name it %s", p, id, want)
 		}
-		key, err := loadRetiredKey(cfg, id)
-		if err != nil {
-			return nil, fmt.Errorf("retired intermediate %s: key: %w", id, err)
-		}
-		out = append(out, retiredKey{cert: cert, key: key})
+		out = append(out, cert)
 	}
 	return out, nil
 }

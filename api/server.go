@@ -120,7 +120,7 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/v1/roles", s.roles).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
-	return s.middleware(r)
+	return s.middleware(r, s.opts.MaxBody)
 }
 
 // PublicHandler is the plain-HTTP router: only CA certificates and
@@ -132,7 +132,7 @@ func (s *Server) PublicHandler() http.Handler {
 	s.publicRoutes(r)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
-	return s.middleware(r)
+	return s.middleware(r, s.opts.MaxBody)
 }
 
 func (s *Server) publicRoutes(r *mux.Router) {

@@ -234,7 +234,9 @@ func (a *Authority) SetRoles(roles map[string]*policies.Role, templates map[stri
 func (a *Authority) Store() store.Store { return a.d.Store }
 
 // OnRevoke registers a hook called after every committed revocation (the
-// CRL and OCSP publishers use it to refresh promptly).
+// CRL and OCSP publishers use it to refresh promptly). A revocation listed
+// with no record (ReapplyCRL) comes with a record of the CRL entry's
+// fields and its issuer only.
 func (a *Authority) OnRevoke(fn func(*store.CertRecord)) { a.revoked.add(fn) }
 
 // OnIssue registers a hook called after every committed issuance, whatever

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"pkid/ca"
 	"pkid/errs"
@@ -69,6 +70,45 @@ func FuzzNormalizeSerial(f *testing.F) {
 		}
 		if again, err := ca.NormalizeSerial(out); err != nil || again != out {
 			t.Fatalf("%q -> %q -> %q, %v", in, out, again, err)
+		}
+	})
+}
+
+// FuzzReapplyCRL: a CRL to reapply comes from outside the CA (a relying
+// party's copy). Arbitrary bytes, and this CA's own CRL cut or altered,
+// never panic; what is refused is refused as malformed or as not this
+// CA's, and changes nothing in the store.
+func FuzzReapplyCRL(f *testing.F) {
+	a, st, _ := newAuthority(f, "ec-p256")
+	ctx := context.Background()
+	iss, err := a.Sign(ctx, &ca.SignRequest{Role: "default", CSR: makeCSR(f, testutil.LeafKey(f, "ec-p256"), &x509.CertificateRequest{DNSNames: []string{"fuzz.internal"}})})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, _, err := a.Revoke(ctx, iss.Record.Serial, "superseded"); err != nil {
+		f.Fatal(err)
+	}
+	crl, err := ca.NewCRLPublisher(a, time.Hour, quiet).Generate(ctx, false)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(crl.DER)
+	f.Add(crl.DER[:len(crl.DER)/2])
+	f.Add([]byte{0x30, 0x00})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		before, err := st.RevocationSeq(ctx, a.IssuerID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.ReapplyCRL(ctx, in)
+		if err == nil {
+			return // this CA's (the worker processes sign seeds of their own)
+		}
+		if got != nil || (errs.KindOf(err) != errs.Malformed && errs.KindOf(err) != errs.Forbidden) {
+			t.Fatalf("refused as %v with %+v: %v", errs.KindOf(err), got, err)
+		}
+		if n, _ := st.RevocationSeq(ctx, a.IssuerID()); n != before {
+			t.Fatalf("refused, yet the store's revocations changed: count %d, was %d", n, before)
 		}
 	})
 }

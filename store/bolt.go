@@ -530,18 +530,23 @@ func indexCRLEntry(tx *bolt.Tx, k []byte, rec *CertRecord) error {
 	if rec.Status != StatusRevoked {
 		return nil
 	}
-	e := encodeRevoked(RevokedEntry{Serial: rec.Serial, RevokedAt: rec.RevokedAt, Reason: rec.Reason, NotAfter: rec.NotAfter})
+	_, err := putCRLEntry(tx, rec.Issuer, k, RevokedEntry{Serial: rec.Serial, RevokedAt: rec.RevokedAt, Reason: rec.Reason, NotAfter: rec.NotAfter})
+	return err
+}
+
+// putCRLEntry writes e under issuer's CRL list key k and counts the change
+// (RevocationSeq), unless k holds e already; it reports whether it wrote.
+func putCRLEntry(tx *bolt.Tx, issuer string, k []byte, e RevokedEntry) (bool, error) {
+	v := encodeRevoked(e)
 	revoked := tx.Bucket(bRevoked)
-	if !bytes.Equal(revoked.Get(idxKey(rec.Issuer, k)), e) {
-		if err := revoked.Put(idxKey(rec.Issuer, k), e); err != nil {
-			return err
-		}
-		meta, key := tx.Bucket(bMeta), revSeqKey(rec.Issuer)
-		if err := meta.Put(key, binary.BigEndian.AppendUint64(nil, readSeq(meta.Get(key))+1)); err != nil {
-			return err
-		}
+	if bytes.Equal(revoked.Get(idxKey(issuer, k)), v) {
+		return false, nil
 	}
-	return nil
+	if err := revoked.Put(idxKey(issuer, k), v); err != nil {
+		return false, err
+	}
+	meta, key := tx.Bucket(bMeta), revSeqKey(issuer)
+	return true, meta.Put(key, binary.BigEndian.AppendUint64(nil, readSeq(meta.Get(key))+1))
 }
 
 // revSeqKey is an issuer's revocation count in the meta bucket.

@@ -205,6 +205,16 @@ type Store interface {
 	UpdateCertificate(ctx context.Context, serial string, fn func(*CertRecord) error) (rec *CertRecord, sameKey []*CertRecord, err error)
 	// ListRevoked returns the revoked certificates of one issuer.
 	ListRevoked(ctx context.Context, issuer string) ([]RevokedEntry, error)
+	// AddUnrecordedRevocation lists e on issuer's CRL for a serial the
+	// store holds no record of: a certificate that a CRL of this CA
+	// revoked and that was issued after the store's copy was made, put
+	// back after a restore (ca.Authority.ReapplyCRL). The entry counts in
+	// RevocationSeq and is pruned as any other (by e.NotAfter). It is
+	// false, with nothing written, when the serial has a record (revoke
+	// that with UpdateCertificate) or is listed already; a keyCompromise
+	// raises the lesser reason of one listed, keeping its time, as a
+	// revocation may be raised.
+	AddUnrecordedRevocation(ctx context.Context, issuer string, e RevokedEntry) (bool, error)
 	// RevocationSeq counts the changes to issuer's CRL entries (a
 	// revocation, a reason raised), committed with them: a CRL publisher,
 	// on this replica or another, compares it with the count its latest

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -51,14 +52,22 @@ func newAdmin(cfg *config.Config) *admin {
 // call does one admin-socket request, decoding a 2xx JSON answer into out
 // or turning a problem document into an error.
 func (a *admin) call(method, path string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
-		b, _ := json.Marshal(in)
-		body = bytes.NewReader(b)
+		body, _ = json.Marshal(in)
 	}
-	req, _ := http.NewRequest(method, "http://pkid"+path, body)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := a.client.Do(req)
+	return a.send(a.client, method, path, "application/json", body, out)
+}
+
+// send is call with a body of any type, through client.
+func (a *admin) send(client *http.Client, method, path, contentType string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, "http://pkid"+path, rd)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("admin socket: %w", err)
 	}
@@ -237,4 +246,50 @@ func (a *admin) revoke(serial, reason string) (string, []string, error) {
 		return nil
 	})
 	return sn, also, err
+}
+
+// reapplyCRLs puts back the revocations each CRL in ders lists that the
+// store lost (ca.Authority.ReapplyCRL), through the running server, or
+// offline on the store with the CA's intermediates, current and retired,
+// loaded. each is told of every CRL in turn.
+func (a *admin) reapplyCRLs(ders [][]byte, stderr io.Writer, each func(api.ReappliedView, error)) error {
+	if a.client != nil {
+		// A long CRL whose revocations were all lost is one commit per
+		// entry: more than the other admin calls' 30 s.
+		long := *a.client
+		long.Timeout = 0
+		for _, der := range ders {
+			var v api.ReappliedView
+			err := a.send(&long, http.MethodPost, "/reapply-crl", "application/pkix-crl", der, &v)
+			each(v, err)
+		}
+		return nil
+	}
+	return a.withStore(func(st store.Store) error {
+		root, inter, key, err := api.LoadCA(a.cfg)
+		if err != nil {
+			return err
+		}
+		defer api.CloseKey(key)
+		retired, err := api.RetiredCerts(a.cfg, root, time.Now(), slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		if err != nil {
+			return err
+		}
+		auth, err := ca.New(ca.Deps{Root: root, Intermediate: inter, Signer: key, Roles: a.cfg.Roles, Store: st, Retired: retired})
+		if err != nil {
+			return err
+		}
+		for _, der := range ders {
+			got, err := auth.ReapplyCRL(context.Background(), der)
+			var v api.ReappliedView
+			if got != nil {
+				v = api.NewReappliedView(got)
+			}
+			if err != nil {
+				err = errors.New(errs.DetailOf(err))
+			}
+			each(v, err)
+		}
+		return nil
+	})
 }

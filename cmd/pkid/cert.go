@@ -184,11 +184,23 @@ func printSameKey(w io.Writer, serials []string) {
 func certRevokeCmd() *cobra.Command {
 	var f clientFlags
 	var reason, cfgPath string
+	var fromCRL []string
 	c := &cobra.Command{
-		Use:   "revoke --ca-url URL --token T SERIAL  (or --config D/pkid.yaml SERIAL on the CA host)",
-		Short: "revoke a certificate (admin token, or the CA's config)",
-		Args:  cobra.ExactArgs(1),
+		Use:   "revoke --ca-url URL --token T SERIAL  (or --config D/pkid.yaml SERIAL on the CA host, or --config D/pkid.yaml --from-crl FILE...)",
+		Short: "revoke a certificate (admin token, or the CA's config); put back the revocations a restored store lost",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(fromCRL) > 0 {
+				return cobra.NoArgs(c, args)
+			}
+			return cobra.ExactArgs(1)(c, args)
+		},
 		RunE: func(c *cobra.Command, args []string) error {
+			if len(fromCRL) > 0 {
+				if cfgPath == "" || c.Flags().Changed("reason") {
+					return usagef("--from-crl needs --config (on the CA host) and takes each revocation's reason from the CRL, not --reason")
+				}
+				return reapplyCRLs(c.ErrOrStderr(), cfgPath, fromCRL)
+			}
 			// Bad usage before anything is read or dialled.
 			if _, err := ca.NormalizeSerial(args[0]); err != nil {
 				return usagef("%v", err)
@@ -230,6 +242,7 @@ func certRevokeCmd() *cobra.Command {
 	f.register(c, true)
 	c.Flags().StringVar(&cfgPath, "config", "", "revoke on the CA host through pkid.yaml (admin socket, or the store when serve is down)")
 	c.Flags().StringVar(&reason, "reason", "unspecified", "unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn")
+	c.Flags().StringArrayVar(&fromCRL, "from-crl", nil, "after a restore from a backup: put back every revocation this CRL file (PEM, e.g. a copy of /crl/bundle.pem, or DER) lists that the store lost (repeatable)")
 	return c
 }
 

@@ -34,8 +34,12 @@ func testClosed(t *testing.T, open Opener) {
 			_, _, err := s.UpdateCertificate(ctx, rec.Serial, func(*store.CertRecord) error { return nil })
 			return err
 		},
-		"ListRevoked":       func() error { _, err := s.ListRevoked(ctx, "abcd"); return err },
-		"RevocationSeq":     func() error { _, err := s.RevocationSeq(ctx, "abcd"); return err },
+		"ListRevoked":   func() error { _, err := s.ListRevoked(ctx, "abcd"); return err },
+		"RevocationSeq": func() error { _, err := s.RevocationSeq(ctx, "abcd"); return err },
+		"AddUnrecordedRevocation": func() error {
+			_, err := s.AddUnrecordedRevocation(ctx, "abcd", store.RevokedEntry{Serial: RandomSerial(), RevokedAt: t0, Reason: "superseded", NotAfter: later})
+			return err
+		},
 		"PruneRevoked":      func() error { _, err := s.PruneRevoked(ctx, "abcd", later, later, 10); return err },
 		"KeyBlocked":        func() error { _, err := s.KeyBlocked(ctx, rec.KeyHash); return err },
 		"PruneCertificates": func() error { _, err := s.PruneCertificates(ctx, later, 10); return err },

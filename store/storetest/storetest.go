@@ -129,6 +129,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("crl", func(t *testing.T) { testCRL(t, open) })
 	t.Run("revocation count", func(t *testing.T) { testRevocationSeq(t, open) })
 	t.Run("prune revoked", func(t *testing.T) { testPruneRevoked(t, open) })
+	t.Run("unrecorded revocations", func(t *testing.T) { testUnrecorded(t, open) })
 	t.Run("tokens", func(t *testing.T) { testTokens(t, open) })
 	t.Run("prune tokens", func(t *testing.T) { testPruneTokens(t, open) })
 	t.Run("concurrent", func(t *testing.T) { testConcurrent(t, open) })

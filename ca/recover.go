@@ -1,0 +1,155 @@
+package ca
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"pkid/errs"
+	"pkid/store"
+)
+
+// Reapplied is what ReapplyCRL found on one CRL and did with it.
+type Reapplied struct {
+	// Issuer is the ID of the intermediate, current or retired, that
+	// signed the CRL; Number and ThisUpdate are the CRL's own.
+	Issuer     string
+	Number     *big.Int
+	ThisUpdate time.Time
+	// Entries counts the CRL's entries.
+	Entries int
+	// Revoked are the records revoked again: the store held them valid.
+	Revoked []*store.CertRecord
+	// Raised are the records the store held revoked for a lesser reason
+	// than the CRL's keyCompromise, now raised to it.
+	Raised []*store.CertRecord
+	// SameKey are the other certificates of a keyCompromise key that were
+	// still valid, revoked with them.
+	SameKey []*store.CertRecord
+	// Already counts the entries the store held revoked, or listed, as
+	// the CRL does.
+	Already int
+	// Unrecorded are the serials the store holds no record of
+	// (certificates issued after the store's copy was made), now listed
+	// on the issuer's CRL again without one: until the intermediate
+	// expires, since their notAfter is not known. OCSP answers "unknown"
+	// for them, and GET /v1/certs 404.
+	Unrecorded []store.RevokedEntry
+}
+
+// errAsListed ends an update that would change nothing: the record is
+// already revoked as the CRL lists it.
+var errAsListed = errors.New("already revoked as listed")
+
+// ReapplyCRL puts back into the store every revocation that der, a CRL
+// this CA signed (with its current intermediate or a retired one), lists
+// and the store no longer holds: after a store is restored from a backup,
+// the revocations made since are gone from it, and the next CRL would
+// leave them out, so that relying parties would trust those certificates
+// again. A CRL survives elsewhere (a relying party's copy, an HTTP cache),
+// and, signed by this CA, it is proof enough: a revocation is never
+// undone. Each entry keeps the CRL's revocation time and reason (its
+// keyCompromise revokes the key's other certificates and blocks the key,
+// as a revocation does); a serial the store has no record of is listed
+// on the CRL without one. A CRL that is older than the store's, or
+// applied twice, changes nothing. der must verify against one of this
+// CA's intermediates; the root's CRL lists intermediates, which the store
+// does not hold, and is refused too.
+func (a *Authority) ReapplyCRL(ctx context.Context, der []byte) (*Reapplied, error) {
+	rl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return nil, errs.New(errs.Malformed, "not a CRL: %v", err)
+	}
+	inter, err := a.crlSigner(rl)
+	if err != nil {
+		return nil, err
+	}
+	out := &Reapplied{Issuer: hex.EncodeToString(inter.SubjectKeyId), Number: rl.Number, ThisUpdate: rl.ThisUpdate, Entries: len(rl.RevokedCertificateEntries)}
+	for _, e := range rl.RevokedCertificateEntries {
+		if e.SerialNumber == nil || e.SerialNumber.Sign() <= 0 {
+			continue // never signed by pkid, which draws positive serials
+		}
+		reason := ReasonName(e.ReasonCode)
+		if reason == "" {
+			reason = "unspecified" // a code pkid does not use: still revoked
+		}
+		at := e.RevocationTime.UTC()
+		raised := false
+		rec, sameKey, err := a.d.Store.UpdateCertificate(ctx, SerialString(e.SerialNumber), func(r *store.CertRecord) error {
+			if r.Status != store.StatusRevoked {
+				r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, at, reason
+				return nil
+			}
+			if reason == "keyCompromise" && r.Reason != reason {
+				r.Reason, raised = reason, true
+				return nil
+			}
+			return errAsListed
+		})
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if err := a.listUnrecorded(ctx, out, inter, store.RevokedEntry{Serial: SerialString(e.SerialNumber), RevokedAt: at, Reason: reason, NotAfter: inter.NotAfter}); err != nil {
+				return out, fmt.Errorf("reapply CRL %s of %s: %w", rl.Number, out.Issuer, err)
+			}
+			continue
+		case errors.Is(err, errAsListed):
+			out.Already++
+			continue
+		case err != nil:
+			return out, fmt.Errorf("reapply CRL %s of %s: serial %s: %w", rl.Number, out.Issuer, SerialString(e.SerialNumber), err)
+		}
+		if raised {
+			out.Raised = append(out.Raised, rec)
+		} else {
+			out.Revoked = append(out.Revoked, rec)
+		}
+		out.SameKey = append(out.SameKey, sameKey...)
+		a.revoked.run(rec)
+		for _, r := range sameKey {
+			a.revoked.run(r)
+		}
+	}
+	return out, nil
+}
+
+// listUnrecorded lists e, a revocation of a serial the store holds no
+// record of, on the CRL of inter, and counts it in out. The publishers
+// are told as of a revocation, with a record that holds only the entry.
+func (a *Authority) listUnrecorded(ctx context.Context, out *Reapplied, inter *x509.Certificate, e store.RevokedEntry) error {
+	added, err := a.d.Store.AddUnrecordedRevocation(ctx, out.Issuer, e)
+	if err != nil {
+		return err
+	}
+	if !added {
+		out.Already++
+		return nil
+	}
+	out.Unrecorded = append(out.Unrecorded, e)
+	a.revoked.run(&store.CertRecord{Serial: e.Serial, Issuer: out.Issuer, Status: store.StatusRevoked, RevokedAt: e.RevokedAt, Reason: e.Reason, NotAfter: inter.NotAfter})
+	return nil
+}
+
+// crlSigner is the intermediate of this CA, current or retired, that
+// signed rl, or an error saying whose CRL rl is instead.
+func (a *Authority) crlSigner(rl *x509.RevocationList) (*x509.Certificate, error) {
+	aki := hex.EncodeToString(rl.AuthorityKeyId)
+	if bytes.Equal(rl.AuthorityKeyId, a.d.Root.SubjectKeyId) {
+		return nil, errs.New(errs.Forbidden, "CRL %s is the root's: it lists intermediates, not certificates the store holds", rl.Number)
+	}
+	inter := a.retired[aki]
+	if inter == nil {
+		inter = a.d.Intermediate
+	}
+	if !bytes.Equal(rl.RawIssuer, inter.RawSubject) || !bytes.Equal(rl.AuthorityKeyId, inter.SubjectKeyId) {
+		return nil, errs.New(errs.Forbidden, "CRL %s was issued by %q (key %s), not by this CA's intermediate %s nor a retired one this CA serves", rl.Number, rl.Issuer, aki, a.issuerID)
+	}
+	if err := rl.CheckSignatureFrom(inter); err != nil {
+		return nil, errs.New(errs.Forbidden, "CRL %s names intermediate %s, but its signature does not verify with that key: %v", rl.Number, aki, err)
+	}
+	return inter, nil
+}

@@ -1,0 +1,190 @@
+package main_test
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"pkid/ca"
+	"pkid/internal/testutil"
+)
+
+// TestRestoreReappliesRevocations: a store restored from a backup has lost
+// the revocations made after the backup, so the restarted CA's CRL no
+// longer lists them and their certificates read valid again. `pkid cert
+// revoke --config --from-crl` with a copy of /crl/bundle.pem taken before
+// the loss (a relying party's) puts each back with its reason, through
+// the admin socket (audit lines naming the CRL) and with serve stopped;
+// the root's CRL in the bundle is skipped, a certificate issued after the
+// backup (and revoked) is listed on the CRL again with no record made for
+// it, and applying it twice changes nothing. Bad usage and files that are not this CA's CRLs are refused.
+func TestRestoreReappliesRevocations(t *testing.T) {
+	d, https, plain := initCA(t)
+	cfg := filepath.Join(d, "pkid.yaml")
+	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default"))
+	s := serve(t, d, https)
+	sign := func(name string) string {
+		t.Helper()
+		csr, _ := newCSR(t, name)
+		sn, err := s.sign(t.Context(), tok, csr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sn
+	}
+	kept, lost1, lost2 := sign("kept.internal"), sign("lost1.internal"), sign("lost2.internal")
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	mustPKID(t, nil, "backup", "--config", cfg, "--out", backup)
+	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "superseded", lost1)
+	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "cessationOfOperation", lost2)
+	late := sign("late.internal")
+	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "privilegeWithdrawn", late)
+	bundle := filepath.Join(t.TempDir(), "bundle.pem")
+	var pemBundle []byte
+	waitFor(t, "the CRL bundle to list the three revocations", func() bool {
+		pemBundle, _ = testutil.Fetch(t, http.DefaultClient, "http://"+plain+"/crl/bundle.pem")
+		return crlLists(t, pemBundle, lost1, lost2, late)
+	})
+	if err := os.WriteFile(bundle, pemBundle, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	live := filepath.Join(d, "db", "pkid.db")
+	restore := func() {
+		t.Helper()
+		raw, err := os.ReadFile(backup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(live, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.stop(t, syscall.SIGKILL)
+	restore()
+	s = serve(t, d, https)
+	if st := s.recordStatus(t, lost1); st != "valid" {
+		t.Fatalf("the restored store should have lost the revocation: %s", st)
+	}
+	if rl := getCRL(t, plain); len(rl.RevokedCertificateEntries) != 0 {
+		t.Fatalf("the restored CA's CRL lists %d revocations", len(rl.RevokedCertificateEntries))
+	}
+
+	check := func(where string, r result) {
+		t.Helper()
+		for _, want := range []string{
+			"skipped the root's CRL",
+			"revoked " + lost1 + " again (superseded, as of ",
+			"revoked " + lost2 + " again (cessationOfOperation, as of ",
+			"listed " + late + " on the CRL again (privilegeWithdrawn, as of ",
+			"0 already revoked or listed in the store",
+		} {
+			if r.code != 0 || !strings.Contains(r.stderr, want) {
+				t.Fatalf("ok/%s: exit %d, want %q in:\n%s", where, r.code, want, r.stderr)
+			}
+		}
+		if strings.Contains(r.stderr, kept) {
+			t.Fatalf("ok/%s: names the certificate never revoked:\n%s", where, r.stderr)
+		}
+	}
+	check("through the admin socket", pkid(t, nil, "cert", "revoke", "--config", cfg, "--from-crl", bundle))
+	for sn, reason := range map[string]string{lost1: "superseded", lost2: "cessationOfOperation"} {
+		if rec := s.record(t, sn); rec.Status != "revoked" || rec.Reason != reason {
+			t.Fatalf("ok/%s put back: %+v", sn, rec)
+		}
+	}
+	if st := s.recordStatus(t, kept); st != "valid" {
+		t.Fatalf("ok/never revoked: %s", st)
+	}
+	if st := s.status(t, "/v1/certs/"+late); st != http.StatusNotFound {
+		t.Fatalf("ok/no record is made for the unrecorded one: GET /v1/certs/%s: %d", late, st)
+	}
+	waitFor(t, "the restored CA's CRL to list the three again", func() bool {
+		b, _ := testutil.Fetch(t, http.DefaultClient, "http://"+plain+"/crl/bundle.pem")
+		return crlLists(t, b, lost1, lost2, late)
+	})
+	for _, re := range []string{
+		`"msg":"audit".*"event":"revoke".*"requester":"admin-socket".*"serial":"` + lost1 + `".*"from_crl":"\d+"`,
+		`"msg":"audit".*"event":"revoke".*"requester":"admin-socket".*"serial":"` + late + `".*"record":"none","from_crl":"\d+"`,
+	} {
+		if !regexp.MustCompile(re).MatchString(s.logs()) {
+			t.Fatalf("no audit line %s:\n%s", re, s.logs())
+		}
+	}
+	if r := pkid(t, nil, "cert", "revoke", "--config", cfg, "--from-crl", bundle); r.code != 0 || !strings.Contains(r.stderr, "3 already revoked or listed in the store") || strings.Contains(r.stderr, " again ") {
+		t.Fatalf("ok/twice changes nothing: exit %d:\n%s", r.code, r.stderr)
+	}
+
+	s.stop(t, syscall.SIGTERM)
+	restore()
+	check("with serve stopped", pkid(t, nil, "cert", "revoke", "--config", cfg, "--from-crl", bundle))
+	s = serve(t, d, https)
+	if rl := getCRL(t, plain); len(rl.RevokedCertificateEntries) != 3 {
+		t.Fatalf("ok/the CRL signed at start lists %d revocations, want 3", len(rl.RevokedCertificateEntries))
+	}
+
+	other, _, _ := initCA(t)
+	leaf := filepath.Join(d, "certs", "intermediate.crt")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"fail/no --config", []string{"--ca-url", s.base, "--from-crl", bundle}, 2, "--from-crl needs --config"},
+		{"fail/--reason", []string{"--config", cfg, "--reason", "superseded", "--from-crl", bundle}, 2, "not --reason"},
+		{"fail/a serial too", []string{"--config", cfg, "--from-crl", bundle, late}, 2, "unknown command"},
+		{"fail/a certificate, not a CRL", []string{"--config", cfg, "--from-crl", leaf}, 1, `a PEM block "CERTIFICATE", not "X509 CRL"`},
+		{"fail/the root's CRL only", []string{"--config", cfg, "--from-crl", filepath.Join(d, "certs", "root.crl")}, 1, "no CRL of an intermediate"},
+		{"fail/another CA's CRL", []string{"--config", filepath.Join(other, "pkid.yaml"), "--from-crl", bundle}, 1, "not by this CA's intermediate"},
+	} {
+		r := pkid(t, nil, append([]string{"cert", "revoke"}, tc.args...)...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Fatalf("%s: exit %d (want %d), want %q in:\n%s", tc.name, r.code, tc.code, tc.want, r.stderr)
+		}
+	}
+}
+
+// crlLists reports whether the CRLs of a PEM bundle list every serial.
+func crlLists(t *testing.T, bundle []byte, serials ...string) bool {
+	t.Helper()
+	var listed []string
+	for rest := bundle; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		rl, err := x509.ParseRevocationList(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range rl.RevokedCertificateEntries {
+			listed = append(listed, ca.SerialString(e.SerialNumber))
+		}
+	}
+	for _, sn := range serials {
+		if !slices.Contains(listed, sn) {
+			return false
+		}
+	}
+	return true
+}
+
+// waitFor polls cond for up to 10 s, failing the test with what it
+// waited for.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}

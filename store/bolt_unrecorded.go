@@ -1,0 +1,46 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// unrecordedTag starts the CRL list key of a revocation with no record:
+// 0xff and the serial's 20 bytes, never a record's 8-byte sequence.
+const unrecordedTag = 0xff
+
+// AddUnrecordedRevocation implements Store.
+func (b *Bolt) AddUnrecordedRevocation(ctx context.Context, issuer string, e RevokedEntry) (bool, error) {
+	if n, ok := new(big.Int).SetString(e.Serial, 16); !ok || n.Sign() <= 0 || n.BitLen() > 160 || len(e.Reason) > 255 {
+		return false, fmt.Errorf("unrecorded revocation of %q: not a serial pkid issues, or a reason too long", e.Serial)
+	}
+	var added bool
+	err := b.write(ctx, func(tx *bolt.Tx) error {
+		added = false // fn may run again when its group is retried
+		sk := certKey(e.Serial)
+		if tx.Bucket(bSerials).Get(sk) != nil {
+			return nil
+		}
+		k := append([]byte{unrecordedTag}, sk...)
+		if v := tx.Bucket(bRevoked).Get(idxKey(issuer, k)); v != nil {
+			listed, err := decodeRevoked(v)
+			if err != nil {
+				return err
+			}
+			if e.Reason != "keyCompromise" || listed.Reason == e.Reason {
+				return nil
+			}
+			e.RevokedAt = listed.RevokedAt // a raised reason, as UpdateCertificate raises one
+		}
+		var err error
+		added, err = putCRLEntry(tx, issuer, k, e)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("unrecorded revocation of %s: %w", e.Serial, err)
+	}
+	return added, nil
+}
