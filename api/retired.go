@@ -148,6 +148,7 @@ func startRetired(ctx context.Context, rk retiredKey, current *ca.Authority, cfg
 	id := a.IssuerID()
 	crl := ca.NewCRLPublisher(a, cfg.CRL.Validity, log)
 	crl.Tick = tick
+	crl.Published = keepCRLCopy(cfg, log)
 	crl.Follow(current)
 	if _, err := crl.Generate(ctx, false); err != nil {
 		return RetiredIssuer{}, fmt.Errorf("CRL of retired intermediate %s: %w", id, err)

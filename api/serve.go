@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -121,8 +122,16 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Before any CRL of this run: one signed from a store restored from a
+	// backup would leave out the revocations made since.
+	issuers := []string{authority.IssuerID()}
+	for _, rk := range retired {
+		issuers = append(issuers, hex.EncodeToString(rk.cert.SubjectKeyId))
+	}
+	startWarnings = append(startWarnings, ReapplyCRLCopies(ctx, cfg, authority, issuers, log)...)
 	crl := ca.NewCRLPublisher(authority, cfg.CRL.Validity, log)
 	crl.Tick = o.Tick
+	crl.Published = keepCRLCopy(cfg, log)
 	// Always sign a fresh CRL at start: a revocation committed just before
 	// a crash may not have reached the stored CRL yet.
 	if _, err := crl.Generate(ctx, false); err != nil {

@@ -30,7 +30,11 @@ type CRLPublisher struct {
 	Coalesce time.Duration
 	// Tick is how often the schedule is checked against the clock.
 	Tick time.Duration
-	log  *slog.Logger
+	// Published, if set, is given each CRL once it is stored, in order:
+	// serve keeps a copy outside the store, which puts back the
+	// revocations a store restored from a backup lost.
+	Published func(*store.CRLState)
+	log       *slog.Logger
 
 	mu      sync.RWMutex
 	current *store.CRLState
@@ -267,6 +271,9 @@ func (p *CRLPublisher) Generate(ctx context.Context, scheduled bool) (*store.CRL
 		return nil, err
 	}
 	p.current = st
+	if p.Published != nil {
+		p.Published(st)
+	}
 	p.log.Info("CRL published", "issuer", p.a.issuerID, "number", st.Number, "entries", len(entries), "scheduled", scheduled)
 	return st, nil
 }

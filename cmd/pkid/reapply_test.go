@@ -3,6 +3,7 @@ package main_test
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,11 +19,14 @@ import (
 )
 
 // TestRestoreReappliesRevocations: a store restored from a backup has lost
-// the revocations made after the backup, so the restarted CA's CRL no
-// longer lists them and their certificates read valid again. `pkid cert
-// revoke --config --from-crl` with a copy of /crl/bundle.pem taken before
-// the loss (a relying party's) puts each back with its reason, through
-// the admin socket (audit lines naming the CRL) and with serve stopped;
+// the revocations made after the backup. Restored in place, serve finds
+// its copy of the last CRL newer than the store and puts them back before
+// its first CRL, saying so on /healthz. Restored alone (a new host), the
+// CA's CRL no longer lists them and their certificates read valid again;
+// `pkid cert revoke --config --from-crl` with a copy of /crl/bundle.pem
+// taken before the loss (a relying party's) puts each back with its
+// reason, through the admin socket (audit lines naming the CRL) and with
+// serve stopped;
 // the root's CRL in the bundle is skipped, a certificate issued after the
 // backup (and revoked) is listed on the CRL again with no record made for
 // it, and applying it twice changes nothing. Bad usage and files that are not this CA's CRLs are refused.
@@ -68,8 +72,31 @@ func TestRestoreReappliesRevocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// On the same host: serve keeps a copy of its last CRL beside the
+	// store, finds the restored store older, and puts the revocations back
+	// itself before it signs a CRL.
 	s.stop(t, syscall.SIGKILL)
 	restore()
+	s = serve(t, d, https)
+	for sn, reason := range map[string]string{lost1: "superseded", lost2: "cessationOfOperation"} {
+		if rec := s.record(t, sn); rec.Status != "revoked" || rec.Reason != reason {
+			t.Fatalf("ok/put back at start from the CRL copy: %s %+v", sn, rec)
+		}
+	}
+	if b, _ := testutil.Fetch(t, http.DefaultClient, "http://"+plain+"/crl/bundle.pem"); !crlLists(t, b, lost1, lost2, late) {
+		t.Fatal("ok/the first CRL after the restore lists the three")
+	}
+	if !strings.Contains(s.healthz(t), "the store is older than CRL") || !strings.Contains(s.logs(), "store older than the last CRL served") {
+		t.Fatalf("ok/the restore is said on /healthz and in the log:\n%s", s.logs())
+	}
+
+	// On a new host, with only the store file: the copy is gone, and the
+	// revocations with it.
+	s.stop(t, syscall.SIGKILL)
+	restore()
+	if err := os.RemoveAll(filepath.Join(d, "db", "crl-copies")); err != nil {
+		t.Fatal(err)
+	}
 	s = serve(t, d, https)
 	if st := s.recordStatus(t, lost1); st != "valid" {
 		t.Fatalf("the restored store should have lost the revocation: %s", st)
@@ -125,6 +152,9 @@ func TestRestoreReappliesRevocations(t *testing.T) {
 
 	s.stop(t, syscall.SIGTERM)
 	restore()
+	if err := os.RemoveAll(filepath.Join(d, "db", "crl-copies")); err != nil {
+		t.Fatal(err)
+	}
 	check("with serve stopped", pkid(t, nil, "cert", "revoke", "--config", cfg, "--from-crl", bundle))
 	s = serve(t, d, https)
 	if rl := getCRL(t, plain); len(rl.RevokedCertificateEntries) != 3 {
@@ -176,6 +206,21 @@ func crlLists(t *testing.T, bundle []byte, serials ...string) bool {
 		}
 	}
 	return true
+}
+
+// healthz is the body of s's /healthz.
+func (s *server) healthz(t *testing.T) string {
+	t.Helper()
+	resp, err := s.client.Get(s.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // waitFor polls cond for up to 10 s, failing the test with what it
