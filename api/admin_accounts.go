@@ -82,6 +82,7 @@ func (s *Server) adminRevokeAccount(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
+	s.noteWithdrawn(WithdrawnAccount, acct.ID)
 	audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.account.revoke", Requester: adminSocket, Role: acct.Role, Outcome: "revoked"}, "account", acct.ID)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -71,6 +71,7 @@ func (s *Server) adminRevokeEAB(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
+	s.noteWithdrawn(WithdrawnEAB, kid)
 	audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.eab.revoke", Requester: adminSocket, Outcome: "revoked"}, "kid", kid)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -20,7 +20,7 @@ import (
 // the store file alone) is older than the copy, which serve then puts
 // back (ReapplyCRLCopies).
 func CRLCopyPath(cfg *config.Config, issuer string) string {
-	return filepath.Join(storeDir(cfg), "crl-copies", issuer+".crl")
+	return filepath.Join(StoreDir(cfg), "crl-copies", issuer+".crl")
 }
 
 // keepCRLCopy is a CRLPublisher.Published hook: it writes each CRL to its

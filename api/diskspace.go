@@ -15,7 +15,7 @@ const recordBytes = 1300
 // store, now: serve logs it at start, /healthz says it while it holds, and
 // config check says it beforehand. None where space is not measured.
 func StoreDiskWarnings(cfg *config.Config) []string {
-	free, err := diskFree(storeDir(cfg))
+	free, err := diskFree(StoreDir(cfg))
 	if err != nil {
 		return nil
 	}
@@ -25,8 +25,10 @@ func StoreDiskWarnings(cfg *config.Config) []string {
 	return nil
 }
 
-// storeDir is the directory that holds cfg's store file.
-func storeDir(cfg *config.Config) string {
+// StoreDir is the directory that holds cfg's store file, and beside it
+// what serve keeps outside the store for a restore (CRL copies, the
+// withdrawal journal).
+func StoreDir(cfg *config.Config) string {
 	return filepath.Dir(cfg.Resolve(cfg.Storage.Path))
 }
 

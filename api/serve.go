@@ -122,6 +122,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Before anything is served: a store restored from a backup holds the
+	// credentials withdrawn since its copy was made as live.
+	startWarnings = append(startWarnings, ReplayWithdrawn(ctx, StoreDir(cfg), st, log)...)
 	// Before any CRL of this run: one signed from a store restored from a
 	// backup would leave out the revocations made since.
 	issuers := []string{authority.IssuerID()}
@@ -164,7 +167,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 
 	run := &Running{CA: authority, Store: st, CRL: crl, OCSP: ocspR, ServerCert: sc, Config: cfg, Clock: o.Clock, Log: log}
-	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get, Retired: retiredIssuers, StoreDir: storeDir(cfg),
+	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get, Retired: retiredIssuers, StoreDir: StoreDir(cfg),
 		Health: func() map[string]any {
 			h := map[string]any{}
 			w := rootCRL.Warnings()

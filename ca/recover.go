@@ -79,8 +79,9 @@ func (a *Authority) ReapplyCRL(ctx context.Context, der []byte) (*Reapplied, err
 			reason = "unspecified" // a code pkid does not use: still revoked
 		}
 		at := e.RevocationTime.UTC()
-		raised := false
+		var raised bool
 		rec, sameKey, err := a.d.Store.UpdateCertificate(ctx, SerialString(e.SerialNumber), func(r *store.CertRecord) error {
+			raised = false // fn may run again when its commit is retried
 			if r.Status != store.StatusRevoked {
 				r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, at, reason
 				return nil

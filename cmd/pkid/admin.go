@@ -148,8 +148,18 @@ func (a *admin) deleteToken(id string) error {
 		} else if err != nil {
 			return err
 		}
+		a.noteWithdrawn(api.WithdrawnToken, id)
 		return nil
 	})
+}
+
+// noteWithdrawn journals a withdrawal made on the store directly, as serve
+// journals its own (api.NoteWithdrawn); a journal not written is a
+// warning on stderr.
+func (a *admin) noteWithdrawn(kind, id string) {
+	if err := api.NoteWithdrawn(api.StoreDir(a.cfg), kind, id, time.Now()); err != nil {
+		fmt.Fprintf(os.Stderr, "warning: %v: a restore from a backup will not withdraw %s %s again by itself\n", err, kind, id)
+	}
 }
 
 func (a *admin) listEAB() ([]api.EABView, error) {
@@ -174,7 +184,11 @@ func (a *admin) revokeEAB(kid string) error {
 		return a.call(http.MethodDelete, "/eab/"+url.PathEscape(kid), nil, nil)
 	}
 	return a.withStore(func(st store.Store) error {
-		return api.RevokeEAB(context.Background(), st.(store.ACMEStore), kid)
+		if err := api.RevokeEAB(context.Background(), st.(store.ACMEStore), kid); err != nil {
+			return err
+		}
+		a.noteWithdrawn(api.WithdrawnEAB, kid)
+		return nil
 	})
 }
 
@@ -208,8 +222,12 @@ func (a *admin) revokeAccount(id string) error {
 		return a.call(http.MethodPost, "/acme-accounts/"+url.PathEscape(id)+"/revoke", nil, nil)
 	}
 	return a.withStore(func(st store.Store) error {
-		_, err := api.RevokeACMEAccount(context.Background(), st.(store.ACMEStore), id)
-		return err
+		acct, err := api.RevokeACMEAccount(context.Background(), st.(store.ACMEStore), id)
+		if err != nil {
+			return err
+		}
+		a.noteWithdrawn(api.WithdrawnAccount, acct.ID)
+		return nil
 	})
 }
 

@@ -21,7 +21,8 @@ import (
 // TestRestoreReappliesRevocations: a store restored from a backup has lost
 // the revocations made after the backup. Restored in place, serve finds
 // its copy of the last CRL newer than the store and puts them back before
-// its first CRL, saying so on /healthz. Restored alone (a new host), the
+// its first CRL, saying so on /healthz, and withdraws again, from its
+// journal, the token revoked after the backup. Restored alone (a new host), the
 // CA's CRL no longer lists them and their certificates read valid again;
 // `pkid cert revoke --config --from-crl` with a copy of /crl/bundle.pem
 // taken before the loss (a relying party's) puts each back with its
@@ -45,8 +46,11 @@ func TestRestoreReappliesRevocations(t *testing.T) {
 		return sn
 	}
 	kept, lost1, lost2 := sign("kept.internal"), sign("lost1.internal"), sign("lost2.internal")
+	leaked := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", cfg, "--role", "default", "--name", "leaked"))
 	backup := filepath.Join(t.TempDir(), "backup.db")
 	mustPKID(t, nil, "backup", "--config", cfg, "--out", backup)
+	leakedID, _, _ := strings.Cut(leaked, ".")
+	mustPKID(t, nil, "token", "revoke", "--config", cfg, leakedID)
 	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "superseded", lost1)
 	mustPKID(t, nil, "cert", "revoke", "--config", cfg, "--reason", "cessationOfOperation", lost2)
 	late := sign("late.internal")
@@ -88,6 +92,15 @@ func TestRestoreReappliesRevocations(t *testing.T) {
 	}
 	if !strings.Contains(s.healthz(t), "the store is older than CRL") || !strings.Contains(s.logs(), "store older than the last CRL served") {
 		t.Fatalf("ok/the restore is said on /healthz and in the log:\n%s", s.logs())
+	}
+	// The token revoked after the backup is in the restored store, and
+	// withdrawn again from the journal before serve answers.
+	csr, _ := newCSR(t, "leak.internal")
+	if _, err := s.sign(t.Context(), leaked, csr); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("ok/the token revoked after the backup stays revoked: %v", err)
+	}
+	if !strings.Contains(s.healthz(t), "token "+leakedID+", withdrawn at ") {
+		t.Fatalf("ok/the token withdrawn again is said on /healthz:\n%s", s.healthz(t))
 	}
 
 	// On a new host, with only the store file: the copy is gone, and the

@@ -1,0 +1,155 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"pkid/errs"
+	"pkid/internal/audit"
+	"pkid/store"
+)
+
+// The kinds of credential the withdrawal journal records.
+const (
+	WithdrawnToken   = "token"
+	WithdrawnEAB     = "eab"
+	WithdrawnAccount = "acme-account"
+)
+
+// WithdrawnPath is the journal of the credentials withdrawn on this host
+// (tokens, EAB keys, ACME accounts), beside the store but outside it. A
+// store restored from a backup holds those withdrawn since its copy was
+// made as live again, and no CA signature records their withdrawal as a
+// CRL does a revocation: serve withdraws them again at start
+// (ReplayWithdrawn). A withdrawal is final and IDs are random, never
+// reused, so replaying the whole journal is always right.
+func WithdrawnPath(storeDir string) string { return filepath.Join(storeDir, "withdrawn.jsonl") }
+
+// withdrawal is one line of the journal.
+type withdrawal struct {
+	Kind string    `json:"kind"`
+	ID   string    `json:"id"`
+	At   time.Time `json:"at"`
+}
+
+// NoteWithdrawn appends a withdrawal, already committed to the store, to
+// the journal in storeDir ("" for none), flushed to disk before it
+// returns. An error is the caller's to log as a warning: the withdrawal
+// stands, only a restore would not repeat it.
+func NoteWithdrawn(storeDir, kind, id string, at time.Time) error {
+	if storeDir == "" {
+		return nil
+	}
+	line, err := json.Marshal(withdrawal{Kind: kind, ID: id, At: at.UTC()})
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(WithdrawnPath(storeDir), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("withdrawal journal: %w", err)
+	}
+	_, err = f.Write(append(line, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("withdrawal journal: %w", err)
+	}
+	return nil
+}
+
+// noteWithdrawn is NoteWithdrawn for the server, which logs its failure.
+func (s *Server) noteWithdrawn(kind, id string) {
+	if err := NoteWithdrawn(s.opts.StoreDir, kind, id, s.opts.Clock.Now()); err != nil {
+		s.log.Warn("withdrawal not journaled: a restore from a backup will not repeat it by itself", "kind", kind, "id", id, "err", err)
+	}
+}
+
+// ReplayWithdrawn withdraws again, at start, every credential of the
+// journal in storeDir that st holds live: the store has gone back (a
+// restore). Each one is an audit line (requester "journal") and a warning
+// returned for the log and /healthz. A journal line that does not parse
+// is skipped with a warning in the log (a line cut by a crash).
+func ReplayWithdrawn(ctx context.Context, storeDir string, st store.Store, log *slog.Logger) []string {
+	f, err := os.Open(WithdrawnPath(storeDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		log.Warn("withdrawal journal not read", "err", err)
+		return nil
+	}
+	defer f.Close()
+	var warnings []string
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		var w withdrawal
+		if err := json.Unmarshal(sc.Bytes(), &w); err != nil || w.ID == "" {
+			log.Warn("withdrawal journal: line skipped", "line", n, "err", err)
+			continue
+		}
+		again, err := withdrawAgain(ctx, st, w)
+		if err != nil {
+			log.Warn("withdrawal journal: not withdrawn again", "kind", w.Kind, "id", w.ID, "err", err)
+			continue
+		}
+		if again {
+			audit.Log(ctx, log, audit.Entry{Event: auditEvent[w.Kind].event, Requester: "journal", Outcome: "revoked"}, auditEvent[w.Kind].field, w.ID, "withdrawn_at", w.At)
+			warnings = append(warnings, fmt.Sprintf("%s %s, withdrawn at %s, was live in the store again (restored from a backup?): withdrawn again", w.Kind, w.ID, w.At.Format(time.RFC3339)))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		log.Warn("withdrawal journal not read to its end", "err", err)
+	}
+	for _, w := range warnings {
+		log.Warn("store older than the withdrawal journal", "warning", w)
+	}
+	return warnings
+}
+
+// auditEvent names each kind's withdrawal, and the field of its ID, as
+// the audit log does.
+var auditEvent = map[string]struct{ event, field string }{
+	WithdrawnToken:   {"token.revoke", "token_id"},
+	WithdrawnEAB:     {"acme.eab.revoke", "kid"},
+	WithdrawnAccount: {"acme.account.revoke", "account"},
+}
+
+// withdrawAgain withdraws w's credential if st holds it live, and says
+// whether it did.
+func withdrawAgain(ctx context.Context, st store.Store, w withdrawal) (bool, error) {
+	switch w.Kind {
+	case WithdrawnToken:
+		err := st.DeleteToken(ctx, w.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	case WithdrawnEAB, WithdrawnAccount:
+		as, ok := st.(store.ACMEStore)
+		if !ok {
+			return false, nil
+		}
+		var err error
+		if w.Kind == WithdrawnEAB {
+			err = RevokeEAB(ctx, as, w.ID)
+		} else {
+			_, err = RevokeACMEAccount(ctx, as, w.ID)
+		}
+		if k := errs.KindOf(err); k == errs.NotFound || (w.Kind == WithdrawnAccount && k == errs.Conflict) {
+			return false, nil // gone, or no longer valid
+		}
+		return err == nil, err
+	}
+	return false, fmt.Errorf("unknown kind %q", w.Kind)
+}
