@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"pkid/errs"
 	"pkid/internal/audit"
 	"pkid/store"
 )
@@ -126,30 +125,45 @@ var auditEvent = map[string]struct{ event, field string }{
 }
 
 // withdrawAgain withdraws w's credential if st holds it live, and says
-// whether it did.
+// whether it did. The journal is replayed at every start, so a line whose
+// credential is gone or withdrawn costs one read, no write.
 func withdrawAgain(ctx context.Context, st store.Store, w withdrawal) (bool, error) {
+	live, err := isLive(ctx, st, w)
+	if err != nil || !live {
+		return false, err
+	}
 	switch w.Kind {
 	case WithdrawnToken:
-		err := st.DeleteToken(ctx, w.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
-		return err == nil, err
-	case WithdrawnEAB, WithdrawnAccount:
-		as, ok := st.(store.ACMEStore)
-		if !ok {
-			return false, nil
-		}
-		var err error
-		if w.Kind == WithdrawnEAB {
-			err = RevokeEAB(ctx, as, w.ID)
-		} else {
-			_, err = RevokeACMEAccount(ctx, as, w.ID)
-		}
-		if k := errs.KindOf(err); k == errs.NotFound || (w.Kind == WithdrawnAccount && k == errs.Conflict) {
-			return false, nil // gone, or no longer valid
-		}
-		return err == nil, err
+		err = st.DeleteToken(ctx, w.ID)
+	case WithdrawnEAB:
+		err = RevokeEAB(ctx, st.(store.ACMEStore), w.ID)
+	case WithdrawnAccount:
+		_, err = RevokeACMEAccount(ctx, st.(store.ACMEStore), w.ID)
 	}
-	return false, fmt.Errorf("unknown kind %q", w.Kind)
+	return err == nil, err
+}
+
+// isLive reports whether st holds w's credential and it still works.
+func isLive(ctx context.Context, st store.Store, w withdrawal) (bool, error) {
+	as, acme := st.(store.ACMEStore)
+	var err error
+	switch {
+	case w.Kind == WithdrawnToken:
+		_, err = st.GetToken(ctx, w.ID)
+	case w.Kind == WithdrawnEAB && acme:
+		_, err = as.GetEABKey(ctx, w.ID)
+	case w.Kind == WithdrawnAccount && acme:
+		var a *store.ACMEAccount
+		if a, err = as.GetAccount(ctx, w.ID); err == nil && a.Status != store.ACMEValid {
+			return false, nil
+		}
+	case w.Kind == WithdrawnEAB || w.Kind == WithdrawnAccount:
+		return false, nil // a store without ACME holds neither
+	default:
+		return false, fmt.Errorf("unknown kind %q", w.Kind)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
