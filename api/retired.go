@@ -141,7 +141,7 @@ func CheckRetired(cfg *config.Config, root *x509.Certificate, now time.Time, log
 // follows the current authority's revocations (which are all of them);
 // its OCSP cache follows the store's revocation count every tick.
 func startRetired(ctx context.Context, rk retiredKey, current *ca.Authority, cfg *config.Config, clock ca.Clock, tick time.Duration, log *slog.Logger) (RetiredIssuer, error) {
-	a, err := ca.New(ca.Deps{Root: current.Root(), Intermediate: rk.cert, Signer: rk.key, Store: current.Store(), Clock: clock, PointersURL: cfg.PointersURL, Log: log})
+	a, err := ca.New(ca.Deps{Root: current.Root(), Intermediate: rk.cert, Signer: rk.key, Store: current.Store(), Clock: clock, PointersURL: cfg.PointersURL, Log: log, Steady: current.Steady()})
 	if err != nil {
 		return RetiredIssuer{}, err
 	}

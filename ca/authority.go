@@ -43,6 +43,11 @@ type Deps struct {
 	// one (pkid ca rotate-intermediate): their leaves still renew over
 	// mTLS, and chains handed out for them end in them.
 	Retired []*x509.Certificate
+	// Steady, if set, is another authority's over the same clock (a
+	// retired intermediate's authority shares the current one's), so that
+	// a clock stepped ahead is measured from one start and warned about
+	// once; otherwise New starts one on Clock.
+	Steady *Steady
 }
 
 // Authority signs certificates under role policies and records them.
@@ -138,9 +143,12 @@ func New(d Deps) (*Authority, error) {
 	d.Roles, d.Templates = nil, nil // the role set holds them from here
 	signer := &watchedSigner{Signer: d.Signer, now: d.Clock.Now}
 	d.Signer = signer
+	if d.Steady == nil {
+		d.Steady = NewSteady(d.Clock, d.Log)
+	}
 	a := &Authority{
 		signer:   signer,
-		steady:   NewSteady(d.Clock, d.Log),
+		steady:   d.Steady,
 		d:        d,
 		issuerID: hex.EncodeToString(d.Intermediate.SubjectKeyId),
 		rootPEM:  PEMCert(d.Root.Raw),

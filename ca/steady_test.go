@@ -1,6 +1,8 @@
 package ca_test
 
 import (
+	"context"
+	"crypto/x509"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -60,4 +62,40 @@ func TestSteady(t *testing.T) {
 			t.Fatalf("stepped an hour back: %s (%q)", got, s.Ahead())
 		}
 	})
+}
+
+// TestSteadyShared: a retired intermediate's authority shares the current
+// one's Steady, so a clock stepped ahead is warned about once, not once
+// per intermediate, when both CRL publishers read it.
+func TestSteadyShared(t *testing.T) {
+	var logBuf testutil.SyncBuffer
+	log := slog.New(slog.NewTextHandler(&logBuf, nil))
+	tc := testutil.CA(t, "ec-p256")
+	clk := ca.NewFakeClock(now)
+	st := tempStore(t)
+	current, err := ca.New(ca.Deps{Root: tc.Root, Intermediate: tc.Intermediate, Signer: tc.Signer, Store: st, Clock: clk, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, key, err := ca.NextIntermediate(tc.Root, testutil.RootKey(t, "ec-p256"), tc.Intermediate, "", 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer, err := ca.New(ca.Deps{Root: tc.Root, Intermediate: next, Signer: key, Store: st, Clock: clk, Log: log, Retired: []*x509.Certificate{tc.Intermediate}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retired, err := ca.New(ca.Deps{Root: tc.Root, Intermediate: tc.Intermediate, Signer: tc.Signer, Store: st, Clock: clk, Log: log, Steady: newer.Steady()})
+	if err != nil || retired.Steady() != newer.Steady() || current.Steady() == newer.Steady() {
+		t.Fatalf("shared: %v", err)
+	}
+	clk.Step(30 * 24 * time.Hour)
+	for _, a := range []*ca.Authority{newer, retired} {
+		if _, err := ca.NewCRLPublisher(a, time.Hour, log).Generate(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(logBuf.String(), "further than the time that passed"); n != 1 {
+		t.Fatalf("warned %d times, want once:\n%s", n, logBuf.String())
+	}
 }
