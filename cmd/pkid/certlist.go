@@ -16,6 +16,12 @@ import (
 	"pkid/store"
 )
 
+// listLine is a line of `pkid cert list`, streamed page by page, so its
+// columns are as wide as their longest usual values: "revoked
+// (cessationOfOperation)", and an mTLS renewal's requester, "mtls:" and a
+// 40-digit serial. A longer role or requester pushes its line's names on.
+const listLine = "%-40s  %-30s  %-20s  %-12s  %-45s  %s\n"
+
 func certListCmd() *cobra.Command {
 	var cfgPath, dir, role, status, name, requester string
 	var limit int
@@ -61,7 +67,7 @@ mtls:SERIAL, the certificate it renewed, which finds only its successors):
 			header := func() {
 				if !headed {
 					headed = true
-					fmt.Fprintf(w, "%-40s  %-24s  %-20s  %-12s  %-24s  %s\n", "SERIAL", "STATUS", "NOT_AFTER", "ROLE", "REQUESTER", "NAMES")
+					fmt.Fprintf(w, listLine, "SERIAL", "STATUS", "NOT_AFTER", "ROLE", "REQUESTER", "NAMES")
 				}
 			}
 			f := store.ListFilter{Role: role, Status: status, Requester: requester}
@@ -74,7 +80,7 @@ mtls:SERIAL, the certificate it renewed, which finds only its successors):
 				if v.Reason != "" {
 					st += " (" + v.Reason + ")"
 				}
-				fmt.Fprintf(w, "%-40s  %-24s  %-20s  %-12s  %-24s  %s\n", v.Serial, st, v.NotAfter.UTC().Format(time.RFC3339), v.Role, v.Requester, strings.Join(v.Names, ","))
+				fmt.Fprintf(w, listLine, v.Serial, st, v.NotAfter.UTC().Format(time.RFC3339), v.Role, v.Requester, strings.Join(v.Names, ","))
 			})
 			if err == nil {
 				header()

@@ -174,6 +174,19 @@ func TestRestoreReappliesRevocations(t *testing.T) {
 		t.Fatalf("ok/the CRL signed at start lists %d revocations, want 3", len(rl.RevokedCertificateEntries))
 	}
 
+	// `cert list` keeps its columns for the longest status.
+	out := mustPKID(t, nil, "cert", "list", "--config", cfg, "--status", "revoked")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	col := strings.Index(lines[0], "NAMES")
+	if len(lines) != 3 || !strings.Contains(out, "revoked (cessationOfOperation)") {
+		t.Fatalf("cert list --status revoked:\n%s", out)
+	}
+	for _, l := range lines[1:] {
+		if len(l) <= col || l[col-2:col] != "  " || l[col] == ' ' {
+			t.Fatalf("cert list: the names are not in the NAMES column:\n%s", out)
+		}
+	}
+
 	other, _, _ := initCA(t)
 	leaf := filepath.Join(d, "certs", "intermediate.crt")
 	for _, tc := range []struct {
