@@ -44,9 +44,9 @@ func keepCRLCopy(cfg *config.Config, log *slog.Logger) func(*store.CRLState) {
 // the store is older than the last CRL serve published (restored from a
 // backup, or replaced), and the copy's revocations go back into it
 // (ca.Authority.ReapplyCRL) before a CRL without them is signed. It
-// returns what it did, for the log and /healthz: the credentials withdrawn
-// since the store's copy was made (tokens, EAB keys, ACME accounts) are
-// not on a CRL, and work again until withdrawn again.
+// returns what it did, for the log and /healthz, as a restore is worth
+// knowing of: the certificates issued since the store's copy was made are
+// not in it.
 func ReapplyCRLCopies(ctx context.Context, cfg *config.Config, a *ca.Authority, issuers []string, log *slog.Logger) []string {
 	var warnings []string
 	for _, issuer := range issuers {
@@ -90,6 +90,6 @@ func reapplyCRLCopy(ctx context.Context, cfg *config.Config, a *ca.Authority, is
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("the store is older than CRL %s, the last this CA served (restored from a backup?): %d revocations were put back from its copy %s (%d certificates revoked again, %d raised to keyCompromise, %d of the same keys, %d listed with no record); tokens, EAB keys and ACME accounts withdrawn since the store's copy was made work again until withdrawn again (README: Backup and restore)",
+	return fmt.Sprintf("the store is older than CRL %s, the last this CA served (restored from a backup?): %d revocations were put back from its copy %s (%d certificates revoked again, %d raised to keyCompromise, %d of the same keys, %d listed with no record); certificates issued since the store's copy was made are not in it (README: Backup and restore)",
 		rl.Number, len(got.Revoked)+len(got.Raised)+len(got.SameKey)+len(got.Unrecorded), path, len(got.Revoked), len(got.Raised), len(got.SameKey), len(got.Unrecorded)), nil
 }

@@ -190,7 +190,10 @@ func certRevokeCmd() *cobra.Command {
 		Short: "revoke a certificate (admin token, or the CA's config); put back the revocations a restored store lost",
 		Args: func(c *cobra.Command, args []string) error {
 			if len(fromCRL) > 0 {
-				return cobra.NoArgs(c, args)
+				if len(args) > 0 {
+					return usagef("--from-crl takes no SERIAL: the CRLs name the certificates")
+				}
+				return nil
 			}
 			return cobra.ExactArgs(1)(c, args)
 		},

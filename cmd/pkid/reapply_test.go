@@ -197,7 +197,7 @@ func TestRestoreReappliesRevocations(t *testing.T) {
 	}{
 		{"fail/no --config", []string{"--ca-url", s.base, "--from-crl", bundle}, 2, "--from-crl needs --config"},
 		{"fail/--reason", []string{"--config", cfg, "--reason", "superseded", "--from-crl", bundle}, 2, "not --reason"},
-		{"fail/a serial too", []string{"--config", cfg, "--from-crl", bundle, late}, 2, "unknown command"},
+		{"fail/a serial too", []string{"--config", cfg, "--from-crl", bundle, late}, 2, "--from-crl takes no SERIAL"},
 		{"fail/a certificate, not a CRL", []string{"--config", cfg, "--from-crl", leaf}, 1, `a PEM block "CERTIFICATE", not "X509 CRL"`},
 		{"fail/the root's CRL only", []string{"--config", cfg, "--from-crl", filepath.Join(d, "certs", "root.crl")}, 1, "no CRL of an intermediate"},
 		{"fail/another CA's CRL", []string{"--config", filepath.Join(other, "pkid.yaml"), "--from-crl", bundle}, 1, "not by this CA's intermediate"},
