@@ -50,7 +50,10 @@ func NoteWithdrawn(storeDir, kind, id string, at time.Time) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(WithdrawnPath(storeDir), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	path := WithdrawnPath(storeDir)
+	_, err = os.Stat(path)
+	made := errors.Is(err, os.ErrNotExist)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("withdrawal journal: %w", err)
 	}
@@ -60,6 +63,9 @@ func NoteWithdrawn(storeDir, kind, id string, at time.Time) error {
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && made {
+		err = sameOwnerAs(path, storeDir)
 	}
 	if err != nil {
 		return fmt.Errorf("withdrawal journal: %w", err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,5 +88,28 @@ func TestWithdrawnJournal(t *testing.T) {
 	}
 	if w := ReplayWithdrawn(ctx, t.TempDir(), st, slog.New(slog.DiscardHandler)); len(w) != 0 {
 		t.Fatalf("ok/no journal: %q", w)
+	}
+}
+
+// TestWithdrawnJournalOwner: a journal an admin command makes as root
+// beside a store that serve's own user owns is given that user, so serve
+// can go on reading and appending to it.
+func TestWithdrawnJournalOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a file for another user")
+	}
+	dir := t.TempDir()
+	if err := os.Chown(dir, 4321, 4321); err != nil {
+		t.Fatal(err)
+	}
+	if err := NoteWithdrawn(dir, WithdrawnToken, "t1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(WithdrawnPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 4321 || st.Gid != 4321 {
+		t.Fatalf("journal owned by %d:%d, want the store directory's 4321:4321", st.Uid, st.Gid)
 	}
 }
