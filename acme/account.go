@@ -184,6 +184,9 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if b.Status == store.ACMEDeactivated {
+			if s.d.Deactivated != nil {
+				s.d.Deactivated(r.Context(), acct.ID)
+			}
 			audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.account.deactivate", Requester: accountRequester(acct.ID), Role: req.role, Outcome: "accepted"})
 		}
 	}

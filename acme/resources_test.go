@@ -20,6 +20,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"pkid/acme"
+	"pkid/api"
 	"pkid/ca"
 	"pkid/internal/testutil"
 	"pkid/policies"
@@ -247,6 +249,13 @@ func TestAccount(t *testing.T) {
 		}
 		if typ, _ := d.post(d.url("newOrder"), map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "a.internal"}}}).problem(t); typ != "unauthorized" {
 			t.Fatalf("deactivated account placed an order: %s", typ)
+		}
+		// Journaled beside the store: a restored store does not bring
+		// the account back.
+		id := d.kid[strings.LastIndex(d.kid, "/")+1:]
+		journal, err := os.ReadFile(api.WithdrawnPath(api.StoreDir(srv.run.Config)))
+		if err != nil || !strings.Contains(string(journal), `{"kind":"acme-account","id":"`+id+`","status":"deactivated"`) {
+			t.Fatalf("deactivation not journaled: %v\n%s", err, journal)
 		}
 	})
 }

@@ -6,6 +6,7 @@
 package acme
 
 import (
+	"context"
 	"crypto"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,10 @@ type Deps struct {
 	FailedPer         time.Duration
 	// EAB verifies external account bindings (nil: none can be required).
 	EAB EABVerifier
+	// Deactivated, if set, is told of each account that deactivated itself
+	// (RFC 8555 §7.3.6), once the store has it: serve journals it, so that
+	// a store restored from a backup does not bring the account back.
+	Deactivated func(ctx context.Context, accountID string)
 }
 
 // Server serves /acme/.

@@ -202,6 +202,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	acmeSrv := acme.New(acme.Deps{
 		CA: authority, Store: st, ExternalURL: cfg.ExternalURL, Clock: o.Clock, Log: log, AuthzReuse: cfg.ACME.AuthzReuse, EAB: eab,
 		FailedValidations: cfg.ACME.FailedValidations.Failures, FailedPer: cfg.ACME.FailedValidations.Per,
+		Deactivated: func(_ context.Context, id string) {
+			NoteWithdrawnOrWarn(StoreDir(cfg), Withdrawal{Kind: WithdrawnAccount, ID: id, Status: store.ACMEDeactivated, At: o.Clock.Now()}, log)
+		},
 		Validator: acme.NewValidator(&acme.Resolver{Hosts: cfg.ACME.Hosts, Server: cfg.ACME.Resolver}, cfg.ACME.HTTP01Port, cfg.ACME.TLSALPN01Port),
 	})
 	defer acmeSrv.Close()

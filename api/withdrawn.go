@@ -31,22 +31,26 @@ const (
 // reused, so replaying the whole journal is always right.
 func WithdrawnPath(storeDir string) string { return filepath.Join(storeDir, "withdrawn.jsonl") }
 
-// withdrawal is one line of the journal.
-type withdrawal struct {
-	Kind string    `json:"kind"`
-	ID   string    `json:"id"`
-	At   time.Time `json:"at"`
+// Withdrawal is one line of the journal: a credential of Kind withdrawn
+// at At. Status is an ACME account's status after it ("" for revoked; an
+// account may also have deactivated itself).
+type Withdrawal struct {
+	Kind   string    `json:"kind"`
+	ID     string    `json:"id"`
+	Status string    `json:"status,omitempty"`
+	At     time.Time `json:"at"`
 }
 
-// NoteWithdrawn appends a withdrawal, already committed to the store, to
-// the journal in storeDir ("" for none), flushed to disk before it
-// returns. An error is the caller's to log as a warning: the withdrawal
-// stands, only a restore would not repeat it.
-func NoteWithdrawn(storeDir, kind, id string, at time.Time) error {
+// NoteWithdrawn appends w, already committed to the store, to the journal
+// in storeDir ("" for none), flushed to disk before it returns. An error
+// is the caller's to log as a warning: the withdrawal stands, only a
+// restore would not repeat it.
+func NoteWithdrawn(storeDir string, w Withdrawal) error {
 	if storeDir == "" {
 		return nil
 	}
-	line, err := json.Marshal(withdrawal{Kind: kind, ID: id, At: at.UTC()})
+	w.At = w.At.UTC()
+	line, err := json.Marshal(w)
 	if err != nil {
 		return err
 	}
@@ -75,8 +79,14 @@ func NoteWithdrawn(storeDir, kind, id string, at time.Time) error {
 
 // noteWithdrawn is NoteWithdrawn for the server, which logs its failure.
 func (s *Server) noteWithdrawn(kind, id string) {
-	if err := NoteWithdrawn(s.opts.StoreDir, kind, id, s.opts.Clock.Now()); err != nil {
-		s.log.Warn("withdrawal not journaled: a restore from a backup will not repeat it by itself", "kind", kind, "id", id, "err", err)
+	NoteWithdrawnOrWarn(s.opts.StoreDir, Withdrawal{Kind: kind, ID: id, At: s.opts.Clock.Now()}, s.log)
+}
+
+// NoteWithdrawnOrWarn is NoteWithdrawn with its failure logged as a
+// warning.
+func NoteWithdrawnOrWarn(storeDir string, w Withdrawal, log *slog.Logger) {
+	if err := NoteWithdrawn(storeDir, w); err != nil {
+		log.Warn("withdrawal not journaled: a restore from a backup will not repeat it by itself", "kind", w.Kind, "id", w.ID, "err", err)
 	}
 }
 
@@ -98,7 +108,7 @@ func ReplayWithdrawn(ctx context.Context, storeDir string, st store.Store, log *
 	var warnings []string
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
-		var w withdrawal
+		var w Withdrawal
 		if err := json.Unmarshal(sc.Bytes(), &w); err != nil || w.ID == "" {
 			log.Warn("withdrawal journal: line skipped", "line", n, "err", err)
 			continue
@@ -133,7 +143,7 @@ var auditEvent = map[string]struct{ event, field string }{
 // withdrawAgain withdraws w's credential if st holds it live, and says
 // whether it did. The journal is replayed at every start, so a line whose
 // credential is gone or withdrawn costs one read, no write.
-func withdrawAgain(ctx context.Context, st store.Store, w withdrawal) (bool, error) {
+func withdrawAgain(ctx context.Context, st store.Store, w Withdrawal) (bool, error) {
 	live, err := isLive(ctx, st, w)
 	if err != nil || !live {
 		return false, err
@@ -144,13 +154,20 @@ func withdrawAgain(ctx context.Context, st store.Store, w withdrawal) (bool, err
 	case WithdrawnEAB:
 		err = RevokeEAB(ctx, st.(store.ACMEStore), w.ID)
 	case WithdrawnAccount:
-		_, err = RevokeACMEAccount(ctx, st.(store.ACMEStore), w.ID)
+		status := w.Status
+		if status == "" {
+			status = store.ACMERevoked
+		}
+		_, err = st.(store.ACMEStore).UpdateAccount(ctx, w.ID, func(a *store.ACMEAccount) error {
+			a.Status = status
+			return nil
+		})
 	}
 	return err == nil, err
 }
 
 // isLive reports whether st holds w's credential and it still works.
-func isLive(ctx context.Context, st store.Store, w withdrawal) (bool, error) {
+func isLive(ctx context.Context, st store.Store, w Withdrawal) (bool, error) {
 	as, acme := st.(store.ACMEStore)
 	var err error
 	switch {

@@ -18,7 +18,7 @@ import (
 // TestWithdrawnJournal: withdrawals are journaled beside the store (0600,
 // one line each); replayed against a store that holds them live again (as
 // one restored from a backup does), each token, EAB key and ACME account
-// is withdrawn again, with an audit line and a warning, and a second
+// is withdrawn again (an account that deactivated itself is deactivated), with an audit line and a warning, and a second
 // replay finds nothing to do. A line that does not parse, a kind not
 // known and a credential gone are skipped; no directory, no journal.
 func TestWithdrawnJournal(t *testing.T) {
@@ -42,8 +42,13 @@ func TestWithdrawnJournal(t *testing.T) {
 	if err := st.CreateAccount(ctx, &store.ACMEAccount{ID: "acct1", Role: "default", KeyThumbprint: "tp1", JWK: []byte(`{}`), Status: store.ACMEValid, CreatedAt: at}); err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []struct{ kind, id string }{{WithdrawnToken, "tok1"}, {WithdrawnEAB, "kid1"}, {WithdrawnAccount, "acct1"}, {WithdrawnToken, "gone"}} {
-		if err := NoteWithdrawn(dir, w.kind, w.id, at); err != nil {
+	if err := st.CreateAccount(ctx, &store.ACMEAccount{ID: "acct2", Role: "default", KeyThumbprint: "tp2", JWK: []byte(`{}`), Status: store.ACMEValid, CreatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []Withdrawal{{Kind: WithdrawnToken, ID: "tok1"}, {Kind: WithdrawnEAB, ID: "kid1"}, {Kind: WithdrawnAccount, ID: "acct1"},
+		{Kind: WithdrawnAccount, ID: "acct2", Status: store.ACMEDeactivated}, {Kind: WithdrawnToken, ID: "gone"}} {
+		w.At = at
+		if err := NoteWithdrawn(dir, w); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -60,7 +65,7 @@ func TestWithdrawnJournal(t *testing.T) {
 
 	var log bytes.Buffer
 	w := ReplayWithdrawn(ctx, dir, st, slog.New(slog.NewJSONHandler(&log, nil)))
-	if len(w) != 3 || !strings.Contains(w[0], "token tok1, withdrawn at 2026-11-28T12:00:00Z, was live in the store again") {
+	if len(w) != 4 || !strings.Contains(w[0], "token tok1, withdrawn at 2026-11-28T12:00:00Z, was live in the store again") {
 		t.Fatalf("ok/replayed: %q", w)
 	}
 	if _, err := st.GetToken(ctx, "tok1"); !errors.Is(err, store.ErrNotFound) {
@@ -75,6 +80,9 @@ func TestWithdrawnJournal(t *testing.T) {
 	if a, err := st.GetAccount(ctx, "acct1"); err != nil || a.Status != store.ACMERevoked {
 		t.Fatalf("ok/account withdrawn again: %+v %v", a, err)
 	}
+	if a, err := st.GetAccount(ctx, "acct2"); err != nil || a.Status != store.ACMEDeactivated {
+		t.Fatalf("ok/account that deactivated itself, deactivated again: %+v %v", a, err)
+	}
 	for _, want := range []string{`"event":"token.revoke","requester":"journal","role":"","names":null,"outcome":"revoked","request_id":"","token_id":"tok1"`, `"event":"acme.eab.revoke"`, `"account":"acct1"`, "line skipped", `unknown kind \"printer\"`} {
 		if !strings.Contains(log.String(), want) {
 			t.Fatalf("log lacks %s:\n%s", want, log.String())
@@ -83,7 +91,7 @@ func TestWithdrawnJournal(t *testing.T) {
 	if w := ReplayWithdrawn(ctx, dir, st, slog.New(slog.DiscardHandler)); len(w) != 0 {
 		t.Fatalf("ok/a second replay does nothing: %q", w)
 	}
-	if err := NoteWithdrawn("", WithdrawnToken, "x", at); err != nil {
+	if err := NoteWithdrawn("", Withdrawal{Kind: WithdrawnToken, ID: "x", At: at}); err != nil {
 		t.Fatalf("ok/no directory: %v", err)
 	}
 	if w := ReplayWithdrawn(ctx, t.TempDir(), st, slog.New(slog.DiscardHandler)); len(w) != 0 {
@@ -102,7 +110,7 @@ func TestWithdrawnJournalOwner(t *testing.T) {
 	if err := os.Chown(dir, 4321, 4321); err != nil {
 		t.Fatal(err)
 	}
-	if err := NoteWithdrawn(dir, WithdrawnToken, "t1", time.Now()); err != nil {
+	if err := NoteWithdrawn(dir, Withdrawal{Kind: WithdrawnToken, ID: "t1", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(WithdrawnPath(dir))

@@ -157,7 +157,7 @@ func (a *admin) deleteToken(id string) error {
 // journals its own (api.NoteWithdrawn); a journal not written is a
 // warning on stderr.
 func (a *admin) noteWithdrawn(kind, id string) {
-	if err := api.NoteWithdrawn(api.StoreDir(a.cfg), kind, id, time.Now()); err != nil {
+	if err := api.NoteWithdrawn(api.StoreDir(a.cfg), api.Withdrawal{Kind: kind, ID: id, At: time.Now()}); err != nil {
 		fmt.Fprintf(os.Stderr, "warning: %v: a restore from a backup will not withdraw %s %s again by itself\n", err, kind, id)
 	}
 }
