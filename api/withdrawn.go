@@ -119,7 +119,11 @@ func ReplayWithdrawn(ctx context.Context, storeDir string, st store.Store, log *
 			continue
 		}
 		if again {
-			audit.Log(ctx, log, audit.Entry{Event: auditEvent[w.Kind].event, Requester: "journal", Outcome: "revoked"}, auditEvent[w.Kind].field, w.ID, "withdrawn_at", w.At)
+			ev := auditEvent[w.Kind]
+			if w.Status == store.ACMEDeactivated {
+				ev.event = "acme.account.deactivate"
+			}
+			audit.Log(ctx, log, audit.Entry{Event: ev.event, Requester: "journal", Outcome: "revoked"}, ev.field, w.ID, "withdrawn_at", w.At)
 			warnings = append(warnings, fmt.Sprintf("%s %s, withdrawn at %s, was live in the store again (restored from a backup?): withdrawn again", w.Kind, w.ID, w.At.Format(time.RFC3339)))
 		}
 	}

@@ -83,7 +83,7 @@ func TestWithdrawnJournal(t *testing.T) {
 	if a, err := st.GetAccount(ctx, "acct2"); err != nil || a.Status != store.ACMEDeactivated {
 		t.Fatalf("ok/account that deactivated itself, deactivated again: %+v %v", a, err)
 	}
-	for _, want := range []string{`"event":"token.revoke","requester":"journal","role":"","names":null,"outcome":"revoked","request_id":"","token_id":"tok1"`, `"event":"acme.eab.revoke"`, `"account":"acct1"`, "line skipped", `unknown kind \"printer\"`} {
+	for _, want := range []string{`"event":"token.revoke","requester":"journal","role":"","names":null,"outcome":"revoked","request_id":"","token_id":"tok1"`, `"event":"acme.eab.revoke"`, `"account":"acct1"`, `"event":"acme.account.deactivate","requester":"journal"`, "line skipped", `unknown kind \"printer\"`} {
 		if !strings.Contains(log.String(), want) {
 			t.Fatalf("log lacks %s:\n%s", want, log.String())
 		}
