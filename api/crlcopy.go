@@ -20,8 +20,11 @@ import (
 // the store file alone) is older than the copy, which serve then puts
 // back (ReapplyCRLCopies).
 func CRLCopyPath(cfg *config.Config, issuer string) string {
-	return filepath.Join(StoreDir(cfg), "crl-copies", issuer+".crl")
+	return filepath.Join(CRLCopyDir(cfg), issuer+".crl")
 }
+
+// CRLCopyDir is the directory of the CRL copies (CRLCopyPath).
+func CRLCopyDir(cfg *config.Config) string { return filepath.Join(StoreDir(cfg), "crl-copies") }
 
 // keepCRLCopy is a CRLPublisher.Published hook: it writes each CRL to its
 // copy, atomically. A copy that cannot be written is a warning, never a

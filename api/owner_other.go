@@ -2,6 +2,6 @@
 
 package api
 
-// sameOwnerAs does nothing where files have no Unix owner: pkid serves on
+// SameOwnerAs does nothing where files have no Unix owner: pkid serves on
 // Unix systems, and builds elsewhere for its client commands.
-func sameOwnerAs(path, dir string) error { return nil }
+func SameOwnerAs(path, dir string) error { return nil }

@@ -7,11 +7,11 @@ import (
 	"syscall"
 )
 
-// sameOwnerAs gives path, a file an admin command made beside the store,
+// SameOwnerAs gives path, a file an admin command made beside the store,
 // the owner of dir when it has another: the commands run as root on a
 // store that serve, under a user of its own, must go on reading and
-// appending to.
-func sameOwnerAs(path, dir string) error {
+// writing.
+func SameOwnerAs(path, dir string) error {
 	want, err := os.Stat(dir)
 	if err != nil {
 		return err

@@ -69,7 +69,7 @@ func NoteWithdrawn(storeDir string, w Withdrawal) error {
 		err = cerr
 	}
 	if err == nil && made {
-		err = sameOwnerAs(path, storeDir)
+		err = SameOwnerAs(path, storeDir)
 	}
 	if err != nil {
 		return fmt.Errorf("withdrawal journal: %w", err)

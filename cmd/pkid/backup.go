@@ -26,7 +26,7 @@ func backupCmd() *cobra.Command {
 server's admin socket (issuance goes on meanwhile) or, with no server
 running, directly. The copy is checked page by page before it replaces
 FILE (mode 0600: it holds token hashes and sealed EAB keys). To restore,
-stop pkid serve and copy the file to storage.path.`,
+stop pkid serve and run pkid restore --from FILE.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			switch fi, err := os.Stat(out); {
@@ -51,7 +51,7 @@ stop pkid serve and copy the file to storage.path.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.ErrOrStderr(), "backup: %d bytes, %d certificate records, checked, written to %s\nrestore: stop pkid serve, then copy it to %s\n", n, certs, out, live)
+			fmt.Fprintf(c.ErrOrStderr(), "backup: %d bytes, %d certificate records, checked, written to %s\nrestore: stop pkid serve, then pkid restore --config %s --from %s\n", n, certs, out, cfg.Path, out)
 			return nil
 		},
 	}

@@ -81,7 +81,7 @@ func newRoot() *cobra.Command {
 	}
 	root.SetVersionTemplate("pkid {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(initCmd(), serveCmd(), tokenCmd(), caCmd(), certCmd(), configCmd(), acmeCmd(), benchCmd(), backupCmd(), versionCmd())
+	root.AddCommand(initCmd(), serveCmd(), tokenCmd(), caCmd(), certCmd(), configCmd(), acmeCmd(), benchCmd(), backupCmd(), restoreCmd(), versionCmd())
 	return root
 }
 

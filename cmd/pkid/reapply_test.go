@@ -16,10 +16,14 @@ import (
 
 	"pkid/ca"
 	"pkid/internal/testutil"
+	"pkid/store"
 )
 
-// TestRestoreReappliesRevocations: a store restored from a backup has lost
-// the revocations made after the backup. Restored in place, serve finds
+// TestRestoreReappliesRevocations: `pkid restore` refuses while serve runs
+// or the store's lock is held, and a file that is not a store; it puts a
+// backup in the store's place and keeps the store it replaced. A store
+// restored from a backup has lost the revocations made after the backup.
+// Restored in place, serve finds
 // its copy of the last CRL newer than the store and puts them back before
 // its first CRL, saying so on /healthz, and withdraws again, from its
 // journal, the token revoked after the backup. Restored alone (a new host), the
@@ -66,21 +70,56 @@ func TestRestoreReappliesRevocations(t *testing.T) {
 	}
 
 	live := filepath.Join(d, "db", "pkid.db")
-	restore := func() {
+	restore := func() string {
 		t.Helper()
-		raw, err := os.ReadFile(backup)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(live, raw, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		return pkid(t, nil, "restore", "--config", cfg, "--from", backup).stderr
+	}
+	notAStore := filepath.Join(t.TempDir(), "not-a-store.db")
+	if err := os.WriteFile(notAStore, []byte("not a bbolt file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := pkid(t, nil, "restore", "--config", cfg, "--from", backup); r.code != 1 || !strings.Contains(r.stderr, "pkid serve is running") {
+		t.Fatalf("fail/restore while serve runs: exit %d: %s", r.code, r.stderr)
 	}
 	// On the same host: serve keeps a copy of its last CRL beside the
 	// store, finds the restored store older, and puts the revocations back
 	// itself before it signs a CRL.
 	s.stop(t, syscall.SIGKILL)
-	restore()
+	held, err := store.OpenBolt(live) // the lock a serve without its socket would hold
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := pkid(t, nil, "restore", "--config", cfg, "--from", backup); r.code != 1 || !strings.Contains(r.stderr, "another process holds the lock of "+live) {
+		t.Fatalf("fail/restore while the store is locked: exit %d: %s", r.code, r.stderr)
+	}
+	held.Close()
+	for _, tc := range []struct {
+		name string
+		from string
+		code int
+		want string
+	}{
+		{"fail/restore the live store onto itself", live, 2, "is the live store itself"},
+		{"fail/restore from a file that is not a store", notAStore, 1, "is not a whole store (nothing replaced)"},
+	} {
+		if r := pkid(t, nil, "restore", "--config", cfg, "--from", tc.from); r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Fatalf("%s: exit %d, want %d with %q: %s", tc.name, r.code, tc.code, tc.want, r.stderr)
+		}
+	}
+	if out := restore(); !strings.Contains(out, "restored "+live) || !strings.Contains(out, "next: start pkid serve; it puts back") {
+		t.Fatalf("ok/restore: %s", out)
+	}
+	aside, _ := filepath.Glob(live + ".replaced-*")
+	if len(aside) != 1 {
+		t.Fatalf("ok/the replaced store is kept: %v", aside)
+	}
+	if b, err := os.ReadFile(aside[0]); err != nil || len(b) != len(before) {
+		t.Fatalf("ok/the replaced store is kept whole: %d bytes, was %d (%v)", len(b), len(before), err)
+	}
 	s = serve(t, d, https)
 	for sn, reason := range map[string]string{lost1: "superseded", lost2: "cessationOfOperation"} {
 		if rec := s.record(t, sn); rec.Status != "revoked" || rec.Reason != reason {
@@ -106,9 +145,11 @@ func TestRestoreReappliesRevocations(t *testing.T) {
 	// On a new host, with only the store file: the copy is gone, and the
 	// revocations with it.
 	s.stop(t, syscall.SIGKILL)
-	restore()
 	if err := os.RemoveAll(filepath.Join(d, "db", "crl-copies")); err != nil {
 		t.Fatal(err)
+	}
+	if out := restore(); !strings.Contains(out, "no CRL copies in") || !strings.Contains(out, "--from-crl FILE") {
+		t.Fatalf("ok/restore on a new machine says what to do: %s", out)
 	}
 	s = serve(t, d, https)
 	if st := s.recordStatus(t, lost1); st != "valid" {
@@ -164,10 +205,10 @@ func TestRestoreReappliesRevocations(t *testing.T) {
 	}
 
 	s.stop(t, syscall.SIGTERM)
-	restore()
 	if err := os.RemoveAll(filepath.Join(d, "db", "crl-copies")); err != nil {
 		t.Fatal(err)
 	}
+	restore()
 	check("with serve stopped", pkid(t, nil, "cert", "revoke", "--config", cfg, "--from-crl", bundle))
 	s = serve(t, d, https)
 	if rl := getCRL(t, plain); len(rl.RevokedCertificateEntries) != 3 {
