@@ -96,6 +96,9 @@ func (s *Server) keyChange(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
+	if s.d.KeyChanged != nil {
+		s.d.KeyChanged(r.Context(), acct.ID, oldTP, newJWK, newTP)
+	}
 	audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.account.keychange", Requester: accountRequester(acct.ID), Role: req.role, Outcome: "accepted"})
 	w.Header().Set("Location", s.link.account(req.role, acct.ID))
 	writeJSON(w, http.StatusOK, s.viewAccount(acct))

@@ -1037,6 +1037,16 @@ func TestKeyChange(t *testing.T) {
 		if a := c.post(c.kid, nil); a.status != 200 {
 			t.Fatalf("new key refused: %d", a.status)
 		}
+		// Journaled beside the store with both keys: a restored store
+		// does not give the account back to the old key.
+		acct, err := srv.run.Store.(store.ACMEStore).GetAccount(t.Context(), c.kid[strings.LastIndex(c.kid, "/")+1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		journal, err := os.ReadFile(api.WithdrawnPath(api.StoreDir(srv.run.Config)))
+		if err != nil || !strings.Contains(string(journal), `{"kind":"acme-account-key","id":"`+acct.ID+`"`) || !strings.Contains(string(journal), `"successor_key":"`+acct.KeyThumbprint+`"`) {
+			t.Fatalf("rollover not journaled: %v\n%s", err, journal)
+		}
 	})
 }
 

@@ -52,6 +52,12 @@ type Deps struct {
 	// (RFC 8555 §7.3.6), once the store has it: serve journals it, so that
 	// a store restored from a backup does not bring the account back.
 	Deactivated func(ctx context.Context, accountID string)
+	// KeyChanged, if set, is told of each key rollover (RFC 8555 §7.3.5)
+	// once the store has it, with the thumbprint of the key withdrawn and
+	// the new key's JWK and thumbprint: serve journals it, so that a store
+	// restored from a backup does not give the account back to the old
+	// key.
+	KeyChanged func(ctx context.Context, accountID, oldThumbprint string, newJWK []byte, newThumbprint string)
 }
 
 // Server serves /acme/.

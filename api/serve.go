@@ -205,6 +205,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Deactivated: func(_ context.Context, id string) {
 			NoteWithdrawnOrWarn(StoreDir(cfg), Withdrawal{Kind: WithdrawnAccount, ID: id, Status: store.ACMEDeactivated, At: o.Clock.Now()}, log)
 		},
+		KeyChanged: func(_ context.Context, id, oldTP string, newJWK []byte, newTP string) {
+			NoteWithdrawnOrWarn(StoreDir(cfg), Withdrawal{Kind: WithdrawnAccountKey, ID: id, Key: oldTP, Successor: newJWK, SuccessorKey: newTP, At: o.Clock.Now()}, log)
+		},
 		Validator: acme.NewValidator(&acme.Resolver{Hosts: cfg.ACME.Hosts, Server: cfg.ACME.Resolver}, cfg.ACME.HTTP01Port, cfg.ACME.TLSALPN01Port),
 	})
 	defer acmeSrv.Close()

@@ -15,11 +15,14 @@ import (
 	"pkid/store"
 )
 
-// The kinds of credential the withdrawal journal records.
+// The kinds of credential the withdrawal journal records. An ACME
+// account's key is withdrawn by a key rollover (RFC 8555 §7.3.5): a
+// restored store would give the account back to the old key.
 const (
-	WithdrawnToken   = "token"
-	WithdrawnEAB     = "eab"
-	WithdrawnAccount = "acme-account"
+	WithdrawnToken      = "token"
+	WithdrawnEAB        = "eab"
+	WithdrawnAccount    = "acme-account"
+	WithdrawnAccountKey = "acme-account-key"
 )
 
 // WithdrawnPath is the journal of the credentials withdrawn on this host
@@ -39,6 +42,11 @@ type Withdrawal struct {
 	ID     string    `json:"id"`
 	Status string    `json:"status,omitempty"`
 	At     time.Time `json:"at"`
+	// For WithdrawnAccountKey: the thumbprint of the key withdrawn, and
+	// the key (a JWK) and thumbprint that took its place.
+	Key          string          `json:"key,omitempty"`
+	Successor    json.RawMessage `json:"successor,omitempty"`
+	SuccessorKey string          `json:"successor_key,omitempty"`
 }
 
 // NoteWithdrawn appends w, already committed to the store, to the journal
@@ -124,7 +132,7 @@ func ReplayWithdrawn(ctx context.Context, storeDir string, st store.Store, log *
 				ev.event = "acme.account.deactivate"
 			}
 			audit.Log(ctx, log, audit.Entry{Event: ev.event, Requester: "journal", Outcome: "revoked"}, ev.field, w.ID, "withdrawn_at", w.At)
-			warnings = append(warnings, fmt.Sprintf("%s %s, withdrawn at %s, was live in the store again (restored from a backup?): withdrawn again", w.Kind, w.ID, w.At.Format(time.RFC3339)))
+			warnings = append(warnings, fmt.Sprintf("%s %s, withdrawn at %s, was live in the store again (restored from a backup?): withdrawn again", w.Kind, w.ID+w.keyNote(), w.At.Format(time.RFC3339)))
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -136,12 +144,21 @@ func ReplayWithdrawn(ctx context.Context, storeDir string, st store.Store, log *
 	return warnings
 }
 
+// keyNote names, for a key rollover, the key withdrawn.
+func (w Withdrawal) keyNote() string {
+	if w.Kind != WithdrawnAccountKey {
+		return ""
+	}
+	return " (key " + w.Key + ")"
+}
+
 // auditEvent names each kind's withdrawal, and the field of its ID, as
 // the audit log does.
 var auditEvent = map[string]struct{ event, field string }{
-	WithdrawnToken:   {"token.revoke", "token_id"},
-	WithdrawnEAB:     {"acme.eab.revoke", "kid"},
-	WithdrawnAccount: {"acme.account.revoke", "account"},
+	WithdrawnToken:      {"token.revoke", "token_id"},
+	WithdrawnEAB:        {"acme.eab.revoke", "kid"},
+	WithdrawnAccount:    {"acme.account.revoke", "account"},
+	WithdrawnAccountKey: {"acme.account.keychange", "account"},
 }
 
 // withdrawAgain withdraws w's credential if st holds it live, and says
@@ -157,6 +174,11 @@ func withdrawAgain(ctx context.Context, st store.Store, w Withdrawal) (bool, err
 		err = st.DeleteToken(ctx, w.ID)
 	case WithdrawnEAB:
 		err = RevokeEAB(ctx, st.(store.ACMEStore), w.ID)
+	case WithdrawnAccountKey:
+		_, err = st.(store.ACMEStore).UpdateAccount(ctx, w.ID, func(a *store.ACMEAccount) error {
+			a.KeyThumbprint, a.JWK = w.SuccessorKey, w.Successor
+			return nil
+		})
 	case WithdrawnAccount:
 		status := w.Status
 		if status == "" {
@@ -184,7 +206,15 @@ func isLive(ctx context.Context, st store.Store, w Withdrawal) (bool, error) {
 		if a, err = as.GetAccount(ctx, w.ID); err == nil && a.Status != store.ACMEValid {
 			return false, nil
 		}
-	case w.Kind == WithdrawnEAB || w.Kind == WithdrawnAccount:
+	case w.Kind == WithdrawnAccountKey && acme:
+		if w.Key == "" || w.SuccessorKey == "" || len(w.Successor) == 0 {
+			return false, errors.New("a key rollover without its keys")
+		}
+		var a *store.ACMEAccount
+		if a, err = as.GetAccount(ctx, w.ID); err == nil && a.KeyThumbprint != w.Key {
+			return false, nil // rolled over already, or on to another key
+		}
+	case w.Kind == WithdrawnEAB || w.Kind == WithdrawnAccount || w.Kind == WithdrawnAccountKey:
 		return false, nil // a store without ACME holds neither
 	default:
 		return false, fmt.Errorf("unknown kind %q", w.Kind)

@@ -18,7 +18,8 @@ import (
 // TestWithdrawnJournal: withdrawals are journaled beside the store (0600,
 // one line each); replayed against a store that holds them live again (as
 // one restored from a backup does), each token, EAB key and ACME account
-// is withdrawn again (an account that deactivated itself is deactivated), with an audit line and a warning, and a second
+// is withdrawn again (an account that deactivated itself is deactivated,
+// one that rolled its key over goes to its last key), with an audit line and a warning, and a second
 // replay finds nothing to do. A line that does not parse, a kind not
 // known and a credential gone are skipped; no directory, no journal.
 func TestWithdrawnJournal(t *testing.T) {
@@ -45,8 +46,14 @@ func TestWithdrawnJournal(t *testing.T) {
 	if err := st.CreateAccount(ctx, &store.ACMEAccount{ID: "acct2", Role: "default", KeyThumbprint: "tp2", JWK: []byte(`{}`), Status: store.ACMEValid, CreatedAt: at}); err != nil {
 		t.Fatal(err)
 	}
+	if err := st.CreateAccount(ctx, &store.ACMEAccount{ID: "acct3", Role: "default", KeyThumbprint: "k0", JWK: []byte(`{"k":0}`), Status: store.ACMEValid, CreatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
 	for _, w := range []Withdrawal{{Kind: WithdrawnToken, ID: "tok1"}, {Kind: WithdrawnEAB, ID: "kid1"}, {Kind: WithdrawnAccount, ID: "acct1"},
-		{Kind: WithdrawnAccount, ID: "acct2", Status: store.ACMEDeactivated}, {Kind: WithdrawnToken, ID: "gone"}} {
+		{Kind: WithdrawnAccount, ID: "acct2", Status: store.ACMEDeactivated}, {Kind: WithdrawnToken, ID: "gone"},
+		// Two rollovers, replayed in order: k0 → k1 → k2.
+		{Kind: WithdrawnAccountKey, ID: "acct3", Key: "k0", Successor: []byte(`{"k":1}`), SuccessorKey: "k1"},
+		{Kind: WithdrawnAccountKey, ID: "acct3", Key: "k1", Successor: []byte(`{"k":2}`), SuccessorKey: "k2"}} {
 		w.At = at
 		if err := NoteWithdrawn(dir, w); err != nil {
 			t.Fatal(err)
@@ -65,7 +72,7 @@ func TestWithdrawnJournal(t *testing.T) {
 
 	var log bytes.Buffer
 	w := ReplayWithdrawn(ctx, dir, st, slog.New(slog.NewJSONHandler(&log, nil)))
-	if len(w) != 4 || !strings.Contains(w[0], "token tok1, withdrawn at 2026-11-28T12:00:00Z, was live in the store again") {
+	if len(w) != 6 || !strings.Contains(w[0], "token tok1, withdrawn at 2026-11-28T12:00:00Z, was live in the store again") || !strings.Contains(w[5], "acme-account-key acct3 (key k1)") {
 		t.Fatalf("ok/replayed: %q", w)
 	}
 	if _, err := st.GetToken(ctx, "tok1"); !errors.Is(err, store.ErrNotFound) {
@@ -82,6 +89,12 @@ func TestWithdrawnJournal(t *testing.T) {
 	}
 	if a, err := st.GetAccount(ctx, "acct2"); err != nil || a.Status != store.ACMEDeactivated {
 		t.Fatalf("ok/account that deactivated itself, deactivated again: %+v %v", a, err)
+	}
+	if a, err := st.GetAccount(ctx, "acct3"); err != nil || a.KeyThumbprint != "k2" || string(a.JWK) != `{"k":2}` {
+		t.Fatalf("ok/account rolled over to its last key again: %+v %v", a, err)
+	}
+	if _, err := st.GetAccountByKey(ctx, "default", "k0"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ok/the withdrawn key finds no account: %v", err)
 	}
 	for _, want := range []string{`"event":"token.revoke","requester":"journal","role":"","names":null,"outcome":"revoked","request_id":"","token_id":"tok1"`, `"event":"acme.eab.revoke"`, `"account":"acct1"`, `"event":"acme.account.deactivate","requester":"journal"`, "line skipped", `unknown kind \"printer\"`} {
 		if !strings.Contains(log.String(), want) {
