@@ -278,18 +278,7 @@ func TestCRLPEMAndBundle(t *testing.T) {
 		t.Fatalf("crl.pem: %q", p)
 	}
 	bundle, _ := fetch(t, s.http+"/crl/bundle.pem")
-	var crls []*x509.RevocationList
-	for rest := bundle; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		rl, err := x509.ParseRevocationList(b.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		crls = append(crls, rl)
-	}
+	crls := testutil.ParseCRLs(t, bundle)
 	if len(crls) != 2 || crls[0].CheckSignatureFrom(s.run.CA.Root()) != nil || crls[1].CheckSignatureFrom(s.run.CA.Intermediate()) != nil {
 		t.Fatalf("bundle: %d CRLs", len(crls))
 	}

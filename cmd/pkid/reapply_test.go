@@ -1,8 +1,6 @@
 package main_test
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"io"
 	"net/http"
 	"os"
@@ -254,15 +252,7 @@ func TestRestoreReappliesRevocations(t *testing.T) {
 func crlLists(t *testing.T, bundle []byte, serials ...string) bool {
 	t.Helper()
 	var listed []string
-	for rest := bundle; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			break
-		}
-		rl, err := x509.ParseRevocationList(b.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, rl := range testutil.ParseCRLs(t, bundle) {
 		for _, e := range rl.RevokedCertificateEntries {
 			listed = append(listed, ca.SerialString(e.SerialNumber))
 		}

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"testing"
@@ -36,4 +37,21 @@ func FetchCRL(t testing.TB, c *http.Client, url string) *x509.RevocationList {
 		t.Fatalf("CRL from %s: %v", url, err)
 	}
 	return rl
+}
+
+// ParseCRLs parses every CRL of a PEM bundle (/crl/bundle.pem), in order.
+func ParseCRLs(t testing.TB, bundle []byte) []*x509.RevocationList {
+	t.Helper()
+	var out []*x509.RevocationList
+	for rest := bundle; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return out
+		}
+		rl, err := x509.ParseRevocationList(b.Bytes)
+		if err != nil {
+			t.Fatalf("CRL %d of the bundle: %v", len(out)+1, err)
+		}
+		out = append(out, rl)
+	}
 }
