@@ -93,6 +93,14 @@ func reapplyCRLCopy(ctx context.Context, cfg *config.Config, a *ca.Authority, is
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("the store is older than CRL %s, the last this CA served (restored from a backup?): %d revocations were put back from its copy %s (%d certificates revoked again, %d raised to keyCompromise, %d of the same keys, %d listed with no record); certificates issued since the store's copy was made are not in it (README: Backup and restore)",
-		rl.Number, len(got.Revoked)+len(got.Raised)+len(got.SameKey)+len(got.Unrecorded), path, len(got.Revoked), len(got.Raised), len(got.SameKey), len(got.Unrecorded)), nil
+	return fmt.Sprintf("the store is older than CRL %s, the last this CA served (restored from a backup?): %s put back from its copy %s (%d revoked again, %d raised to keyCompromise, %d of the same keys, %d listed with no record); certificates issued since the store's copy was made are not in it (README: Backup and restore)",
+		rl.Number, counted(len(got.Revoked)+len(got.Raised)+len(got.SameKey)+len(got.Unrecorded), "revocation was", "revocations were"), path, len(got.Revoked), len(got.Raised), len(got.SameKey), len(got.Unrecorded)), nil
+}
+
+// counted is n with the words for one or for many.
+func counted(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -102,7 +102,7 @@ func TestCRLCopies(t *testing.T) {
 	b := authority(restored)
 	reapply := func() []string { return ReapplyCRLCopies(ctx, cfg, b, issuers, logger) }
 	w := reapply()
-	if rec, _ := restored.GetCertificate(ctx, iss.Record.Serial); len(w) != 1 || !strings.Contains(w[0], "1 revocations were put back") || rec.Status != store.StatusRevoked || rec.Reason != "superseded" {
+	if rec, _ := restored.GetCertificate(ctx, iss.Record.Serial); len(w) != 1 || !strings.Contains(w[0], "1 revocation was put back") || rec.Status != store.StatusRevoked || rec.Reason != "superseded" {
 		t.Fatalf("ok/a copy newer than the restored store's CRL: %v, record %s (%s)", w, rec.Status, rec.Reason)
 	}
 
