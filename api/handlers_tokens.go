@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"sort"
@@ -51,8 +53,7 @@ func (s *Server) doCreateToken(w http.ResponseWriter, r *http.Request, by string
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	audit.Log(r.Context(), s.log, audit.Entry{Event: "token.create", Requester: by, Names: t.Names, Outcome: "accepted"},
-		"token_id", t.ID, "name", t.Name, "roles", t.Roles, "admin", t.Admin, "once", t.Once)
+	AuditTokenCreated(r.Context(), s.log, by, t)
 	writeJSON(w, http.StatusCreated, map[string]any{"token": secret, "id": t.ID, "name": t.Name, "expires_at": t.ExpiresAt})
 }
 
@@ -135,4 +136,11 @@ func (s *Server) roles(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	writeJSON(w, http.StatusOK, map[string]any{"roles": out})
+}
+
+// AuditTokenCreated logs the creation of t by by: through the API or the
+// admin socket, or by an offline command (OfflineAudit).
+func AuditTokenCreated(ctx context.Context, log *slog.Logger, by string, t *store.Token) {
+	audit.Log(ctx, log, audit.Entry{Event: "token.create", Requester: by, Names: t.Names, Outcome: "accepted"},
+		"token_id", t.ID, "name", t.Name, "roles", t.Roles, "admin", t.Admin, "once", t.Once)
 }

@@ -3,11 +3,13 @@ package api
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
 	"pkid/ca"
 	"pkid/errs"
+	"pkid/internal/audit"
 	"pkid/store"
 )
 
@@ -70,7 +72,7 @@ func (s *Server) adminReapplyCRL(w http.ResponseWriter, r *http.Request) {
 	}
 	got, err := s.opts.CA.ReapplyCRL(r.Context(), der)
 	if got != nil {
-		s.auditReapplied(r.Context(), got)
+		AuditReapplied(r.Context(), s.log, adminSocket, got)
 	}
 	if err != nil {
 		writeProblem(w, r, s.log, err)
@@ -79,16 +81,17 @@ func (s *Server) adminReapplyCRL(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, NewReappliedView(got))
 }
 
-// auditReapplied logs one revoke line per certificate a reapplied CRL
-// revoked again.
-func (s *Server) auditReapplied(ctx context.Context, got *ca.Reapplied) {
+// AuditReapplied logs one revoke line per certificate a reapplied CRL
+// revoked again, naming the CRL, for the requester who reapplied it: the
+// admin socket's, or an offline command's (OfflineAudit).
+func AuditReapplied(ctx context.Context, log *slog.Logger, by string, got *ca.Reapplied) {
 	from := []any{"from_crl", got.Number.String(), "crl_issuer", got.Issuer}
 	for _, recs := range [][]*store.CertRecord{got.Revoked, got.Raised, got.SameKey} {
 		for _, rec := range recs {
-			s.logAudit(ctx, "revoke", adminSocket, rec.Role, rec.Names, "revoked", rec.Serial, rec.Reason, from...)
+			audit.Log(ctx, log, audit.Entry{Event: "revoke", Requester: by, Role: rec.Role, Names: rec.Names, Outcome: "revoked", Serial: rec.Serial, Reason: rec.Reason}, from...)
 		}
 	}
 	for _, e := range got.Unrecorded {
-		s.logAudit(ctx, "revoke", adminSocket, "", nil, "revoked", e.Serial, e.Reason, append([]any{"record", "none"}, from...)...)
+		audit.Log(ctx, log, audit.Entry{Event: "revoke", Requester: by, Outcome: "revoked", Serial: e.Serial, Reason: e.Reason}, append([]any{"record", "none"}, from...)...)
 	}
 }

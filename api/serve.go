@@ -122,6 +122,8 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// What admin commands did with serve stopped, on the audit log first.
+	ReplayOfflineAudit(StoreDir(cfg), log)
 	// Before anything is served: a store restored from a backup holds the
 	// credentials withdrawn since its copy was made as live.
 	startWarnings = append(startWarnings, ReplayWithdrawn(ctx, StoreDir(cfg), st, log)...)

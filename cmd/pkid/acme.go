@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"pkid/api"
 	"pkid/ca"
+	"pkid/internal/audit"
 	"pkid/store"
 )
 
@@ -39,8 +41,13 @@ func acmeCmd() *cobra.Command {
 					if err != nil {
 						return err
 					}
-					kid, key, err = api.CreateEAB(context.Background(), eab, cfg.Roles[role], role)
-					return err
+					if kid, key, err = api.CreateEAB(context.Background(), eab, cfg.Roles[role], role); err != nil {
+						return err
+					}
+					ad.offlineAudit(func(ctx context.Context, log *slog.Logger) {
+						audit.Log(ctx, log, audit.Entry{Event: "acme.eab.create", Requester: api.OfflineRequester, Role: role, Outcome: "accepted"}, "kid", kid)
+					})
+					return nil
 				})
 				if err != nil {
 					return err

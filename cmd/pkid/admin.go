@@ -19,6 +19,7 @@ import (
 	"pkid/ca"
 	"pkid/config"
 	"pkid/errs"
+	"pkid/internal/audit"
 	"pkid/internal/unixsock"
 	"pkid/store"
 )
@@ -113,10 +114,14 @@ func (a *admin) createToken(o api.TokenOptions) (string, error) {
 	}
 	var tok string
 	err := a.withStore(func(st store.Store) error {
-		var err error
-		o.CreatedBy = "store"
-		tok, _, err = api.CreateToken(context.Background(), st, time.Now(), a.cfg.Roles, o)
-		return err
+		o.CreatedBy = api.OfflineRequester
+		secret, t, err := api.CreateToken(context.Background(), st, time.Now(), a.cfg.Roles, o)
+		if err != nil {
+			return err
+		}
+		tok = secret
+		a.offlineAudit(func(ctx context.Context, log *slog.Logger) { api.AuditTokenCreated(ctx, log, api.OfflineRequester, t) })
+		return nil
 	})
 	return tok, err
 }
@@ -149,8 +154,25 @@ func (a *admin) deleteToken(id string) error {
 			return err
 		}
 		a.noteWithdrawn(api.WithdrawnToken, id)
+		a.offlineAudit(func(ctx context.Context, log *slog.Logger) {
+			audit.Log(ctx, log, audit.Entry{Event: "token.revoke", Requester: api.OfflineRequester, Outcome: "revoked"}, "token_id", id)
+		})
 		return nil
 	})
+}
+
+// offlineAudit gives fn the audit log of a change made on the store with
+// serve stopped (api.OfflineAudit), which serve logs at its next start. A
+// log that cannot be written is a warning on stderr: the change stands.
+func (a *admin) offlineAudit(fn func(context.Context, *slog.Logger)) {
+	oa, err := api.OpenOfflineAudit(api.StoreDir(a.cfg))
+	if err == nil {
+		fn(context.Background(), oa.Log)
+		err = oa.Close()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "warning: %v: serve's audit log will not have this change\n", err)
+	}
 }
 
 // noteWithdrawn journals a withdrawal made on the store directly, as serve
@@ -188,6 +210,9 @@ func (a *admin) revokeEAB(kid string) error {
 			return err
 		}
 		a.noteWithdrawn(api.WithdrawnEAB, kid)
+		a.offlineAudit(func(ctx context.Context, log *slog.Logger) {
+			audit.Log(ctx, log, audit.Entry{Event: "acme.eab.revoke", Requester: api.OfflineRequester, Outcome: "revoked"}, "kid", kid)
+		})
 		return nil
 	})
 }
@@ -227,6 +252,9 @@ func (a *admin) revokeAccount(id string) error {
 			return err
 		}
 		a.noteWithdrawn(api.WithdrawnAccount, acct.ID)
+		a.offlineAudit(func(ctx context.Context, log *slog.Logger) {
+			audit.Log(ctx, log, audit.Entry{Event: "acme.account.revoke", Requester: api.OfflineRequester, Role: acct.Role, Outcome: "revoked"}, "account", acct.ID)
+		})
 		return nil
 	})
 }
@@ -257,6 +285,10 @@ func (a *admin) revoke(serial, reason string) (string, []string, error) {
 		if err != nil {
 			return errors.New(errs.DetailOf(err))
 		}
+		a.offlineAudit(func(ctx context.Context, log *slog.Logger) {
+			audit.Log(ctx, log, audit.Entry{Event: "revoke", Requester: api.OfflineRequester, Role: rec.Role, Names: rec.Names, Outcome: "revoked", Serial: rec.Serial, Reason: rec.Reason})
+			audit.SameKey(ctx, log, api.OfflineRequester, rec.Serial, sameKey)
+		})
 		sn = rec.Serial
 		for _, r := range sameKey {
 			also = append(also, r.Serial)
@@ -302,6 +334,7 @@ func (a *admin) reapplyCRLs(ders [][]byte, stderr io.Writer, each func(api.Reapp
 			var v api.ReappliedView
 			if got != nil {
 				v = api.NewReappliedView(got)
+				a.offlineAudit(func(ctx context.Context, log *slog.Logger) { api.AuditReapplied(ctx, log, api.OfflineRequester, got) })
 			}
 			if err != nil {
 				err = errors.New(errs.DetailOf(err))

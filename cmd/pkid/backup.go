@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"pkid/api"
 	"pkid/internal/atomicfile"
+	"pkid/internal/audit"
 	"pkid/store"
 )
 
@@ -118,6 +120,11 @@ func (a *admin) backup(path string) (n int64, certs int, err error) {
 	}
 	if err := atomicfile.WriteFrom(path, 0o600, write, check); err != nil {
 		return 0, 0, fmt.Errorf("backup to %s (nothing replaced): %w", path, err)
+	}
+	if a.client == nil { // serve logs its own
+		a.offlineAudit(func(ctx context.Context, log *slog.Logger) {
+			audit.Log(ctx, log, audit.Entry{Event: "backup", Requester: api.OfflineRequester, Outcome: "accepted"}, "bytes", n)
+		})
 	}
 	return n, certs, nil
 }

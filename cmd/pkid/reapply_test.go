@@ -127,6 +127,9 @@ func TestRestoreReappliesRevocations(t *testing.T) {
 	if b, _ := testutil.Fetch(t, http.DefaultClient, "http://"+plain+"/crl/bundle.pem"); !crlLists(t, b, lost1, lost2, late) {
 		t.Fatal("ok/the first CRL after the restore lists the three")
 	}
+	if !regexp.MustCompile(`"msg":"audit","offline_at":"[^"]+","event":"restore","requester":"store",.*"from":"` + regexp.QuoteMeta(backup) + `"`).MatchString(s.logs()) {
+		t.Fatalf("ok/the restore is on the audit log:\n%s", s.logs())
+	}
 	if !strings.Contains(s.healthz(t), "the store is older than CRL") || !strings.Contains(s.logs(), "store older than the last CRL served") {
 		t.Fatalf("ok/the restore is said on /healthz and in the log:\n%s", s.logs())
 	}

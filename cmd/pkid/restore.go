@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"pkid/api"
 	"pkid/internal/atomicfile"
+	"pkid/internal/audit"
 	"pkid/store"
 )
 
@@ -54,6 +57,9 @@ journal beside the store; on a new machine, run pkid cert revoke --config
 			if err != nil {
 				return err
 			}
+			newAdmin(cfg).offlineAudit(func(ctx context.Context, log *slog.Logger) {
+				audit.Log(ctx, log, audit.Entry{Event: "restore", Requester: api.OfflineRequester, Outcome: "accepted"}, "from", from, "certificates", certs, "replaced_kept_as", kept)
+			})
 			w := c.ErrOrStderr()
 			fmt.Fprintf(w, "restored %s from %s (%d certificate records, checked)\n", live, from, certs)
 			if kept != "" {

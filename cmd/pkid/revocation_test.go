@@ -161,7 +161,8 @@ func TestRootCRLCommand(t *testing.T) {
 
 // TestRevokeWithConfig: `pkid cert revoke --config` works through the admin
 // socket while serve runs and on the store when it does not; the CRL signed
-// at the next start lists both. `pkid cert list` shows them, filtered,
+// at the next start lists both, and that start puts the offline ones on
+// the audit log. `pkid cert list` shows them, filtered,
 // either way, by name and by requester too.
 func TestRevokeWithConfig(t *testing.T) {
 	d, https, plain := initCA(t)
@@ -224,7 +225,14 @@ func TestRevokeWithConfig(t *testing.T) {
 	if r := pkid(t, nil, "cert", "list", "--config", cfg, "--status", "gone"); r.code != 2 || !strings.Contains(r.stderr, "want valid, revoked or expired") {
 		t.Fatalf("fail/cert list --status gone: %+v", r)
 	}
-	serve(t, d, https)
+	s = serve(t, d, https)
+	// The offline revocation (and the one it took with it) reaches serve's
+	// audit log at this start.
+	for _, sn := range []string{serials[1], serials[2]} {
+		if !regexp.MustCompile(`"msg":"audit","offline_at":"[^"]+","event":"revoke","requester":"store",.*"serial":"` + sn + `","reason":"keyCompromise"`).MatchString(s.logs()) {
+			t.Fatalf("no audit line at start for the offline revocation of %s:\n%s", sn, s.logs())
+		}
+	}
 	rl := getCRL(t, plain)
 	found := 0
 	for _, e := range rl.RevokedCertificateEntries {

@@ -1,0 +1,134 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+)
+
+// OfflineRequester is who the audit log names for an admin command that
+// worked on the store with serve stopped, as store.Token.CreatedBy does.
+const OfflineRequester = "store"
+
+// OfflineAuditPath is where the admin commands that change the store with
+// serve stopped write their audit lines, beside the store: serve logs them
+// at its next start (ReplayOfflineAudit), so that every decision reaches
+// the one audit log, late rather than never.
+func OfflineAuditPath(storeDir string) string {
+	return filepath.Join(storeDir, "offline-audit.jsonl")
+}
+
+// OfflineAudit is the audit log of one offline admin command: Log writes
+// the same JSON lines serve writes, appended to OfflineAuditPath.
+type OfflineAudit struct {
+	Log *slog.Logger
+	f   *os.File
+	dir string
+	// made: this command created the file, which then takes the store
+	// directory's owner (the commands run as root, serve under its own
+	// user, which must truncate it).
+	made bool
+}
+
+// OpenOfflineAudit opens storeDir's offline audit file for appending.
+func OpenOfflineAudit(storeDir string) (*OfflineAudit, error) {
+	path := OfflineAuditPath(storeDir)
+	_, err := os.Stat(path)
+	made := errors.Is(err, os.ErrNotExist)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("offline audit log: %w", err)
+	}
+	return &OfflineAudit{Log: slog.New(slog.NewJSONHandler(f, nil)), f: f, dir: storeDir, made: made}, nil
+}
+
+// Close flushes the lines written to disk and closes the file.
+func (o *OfflineAudit) Close() error {
+	err := o.f.Sync()
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && o.made {
+		err = SameOwnerAs(o.f.Name(), o.dir)
+	}
+	if err != nil {
+		return fmt.Errorf("offline audit log: %w", err)
+	}
+	return nil
+}
+
+// ReplayOfflineAudit logs, at start, every line the offline admin commands
+// wrote since the last start through log, as audit lines of its own with
+// the time each was made ("offline_at"), then empties the file. A line that
+// does not parse (cut by a crash) is logged as a warning with its text. A
+// crash between the two logs the lines again at the next start: twice,
+// rather than never.
+func ReplayOfflineAudit(storeDir string, log *slog.Logger) {
+	path := OfflineAuditPath(storeDir)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		log.Warn("offline audit log not read", "path", path, "err", err)
+		return
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		attrs, ok := auditAttrs(sc.Bytes())
+		if !ok {
+			log.Warn("offline audit log: line not parsed", "line", sc.Text())
+			continue
+		}
+		log.LogAttrs(context.Background(), slog.LevelInfo, "audit", attrs...)
+	}
+	err = sc.Err()
+	f.Close()
+	if err != nil {
+		log.Warn("offline audit log not read to its end; kept", "path", path, "err", err)
+		return
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		log.Warn("offline audit log not emptied: its lines will be logged again at the next start", "path", path, "err", err)
+	}
+}
+
+// auditAttrs reads one line an OfflineAudit wrote back into the attributes
+// of an audit line, in their order: its time becomes "offline_at", its
+// level and message are serve's own.
+func auditAttrs(line []byte) ([]slog.Attr, bool) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false
+	}
+	var attrs []slog.Attr
+	var isAudit bool
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		key, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		switch key {
+		case "time":
+			attrs = append(attrs, slog.Any("offline_at", v))
+		case "level":
+		case "msg":
+			isAudit = string(v) == `"audit"`
+		default:
+			attrs = append(attrs, slog.Any(key, v))
+		}
+	}
+	return attrs, isAudit
+}
