@@ -28,36 +28,23 @@ func OfflineAuditPath(storeDir string) string {
 // the same JSON lines serve writes, appended to OfflineAuditPath.
 type OfflineAudit struct {
 	Log *slog.Logger
-	f   *os.File
-	dir string
-	// made: this command created the file, which then takes the store
-	// directory's owner (the commands run as root, serve under its own
-	// user, which must truncate it).
-	made bool
+	f   *appendFile
 }
 
 // OpenOfflineAudit opens storeDir's offline audit file for appending.
 func OpenOfflineAudit(storeDir string) (*OfflineAudit, error) {
-	path := OfflineAuditPath(storeDir)
-	_, err := os.Stat(path)
-	made := errors.Is(err, os.ErrNotExist)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := openAppend(OfflineAuditPath(storeDir), storeDir)
 	if err != nil {
 		return nil, fmt.Errorf("offline audit log: %w", err)
 	}
-	return &OfflineAudit{Log: slog.New(slog.NewJSONHandler(f, nil)), f: f, dir: storeDir, made: made}, nil
+	return &OfflineAudit{Log: slog.New(slog.NewJSONHandler(f, nil)), f: f}, nil
 }
 
-// Close flushes the lines written to disk and closes the file.
+// Close flushes the lines written to disk and closes the file (which, if
+// this command made it, takes the store directory's owner: serve must
+// empty it).
 func (o *OfflineAudit) Close() error {
-	err := o.f.Sync()
-	if cerr := o.f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && o.made {
-		err = SameOwnerAs(o.f.Name(), o.dir)
-	}
-	if err != nil {
+	if err := o.f.Close(); err != nil {
 		return fmt.Errorf("offline audit log: %w", err)
 	}
 	return nil

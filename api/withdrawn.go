@@ -62,22 +62,13 @@ func NoteWithdrawn(storeDir string, w Withdrawal) error {
 	if err != nil {
 		return err
 	}
-	path := WithdrawnPath(storeDir)
-	_, err = os.Stat(path)
-	made := errors.Is(err, os.ErrNotExist)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := openAppend(WithdrawnPath(storeDir), storeDir)
 	if err != nil {
 		return fmt.Errorf("withdrawal journal: %w", err)
 	}
 	_, err = f.Write(append(line, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil && made {
-		err = SameOwnerAs(path, storeDir)
 	}
 	if err != nil {
 		return fmt.Errorf("withdrawal journal: %w", err)
