@@ -57,7 +57,7 @@ journal beside the store; on a new machine, run pkid cert revoke --config
 			if err != nil {
 				return err
 			}
-			newAdmin(cfg).offlineAudit(func(ctx context.Context, log *slog.Logger) {
+			(&admin{cfg: cfg}).offlineAudit(func(ctx context.Context, log *slog.Logger) {
 				audit.Log(ctx, log, audit.Entry{Event: "restore", Requester: api.OfflineRequester, Outcome: "accepted"}, "from", from, "certificates", certs, "replaced_kept_as", kept)
 			})
 			w := c.ErrOrStderr()
