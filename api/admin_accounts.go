@@ -9,7 +9,6 @@ import (
 	"github.com/gorilla/mux"
 
 	"pkid/errs"
-	"pkid/internal/audit"
 	"pkid/store"
 )
 
@@ -82,7 +81,6 @@ func (s *Server) adminRevokeAccount(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.noteWithdrawn(WithdrawnAccount, acct.ID)
-	audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.account.revoke", Requester: adminSocket, Role: acct.Role, Outcome: "revoked"}, "account", acct.ID)
+	s.withdrew(r.Context(), adminSocket, acct.Role, WithdrawnAccount, acct.ID)
 	w.WriteHeader(http.StatusNoContent)
 }

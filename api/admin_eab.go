@@ -9,7 +9,6 @@ import (
 	"github.com/gorilla/mux"
 
 	"pkid/errs"
-	"pkid/internal/audit"
 	"pkid/store"
 )
 
@@ -71,7 +70,6 @@ func (s *Server) adminRevokeEAB(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, err)
 		return
 	}
-	s.noteWithdrawn(WithdrawnEAB, kid)
-	audit.Log(r.Context(), s.log, audit.Entry{Event: "acme.eab.revoke", Requester: adminSocket, Outcome: "revoked"}, "kid", kid)
+	s.withdrew(r.Context(), adminSocket, "", WithdrawnEAB, kid)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -113,14 +113,23 @@ func TestRevokeACMEAccount(t *testing.T) {
 }
 
 // TestAdminReapplyCRL: the admin socket's POST /reapply-crl takes a CRL's
-// DER. This CA's current CRL, whose revocations the store holds, changes
-// nothing and says so; a body that is not a CRL is 400, another CA's CRL
-// 403, and a body over the socket's limit 413, unread.
+// DER. This CA's current CRL, whose revocations (one made here at least)
+// the store holds, changes nothing and says so; a body that is not a CRL
+// is 400, another CA's CRL 403, and a body over the socket's limit 413,
+// unread.
 func TestAdminReapplyCRL(t *testing.T) {
 	s := shared
 	ctx := context.Background()
 	h := api.New(api.Options{CA: s.run.CA, Store: s.run.Store, Clock: s.clock}).AdminHandler()
-	cur, err := s.run.CRL.Current(ctx)
+	// A revocation of its own, so this CA's CRL lists at least one.
+	var issued api.IssueResponse
+	if resp := s.do(t, "POST", "/v1/issue/default", s.tok, map[string]any{"common_name": "reapply.internal", "ttl": "1h"}, &issued); resp.StatusCode != 201 {
+		t.Fatalf("issue: %d", resp.StatusCode)
+	}
+	if _, _, err := s.run.CA.Revoke(ctx, issued.Serial, "superseded"); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := s.run.CRL.Generate(ctx, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +163,7 @@ func TestAdminReapplyCRL(t *testing.T) {
 		if rec.Code == http.StatusOK {
 			var v api.ReappliedView
 			decode(t, rec.Body.Bytes(), &v)
-			if v.Already != v.Entries || len(v.Revoked)+len(v.Unrecorded) != 0 || v.Issuer != s.run.CA.IssuerID() {
+			if v.Entries == 0 || v.Already != v.Entries || len(v.Revoked)+len(v.Unrecorded) != 0 || v.Issuer != s.run.CA.IssuerID() {
 				t.Fatalf("%s: %+v", tc.name, v)
 			}
 		}

@@ -89,7 +89,7 @@ func reapplyCRLCopy(ctx context.Context, cfg *config.Config, a *ca.Authority, is
 	case rl.Number.Cmp(cur.NumberValue()) <= 0:
 		return "", nil
 	}
-	got, err := a.ReapplyCRL(ctx, der)
+	got, err := a.ReapplyRevocationList(ctx, rl)
 	if err != nil {
 		return "", err
 	}

@@ -90,8 +90,7 @@ func (s *Server) doDeleteToken(w http.ResponseWriter, r *http.Request, by string
 		writeProblem(w, r, s.log, notFound(err, "no token with id "+id))
 		return
 	}
-	s.noteWithdrawn(WithdrawnToken, id)
-	audit.Log(r.Context(), s.log, audit.Entry{Event: "token.revoke", Requester: by, Outcome: "revoked"}, "token_id", id)
+	s.withdrew(r.Context(), by, "", WithdrawnToken, id)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -86,10 +86,13 @@ func (s *Server) adminReapplyCRL(w http.ResponseWriter, r *http.Request) {
 // admin socket's, or an offline command's (OfflineAudit).
 func AuditReapplied(ctx context.Context, log *slog.Logger, by string, got *ca.Reapplied) {
 	from := []any{"from_crl", got.Number.String(), "crl_issuer", got.Issuer}
-	for _, recs := range [][]*store.CertRecord{got.Revoked, got.Raised, got.SameKey} {
+	for _, recs := range [][]*store.CertRecord{got.Revoked, got.Raised} {
 		for _, rec := range recs {
 			audit.Log(ctx, log, audit.Entry{Event: "revoke", Requester: by, Role: rec.Role, Names: rec.Names, Outcome: "revoked", Serial: rec.Serial, Reason: rec.Reason}, from...)
 		}
+	}
+	for _, rec := range got.SameKey {
+		audit.SameKey(ctx, log, by, got.SameKeyAs[rec.Serial], []*store.CertRecord{rec}, from...)
 	}
 	for _, e := range got.Unrecorded {
 		audit.Log(ctx, log, audit.Entry{Event: "revoke", Requester: by, Outcome: "revoked", Serial: e.Serial, Reason: e.Reason}, append([]any{"record", "none"}, from...)...)

@@ -123,10 +123,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// What admin commands did with serve stopped, on the audit log first.
-	ReplayOfflineAudit(StoreDir(cfg), log)
+	dir := StoreDir(cfg)
+	ReplayOfflineAudit(dir, log)
 	// Before anything is served: a store restored from a backup holds the
 	// credentials withdrawn since its copy was made as live.
-	startWarnings = append(startWarnings, ReplayWithdrawn(ctx, StoreDir(cfg), st, log)...)
+	startWarnings = append(startWarnings, ReplayWithdrawn(ctx, dir, st, log)...)
 	// Before any CRL of this run: one signed from a store restored from a
 	// backup would leave out the revocations made since.
 	issuers := []string{authority.IssuerID()}
@@ -169,7 +170,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	}
 
 	run := &Running{CA: authority, Store: st, CRL: crl, OCSP: ocspR, ServerCert: sc, Config: cfg, Clock: o.Clock, Log: log}
-	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get, Retired: retiredIssuers, StoreDir: StoreDir(cfg),
+	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get, Retired: retiredIssuers, StoreDir: dir,
 		Health: func() map[string]any {
 			h := map[string]any{}
 			w := rootCRL.Warnings()
@@ -205,10 +206,10 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		CA: authority, Store: st, ExternalURL: cfg.ExternalURL, Clock: o.Clock, Log: log, AuthzReuse: cfg.ACME.AuthzReuse, EAB: eab,
 		FailedValidations: cfg.ACME.FailedValidations.Failures, FailedPer: cfg.ACME.FailedValidations.Per,
 		Deactivated: func(_ context.Context, id string) {
-			NoteWithdrawnOrWarn(StoreDir(cfg), Withdrawal{Kind: WithdrawnAccount, ID: id, Status: store.ACMEDeactivated, At: o.Clock.Now()}, log)
+			NoteWithdrawnOrWarn(dir, Withdrawal{Kind: WithdrawnAccount, ID: id, Status: store.ACMEDeactivated, At: o.Clock.Now()}, log)
 		},
 		KeyChanged: func(_ context.Context, id, oldTP string, newJWK []byte, newTP string) {
-			NoteWithdrawnOrWarn(StoreDir(cfg), Withdrawal{Kind: WithdrawnAccountKey, ID: id, Key: oldTP, Successor: newJWK, SuccessorKey: newTP, At: o.Clock.Now()}, log)
+			NoteWithdrawnOrWarn(dir, Withdrawal{Kind: WithdrawnAccountKey, ID: id, Key: oldTP, Successor: newJWK, SuccessorKey: newTP, At: o.Clock.Now()}, log)
 		},
 		Validator: acme.NewValidator(&acme.Resolver{Hosts: cfg.ACME.Hosts, Server: cfg.ACME.Resolver}, cfg.ACME.HTTP01Port, cfg.ACME.TLSALPN01Port),
 	})

@@ -76,16 +76,45 @@ func NoteWithdrawn(storeDir string, w Withdrawal) error {
 	return nil
 }
 
-// noteWithdrawn is NoteWithdrawn for the server, which logs its failure.
-func (s *Server) noteWithdrawn(kind, id string) {
-	NoteWithdrawnOrWarn(s.opts.StoreDir, Withdrawal{Kind: kind, ID: id, At: s.opts.Clock.Now()}, s.log)
+// Withdrew records an operator's withdrawal of a credential once the
+// store has committed it: in the journal in storeDir (NoteWithdrawn) and
+// as by's audit line on log (role: the credential's, if it has one). The
+// admin API, the admin socket and the offline commands all record theirs
+// here. A journal not written is returned for the caller to warn of; the
+// audit line is written either way.
+func Withdrew(ctx context.Context, log *slog.Logger, storeDir, by, role string, w Withdrawal) error {
+	err := NoteWithdrawn(storeDir, w)
+	auditWithdrawal(ctx, log, by, role, w)
+	return err
+}
+
+// withdrew is Withdrew for the server, which warns of a journal not
+// written.
+func (s *Server) withdrew(ctx context.Context, by, role, kind, id string) {
+	w := Withdrawal{Kind: kind, ID: id, At: s.opts.Clock.Now()}
+	if err := Withdrew(ctx, s.log, s.opts.StoreDir, by, role, w); err != nil {
+		warnNotJournaled(s.log, w, err)
+	}
+}
+
+func warnNotJournaled(log *slog.Logger, w Withdrawal, err error) {
+	log.Warn("withdrawal not journaled: a restore from a backup will not repeat it by itself", "kind", w.Kind, "id", w.ID, "err", err)
+}
+
+// auditWithdrawal writes w's audit line, by by, with extra pairs.
+func auditWithdrawal(ctx context.Context, log *slog.Logger, by, role string, w Withdrawal, extra ...any) {
+	ev := auditEvent[w.Kind]
+	if w.Status == store.ACMEDeactivated {
+		ev.event = "acme.account.deactivate"
+	}
+	audit.Log(ctx, log, audit.Entry{Event: ev.event, Requester: by, Role: role, Outcome: "revoked"}, append([]any{ev.field, w.ID}, extra...)...)
 }
 
 // NoteWithdrawnOrWarn is NoteWithdrawn with its failure logged as a
 // warning.
 func NoteWithdrawnOrWarn(storeDir string, w Withdrawal, log *slog.Logger) {
 	if err := NoteWithdrawn(storeDir, w); err != nil {
-		log.Warn("withdrawal not journaled: a restore from a backup will not repeat it by itself", "kind", w.Kind, "id", w.ID, "err", err)
+		warnNotJournaled(log, w, err)
 	}
 }
 
@@ -118,11 +147,7 @@ func ReplayWithdrawn(ctx context.Context, storeDir string, st store.Store, log *
 			continue
 		}
 		if again {
-			ev := auditEvent[w.Kind]
-			if w.Status == store.ACMEDeactivated {
-				ev.event = "acme.account.deactivate"
-			}
-			audit.Log(ctx, log, audit.Entry{Event: ev.event, Requester: "journal", Outcome: "revoked"}, ev.field, w.ID, "withdrawn_at", w.At)
+			auditWithdrawal(ctx, log, "journal", "", w, "withdrawn_at", w.At)
 			warnings = append(warnings, fmt.Sprintf("%s %s, withdrawn at %s, was live in the store again (restored from a backup?): withdrawn again", w.Kind, w.ID+w.keyNote(), w.At.Format(time.RFC3339)))
 		}
 	}

@@ -110,6 +110,20 @@ func TestWithdrawnJournal(t *testing.T) {
 	if w := ReplayWithdrawn(ctx, t.TempDir(), st, slog.New(slog.DiscardHandler)); len(w) != 0 {
 		t.Fatalf("ok/no journal: %q", w)
 	}
+
+	// Withdrew, as the admin API, socket and offline commands record a
+	// withdrawal: journaled, and an audit line naming who and the role.
+	log.Reset()
+	other := t.TempDir()
+	if err := Withdrew(ctx, slog.New(slog.NewJSONHandler(&log, nil)), other, adminSocket, "default", Withdrawal{Kind: WithdrawnAccount, ID: "acct9", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := os.ReadFile(WithdrawnPath(other)); err != nil || !strings.Contains(string(j), `{"kind":"acme-account","id":"acct9","at":"2026-11-28T12:00:00Z"}`) {
+		t.Fatalf("ok/Withdrew journals: %q %v", j, err)
+	}
+	if !strings.Contains(log.String(), `"msg":"audit","event":"acme.account.revoke","requester":"admin-socket","role":"default","names":null,"outcome":"revoked","request_id":"","account":"acct9"}`) {
+		t.Fatalf("ok/Withdrew audits: %s", log.String())
+	}
 }
 
 // TestWithdrawnJournalOwner: a journal an admin command makes as root

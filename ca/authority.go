@@ -71,12 +71,11 @@ type Authority struct {
 	// is revoked on the root CRL (see Halt).
 	halted atomic.Pointer[string]
 	signer *watchedSigner // d.Signer, watched
-	steady *Steady        // d.Clock, for the duties that delete
 }
 
 // Steady is the clock that pruning goes by (see Steady): the CA's clock,
 // held back from a forward step until the next start.
-func (a *Authority) Steady() *Steady { return a.steady }
+func (a *Authority) Steady() *Steady { return a.d.Steady }
 
 // Halt stops every issuance for good (the server's own TLS certificate
 // excepted, so CRLs, OCSP and /healthz stay reachable): a revocation of
@@ -148,7 +147,6 @@ func New(d Deps) (*Authority, error) {
 	}
 	a := &Authority{
 		signer:   signer,
-		steady:   d.Steady,
 		d:        d,
 		issuerID: hex.EncodeToString(d.Intermediate.SubjectKeyId),
 		rootPEM:  PEMCert(d.Root.Raw),

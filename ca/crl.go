@@ -263,7 +263,7 @@ func (p *CRLPublisher) Generate(ctx context.Context, scheduled bool) (*store.CRL
 		// Entries are let go by it (and pruned from the store's list), so
 		// it is dated by the clock that deletes nothing early.
 		st.LastScheduled = now
-		if steady := p.a.steady.Now().UTC(); steady.Before(now) {
+		if steady := p.a.d.Steady.Now().UTC(); steady.Before(now) {
 			st.LastScheduled = steady
 		}
 	}

@@ -65,7 +65,7 @@ const allowancePruneBatch = 500
 // which read the same as none; serve runs it every tick. Several replicas
 // may run it at once: deleting is idempotent.
 func (a *Authority) PruneAllowances(ctx context.Context) {
-	now := a.steady.Now()
+	now := a.d.Steady.Now()
 	PruneInBatches(ctx, a.d.Log, "whole rate-limit allowances", allowancePruneBatch, func(max int) (int, error) {
 		return a.d.Store.PruneAllowances(ctx, now, max)
 	}, "whole_before", now.UTC().Format(time.RFC3339))

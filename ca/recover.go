@@ -29,8 +29,10 @@ type Reapplied struct {
 	// than the CRL's keyCompromise, now raised to it.
 	Raised []*store.CertRecord
 	// SameKey are the other certificates of a keyCompromise key that were
-	// still valid, revoked with them.
-	SameKey []*store.CertRecord
+	// still valid, revoked with them; SameKeyAs maps each one's serial to
+	// the serial whose revocation took it.
+	SameKey   []*store.CertRecord
+	SameKeyAs map[string]string
 	// Already counts the entries the store held revoked, or listed, as
 	// the CRL does.
 	Already int
@@ -65,22 +67,29 @@ func (a *Authority) ReapplyCRL(ctx context.Context, der []byte) (*Reapplied, err
 	if err != nil {
 		return nil, errs.New(errs.Malformed, "not a CRL: %v", err)
 	}
+	return a.ReapplyRevocationList(ctx, rl)
+}
+
+// ReapplyRevocationList is ReapplyCRL for a CRL already parsed (serve's
+// CRL copy, whose number it read first).
+func (a *Authority) ReapplyRevocationList(ctx context.Context, rl *x509.RevocationList) (*Reapplied, error) {
 	inter, err := a.crlSigner(rl)
 	if err != nil {
 		return nil, err
 	}
-	out := &Reapplied{Issuer: hex.EncodeToString(inter.SubjectKeyId), Number: rl.Number, ThisUpdate: rl.ThisUpdate, Entries: len(rl.RevokedCertificateEntries)}
+	out := &Reapplied{Issuer: hex.EncodeToString(inter.SubjectKeyId), Number: rl.Number, ThisUpdate: rl.ThisUpdate, Entries: len(rl.RevokedCertificateEntries), SameKeyAs: map[string]string{}}
 	for _, e := range rl.RevokedCertificateEntries {
 		if e.SerialNumber == nil || e.SerialNumber.Sign() <= 0 {
 			continue // never signed by pkid, which draws positive serials
 		}
+		sn := SerialString(e.SerialNumber)
 		reason := ReasonName(e.ReasonCode)
 		if reason == "" {
 			reason = "unspecified" // a code pkid does not use: still revoked
 		}
 		at := e.RevocationTime.UTC()
 		var raised bool
-		rec, sameKey, err := a.d.Store.UpdateCertificate(ctx, SerialString(e.SerialNumber), func(r *store.CertRecord) error {
+		rec, sameKey, err := a.d.Store.UpdateCertificate(ctx, sn, func(r *store.CertRecord) error {
 			raised = false // fn may run again when its commit is retried
 			if r.Status != store.StatusRevoked {
 				r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, at, reason
@@ -94,7 +103,7 @@ func (a *Authority) ReapplyCRL(ctx context.Context, der []byte) (*Reapplied, err
 		})
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			if err := a.listUnrecorded(ctx, out, inter, store.RevokedEntry{Serial: SerialString(e.SerialNumber), RevokedAt: at, Reason: reason, NotAfter: inter.NotAfter}); err != nil {
+			if err := a.listUnrecorded(ctx, out, store.RevokedEntry{Serial: sn, RevokedAt: at, Reason: reason, NotAfter: inter.NotAfter}); err != nil {
 				return out, fmt.Errorf("reapply CRL %s of %s: %w", rl.Number, out.Issuer, err)
 			}
 			continue
@@ -102,16 +111,17 @@ func (a *Authority) ReapplyCRL(ctx context.Context, der []byte) (*Reapplied, err
 			out.Already++
 			continue
 		case err != nil:
-			return out, fmt.Errorf("reapply CRL %s of %s: serial %s: %w", rl.Number, out.Issuer, SerialString(e.SerialNumber), err)
+			return out, fmt.Errorf("reapply CRL %s of %s: serial %s: %w", rl.Number, out.Issuer, sn, err)
 		}
 		if raised {
 			out.Raised = append(out.Raised, rec)
 		} else {
 			out.Revoked = append(out.Revoked, rec)
 		}
-		out.SameKey = append(out.SameKey, sameKey...)
 		a.revoked.run(rec)
 		for _, r := range sameKey {
+			out.SameKey = append(out.SameKey, r)
+			out.SameKeyAs[r.Serial] = rec.Serial
 			a.revoked.run(r)
 		}
 	}
@@ -119,9 +129,10 @@ func (a *Authority) ReapplyCRL(ctx context.Context, der []byte) (*Reapplied, err
 }
 
 // listUnrecorded lists e, a revocation of a serial the store holds no
-// record of, on the CRL of inter, and counts it in out. The publishers
-// are told as of a revocation, with a record that holds only the entry.
-func (a *Authority) listUnrecorded(ctx context.Context, out *Reapplied, inter *x509.Certificate, e store.RevokedEntry) error {
+// record of, on the CRL of out's issuer, and counts it in out. The
+// publishers are told as of a revocation, with a record that holds only
+// the entry.
+func (a *Authority) listUnrecorded(ctx context.Context, out *Reapplied, e store.RevokedEntry) error {
 	added, err := a.d.Store.AddUnrecordedRevocation(ctx, out.Issuer, e)
 	if err != nil {
 		return err
@@ -131,7 +142,7 @@ func (a *Authority) listUnrecorded(ctx context.Context, out *Reapplied, inter *x
 		return nil
 	}
 	out.Unrecorded = append(out.Unrecorded, e)
-	a.revoked.run(&store.CertRecord{Serial: e.Serial, Issuer: out.Issuer, Status: store.StatusRevoked, RevokedAt: e.RevokedAt, Reason: e.Reason, NotAfter: inter.NotAfter})
+	a.revoked.run(&store.CertRecord{Serial: e.Serial, Issuer: out.Issuer, Status: store.StatusRevoked, RevokedAt: e.RevokedAt, Reason: e.Reason, NotAfter: e.NotAfter})
 	return nil
 }
 

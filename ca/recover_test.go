@@ -116,6 +116,11 @@ func TestReapplyCRL(t *testing.T) {
 		t.Fatalf("ok/reapply: revoked again %v (want %v), raised %v, already %d, unrecorded %v (want %+v), of %d entries, CRL %s of %s",
 			again, want, serials(got.Raised), got.Already, got.Unrecorded, unrecorded, got.Entries, got.Number, got.Issuer)
 	}
+	// The key's two certificates: whichever entry comes first takes the
+	// other with it, named as the one that took it.
+	if len(got.SameKey) != 1 || got.SameKeyAs[got.SameKey[0].Serial] != map[string]string{one: sameKey, sameKey: one}[got.SameKey[0].Serial] {
+		t.Fatalf("ok/same key: %v taken by %v", serials(got.SameKey), got.SameKeyAs)
+	}
 	for sn, reason := range map[string]string{one: "keyCompromise", sameKey: "keyCompromise", two: "superseded", raised: "keyCompromise", kept: "", early: "unspecified"} {
 		rec, err := restored.GetCertificate(ctx, sn)
 		if err != nil {

@@ -75,7 +75,8 @@ func (a *Authority) IssueServerCertificate(ctx context.Context, dnsNames []strin
 // recorded like any other certificate, so an admin may revoke one whose
 // key leaked, through any replica sharing the store; pkid then stops using
 // that key within a tick instead of at its scheduled renewal, and TLS
-// clients that check the CRL or OCSP are not refused meanwhile. A record that cannot be read leaves renewAt.
+// clients that check the CRL or OCSP are not refused meanwhile. A record
+// that cannot be read leaves renewAt.
 func (a *Authority) ReplaceAt(ctx context.Context, serial *big.Int, renewAt time.Time, what string) time.Time {
 	sn := SerialString(serial)
 	rec, err := a.d.Store.GetCertificate(ctx, sn)

@@ -211,12 +211,22 @@ func schemaVersion(tx *bolt.Tx) (int, error) {
 // certKey is a serial as its 20-octet big-endian integer (RFC 5280's
 // maximum): half the size of its hex text, which keeps the serial index,
 // the one structure with random insertion points, small.
+// Text that is no serial a record can have gets a key no record has.
 func certKey(serial string) []byte {
-	n, ok := new(big.Int).SetString(serial, 16)
-	if !ok || n.Sign() < 0 || n.BitLen() > 160 {
-		return []byte("invalid:" + serial)
+	if k, ok := serialKey(serial); ok {
+		return k
 	}
-	return n.FillBytes(make([]byte, 20))
+	return []byte("invalid:" + serial)
+}
+
+// serialKey is certKey for a serial a certificate may carry (positive
+// hex, at most 160 bits), or false.
+func serialKey(serial string) ([]byte, bool) {
+	n, ok := new(big.Int).SetString(serial, 16)
+	if !ok || n.Sign() <= 0 || n.BitLen() > 160 {
+		return nil, false
+	}
+	return n.FillBytes(make([]byte, 20)), true
 }
 
 func idxKey(prefix string, key []byte) []byte {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"math/big"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -14,13 +13,13 @@ const unrecordedTag = 0xff
 
 // AddUnrecordedRevocation implements Store.
 func (b *Bolt) AddUnrecordedRevocation(ctx context.Context, issuer string, e RevokedEntry) (bool, error) {
-	if n, ok := new(big.Int).SetString(e.Serial, 16); !ok || n.Sign() <= 0 || n.BitLen() > 160 || len(e.Reason) > 255 {
+	sk, ok := serialKey(e.Serial)
+	if !ok || len(e.Reason) > 255 {
 		return false, fmt.Errorf("unrecorded revocation of %q: not a serial pkid issues, or a reason too long", e.Serial)
 	}
 	var added bool
 	err := b.write(ctx, func(tx *bolt.Tx) error {
 		added = false // fn may run again when its group is retried
-		sk := certKey(e.Serial)
 		if tx.Bucket(bSerials).Get(sk) != nil {
 			return nil
 		}

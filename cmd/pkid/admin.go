@@ -153,10 +153,7 @@ func (a *admin) deleteToken(id string) error {
 		} else if err != nil {
 			return err
 		}
-		a.noteWithdrawn(api.WithdrawnToken, id)
-		a.offlineAudit(func(ctx context.Context, log *slog.Logger) {
-			audit.Log(ctx, log, audit.Entry{Event: "token.revoke", Requester: api.OfflineRequester, Outcome: "revoked"}, "token_id", id)
-		})
+		a.withdrew("", api.WithdrawnToken, id)
 		return nil
 	})
 }
@@ -175,13 +172,15 @@ func (a *admin) offlineAudit(fn func(context.Context, *slog.Logger)) {
 	}
 }
 
-// noteWithdrawn journals a withdrawal made on the store directly, as serve
-// journals its own (api.NoteWithdrawn); a journal not written is a
-// warning on stderr.
-func (a *admin) noteWithdrawn(kind, id string) {
-	if err := api.NoteWithdrawn(api.StoreDir(a.cfg), api.Withdrawal{Kind: kind, ID: id, At: time.Now()}); err != nil {
-		fmt.Fprintf(os.Stderr, "warning: %v: a restore from a backup will not withdraw %s %s again by itself\n", err, kind, id)
-	}
+// withdrew records a withdrawal made on the store directly, as serve
+// records its own (api.Withdrew): journaled, and on the offline audit
+// log; a journal not written is a warning on stderr.
+func (a *admin) withdrew(role, kind, id string) {
+	a.offlineAudit(func(ctx context.Context, log *slog.Logger) {
+		if err := api.Withdrew(ctx, log, api.StoreDir(a.cfg), api.OfflineRequester, role, api.Withdrawal{Kind: kind, ID: id, At: time.Now()}); err != nil {
+			fmt.Fprintf(os.Stderr, "warning: %v: a restore from a backup will not withdraw %s %s again by itself\n", err, kind, id)
+		}
+	})
 }
 
 func (a *admin) listEAB() ([]api.EABView, error) {
@@ -209,10 +208,7 @@ func (a *admin) revokeEAB(kid string) error {
 		if err := api.RevokeEAB(context.Background(), st.(store.ACMEStore), kid); err != nil {
 			return err
 		}
-		a.noteWithdrawn(api.WithdrawnEAB, kid)
-		a.offlineAudit(func(ctx context.Context, log *slog.Logger) {
-			audit.Log(ctx, log, audit.Entry{Event: "acme.eab.revoke", Requester: api.OfflineRequester, Outcome: "revoked"}, "kid", kid)
-		})
+		a.withdrew("", api.WithdrawnEAB, kid)
 		return nil
 	})
 }
@@ -251,10 +247,7 @@ func (a *admin) revokeAccount(id string) error {
 		if err != nil {
 			return err
 		}
-		a.noteWithdrawn(api.WithdrawnAccount, acct.ID)
-		a.offlineAudit(func(ctx context.Context, log *slog.Logger) {
-			audit.Log(ctx, log, audit.Entry{Event: "acme.account.revoke", Requester: api.OfflineRequester, Role: acct.Role, Outcome: "revoked"}, "account", acct.ID)
-		})
+		a.withdrew(acct.Role, api.WithdrawnAccount, acct.ID)
 		return nil
 	})
 }
