@@ -149,6 +149,10 @@ func (s *Server) newOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
+	if err := s.tooManyUnfinished(r.Context(), req.account.ID); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
 	now := s.d.Clock.Now().UTC()
 	o := &store.ACMEOrder{ID: newID(now), AccountID: req.account.ID, Role: req.role, Status: store.ACMEPending, Identifiers: idents, Expires: now.Add(s.d.OrderLifetime), CreatedAt: now,
 		Replaces: b.Replaces, ReplacesSerial: replacesSerial, Profile: b.Profile}

@@ -1,12 +1,15 @@
 package acme_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"strings"
 	"testing"
 	"time"
+
+	"pkid/store"
 )
 
 // TestRateLimitedAccount: the "limited" role allows one certificate an
@@ -100,5 +103,65 @@ func TestFailedValidationsLimited(t *testing.T) {
 	srv.clock.Advance(6 * time.Minute)
 	if a := orderFor(c, name); a.status != 201 {
 		t.Fatalf("ok/six minutes on, one failure has aged out: %d %s", a.status, a.body)
+	}
+}
+
+// TestUnfinishedOrdersLimited: an account that has made
+// acme.unfinished_orders orders (by default 300 an hour) that did not end
+// in a certificate is refused a new one before anything is stored (429
+// rateLimited, Retry-After until the oldest is an hour old, a detail
+// naming the count and the setting). An order that ends in a certificate
+// gives its place back; another account is not refused; at the hour given
+// by Retry-After the account orders again.
+func TestUnfinishedOrdersLimited(t *testing.T) {
+	const name = "a.internal"
+	c := newRaw(t, "default")
+	c.register()
+	orderFor := func(c *rawClient) answer {
+		return c.post(c.url("newOrder"), map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": name}}})
+	}
+	refused := func(what, retry string) {
+		t.Helper()
+		a := orderFor(c)
+		typ, d := a.problem(t)
+		if a.status != 429 || typ != "rateLimited" || a.header.Get("Retry-After") != retry ||
+			!strings.Contains(d, "this account has 300 orders from the last 1h0m0s that did not end in a certificate (acme.unfinished_orders)") {
+			t.Fatalf("%s: %d %s (Retry-After %q), want 429 rateLimited, Retry-After %s", what, a.status, a.body, a.header.Get("Retry-After"), retry)
+		}
+	}
+	stored := func() int {
+		t.Helper()
+		ids, _, err := srv.run.Store.(store.ACMEStore).ListOrders(context.Background(), c.kid[strings.LastIndex(c.kid, "/")+1:], "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ids)
+	}
+	for range 299 {
+		c.newOrder(name)
+	}
+	stop := c.serveKeyAuth()
+	loc, o := c.readyOrder(name)
+	stop()
+	refused("fail/the 301st order", "3600")
+	if n := stored(); n != 300 {
+		t.Fatalf("fail/a refused order was stored: the account has %d orders, want 300", n)
+	}
+	other := newRaw(t, "default")
+	other.register()
+	if a := orderFor(other); a.status != 201 {
+		t.Fatalf("ok/another account: %d %s", a.status, a.body)
+	}
+	if o = c.finalize(loc, o, name); o.Status != "valid" {
+		t.Fatalf("finalize: %+v", o)
+	}
+	if a := orderFor(c); a.status != 201 {
+		t.Fatalf("ok/a certificate gives its order's place back: %d %s", a.status, a.body)
+	}
+	srv.clock.Advance(20 * time.Minute)
+	refused("fail/20 minutes on", "2400")
+	srv.clock.Advance(40 * time.Minute)
+	if a := orderFor(c); a.status != 201 {
+		t.Fatalf("ok/at Retry-After: %d %s", a.status, a.body)
 	}
 }

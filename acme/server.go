@@ -46,6 +46,12 @@ type Deps struct {
 	// bound), counted by the CA in its store. See failedTooOften.
 	FailedValidations int
 	FailedPer         time.Duration
+	// UnfinishedOrders in any UnfinishedPer is how many orders one account
+	// may leave without a certificate before newOrder refuses it for a
+	// while (config acme.unfinished_orders; 0: no bound). See
+	// tooManyUnfinished.
+	UnfinishedOrders int
+	UnfinishedPer    time.Duration
 	// EAB verifies external account bindings (nil: none can be required).
 	EAB EABVerifier
 	// Deactivated, if set, is told of each account that deactivated itself

@@ -108,6 +108,22 @@ type ACME struct {
 	// its authorizations to the store every few seconds, each kept a
 	// week. Default {failures: 10, per: 1h}; failures: 0 turns it off.
 	FailedValidations FailureLimit `yaml:"failed_validations,flow,omitempty"`
+	// UnfinishedOrders bounds the orders one account may leave unfinished:
+	// past Orders made in the last Per that did not end in a certificate
+	// (pending, ready or invalid), newOrder refuses the account (429
+	// rateLimited, with Retry-After) until the oldest of them is Per old.
+	// A client that orders and never validates (a broken solver, a loop)
+	// would otherwise add an order and its authorizations to the store
+	// at every request, each kept a week after it expires; one that
+	// finishes its orders never meets the bound. Default {orders: 300,
+	// per: 1h}; orders: 0 turns it off.
+	UnfinishedOrders OrderLimit `yaml:"unfinished_orders,flow,omitempty"`
+}
+
+// OrderLimit allows Orders in any Per.
+type OrderLimit struct {
+	Orders int           `yaml:"orders"`
+	Per    time.Duration `yaml:"per"`
 }
 
 // FailureLimit allows Failures per Per: all at once, then one every
@@ -138,7 +154,8 @@ var lineRe = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)
 func Parse(path string, raw []byte) (*Config, error) {
 	// Numbers and durations get their defaults before decoding, so that
 	// one written as 0 is refused rather than read as absent.
-	c := Config{TLS: TLS{TTL: 24 * time.Hour}, CRL: CRL{Validity: 24 * time.Hour}, ACME: ACME{HTTP01Port: 80, TLSALPN01Port: 443, FailedValidations: FailureLimit{Failures: 10, Per: time.Hour}}, Storage: Storage{MinFreeMB: 1024}}
+	c := Config{TLS: TLS{TTL: 24 * time.Hour}, CRL: CRL{Validity: 24 * time.Hour}, ACME: ACME{HTTP01Port: 80, TLSALPN01Port: 443, FailedValidations: FailureLimit{Failures: 10, Per: time.Hour},
+		UnfinishedOrders: OrderLimit{Orders: 300, Per: time.Hour}}, Storage: Storage{MinFreeMB: 1024}}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
@@ -267,6 +284,9 @@ func (c *Config) validate() error {
 	}
 	if f := c.ACME.FailedValidations; f.Failures < 0 || (f.Failures > 0 && f.Per <= 0) {
 		bad("acme.failed_validations", "want {failures: N, per: DURATION} with N ≥ 0 (0: no limit) and a positive duration, e.g. {failures: 10, per: 1h}")
+	}
+	if u := c.ACME.UnfinishedOrders; u.Orders < 0 || (u.Orders > 0 && u.Per <= 0) {
+		bad("acme.unfinished_orders", "want {orders: N, per: DURATION} with N ≥ 0 (0: no limit) and a positive duration, e.g. {orders: 300, per: 1h}")
 	}
 	for h, ip := range c.ACME.Hosts {
 		if _, err := netip.ParseAddr(ip); err != nil {

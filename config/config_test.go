@@ -42,6 +42,15 @@ func TestParse(t *testing.T) {
 			t.Fatalf("ok/acme.failed_validations %s: %v %+v", in, err, d)
 		}
 	}
+	if u := c.ACME.UnfinishedOrders; u != (OrderLimit{Orders: 300, Per: time.Hour}) {
+		t.Fatalf("ok/acme.unfinished_orders default: %+v", u)
+	}
+	for in, want := range map[string]OrderLimit{"{orders: 50}": {50, time.Hour}, "{orders: 0}": {0, time.Hour}, "{orders: 1000, per: 24h}": {1000, 24 * time.Hour}} {
+		y := strings.Replace(base(), "  hosts: {}\n", "  hosts: {}\n  unfinished_orders: "+in+"\n", 1)
+		if d, err := Parse("/x/pkid.yaml", []byte(y)); err != nil || d.ACME.UnfinishedOrders != want {
+			t.Fatalf("ok/acme.unfinished_orders %s: %v %+v", in, err, d)
+		}
+	}
 	limited := strings.Replace(base(), "    acme: {enabled: true", "    rate_limit: {certificates: 100, per: 1h}\n    acme: {enabled: true", 1)
 	if d, err := Parse("/x/pkid.yaml", []byte(limited)); err != nil || *d.Roles["default"].RateLimit != (policies.RateLimit{Certificates: 100, Per: time.Hour}) || c.Roles["default"].RateLimit != nil {
 		t.Fatalf("ok/rate limit: %v", err)
@@ -99,6 +108,9 @@ func TestParse(t *testing.T) {
 		{"fail/min_free_mb 0", "storage: {driver: bbolt, path: db/pkid.db}", "storage: {driver: bbolt, path: db/pkid.db, min_free_mb: 0}", "storage.min_free_mb: must be at least 1 (MiB)"},
 		{"fail/failed validations below 0", "hosts: {}\n", "hosts: {}\n  failed_validations: {failures: -1, per: 1h}\n", "acme.failed_validations: want {failures: N, per: DURATION} with N ≥ 0"},
 		{"fail/failed validations per nothing", "hosts: {}\n", "hosts: {}\n  failed_validations: {failures: 3, per: 0s}\n", "acme.failed_validations: want"},
+		{"fail/unfinished orders below 0", "hosts: {}\n", "hosts: {}\n  unfinished_orders: {orders: -1, per: 1h}\n", "acme.unfinished_orders: want {orders: N, per: DURATION} with N ≥ 0"},
+		{"fail/unfinished orders per nothing", "hosts: {}\n", "hosts: {}\n  unfinished_orders: {orders: 3, per: 0s}\n", "acme.unfinished_orders: want"},
+		{"fail/unfinished orders key", "hosts: {}\n", "hosts: {}\n  unfinished_orders: {pending: 3}\n", "unknown key pending"},
 		{"fail/rate limit of no certificates", "    acme: {enabled: true", "    rate_limit: {certificates: 0, per: 1h}\n    acme: {enabled: true", "roles.default.rate_limit: want {certificates: N, per: DURATION} with N ≥ 1"},
 		{"fail/rate limit without a period", "    acme: {enabled: true", "    rate_limit: {certificates: 5}\n    acme: {enabled: true", "roles.default.rate_limit: want"},
 		{"fail/rate limit key", "    acme: {enabled: true", "    rate_limit: {certs: 5, per: 1h}\n    acme: {enabled: true", "unknown key certs"},

@@ -133,6 +133,14 @@ type ACMEStore interface {
 	// last); ErrNotFound for a cursor it did not give.
 	ListOrders(ctx context.Context, accountID, cursor string, limit int) (ids []string, next string, err error)
 
+	// UnfinishedOrders counts, up to max, the account's orders created at
+	// or after since that have not become valid (pending, ready,
+	// processing or invalid: none ended in a certificate), and says when
+	// the first of them was created. newOrder bounds how many orders an
+	// account may leave unfinished (acme.unfinished_orders), since each
+	// one, and its authorizations, is kept until a week after it expires.
+	UnfinishedOrders(ctx context.Context, accountID string, since time.Time, max int) (n int, oldest time.Time, err error)
+
 	GetAuthz(ctx context.Context, id string) (*ACMEAuthz, error)
 	UpdateAuthz(ctx context.Context, id string, fn func(*ACMEAuthz) error) (*ACMEAuthz, error)
 	// FindValidAuthz returns a valid, unexpired authorization of the account

@@ -38,7 +38,7 @@ var (
 
 var allBuckets = [][]byte{bMeta, bCerts, bSerials, bCertRole, bRevoked, bBlocked, bCRLs, bTokens, bCertState, bTokenExpiry,
 	bAccounts, bAccountKeys, bOrders, bOrdersByAcct, bAuthzs, bAuthzsByAcct, bEAB, bACMEExpiry, bReplacements,
-	bAllowances, bAllowanceExpiry}
+	bAllowances, bAllowanceExpiry, bUnfinished}
 
 // appendFill is the split threshold of buckets written at their end.
 const appendFill = 0.9
@@ -164,6 +164,11 @@ func OpenBolt(path string) (*Bolt, error) {
 				return fmt.Errorf("schema 5: index token expiry: %w", err)
 			}
 		}
+		if ver > 0 && ver < 7 {
+			if err := indexUnfinished(tx); err != nil {
+				return fmt.Errorf("schema 7: index unfinished orders: %w", err)
+			}
+		}
 		return tx.Bucket(bMeta).Put(kVersion, fmt.Appendf(nil, "%d", SchemaVersion))
 	})
 	if err != nil {
@@ -185,11 +190,11 @@ func upgradeInBatches(db *bolt.DB) error {
 	if err := db.View(func(tx *bolt.Tx) (err error) {
 		ver, err = schemaVersion(tx)
 		return err
-	}); err != nil || ver == 0 || ver >= SchemaVersion {
-		return nil // new, current, or refused by the raise that follows
+	}); err != nil || ver == 0 || ver >= 6 {
+		return nil // new, filled already, or refused by the raise that follows
 	}
 	if err := fillCertState(db); err != nil {
-		return fmt.Errorf("schema %d: index certificate state: %w", SchemaVersion, err)
+		return fmt.Errorf("schema 6: index certificate state: %w", err)
 	}
 	return nil
 }

@@ -204,6 +204,9 @@ func (b *Bolt) CreateOrder(ctx context.Context, o *ACMEOrder, authzs []*ACMEAuth
 		if err := tx.Bucket(bACMEExpiry).Put(expiryKey(o.Expires, string(expiryOrder)+o.ID), orderIdx(o, seq)); err != nil {
 			return err
 		}
+		if err := noteUnfinished(tx, o, ""); err != nil {
+			return err
+		}
 		return putJSON(tx.Bucket(bOrders), []byte(o.ID), o)
 	})
 	if err != nil {
@@ -235,7 +238,14 @@ func (b *Bolt) UpdateOrder(ctx context.Context, id string, fn func(*ACMEOrder) e
 		if err != nil {
 			return err
 		}
+		acct, created, was := o.AccountID, o.CreatedAt, o.Status
 		if err := fn(o); err != nil {
+			return err
+		}
+		if o.ID != id || o.AccountID != acct || !o.CreatedAt.Equal(created) {
+			return fmt.Errorf("order id, account and creation time cannot change")
+		}
+		if err := noteUnfinished(tx, o, was); err != nil {
 			return err
 		}
 		return putJSON(tx.Bucket(bOrders), []byte(id), o)

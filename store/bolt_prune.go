@@ -94,6 +94,16 @@ func pruneOne(tx *bolt.Tx, kind byte, id, orderKey []byte) error {
 				return err
 			}
 		}
+		o, err := getJSON[ACMEOrder](tx.Bucket(bOrders), id)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bUnfinished).Delete(unfinishedKey(o.AccountID, o.CreatedAt, o.ID)); err != nil {
+			return err
+		}
 		return tx.Bucket(bOrders).Delete(id)
 	case expiryAuthz:
 		az, err := getJSON[ACMEAuthz](tx.Bucket(bAuthzs), id)

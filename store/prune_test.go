@@ -57,3 +57,30 @@ func TestSchema5IndexesOldTokens(t *testing.T) {
 		t.Fatalf("live token pruned: %v", err)
 	}
 }
+
+// TestSchema7IndexesUnfinishedOrders: orders written by a schema-6 pkid
+// (no index of unfinished orders) are indexed when the store is opened
+// and raised to schema 7, so UnfinishedOrders counts those not valid,
+// and a pruned one leaves the count.
+func TestSchema7IndexesUnfinishedOrders(t *testing.T) {
+	ctx := context.Background()
+	b, path := openTemp(t)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, st := range []string{ACMEPending, ACMEValid, ACMEInvalid} {
+		o := &ACMEOrder{ID: st, AccountID: "acct", Role: "default", Status: st, Expires: at.Add(time.Duration(i+1) * time.Hour), CreatedAt: at.Add(time.Duration(i) * time.Minute)}
+		if err := b.CreateOrder(ctx, o, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As schema 6 wrote it (no index of unfinished orders), then upgraded.
+	b = reopenAs(t, b, path, bUnfinished, "6")
+	if n, oldest, err := b.UnfinishedOrders(ctx, "acct", at, 10); err != nil || n != 2 || !oldest.Equal(at) {
+		t.Fatalf("counted %d from %s (%v), want the pending and the invalid one, from %s", n, oldest, err, at)
+	}
+	if n, err := b.PruneACME(ctx, at.Add(90*time.Minute), 100); err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want the pending order", n, err)
+	}
+	if n, oldest, err := b.UnfinishedOrders(ctx, "acct", at, 10); err != nil || n != 1 || !oldest.Equal(at.Add(2*time.Minute)) {
+		t.Fatalf("after the prune: %d from %s (%v), want the invalid one", n, oldest, err)
+	}
+}

@@ -39,7 +39,9 @@ var (
 // (filled likewise). 5: tokens are indexed by expiry for PruneTokens
 // (filled likewise). 6: the state index carries a tag of each
 // record's key, for a keyCompromise revocation's reach (filled likewise).
-const SchemaVersion = 6
+// 7: orders that have not become valid are indexed by account and
+// creation time for UnfinishedOrders (filled likewise).
+const SchemaVersion = 7
 
 // Certificate statuses as stored; "expired" is derived from NotAfter when
 // read, never stored.

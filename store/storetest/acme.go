@@ -23,6 +23,7 @@ func RunACME(t *testing.T, open Opener) {
 	t.Run("refusal after the winner", func(t *testing.T) { testRefusalAfterWinner(t, open) })
 	t.Run("prune", func(t *testing.T) { testPrune(t, open) })
 	t.Run("order pages", func(t *testing.T) { testOrderPages(t, open) })
+	t.Run("unfinished orders", func(t *testing.T) { testUnfinishedOrders(t, open) })
 	t.Run("replacement claims", func(t *testing.T) { testReplacementClaims(t, open) })
 	t.Run("reads are copies", func(t *testing.T) { testReadsAreCopies(t, open) })
 }

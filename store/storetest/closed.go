@@ -80,7 +80,11 @@ func testClosed(t *testing.T, open Opener) {
 				return err
 			},
 			"ListOrders": func() error { _, _, err := as.ListOrders(ctx, "a1", "", 10); return err },
-			"GetAuthz":   func() error { _, err := as.GetAuthz(ctx, "z1"); return err },
+			"UnfinishedOrders": func() error {
+				_, _, err := as.UnfinishedOrders(ctx, "a1", t0, 10)
+				return err
+			},
+			"GetAuthz": func() error { _, err := as.GetAuthz(ctx, "z1"); return err },
 			"UpdateAuthz": func() error {
 				_, err := as.UpdateAuthz(ctx, "z1", func(*store.ACMEAuthz) error { return nil })
 				return err

@@ -1,0 +1,35 @@
+package acme
+
+import (
+	"context"
+	"time"
+
+	"pkid/errs"
+)
+
+// tooManyUnfinished refuses a new order to an account that has made
+// acme.unfinished_orders orders in the last period that did not end in a
+// certificate, saying how long until the oldest of them ages out. Each
+// order and its authorizations stay in the store until a week after they
+// expire, so a client that orders and never validates or finalizes (a
+// broken solver, a retry loop) would otherwise grow the store at every
+// request; failedTooOften only sees validations that were tried. Orders
+// made at once by one account may pass the bound by as many as are in
+// flight together: it bounds the store's growth, not a count to the unit.
+func (s *Server) tooManyUnfinished(ctx context.Context, account string) error {
+	n, per := s.d.UnfinishedOrders, s.d.UnfinishedPer
+	if n <= 0 {
+		return nil
+	}
+	now := s.d.Clock.Now()
+	// An order exactly per old has aged out, as Retry-After promised.
+	got, oldest, err := s.d.Store.UnfinishedOrders(ctx, account, now.Add(-per+time.Nanosecond), n)
+	if err != nil || got < n {
+		return err
+	}
+	wait := max(oldest.Add(per).Sub(now), time.Second)
+	e := errs.New(errs.RateLimited, "this account has %d orders from the last %s that did not end in a certificate (acme.unfinished_orders): finalize the ready ones, and see the challenge errors of the invalid ones; a new order is allowed in %s",
+		n, per, (wait + time.Second - 1).Truncate(time.Second))
+	e.RetryAfter = wait
+	return e
+}
