@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -66,17 +65,14 @@ func ReplayOfflineAudit(storeDir string, log *slog.Logger) {
 		log.Warn("offline audit log not read", "path", path, "err", err)
 		return
 	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		attrs, ok := auditAttrs(sc.Bytes())
+	err = readLines(f, func(_ int, line []byte) {
+		attrs, ok := auditAttrs(line)
 		if !ok {
-			log.Warn("offline audit log: line not parsed", "line", sc.Text())
-			continue
+			log.Warn("offline audit log: line not parsed", "line", string(line[:min(len(line), 512)]), "bytes", len(line))
+			return
 		}
 		log.LogAttrs(context.Background(), slog.LevelInfo, "audit", attrs...)
-	}
-	err = sc.Err()
+	})
 	f.Close()
 	if err != nil {
 		log.Warn("offline audit log not read to its end; kept", "path", path, "err", err)

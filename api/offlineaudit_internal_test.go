@@ -65,3 +65,26 @@ func TestOfflineAudit(t *testing.T) {
 		t.Fatalf("ok/nothing logged twice: %s", log.String())
 	}
 }
+
+// TestOfflineAuditTornTail: an offline command's audit line written after
+// one a crash or a full disk cut short starts a line of its own, so serve
+// logs it at its next start; the line cut short is a warning.
+func TestOfflineAuditTornTail(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(OfflineAuditPath(dir), []byte(`{"time":"2026-11-28T12:00:00Z","level":"INFO","msg":"audit","ev`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	oa, err := OpenOfflineAudit(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit.Log(context.Background(), oa.Log, audit.Entry{Event: "revoke", Requester: OfflineRequester, Role: "default", Outcome: "revoked", Serial: "aa03", Reason: "superseded"})
+	if err := oa.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	ReplayOfflineAudit(dir, slog.New(slog.NewJSONHandler(&log, nil)))
+	if !strings.Contains(log.String(), `"serial":"aa03"`) || !strings.Contains(log.String(), "line not parsed") {
+		t.Fatalf("want the revocation logged and the line cut short warned about:\n%s", log.String())
+	}
+}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -134,24 +133,23 @@ func ReplayWithdrawn(ctx context.Context, storeDir string, st store.Store, log *
 	}
 	defer f.Close()
 	var warnings []string
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
+	err = readLines(f, func(n int, line []byte) {
 		var w Withdrawal
-		if err := json.Unmarshal(sc.Bytes(), &w); err != nil || w.ID == "" {
+		if err := json.Unmarshal(line, &w); err != nil || w.ID == "" {
 			log.Warn("withdrawal journal: line skipped", "line", n, "err", err)
-			continue
+			return
 		}
 		again, err := withdrawAgain(ctx, st, w)
 		if err != nil {
 			log.Warn("withdrawal journal: not withdrawn again", "kind", w.Kind, "id", w.ID, "err", err)
-			continue
+			return
 		}
 		if again {
 			auditWithdrawal(ctx, log, "journal", "", w, "withdrawn_at", w.At)
 			warnings = append(warnings, fmt.Sprintf("%s %s, withdrawn at %s, was live in the store again (restored from a backup?): withdrawn again", w.Kind, w.ID+w.keyNote(), w.At.Format(time.RFC3339)))
 		}
-	}
-	if err := sc.Err(); err != nil {
+	})
+	if err != nil {
 		log.Warn("withdrawal journal not read to its end", "err", err)
 	}
 	for _, w := range warnings {

@@ -148,3 +148,45 @@ func TestWithdrawnJournalOwner(t *testing.T) {
 		t.Fatalf("journal owned by %d:%d, want the store directory's 4321:4321", st.Uid, st.Gid)
 	}
 }
+
+// TestWithdrawnJournalTornTail: a journal whose last line a crash or a
+// full disk cut short, and which holds a run of junk longer than any
+// withdrawal (the zeros a crash can leave), still gives back every
+// withdrawal written after them: the next withdrawal starts a line of
+// its own, and lines of any length are read past.
+func TestWithdrawnJournalTornTail(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenBolt(filepath.Join(dir, "pkid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	torn := []byte(`{"kind":"token","id":"tok`)
+	if err := os.WriteFile(WithdrawnPath(dir), append(append(bytes.Repeat([]byte{0}, 100<<10), '\n'), torn...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []string{"tokA", "tokB"} {
+		if err := st.PutToken(ctx, &store.Token{ID: id, Name: id, Roles: []string{"default"}, CreatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		if err := NoteWithdrawn(dir, Withdrawal{Kind: WithdrawnToken, ID: id, At: at}); err != nil {
+			t.Fatal(err)
+		}
+		var log bytes.Buffer
+		if w := ReplayWithdrawn(ctx, dir, st, slog.New(slog.NewJSONHandler(&log, nil))); len(w) != 1 || !strings.Contains(w[0], "token "+id+", withdrawn") {
+			t.Fatalf("ok/%s after a line cut short: %q\n%s", id, w, log.String())
+		}
+		if n := strings.Count(log.String(), "line skipped"); n != 2+i {
+			t.Fatalf("%d lines skipped, want the junk and %d lines cut short:\n%s", n, 1+i, log.String())
+		}
+		// The next withdrawal comes after another line cut short.
+		f, err := os.OpenFile(WithdrawnPath(dir), os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(torn)
+		f.Close()
+	}
+}
