@@ -218,7 +218,22 @@ func (s *Server) orders(w http.ResponseWriter, r *http.Request) {
 	}
 	urls := make([]string, 0, len(ids))
 	for _, id := range ids {
-		urls = append(urls, s.link.order(req.role, id))
+		// RFC 8555 §7.1.2.1: pending orders in, invalid ones (failed,
+		// expired, interrupted) out, so a page may come back short.
+		o, err := s.d.Store.GetOrder(r.Context(), id)
+		if err == nil {
+			o, err = s.refreshOrder(r, o)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			continue // pruned since it was listed
+		}
+		if err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+		if o.Status != store.ACMEInvalid {
+			urls = append(urls, s.link.order(req.role, id))
+		}
 	}
 	if next != "" {
 		w.Header().Add("Link", `<`+s.link.orders(req.role, req.account.ID)+"?cursor="+next+`>;rel="next"`)
@@ -226,8 +241,9 @@ func (s *Server) orders(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"orders": urls})
 }
 
-// ordersPage is how many order URLs one page of an account's orders list
-// holds; a Link rel="next" leads to the next page (RFC 8555 §7.1.2.1).
+// ordersPage is how many of an account's orders one page of its orders
+// list looks at (listing those not invalid); a Link rel="next" leads to
+// the next page (RFC 8555 §7.1.2.1).
 const ordersPage = 100
 
 // accountKeyNotBlocked refuses every request of an account whose key a

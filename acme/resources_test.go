@@ -260,16 +260,25 @@ func TestAccount(t *testing.T) {
 	})
 }
 
+// TestOrdersList: an account's orders list (RFC 8555 §7.1.2.1) holds its
+// orders oldest first, in pages of at most 100 linked by Link rel="next",
+// and leaves out invalid ones (here one whose authorization the client
+// deactivated), as the RFC says it should not include them; only the
+// account itself may read it, with POST-as-GET.
 func TestOrdersList(t *testing.T) {
 	c := newRaw(t, "default")
 	c.register()
 	u1, _ := c.newOrder("a.internal")
+	_, gone := c.newOrder("gone.internal")
+	if a := c.post(gone.Authorizations[0], map[string]any{"status": "deactivated"}); a.status != 200 {
+		t.Fatalf("deactivate: %d %s", a.status, a.body)
+	}
 	u2, _ := c.newOrder("b.internal")
 	var v struct{ Orders []string }
 	a := c.post(c.kid+"/orders", nil)
 	a.json(t, &v)
 	if a.status != 200 || len(v.Orders) != 2 || v.Orders[0] != u1 || v.Orders[1] != u2 {
-		t.Fatalf("ok/list: %d %v", a.status, v.Orders)
+		t.Fatalf("ok/list without the invalid order: %d %v", a.status, v.Orders)
 	}
 	if typ, _ := c.post(c.kid+"/orders", map[string]any{}).problem(t); typ != "malformed" {
 		t.Fatalf("fail/not POST-as-GET: %s", typ)
@@ -279,8 +288,8 @@ func TestOrdersList(t *testing.T) {
 	if typ, _ := other.post(c.kid+"/orders", nil).problem(t); typ != "unauthorized" {
 		t.Fatalf("fail/other account: %s", typ)
 	}
-	// 150 orders: a page of 100 with a Link to the next, then the last 50
-	// with none (RFC 8555 §7.1.2.1).
+	// 151 orders, one invalid: a page of 99 with a Link to the next, then
+	// the last 51 with none.
 	want := []string{u1, u2}
 	for i := range 148 {
 		u, _ := c.newOrder(fmt.Sprintf("p%d.internal", i))

@@ -94,15 +94,13 @@ func pruneOne(tx *bolt.Tx, kind byte, id, orderKey []byte) error {
 				return err
 			}
 		}
-		o, err := getJSON[ACMEOrder](tx.Bucket(bOrders), id)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bUnfinished).Delete(unfinishedKey(o.AccountID, o.CreatedAt, o.ID)); err != nil {
-			return err
+		// An order that does not decode keeps its entry among the
+		// unfinished (counted for one period at most) rather than
+		// stopping every prune at it.
+		if o, err := getJSON[ACMEOrder](tx.Bucket(bOrders), id); err == nil {
+			if err := tx.Bucket(bUnfinished).Delete(unfinishedKey(o.AccountID, o.CreatedAt, o.ID)); err != nil {
+				return err
+			}
 		}
 		return tx.Bucket(bOrders).Delete(id)
 	case expiryAuthz:

@@ -32,7 +32,7 @@ func unixNanos(t time.Time) uint64 {
 }
 
 // noteUnfinished keeps o's entry in bUnfinished in step with its status
-// as it is written: was is its status before (""for a new order).
+// as it is written: was is its status before ("" for a new order).
 func noteUnfinished(tx *bolt.Tx, o *ACMEOrder, was string) error {
 	k := unfinishedKey(o.AccountID, o.CreatedAt, o.ID)
 	switch {
@@ -68,12 +68,14 @@ func (b *Bolt) UnfinishedOrders(ctx context.Context, accountID string, since tim
 }
 
 // indexUnfinished fills bUnfinished from the orders a store of schema 6
-// or older holds, in the transaction that raises the schema.
+// or older holds, in the transaction that raises the schema. An order
+// that does not decode is left out, not allowed to stop the store from
+// opening: the index only bounds new orders.
 func indexUnfinished(tx *bolt.Tx) error {
 	return tx.Bucket(bOrders).ForEach(func(k, v []byte) error {
 		o, err := decodeJSON[ACMEOrder](k, v)
 		if err != nil {
-			return err
+			return nil
 		}
 		return noteUnfinished(tx, o, "")
 	})
