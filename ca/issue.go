@@ -400,8 +400,14 @@ func (a *Authority) PrepareIssue(ctx context.Context, req *IssueRequest) (*SignR
 		return nil, nil, err
 	}
 	// At most one key generation per core at a time: an RSA-4096 key costs
-	// seconds, and a burst of them must not starve signing.
-	a.keygen <- struct{}{}
+	// seconds, and a burst of them must not starve signing. A request
+	// whose client gives up while it waits (a timeout, a cancelled CI job)
+	// leaves the queue instead of having a key made for nobody.
+	select {
+	case a.keygen <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, errs.Wrap(errs.Unavailable, ctx.Err(), "the request ended while it waited for a key to be made (%s; %d at a time here)", kt, cap(a.keygen))
+	}
 	key, err := GenerateKey(kt)
 	<-a.keygen
 	if err != nil {

@@ -654,3 +654,36 @@ func TestPrepareIssueRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestIssueKeyQueueLeftWhenClientGoes: while every key generation slot
+// is taken (a burst of RSA-4096 keys), a request whose client gives up
+// leaves the queue with Unavailable instead of waiting to have a key made
+// for nobody; one whose client waits gets its certificate once a slot
+// frees.
+func TestIssueKeyQueueLeftWhenClientGoes(t *testing.T) {
+	a, _, _ := newAuthority(t, "ec-p256")
+	release := a.HoldKeygen()
+	issue := func(ctx context.Context) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := a.Issue(ctx, &ca.IssueRequest{SignRequest: ca.SignRequest{Role: "default"}, CommonName: "q.internal"})
+			done <- err
+		}()
+		return done
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	gone, waits := issue(ctx), issue(context.Background())
+	cancel()
+	select {
+	case err := <-gone:
+		if errs.KindOf(err) != errs.Unavailable || !strings.Contains(err.Error(), "the request ended while it waited for a key to be made (ec-p256; ") {
+			t.Fatalf("fail/client gone: %v, want Unavailable", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("fail/a request whose client went away still waits for a key")
+	}
+	release()
+	if err := <-waits; err != nil {
+		t.Fatalf("ok/the client that waited: %v", err)
+	}
+}
