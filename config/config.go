@@ -148,8 +148,6 @@ func Load(path string) (*Config, error) {
 	return Parse(path, raw)
 }
 
-var lineRe = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)
-
 // Parse decodes raw (read from path) strictly and validates it.
 func Parse(path string, raw []byte) (*Config, error) {
 	// Numbers and durations get their defaults before decoding, so that
@@ -162,10 +160,7 @@ func Parse(path string, raw []byte) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: the file is empty; pkid init --dir D writes one", path)
 		}
-		msg := err.Error()
-		msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
-		msg = lineRe.ReplaceAllString(msg, "line $1: unknown key $2")
-		return nil, fmt.Errorf("%s: %s", path, msg)
+		return nil, fmt.Errorf("%s: %s", path, explain(raw, err))
 	}
 	c.Path = path
 	c.setDefaults()

@@ -77,8 +77,24 @@ func TestParse(t *testing.T) {
 		}
 	}
 	cases := []struct{ name, from, to, want string }{
-		{"fail/unknown key", "    allow_wildcards: false\n", "    allow_wildcard: true\n", "line 19: unknown key allow_wildcard"},
-		{"fail/bad duration", "max_ttl: 168h", "max_ttl: forever", "line 23: cannot unmarshal !!str `forever` into time.Duration"},
+		// What the decoder refuses is said as the checks after it say it:
+		// the key's path, what is wrong and what would do, and the line.
+		{"fail/unknown key", "    allow_wildcards: false\n", "    allow_wildcard: true\n", "roles.default: unknown key allow_wildcard (line 19)"},
+		{"fail/unknown key at the top", "crl: {validity: 24h}\n", "crl: {validity: 24h}\nbogus: 1\n", "/x/pkid.yaml: unknown key bogus (line 9)"},
+		{"fail/unknown key in a flow mapping", "crl: {validity: 24h}", "crl: {validity: 24h, valid: 1h}", "crl: unknown key valid (line 8)"},
+		{"fail/bad duration", "max_ttl: 168h", "max_ttl: forever", `roles.default.max_ttl: "forever" is not a duration: write one like 24h, 90m or 30s (line 23)`},
+		{"fail/duration in days", "max_ttl: 168h", "max_ttl: 30d", `roles.default.max_ttl: "30d" is not a duration: write days as hours (720h) (line 23)`},
+		{"fail/duration without a unit", "max_ttl: 168h", "max_ttl: 3600", `roles.default.max_ttl: "3600" is not a duration: give it a unit, e.g. 3600s (line 23)`},
+		{"fail/long bad duration", "max_ttl: 168h", "max_ttl: one-hundred-and-sixty-eight-hours", `roles.default.max_ttl: "one-hundred-and-sixty-eight-hours" is not a duration`},
+		{"fail/duration in a flow mapping", "crl: {validity: 24h}", "crl: {validity: 1 day}", `crl.validity: "1 day" is not a duration`},
+		{"fail/not a list", "allowed_domains: [internal, localhost]", "allowed_domains: internal", `roles.default.allowed_domains: want a list, e.g. [internal], not "internal" (line 16)`},
+		{"fail/not a bool", "allow_subdomains: true", "allow_subdomains: maybe", `roles.default.allow_subdomains: "maybe" is not true or false (line 17)`},
+		{"fail/not a number", "http01_port: 80", "http01_port: eighty", `acme.http01_port: "eighty" is not a whole number (line 10)`},
+		{"fail/limit not a mapping", "hosts: {}\n", "hosts: {}\n  unfinished_orders: 300\n", `acme.unfinished_orders: want {orders: 300, per: 1h}, not "300" (line 14)`},
+		{"fail/rate limit not a mapping", "    acme: {enabled: true", "    rate_limit: 100\n    acme: {enabled: true", `roles.default.rate_limit: want {certificates: 100, per: 1h}, not "100"`},
+		{"fail/section not a mapping", "crl: {validity: 24h}", "crl: [24h]", "crl: want a mapping ({key: value, ...}), not a list (line 8)"},
+		{"fail/mapping for a single value", "listen: 127.0.0.1:8443", "listen: {port: 8443}", "listen: want a single value, not a mapping (line 1)"},
+		{"fail/not yaml", "crl: {validity: 24h}", "crl: {validity: 24h", "yaml: line"},
 		{"fail/max below default", "max_ttl: 168h", "max_ttl: 1h", "roles.default.max_ttl: must be at least default_ttl"},
 		{"fail/default under a second", "default_ttl: 24h", "default_ttl: 500ms", "roles.default.default_ttl: must be at least 1s"},
 		{"fail/key type", "ed25519, rsa-2048", "ed25519, rsa-1024", `roles.default.key_types: "rsa-1024"`},
@@ -141,6 +157,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(base()))
 	f.Add([]byte("roles: {default: {max_ttl: -1h}}"))
 	f.Add([]byte("listen: [\n"))
+	f.Add([]byte(strings.Replace(base(), "max_ttl: 168h", "max_ttl: 7d", 1)))
+	f.Add([]byte(strings.Replace(base(), "crl: {validity: 24h}", "crl: {validity: [1], x: &a 2, y: *a}", 1)))
 	f.Add([]byte(strings.Replace(base(), "intermediate_key: secrets/intermediate.key,", "intermediate_key: 'pkcs11:module-path=/m.so;token=t;id=01;object=k?pin-source=pin',", 1)))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c, err := Parse("/x/pkid.yaml", in)

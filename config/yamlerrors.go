@@ -1,0 +1,190 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+var (
+	unknownRe = regexp.MustCompile(`^line (\d+): field (\S+) not found in type \S+$`)
+	typeRe    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$") // not raw: the pattern holds backquotes
+	daysRe    = regexp.MustCompile(`^(\d+)d$`)
+	numberRe  = regexp.MustCompile(`^\d+$`)
+)
+
+// examples are what each of pkid.yaml's limits looks like written out.
+var examples = map[string]string{
+	"config.FailureLimit": "{failures: 10, per: 1h}",
+	"config.OrderLimit":   "{orders: 300, per: 1h}",
+	"policies.RateLimit":  "{certificates: 100, per: 1h}",
+}
+
+// explain rewrites the decoder's errors in pkid.yaml's terms, as the
+// checks after decoding write theirs: the key's path, then what is wrong
+// with what was written and what would do ("roles.default.max_ttl: "7d"
+// is not a duration ..."), and the line. The decoder itself says only a
+// line and Go types ("cannot unmarshal !!str `7d` into time.Duration"),
+// which leaves an operator to count lines and guess the type. An error it
+// cannot place is passed on as it is.
+func explain(raw []byte, err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(raw, &doc) != nil {
+		doc = yaml.Node{}
+	}
+	out := make([]string, len(te.Errors))
+	for i, e := range te.Errors {
+		out[i] = explainOne(&doc, e)
+	}
+	return strings.Join(out, "\n")
+}
+
+func explainOne(doc *yaml.Node, e string) string {
+	if m := unknownRe.FindStringSubmatch(e); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		if path, ok := findKey(doc, "", line, m[2]); ok && path != "" {
+			return fmt.Sprintf("%s: unknown key %s (line %d)", path, m[2], line)
+		}
+		return fmt.Sprintf("unknown key %s (line %d)", m[2], line)
+	}
+	m := typeRe.FindStringSubmatch(e)
+	if m == nil {
+		return e
+	}
+	line, _ := strconv.Atoi(m[1])
+	tag, value, into := m[2], m[3], m[4]
+	path, n := findValue(doc, "", line, tag, value)
+	if n == nil {
+		return e
+	}
+	if n.Kind == yaml.ScalarNode {
+		value = n.Value // the decoder cuts long ones short
+	}
+	return fmt.Sprintf("%s: %s (line %d)", path, wanted(tag, value, into), line)
+}
+
+// wanted says what a value of tag (and text value, for a scalar) is not,
+// given the Go type into which it would not decode.
+func wanted(tag, value, into string) string {
+	written := fmt.Sprintf("%q", value)
+	if value == "" && tag != "str" {
+		written = map[string]string{"map": "a mapping", "seq": "a list", "null": "nothing"}[tag]
+		if written == "" {
+			written = "!!" + tag
+		}
+	}
+	switch {
+	case into == "time.Duration":
+		if d := daysRe.FindStringSubmatch(value); d != nil {
+			n, _ := strconv.Atoi(d[1])
+			return fmt.Sprintf("%s is not a duration: write days as hours (%dh)", written, 24*n)
+		}
+		if numberRe.MatchString(value) {
+			return fmt.Sprintf("%s is not a duration: give it a unit, e.g. %ss", written, value)
+		}
+		return fmt.Sprintf("%s is not a duration: write one like 24h, 90m or 30s", written)
+	case into == "bool":
+		return fmt.Sprintf("%s is not true or false", written)
+	case strings.HasPrefix(into, "int") || strings.HasPrefix(into, "uint"):
+		return fmt.Sprintf("%s is not a whole number", written)
+	case into == "string":
+		return fmt.Sprintf("want a single value, not %s", written)
+	case strings.HasPrefix(into, "[]"):
+		if tag == "str" {
+			return fmt.Sprintf("want a list, e.g. [%s], not %s", value, written)
+		}
+		return fmt.Sprintf("want a list, not %s", written)
+	case examples[strings.TrimPrefix(into, "*")] != "":
+		return fmt.Sprintf("want %s, not %s", examples[strings.TrimPrefix(into, "*")], written)
+	default: // a map or one of pkid's sections
+		return fmt.Sprintf("want a mapping ({key: value, ...}), not %s", written)
+	}
+}
+
+// findKey is the path of the mapping that holds key name on line.
+func findKey(n *yaml.Node, path string, line int, name string) (string, bool) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if p, ok := findKey(c, path, line, name); ok {
+				return p, true
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Line == line && k.Value == name {
+				return path, true
+			}
+			if p, ok := findKey(v, join(path, k.Value), line, name); ok {
+				return p, true
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if p, ok := findKey(c, fmt.Sprintf("%s[%d]", path, i), line, name); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
+}
+
+// findValue is the path and node of the first value on line that is a
+// tag: a scalar written as value, which the decoder's message cuts to
+// its first 7 characters and "..." when longer than 10.
+func findValue(n *yaml.Node, path string, line int, tag, value string) (string, *yaml.Node) {
+	is := func(v *yaml.Node) bool {
+		if v.Line != line || v.ShortTag() != "!!"+tag {
+			return false
+		}
+		if cut, ok := strings.CutSuffix(value, "..."); ok && len(v.Value) > 10 {
+			return strings.HasPrefix(v.Value, cut)
+		}
+		return v.Kind != yaml.ScalarNode || v.Value == value
+	}
+	var keys, values []*yaml.Node
+	switch n.Kind {
+	case yaml.DocumentNode:
+		values = n.Content
+		keys = make([]*yaml.Node, len(values))
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			keys, values = append(keys, n.Content[i]), append(values, n.Content[i+1])
+		}
+	case yaml.SequenceNode:
+		values = n.Content
+		keys = make([]*yaml.Node, len(values))
+	}
+	for i, v := range values {
+		p := path
+		switch {
+		case n.Kind == yaml.MappingNode:
+			p = join(path, keys[i].Value)
+		case n.Kind == yaml.SequenceNode:
+			p = fmt.Sprintf("%s[%d]", path, i)
+		}
+		if n.Kind != yaml.DocumentNode && is(v) {
+			return p, v
+		}
+		if p, found := findValue(v, p, line, tag, value); found != nil {
+			return p, found
+		}
+	}
+	return "", nil
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
