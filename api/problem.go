@@ -75,7 +75,7 @@ func decodeJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return errs.Wrap(errs.Malformed, err, "request body is not the expected JSON: %v", err)
+		return errs.Wrap(errs.Malformed, err, "request body: %s", jsonProblem(err, v))
 	}
 	if dec.More() {
 		return errs.New(errs.Malformed, "request body holds more than one JSON value")
