@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"pkid/ca"
+	"pkid/config"
 	"pkid/errs"
 	"pkid/store"
 )
@@ -47,8 +48,11 @@ func parseTTL(s string) (time.Duration, error) {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, errs.New(errs.Malformed, "ttl %q is not a positive Go duration such as 1h or 30m", s)
+	if err != nil {
+		return 0, errs.New(errs.Malformed, "ttl %q is not a duration: %s", s, config.DurationAdvice(s))
+	}
+	if d <= 0 {
+		return 0, errs.New(errs.Malformed, "ttl %q is not positive", s)
 	}
 	if d < time.Second {
 		return 0, errs.New(errs.Malformed, "ttl %q is under a second: certificate times are whole seconds, so it would be expired when issued", s)

@@ -149,7 +149,7 @@ func TestLookupRefusals(t *testing.T) {
 		{"fail/serial not hex", "GET", "/v1/certs/zz", "", nil, 400, "malformed", "zz"},
 		{"fail/unknown serial", "GET", "/v1/certs/0abc", "", nil, 404, "notFound", "no certificate with serial abc"},
 		{"fail/token by a non-admin", "POST", "/v1/tokens", s.tok, map[string]any{"roles": []string{"default"}}, 403, "forbidden", "not an admin"},
-		{"fail/token bad ttl", "POST", "/v1/tokens", s.admin, map[string]any{"roles": []string{"default"}, "ttl": "forever"}, 400, "malformed", "positive Go duration"},
+		{"fail/token bad ttl", "POST", "/v1/tokens", s.admin, map[string]any{"roles": []string{"default"}, "ttl": "forever"}, 400, "malformed", `ttl "forever" is not a duration: write one like 24h, 90m or 30s`},
 		{"fail/token unknown role", "POST", "/v1/tokens", s.admin, map[string]any{"roles": []string{"nope"}}, 404, "notFound", "nope"},
 		{"fail/token malformed json", "POST", "/v1/tokens", s.admin, "{", 400, "malformed", "JSON"},
 		{"fail/token without a role", "POST", "/v1/tokens", s.admin, map[string]any{"name": "x"}, 400, "malformed", "at least one role (or --admin)"},

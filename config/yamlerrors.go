@@ -71,6 +71,22 @@ func explainOne(doc *yaml.Node, e string) string {
 	return fmt.Sprintf("%s: %s (line %d)", path, wanted(tag, value, into), line)
 }
 
+// DurationAdvice says how to write value, which is not a Go duration, as
+// one: days as hours ("7d" is 168h), a bare number with its unit, or the
+// form in general. pkid.yaml's durations and the API's ttl are Go's, in
+// h, m and s, and people coming from other CAs write days.
+func DurationAdvice(value string) string {
+	if d := daysRe.FindStringSubmatch(value); d != nil {
+		if n, err := strconv.Atoi(d[1]); err == nil && n <= 1<<20 {
+			return fmt.Sprintf("write days as hours (%dh)", 24*n)
+		}
+	}
+	if numberRe.MatchString(value) {
+		return fmt.Sprintf("give it a unit, e.g. %ss", value)
+	}
+	return "write one like 24h, 90m or 30s"
+}
+
 // wanted says what a value of tag (and text value, for a scalar) is not,
 // given the Go type into which it would not decode.
 func wanted(tag, value, into string) string {
@@ -83,14 +99,7 @@ func wanted(tag, value, into string) string {
 	}
 	switch {
 	case into == "time.Duration":
-		if d := daysRe.FindStringSubmatch(value); d != nil {
-			n, _ := strconv.Atoi(d[1])
-			return fmt.Sprintf("%s is not a duration: write days as hours (%dh)", written, 24*n)
-		}
-		if numberRe.MatchString(value) {
-			return fmt.Sprintf("%s is not a duration: give it a unit, e.g. %ss", written, value)
-		}
-		return fmt.Sprintf("%s is not a duration: write one like 24h, 90m or 30s", written)
+		return fmt.Sprintf("%s is not a duration: %s", written, DurationAdvice(value))
 	case into == "bool":
 		return fmt.Sprintf("%s is not true or false", written)
 	case strings.HasPrefix(into, "int") || strings.HasPrefix(into, "uint"):
