@@ -226,7 +226,7 @@ func rootCRLCmd() *cobra.Command {
 	c.Flags().StringVar(&pwFile, "root-password-file", "", "root key passphrase (default D/secrets/root-password)")
 	c.Flags().StringVar(&revokeSerial, "revoke-intermediate", "", "serial of an intermediate to add to the CRL")
 	c.Flags().StringVar(&reason, "reason", "keyCompromise", "revocation reason for --revoke-intermediate")
-	c.Flags().DurationVar(&validity, "validity", 8760*time.Hour, "how long the CRL is valid")
+	durationFlag(c, &validity, "validity", 8760*time.Hour, "how long the CRL is valid")
 	c.MarkFlagRequired("dir")
 	return c
 }

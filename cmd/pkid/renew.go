@@ -59,7 +59,7 @@ func certRenewCmd() *cobra.Command {
 	c.Flags().BoolVar(&f.daemon, "daemon", false, "keep renewing at about two thirds of each lifetime")
 	c.Flags().BoolVar(&f.keepKey, "keep-key", false, "renew the same key instead of generating a new one")
 	c.Flags().StringVar(&f.execCmd, "exec", "", "command to run (sh -c) after each renewal")
-	c.Flags().DurationVar(&f.execTimeout, "exec-timeout", 5*time.Minute, "kill --exec if it runs longer (so a hung reload cannot stop the next renewal)")
+	durationFlag(c, &f.execTimeout, "exec-timeout", 5*time.Minute, "kill --exec if it runs longer (so a hung reload cannot stop the next renewal)")
 	c.Flags().StringVar(&f.pidFile, "pid-file", "", "send --signal to the process in this file after each renewal")
 	c.Flags().StringVar(&f.signal, "signal", "HUP", "signal for --pid-file")
 	c.MarkFlagRequired("cert")

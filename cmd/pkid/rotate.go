@@ -82,7 +82,7 @@ its URI kept in D/secrets/retired/<issuer>.uri.`,
 	c.Flags().StringVar(&dir, "dir", "", "CA directory (its pkid.yaml, certs/ and secrets/)")
 	c.Flags().StringVar(&rootPW, "root-password-file", "", "the root key's passphrase (default D/secrets/root-password)")
 	c.Flags().StringVar(&keyType, "key-type", "", "key type of the new intermediate (default: the current one's)")
-	c.Flags().DurationVar(&validity, "validity", 0, "validity of the new intermediate (default 5 years, never past the root)")
+	durationFlag(c, &validity, "validity", 0, "validity of the new intermediate (default 5 years, never past the root)")
 	c.Flags().StringVar(&keyURI, "key-uri", "", "make the new key in a PKCS#11 token under this URI (RFC 7512; a new object and id)")
 	c.MarkFlagRequired("dir")
 	return c

@@ -52,7 +52,7 @@ func tokenCmd() *cobra.Command {
 	fl.StringVar(&cfgPath, "config", "", "path of pkid.yaml")
 	fl.StringVar(&dir, "dir", "", "CA directory")
 	fl.StringArrayVar(&o.Roles, "role", nil, "role the token may use (repeatable)")
-	fl.DurationVar(&o.TTL, "ttl", 0, "lifetime (default 720h; 10m with --once)")
+	durationFlag(create, &o.TTL, "ttl", 0, "lifetime (default 720h; 10m with --once)")
 	fl.BoolVar(&o.Admin, "admin", false, "may revoke, list and manage tokens")
 	fl.StringVar(&o.Name, "name", "", "name shown in audit logs")
 	fl.BoolVar(&o.Once, "once", false, "single-use enrollment token bound to --names")
