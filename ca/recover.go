@@ -90,16 +90,13 @@ func (a *Authority) ReapplyRevocationList(ctx context.Context, rl *x509.Revocati
 		at := e.RevocationTime.UTC()
 		var raised bool
 		rec, sameKey, err := a.d.Store.UpdateCertificate(ctx, sn, func(r *store.CertRecord) error {
-			raised = false // fn may run again when its commit is retried
-			if r.Status != store.StatusRevoked {
-				r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, at, reason
-				return nil
+			// raised is set on every run: fn runs again when its commit
+			// is retried.
+			var changed bool
+			if changed, raised = markRevoked(r, at, reason); !changed {
+				return errAsListed
 			}
-			if reason == "keyCompromise" && r.Reason != reason {
-				r.Reason, raised = reason, true
-				return nil
-			}
-			return errAsListed
+			return nil
 		})
 		switch {
 		case errors.Is(err, store.ErrNotFound):

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"pkid/errs"
 	"pkid/store"
@@ -68,14 +69,9 @@ func (a *Authority) Revoke(ctx context.Context, serial, reason string) (rec *sto
 		if now.After(r.NotAfter) && reason != "keyCompromise" {
 			return errs.New(errs.Conflict, "certificate %s expired at %s; an expired certificate is not revoked (it is no longer trusted anyway), except for keyCompromise, which blocks its key", r.Serial, r.NotAfter.Format("2006-01-02T15:04:05Z"))
 		}
-		if r.Status == store.StatusRevoked {
-			if reason == "keyCompromise" && r.Reason != "keyCompromise" {
-				r.Reason = reason
-				return nil
-			}
+		if changed, _ := markRevoked(r, now, reason); !changed {
 			return errs.New(errs.AlreadyRevoked, "certificate %s is already revoked (reason %s); revoking again may only raise the reason to keyCompromise", r.Serial, r.Reason)
 		}
-		r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, now, reason
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -89,6 +85,22 @@ func (a *Authority) Revoke(ctx context.Context, serial, reason string) (rec *sto
 		a.revoked.run(r)
 	}
 	return rec, sameKey, nil
+}
+
+// markRevoked applies a revocation for reason at at to r, by the one rule
+// every revocation follows: a valid record becomes revoked; a revoked one
+// keeps its time and may only have its reason raised to keyCompromise
+// (raised). It reports whether r changed.
+func markRevoked(r *store.CertRecord, at time.Time, reason string) (changed, raised bool) {
+	if r.Status != store.StatusRevoked {
+		r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, at, reason
+		return true, false
+	}
+	if reason == "keyCompromise" && r.Reason != reason {
+		r.Reason = reason
+		return true, true
+	}
+	return false, false
 }
 
 // KeyBlocked reports whether pub belongs to a certificate revoked for

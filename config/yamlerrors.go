@@ -50,7 +50,7 @@ func explain(raw []byte, err error) string {
 func explainOne(doc *yaml.Node, e string) string {
 	if m := unknownRe.FindStringSubmatch(e); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		if path, ok := findKey(doc, "", line, m[2]); ok && path != "" {
+		if path, ok := findKey(doc, line, m[2]); ok && path != "" {
 			return fmt.Sprintf("%s: unknown key %s (line %d)", path, m[2], line)
 		}
 		return fmt.Sprintf("unknown key %s (line %d)", m[2], line)
@@ -61,7 +61,7 @@ func explainOne(doc *yaml.Node, e string) string {
 	}
 	line, _ := strconv.Atoi(m[1])
 	tag, value, into := m[2], m[3], m[4]
-	path, n := findValue(doc, "", line, tag, value)
+	path, n := findValue(doc, line, tag, value)
 	if n == nil {
 		return e
 	}
@@ -119,76 +119,70 @@ func wanted(tag, value, into string) string {
 }
 
 // findKey is the path of the mapping that holds key name on line.
-func findKey(n *yaml.Node, path string, line int, name string) (string, bool) {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			if p, ok := findKey(c, path, line, name); ok {
-				return p, true
-			}
+func findKey(doc *yaml.Node, line int, name string) (string, bool) {
+	var found string
+	ok := walk(doc, "", func(parent, _ string, k, _ *yaml.Node) bool {
+		if k != nil && k.Line == line && k.Value == name {
+			found = parent
+			return true
 		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if k.Line == line && k.Value == name {
-				return path, true
-			}
-			if p, ok := findKey(v, join(path, k.Value), line, name); ok {
-				return p, true
-			}
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			if p, ok := findKey(c, fmt.Sprintf("%s[%d]", path, i), line, name); ok {
-				return p, true
-			}
-		}
-	}
-	return "", false
+		return false
+	})
+	return found, ok
 }
 
 // findValue is the path and node of the first value on line that is a
 // tag: a scalar written as value, which the decoder's message cuts to
 // its first 7 characters and "..." when longer than 10.
-func findValue(n *yaml.Node, path string, line int, tag, value string) (string, *yaml.Node) {
-	is := func(v *yaml.Node) bool {
+func findValue(doc *yaml.Node, line int, tag, value string) (string, *yaml.Node) {
+	var path string
+	var node *yaml.Node
+	walk(doc, "", func(_, p string, _, v *yaml.Node) bool {
 		if v.Line != line || v.ShortTag() != "!!"+tag {
 			return false
 		}
 		if cut, ok := strings.CutSuffix(value, "..."); ok && len(v.Value) > 10 {
-			return strings.HasPrefix(v.Value, cut)
+			if !strings.HasPrefix(v.Value, cut) {
+				return false
+			}
+		} else if v.Kind == yaml.ScalarNode && v.Value != value {
+			return false
 		}
-		return v.Kind != yaml.ScalarNode || v.Value == value
-	}
-	var keys, values []*yaml.Node
-	switch n.Kind {
-	case yaml.DocumentNode:
-		values = n.Content
-		keys = make([]*yaml.Node, len(values))
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			keys, values = append(keys, n.Content[i]), append(values, n.Content[i+1])
-		}
-	case yaml.SequenceNode:
-		values = n.Content
-		keys = make([]*yaml.Node, len(values))
-	}
-	for i, v := range values {
+		path, node = p, v
+		return true
+	})
+	return path, node
+}
+
+// walk calls visit, depth first, with each value below n: the path of
+// the node holding it, its own path, and its key (nil in a list) and
+// value, until visit returns true, which walk then returns.
+func walk(n *yaml.Node, path string, visit func(parent, path string, key, value *yaml.Node) bool) bool {
+	for i, v := range n.Content {
+		var k *yaml.Node
 		p := path
-		switch {
-		case n.Kind == yaml.MappingNode:
-			p = join(path, keys[i].Value)
-		case n.Kind == yaml.SequenceNode:
+		switch n.Kind {
+		case yaml.MappingNode:
+			if i%2 == 0 {
+				continue // a key: visited with its value
+			}
+			k = n.Content[i-1]
+			p = join(path, k.Value)
+		case yaml.SequenceNode:
 			p = fmt.Sprintf("%s[%d]", path, i)
+		case yaml.DocumentNode:
+			if walk(v, path, visit) {
+				return true
+			}
+			continue
+		default:
+			continue
 		}
-		if n.Kind != yaml.DocumentNode && is(v) {
-			return p, v
-		}
-		if p, found := findValue(v, p, line, tag, value); found != nil {
-			return p, found
+		if visit(path, p, k, v) || walk(v, p, visit) {
+			return true
 		}
 	}
-	return "", nil
+	return false
 }
 
 func join(path, key string) string {

@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -130,7 +129,7 @@ func TestRestoreReappliesRevocations(t *testing.T) {
 	if !regexp.MustCompile(`"msg":"audit","offline_at":"[^"]+","event":"restore","requester":"store",.*"from":"` + regexp.QuoteMeta(backup) + `"`).MatchString(s.logs()) {
 		t.Fatalf("ok/the restore is on the audit log:\n%s", s.logs())
 	}
-	if !strings.Contains(s.healthz(t), "the store is older than CRL") || !strings.Contains(s.logs(), "store older than the last CRL served") {
+	if !strings.Contains(s.getText(t, "/healthz"), "the store is older than CRL") || !strings.Contains(s.logs(), "store older than the last CRL served") {
 		t.Fatalf("ok/the restore is said on /healthz and in the log:\n%s", s.logs())
 	}
 	// The token revoked after the backup is in the restored store, and
@@ -139,8 +138,8 @@ func TestRestoreReappliesRevocations(t *testing.T) {
 	if _, err := s.sign(t.Context(), leaked, csr); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("ok/the token revoked after the backup stays revoked: %v", err)
 	}
-	if !strings.Contains(s.healthz(t), "token "+leakedID+", withdrawn at ") {
-		t.Fatalf("ok/the token withdrawn again is said on /healthz:\n%s", s.healthz(t))
+	if !strings.Contains(s.getText(t, "/healthz"), "token "+leakedID+", withdrawn at ") {
+		t.Fatalf("ok/the token withdrawn again is said on /healthz:\n%s", s.getText(t, "/healthz"))
 	}
 
 	// On a new host, with only the store file: the copy is gone, and the
@@ -266,21 +265,6 @@ func crlLists(t *testing.T, bundle []byte, serials ...string) bool {
 		}
 	}
 	return true
-}
-
-// healthz is the body of s's /healthz.
-func (s *server) healthz(t *testing.T) string {
-	t.Helper()
-	resp, err := s.client.Get(s.base + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // waitFor polls cond for up to 10 s, failing the test with what it
