@@ -96,7 +96,15 @@ func (s *Server) newAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	acct := &store.ACMEAccount{ID: newID(s.d.Clock.Now()), Role: req.role, KeyThumbprint: tp, Contact: b.Contact, Status: store.ACMEValid, CreatedAt: s.d.Clock.Now().UTC()}
+	acct := &store.ACMEAccount{ID: newID(s.d.Clock.Now()), Role: req.role, KeyThumbprint: tp, Contact: b.Contact, Status: store.ACMEValid, CreatedAt: s.d.Clock.Now().UTC(), Source: clientSource(r)}
+	// A binding is a key an operator made for one account, which bounds
+	// registrations already: only those without one are counted against.
+	if !req.rl.ACME.RequireEAB && len(b.ExternalAccountBinding) == 0 {
+		if err := s.tooManyAccounts(r.Context(), acct.Source); err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+	}
 	if req.rl.ACME.RequireEAB || len(b.ExternalAccountBinding) > 0 {
 		if len(b.ExternalAccountBinding) == 0 {
 			s.writeProblem(w, r, externalAccountRequired("role "+req.role+" requires an external account binding; create one with pkid acme eab create --role "+req.role))

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -67,11 +68,12 @@ func FuzzSignedPayload(f *testing.F) {
 		f.Add(uint8(3), []byte(`{"csr":"`+base64.RawURLEncoding.EncodeToString(der)+`"}`))
 	}
 	var (
-		once   sync.Once
-		base   *rawClient
-		orderU string
-		order  orderObj
-		orders int // the orders base may have left unfinished
+		once     sync.Once
+		base     *rawClient
+		orderU   string
+		order    orderObj
+		orders   int // the orders base may have left unfinished
+		accounts int // base accounts made so far
 	)
 	f.Fuzz(func(t *testing.T, which uint8, payload []byte) {
 		// An account leaves at most acme.unfinished_orders (300) orders
@@ -80,7 +82,10 @@ func FuzzSignedPayload(f *testing.F) {
 			once, orders = sync.Once{}, 0
 		}
 		once.Do(func() {
-			base = newRaw(t, "strict")
+			// Each account from an address of its own: one address may
+			// register acme.new_accounts (100) an hour.
+			accounts++
+			base = newRawFrom(t, "strict", net.IPv4(127, 1, byte(accounts>>8), byte(accounts)))
 			base.register()
 			orderU, order = base.newOrder("fuzz.strict.internal")
 		})

@@ -2,6 +2,7 @@ package acme_test
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -141,13 +142,28 @@ type rawClient struct {
 	key  crypto.Signer
 	kid  string
 	dir  map[string]any
+	http *http.Client // srv.client, or one from another loopback address
 }
 
 func newRaw(t *testing.T, role string) *rawClient {
 	t.Helper()
+	return newRawFrom(t, role, nil)
+}
+
+// newRawFrom is newRaw connecting from a loopback address of its own
+// (127.0.0.2 and up: the CA counts registrations per client address),
+// or from the package client's when from is nil.
+func newRawFrom(t *testing.T, role string, from net.IP) *rawClient {
+	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	c := &rawClient{t: t, e: srv, role: role, key: key}
-	resp, err := srv.client.Get(srv.dirURL(role))
+	c := &rawClient{t: t, e: srv, role: role, key: key, http: srv.client}
+	if from != nil {
+		tr := srv.client.Transport.(*http.Transport).Clone()
+		tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: from}}).DialContext
+		c.http = &http.Client{Timeout: srv.client.Timeout, Transport: tr}
+		t.Cleanup(c.http.CloseIdleConnections)
+	}
+	resp, err := c.http.Get(srv.dirURL(role))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +177,7 @@ func (c *rawClient) url(name string) string { return c.dir[name].(string) }
 func (c *rawClient) nonce() string {
 	c.t.Helper()
 	req, _ := http.NewRequest(http.MethodHead, c.url("newNonce"), nil)
-	resp, err := c.e.client.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -234,7 +250,7 @@ func (c *rawClient) postRaw(url string, body []byte) answer {
 	c.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/jose+json")
-	resp, err := c.e.client.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -380,4 +396,49 @@ func (a authzObj) problemOf(typ string) (string, string) {
 		}
 	}
 	return "", ""
+}
+
+// binder makes external account bindings with one EAB key of a role.
+type binder struct {
+	t   *testing.T
+	kid string
+	mac []byte
+}
+
+func newBinder(t *testing.T, role string) *binder {
+	t.Helper()
+	kid, macKey, err := srv.eab.Create(context.Background(), role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(macKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &binder{t: t, kid: kid, mac: mac}
+}
+
+// bind is an HS256 JWS by the MAC key over payload, with kid and url,
+// and extra protected headers.
+func (b *binder) bind(url string, payload []byte, extra map[jose.HeaderKey]any) json.RawMessage {
+	b.t.Helper()
+	opts := &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"kid": b.kid, "url": url}}
+	for k, v := range extra {
+		opts.ExtraHeaders[k] = v
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: b.mac}, opts)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	jws, err := s.Sign(payload)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return json.RawMessage(jws.FullSerialize())
+}
+
+// jwkOf is k's public key as a JWK: what a binding binds.
+func jwkOf(k crypto.Signer) []byte {
+	b, _ := (&jose.JSONWebKey{Key: k.Public()}).MarshalJSON()
+	return b
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +163,74 @@ func TestUnfinishedOrdersLimited(t *testing.T) {
 	refused("fail/20 minutes on", "2400")
 	srv.clock.Advance(40 * time.Minute)
 	if a := orderFor(c); a.status != 201 {
+		t.Fatalf("ok/at Retry-After: %d %s", a.status, a.body)
+	}
+}
+
+// TestNewAccountsLimited: acme.new_accounts at its default, {accounts:
+// 100, per: 1h}. A client address that has registered 100 accounts in the
+// hour, in any roles, is refused the 101st (429 rateLimited, Retry-After
+// until the oldest ages out) and nothing is stored; a key that has an
+// account still finds it; another address is not refused, nor is a
+// registration with an external account binding (which counts); as the
+// first accounts age out, the address registers again.
+func TestNewAccountsLimited(t *testing.T) {
+	from, other := net.IPv4(127, 0, 0, 2), net.IPv4(127, 0, 0, 3)
+	accounts := func() int {
+		t.Helper()
+		all, err := srv.run.Store.(store.ACMEStore).ListAccounts(context.Background(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(all)
+	}
+	// newAccount posts to newAccount with c's JWK, whether or not c has
+	// an account.
+	newAccount := func(c *rawClient, body map[string]any) answer {
+		jwk := *c
+		jwk.kid = ""
+		return jwk.post(c.url("newAccount"), body)
+	}
+	tos := map[string]any{"termsOfServiceAgreed": true}
+	var first *rawClient
+	for i := range 100 {
+		c := newRawFrom(t, []string{"strict", "default"}[i%2], from)
+		c.register()
+		if i == 0 {
+			first = c
+			srv.clock.Advance(20 * time.Minute) // the first ages out 20 minutes before the rest
+		}
+	}
+	refused := func(what, retry string) {
+		t.Helper()
+		before := accounts()
+		a := newAccount(newRawFrom(t, "strict", from), tos)
+		typ, d := a.problem(t)
+		if a.status != 429 || typ != "rateLimited" || a.header.Get("Retry-After") != retry ||
+			!strings.Contains(d, "127.0.0.2 has registered 100 ACME accounts in the last 1h0m0s (acme.new_accounts)") {
+			t.Fatalf("%s: %d %s (Retry-After %q), want 429 rateLimited, Retry-After %s", what, a.status, a.body, a.header.Get("Retry-After"), retry)
+		}
+		if n := accounts(); n != before {
+			t.Fatalf("%s: a refused registration was stored (%d accounts, were %d)", what, n, before)
+		}
+	}
+	refused("fail/the 101st account", "2400")
+	if a := newAccount(first, tos); a.status != 200 || a.header.Get("Location") != first.kid {
+		t.Fatalf("ok/a key with an account finds it: %d %s %q", a.status, a.body, a.header.Get("Location"))
+	}
+	if a := newAccount(newRawFrom(t, "strict", other), tos); a.status != 201 {
+		t.Fatalf("ok/another address registers: %d %s", a.status, a.body)
+	}
+	c, b := newRawFrom(t, "eab", from), newBinder(t, "eab")
+	if a := newAccount(c, map[string]any{"termsOfServiceAgreed": true, "externalAccountBinding": b.bind(c.url("newAccount"), jwkOf(c.key), nil)}); a.status != 201 {
+		t.Fatalf("ok/a registration with a binding: %d %s", a.status, a.body)
+	}
+	srv.clock.Advance(39 * time.Minute)
+	refused("fail/39 minutes on", "60")
+	srv.clock.Advance(time.Minute)
+	refused("fail/the first aged out, and the binding's account counts", "1200")
+	srv.clock.Advance(20 * time.Minute)
+	if a := newAccount(newRawFrom(t, "strict", from), tos); a.status != 201 {
 		t.Fatalf("ok/at Retry-After: %d %s", a.status, a.body)
 	}
 }

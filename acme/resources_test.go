@@ -1247,36 +1247,8 @@ func TestEABKeysAreCLISafe(t *testing.T) {
 // None of the refused attempts uses the binding up: the same KID and MAC
 // key then register the account they were made for.
 func TestEABRefusals(t *testing.T) {
-	kid, macKey, err := srv.eab.Create(context.Background(), "eab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mac, err := base64.RawURLEncoding.DecodeString(macKey)
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := newRaw(t, "eab")
-	jwkOf := func(k crypto.Signer) []byte {
-		b, _ := (&jose.JSONWebKey{Key: k.Public()}).MarshalJSON()
-		return b
-	}
-	// binding is an HS256 JWS by the MAC key over payload, with kid and
-	// url, and extra protected headers.
-	binding := func(url string, payload []byte, extra map[jose.HeaderKey]any) json.RawMessage {
-		opts := &jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"kid": kid, "url": url}}
-		for k, v := range extra {
-			opts.ExtraHeaders[k] = v
-		}
-		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: mac}, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		jws, err := s.Sign(payload)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return json.RawMessage(jws.FullSerialize())
-	}
+	b := newBinder(t, "eab")
 	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	newAccount := c.url("newAccount")
 	for _, tc := range []struct {
@@ -1284,10 +1256,10 @@ func TestEABRefusals(t *testing.T) {
 		eab               json.RawMessage
 	}{
 		{"fail/not a JWS", "malformed", "not a JWS with one HS256 signature", json.RawMessage(`{"protected":"e30","payload":"","signature":""}`)},
-		{"fail/binding with a nonce", "malformed", "must not carry a nonce or a jwk", binding(newAccount, jwkOf(c.key), map[jose.HeaderKey]any{"nonce": "n"})},
-		{"fail/binding url is another", "malformed", "url must be the newAccount URL", binding(c.url("newOrder"), jwkOf(c.key), nil)},
-		{"fail/payload not a JWK", "malformed", "payload is not a JWK", binding(newAccount, []byte(`{"kty":"nope"}`), nil)},
-		{"fail/binds another key", "unauthorized", "binds a different key than the account's", binding(newAccount, jwkOf(stranger), nil)},
+		{"fail/binding with a nonce", "malformed", "must not carry a nonce or a jwk", b.bind(newAccount, jwkOf(c.key), map[jose.HeaderKey]any{"nonce": "n"})},
+		{"fail/binding url is another", "malformed", "url must be the newAccount URL", b.bind(c.url("newOrder"), jwkOf(c.key), nil)},
+		{"fail/payload not a JWK", "malformed", "payload is not a JWK", b.bind(newAccount, []byte(`{"kty":"nope"}`), nil)},
+		{"fail/binds another key", "unauthorized", "binds a different key than the account's", b.bind(newAccount, jwkOf(stranger), nil)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := c.post(newAccount, map[string]any{"termsOfServiceAgreed": true, "externalAccountBinding": tc.eab})
@@ -1296,7 +1268,7 @@ func TestEABRefusals(t *testing.T) {
 			}
 		})
 	}
-	if a := c.post(newAccount, map[string]any{"termsOfServiceAgreed": true, "externalAccountBinding": binding(newAccount, jwkOf(c.key), nil)}); a.status != 201 {
+	if a := c.post(newAccount, map[string]any{"termsOfServiceAgreed": true, "externalAccountBinding": b.bind(newAccount, jwkOf(c.key), nil)}); a.status != 201 {
 		t.Fatalf("ok/the binding after the refusals: %d %s", a.status, a.body)
 	}
 }

@@ -52,6 +52,11 @@ type Deps struct {
 	// tooManyUnfinished.
 	UnfinishedOrders int
 	UnfinishedPer    time.Duration
+	// NewAccounts in any NewAccountsPer is how many accounts one client
+	// address may register before newAccount refuses it for a while
+	// (config acme.new_accounts; 0: no bound). See tooManyAccounts.
+	NewAccounts    int
+	NewAccountsPer time.Duration
 	// EAB verifies external account bindings (nil: none can be required).
 	EAB EABVerifier
 	// Deactivated, if set, is told of each account that deactivated itself

@@ -45,6 +45,9 @@ type AccountView struct {
 	EABKeyID      string    `json:"eab_kid,omitempty"`
 	KeyThumbprint string    `json:"key_thumbprint"`
 	CreatedAt     time.Time `json:"created_at"`
+	// Source is the client address that registered it (an IPv6 one's
+	// /64): which host a client runs on.
+	Source string `json:"source,omitempty"`
 }
 
 // ListACMEAccounts lists the accounts of role ("" for all), oldest first.
@@ -55,7 +58,7 @@ func ListACMEAccounts(ctx context.Context, st store.ACMEStore, role string) ([]A
 	}
 	out := make([]AccountView, 0, len(accts))
 	for _, a := range accts {
-		out = append(out, AccountView{ID: a.ID, Role: a.Role, Status: a.Status, Contact: a.Contact, EABKeyID: a.EABKeyID, KeyThumbprint: a.KeyThumbprint, CreatedAt: a.CreatedAt})
+		out = append(out, AccountView{ID: a.ID, Role: a.Role, Status: a.Status, Contact: a.Contact, EABKeyID: a.EABKeyID, KeyThumbprint: a.KeyThumbprint, CreatedAt: a.CreatedAt, Source: a.Source})
 	}
 	return out, nil
 }

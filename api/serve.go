@@ -206,6 +206,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		CA: authority, Store: st, ExternalURL: cfg.ExternalURL, Clock: o.Clock, Log: log, AuthzReuse: cfg.ACME.AuthzReuse, EAB: eab,
 		FailedValidations: cfg.ACME.FailedValidations.Failures, FailedPer: cfg.ACME.FailedValidations.Per,
 		UnfinishedOrders: cfg.ACME.UnfinishedOrders.Orders, UnfinishedPer: cfg.ACME.UnfinishedOrders.Per,
+		NewAccounts: cfg.ACME.NewAccounts.Accounts, NewAccountsPer: cfg.ACME.NewAccounts.Per,
 		Deactivated: func(_ context.Context, id string) {
 			NoteWithdrawnOrWarn(dir, Withdrawal{Kind: WithdrawnAccount, ID: id, Status: store.ACMEDeactivated, At: o.Clock.Now()}, log)
 		},

@@ -118,6 +118,21 @@ type ACME struct {
 	// finishes its orders never meets the bound. Default {orders: 300,
 	// per: 1h}; orders: 0 turns it off.
 	UnfinishedOrders OrderLimit `yaml:"unfinished_orders,flow,omitempty"`
+	// NewAccounts bounds the accounts one client address (an IPv6 /64)
+	// may register: past Accounts in the last Per, newAccount refuses it
+	// (429 rateLimited, with Retry-After) until the oldest is Per old.
+	// Accounts are kept for good, so a client that registers at every
+	// run, or a loop, would otherwise grow the store without end, and
+	// start each new account afresh against the per-account bounds.
+	// Registrations with an external account binding are not refused.
+	// Default {accounts: 100, per: 1h}; accounts: 0 turns it off.
+	NewAccounts AccountLimit `yaml:"new_accounts,flow,omitempty"`
+}
+
+// AccountLimit allows Accounts in any Per.
+type AccountLimit struct {
+	Accounts int           `yaml:"accounts"`
+	Per      time.Duration `yaml:"per"`
 }
 
 // OrderLimit allows Orders in any Per.
@@ -153,7 +168,7 @@ func Parse(path string, raw []byte) (*Config, error) {
 	// Numbers and durations get their defaults before decoding, so that
 	// one written as 0 is refused rather than read as absent.
 	c := Config{TLS: TLS{TTL: 24 * time.Hour}, CRL: CRL{Validity: 24 * time.Hour}, ACME: ACME{HTTP01Port: 80, TLSALPN01Port: 443, FailedValidations: FailureLimit{Failures: 10, Per: time.Hour},
-		UnfinishedOrders: OrderLimit{Orders: 300, Per: time.Hour}}, Storage: Storage{MinFreeMB: 1024}}
+		UnfinishedOrders: OrderLimit{Orders: 300, Per: time.Hour}, NewAccounts: AccountLimit{Accounts: 100, Per: time.Hour}}, Storage: Storage{MinFreeMB: 1024}}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
@@ -282,6 +297,9 @@ func (c *Config) validate() error {
 	}
 	if u := c.ACME.UnfinishedOrders; u.Orders < 0 || (u.Orders > 0 && u.Per <= 0) {
 		bad("acme.unfinished_orders", "want {orders: N, per: DURATION} with N ≥ 0 (0: no limit) and a positive duration, e.g. {orders: 300, per: 1h}")
+	}
+	if a := c.ACME.NewAccounts; a.Accounts < 0 || (a.Accounts > 0 && a.Per <= 0) {
+		bad("acme.new_accounts", "want {accounts: N, per: DURATION} with N ≥ 0 (0: no limit) and a positive duration, e.g. {accounts: 100, per: 1h}")
 	}
 	for h, ip := range c.ACME.Hosts {
 		if _, err := netip.ParseAddr(ip); err != nil {

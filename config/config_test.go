@@ -33,22 +33,29 @@ func TestParse(t *testing.T) {
 	if d, err := Parse("/x/pkid.yaml", []byte(lean)); err != nil || d.TLS.TTL != 24*time.Hour || d.CRL.Validity != 24*time.Hour || d.ACME.HTTP01Port != 80 || d.ACME.TLSALPN01Port != 443 {
 		t.Fatalf("ok/defaults: %v %+v", err, d)
 	}
-	if f := c.ACME.FailedValidations; f != (FailureLimit{Failures: 10, Per: time.Hour}) {
-		t.Fatalf("ok/acme.failed_validations default: %+v", f)
+	// acme's limits: the default, values written out, a value left out.
+	limits := []struct {
+		key   string
+		get   func(*Config) any
+		def   any
+		cases map[string]any
+	}{
+		{"failed_validations", func(c *Config) any { return c.ACME.FailedValidations }, FailureLimit{10, time.Hour},
+			map[string]any{"{failures: 5}": FailureLimit{5, time.Hour}, "{failures: 0}": FailureLimit{0, time.Hour}, "{failures: 3, per: 10m}": FailureLimit{3, 10 * time.Minute}}},
+		{"unfinished_orders", func(c *Config) any { return c.ACME.UnfinishedOrders }, OrderLimit{300, time.Hour},
+			map[string]any{"{orders: 50}": OrderLimit{50, time.Hour}, "{orders: 0}": OrderLimit{0, time.Hour}, "{orders: 1000, per: 24h}": OrderLimit{1000, 24 * time.Hour}}},
+		{"new_accounts", func(c *Config) any { return c.ACME.NewAccounts }, AccountLimit{100, time.Hour},
+			map[string]any{"{accounts: 10}": AccountLimit{10, time.Hour}, "{accounts: 0}": AccountLimit{0, time.Hour}, "{accounts: 20, per: 3h}": AccountLimit{20, 3 * time.Hour}}},
 	}
-	for in, want := range map[string]FailureLimit{"{failures: 5}": {5, time.Hour}, "{failures: 0}": {0, time.Hour}, "{failures: 3, per: 10m}": {3, 10 * time.Minute}} {
-		y := strings.Replace(base(), "  hosts: {}\n", "  hosts: {}\n  failed_validations: "+in+"\n", 1)
-		if d, err := Parse("/x/pkid.yaml", []byte(y)); err != nil || d.ACME.FailedValidations != want {
-			t.Fatalf("ok/acme.failed_validations %s: %v %+v", in, err, d)
+	for _, l := range limits {
+		if got := l.get(c); got != l.def {
+			t.Fatalf("ok/acme.%s default: %+v, want %+v", l.key, got, l.def)
 		}
-	}
-	if u := c.ACME.UnfinishedOrders; u != (OrderLimit{Orders: 300, Per: time.Hour}) {
-		t.Fatalf("ok/acme.unfinished_orders default: %+v", u)
-	}
-	for in, want := range map[string]OrderLimit{"{orders: 50}": {50, time.Hour}, "{orders: 0}": {0, time.Hour}, "{orders: 1000, per: 24h}": {1000, 24 * time.Hour}} {
-		y := strings.Replace(base(), "  hosts: {}\n", "  hosts: {}\n  unfinished_orders: "+in+"\n", 1)
-		if d, err := Parse("/x/pkid.yaml", []byte(y)); err != nil || d.ACME.UnfinishedOrders != want {
-			t.Fatalf("ok/acme.unfinished_orders %s: %v %+v", in, err, d)
+		for in, want := range l.cases {
+			y := strings.Replace(base(), "  hosts: {}\n", "  hosts: {}\n  "+l.key+": "+in+"\n", 1)
+			if d, err := Parse("/x/pkid.yaml", []byte(y)); err != nil || l.get(d) != want {
+				t.Fatalf("ok/acme.%s %s: %v %+v", l.key, in, err, d)
+			}
 		}
 	}
 	limited := strings.Replace(base(), "    acme: {enabled: true", "    rate_limit: {certificates: 100, per: 1h}\n    acme: {enabled: true", 1)
@@ -127,6 +134,9 @@ func TestParse(t *testing.T) {
 		{"fail/unfinished orders below 0", "hosts: {}\n", "hosts: {}\n  unfinished_orders: {orders: -1, per: 1h}\n", "acme.unfinished_orders: want {orders: N, per: DURATION} with N ≥ 0"},
 		{"fail/unfinished orders per nothing", "hosts: {}\n", "hosts: {}\n  unfinished_orders: {orders: 3, per: 0s}\n", "acme.unfinished_orders: want"},
 		{"fail/unfinished orders key", "hosts: {}\n", "hosts: {}\n  unfinished_orders: {pending: 3}\n", "unknown key pending"},
+		{"fail/new accounts below 0", "hosts: {}\n", "hosts: {}\n  new_accounts: {accounts: -1, per: 1h}\n", "acme.new_accounts: want {accounts: N, per: DURATION} with N ≥ 0"},
+		{"fail/new accounts per nothing", "hosts: {}\n", "hosts: {}\n  new_accounts: {accounts: 3, per: -1h}\n", "acme.new_accounts: want"},
+		{"fail/new accounts not a mapping", "hosts: {}\n", "hosts: {}\n  new_accounts: 100\n", `acme.new_accounts: want {accounts: 100, per: 1h}, not "100" (line 14)`},
 		{"fail/rate limit of no certificates", "    acme: {enabled: true", "    rate_limit: {certificates: 0, per: 1h}\n    acme: {enabled: true", "roles.default.rate_limit: want {certificates: N, per: DURATION} with N ≥ 1"},
 		{"fail/rate limit without a period", "    acme: {enabled: true", "    rate_limit: {certificates: 5}\n    acme: {enabled: true", "roles.default.rate_limit: want"},
 		{"fail/rate limit key", "    acme: {enabled: true", "    rate_limit: {certs: 5, per: 1h}\n    acme: {enabled: true", "unknown key certs"},

@@ -21,6 +21,7 @@ var (
 var examples = map[string]string{
 	"config.FailureLimit": "{failures: 10, per: 1h}",
 	"config.OrderLimit":   "{orders: 300, per: 1h}",
+	"config.AccountLimit": "{accounts: 100, per: 1h}",
 	"policies.RateLimit":  "{certificates: 100, per: 1h}",
 }
 

@@ -28,7 +28,7 @@ SERVER=
 trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
 
 "$B" init --dir "$T/ca" --listen "$HTTPS" --http-listen "$HTTP" >/dev/null 2>&1
-sed -i "s/^  http01_port: 80$/  http01_port: $((P+2))/; s/^  resolver: \"\"$/  resolver: \"127.0.0.1:$((P+3))\"/" "$T/ca/pkid.yaml"
+sed -i "s/^  http01_port: 80$/  http01_port: $((P+2))/; s/^  resolver: \"\"$/  resolver: \"127.0.0.1:$((P+3))\"/; s/^  hosts: {}$/  hosts: {}\n  new_accounts: {accounts: 0}/" "$T/ca/pkid.yaml"
 ROOT=$T/ca/certs/root.crt
 
 # one BIN ENV: a fresh store, a server, one bench run; prints "tput cpu p99".

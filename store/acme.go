@@ -29,6 +29,11 @@ type ACMEAccount struct {
 	Status        string          `json:"status"`
 	EABKeyID      string          `json:"eab_kid,omitempty"`
 	CreatedAt     time.Time       `json:"created_at"`
+	// Source is the client address that registered the account (an
+	// IPv6 address's /64), "" for accounts made before it was kept: what
+	// acme.new_accounts counts, and what tells an operator which host a
+	// client runs on. It and CreatedAt never change.
+	Source string `json:"source,omitempty"`
 }
 
 // ACMEIdentifier is a dns or ip identifier.
@@ -116,12 +121,21 @@ type ACMEStore interface {
 	// GetAccountByKey finds the account of a key thumbprint in a role.
 	GetAccountByKey(ctx context.Context, role, thumbprint string) (*ACMEAccount, error)
 	// UpdateAccount applies fn; a changed KeyThumbprint moves the key index
-	// and fails with ErrDuplicate if the new key has an account.
+	// and fails with ErrDuplicate if the new key has an account. The ID,
+	// role, source and creation time cannot change.
 	UpdateAccount(ctx context.Context, id string, fn func(*ACMEAccount) error) (*ACMEAccount, error)
 	// ListAccounts returns the accounts of role ("" for every role),
 	// oldest first (ties by ID): which ACME clients an operator has, and the IDs
 	// `pkid acme account revoke` takes.
 	ListAccounts(ctx context.Context, role string) ([]*ACMEAccount, error)
+	// AccountsFrom counts, up to max, the accounts registered from source
+	// (an ACMEAccount's Source, never "") at or after since, in every
+	// role, and says when the first of them was created. newAccount
+	// bounds how many accounts one client address may register
+	// (acme.new_accounts): accounts are kept for good, and a client that
+	// registers at every run, or a loop, would otherwise grow the store
+	// without end, and pass every per-account bound with fresh accounts.
+	AccountsFrom(ctx context.Context, source string, since time.Time, max int) (n int, oldest time.Time, err error)
 
 	// CreateOrder stores an order and its new authorizations together.
 	CreateOrder(ctx context.Context, o *ACMEOrder, authzs []*ACMEAuthz) error

@@ -38,7 +38,7 @@ var (
 
 var allBuckets = [][]byte{bMeta, bCerts, bSerials, bCertRole, bRevoked, bBlocked, bCRLs, bTokens, bCertState, bTokenExpiry,
 	bAccounts, bAccountKeys, bOrders, bOrdersByAcct, bAuthzs, bAuthzsByAcct, bEAB, bACMEExpiry, bReplacements,
-	bAllowances, bAllowanceExpiry, bUnfinished}
+	bAllowances, bAllowanceExpiry, bUnfinished, bAccountSources}
 
 // appendFill is the split threshold of buckets written at their end.
 const appendFill = 0.9

@@ -55,6 +55,11 @@ func (b *Bolt) CreateAccount(ctx context.Context, a *ACMEAccount) error {
 		if err := keys.Put(keyIdx(a.Role, a.KeyThumbprint), []byte(a.ID)); err != nil {
 			return err
 		}
+		if a.Source != "" {
+			if err := tx.Bucket(bAccountSources).Put(timeKey(a.Source, a.CreatedAt, a.ID), nil); err != nil {
+				return err
+			}
+		}
 		return putJSON(tx.Bucket(bAccounts), []byte(a.ID), a)
 	})
 	if err != nil {
@@ -129,12 +134,12 @@ func (b *Bolt) UpdateAccount(ctx context.Context, id string, fn func(*ACMEAccoun
 		if err != nil {
 			return err
 		}
-		oldRole, oldThumb := a.Role, a.KeyThumbprint
+		oldRole, oldThumb, source, created := a.Role, a.KeyThumbprint, a.Source, a.CreatedAt
 		if err := fn(a); err != nil {
 			return err
 		}
-		if a.ID != id || a.Role != oldRole {
-			return fmt.Errorf("account id and role cannot change")
+		if a.ID != id || a.Role != oldRole || a.Source != source || !a.CreatedAt.Equal(created) {
+			return fmt.Errorf("an account's id, role, source and creation time cannot change")
 		}
 		if a.KeyThumbprint != oldThumb {
 			keys := tx.Bucket(bAccountKeys)

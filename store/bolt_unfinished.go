@@ -1,9 +1,7 @@
 package store
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -11,24 +9,14 @@ import (
 )
 
 // bUnfinished indexes the orders that have not become valid by account
-// and creation time, for UnfinishedOrders: account \x00 created (8 bytes,
-// big-endian Unix nanoseconds) id -> nil. An order enters it when it is
-// created and leaves it when it becomes valid or is pruned.
+// and creation time, for UnfinishedOrders (a time index: see timeindex.go).
+// An order enters it when it is created and leaves it when it becomes
+// valid or is pruned.
 var bUnfinished = []byte("acme_unfinished_orders")
 
-// unfinishedKey is o's key in bUnfinished. Creation times before 1970
-// (none pkid makes) sort first.
+// unfinishedKey is o's key in bUnfinished, a time index by account.
 func unfinishedKey(account string, created time.Time, id string) []byte {
-	k := make([]byte, 0, len(account)+9+len(id))
-	k = append(append(k, account...), 0)
-	return append(binary.BigEndian.AppendUint64(k, unixNanos(created)), id...)
-}
-
-func unixNanos(t time.Time) uint64 {
-	if t.Unix() < 0 {
-		return 0
-	}
-	return uint64(t.UnixNano())
+	return timeKey(account, created, id)
 }
 
 // noteUnfinished keeps o's entry in bUnfinished in step with its status
@@ -47,18 +35,10 @@ func noteUnfinished(tx *bolt.Tx, o *ACMEOrder, was string) error {
 // UnfinishedOrders implements ACMEStore: a seek and a walk over at most
 // max index keys, however many orders the account has.
 func (b *Bolt) UnfinishedOrders(ctx context.Context, accountID string, since time.Time, max int) (int, time.Time, error) {
-	prefix := append([]byte(accountID), 0)
-	start := binary.BigEndian.AppendUint64(bytes.Clone(prefix), unixNanos(since))
 	var n int
 	var oldest time.Time
 	err := b.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bUnfinished).Cursor()
-		for k, _ := c.Seek(start); k != nil && n < max && bytes.HasPrefix(k, prefix) && len(k) >= len(prefix)+8; k, _ = c.Next() {
-			if n == 0 {
-				oldest = time.Unix(0, int64(binary.BigEndian.Uint64(k[len(prefix):]))).UTC()
-			}
-			n++
-		}
+		n, oldest = countSince(tx.Bucket(bUnfinished), accountID, since, max)
 		return nil
 	})
 	if err != nil {

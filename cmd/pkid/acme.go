@@ -76,7 +76,8 @@ func accountListCmd() *cobra.Command {
 		Long: `Lists the ACME accounts, oldest first, one line each: ID (as the audit
 log's requester acme:ID names it), role, status (valid, deactivated by its
 client, revoked by the operator), created, the external account binding it
-registered with, and its contact.`,
+registered with, the client address it registered from (an IPv6 one's /64;
+what acme.new_accounts counts), and its contact.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cfgPath, dir)
@@ -88,13 +89,10 @@ registered with, and its contact.`,
 				return err
 			}
 			w := c.OutOrStdout()
-			fmt.Fprintf(w, "%-26s  %-12s  %-11s  %-20s  %-24s  %s\n", "ID", "ROLE", "STATUS", "CREATED", "EAB", "CONTACT")
+			const row = "%-26s  %-12s  %-11s  %-20s  %-24s  %-20s  %s\n"
+			fmt.Fprintf(w, row, "ID", "ROLE", "STATUS", "CREATED", "EAB", "FROM", "CONTACT")
 			for _, r := range rows {
-				eab := r.EABKeyID
-				if eab == "" {
-					eab = "-"
-				}
-				fmt.Fprintf(w, "%-26s  %-12s  %-11s  %-20s  %-24s  %s\n", r.ID, r.Role, r.Status, r.CreatedAt.UTC().Format(time.RFC3339), eab, strings.Join(r.Contact, ","))
+				fmt.Fprintf(w, row, r.ID, r.Role, r.Status, r.CreatedAt.UTC().Format(time.RFC3339), orDash(r.EABKeyID), orDash(r.Source), strings.Join(r.Contact, ","))
 			}
 			return nil
 		},
@@ -179,4 +177,13 @@ func eabRevokeCmd() *cobra.Command {
 	return adminActionCmd("revoke --config D/pkid.yaml KID",
 		"withdraw an external account binding key nobody has used (one that leaked, or was made for the wrong role)", "",
 		(*admin).revokeEAB, "external account binding key %s withdrawn\n")
+}
+
+// orDash is s, or "-" for a column of a listing that has nothing to show
+// (a field pkid did not record when the object was made).
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

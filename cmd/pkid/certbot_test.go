@@ -196,8 +196,9 @@ func TestCertbotEAB(t *testing.T) {
 	if r := pkid(t, nil, "acme", "account", "revoke", "--config", cfg, m[1]); r.code != 1 || !strings.Contains(r.stderr, "already revoked") {
 		t.Fatalf("acme account revoke twice: %+v", r)
 	}
-	// The account list shows it revoked, with the binding it came with.
-	if list := mustPKID(t, nil, "acme", "account", "list", "--config", cfg, "--role", "default"); !regexp.MustCompile(`(?m)^` + m[1] + ` +default +revoked +\S+ +` + line[0] + ` `).MatchString(list) {
+	// The account list shows it revoked, with the binding it came with
+	// and the address certbot registered from.
+	if list := mustPKID(t, nil, "acme", "account", "list", "--config", cfg, "--role", "default"); !regexp.MustCompile(`(?m)^` + m[1] + ` +default +revoked +\S+ +` + line[0] + ` +127\.0\.0\.1 `).MatchString(list) {
 		t.Fatalf("acme account list:\n%s", list)
 	}
 	if !slices.ContainsFunc(auditLines(s.logs()), func(l auditLine) bool {

@@ -82,11 +82,8 @@ func tokenCmd() *cobra.Command {
 				case time.Now().After(r.ExpiresAt):
 					state = "expired"
 				}
-				by := r.CreatedBy
-				if by == "" {
-					by = "-" // made before pkid recorded it
-				}
-				fmt.Fprintf(w, "%-16s  %-20s  %-24s  %-5v  %-20s  %-7s  %s\n", r.ID, r.Name, strings.Join(r.Roles, ","), r.Admin, r.ExpiresAt.Format(time.RFC3339), state, by)
+				// No creator: made before pkid recorded it.
+				fmt.Fprintf(w, "%-16s  %-20s  %-24s  %-5v  %-20s  %-7s  %s\n", r.ID, r.Name, strings.Join(r.Roles, ","), r.Admin, r.ExpiresAt.Format(time.RFC3339), state, orDash(r.CreatedBy))
 			}
 			return nil
 		},

@@ -24,6 +24,7 @@ func RunACME(t *testing.T, open Opener) {
 	t.Run("prune", func(t *testing.T) { testPrune(t, open) })
 	t.Run("order pages", func(t *testing.T) { testOrderPages(t, open) })
 	t.Run("unfinished orders", func(t *testing.T) { testUnfinishedOrders(t, open) })
+	t.Run("account sources", func(t *testing.T) { testAccountSources(t, open) })
 	t.Run("replacement claims", func(t *testing.T) { testReplacementClaims(t, open) })
 	t.Run("reads are copies", func(t *testing.T) { testReadsAreCopies(t, open) })
 }
@@ -157,7 +158,7 @@ func testAccounts(t *testing.T, open Opener) {
 	s := open(t)
 	as := acmeOf(t, s)
 	a := &store.ACMEAccount{ID: "acct1", Role: "default", KeyThumbprint: "thumb1", JWK: []byte(`{"kty":"EC"}`),
-		Contact: []string{"mailto:ops@example.internal"}, Status: store.ACMEValid, EABKeyID: "kid1", CreatedAt: t0}
+		Contact: []string{"mailto:ops@example.internal"}, Status: store.ACMEValid, EABKeyID: "kid1", CreatedAt: t0, Source: "10.0.0.1"}
 	if err := as.CreateAccount(ctx, a); err != nil {
 		t.Fatal(err)
 	}

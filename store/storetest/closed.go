@@ -84,6 +84,10 @@ func testClosed(t *testing.T, open Opener) {
 				_, _, err := as.UnfinishedOrders(ctx, "a1", t0, 10)
 				return err
 			},
+			"AccountsFrom": func() error {
+				_, _, err := as.AccountsFrom(ctx, "10.0.0.1", t0, 10)
+				return err
+			},
 			"GetAuthz": func() error { _, err := as.GetAuthz(ctx, "z1"); return err },
 			"UpdateAuthz": func() error {
 				_, err := as.UpdateAuthz(ctx, "z1", func(*store.ACMEAuthz) error { return nil })
