@@ -34,8 +34,9 @@ type testServer struct {
 	http   string
 	client *http.Client
 	stop   func()
-	admin  string // admin token
-	tok    string // default-role token
+	reload chan<- struct{} // as SIGHUP
+	admin  string          // admin token
+	tok    string          // default-role token
 }
 
 var ciRole = `
@@ -71,7 +72,7 @@ func startServerAt(t testing.TB, dir string, ports *testutil.Ports, at time.Time
 	}
 	run := srv.Run
 	ctx := context.Background()
-	ts := &testServer{dir: dir, run: run, clock: clk, base: srv.Base, http: srv.HTTP, client: srv.Client}
+	ts := &testServer{dir: dir, run: run, clock: clk, base: srv.Base, http: srv.HTTP, client: srv.Client, reload: srv.Reload}
 	ts.stop = func() {
 		if err := srv.Stop(); err != nil {
 			t.Errorf("serve returned %v", err)

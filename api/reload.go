@@ -42,7 +42,14 @@ func ReloadRoles(started *config.Config, a *ca.Authority, log *slog.Logger) {
 
 // logRoleChanges names the roles a reload added, removed and changed.
 func logRoleChanges(before, after map[string]*policies.Role, log *slog.Logger) {
-	added, removed, changed := []string{}, []string{}, []string{}
+	added, removed, changed := roleChanges(before, after)
+	log.Info("roles reloaded", "added", added, "removed", removed, "changed", changed)
+}
+
+// roleChanges names, sorted, the roles in after and not before, in
+// before and not after, and in both but different.
+func roleChanges(before, after map[string]*policies.Role) (added, removed, changed []string) {
+	added, removed, changed = []string{}, []string{}, []string{}
 	for _, name := range slices.Sorted(maps.Keys(after)) {
 		old, ok := before[name]
 		switch {
@@ -57,7 +64,7 @@ func logRoleChanges(before, after map[string]*policies.Role, log *slog.Logger) {
 			removed = append(removed, name)
 		}
 	}
-	log.Info("roles reloaded", "added", added, "removed", removed, "changed", changed)
+	return added, removed, changed
 }
 
 // changedOutsideRoles lists the top-level keys of pkid.yaml, other than

@@ -169,6 +169,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		return err
 	}
 
+	pending := NewPendingChanges(cfg, authority, log)
 	run := &Running{CA: authority, Store: st, CRL: crl, OCSP: ocspR, ServerCert: sc, Config: cfg, Clock: o.Clock, Log: log}
 	opts := Options{CA: authority, Store: st, CRL: crl, OCSP: ocspR, EAB: eab, Clock: o.Clock, Log: log, RootCRL: rootCRL.Get, Retired: retiredIssuers, StoreDir: dir,
 		Health: func() map[string]any {
@@ -184,6 +185,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 				w = append(w, ahead)
 			}
 			w = append(w, startWarnings...)
+			w = append(w, pending.Warnings()...)
 			w = append(w, StoreDiskWarnings(cfg)...)
 			if at, err := st.WriteFailure(); err != nil {
 				if h["status"] == nil {
@@ -271,6 +273,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 				return
 			case <-o.Reload:
 				ReloadRoles(cfg, authority, log)
+				pending.Reloaded()
 			}
 		}
 	})
@@ -286,6 +289,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		ca.EveryTick(ctx, o.Tick, func(ctx context.Context) { pruneTokens(ctx, st, authority.Steady().Now(), log) })
 	})
 	bg(func() { ca.EveryTick(ctx, o.Tick, authority.PruneAllowances) })
+	bg(func() { ca.EveryTick(ctx, o.Tick, func(context.Context) { pending.Check() }) })
 	if r := cfg.Storage.Retention; r != nil {
 		bg(func() {
 			ca.EveryTick(ctx, o.Tick, func(ctx context.Context) { pruneCertificates(ctx, st, authority.Steady().Now().Add(-*r), log) })

@@ -26,6 +26,8 @@ type Server struct {
 	Client *http.Client
 	Base   string // https://127.0.0.1:port
 	HTTP   string // http://127.0.0.1:port
+	// Reload asks the server to reload its roles, as SIGHUP does.
+	Reload chan<- struct{}
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -40,7 +42,8 @@ func Start(cfg *config.Config, ports *testutil.Ports, clock *ca.FakeClock) (*Ser
 	if os.Getenv("PKID_TEST_LOG") != "" {
 		logOut = os.Stderr
 	}
-	opts := api.ServeOptions{Config: cfg, Log: slog.New(slog.NewJSONHandler(logOut, nil)), Tick: 50 * time.Millisecond,
+	reload := make(chan struct{})
+	opts := api.ServeOptions{Config: cfg, Reload: reload, Log: slog.New(slog.NewJSONHandler(logOut, nil)), Tick: 50 * time.Millisecond,
 		HTTPSListener: ports.HTTPS, HTTPListener: ports.HTTP, Ready: func(r *api.Running) { ready <- r }}
 	now := time.Now
 	if clock != nil {
@@ -57,7 +60,7 @@ func Start(cfg *config.Config, ports *testutil.Ports, clock *ca.FakeClock) (*Ser
 	pool := x509.NewCertPool()
 	pool.AddCert(run.CA.Root())
 	return &Server{
-		Run: run, Clock: clock, Base: "https://" + run.HTTPSAddr, HTTP: "http://" + run.HTTPAddr,
+		Run: run, Clock: clock, Base: "https://" + run.HTTPSAddr, HTTP: "http://" + run.HTTPAddr, Reload: reload,
 		Client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: pool, Time: now}, MaxIdleConnsPerHost: 64}},
 		cancel: cancel, done: done,
