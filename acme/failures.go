@@ -42,6 +42,6 @@ func (s *Server) failedTooOften(ctx context.Context, role, account string, id st
 	}
 	e := errs.New(errs.RateLimited, "this account failed to validate %s %s %d times in %s (acme.failed_validations); the challenge errors of its earlier authorizations say why; a new order for it is allowed in %s",
 		id.Type, id.Value, s.d.FailedValidations, s.d.FailedPer, (wait + time.Second - 1).Truncate(time.Second))
-	e.RetryAfter = wait
+	e.RetryAfter, e.Limit = wait, "acme.failed_validations"
 	return e
 }

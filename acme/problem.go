@@ -102,6 +102,9 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 	if d := errs.RetryAfterOf(err); d > 0 {
 		w.Header().Set("Retry-After", errs.RetryAfterSeconds(d))
 	}
+	if l := errs.LimitOf(err); l != "" && s.d.Limited != nil {
+		s.d.Limited(l)
+	}
 	if p.Status >= 500 {
 		s.log.ErrorContext(r.Context(), "acme internal error", "err", err, "path", r.URL.Path)
 	} else {

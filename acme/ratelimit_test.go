@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"pkid/internal/testutil"
 	"pkid/store"
 )
 
@@ -201,6 +202,8 @@ func TestNewAccountsLimited(t *testing.T) {
 			srv.clock.Advance(20 * time.Minute) // the first ages out 20 minutes before the rest
 		}
 	}
+	const series = `pkid_rate_limited_total{limit="acme.new_accounts"}`
+	counted := testutil.Metric(t, srv.client, srv.base, series)
 	refused := func(what, retry string) {
 		t.Helper()
 		before := accounts()
@@ -212,6 +215,9 @@ func TestNewAccountsLimited(t *testing.T) {
 		}
 		if n := accounts(); n != before {
 			t.Fatalf("%s: a refused registration was stored (%d accounts, were %d)", what, n, before)
+		}
+		if counted++; testutil.Metric(t, srv.client, srv.base, series) != counted {
+			t.Fatalf("%s: /metrics %s is not %v", what, series, counted)
 		}
 	}
 	refused("fail/the 101st account", "2400")

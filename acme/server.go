@@ -57,6 +57,9 @@ type Deps struct {
 	// (config acme.new_accounts; 0: no bound). See tooManyAccounts.
 	NewAccounts    int
 	NewAccountsPer time.Duration
+	// Limited, if set, is told the setting of each refusal by a rate
+	// limit (errs.Error.Limit): serve counts them in /metrics.
+	Limited func(limit string)
 	// EAB verifies external account bindings (nil: none can be required).
 	EAB EABVerifier
 	// Deactivated, if set, is told of each account that deactivated itself

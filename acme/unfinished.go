@@ -30,6 +30,6 @@ func (s *Server) tooManyUnfinished(ctx context.Context, account string) error {
 	wait := max(oldest.Add(per).Sub(now), time.Second)
 	e := errs.New(errs.RateLimited, "this account has %d orders from the last %s that did not end in a certificate (acme.unfinished_orders): finalize the ready ones, and see the challenge errors of the invalid ones; a new order is allowed in %s",
 		n, per, (wait + time.Second - 1).Truncate(time.Second))
-	e.RetryAfter = wait
+	e.RetryAfter, e.Limit = wait, "acme.unfinished_orders"
 	return e
 }

@@ -643,6 +643,7 @@ func TestMetrics(t *testing.T) {
 		`pkid_http_requests_total{code="201",route="/v1/sign/{role}"}`,
 		`pkid_http_request_duration_seconds_bucket{route="/v1/sign/{role}"`,
 		`go_goroutines`,
+		`pkid_rate_limited_total{limit="acme.new_accounts"} 0`,
 		"\npkid_store_disk_free_bytes ",
 	} {
 		if !strings.Contains(string(body), want) {

@@ -22,6 +22,7 @@ type metrics struct {
 	issued   *prometheus.CounterVec
 	refused  *prometheus.CounterVec
 	revoked  *prometheus.CounterVec
+	limited  *prometheus.CounterVec
 }
 
 // newMetrics makes the series; writeFailing (may be nil) reports whether
@@ -47,8 +48,16 @@ func newMetrics(writeFailing func() bool, diskFree func() (uint64, error)) *metr
 		revoked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pkid_revocations_total", Help: "Revocations by reason.",
 		}, []string{"reason"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pkid_rate_limited_total", Help: "Requests refused by a rate limit (429), by the pkid.yaml setting that refused them: acme.new_accounts, acme.unfinished_orders, acme.failed_validations, roles.<name>.rate_limit.",
+		}, []string{"limit"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.issued, m.refused, m.revoked,
+	// The settings every CA has start at 0, so a rate over them reads 0,
+	// not nothing, before the first refusal.
+	for _, l := range []string{"acme.new_accounts", "acme.unfinished_orders", "acme.failed_validations"} {
+		m.limited.WithLabelValues(l)
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.issued, m.refused, m.revoked, m.limited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if writeFailing != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -99,6 +99,19 @@ func (r *requestIDs) next() string {
 	return r.prefix + strconv.FormatUint(r.n.Add(1), 36)
 }
 
+// CountLimited counts a refusal by a rate limit, named by its setting
+// (errs.Error.Limit): ACME's are counted through it too.
+func (s *Server) CountLimited(limit string) {
+	s.metrics.limited.WithLabelValues(limit).Inc()
+}
+
+// countLimited counts err if a rate limit refused it.
+func (s *Server) countLimited(err error) {
+	if l := errs.LimitOf(err); l != "" {
+		s.CountLimited(l)
+	}
+}
+
 // count feeds refusals seen by the REST API into the metrics (issuance
 // and revocation are counted by the CA's hooks, for every door).
 func (s *Server) count(event, role, outcome string) {

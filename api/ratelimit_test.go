@@ -24,6 +24,8 @@ func TestRateLimit(t *testing.T) {
 			t.Fatalf("ok/certificate %d of 2: %d", i+1, r.StatusCode)
 		}
 	}
+	const series = `pkid_rate_limited_total{limit="roles.metered.rate_limit"}`
+	before := max(testutil.Metric(t, s.client, s.base, series), 0)
 	for _, tc := range []struct {
 		path string
 		body any
@@ -37,6 +39,9 @@ func TestRateLimit(t *testing.T) {
 			!strings.Contains(p.Detail, `role "metered" allows 2 certificates per 1m0s to one credential, and token:meter-a has had them; the next is allowed in 30s`) {
 			t.Fatalf("fail/%s over the limit: %d %+v (Retry-After %q)", tc.path, r.StatusCode, p, r.Header.Get("Retry-After"))
 		}
+	}
+	if got := testutil.Metric(t, s.client, s.base, series); got != before+2 {
+		t.Fatalf("/metrics: %s %v, want %v", series, got, before+2)
 	}
 	other := tokenFor(t, s, "metered", func(o *api.TokenOptions) { o.Name = "meter-b" })
 	if r := s.do(t, "POST", "/v1/sign/metered", other, csr, nil); r.StatusCode != 201 {

@@ -204,11 +204,15 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			}
 			return h
 		}}
+	// srv counts ACME's rate-limit refusals; it is made below, before any
+	// request can arrive.
+	var srv *Server
 	acmeSrv := acme.New(acme.Deps{
 		CA: authority, Store: st, ExternalURL: cfg.ExternalURL, Clock: o.Clock, Log: log, AuthzReuse: cfg.ACME.AuthzReuse, EAB: eab,
 		FailedValidations: cfg.ACME.FailedValidations.Failures, FailedPer: cfg.ACME.FailedValidations.Per,
 		UnfinishedOrders: cfg.ACME.UnfinishedOrders.Orders, UnfinishedPer: cfg.ACME.UnfinishedOrders.Per,
 		NewAccounts: cfg.ACME.NewAccounts.Accounts, NewAccountsPer: cfg.ACME.NewAccounts.Per,
+		Limited: func(limit string) { srv.CountLimited(limit) },
 		Deactivated: func(_ context.Context, id string) {
 			NoteWithdrawnOrWarn(dir, Withdrawal{Kind: WithdrawnAccount, ID: id, Status: store.ACMEDeactivated, At: o.Clock.Now()}, log)
 		},
@@ -219,7 +223,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	})
 	defer acmeSrv.Close()
 	opts.ACME = acmeSrv.Handler()
-	srv := New(opts)
+	srv = New(opts)
 
 	httpsL := o.HTTPSListener
 	if httpsL == nil {

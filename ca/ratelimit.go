@@ -45,7 +45,7 @@ func (a *Authority) allowance(ctx context.Context, role *policies.Role, req *Sig
 		return err
 	}
 	e := errs.New(errs.RateLimited, "role %q allows %d certificates per %s to one credential, and %s has had them; the next is allowed in %s", role.Name, l.Certificates, l.Per, who, (wait + time.Second - 1).Truncate(time.Second))
-	e.RetryAfter = wait
+	e.RetryAfter, e.Limit = wait, "roles."+role.Name+".rate_limit"
 	return e
 }
 

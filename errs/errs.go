@@ -57,6 +57,10 @@ type Error struct {
 	// RetryAfter, for RateLimited, is when asking again can succeed; the
 	// edges send it as Retry-After.
 	RetryAfter time.Duration
+	// Limit, for RateLimited, is the pkid.yaml setting that refused
+	// (acme.new_accounts, roles.<name>.rate_limit…): the edges count
+	// refusals by it, so an operator sees which bound clients meet.
+	Limit string
 }
 
 // Error is for logs: the detail, then the cause when it says more.
@@ -104,6 +108,14 @@ func RetryAfterOf(err error) time.Duration {
 		return e.RetryAfter
 	}
 	return 0
+}
+
+// LimitOf is the setting that refused err (see Error.Limit), or "".
+func LimitOf(err error) string {
+	if e := classify(err); e != nil {
+		return e.Limit
+	}
+	return ""
 }
 
 // RetryAfterSeconds renders a wait as a Retry-After value: whole seconds,
