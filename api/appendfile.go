@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
+
+	"pkid/internal/atomicfile"
 )
 
 // appendFile is a file beside the store that pkid only appends to (the
@@ -78,11 +81,16 @@ func readLines(r io.Reader, fn func(n int, line []byte)) error {
 }
 
 // Close flushes what was written to disk, closes the file and, if this
-// open made it, gives it the directory's owner.
+// open made it, makes its name durable too (the directory's fsync: a
+// journal line flushed into a file that a crash then unlinks would be
+// lost all the same) and gives it the directory's owner.
 func (f *appendFile) Close() error {
 	err := f.Sync()
 	if cerr := f.File.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && f.made {
+		err = atomicfile.SyncDir(filepath.Dir(f.Name()))
 	}
 	if err == nil && f.made {
 		err = SameOwnerAs(f.Name(), f.dir)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -35,16 +34,7 @@ func noteUnfinished(tx *bolt.Tx, o *ACMEOrder, was string) error {
 // UnfinishedOrders implements ACMEStore: a seek and a walk over at most
 // max index keys, however many orders the account has.
 func (b *Bolt) UnfinishedOrders(ctx context.Context, accountID string, since time.Time, max int) (int, time.Time, error) {
-	var n int
-	var oldest time.Time
-	err := b.db.View(func(tx *bolt.Tx) error {
-		n, oldest = countSince(tx.Bucket(bUnfinished), accountID, since, max)
-		return nil
-	})
-	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("count unfinished orders of %s: %w", accountID, err)
-	}
-	return n, oldest, nil
+	return b.countIndex(bUnfinished, accountID, since, max, "unfinished orders of "+accountID)
 }
 
 // indexUnfinished fills bUnfinished from the orders a store of schema 6

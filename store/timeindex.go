@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -42,4 +43,19 @@ func countSince(b *bolt.Bucket, owner string, since time.Time, max int) (n int, 
 		n++
 	}
 	return n, oldest
+}
+
+// countIndex is countSince in a read transaction of its own, its error
+// naming what was counted.
+func (b *Bolt) countIndex(bucket []byte, owner string, since time.Time, max int, what string) (int, time.Time, error) {
+	var n int
+	var oldest time.Time
+	err := b.db.View(func(tx *bolt.Tx) error {
+		n, oldest = countSince(tx.Bucket(bucket), owner, since, max)
+		return nil
+	})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("count %s: %w", what, err)
+	}
+	return n, oldest, nil
 }

@@ -185,7 +185,11 @@ func stageFrom(path string, mode os.FileMode, write func(io.Writer) error) (stri
 
 // syncDir makes the renames in dir durable: without it a crash can bring
 // back the old name (or, for a set, some old names and some new).
-func syncDir(dir string) error {
+func syncDir(dir string) error { return SyncDir(dir) }
+
+// SyncDir fsyncs dir, so that a file created or renamed in it survives a
+// crash of the machine: a file's own fsync does not make its name durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -145,5 +146,18 @@ func TestWriteFrom(t *testing.T) {
 	}
 	if names, _ := os.ReadDir(dir); len(names) != 1 {
 		t.Fatalf("files left in the directory: %v", names)
+	}
+}
+
+// TestSyncDir: a directory syncs; one that is not there is an error that
+// names it, not a silent success.
+func TestSyncDir(t *testing.T) {
+	d := t.TempDir()
+	if err := SyncDir(d); err != nil {
+		t.Fatalf("ok/a directory: %v", err)
+	}
+	gone := filepath.Join(d, "gone")
+	if err := SyncDir(gone); err == nil || !strings.Contains(err.Error(), gone) {
+		t.Fatalf("fail/no directory: %v", err)
 	}
 }
