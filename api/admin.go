@@ -32,6 +32,7 @@ func (s *Server) AdminHandler() http.Handler {
 	r.HandleFunc("/acme-accounts/{id}/revoke", s.adminRevokeAccount).Methods(http.MethodPost)
 	r.HandleFunc("/backup", s.adminBackup).Methods(http.MethodGet)
 	r.HandleFunc("/reapply-crl", s.adminReapplyCRL).Methods(http.MethodPost)
+	r.HandleFunc("/adopt", s.adminAdopt).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	return s.middleware(r, MaxAdminBody)
 }

@@ -46,11 +46,14 @@ type CertView struct {
 	AlsoRevoked []string `json:"also_revoked,omitempty"`
 }
 
-func (s *Server) view(rec *store.CertRecord) CertView {
+func (s *Server) view(rec *store.CertRecord) CertView { return certView(rec, s.opts.Clock.Now()) }
+
+// certView is rec as the API shows it, its status as of now.
+func certView(rec *store.CertRecord, now time.Time) CertView {
 	v := CertView{
 		Serial: rec.Serial, Issuer: rec.Issuer, Role: rec.Role, Names: rec.Names,
 		NotBefore: rec.NotBefore, NotAfter: rec.NotAfter,
-		Status: store.EffectiveStatus(rec, s.opts.Clock.Now()),
+		Status: store.EffectiveStatus(rec, now),
 		Reason: rec.Reason, Replaces: rec.Replaces, ReplacedBy: rec.ReplacedBy,
 		Certificate: string(ca.PEMCert(rec.DER)),
 	}

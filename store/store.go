@@ -57,6 +57,10 @@ const (
 	ViaACME   = "acme"   // an ACME order
 	ViaRenew  = "renew"  // mTLS renewal of a certificate pkid issued
 	ViaServer = "server" // pkid's own certificates (TLS, OCSP responder)
+	// ViaAdopted: a certificate the CA signed and its store had no record
+	// of (issued after a backup the store was restored from), recorded by
+	// an operator (ca.Authority.Adopt); its Requester is "adopted" too.
+	ViaAdopted = "adopted"
 )
 
 // CertRecord is everything pkid keeps about one issued certificate.
@@ -84,7 +88,8 @@ type CertRecord struct {
 	// so a leaked token's certificates can still be found, and revoked,
 	// after their holders renewed them.
 	AuthorizedBy string `json:"authorized_by,omitempty"`
-	// Via is how it was issued: ViaAPI, ViaACME, ViaRenew or ViaServer.
+	// Via is how it was issued: ViaAPI, ViaACME, ViaRenew, ViaServer, or
+	// ViaAdopted for one recorded after it was issued.
 	Via string `json:"via"`
 	// Replaces is the serial of the certificate this one replaces: the one
 	// a renewal renewed, or the one an ACME order named in "replaces"

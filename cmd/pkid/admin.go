@@ -308,6 +308,27 @@ func (a *admin) reapplyCRLs(ders [][]byte, stderr io.Writer, each func(api.Reapp
 		}
 		return nil
 	}
+	return a.withAuthority(stderr, func(auth *ca.Authority) error {
+		for _, der := range ders {
+			got, err := auth.ReapplyCRL(context.Background(), der)
+			var v api.ReappliedView
+			if got != nil {
+				v = api.NewReappliedView(got)
+				a.offlineAudit(func(ctx context.Context, log *slog.Logger) { api.AuditReapplied(ctx, log, api.OfflineRequester, got) })
+			}
+			if err != nil {
+				err = errors.New(errs.DetailOf(err))
+			}
+			each(v, err)
+		}
+		return nil
+	})
+}
+
+// withAuthority is withStore with the CA over the store, its
+// intermediates, current and retired, loaded: for the offline commands
+// that check certificates and CRLs against them.
+func (a *admin) withAuthority(stderr io.Writer, fn func(*ca.Authority) error) error {
 	return a.withStore(func(st store.Store) error {
 		root, inter, key, err := api.LoadCA(a.cfg)
 		if err != nil {
@@ -322,17 +343,31 @@ func (a *admin) reapplyCRLs(ders [][]byte, stderr io.Writer, each func(api.Reapp
 		if err != nil {
 			return err
 		}
+		return fn(auth)
+	})
+}
+
+// adopt records each certificate in ders under role (ca.Authority.Adopt),
+// through the running server, or offline on the store. each is told of
+// every one in turn.
+func (a *admin) adopt(ders [][]byte, role string, viaACME bool, stderr io.Writer, each func(api.AdoptedView, error)) error {
+	if a.client != nil {
 		for _, der := range ders {
-			got, err := auth.ReapplyCRL(context.Background(), der)
-			var v api.ReappliedView
-			if got != nil {
-				v = api.NewReappliedView(got)
-				a.offlineAudit(func(ctx context.Context, log *slog.Logger) { api.AuditReapplied(ctx, log, api.OfflineRequester, got) })
-			}
-			if err != nil {
-				err = errors.New(errs.DetailOf(err))
-			}
+			var v api.AdoptedView
+			err := a.call(http.MethodPost, "/adopt", api.AdoptBody{DER: der, Role: role, ACME: viaACME}, &v)
 			each(v, err)
+		}
+		return nil
+	}
+	return a.withAuthority(stderr, func(auth *ca.Authority) error {
+		for _, der := range ders {
+			got, err := auth.Adopt(context.Background(), der, role, api.OfflineRequester, viaACME)
+			if err != nil {
+				each(api.AdoptedView{}, errors.New(errs.DetailOf(err)))
+				continue
+			}
+			a.offlineAudit(func(ctx context.Context, log *slog.Logger) { api.AuditAdopted(ctx, log, api.OfflineRequester, got) })
+			each(api.NewAdoptedView(got, time.Now()), nil)
 		}
 		return nil
 	})

@@ -63,7 +63,7 @@ func (f *clientFlags) request(c *cobra.Command, path, token string, body any, pu
 }
 
 func certCmd() *cobra.Command {
-	return group("cert", "get, renew and revoke certificates", certSignCmd(), certIssueCmd(), certRevokeCmd(), certRenewCmd(), certListCmd())
+	return group("cert", "get, renew and revoke certificates", certSignCmd(), certIssueCmd(), certRevokeCmd(), certRenewCmd(), certListCmd(), certAdoptCmd())
 }
 
 func certSignCmd() *cobra.Command {

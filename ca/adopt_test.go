@@ -1,0 +1,132 @@
+package ca_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"strings"
+	"testing"
+	"time"
+
+	"pkid/ca"
+	"pkid/errs"
+	"pkid/internal/testutil"
+	"pkid/policies"
+	"pkid/store"
+)
+
+// TestAdopt: a store restored from a copy made before some certificates
+// were issued knows nothing of them: they cannot renew. Adopted under
+// their role they are recorded as issued (names, validity, key, the
+// last authorization at their issuance, the operator as authorizer) and
+// renew over mTLS, or only through ACME when adopted as ACME's; adopted
+// again nothing changes. Refused, with nothing written: another CA's
+// certificate, a forged signature, an unknown role, a role that would not
+// issue it, an expired one, one revoked after the copy (listed on the
+// CRL without a record), one whose key is blocked.
+func TestAdopt(t *testing.T) {
+	strict := &policies.Role{Name: "strict", AllowedDomains: []string{"strict.internal"}, AllowSubdomains: true,
+		DefaultTTL: time.Hour, MaxTTL: 2 * time.Hour, KeyTypes: policies.KnownKeyTypes, ExtKeyUsage: []string{"server_auth", "client_auth"}}
+	def := defaultRole()
+	def.Renewal = policies.Renewal{Enabled: true, MaxAge: 720 * time.Hour}
+	a, st, clk := newAuthority(t, "ec-p256", def, strict)
+	ctx := context.Background()
+	leaked := freshKey(t)
+	before := issueFor(t, a, "before.internal", time.Hour, leaked)
+	restored := copyStore(t, st)
+
+	post := issue(t, a, "post.internal", time.Hour)
+	again := issue(t, a, "again.internal", time.Hour)
+	viaACME := issue(t, a, "acme.internal", time.Hour)
+	sameKey := issueFor(t, a, "leaked.internal", time.Hour, leaked)
+	revoked := issue(t, a, "revoked.internal", time.Hour)
+	if _, _, err := a.Revoke(ctx, revoked.Record.Serial, "superseded"); err != nil {
+		t.Fatal(err)
+	}
+	crl, err := ca.NewCRLPublisher(a, 24*time.Hour, quiet).Generate(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	soon := issue(t, a, "soon.internal", time.Minute)
+
+	tc := testutil.CA(t, "ec-p256")
+	b, err := ca.New(ca.Deps{Root: tc.Root, Intermediate: tc.Intermediate, Signer: tc.Signer, Roles: a.Roles(), Store: restored, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ReapplyCRL(ctx, crl.DER); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.Revoke(ctx, before.Record.Serial, "keyCompromise"); err != nil {
+		t.Fatal(err)
+	}
+	leaf := func(iss *ca.Issued) *x509.Certificate {
+		t.Helper()
+		c, err := x509.ParseCertificate(iss.Record.DER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if _, err := b.Renew(ctx, leaf(post), nil); errs.KindOf(err) != errs.Unauthorized || !strings.Contains(err.Error(), "has no record at this CA") {
+		t.Fatalf("before the adoption, a renewal: %v", err)
+	}
+
+	got, err := b.Adopt(ctx, post.Record.DER, "default", "admin-socket", false)
+	if err != nil || got.Already {
+		t.Fatalf("ok/adopt: %+v %v", got, err)
+	}
+	rec, err := restored.GetCertificate(ctx, post.Record.Serial)
+	want := post.Record
+	if err != nil || rec.Via != store.ViaAdopted || rec.Requester != "adopted" || rec.AuthorizedBy != "admin-socket" ||
+		!rec.AuthorizedAt.Equal(want.NotBefore.Add(policies.Backdate)) || rec.Role != "default" || rec.Issuer != want.Issuer ||
+		strings.Join(rec.Names, ",") != "post.internal" || rec.KeyHash != want.KeyHash || !rec.NotAfter.Equal(want.NotAfter) ||
+		rec.Status != store.StatusValid || !bytes.Equal(rec.DER, want.DER) {
+		t.Fatalf("ok/the record: %+v (%v)\nissued as %+v", rec, err, want)
+	}
+	renewed, err := b.Renew(ctx, leaf(post), nil)
+	if err != nil || renewed.Record.Replaces != post.Record.Serial || renewed.Record.AuthorizedBy != "admin-socket" {
+		t.Fatalf("ok/an adopted certificate renews: %+v %v", renewed, err)
+	}
+	if got, err := b.Adopt(ctx, post.Record.DER, "default", "admin-socket", false); err != nil || !got.Already || got.Record.Serial != post.Record.Serial {
+		t.Fatalf("ok/adopted again: %+v %v", got, err)
+	}
+	if _, err := b.Adopt(ctx, viaACME.Record.DER, "default", "admin-socket", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Renew(ctx, leaf(viaACME), nil); errs.KindOf(err) != errs.Forbidden || !strings.Contains(err.Error(), "renew it through ACME") {
+		t.Fatalf("fail/adopted as ACME's, over mTLS: %v", err)
+	}
+
+	forged := bytes.Clone(again.Record.DER)
+	forged[len(forged)-3] ^= 0xff // in the signature
+	other, _, _ := newAuthority(t, "ec-p384")
+	foreign := issue(t, other, "foreign.internal", time.Hour)
+	for _, tc := range []struct {
+		name, role string
+		der        []byte
+		kind       errs.Kind
+		detail     string
+	}{
+		{"fail/not a certificate", "default", []byte("junk"), errs.Malformed, "not a certificate"},
+		{"fail/another CA's", "default", foreign.Record.DER, errs.Forbidden, "not by this CA's intermediate nor a retired one"},
+		{"fail/a forged signature", "default", forged, errs.Forbidden, "its signature does not verify"},
+		{"fail/an unknown role", "nosuch", again.Record.DER, errs.NotFound, `unknown role "nosuch"`},
+		{"fail/a role that would not issue it", "strict", again.Record.DER, errs.Forbidden, `is not one role "strict" issues now: DNS name "again.internal"`},
+		{"fail/revoked after the copy", "default", revoked.Record.DER, errs.Forbidden, "was revoked (superseded) at"},
+		{"fail/its key blocked", "default", sameKey.Record.DER, errs.Forbidden, "has a key blocked by a keyCompromise revocation"},
+	} {
+		if _, err := b.Adopt(ctx, tc.der, tc.role, "admin-socket", false); errs.KindOf(err) != tc.kind || !strings.Contains(errs.DetailOf(err), tc.detail) {
+			t.Errorf("%s: %v (%s), want %s with %q", tc.name, err, errs.KindOf(err), tc.kind, tc.detail)
+		}
+	}
+	clk.Advance(2 * time.Minute)
+	if _, err := b.Adopt(ctx, soon.Record.DER, "default", "admin-socket", false); errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), "expired at") {
+		t.Errorf("fail/expired: %v", err)
+	}
+	for _, sn := range []string{again.Record.Serial, revoked.Record.Serial, sameKey.Record.Serial, soon.Record.Serial, foreign.Record.Serial} {
+		if _, err := restored.GetCertificate(ctx, sn); err == nil {
+			t.Errorf("a refused adoption recorded %s", sn)
+		}
+	}
+}
