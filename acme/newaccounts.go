@@ -44,13 +44,12 @@ func (s *Server) tooManyAccounts(ctx context.Context, source string) error {
 	if n <= 0 || source == "" {
 		return nil
 	}
-	now := s.d.Clock.Now()
-	// An account exactly per old has aged out, as Retry-After promised.
-	got, oldest, err := s.d.Store.AccountsFrom(ctx, source, now.Add(-per+time.Nanosecond), n)
-	if err != nil || got < n {
+	wait, err := s.windowFull(n, per, func(since time.Time, max int) (int, time.Time, error) {
+		return s.d.Store.AccountsFrom(ctx, source, since, max)
+	})
+	if err != nil || wait == 0 {
 		return err
 	}
-	wait := max(oldest.Add(per).Sub(now), time.Second)
 	e := errs.New(errs.RateLimited, "%s has registered %d ACME accounts in the last %s (acme.new_accounts): keep the client's account between runs (certbot, lego, Caddy and cert-manager keep it with their state), or ask the CA's operators to raise the setting; a new account is allowed from here in %s",
 		source, n, per, (wait + time.Second - 1).Truncate(time.Second))
 	e.RetryAfter, e.Limit = wait, "acme.new_accounts"

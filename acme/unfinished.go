@@ -21,15 +21,28 @@ func (s *Server) tooManyUnfinished(ctx context.Context, account string) error {
 	if n <= 0 {
 		return nil
 	}
-	now := s.d.Clock.Now()
-	// An order exactly per old has aged out, as Retry-After promised.
-	got, oldest, err := s.d.Store.UnfinishedOrders(ctx, account, now.Add(-per+time.Nanosecond), n)
-	if err != nil || got < n {
+	wait, err := s.windowFull(n, per, func(since time.Time, max int) (int, time.Time, error) {
+		return s.d.Store.UnfinishedOrders(ctx, account, since, max)
+	})
+	if err != nil || wait == 0 {
 		return err
 	}
-	wait := max(oldest.Add(per).Sub(now), time.Second)
 	e := errs.New(errs.RateLimited, "this account has %d orders from the last %s that did not end in a certificate (acme.unfinished_orders): finalize the ready ones, and see the challenge errors of the invalid ones; a new order is allowed in %s",
 		n, per, (wait + time.Second - 1).Truncate(time.Second))
 	e.RetryAfter, e.Limit = wait, "acme.unfinished_orders"
 	return e
+}
+
+// windowFull is how long until one of n things allowed in any per is
+// free again: 0 while fewer than n were made in the last per, else until
+// the oldest of them is per old (at least a second). count counts, up to
+// max, those made at or after since and says when the first was made.
+func (s *Server) windowFull(n int, per time.Duration, count func(since time.Time, max int) (int, time.Time, error)) (time.Duration, error) {
+	now := s.d.Clock.Now()
+	// One exactly per old has aged out, as Retry-After promised.
+	got, oldest, err := count(now.Add(-per+time.Nanosecond), n)
+	if err != nil || got < n {
+		return 0, err
+	}
+	return max(oldest.Add(per).Sub(now), time.Second), nil
 }

@@ -68,7 +68,7 @@ func TestAdopt(t *testing.T) {
 		}
 		return c
 	}
-	if _, err := b.Renew(ctx, leaf(post), nil); errs.KindOf(err) != errs.Unauthorized || !strings.Contains(err.Error(), "has no record at this CA") {
+	if _, err := b.Renew(ctx, leaf(post), nil); errs.KindOf(err) != errs.Unauthorized || !strings.Contains(err.Error(), "has no record at this CA") || errs.RetryAfterOf(err) != ca.NoRecordRetry {
 		t.Fatalf("before the adoption, a renewal: %v", err)
 	}
 

@@ -10,6 +10,11 @@ import (
 	"pkid/store"
 )
 
+// NoRecordRetry is the Retry-After of a refusal of a certificate this CA
+// signed and holds no record of: how often a renewing client asks again
+// while the operator may adopt it.
+const NoRecordRetry = 5 * time.Minute
+
 // Authenticate checks a client certificate presented over mTLS: issued by
 // this CA (signature and record both match), not revoked, not expired.
 func (a *Authority) Authenticate(ctx context.Context, cert *x509.Certificate) (*store.CertRecord, error) {
@@ -28,7 +33,13 @@ func (a *Authority) Authenticate(ctx context.Context, cert *x509.Certificate) (*
 	}
 	rec, err := a.d.Store.GetCertificate(ctx, SerialString(cert.SerialNumber))
 	if err != nil || !bytes.Equal(rec.DER, cert.Raw) {
-		return nil, errs.New(errs.Unauthorized, "the client certificate has no record at this CA")
+		// Signed by this CA without a record: issued after the backup a
+		// restored store came from, most likely. Its operator may adopt
+		// it meanwhile, so the refusal says when to ask again, and a
+		// renewing client keeps trying rather than giving up for good.
+		e := errs.New(errs.Unauthorized, "the client certificate %s has no record at this CA (if its store was restored from a backup, the CA's operator can adopt the certificate: pkid cert adopt)", SerialString(cert.SerialNumber))
+		e.RetryAfter = NoRecordRetry
+		return nil, e
 	}
 	now := a.d.Clock.Now()
 	if rec.Status == store.StatusRevoked {

@@ -360,10 +360,13 @@ func (e *HTTPError) Error() string {
 // Permanent reports whether the same request cannot succeed later: the
 // CA judged it and said no (a 4xx: revoked, expired, unknown, a role that
 // no longer allows it), as opposed to timing out (408), limiting the rate
-// (429) or failing itself (5xx). A renewing loop stops on a permanent
-// refusal instead of retrying it until the certificate expires.
+// (429) or failing itself (5xx). A refusal that says when to ask again
+// (Retry-After: a certificate the CA holds no record of, which its
+// operator may adopt after a restore) is not permanent either. A renewing
+// loop stops on a permanent refusal instead of retrying it until the
+// certificate expires.
 func (e *HTTPError) Permanent() bool {
-	return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusRequestTimeout && e.Status != http.StatusTooManyRequests
+	return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusRequestTimeout && e.Status != http.StatusTooManyRequests && e.RetryAfter == 0
 }
 
 // IsPermanent reports whether err holds a permanent *HTTPError.

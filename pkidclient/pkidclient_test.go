@@ -291,6 +291,9 @@ func TestHTTPErrorPermanent(t *testing.T) {
 			t.Errorf("HTTP %d: Permanent() = %v, want %v", tc.status, got, tc.want)
 		}
 	}
+	if (&pkidclient.HTTPError{Status: 401, RetryAfter: 5 * time.Minute}).Permanent() {
+		t.Error("HTTP 401 with Retry-After (no record yet: it may be adopted) is permanent")
+	}
 	if pkidclient.IsPermanent(errors.New("dial tcp: connection refused")) || !pkidclient.IsPermanent(fmt.Errorf("renew: %w", &pkidclient.HTTPError{Status: 401})) {
 		t.Fatal("IsPermanent does not look through wrapping, or takes a network error for a refusal")
 	}

@@ -1,11 +1,14 @@
 package main_test
 
 import (
+	"crypto/tls"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"pkid/ca"
 )
@@ -44,6 +47,22 @@ func TestAdoptAfterRestore(t *testing.T) {
 
 	if r := renew(); r.code != 1 || !strings.Contains(r.stderr, "has no record at this CA") {
 		t.Fatalf("fail/renew after the restore: %+v", r)
+	}
+	// The refusal says when to ask again, so a renewing daemon keeps
+	// asking while the operator adopts the certificate.
+	pair, err := tls.LoadX509KeyPair(crt, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtls := s.client.Transport.(*http.Transport).Clone()
+	mtls.TLSClientConfig.Certificates = []tls.Certificate{pair}
+	resp, err := (&http.Client{Transport: mtls, Timeout: 10 * time.Second}).Post(s.base+"/v1/renew", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || resp.Header.Get("Retry-After") != "300" {
+		t.Fatalf("fail/renew after the restore: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	serial := ca.SerialString(renewed.SerialNumber)
 	if r := pkid(t, nil, "cert", "adopt", "--config", cfg, "--role", "default", crt); r.code != 0 || !strings.Contains(r.stderr, crt+": adopted "+serial+" [svc.internal] under role default, valid until ") {
