@@ -131,7 +131,7 @@ func (s *Server) finalize(w http.ResponseWriter, r *http.Request) {
 	for i, id := range o.Identifiers {
 		names[i] = id.Value
 	}
-	iss, signErr := s.d.CA.Sign(ctx, &ca.SignRequest{Role: req.role, CSR: csr, Requester: accountRequester(req.account.ID), Via: store.ViaACME, ExactNames: names, Serial: serial, Replaces: replacedSerial(o)})
+	iss, signErr := s.d.CA.Sign(ctx, &ca.SignRequest{Role: req.role, CSR: csr, Requester: accountRequester(req.account.ID), Via: store.ViaACME, ExactNames: names, Serial: serial, Replaces: o.ReplacesSerial})
 	refused := csrRefusal(signErr)
 	limited := errs.KindOf(signErr) == errs.RateLimited
 	o, err = s.d.Store.UpdateOrder(ctx, o.ID, func(cur *store.ACMEOrder) error {

@@ -159,9 +159,16 @@ func (s *Server) renewalInfo(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkReplaces applies RFC 9773 §5's checks to a new order's "replaces":
-// the certificate exists, was issued to this account, shares an
-// identifier with the order, and has not been replaced already. It
-// returns the certificate's serial.
+// the certificate was issued to this account, shares an identifier with
+// the order, and has not been replaced already. It returns the
+// certificate's serial, or "" for a certificate this directory holds no
+// record of: one issued before the store was restored from a backup,
+// pruned by storage.retention, or issued under another role or by
+// another CA (a client moved to this directory). Such an order is
+// accepted and echoes "replaces", but replaces nothing here: a
+// replacement gains nothing at pkid (no limit is lifted for it), and
+// refusing it would stop clients that cannot order without it (lego
+// falls back only on alreadyReplaced) from renewing at all.
 func (s *Server) checkReplaces(r *http.Request, req *request, replaces string, idents []Ident) (string, error) {
 	id, err := parseCertID(replaces)
 	if err != nil {
@@ -169,7 +176,8 @@ func (s *Server) checkReplaces(r *http.Request, req *request, replaces string, i
 	}
 	rec, err := s.lookupCertID(r, req.role, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", malformed("replaces names no certificate of this directory: " + err.Error())
+		s.log.DebugContext(r.Context(), "replaces names no certificate of this directory: the order replaces nothing", "account", req.account.ID, "err", err)
+		return "", nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("replaces %s: %w", id.serial, err)
@@ -229,15 +237,4 @@ func (s *Server) liveOrder(r *http.Request, id string) (*store.ACMEOrder, error)
 		return nil, err
 	}
 	return o, nil
-}
-
-// replacedSerial is the serial of the certificate order o replaces, or
-// "": orders stored before ReplacesSerial was kept have only "replaces",
-// which passed parseCertID at newOrder.
-func replacedSerial(o *store.ACMEOrder) string {
-	if o.Replaces == "" || o.ReplacesSerial != "" {
-		return o.ReplacesSerial
-	}
-	id, _ := parseCertID(o.Replaces)
-	return id.serial
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,6 +19,8 @@ import (
 	legoapi "github.com/go-acme/lego/v5/acme/api"
 	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/certificate"
+
+	"pkid/internal/testutil"
 )
 
 // issueRaw takes a one-name order through finalize and returns the leaf.
@@ -185,7 +188,6 @@ func TestNewOrderReplaces(t *testing.T) {
 		detail   string
 	}{
 		{"fail/not an identifier", c, "old-internal", []string{"old.internal"}, "malformed", "replaces: a certificate identifier is"},
-		{"fail/unknown certificate", c, aki + ".AQ", []string{"old.internal"}, "malformed", "replaces names no certificate of this directory"},
 		{"fail/another account's certificate", other, id, []string{"old.internal"}, "unauthorized", "was not issued to this account"},
 		{"fail/no identifier shared", c, id, []string{"new.internal"}, "malformed", "shares none of its identifiers"},
 	} {
@@ -198,6 +200,13 @@ func TestNewOrderReplaces(t *testing.T) {
 	var o struct {
 		orderObj
 		Replaces string `json:"replaces"`
+	}
+	// A certificate this directory has no record of (a restored store, a
+	// pruned record): the order is taken and echoes "replaces", but
+	// replaces nothing (see TestLegoARIUnknownCertificate).
+	unknown := order(c, aki+".AQ", "old.internal")
+	if unknown.json(t, &o); unknown.status != 201 || o.Replaces != aki+".AQ" {
+		t.Fatalf("ok/a certificate with no record: %d %s", unknown.status, unknown.body)
 	}
 	a := order(c, id, "old.internal", "more.internal")
 	a.json(t, &o)
@@ -260,6 +269,39 @@ func replace(t *testing.T, c *rawClient, a answer, name string, old *x509.Certif
 		t.Fatalf("the new record names what it replaces: %+v %v", newRec, err)
 	}
 	return newSerial
+}
+
+// TestLegoARIUnknownCertificate: lego renews, with "replaces", a
+// certificate this CA signed and holds no record of (issued before the
+// store was restored from a backup, or pruned): the order is taken and
+// the new certificate replaces nothing, where a refusal would have
+// stopped lego (it orders again without "replaces" only after
+// alreadyReplaced).
+func TestLegoARIUnknownCertificate(t *testing.T) {
+	ctx := context.Background()
+	tc := testutil.CA(t, "ec-p256")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := srv.clock.Now()
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(0x5eed), DNSNames: []string{"b.internal"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(23 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, tc.Intermediate, key.Public(), tc.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.run.Store.GetCertificate(ctx, "5eed"); err == nil {
+		t.Fatal("the store holds the certificate")
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	res := certificate.Resource{Domains: []string{"b.internal"}, KeyType: certcrypto.EC256, Certificate: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		PrivateKey: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})}
+	c, _ := newLego(t, "default")
+	renewed, err := c.Certificate.Renew(ctx, res, &certificate.RenewOptions{UseARICertID: true})
+	if err != nil {
+		t.Fatalf("renew with replaces naming a certificate with no record: %v", err)
+	}
+	if rec, err := srv.run.Store.GetCertificate(ctx, leafOf(t, renewed).SerialNumber.Text(16)); err != nil || rec.Replaces != "" || rec.Via != "acme" {
+		t.Fatalf("the renewal: %+v %v, want a record that replaces nothing", rec, err)
+	}
 }
 
 // TestLegoARI: lego asks pkid when to renew, renews with "replaces", and

@@ -36,8 +36,9 @@ type Adoption struct {
 // not blocked, and that no CRL entry revokes it (a certificate revoked
 // after the backup stays revoked, listed without a record). The record
 // dates the last authorization at the certificate's issuance (notBefore
-// plus the backdate), so renewals run out as they would have; by names
-// the operator who adopted it. viaACME records it as ACME's, whose
+// plus the backdate): for a renewal, whose chain's real one is earlier
+// and unknown, its renewals then run out that much later than they would
+// have, never earlier. by names the operator who adopted it. viaACME records it as ACME's, whose
 // certificates renew through ACME only; otherwise it renews over mTLS as
 // a REST certificate does. A certificate recorded already comes back
 // with Already set, and nothing written.

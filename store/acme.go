@@ -65,12 +65,14 @@ type ACMEOrder struct {
 	// certificate by it.
 	PendingSerial string `json:"pending_serial,omitempty"`
 	// Replaces is the RFC 9773 certificate identifier the order named in
-	// "replaces", checked at newOrder; the order echoes it, and finalize
-	// reads the replaced serial from it.
+	// "replaces", checked at newOrder; the order echoes it.
 	Replaces string `json:"replaces,omitempty"`
-	// ReplacesSerial is the serial Replaces names, so the store can let go
-	// of the order's claim on it (ClaimReplacement) when it prunes the
-	// order; empty in orders stored before pkid kept it.
+	// ReplacesSerial is the serial of the certificate the order replaces:
+	// the one Replaces names, if the store holds its record (else, and in
+	// orders stored before pkid kept it, empty: the order replaces
+	// nothing). Finalize links the new certificate to it, and the store
+	// lets go of the order's claim on it (ClaimReplacement) when it prunes
+	// the order.
 	ReplacesSerial string `json:"replaces_serial,omitempty"`
 	// Profile is the profile the order asked for (only ever its role's),
 	// kept so the order can echo it.

@@ -29,8 +29,9 @@ DER), adopt records each under the role named, once the CA has checked
 that its intermediate, current or retired, signed it, that it has not
 expired, that the role as it is now would issue it, that its key is not
 blocked and that no CRL entry revokes it. The record dates its last
-authorization at the certificate's issuance, so its renewals run out as
-they would have, and names you as its authorizer. With --acme the
+authorization at the certificate's issuance (for a renewal the real one
+was earlier, and is not known: renewal.max_age then runs out that much
+later) and names you as its authorizer. With --acme the
 certificates are recorded as ACME's: they renew through ACME only.
 A certificate recorded already is left as it is. Works through the admin
 socket while serve runs, on the store otherwise.`,
