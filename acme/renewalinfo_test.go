@@ -273,7 +273,8 @@ func replace(t *testing.T, c *rawClient, a answer, name string, old *x509.Certif
 
 // TestLegoARIUnknownCertificate: lego renews, with "replaces", a
 // certificate this CA signed and holds no record of (issued before the
-// store was restored from a backup, or pruned): the order is taken and
+// store was restored from a backup, or pruned), and then the same one
+// adopted as ACME's (a record, but no account): each order is taken and
 // the new certificate replaces nothing, where a refusal would have
 // stopped lego (it orders again without "replaces" only after
 // alreadyReplaced).
@@ -301,6 +302,18 @@ func TestLegoARIUnknownCertificate(t *testing.T) {
 	}
 	if rec, err := srv.run.Store.GetCertificate(ctx, leafOf(t, renewed).SerialNumber.Text(16)); err != nil || rec.Replaces != "" || rec.Via != "acme" {
 		t.Fatalf("the renewal: %+v %v, want a record that replaces nothing", rec, err)
+	}
+	// Adopted as ACME's (pkid cert adopt --acme), it has a record but no
+	// account: lego renews it the same way.
+	if _, err := srv.run.CA.Adopt(ctx, der, "default", "test", true); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Certificate.Renew(ctx, res, &certificate.RenewOptions{UseARICertID: true})
+	if err != nil {
+		t.Fatalf("renew an adopted certificate with replaces: %v", err)
+	}
+	if rec, err := srv.run.Store.GetCertificate(ctx, leafOf(t, again).SerialNumber.Text(16)); err != nil || rec.Replaces != "" {
+		t.Fatalf("the renewal of the adopted one: %+v %v, want a record that replaces nothing", rec, err)
 	}
 }
 
