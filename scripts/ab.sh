@@ -29,6 +29,15 @@ trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; wait 2>/dev/null; rm -rf "$T
 
 "$B" init --dir "$T/ca" --listen "$HTTPS" --http-listen "$HTTP" >/dev/null 2>&1
 sed -i "s/^  http01_port: 80$/  http01_port: $((P+2))/; s/^  resolver: \"\"$/  resolver: \"127.0.0.1:$((P+3))\"/; s/^  hosts: {}$/  hosts: {}\n  new_accounts: {accounts: 0}/" "$T/ca/pkid.yaml"
+# Each acme run registers an account per client, all from 127.0.0.1, more
+# than acme.new_accounts allows one address; a pkid older than that bound
+# refuses the key, and has no bound to lift.
+for bin in "$A" "$B"; do
+  "$bin" config check --config "$T/ca/pkid.yaml" >/dev/null 2>&1 || sed -i '/^  new_accounts: /d' "$T/ca/pkid.yaml"
+done
+for bin in "$A" "$B"; do
+  "$bin" config check --config "$T/ca/pkid.yaml" >/dev/null || { echo "$bin refuses the CA's pkid.yaml" >&2; exit 1; }
+done
 ROOT=$T/ca/certs/root.crt
 
 # one BIN ENV: a fresh store, a server, one bench run; prints "tput cpu p99".
