@@ -2,7 +2,6 @@ package acme
 
 import (
 	"context"
-	"time"
 
 	"pkid/errs"
 	"pkid/store"
@@ -40,8 +39,6 @@ func (s *Server) failedTooOften(ctx context.Context, role, account string, id st
 	if err != nil || wait == 0 {
 		return err
 	}
-	e := errs.New(errs.RateLimited, "this account failed to validate %s %s %d times in %s (acme.failed_validations); the challenge errors of its earlier authorizations say why; a new order for it is allowed in %s",
-		id.Type, id.Value, s.d.FailedValidations, s.d.FailedPer, (wait + time.Second - 1).Truncate(time.Second))
-	e.RetryAfter, e.Limit = wait, "acme.failed_validations"
-	return e
+	return errs.Limited("acme.failed_validations", wait, "this account failed to validate %s %s %d times in %s (acme.failed_validations); the challenge errors of its earlier authorizations say why; a new order for it is allowed in %s",
+		id.Type, id.Value, s.d.FailedValidations, s.d.FailedPer, errs.Rounded(wait))
 }

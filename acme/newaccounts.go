@@ -50,8 +50,6 @@ func (s *Server) tooManyAccounts(ctx context.Context, source string) error {
 	if err != nil || wait == 0 {
 		return err
 	}
-	e := errs.New(errs.RateLimited, "%s has registered %d ACME accounts in the last %s (acme.new_accounts): keep the client's account between runs (certbot, lego, Caddy and cert-manager keep it with their state), or ask the CA's operators to raise the setting; a new account is allowed from here in %s",
-		source, n, per, (wait + time.Second - 1).Truncate(time.Second))
-	e.RetryAfter, e.Limit = wait, "acme.new_accounts"
-	return e
+	return errs.Limited("acme.new_accounts", wait, "%s has registered %d ACME accounts in the last %s (acme.new_accounts): keep the client's account between runs (certbot, lego, Caddy and cert-manager keep it with their state), or ask the CA's operators to raise the setting; a new account is allowed from here in %s",
+		source, n, per, errs.Rounded(wait))
 }

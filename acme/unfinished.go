@@ -27,10 +27,8 @@ func (s *Server) tooManyUnfinished(ctx context.Context, account string) error {
 	if err != nil || wait == 0 {
 		return err
 	}
-	e := errs.New(errs.RateLimited, "this account has %d orders from the last %s that did not end in a certificate (acme.unfinished_orders): finalize the ready ones, and see the challenge errors of the invalid ones; a new order is allowed in %s",
-		n, per, (wait + time.Second - 1).Truncate(time.Second))
-	e.RetryAfter, e.Limit = wait, "acme.unfinished_orders"
-	return e
+	return errs.Limited("acme.unfinished_orders", wait, "this account has %d orders from the last %s that did not end in a certificate (acme.unfinished_orders): finalize the ready ones, and see the challenge errors of the invalid ones; a new order is allowed in %s",
+		n, per, errs.Rounded(wait))
 }
 
 // windowFull is how long until one of n things allowed in any per is

@@ -221,7 +221,6 @@ func (s *Server) finishIssue(w http.ResponseWriter, r *http.Request, tok *store.
 	}
 	if err != nil {
 		s.logAudit(ctx, "issue", requester, role, requestedNames(sr, ir), "refused", "", errs.DetailOf(err), "token_id", tokenID(tok))
-		s.countLimited(err)
 		writeProblem(w, r, s.log, err)
 		return
 	}

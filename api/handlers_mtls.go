@@ -47,7 +47,6 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.logAudit(r.Context(), "renew", requester, "", nil, "refused", "", errs.DetailOf(err))
-		s.countLimited(err)
 		writeProblem(w, r, s.log, err)
 		return
 	}

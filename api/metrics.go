@@ -101,7 +101,12 @@ func (m *metrics) observe(route string, status int, took time.Duration) {
 
 // routeSlot is where the router tells the outer middleware which route
 // matched: the outer middleware runs before routing and cannot see it.
-type routeSlot struct{ template string }
+type routeSlot struct {
+	template string
+	// limit is the setting that refused the request, if a rate limit did
+	// (writeProblem sets it): counted with the request.
+	limit string
+}
 
 // recordRoute is router middleware (it runs after a route matched).
 func recordRoute(next http.Handler) http.Handler {

@@ -61,6 +61,9 @@ func (s *Server) middleware(next http.Handler, maxBody int64) http.Handler {
 			}
 			took := time.Since(start)
 			s.metrics.observe(slot.template, rec.status, took)
+			if slot.limit != "" {
+				s.CountLimited(slot.limit)
+			}
 			if s.log.Enabled(ctx, slog.LevelDebug) {
 				s.log.LogAttrs(ctx, slog.LevelDebug, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
 					slog.Int("status", rec.status), slog.Int64("ms", took.Milliseconds()), slog.String("request_id", id))
@@ -100,16 +103,10 @@ func (r *requestIDs) next() string {
 }
 
 // CountLimited counts a refusal by a rate limit, named by its setting
-// (errs.Error.Limit): ACME's are counted through it too.
+// (errs.Error.Limit): the REST refusals writeProblem notes, and ACME's,
+// whose problem writer tells serve (acme.Deps.Limited).
 func (s *Server) CountLimited(limit string) {
 	s.metrics.limited.WithLabelValues(limit).Inc()
-}
-
-// countLimited counts err if a rate limit refused it.
-func (s *Server) countLimited(err error) {
-	if l := errs.LimitOf(err); l != "" {
-		s.CountLimited(l)
-	}
 }
 
 // count feeds refusals seen by the REST API into the metrics (issuance

@@ -55,6 +55,11 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 		log.ErrorContext(r.Context(), "internal error", "err", err, "path", r.URL.Path, "request_id", audit.RequestID(r.Context()))
 	}
 	p := Problem{Type: problemBase + k.String(), Title: titleOf[k], Status: statusOf[k], Detail: errs.DetailOf(err)}
+	if l := errs.LimitOf(err); l != "" {
+		if slot, ok := r.Context().Value(keyRoute).(*routeSlot); ok {
+			slot.limit = l // the middleware counts it
+		}
+	}
 	if k == errs.Unauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="pkid"`)
 	}

@@ -24,12 +24,7 @@ import (
 // known and a credential gone are skipped; no directory, no journal.
 func TestWithdrawnJournal(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenBolt(filepath.Join(dir, "pkid.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dir := storeInTemp(t)
 	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	if err := st.PutToken(ctx, &store.Token{ID: "tok1", Name: "leaked", Roles: []string{"default"}, CreatedAt: at}); err != nil {
 		t.Fatal(err)
@@ -156,12 +151,7 @@ func TestWithdrawnJournalOwner(t *testing.T) {
 // its own, and lines of any length are read past.
 func TestWithdrawnJournalTornTail(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenBolt(filepath.Join(dir, "pkid.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dir := storeInTemp(t)
 	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	torn := []byte(`{"kind":"token","id":"tok`)
 	if err := os.WriteFile(WithdrawnPath(dir), append(append(bytes.Repeat([]byte{0}, 100<<10), '\n'), torn...), 0o600); err != nil {
@@ -189,4 +179,17 @@ func TestWithdrawnJournalTornTail(t *testing.T) {
 		f.Write(torn)
 		f.Close()
 	}
+}
+
+// storeInTemp opens a store in a new directory, which holds its journal;
+// it closes when the test ends.
+func storeInTemp(t *testing.T) (*store.Bolt, string) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.OpenBolt(filepath.Join(dir, "pkid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, dir
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -78,17 +77,18 @@ func (a *Authority) Adopt(ctx context.Context, der []byte, roleName, by string, 
 		return nil, errs.Wrap(errs.Forbidden, err, "certificate %s is not one role %q issues now: %s", serial, roleName, strings.TrimPrefix(err.Error(), fmt.Sprintf("certificate template for role %q: ", roleName)))
 	}
 	issuer := hex.EncodeToString(inter.SubjectKeyId)
-	if e, err := a.revokedUnrecorded(ctx, issuer, serial); err != nil {
-		return nil, err
-	} else if e != nil {
+	switch e, err := a.d.Store.UnrecordedRevocation(ctx, issuer, serial); {
+	case err == nil:
 		return nil, errs.New(errs.Forbidden, "certificate %s was revoked (%s) at %s, after the store's copy was made: it stays revoked, listed on the CRL without a record", serial, e.Reason, e.RevokedAt.UTC().Format(time.RFC3339))
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("adopt %s: %w", serial, err)
 	}
 	via := store.ViaAdopted
 	if viaACME {
 		via = store.ViaACME
 	}
 	rec := &store.CertRecord{
-		Serial: serial, Issuer: issuer, Role: role.Name, Names: certNames(cert),
+		Serial: serial, Issuer: issuer, Role: role.Name, Names: (&policies.Decision{DNSNames: cert.DNSNames, IPAddresses: cert.IPAddresses, URIs: cert.URIs, Emails: cert.EmailAddresses}).Names(),
 		NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.Raw,
 		KeyHash: KeyHash(cert.RawSubjectPublicKeyInfo), Status: store.StatusValid,
 		Requester: store.ViaAdopted, AuthorizedAt: cert.NotBefore.Add(policies.Backdate), AuthorizedBy: by,
@@ -103,30 +103,4 @@ func (a *Authority) Adopt(ctx context.Context, der []byte, roleName, by string, 
 		return nil, fmt.Errorf("adopt %s: %w", serial, err)
 	}
 	return &Adoption{Record: rec}, nil
-}
-
-// revokedUnrecorded is issuer's CRL entry of serial, or nil: an entry a
-// reapplied CRL listed without a record.
-func (a *Authority) revokedUnrecorded(ctx context.Context, issuer, serial string) (*store.RevokedEntry, error) {
-	listed, err := a.d.Store.ListRevoked(ctx, issuer)
-	if err != nil {
-		return nil, fmt.Errorf("adopt %s: CRL entries of %s: %w", serial, issuer, err)
-	}
-	if i := slices.IndexFunc(listed, func(e store.RevokedEntry) bool { return e.Serial == serial }); i >= 0 {
-		return &listed[i], nil
-	}
-	return nil, nil
-}
-
-// certNames are cert's names as issuance records them: DNS names, IP
-// addresses, URIs, email addresses.
-func certNames(cert *x509.Certificate) []string {
-	names := slices.Clone(cert.DNSNames)
-	for _, ip := range cert.IPAddresses {
-		names = append(names, policies.RecordedName(ip.String()))
-	}
-	for _, u := range cert.URIs {
-		names = append(names, u.String())
-	}
-	return append(names, cert.EmailAddresses...)
 }

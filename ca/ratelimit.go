@@ -44,9 +44,7 @@ func (a *Authority) allowance(ctx context.Context, role *policies.Role, req *Sig
 	if err != nil || wait == 0 {
 		return err
 	}
-	e := errs.New(errs.RateLimited, "role %q allows %d certificates per %s to one credential, and %s has had them; the next is allowed in %s", role.Name, l.Certificates, l.Per, who, (wait + time.Second - 1).Truncate(time.Second))
-	e.RetryAfter, e.Limit = wait, "roles."+role.Name+".rate_limit"
-	return e
+	return errs.Limited("roles."+role.Name+".rate_limit", wait, "role %q allows %d certificates per %s to one credential, and %s has had them; the next is allowed in %s", role.Name, l.Certificates, l.Per, who, errs.Rounded(wait))
 }
 
 // TakeAllowance spends (spend) or looks for one of n per `per` under key,

@@ -292,14 +292,18 @@ func (c *Config) validate() error {
 			bad("acme.resolver", "want host:port (port 1-65535) or empty, got %q", c.ACME.Resolver)
 		}
 	}
-	if f := c.ACME.FailedValidations; f.Failures < 0 || (f.Failures > 0 && f.Per <= 0) {
-		bad("acme.failed_validations", "want {failures: N, per: DURATION} with N ≥ 0 (0: no limit) and a positive duration, e.g. {failures: 10, per: 1h}")
-	}
-	if u := c.ACME.UnfinishedOrders; u.Orders < 0 || (u.Orders > 0 && u.Per <= 0) {
-		bad("acme.unfinished_orders", "want {orders: N, per: DURATION} with N ≥ 0 (0: no limit) and a positive duration, e.g. {orders: 300, per: 1h}")
-	}
-	if a := c.ACME.NewAccounts; a.Accounts < 0 || (a.Accounts > 0 && a.Per <= 0) {
-		bad("acme.new_accounts", "want {accounts: N, per: DURATION} with N ≥ 0 (0: no limit) and a positive duration, e.g. {accounts: 100, per: 1h}")
+	for _, l := range []struct {
+		key, count, example string
+		n                   int
+		per                 time.Duration
+	}{
+		{"acme.failed_validations", "failures", examples["config.FailureLimit"], c.ACME.FailedValidations.Failures, c.ACME.FailedValidations.Per},
+		{"acme.unfinished_orders", "orders", examples["config.OrderLimit"], c.ACME.UnfinishedOrders.Orders, c.ACME.UnfinishedOrders.Per},
+		{"acme.new_accounts", "accounts", examples["config.AccountLimit"], c.ACME.NewAccounts.Accounts, c.ACME.NewAccounts.Per},
+	} {
+		if l.n < 0 || (l.n > 0 && l.per <= 0) {
+			bad(l.key, "want {%s: N, per: DURATION} with N ≥ 0 (0: no limit) and a positive duration, e.g. %s", l.count, l.example)
+		}
 	}
 	for h, ip := range c.ACME.Hosts {
 		if _, err := netip.ParseAddr(ip); err != nil {

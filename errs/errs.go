@@ -110,6 +110,19 @@ func RetryAfterOf(err error) time.Duration {
 	return 0
 }
 
+// Limited is a RateLimited refusal by the pkid.yaml setting limit, which
+// allows the next request after wait (the edges send it as Retry-After).
+// The detail says when in whole seconds: Rounded(wait).
+func Limited(limit string, wait time.Duration, format string, args ...any) *Error {
+	return &Error{Kind: RateLimited, Detail: fmt.Sprintf(format, args...), RetryAfter: wait, Limit: limit}
+}
+
+// Rounded is a wait as a detail says it: whole seconds, rounded up, as
+// Retry-After gives it.
+func Rounded(wait time.Duration) time.Duration {
+	return (wait + time.Second - 1).Truncate(time.Second)
+}
+
 // LimitOf is the setting that refused err (see Error.Limit), or "".
 func LimitOf(err error) string {
 	if e := classify(err); e != nil {

@@ -43,3 +43,25 @@ func (b *Bolt) AddUnrecordedRevocation(ctx context.Context, issuer string, e Rev
 	}
 	return added, nil
 }
+
+// UnrecordedRevocation implements Store: one read of one key.
+func (b *Bolt) UnrecordedRevocation(ctx context.Context, issuer, serial string) (RevokedEntry, error) {
+	sk, ok := serialKey(serial)
+	if !ok {
+		return RevokedEntry{}, ErrNotFound
+	}
+	var e RevokedEntry
+	err := b.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bRevoked).Get(idxKey(issuer, append([]byte{unrecordedTag}, sk...)))
+		if v == nil {
+			return ErrNotFound
+		}
+		var err error
+		e, err = decodeRevoked(v)
+		return err
+	})
+	if err != nil {
+		return RevokedEntry{}, fmt.Errorf("unrecorded revocation of %s: %w", serial, err)
+	}
+	return e, nil
+}

@@ -222,6 +222,10 @@ type Store interface {
 	// raises the lesser reason of one listed, keeping its time, as a
 	// revocation may be raised.
 	AddUnrecordedRevocation(ctx context.Context, issuer string, e RevokedEntry) (bool, error)
+	// UnrecordedRevocation is issuer's CRL entry of serial listed without
+	// a record (AddUnrecordedRevocation), or ErrNotFound: a certificate
+	// revoked after a restored store's copy was made is not adopted.
+	UnrecordedRevocation(ctx context.Context, issuer, serial string) (RevokedEntry, error)
 	// RevocationSeq counts the changes to issuer's CRL entries (a
 	// revocation, a reason raised), committed with them: a CRL publisher,
 	// on this replica or another, compares it with the count its latest

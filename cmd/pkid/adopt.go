@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.step.sm/crypto/pemutil"
 
 	"pkid/api"
 	"pkid/config"
@@ -51,11 +49,13 @@ socket while serve runs, on the store otherwise.`,
 			}
 			var ders [][]byte
 			for _, f := range files {
-				der, err := readLeaf(f)
+				// The leaf: the first certificate of a PEM file (its
+				// chain, and a key beside it, skipped), or DER.
+				leaf, err := pemutil.ReadCertificate(f, pemutil.WithFirstBlock())
 				if err != nil {
 					return err
 				}
-				ders = append(ders, der)
+				ders = append(ders, leaf.Raw)
 			}
 			return adoptFiles(c.ErrOrStderr(), newAdmin(cfg), files, ders, role, viaACME)
 		},
@@ -92,25 +92,4 @@ func adoptFiles(w io.Writer, a *admin, files []string, ders [][]byte, role strin
 		return fmt.Errorf("not adopted: %s", strings.Join(refused, ", "))
 	}
 	return nil
-}
-
-// readLeaf is the first certificate of a file: a PEM CERTIFICATE block
-// (a chain after it is ignored), or DER.
-func readLeaf(path string) ([]byte, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.Contains(raw, []byte("-----BEGIN")) {
-		return raw, nil
-	}
-	for rest := raw; ; {
-		var b *pem.Block
-		if b, rest = pem.Decode(rest); b == nil {
-			return nil, fmt.Errorf("%s: no PEM block \"CERTIFICATE\"", path)
-		}
-		if b.Type == "CERTIFICATE" {
-			return b.Bytes, nil
-		}
-	}
 }

@@ -124,7 +124,7 @@ func syncDirs(files []File) error {
 	for _, f := range files {
 		if d := filepath.Dir(f.Path); !synced[d] {
 			synced[d] = true
-			errs = append(errs, syncDir(d))
+			errs = append(errs, SyncDir(d))
 		}
 	}
 	return errors.Join(errs...)
@@ -148,7 +148,7 @@ func WriteFrom(path string, mode os.FileMode, write func(io.Writer) error, check
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return SyncDir(filepath.Dir(path))
 }
 
 func writeData(data []byte) func(io.Writer) error {
@@ -185,8 +185,6 @@ func stageFrom(path string, mode os.FileMode, write func(io.Writer) error) (stri
 
 // syncDir makes the renames in dir durable: without it a crash can bring
 // back the old name (or, for a set, some old names and some new).
-func syncDir(dir string) error { return SyncDir(dir) }
-
 // SyncDir fsyncs dir, so that a file created or renamed in it survives a
 // crash of the machine: a file's own fsync does not make its name durable.
 func SyncDir(dir string) error {

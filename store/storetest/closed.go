@@ -36,6 +36,10 @@ func testClosed(t *testing.T, open Opener) {
 		},
 		"ListRevoked":   func() error { _, err := s.ListRevoked(ctx, "abcd"); return err },
 		"RevocationSeq": func() error { _, err := s.RevocationSeq(ctx, "abcd"); return err },
+		"UnrecordedRevocation": func() error {
+			_, err := s.UnrecordedRevocation(ctx, "abcd", RandomSerial())
+			return err
+		},
 		"AddUnrecordedRevocation": func() error {
 			_, err := s.AddUnrecordedRevocation(ctx, "abcd", store.RevokedEntry{Serial: RandomSerial(), RevokedAt: t0, Reason: "superseded", NotAfter: later})
 			return err

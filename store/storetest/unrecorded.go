@@ -70,6 +70,14 @@ func testUnrecorded(t *testing.T, open Opener) {
 	if got := listed()[e.Serial]; got != e {
 		t.Fatalf("ok/raised: %+v, want %+v (its time kept)", got, e)
 	}
+	if got, err := s.UnrecordedRevocation(ctx, issuer, e.Serial); err != nil || got != e {
+		t.Fatalf("ok/looked up: %+v %v, want %+v", got, err, e)
+	}
+	for _, tc := range []struct{ issuer, serial string }{{"another-issuer", e.Serial}, {issuer, rec.Serial}, {issuer, RandomSerial()}, {issuer, "zz"}} {
+		if _, err := s.UnrecordedRevocation(ctx, tc.issuer, tc.serial); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("fail/looked up %s of %s: %v", tc.serial, tc.issuer, err)
+		}
+	}
 	if list, err := s.ListRevoked(ctx, "another-issuer"); err != nil || len(list) != 0 {
 		t.Fatalf("fail/listed for another issuer: %v %v", list, err)
 	}
