@@ -2,10 +2,13 @@ package ca_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"fmt"
 	"math/big"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -207,5 +210,77 @@ func BenchmarkIssue(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkReapplyCRL puts back a CRL of 10,000 entries into a store that
+// holds them all valid: what serve does at start after a restore from a
+// backup (its CRL copy) and `pkid cert revoke --from-crl` does by hand.
+// Serve is not ready until it is done.
+func BenchmarkReapplyCRL(b *testing.B) {
+	const n = 10_000
+	tc := testutil.CA(b, "ec-p256")
+	issuer := hex.EncodeToString(tc.Intermediate.SubjectKeyId)
+	src := filepath.Join(b.TempDir(), "src.db")
+	st, err := store.OpenBolt(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	entries := make([]x509.RevocationListEntry, n)
+	var wg sync.WaitGroup
+	for w := range 64 { // through the group commit
+		wg.Go(func() {
+			for i := w; i < n; i += 64 {
+				r := storetest.Record("default")
+				r.Issuer, r.NotAfter = issuer, now.Add(24*time.Hour)
+				if err := st.InsertCertificate(context.Background(), r); err != nil {
+					b.Error(err)
+					return
+				}
+				sn, _ := new(big.Int).SetString(r.Serial, 16)
+				entries[i] = x509.RevocationListEntry{SerialNumber: sn, RevocationTime: now, ReasonCode: ca.Reasons["superseded"]}
+			}
+		})
+	}
+	wg.Wait()
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(now.UnixNano()), ThisUpdate: now, NextUpdate: now.Add(time.Hour), RevokedCertificateEntries: entries}, tc.Intermediate, tc.Signer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		path := filepath.Join(b.TempDir(), "pkid.db")
+		copyFile(b, src, path)
+		st, err := store.OpenBolt(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		a, err := ca.New(ca.Deps{Root: tc.Root, Intermediate: tc.Intermediate, Signer: tc.Signer, Roles: map[string]*policies.Role{"default": defaultRole()}, Store: st, Clock: ca.NewFakeClock(now), Log: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if got, err := a.ReapplyCRL(context.Background(), der); err != nil || len(got.Revoked) != n {
+			b.Fatalf("%v", err)
+		}
+		b.StopTimer()
+		st.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/entry")
+}
+
+// copyFile copies the file from to the new file to.
+func copyFile(b *testing.B, from, to string) {
+	b.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o600); err != nil {
+		b.Fatal(err)
 	}
 }

@@ -5,10 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"math/big"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"pkid/internal/testutil"
 	"pkid/policies"
 	"pkid/store"
+	"pkid/store/storetest"
 )
 
 // copyStore is what a restore from a backup gives: the store as it stood
@@ -240,5 +244,117 @@ func TestReapplyRetiredCRL(t *testing.T) {
 	got, err := after.ReapplyCRL(ctx, crl.DER)
 	if err != nil || !slices.Equal(serials(got.Revoked), []string{sn}) || got.Issuer == after.IssuerID() {
 		t.Fatalf("ok/the retired intermediate's CRL: %+v %v", got, err)
+	}
+}
+
+// TestReapplyManyEntries: a CRL of 300 entries, put back several at once
+// (ReapplyRevocationList shares commits among them), is reported entry by
+// entry as one at a time would: each entry once, in the CRL's order; each
+// record revoked with the CRL's reason; of a key's two certificates
+// listed for keyCompromise, one revoked by its entry and the other with
+// it. Applied again, every entry was already there.
+func TestReapplyManyEntries(t *testing.T) {
+	a, st, _ := newAuthority(t, "ec-p256")
+	tc := testutil.CA(t, "ec-p256")
+	ctx := context.Background()
+	want := map[string]string{} // serial → reason the CRL lists
+	var entries []x509.RevocationListEntry
+	list := func(sn, reason string) {
+		n, _ := new(big.Int).SetString(sn, 16)
+		want[sn] = reason
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: now, ReasonCode: ca.Reasons[reason]})
+	}
+	insert := func(status, reason, keyHash string) string {
+		r := storetest.Record("default")
+		r.Issuer, r.NotAfter = a.IssuerID(), now.Add(time.Hour)
+		if status == store.StatusRevoked {
+			r.Status, r.RevokedAt, r.Reason = status, now.Add(-time.Minute), reason
+		}
+		if keyHash != "" {
+			r.KeyHash = keyHash
+		}
+		if err := st.InsertCertificate(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		return r.Serial
+	}
+	pairs := map[string]string{}
+	for i := range 60 {
+		switch i % 6 {
+		case 0, 1:
+			list(insert(store.StatusValid, "", ""), "superseded")
+		case 2:
+			list(insert(store.StatusRevoked, "superseded", ""), "keyCompromise")
+		case 3:
+			list(insert(store.StatusRevoked, "unspecified", ""), "unspecified")
+		case 4:
+			list(storetest.RandomSerial(), "cessationOfOperation")
+		case 5:
+			key := fmt.Sprintf("k-pair-%d", i)
+			one, other := insert(store.StatusValid, "", key), insert(store.StatusValid, "", key)
+			pairs[one], pairs[other] = other, one
+			list(one, "keyCompromise")
+			list(other, "keyCompromise")
+		}
+	}
+	mrand.Shuffle(len(entries), func(i, j int) { entries[i], entries[j] = entries[j], entries[i] })
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(now.UnixNano()), ThisUpdate: now, NextUpdate: now.Add(time.Hour), RevokedCertificateEntries: entries}, tc.Intermediate, tc.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.ReapplyCRL(ctx, der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Entries != 70 || len(got.Revoked) != 30 || len(got.Raised) != 10 || len(got.SameKey) != 10 || len(got.Unrecorded) != 10 || got.Already != 20 {
+		t.Fatalf("ok/counts: %d entries: %d revoked, %d raised, %d of the same key, %d unrecorded, %d already; want 70: 30, 10, 10, 10, 20",
+			got.Entries, len(got.Revoked), len(got.Raised), len(got.SameKey), len(got.Unrecorded), got.Already)
+	}
+	var reported []string
+	for _, r := range slices.Concat(got.Revoked, got.Raised, got.SameKey) {
+		reported = append(reported, r.Serial)
+	}
+	for _, e := range got.Unrecorded {
+		reported = append(reported, e.Serial)
+	}
+	if len(reported) != len(slices.Compact(slices.Sorted(slices.Values(reported)))) {
+		t.Fatalf("ok/each entry once: %v", reported)
+	}
+	pos := map[string]int{}
+	for i, e := range entries {
+		pos[ca.SerialString(e.SerialNumber)] = i
+	}
+	if !slices.IsSortedFunc(got.Revoked, func(x, y *store.CertRecord) int { return pos[x.Serial] - pos[y.Serial] }) {
+		t.Fatalf("ok/reported in the CRL's order: %v", serials(got.Revoked))
+	}
+	for _, r := range got.SameKey {
+		if got.SameKeyAs[r.Serial] != pairs[r.Serial] || pos[pairs[r.Serial]] > pos[r.Serial] && !slices.ContainsFunc(got.Revoked, func(x *store.CertRecord) bool { return x.Serial == pairs[r.Serial] }) {
+			t.Fatalf("ok/same key: %s taken by %q, want its pair %s", r.Serial, got.SameKeyAs[r.Serial], pairs[r.Serial])
+		}
+	}
+	for sn, reason := range want {
+		rec, err := st.GetCertificate(ctx, sn)
+		if errors.Is(err, store.ErrNotFound) && reason == "cessationOfOperation" {
+			continue
+		}
+		if err != nil || rec.Status != store.StatusRevoked || rec.Reason != reason {
+			t.Fatalf("ok/%s: %+v %v, want revoked (%s)", sn, rec, err, reason)
+		}
+	}
+	if rl := generate(t, a); len(rl.RevokedCertificateEntries) != 70 {
+		t.Fatalf("ok/the next CRL lists %d, want 70", len(rl.RevokedCertificateEntries))
+	}
+	again, err := a.ReapplyCRL(ctx, der)
+	if err != nil || again.Already != 70 || len(again.Revoked)+len(again.Raised)+len(again.SameKey)+len(again.Unrecorded) != 0 {
+		t.Fatalf("ok/applied twice changes nothing: %+v %v", again, err)
+	}
+
+	// A store that fails stops the run with its error, and no worker is
+	// left waiting.
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ReapplyCRL(ctx, der); err == nil || !strings.Contains(err.Error(), "reapply CRL") {
+		t.Fatalf("fail/closed store: %v", err)
 	}
 }

@@ -110,7 +110,7 @@ KINDS
 echo "+ go test -bench (micro-benchmarks)" >&2
 MICRO=$T/micro.txt
 go test -run '^$' -bench 'Evaluate' -benchmem ./policies >"$MICRO"
-go test -run '^$' -bench 'Sign|Issue|CRLGenerate|CRLAfterExpiry|OCSP' -benchmem -benchtime 2s ./ca >>"$MICRO"
+go test -run '^$' -bench 'Sign|Issue|CRLGenerate|CRLAfterExpiry|OCSP|ReapplyCRL' -benchmem -benchtime 2s ./ca >>"$MICRO"
 go test -run '^$' -bench 'Insert$' -benchmem -benchtime 3000x ./store >>"$MICRO"
 go test -run '^$' -bench 'LargeStore' -benchtime 5000x -timeout 60m ./store >>"$MICRO"
 go test -run '^$' -bench 'ListBy|KeyCompromise' -benchtime 20x ./store >>"$MICRO"
@@ -186,7 +186,7 @@ stop
   echo "make bench        # all of the above"
   echo "pkid bench --mode sign --ca-url https://HOST:PORT --root root.crt --token T -c 32 -n 10000 --server-pid PID"
   echo "pkid bench --mode acme --ca-url ... -c 32 -n 2000 --http01-listen 127.0.0.1:<acme.http01_port> --dns-listen <acme.resolver>"
-  echo "go test -run '^\$' -bench 'Sign|Issue|CRLGenerate|CRLAfterExpiry|OCSP' -benchmem ./ca"
+  echo "go test -run '^\$' -bench 'Sign|Issue|CRLGenerate|CRLAfterExpiry|OCSP|ReapplyCRL' -benchmem ./ca"
   echo "go test -run '^\$' -bench 'Insert\$|LargeStore|ListBy|KeyCompromise' ./store   # the 1M-record file is built once, cached in \$PKID_BENCH_DIR"
   echo "PKID_CPUPROFILE=cpu.prof pkid serve --config ...   # then: go tool pprof -top bin/pkid cpu.prof"
   echo '```'
