@@ -65,8 +65,9 @@ func (s *Server) adminReapplyCRL(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.log, errs.Wrap(errs.Malformed, err, "read the CRL: %v", err))
 		return
 	}
-	// A long CRL whose revocations were all lost is one commit per entry,
-	// which may take longer than the socket's write timeout.
+	// A long CRL whose revocations were all lost (~0.1 ms an entry,
+	// BenchmarkReapplyCRL) may take longer than the socket's write
+	// timeout.
 	if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
 		s.log.Warn("reapply CRL: cannot lift the write deadline", "err", err)
 	}

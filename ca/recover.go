@@ -90,35 +90,27 @@ func (a *Authority) ReapplyRevocationList(ctx context.Context, rl *x509.Revocati
 		}
 		todo = append(todo, store.RevokedEntry{Serial: SerialString(e.SerialNumber), RevokedAt: e.RevocationTime.UTC(), Reason: reason, NotAfter: inter.NotAfter})
 	}
-	// The entries are independent, so several are put back at once: the
-	// store's group commit then shares one commit among them, where one
-	// at a time a CRL of 100,000 entries would cost 100,000 commits
-	// before serve starts after a restore. The outcomes are reported in
-	// the CRL's order.
+	// Entries for a lesser reason than keyCompromise touch their own
+	// record only, so they are put back several at once: the store's
+	// group commit then shares one commit among them, where one at a time
+	// a CRL of 100,000 entries would cost 100,000 commits before serve
+	// starts after a restore. keyCompromise entries follow, one at a time
+	// in the CRL's order: each revokes its key's other certificates, which
+	// other entries may name, and revoking those first keeps the reasons
+	// the CRL lists for them. The outcomes are reported in the CRL's order.
 	done := make([]reapplied, len(todo))
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(reapplyWorkers, len(todo)) {
-		wg.Go(func() {
-			for i := range next {
-				if err := a.reapplyEntry(ctx, out.Issuer, todo[i], &done[i]); err != nil {
-					cancel(fmt.Errorf("serial %s: %w", todo[i].Serial, err))
-				}
-			}
-		})
-	}
-feed:
-	for i := range todo {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
+	var lesser, compromised []int
+	for i, e := range todo {
+		if e.Reason == "keyCompromise" {
+			compromised = append(compromised, i)
+		} else {
+			lesser = append(lesser, i)
 		}
 	}
-	close(next)
-	wg.Wait()
+	err = a.reapplyEntries(ctx, out.Issuer, todo, lesser, done, reapplyWorkers)
+	if err == nil {
+		err = a.reapplyEntries(ctx, out.Issuer, todo, compromised, done, 1)
+	}
 	for i, d := range done {
 		switch {
 		case d.already:
@@ -136,14 +128,44 @@ feed:
 			out.SameKeyAs[r.Serial] = d.rec.Serial
 		}
 	}
-	if err := context.Cause(ctx); err != nil {
+	if err != nil {
 		return out, fmt.Errorf("reapply CRL %s of %s: %w", rl.Number, out.Issuer, err)
 	}
 	return out, nil
 }
 
-// reapplyWorkers is how many of a CRL's entries ReapplyRevocationList
-// puts back at once: enough to fill the store's commits.
+// reapplyEntries puts back the entries todo[i] for each i in which, on
+// workers goroutines, into done[i], and stops at the first error.
+func (a *Authority) reapplyEntries(ctx context.Context, issuer string, todo []store.RevokedEntry, which []int, done []reapplied, workers int) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, len(which)) {
+		wg.Go(func() {
+			for i := range next {
+				if err := a.reapplyEntry(ctx, issuer, todo[i], &done[i]); err != nil {
+					cancel(fmt.Errorf("serial %s: %w", todo[i].Serial, err))
+				}
+			}
+		})
+	}
+feed:
+	for _, i := range which {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// reapplyWorkers is how many of a CRL's entries for lesser reasons than
+// keyCompromise ReapplyRevocationList puts back at once: enough to fill
+// the store's commits.
 const reapplyWorkers = 64
 
 // reapplied is what ReapplyRevocationList did with one entry.
@@ -169,7 +191,8 @@ func (a *Authority) reapplyEntry(ctx context.Context, issuer string, e store.Rev
 	case err != nil:
 		return err
 	}
-	if changed, _ := markRevoked(cur, e.RevokedAt, e.Reason); !changed {
+	probe := *cur // markRevoked sets only fields of the record itself
+	if changed, _ := markRevoked(&probe, e.RevokedAt, e.Reason); !changed {
 		d.already = true
 		return nil
 	}

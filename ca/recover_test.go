@@ -247,12 +247,14 @@ func TestReapplyRetiredCRL(t *testing.T) {
 	}
 }
 
-// TestReapplyManyEntries: a CRL of 300 entries, put back several at once
+// TestReapplyManyEntries: a CRL of 72 entries, put back several at once
 // (ReapplyRevocationList shares commits among them), is reported entry by
 // entry as one at a time would: each entry once, in the CRL's order; each
-// record revoked with the CRL's reason; of a key's two certificates
-// listed for keyCompromise, one revoked by its entry and the other with
-// it. Applied again, every entry was already there.
+// record revoked with the CRL's reason, even one that a keyCompromise
+// entry before it would have taken with its key (the old one-at-a-time
+// code made it keyCompromise); of a key's two certificates listed for
+// keyCompromise, one revoked by its entry and the other with it. Applied
+// again, every entry was already there.
 func TestReapplyManyEntries(t *testing.T) {
 	a, st, _ := newAuthority(t, "ec-p256")
 	tc := testutil.CA(t, "ec-p256")
@@ -298,6 +300,12 @@ func TestReapplyManyEntries(t *testing.T) {
 		}
 	}
 	mrand.Shuffle(len(entries), func(i, j int) { entries[i], entries[j] = entries[j], entries[i] })
+	// A key's certificate revoked for keyCompromise, and after it in the
+	// CRL its other one, which the CRL lists as superseded: that one was
+	// revoked before the key was, and keeps its reason.
+	compromised, superseded := insert(store.StatusValid, "", "k-lesser"), insert(store.StatusValid, "", "k-lesser")
+	list(compromised, "keyCompromise")
+	list(superseded, "superseded")
 	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(now.UnixNano()), ThisUpdate: now, NextUpdate: now.Add(time.Hour), RevokedCertificateEntries: entries}, tc.Intermediate, tc.Signer)
 	if err != nil {
 		t.Fatal(err)
@@ -306,8 +314,8 @@ func TestReapplyManyEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Entries != 70 || len(got.Revoked) != 30 || len(got.Raised) != 10 || len(got.SameKey) != 10 || len(got.Unrecorded) != 10 || got.Already != 20 {
-		t.Fatalf("ok/counts: %d entries: %d revoked, %d raised, %d of the same key, %d unrecorded, %d already; want 70: 30, 10, 10, 10, 20",
+	if got.Entries != 72 || len(got.Revoked) != 32 || len(got.Raised) != 10 || len(got.SameKey) != 10 || len(got.Unrecorded) != 10 || got.Already != 20 {
+		t.Fatalf("ok/counts: %d entries: %d revoked, %d raised, %d of the same key, %d unrecorded, %d already; want 72: 32, 10, 10, 10, 20",
 			got.Entries, len(got.Revoked), len(got.Raised), len(got.SameKey), len(got.Unrecorded), got.Already)
 	}
 	var reported []string
@@ -341,11 +349,11 @@ func TestReapplyManyEntries(t *testing.T) {
 			t.Fatalf("ok/%s: %+v %v, want revoked (%s)", sn, rec, err, reason)
 		}
 	}
-	if rl := generate(t, a); len(rl.RevokedCertificateEntries) != 70 {
-		t.Fatalf("ok/the next CRL lists %d, want 70", len(rl.RevokedCertificateEntries))
+	if rl := generate(t, a); len(rl.RevokedCertificateEntries) != 72 {
+		t.Fatalf("ok/the next CRL lists %d, want 72", len(rl.RevokedCertificateEntries))
 	}
 	again, err := a.ReapplyCRL(ctx, der)
-	if err != nil || again.Already != 70 || len(again.Revoked)+len(again.Raised)+len(again.SameKey)+len(again.Unrecorded) != 0 {
+	if err != nil || again.Already != 72 || len(again.Revoked)+len(again.Raised)+len(again.SameKey)+len(again.Unrecorded) != 0 {
 		t.Fatalf("ok/applied twice changes nothing: %+v %v", again, err)
 	}
 
