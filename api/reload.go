@@ -17,8 +17,9 @@ import (
 // It re-reads the file serve started from; a file that does not load or a
 // template that does not parse changes nothing, and says why. Settings
 // outside roles are named in a warning: they take effect at the next
-// restart.
-func ReloadRoles(started *config.Config, a *ca.Authority, log *slog.Logger) {
+// restart. The error is why nothing changed, nil when the roles were
+// applied.
+func ReloadRoles(started *config.Config, a *ca.Authority, log *slog.Logger) error {
 	before := a.Roles()
 	cfg, err := config.Load(started.Path)
 	if err == nil {
@@ -29,7 +30,7 @@ func ReloadRoles(started *config.Config, a *ca.Authority, log *slog.Logger) {
 	}
 	if err != nil {
 		log.Error("reload refused; the roles in use stay", "err", err)
-		return
+		return err
 	}
 	if keys := changedOutsideRoles(started, cfg); len(keys) > 0 {
 		log.Warn("reload: these settings changed and take effect at the next restart", "keys", keys)
@@ -38,6 +39,7 @@ func ReloadRoles(started *config.Config, a *ca.Authority, log *slog.Logger) {
 		log.Warn("role", "warning", w)
 	}
 	logRoleChanges(before, a.Roles(), log)
+	return nil
 }
 
 // logRoleChanges names the roles a reload added, removed and changed.

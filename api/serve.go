@@ -40,6 +40,12 @@ type ServeOptions struct {
 	// Reload, if set, asks for ReloadRoles once per value received
 	// (the command wires SIGHUP to it).
 	Reload <-chan struct{}
+	// Reloaded, if set, is called after each reload with ReloadRoles'
+	// error (nil: the roles were applied), so the command can tell the
+	// service manager the reload is over.
+	Reloaded func(error)
+	// Stopping, if set, is called as serve begins to drain.
+	Stopping func()
 	// Version, if set, goes into the line that says serve is up, so a log
 	// sent with a bug report says what ran.
 	Version string
@@ -276,8 +282,11 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			case <-ctx.Done():
 				return
 			case <-o.Reload:
-				ReloadRoles(cfg, authority, log)
+				err := ReloadRoles(cfg, authority, log)
 				pending.Reloaded()
+				if o.Reloaded != nil {
+					o.Reloaded(err)
+				}
 			}
 		}
 	})
@@ -323,6 +332,9 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	case runErr = <-errc:
 	}
 	log.Info("pkid shutting down")
+	if o.Stopping != nil {
+		o.Stopping()
+	}
 	sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer scancel()
 	for _, s := range []*http.Server{httpsSrv, httpSrv, adminSrv} {

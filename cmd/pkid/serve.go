@@ -70,6 +70,8 @@ func serveCmd() *cobra.Command {
 			if os.Getenv("GOGC") == "" {
 				debug.SetGCPercent(400)
 			}
+			log := newLogger(cfg)
+			notify := &serviceNotifier{log: log}
 			// SIGHUP (systemctl reload) re-reads the roles; see api.ReloadRoles.
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
@@ -79,6 +81,7 @@ func serveCmd() *cobra.Command {
 				for {
 					select {
 					case <-hup:
+						notify.reloading()
 						select {
 						case reload <- struct{}{}:
 						case <-ctx.Done():
@@ -89,7 +92,7 @@ func serveCmd() *cobra.Command {
 					}
 				}
 			}()
-			return api.Serve(ctx, api.ServeOptions{Config: cfg, Log: newLogger(cfg), Reload: reload, Version: version()})
+			return api.Serve(ctx, api.ServeOptions{Config: cfg, Log: log, Reload: reload, Reloaded: notify.reloaded, Ready: notify.ready, Stopping: notify.stopping, Version: version()})
 		},
 	}
 	c.Flags().StringVar(&cfgPath, "config", "", "path of pkid.yaml")

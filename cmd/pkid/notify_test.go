@@ -1,0 +1,132 @@
+package main_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestServiceNotify plays systemd's side of the notify protocol with a
+// real pkid serve: READY=1 comes once /healthz answers (and not before),
+// with a STATUS naming the address and the issuer; SIGHUP gives
+// RELOADING=1 with MONOTONIC_USEC (what Type=notify-reload requires) and
+// READY=1 once the roles are applied, or refused, which the status then
+// says; SIGTERM gives STOPPING=1.
+func TestServiceNotify(t *testing.T) {
+	dir, httpsAddr, _ := initCA(t)
+	sockDir, err := os.MkdirTemp("", "sd") // a socket path holds 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	next := func(what string) string {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+		buf := make([]byte, 4096)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		return string(buf[:n])
+	}
+
+	cmd := exec.Command(pkidBin, "serve", "--config", filepath.Join(dir, "pkid.yaml"))
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	startServer(t, cmd)
+	ready := next("READY=1")
+	root, err := os.ReadFile(filepath.Join(dir, "certs", "root.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(root)
+	s := &server{cmd: cmd, base: "https://" + httpsAddr, client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
+	if st := s.status(t, "/healthz"); st != 200 {
+		t.Fatalf("ok/ready means answering: /healthz %d just after %q", st, ready)
+	}
+	if !strings.HasPrefix(ready, "READY=1\nSTATUS=serving https://"+httpsAddr) || !strings.Contains(ready, "issuing from ") {
+		t.Fatalf("ok/ready: %q", ready)
+	}
+
+	cmd.Process.Signal(syscall.SIGHUP)
+	reloading := next("RELOADING=1")
+	lines := strings.Split(reloading, "\n")
+	usec, err := strconv.ParseInt(strings.TrimPrefix(lines[1], "MONOTONIC_USEC="), 10, 64)
+	if lines[0] != "RELOADING=1" || !strings.HasPrefix(lines[1], "MONOTONIC_USEC=") || err != nil || usec <= 0 {
+		t.Fatalf("ok/reloading: %q", reloading)
+	}
+	if again := next("READY=1 after the reload"); again != ready {
+		t.Fatalf("ok/reloaded: %q, want %q again", again, ready)
+	}
+
+	// A pkid.yaml that no longer loads: refused, ready on the old roles.
+	cfg := filepath.Join(dir, "pkid.yaml")
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(raw), "default_ttl: 24h", "default_ttl: 2d", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	if r := next("RELOADING=1"); !strings.HasPrefix(r, "RELOADING=1\n") {
+		t.Fatalf("fail/reloading: %q", r)
+	}
+	if refused := next("READY=1 after a refused reload"); !strings.HasPrefix(refused, ready) || !strings.Contains(refused, "the last reload was refused") {
+		t.Fatalf("fail/refused reload: %q", refused)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	if stopping := next("STOPPING=1"); !strings.HasPrefix(stopping, "STOPPING=1\n") {
+		t.Fatalf("ok/stopping: %q", stopping)
+	}
+}
+
+// TestSystemdUnit: the unit the README installs is one systemd accepts
+// as written (systemd-analyze verify prints nothing), with the binary it
+// names put where this test built it.
+func TestSystemdUnit(t *testing.T) {
+	analyze := needTool(t, "systemd-analyze")
+	raw, err := os.ReadFile(filepath.Join("..", "..", "contrib", "systemd", "pkid.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := string(raw)
+	for _, want := range []string{"Type=notify\n", "ExecStart=/usr/local/bin/pkid serve --config /var/lib/pkid/pkid.yaml\n", "ExecReload=/bin/kill -HUP $MAINPID\n", "ReadWritePaths=/var/lib/pkid\n"} {
+		if !strings.Contains(unit, want) {
+			t.Fatalf("the unit has no line %q", want)
+		}
+	}
+	bin, err := filepath.Abs(pkidBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{
+		"ok/as shipped":         unit,
+		"fail/a mistyped value": strings.Replace(unit, "Type=notify", "Type=notifyx", 1),
+	} {
+		path := filepath.Join(t.TempDir(), "pkid.service")
+		if err := os.WriteFile(path, []byte(strings.ReplaceAll(body, "/usr/local/bin/pkid", bin)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+		if clean := err == nil && len(out) == 0; clean != strings.HasPrefix(name, "ok/") {
+			t.Fatalf("%s: systemd-analyze verify: %v\n%s", name, err, out)
+		}
+	}
+}
