@@ -10,7 +10,8 @@ import (
 	"pkid/api"
 )
 
-// serviceNotifier tells a service manager how serve is doing, by
+// serviceNotifier tells a service manager how serve (or the renew
+// daemon) is doing, by
 // systemd's notify protocol (a unit with Type=notify or notify-reload):
 // ready once every listener accepts, so that units ordered after pkid
 // start when it answers, not when its process exists (after a restore,
@@ -59,6 +60,12 @@ func (n *serviceNotifier) reloaded(err error) {
 		status += "; the last reload was refused and the roles in use stay (pkid config check says why)"
 	}
 	n.send(daemon.SdNotifyReady + "\nSTATUS=" + status)
+}
+
+// status says the process is ready, and what it is doing now (the renew
+// daemon: which certificate, and when it renews next or again).
+func (n *serviceNotifier) doing(text string) {
+	n.send(daemon.SdNotifyReady + "\nSTATUS=" + strings.ReplaceAll(text, "\n", " "))
 }
 
 // stopping is sent as serve begins to drain.

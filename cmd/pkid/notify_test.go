@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"pkid/internal/testutil"
 )
 
 // TestServiceNotify plays systemd's side of the notify protocol with a
@@ -23,27 +25,7 @@ import (
 // says; SIGTERM gives STOPPING=1.
 func TestServiceNotify(t *testing.T) {
 	dir, httpsAddr, _ := initCA(t)
-	sockDir, err := os.MkdirTemp("", "sd") // a socket path holds 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	next := func(what string) string {
-		t.Helper()
-		conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-		buf := make([]byte, 4096)
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		return string(buf[:n])
-	}
+	sock, next := listenNotify(t)
 
 	cmd := exec.Command(pkidBin, "serve", "--config", filepath.Join(dir, "pkid.yaml"))
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
@@ -97,36 +79,71 @@ func TestServiceNotify(t *testing.T) {
 	}
 }
 
-// TestSystemdUnit: the unit the README installs is one systemd accepts
-// as written (systemd-analyze verify prints nothing), with the binary it
-// names put where this test built it.
-func TestSystemdUnit(t *testing.T) {
-	analyze := needTool(t, "systemd-analyze")
-	raw, err := os.ReadFile(filepath.Join("..", "..", "contrib", "systemd", "pkid.service"))
+// listenNotify stands in for systemd: a NOTIFY_SOCKET for a process to
+// tell, and next, which returns the next message (what: for the failure).
+func listenNotify(t *testing.T) (sock string, next func(what string) string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sd") // a socket path holds 108 bytes
 	if err != nil {
 		t.Fatal(err)
 	}
-	unit := string(raw)
-	for _, want := range []string{"Type=notify\n", "ExecStart=/usr/local/bin/pkid serve --config /var/lib/pkid/pkid.yaml\n", "ExecReload=/bin/kill -HUP $MAINPID\n", "ReadWritePaths=/var/lib/pkid\n"} {
-		if !strings.Contains(unit, want) {
-			t.Fatalf("the unit has no line %q", want)
-		}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock = filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { conn.Close() })
+	return sock, func(what string) string {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(testutil.DutyWait))
+		buf := make([]byte, 4096)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		return string(buf[:n])
+	}
+}
+
+// TestSystemdUnit: the units the README installs are ones systemd accepts
+// as written (systemd-analyze verify prints nothing), with the binary
+// they name put where this test built it; a mistyped value is caught.
+func TestSystemdUnit(t *testing.T) {
+	analyze := needTool(t, "systemd-analyze")
 	bin, err := filepath.Abs(pkidBin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, body := range map[string]string{
-		"ok/as shipped":         unit,
-		"fail/a mistyped value": strings.Replace(unit, "Type=notify", "Type=notifyx", 1),
+	for _, u := range []struct {
+		file, as string
+		lines    []string
+	}{
+		{"pkid.service", "pkid.service", []string{"Type=notify\n", "ExecStart=/usr/local/bin/pkid serve --config /var/lib/pkid/pkid.yaml\n", "ExecReload=/bin/kill -HUP $MAINPID\n", "ReadWritePaths=/var/lib/pkid\n"}},
+		{"pkid-renew@.service", "pkid-renew@api.service", []string{"Type=notify\n", "ExecStart=/usr/local/bin/pkid cert renew --ca-url ${PKID_CA_URL} --cert /etc/pkid/%i/tls.crt --key /etc/pkid/%i/tls.key --daemon --exec \"systemctl reload-or-restart %i\"\n", "Restart=on-abnormal\n", "ReadWritePaths=/etc/pkid/%i\n"}},
 	} {
-		path := filepath.Join(t.TempDir(), "pkid.service")
-		if err := os.WriteFile(path, []byte(strings.ReplaceAll(body, "/usr/local/bin/pkid", bin)), 0o644); err != nil {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "contrib", "systemd", u.file))
+		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(analyze, "verify", path).CombinedOutput()
-		if clean := err == nil && len(out) == 0; clean != strings.HasPrefix(name, "ok/") {
-			t.Fatalf("%s: systemd-analyze verify: %v\n%s", name, err, out)
+		unit := string(raw)
+		for _, want := range u.lines {
+			if !strings.Contains(unit, want) {
+				t.Fatalf("%s has no line %q", u.file, want)
+			}
+		}
+		for name, body := range map[string]string{
+			"ok/as shipped":         unit,
+			"fail/a mistyped value": strings.Replace(unit, "Type=notify", "Type=notifyx", 1),
+		} {
+			path := filepath.Join(t.TempDir(), u.as)
+			if err := os.WriteFile(path, []byte(strings.ReplaceAll(body, "/usr/local/bin/pkid", bin)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+			if clean := err == nil && len(out) == 0; clean != strings.HasPrefix(name, "ok/") {
+				t.Fatalf("%s, %s: systemd-analyze verify: %v\n%s", u.file, name, err, out)
+			}
 		}
 	}
 }

@@ -116,7 +116,9 @@ func TestRenewOnceSignalsPidFile(t *testing.T) {
 
 // TestRenewDaemonBacksOff: with the CA down when renewal is due, the daemon
 // logs the failure and retries; once the CA is back it renews, before the
-// certificate expires. (15-second certificates: renewal is due 10 s in,
+// certificate expires. Told a NOTIFY_SOCKET, it says each step to systemd
+// (ready; the certificate and its next renewal; the failure and the
+// retry; the new certificate). (15-second certificates: renewal is due 10 s in,
 // which leaves the CA's restart 5 s on a loaded machine; 6 s left it two,
 // and it was seen to miss them.)
 func TestRenewDaemonBacksOff(t *testing.T) {
@@ -126,12 +128,22 @@ func TestRenewDaemonBacksOff(t *testing.T) {
 	s.stop(t, syscall.SIGTERM)
 
 	var log testutil.SyncBuffer
+	sock, next := listenNotify(t)
 	daemon := exec.Command(pkidBin, "cert", "renew", "--ca-url", s.base, "--root", root, "--cert", crt, "--key", key, "--daemon")
 	daemon.Stderr = &log
+	daemon.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { daemon.Process.Kill(); daemon.Wait() }()
+	// Under systemd, `systemctl status` says what the daemon waits for.
+	sn := ca.SerialString(first.SerialNumber)
+	if m := next("READY=1"); !strings.HasPrefix(m, "READY=1\nSTATUS=certificate "+sn+" valid until "+first.NotAfter.UTC().Format(time.RFC3339)+"; next renewal at ") {
+		t.Fatalf("ok/ready: %q", m)
+	}
+	if m := next("a failed renewal's status"); !strings.HasPrefix(m, "READY=1\nSTATUS=certificate "+sn+" valid until ") || !strings.Contains(m, "; renewal failed, retrying at ") {
+		t.Fatalf("fail/the CA is down: %q", m)
+	}
 	deadline := time.Now().Add(testutil.DutyWait)
 	for !strings.Contains(log.String(), "renewal failed; retrying") {
 		if time.Now().After(deadline) {
@@ -142,6 +154,10 @@ func TestRenewDaemonBacksOff(t *testing.T) {
 	serve(t, r.dir, r.https)
 	for {
 		if c, err := ca.LoadCertificate(crt); err == nil && c.SerialNumber.Cmp(first.SerialNumber) != 0 {
+			// The next status names the new certificate.
+			for m := ""; !strings.Contains(m, "certificate "+ca.SerialString(c.SerialNumber)+" valid until "); {
+				m = next("the renewed certificate's status")
+			}
 			return
 		}
 		if time.Now().After(first.NotAfter) {
