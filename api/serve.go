@@ -33,7 +33,8 @@ type ServeOptions struct {
 	// root CRL reload) look at the clock; default 1s.
 	Tick time.Duration
 	// Listeners, if set, are used instead of listening on the configured
-	// addresses (tests listen on port 0 first).
+	// addresses: sockets a service manager passed (systemd's socket
+	// activation), or tests' on port 0.
 	HTTPSListener, HTTPListener net.Listener
 	// Ready is called once every listener accepts.
 	Ready func(*Running)

@@ -106,21 +106,29 @@ func listenNotify(t *testing.T) (sock string, next func(what string) string) {
 	}
 }
 
-// TestSystemdUnit: the units the README installs are ones systemd accepts
-// as written (systemd-analyze verify prints nothing), with the binary
-// they name put where this test built it; a mistyped value is caught.
+// TestSystemdUnit: the units the README installs (serve, its two sockets,
+// the renew daemon) are ones systemd accepts as written (systemd-analyze
+// verify prints nothing), with the binary they name put where this test
+// built it; a mistyped value or key is caught.
 func TestSystemdUnit(t *testing.T) {
 	analyze := needTool(t, "systemd-analyze")
 	bin, err := filepath.Abs(pkidBin)
 	if err != nil {
 		t.Fatal(err)
 	}
+	service, err := os.ReadFile(filepath.Join("..", "..", "contrib", "systemd", "pkid.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, u := range []struct {
 		file, as string
 		lines    []string
+		typo     [2]string // a mistyped form of the first
 	}{
-		{"pkid.service", "pkid.service", []string{"Type=notify\n", "ExecStart=/usr/local/bin/pkid serve --config /var/lib/pkid/pkid.yaml\n", "ExecReload=/bin/kill -HUP $MAINPID\n", "ReadWritePaths=/var/lib/pkid\n"}},
-		{"pkid-renew@.service", "pkid-renew@api.service", []string{"Type=notify\n", "ExecStart=/usr/local/bin/pkid cert renew --ca-url ${PKID_CA_URL} --cert /etc/pkid/%i/tls.crt --key /etc/pkid/%i/tls.key --daemon --exec \"systemctl reload-or-restart %i\"\n", "Restart=on-abnormal\n", "ReadWritePaths=/etc/pkid/%i\n"}},
+		{"pkid.service", "pkid.service", []string{"Type=notify\n", "ExecStart=/usr/local/bin/pkid serve --config /var/lib/pkid/pkid.yaml\n", "ExecReload=/bin/kill -HUP $MAINPID\n", "ReadWritePaths=/var/lib/pkid\n"}, [2]string{"Type=notify", "Type=notifyx"}},
+		{"pkid-renew@.service", "pkid-renew@api.service", []string{"Type=notify\n", "ExecStart=/usr/local/bin/pkid cert renew --ca-url ${PKID_CA_URL} --cert /etc/pkid/%i/tls.crt --key /etc/pkid/%i/tls.key --daemon --exec \"systemctl reload-or-restart %i\"\n", "Restart=on-abnormal\n", "ReadWritePaths=/etc/pkid/%i\n"}, [2]string{"Type=notify", "Type=notifyx"}},
+		{"pkid.socket", "pkid.socket", []string{"ListenStream=127.0.0.1:8443\n", "FileDescriptorName=https\n", "Service=pkid.service\n"}, [2]string{"FileDescriptorName=", "FileDescriptorNamx="}},
+		{"pkid-http.socket", "pkid-http.socket", []string{"ListenStream=127.0.0.1:8080\n", "FileDescriptorName=http\n", "Service=pkid.service\n"}, [2]string{"FileDescriptorName=", "FileDescriptorNamx="}},
 	} {
 		raw, err := os.ReadFile(filepath.Join("..", "..", "contrib", "systemd", u.file))
 		if err != nil {
@@ -134,9 +142,14 @@ func TestSystemdUnit(t *testing.T) {
 		}
 		for name, body := range map[string]string{
 			"ok/as shipped":         unit,
-			"fail/a mistyped value": strings.Replace(unit, "Type=notify", "Type=notifyx", 1),
+			"fail/a mistyped value": strings.Replace(unit, u.typo[0], u.typo[1], 1),
 		} {
-			path := filepath.Join(t.TempDir(), u.as)
+			// A socket unit is verified beside the service it starts.
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "pkid.service"), []byte(strings.ReplaceAll(string(service), "/usr/local/bin/pkid", bin)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, u.as)
 			if err := os.WriteFile(path, []byte(strings.ReplaceAll(body, "/usr/local/bin/pkid", bin)), 0o644); err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -72,6 +73,15 @@ func serveCmd() *cobra.Command {
 			}
 			log := newLogger(cfg)
 			notify := &serviceNotifier{log: log}
+			httpsL, httpL, err := activatedListeners()
+			if err != nil {
+				return err
+			}
+			for name, l := range map[string]net.Listener{"https (in place of listen)": httpsL, "http (in place of http_listen)": httpL} {
+				if l != nil {
+					log.Info("listening on a socket the service manager passed", "socket", name, "address", l.Addr().String())
+				}
+			}
 			// SIGHUP (systemctl reload) re-reads the roles; see api.ReloadRoles.
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
@@ -92,7 +102,7 @@ func serveCmd() *cobra.Command {
 					}
 				}
 			}()
-			return api.Serve(ctx, api.ServeOptions{Config: cfg, Log: log, Reload: reload, Reloaded: notify.reloaded, Ready: notify.ready, Stopping: notify.stopping, Version: version()})
+			return api.Serve(ctx, api.ServeOptions{Config: cfg, Log: log, HTTPSListener: httpsL, HTTPListener: httpL, Reload: reload, Reloaded: notify.reloaded, Ready: notify.ready, Stopping: notify.stopping, Version: version()})
 		},
 	}
 	c.Flags().StringVar(&cfgPath, "config", "", "path of pkid.yaml")
