@@ -287,11 +287,14 @@ func (s *Source) Renew(ctx context.Context) (*x509.Certificate, error) {
 	if out.Certificate == "" || len(out.Chain) == 0 {
 		return nil, errors.New("renew: the answer holds no certificate or no chain")
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	var oldKey []byte
+	if s.o.KeyFile != "" {
+		oldKey, _ = os.ReadFile(s.o.KeyFile) // unreadable: PKCS#8, as pkid writes
+	}
+	keyPEM, err := MarshalKeyLike(key, oldKey)
 	if err != nil {
 		return nil, err
 	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 	certPEM := []byte(out.Certificate + out.Chain[0])
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {

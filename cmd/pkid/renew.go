@@ -104,7 +104,11 @@ func renewOnce(f *renewFlags) (*x509.Certificate, error) {
 			return nil, err
 		}
 		body["csr"] = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
-		if keyPEM, err = ca.MarshalKey(key); err != nil {
+		old, err := os.ReadFile(f.keyFile)
+		if err != nil {
+			return nil, err
+		}
+		if keyPEM, err = pkidclient.MarshalKeyLike(key, old); err != nil {
 			return nil, err
 		}
 	}

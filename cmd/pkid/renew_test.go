@@ -270,3 +270,34 @@ func TestRenewExecBounded(t *testing.T) {
 		t.Fatalf("--exec-timeout 0s: %+v", res)
 	}
 }
+
+// TestRenewKeepsOpenSSLKeyForm: a service whose key openssl made (SEC1,
+// after an EC PARAMETERS block) and whose certificate `cert sign` got
+// renews into a SEC1 key file that openssl still reads, not PKCS#8.
+func TestRenewKeepsOpenSSLKeyForm(t *testing.T) {
+	openssl := needTool(t, "openssl")
+	r := setupRenewal(t, "1h", "form.svc.internal")
+	dir := t.TempDir()
+	key, csr, crt := filepath.Join(dir, "k.pem"), filepath.Join(dir, "k.csr"), filepath.Join(dir, "k.crt")
+	for _, args := range [][]string{
+		{"ecparam", "-name", "prime256v1", "-genkey", "-out", key},
+		{"req", "-new", "-key", key, "-subj", "/CN=form.svc.internal", "-out", csr},
+	} {
+		if out, err := exec.Command(openssl, args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
+	}
+	tok := strings.TrimSpace(mustPKID(t, nil, "token", "create", "--config", filepath.Join(r.dir, "pkid.yaml"), "--role", "svc"))
+	mustPKID(t, nil, "cert", "sign", "--ca-url", r.s.base, "--root", r.root, "--token", tok, "--role", "svc", "--csr", csr, "--out", crt)
+	mustPKID(t, nil, "cert", "renew", "--ca-url", r.s.base, "--root", r.root, "--cert", crt, "--key", key)
+	raw, _ := os.ReadFile(key)
+	if !strings.HasPrefix(string(raw), "-----BEGIN EC PRIVATE KEY-----\n") {
+		t.Fatalf("the renewed key file:\n%s", raw)
+	}
+	if out, err := exec.Command(openssl, "ec", "-in", key, "-noout", "-check").CombinedOutput(); err != nil {
+		t.Fatalf("openssl reads the renewed key: %v\n%s", err, out)
+	}
+	if _, err := tls.LoadX509KeyPair(crt, key); err != nil {
+		t.Fatalf("the renewed pair: %v", err)
+	}
+}
