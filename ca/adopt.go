@@ -61,6 +61,9 @@ func (a *Authority) Adopt(ctx context.Context, der []byte, roleName, by string, 
 		if !bytes.Equal(rec.DER, cert.Raw) {
 			return nil, errs.New(errs.Conflict, "serial %s has a record of another certificate", serial)
 		}
+		if rec.Status == store.StatusRevoked {
+			return nil, errs.New(errs.Forbidden, "certificate %s is recorded as revoked (%s) at %s: it does not renew", serial, rec.Reason, rec.RevokedAt.UTC().Format(time.RFC3339))
+		}
 		return &Adoption{Record: rec, Already: true}, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("adopt %s: %w", serial, err)
@@ -77,10 +80,17 @@ func (a *Authority) Adopt(ctx context.Context, der []byte, roleName, by string, 
 		return nil, errs.Wrap(errs.Forbidden, err, "certificate %s is not one role %q issues now: %s", serial, roleName, strings.TrimPrefix(err.Error(), fmt.Sprintf("certificate template for role %q: ", roleName)))
 	}
 	issuer := hex.EncodeToString(inter.SubjectKeyId)
-	switch e, err := a.d.Store.UnrecordedRevocation(ctx, issuer, serial); {
+	// Revoked after the store's copy was made, the certificate is listed on
+	// the CRL without a record: its record is made revoked, in that entry's
+	// place, so OCSP answers "revoked" rather than "unknown", the entry
+	// leaves the CRL after the certificate's notAfter, and a keyCompromise
+	// blocks the key again. It does not renew.
+	listed, err := a.d.Store.UnrecordedRevocation(ctx, issuer, serial)
+	switch {
 	case err == nil:
-		return nil, errs.New(errs.Forbidden, "certificate %s was revoked (%s) at %s, after the store's copy was made: it stays revoked, listed on the CRL without a record", serial, e.Reason, e.RevokedAt.UTC().Format(time.RFC3339))
-	case !errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
+		listed = store.RevokedEntry{}
+	default:
 		return nil, fmt.Errorf("adopt %s: %w", serial, err)
 	}
 	via := store.ViaAdopted
@@ -94,13 +104,40 @@ func (a *Authority) Adopt(ctx context.Context, der []byte, roleName, by string, 
 		Requester: store.ViaAdopted, AuthorizedAt: cert.NotBefore.Add(policies.Backdate), AuthorizedBy: by,
 		Via: via, CreatedAt: now.UTC(),
 	}
-	switch err := a.d.Store.InsertCertificate(ctx, rec); {
+	if listed.Serial != "" {
+		markRevoked(rec, listed.RevokedAt, listed.Reason)
+	}
+	err = a.d.Store.InsertCertificate(ctx, rec)
+	if errors.Is(err, store.ErrListedRevoked) {
+		// Listed by a CRL put back since the look above (pkid cert revoke
+		// --from-crl at once): the store refused the record valid.
+		if listed, err = a.d.Store.UnrecordedRevocation(ctx, issuer, serial); err != nil {
+			return nil, fmt.Errorf("adopt %s: %w", serial, err)
+		}
+		markRevoked(rec, listed.RevokedAt, listed.Reason)
+		err = a.d.Store.InsertCertificate(ctx, rec)
+	}
+	switch {
 	case errors.Is(err, store.ErrKeyBlocked):
 		return nil, errs.New(errs.Forbidden, "certificate %s has a key blocked by a keyCompromise revocation: it is not adopted", serial)
 	case errors.Is(err, store.ErrDuplicate):
 		return nil, errs.New(errs.Conflict, "certificate %s was recorded meanwhile", serial)
 	case err != nil:
 		return nil, fmt.Errorf("adopt %s: %w", serial, err)
+	}
+	if rec.Status == store.StatusRevoked {
+		var sameKey []*store.CertRecord
+		if rec.Reason == "keyCompromise" {
+			// Its key's other certificates, as the revocation took them.
+			if _, sameKey, err = a.d.Store.UpdateCertificate(ctx, serial, func(*store.CertRecord) error { return nil }); err != nil {
+				return nil, fmt.Errorf("adopt %s: revoke the other certificates of its key: %w", serial, err)
+			}
+		}
+		a.revoked.run(rec)
+		for _, r := range sameKey {
+			a.revoked.run(r)
+		}
+		return nil, errs.New(errs.Forbidden, "certificate %s was revoked (%s) at %s, after the store's copy was made: recorded as revoked (OCSP answers revoked, the CRL lists it until its notAfter), and it does not renew", serial, rec.Reason, rec.RevokedAt.UTC().Format(time.RFC3339))
 	}
 	return &Adoption{Record: rec}, nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,8 +24,10 @@ import (
 // renew over mTLS, or only through ACME when adopted as ACME's; adopted
 // again nothing changes. Refused, with nothing written: another CA's
 // certificate, a forged signature, an unknown role, a role that would not
-// issue it, an expired one, one revoked after the copy (listed on the
-// CRL without a record), one whose key is blocked.
+// issue it, an expired one, one whose key is blocked. One revoked after
+// the copy (listed on the CRL without a record) is refused too, and
+// recorded revoked in that entry's place (OCSP then answers "revoked",
+// and the entry leaves the CRL after its notAfter).
 func TestAdopt(t *testing.T) {
 	strict := &policies.Role{Name: "strict", AllowedDomains: []string{"strict.internal"}, AllowSubdomains: true,
 		DefaultTTL: time.Hour, MaxTTL: 2 * time.Hour, KeyTypes: policies.KnownKeyTypes, ExtKeyUsage: []string{"server_auth", "client_auth"}}
@@ -113,18 +117,43 @@ func TestAdopt(t *testing.T) {
 		{"fail/a forged signature", "default", forged, errs.Forbidden, "its signature does not verify"},
 		{"fail/an unknown role", "nosuch", again.Record.DER, errs.NotFound, `unknown role "nosuch"`},
 		{"fail/a role that would not issue it", "strict", again.Record.DER, errs.Forbidden, `is not one role "strict" issues now: DNS name "again.internal"`},
-		{"fail/revoked after the copy", "default", revoked.Record.DER, errs.Forbidden, "was revoked (superseded) at"},
 		{"fail/its key blocked", "default", sameKey.Record.DER, errs.Forbidden, "has a key blocked by a keyCompromise revocation"},
 	} {
 		if _, err := b.Adopt(ctx, tc.der, tc.role, "admin-socket", false); errs.KindOf(err) != tc.kind || !strings.Contains(errs.DetailOf(err), tc.detail) {
 			t.Errorf("%s: %v (%s), want %s with %q", tc.name, err, errs.KindOf(err), tc.kind, tc.detail)
 		}
 	}
+	// Revoked after the copy, it is listed on the CRL without a record:
+	// refused for renewal, it is recorded revoked in that entry's place.
+	entry, err := restored.UnrecordedRevocation(ctx, b.IssuerID(), revoked.Record.Serial)
+	if err != nil {
+		t.Fatalf("before: the revocation after the copy is listed without a record: %v", err)
+	}
+	listedAt := entry.RevokedAt
+	if _, err := b.Adopt(ctx, revoked.Record.DER, "default", "admin-socket", false); errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), "was revoked (superseded) at") || !strings.Contains(errs.DetailOf(err), "recorded as revoked") {
+		t.Fatalf("fail/revoked after the copy: %v", err)
+	}
+	if rec, err := restored.GetCertificate(ctx, revoked.Record.Serial); err != nil || rec.Status != store.StatusRevoked || rec.Reason != "superseded" || !rec.RevokedAt.Equal(listedAt) {
+		t.Fatalf("ok/recorded revoked as the CRL listed it: %+v %v (want at %s)", rec, err, listedAt)
+	}
+	if _, err := restored.UnrecordedRevocation(ctx, b.IssuerID(), revoked.Record.Serial); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ok/the record takes the entry's place: %v", err)
+	}
+	if list, _ := restored.ListRevoked(ctx, b.IssuerID()); len(slices.DeleteFunc(list, func(e store.RevokedEntry) bool { return e.Serial != revoked.Record.Serial })) != 1 {
+		t.Fatalf("ok/listed once: %+v", list)
+	}
+	if _, err := b.Adopt(ctx, revoked.Record.DER, "default", "admin-socket", false); errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), "is recorded as revoked (superseded)") {
+		t.Fatalf("fail/adopted again once recorded revoked: %v", err)
+	}
+	if _, err := b.Renew(ctx, leaf(revoked), nil); err == nil {
+		t.Fatal("fail/the revoked one renews")
+	}
+
 	clk.Advance(2 * time.Minute)
 	if _, err := b.Adopt(ctx, soon.Record.DER, "default", "admin-socket", false); errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), "expired at") {
 		t.Errorf("fail/expired: %v", err)
 	}
-	for _, sn := range []string{again.Record.Serial, revoked.Record.Serial, sameKey.Record.Serial, soon.Record.Serial, foreign.Record.Serial} {
+	for _, sn := range []string{again.Record.Serial, sameKey.Record.Serial, soon.Record.Serial, foreign.Record.Serial} {
 		if _, err := restored.GetCertificate(ctx, sn); err == nil {
 			t.Errorf("a refused adoption recorded %s", sn)
 		}

@@ -182,62 +182,79 @@ type reapplied struct {
 
 // reapplyEntry puts e, one entry of issuer's CRL, back into the store and
 // says what it did in d. An entry the store holds as listed is found by
-// a read, without a commit.
+// a read, without a commit. A record that appears between the read and
+// the write (`pkid cert adopt` of the same certificate) is revoked as a
+// record: the store lists no entry beside a record, so the record would
+// otherwise stay valid.
 func (a *Authority) reapplyEntry(ctx context.Context, issuer string, e store.RevokedEntry, d *reapplied) error {
-	cur, err := a.d.Store.GetCertificate(ctx, e.Serial)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return a.listUnrecorded(ctx, issuer, e, d)
-	case err != nil:
-		return err
-	}
-	probe := *cur // markRevoked sets only fields of the record itself
-	if changed, _ := markRevoked(&probe, e.RevokedAt, e.Reason); !changed {
-		d.already = true
-		return nil
-	}
-	var raised bool
-	rec, sameKey, err := a.d.Store.UpdateCertificate(ctx, e.Serial, func(r *store.CertRecord) error {
-		// raised is set on every run: fn runs again when its commit
-		// is retried.
-		var changed bool
-		if changed, raised = markRevoked(r, e.RevokedAt, e.Reason); !changed {
-			return errAsListed
+	for range 3 {
+		cur, err := a.d.Store.GetCertificate(ctx, e.Serial)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if done, err := a.listUnrecorded(ctx, issuer, e, d); done || err != nil {
+				return err
+			}
+			continue // recorded since the read
+		case err != nil:
+			return err
+		}
+		probe := *cur // markRevoked sets only fields of the record itself
+		if changed, _ := markRevoked(&probe, e.RevokedAt, e.Reason); !changed {
+			d.already = true
+			return nil
+		}
+		var raised bool
+		rec, sameKey, err := a.d.Store.UpdateCertificate(ctx, e.Serial, func(r *store.CertRecord) error {
+			// raised is set on every run: fn runs again when its commit
+			// is retried.
+			var changed bool
+			if changed, raised = markRevoked(r, e.RevokedAt, e.Reason); !changed {
+				return errAsListed
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, store.ErrNotFound): // pruned since the read
+			continue
+		case errors.Is(err, errAsListed): // revoked since the read
+			d.already = true
+			return nil
+		case err != nil:
+			return err
+		}
+		d.rec, d.raised, d.sameKey = rec, raised, sameKey
+		a.revoked.run(rec)
+		for _, r := range sameKey {
+			a.revoked.run(r)
 		}
 		return nil
-	})
-	switch {
-	case errors.Is(err, store.ErrNotFound): // pruned since the read
-		return a.listUnrecorded(ctx, issuer, e, d)
-	case errors.Is(err, errAsListed): // revoked since the read
-		d.already = true
-		return nil
-	case err != nil:
-		return err
 	}
-	d.rec, d.raised, d.sameKey = rec, raised, sameKey
-	a.revoked.run(rec)
-	for _, r := range sameKey {
-		a.revoked.run(r)
-	}
-	return nil
+	return errors.New("its record appeared and went again while the entry was put back; run it again")
 }
 
 // listUnrecorded lists e, a revocation of a serial the store holds no
 // record of, on issuer's CRL, and says so in d. The publishers are told
-// as of a revocation, with a record that holds only the entry.
-func (a *Authority) listUnrecorded(ctx context.Context, issuer string, e store.RevokedEntry, d *reapplied) error {
+// as of a revocation, with a record that holds only the entry. done is
+// false when the store holds a record of the serial after all (made since
+// the caller looked): the caller revokes that instead.
+func (a *Authority) listUnrecorded(ctx context.Context, issuer string, e store.RevokedEntry, d *reapplied) (done bool, err error) {
 	added, err := a.d.Store.AddUnrecordedRevocation(ctx, issuer, e)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !added {
+		// Listed already, or recorded since the caller's read.
+		if _, err := a.d.Store.GetCertificate(ctx, e.Serial); err == nil {
+			return false, nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return false, err
+		}
 		d.already = true
-		return nil
+		return true, nil
 	}
 	d.unrecorded = true
 	a.revoked.run(&store.CertRecord{Serial: e.Serial, Issuer: issuer, Status: store.StatusRevoked, RevokedAt: e.RevokedAt, Reason: e.Reason, NotAfter: e.NotAfter})
-	return nil
+	return true, nil
 }
 
 // crlSigner is the intermediate of this CA, current or retired, that

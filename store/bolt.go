@@ -260,6 +260,18 @@ func (b *Bolt) InsertCertificate(ctx context.Context, rec *CertRecord) error {
 		if rec.KeyHash != "" && tx.Bucket(bBlocked).Get([]byte(rec.KeyHash)) != nil {
 			return ErrKeyBlocked
 		}
+		// A serial listed revoked without a record (a CRL put back after
+		// a restore) gets a record only as revoked, which takes the
+		// entry's place on the CRL: a valid one beside it would answer
+		// OCSP and renew as if the revocation had not been.
+		if u := idxKey(rec.Issuer, append([]byte{unrecordedTag}, k...)); tx.Bucket(bRevoked).Get(u) != nil {
+			if rec.Status != StatusRevoked {
+				return ErrListedRevoked
+			}
+			if err := tx.Bucket(bRevoked).Delete(u); err != nil {
+				return err
+			}
+		}
 		if rec.Replaces != "" {
 			if err := markReplaced(certs, serials.Get(certKey(rec.Replaces)), rec); err != nil {
 				return err

@@ -25,6 +25,10 @@ var (
 	// ErrKeyBlocked refuses a record whose key a keyCompromise revocation
 	// blocked, checked in the insert's own transaction.
 	ErrKeyBlocked = errors.New("key blocked by a keyCompromise revocation")
+	// ErrListedRevoked refuses a valid record of a serial its issuer's CRL
+	// lists revoked without a record (AddUnrecordedRevocation): its
+	// record must be revoked, and then takes that entry's place.
+	ErrListedRevoked = errors.New("listed revoked on its issuer's CRL")
 	// ErrReplacedRevoked refuses a renewal whose predecessor was revoked
 	// before the renewal committed.
 	ErrReplacedRevoked = errors.New("the certificate being replaced is revoked")
@@ -192,7 +196,10 @@ type Store interface {
 	// only authority is the certificate it replaces) whose Replaces is
 	// revoked (ErrReplacedRevoked), so a revocation racing an issuance or a
 	// renewal cannot be overtaken by it. A record with Replaces sets the
-	// replaced record's ReplacedBy, unless it already has one.
+	// replaced record's ReplacedBy, unless it already has one. A record of
+	// a serial listed without one (AddUnrecordedRevocation) is refused
+	// unless it is revoked (ErrListedRevoked); a revoked one replaces that
+	// entry, so the CRL lists the serial once.
 	InsertCertificate(ctx context.Context, rec *CertRecord) error
 	// GetCertificate returns the record or ErrNotFound.
 	GetCertificate(ctx context.Context, serial string) (*CertRecord, error)

@@ -14,7 +14,8 @@ import (
 // issuer's CRL list only, counted once, kept across a reopen and pruned as
 // any entry; listing it again changes nothing unless it raises the reason
 // to keyCompromise (the time stays). A serial with a record is not listed
-// this way, and no record is invented for one that has none.
+// this way, and no record is invented for one that has none. A record of
+// a serial so listed is refused valid and takes the entry's place revoked.
 func testUnrecorded(t *testing.T, open Opener) {
 	ctx := context.Background()
 	s := open(t)
@@ -89,6 +90,33 @@ func testUnrecorded(t *testing.T, open Opener) {
 			t.Fatalf("fail/serial %q listed", bad)
 		}
 	}
+	// A record of a serial listed without one: refused valid, with nothing
+	// written; taken revoked, in the entry's place (listed once, with the
+	// record's notAfter).
+	const other = "adopting-issuer"
+	listedOnly := store.RevokedEntry{Serial: RandomSerial(), RevokedAt: t0, Reason: "superseded", NotAfter: t0.Add(time.Hour)}
+	if added, err := s.AddUnrecordedRevocation(ctx, other, listedOnly); err != nil || !added {
+		t.Fatalf("ok/listed for %s: %v %v", other, added, err)
+	}
+	r := Record("default")
+	r.Serial, r.Issuer = listedOnly.Serial, other
+	if err := s.InsertCertificate(ctx, r); !errors.Is(err, store.ErrListedRevoked) {
+		t.Fatalf("fail/a valid record of a serial listed revoked: %v", err)
+	}
+	if _, err := s.GetCertificate(ctx, r.Serial); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("fail/the refused record was written: %v", err)
+	}
+	r.Status, r.RevokedAt, r.Reason = store.StatusRevoked, listedOnly.RevokedAt, listedOnly.Reason
+	if err := s.InsertCertificate(ctx, r); err != nil {
+		t.Fatalf("ok/a revoked record of a serial listed revoked: %v", err)
+	}
+	if _, err := s.UnrecordedRevocation(ctx, other, r.Serial); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ok/the entry without a record is gone: %v", err)
+	}
+	if list, err := s.ListRevoked(ctx, other); err != nil || len(list) != 1 || list[0].Serial != r.Serial || !list[0].NotAfter.Equal(r.NotAfter) || list[0].Reason != r.Reason {
+		t.Fatalf("ok/listed once, as the record: %+v %v", list, err)
+	}
+
 	s.Close()
 	s = open(t)
 	defer s.Close()
