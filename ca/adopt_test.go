@@ -47,6 +47,12 @@ func TestAdopt(t *testing.T) {
 	if _, _, err := a.Revoke(ctx, revoked.Record.Serial, "superseded"); err != nil {
 		t.Fatal(err)
 	}
+	compromised := freshKey(t)
+	kc1 := issueFor(t, a, "kc1.internal", time.Hour, compromised)
+	kc2 := issueFor(t, a, "kc2.internal", time.Hour, compromised)
+	if _, _, err := a.Revoke(ctx, kc1.Record.Serial, "keyCompromise"); err != nil { // kc2 with it
+		t.Fatal(err)
+	}
 	crl, err := ca.NewCRLPublisher(a, 24*time.Hour, quiet).Generate(ctx, false)
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +153,24 @@ func TestAdopt(t *testing.T) {
 	}
 	if _, err := b.Renew(ctx, leaf(revoked), nil); err == nil {
 		t.Fatal("fail/the revoked one renews")
+	}
+
+	// Revoked for keyCompromise after the copy, the key was not blocked in
+	// the restored store (no record, no key): recorded, it is blocked again;
+	// the key's other certificate, listed too, is recorded revoked as well.
+	if blocked, _ := b.KeyBlocked(ctx, compromised.Public()); blocked {
+		t.Fatal("before: the key revoked after the copy is blocked in the restored store")
+	}
+	for _, iss := range []*ca.Issued{kc1, kc2} {
+		if _, err := b.Adopt(ctx, iss.Record.DER, "default", "admin-socket", false); errs.KindOf(err) != errs.Forbidden || !strings.Contains(errs.DetailOf(err), "was revoked (keyCompromise) at") {
+			t.Fatalf("fail/revoked for keyCompromise after the copy: %v", err)
+		}
+		if rec, err := restored.GetCertificate(ctx, iss.Record.Serial); err != nil || rec.Status != store.StatusRevoked || rec.Reason != "keyCompromise" {
+			t.Fatalf("ok/recorded revoked (keyCompromise): %+v %v", rec, err)
+		}
+	}
+	if blocked, _ := b.KeyBlocked(ctx, compromised.Public()); !blocked {
+		t.Fatal("ok/the compromised key is blocked again")
 	}
 
 	clk.Advance(2 * time.Minute)

@@ -257,7 +257,7 @@ func (b *Bolt) InsertCertificate(ctx context.Context, rec *CertRecord) error {
 		if serials.Get(k) != nil {
 			return ErrDuplicate
 		}
-		if rec.KeyHash != "" && tx.Bucket(bBlocked).Get([]byte(rec.KeyHash)) != nil {
+		if rec.KeyHash != "" && rec.Status != StatusRevoked && tx.Bucket(bBlocked).Get([]byte(rec.KeyHash)) != nil {
 			return ErrKeyBlocked
 		}
 		// A serial listed revoked without a record (a CRL put back after

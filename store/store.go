@@ -191,8 +191,8 @@ type Token struct {
 // Store is pkid's persistent state. All methods are safe for concurrent use.
 type Store interface {
 	// InsertCertificate durably commits a new record; ErrDuplicate if the
-	// serial exists. In the same transaction it refuses a record whose
-	// KeyHash is blocked (ErrKeyBlocked), or a renewal (Via "renew", whose
+	// serial exists. In the same transaction it refuses a valid record
+	// whose KeyHash is blocked (ErrKeyBlocked), or a renewal (Via "renew", whose
 	// only authority is the certificate it replaces) whose Replaces is
 	// revoked (ErrReplacedRevoked), so a revocation racing an issuance or a
 	// renewal cannot be overtaken by it. A record with Replaces sets the

@@ -1,8 +1,6 @@
 package main_test
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
@@ -53,14 +51,11 @@ func TestSocketActivation(t *testing.T) {
 	cfg := filepath.Join(dir, "pkid.yaml")
 	httpsL, httpsF := listenerFile(t)
 	plainL, plainF := listenerFile(t)
-	root, err := os.ReadFile(filepath.Join(dir, "certs", "root.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(root)
 	client := func() *http.Client {
-		return &http.Client{Timeout: testutil.DutyWait, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
+		c := caClient(t, dir)
+		c.Timeout = testutil.DutyWait
+		c.Transport.(*http.Transport).DisableKeepAlives = true
+		return c
 	}
 	base := "https://" + httpsL.Addr().String()
 

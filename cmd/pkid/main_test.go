@@ -188,14 +188,9 @@ func serveEnv(t *testing.T, dir, httpsAddr string, env []string) *server {
 	mu := &sync.Mutex{}
 	cmd.Stderr = lockedWriter{log, mu}
 	exited := startServer(t, cmd)
-	root, err := os.ReadFile(filepath.Join(dir, "certs", "root.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(root)
-	s := &server{cmd: cmd, exited: exited, base: "https://" + httpsAddr, log: log, mu: mu,
-		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 32}}}
+	client := caClient(t, dir)
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 32
+	s := &server{cmd: cmd, exited: exited, base: "https://" + httpsAddr, log: log, mu: mu, client: client}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := s.client.Get(s.base + "/healthz")
@@ -215,6 +210,18 @@ func serveEnv(t *testing.T, dir, httpsAddr string, env []string) *server {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// caClient is an HTTPS client that trusts the root of the CA in dir.
+func caClient(t *testing.T, dir string) *http.Client {
+	t.Helper()
+	root, err := os.ReadFile(filepath.Join(dir, "certs", "root.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(root)
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
 
 func (s *server) logs() string {

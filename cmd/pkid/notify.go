@@ -10,15 +10,14 @@ import (
 	"pkid/api"
 )
 
-// serviceNotifier tells a service manager how serve (or the renew
-// daemon) is doing, by
-// systemd's notify protocol (a unit with Type=notify or notify-reload):
-// ready once every listener accepts, so that units ordered after pkid
-// start when it answers, not when its process exists (after a restore,
-// putting a long CRL's revocations back comes first); reloading until the
-// roles are applied, so `systemctl reload` returns after them; stopping
-// as it drains. STATUS says what `systemctl status` shows. Without
-// NOTIFY_SOCKET in the environment nothing is sent.
+// serviceNotifier tells a service manager how serve (or the renew daemon)
+// is doing, by systemd's notify protocol (a unit with Type=notify or
+// notify-reload): ready once every listener accepts, so that units
+// ordered after pkid start when it answers, not when its process exists
+// (after a restore, putting a long CRL's revocations back comes first);
+// reloading until the roles are applied, so `systemctl reload` returns
+// after them; stopping as it drains. STATUS is what `systemctl status`
+// shows. Without NOTIFY_SOCKET in the environment nothing is sent.
 type serviceNotifier struct {
 	log    *slog.Logger
 	mu     sync.Mutex
@@ -62,7 +61,7 @@ func (n *serviceNotifier) reloaded(err error) {
 	n.send(daemon.SdNotifyReady + "\nSTATUS=" + status)
 }
 
-// status says the process is ready, and what it is doing now (the renew
+// doing says the process is ready, and what it is doing now (the renew
 // daemon: which certificate, and when it renews next or again).
 func (n *serviceNotifier) doing(text string) {
 	n.send(daemon.SdNotifyReady + "\nSTATUS=" + strings.ReplaceAll(text, "\n", " "))

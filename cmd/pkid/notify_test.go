@@ -1,10 +1,7 @@
 package main_test
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,13 +28,7 @@ func TestServiceNotify(t *testing.T) {
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	startServer(t, cmd)
 	ready := next("READY=1")
-	root, err := os.ReadFile(filepath.Join(dir, "certs", "root.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(root)
-	s := &server{cmd: cmd, base: "https://" + httpsAddr, client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
+	s := &server{cmd: cmd, base: "https://" + httpsAddr, client: caClient(t, dir)}
 	if st := s.status(t, "/healthz"); st != 200 {
 		t.Fatalf("ok/ready means answering: /healthz %d just after %q", st, ready)
 	}

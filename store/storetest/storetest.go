@@ -470,6 +470,12 @@ func testRevocation(t *testing.T, open Opener) {
 	if err := s.InsertCertificate(ctx, again); !errors.Is(err, store.ErrKeyBlocked) {
 		t.Fatalf("fail/insert with a blocked key: %v", err)
 	}
+	// A record made revoked (an adopted certificate the CRL lists) issues
+	// nothing: the block does not refuse it.
+	again.Status, again.RevokedAt, again.Reason = store.StatusRevoked, t0, "keyCompromise"
+	if err := s.InsertCertificate(ctx, again); err != nil {
+		t.Fatalf("ok/insert a revoked record with a blocked key: %v", err)
+	}
 	successor := Record("default")
 	successor.Replaces, successor.Via = rec.Serial, "renew"
 	if err := s.InsertCertificate(ctx, successor); !errors.Is(err, store.ErrReplacedRevoked) {
