@@ -61,9 +61,12 @@ type Running struct {
 	ServerCert *ServerCert
 	HTTPSAddr  string
 	HTTPAddr   string
-	Config     *config.Config
-	Clock      ca.Clock
-	Log        *slog.Logger
+	// Health is what /healthz adds to its status: "status" (absent for
+	// ok, "degraded" or "halted") and "warnings" ([]string).
+	Health func() map[string]any
+	Config *config.Config
+	Clock  ca.Clock
+	Log    *slog.Logger
 }
 
 // shutdownGrace bounds how long in-flight requests may finish after a
@@ -211,6 +214,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			}
 			return h
 		}}
+	run.Health = opts.Health
 	// srv counts ACME's rate-limit refusals; it is made below, before any
 	// request can arrive.
 	var srv *Server

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
@@ -22,6 +25,9 @@ type serviceNotifier struct {
 	log    *slog.Logger
 	mu     sync.Mutex
 	status string // "serving …", once ready
+	health string // "; degraded: …", or "" while all is well
+	note   string // what the last reload says, if it was refused
+	sent   string // the last STATUS sent
 }
 
 // send passes state on; a failure is a warning only, as serve works the
@@ -36,9 +42,66 @@ func (n *serviceNotifier) send(state string) {
 func (n *serviceNotifier) ready(run *api.Running) {
 	n.mu.Lock()
 	n.status = "serving https://" + run.HTTPSAddr + " and http://" + run.HTTPAddr + ", issuing from " + run.CA.IssuerID()
-	status := n.status
 	n.mu.Unlock()
-	n.send(daemon.SdNotifyReady + "\nSTATUS=" + status)
+	n.checkHealth(run)
+}
+
+// watchHealth keeps STATUS saying what /healthz says (degraded, halted,
+// warnings), looking every interval until ctx ends, so `systemctl status
+// pkid` shows a failing store or a pending restart without a request.
+func (n *serviceNotifier) watchHealth(ctx context.Context, run *api.Running, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.checkHealth(run)
+		}
+	}
+}
+
+// checkHealth sends READY=1 with the STATUS for run's health now, if it
+// differs from the last one sent.
+func (n *serviceNotifier) checkHealth(run *api.Running) {
+	health := ""
+	if run.Health != nil {
+		h := run.Health()
+		status, _ := h["status"].(string)
+		warnings, _ := h["warnings"].([]string)
+		if status == "" && len(warnings) > 0 {
+			status = "ok"
+		}
+		switch len(warnings) {
+		case 0:
+			if status != "" {
+				health = "; " + status
+			}
+		case 1:
+			health = "; " + status + ", 1 warning (GET /healthz): " + warnings[0]
+		default:
+			health = fmt.Sprintf("; %s, %d warnings (GET /healthz), the first: %s", status, len(warnings), warnings[0])
+		}
+	}
+	n.mu.Lock()
+	n.health = health
+	n.mu.Unlock()
+	n.update()
+}
+
+// update sends READY=1 with the status, health and note, unless that
+// STATUS was the last one sent.
+func (n *serviceNotifier) update() {
+	n.mu.Lock()
+	status := n.status + n.health + n.note
+	if status == n.sent {
+		n.mu.Unlock()
+		return
+	}
+	n.sent = status
+	n.mu.Unlock()
+	n.send(daemon.SdNotifyReady + "\nSTATUS=" + strings.ReplaceAll(status, "\n", " "))
 }
 
 // reloading is sent as a SIGHUP is taken; the monotonic time is what
@@ -53,12 +116,13 @@ func (n *serviceNotifier) reloading() {
 // log).
 func (n *serviceNotifier) reloaded(err error) {
 	n.mu.Lock()
-	status := n.status
-	n.mu.Unlock()
+	n.note = ""
 	if err != nil {
-		status += "; the last reload was refused and the roles in use stay (pkid config check says why)"
+		n.note = "; the last reload was refused and the roles in use stay (pkid config check says why)"
 	}
-	n.send(daemon.SdNotifyReady + "\nSTATUS=" + status)
+	n.sent = "" // systemd waits for READY=1 after RELOADING=1, even with the same STATUS
+	n.mu.Unlock()
+	n.update()
 }
 
 // doing says the process is ready, and what it is doing now (the renew

@@ -19,7 +19,9 @@ import (
 // with a STATUS naming the address and the issuer; SIGHUP gives
 // RELOADING=1 with MONOTONIC_USEC (what Type=notify-reload requires) and
 // READY=1 once the roles are applied, or refused, which the status then
-// says; SIGTERM gives STOPPING=1.
+// says; a /healthz warning (a pkid.yaml that would not load) shows in the
+// status within seconds, and goes from it once mended; SIGTERM gives
+// STOPPING=1.
 func TestServiceNotify(t *testing.T) {
 	dir, httpsAddr, _ := initCA(t)
 	sock, next := listenNotify(t)
@@ -36,18 +38,28 @@ func TestServiceNotify(t *testing.T) {
 		t.Fatalf("ok/ready: %q", ready)
 	}
 
+	// await skips the STATUS updates of a health change on the way.
+	await := func(what string, ok func(string) bool) string {
+		t.Helper()
+		for {
+			if m := next(what); ok(m) {
+				return m
+			}
+		}
+	}
 	cmd.Process.Signal(syscall.SIGHUP)
-	reloading := next("RELOADING=1")
+	reloading := await("RELOADING=1", func(m string) bool { return strings.HasPrefix(m, "RELOADING=1\n") })
 	lines := strings.Split(reloading, "\n")
 	usec, err := strconv.ParseInt(strings.TrimPrefix(lines[1], "MONOTONIC_USEC="), 10, 64)
-	if lines[0] != "RELOADING=1" || !strings.HasPrefix(lines[1], "MONOTONIC_USEC=") || err != nil || usec <= 0 {
+	if !strings.HasPrefix(lines[1], "MONOTONIC_USEC=") || err != nil || usec <= 0 {
 		t.Fatalf("ok/reloading: %q", reloading)
 	}
 	if again := next("READY=1 after the reload"); again != ready {
 		t.Fatalf("ok/reloaded: %q, want %q again", again, ready)
 	}
 
-	// A pkid.yaml that no longer loads: refused, ready on the old roles.
+	// A pkid.yaml that no longer loads: /healthz warns, and so does the
+	// status; a reload is refused, and serve is ready on the old roles.
 	cfg := filepath.Join(dir, "pkid.yaml")
 	raw, err := os.ReadFile(cfg)
 	if err != nil {
@@ -56,18 +68,25 @@ func TestServiceNotify(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(strings.Replace(string(raw), "default_ttl: 24h", "default_ttl: 2d", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd.Process.Signal(syscall.SIGHUP)
-	if r := next("RELOADING=1"); !strings.HasPrefix(r, "RELOADING=1\n") {
-		t.Fatalf("fail/reloading: %q", r)
+	serving := "READY=1\nSTATUS=serving https://" + httpsAddr
+	if warned := next("a STATUS with the health warning"); !strings.HasPrefix(warned, serving) || !strings.Contains(warned, "(GET /healthz)") || !strings.Contains(warned, "pkid.yaml does not load") {
+		t.Fatalf("ok/health in the status: %q", warned)
 	}
-	if refused := next("READY=1 after a refused reload"); !strings.HasPrefix(refused, ready) || !strings.Contains(refused, "the last reload was refused") {
+	cmd.Process.Signal(syscall.SIGHUP)
+	await("RELOADING=1", func(m string) bool { return strings.HasPrefix(m, "RELOADING=1\n") })
+	if refused := next("READY=1 after a refused reload"); !strings.HasPrefix(refused, serving) || !strings.Contains(refused, "the last reload was refused") {
 		t.Fatalf("fail/refused reload: %q", refused)
+	}
+	if err := os.WriteFile(cfg, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Mended, the warning goes; the refused reload is still the last one.
+	if mended := next("the STATUS once pkid.yaml loads again"); !strings.HasPrefix(mended, serving) || strings.Contains(mended, "pkid.yaml does not load") || !strings.Contains(mended, "the last reload was refused") {
+		t.Fatalf("ok/health mended: %q", mended)
 	}
 
 	cmd.Process.Signal(syscall.SIGTERM)
-	if stopping := next("STOPPING=1"); !strings.HasPrefix(stopping, "STOPPING=1\n") {
-		t.Fatalf("ok/stopping: %q", stopping)
-	}
+	await("STOPPING=1", func(m string) bool { return strings.HasPrefix(m, "STOPPING=1\n") })
 }
 
 // listenNotify stands in for systemd: a NOTIFY_SOCKET for a process to

@@ -52,6 +52,10 @@ func newLogger(cfg *config.Config) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 }
 
+// healthStatusEvery is how often serve's STATUS (systemctl status) is
+// brought in line with /healthz.
+const healthStatusEvery = 2 * time.Second
+
 func serveCmd() *cobra.Command {
 	var cfgPath, dir string
 	c := &cobra.Command{
@@ -102,7 +106,10 @@ func serveCmd() *cobra.Command {
 					}
 				}
 			}()
-			return api.Serve(ctx, api.ServeOptions{Config: cfg, Log: log, HTTPSListener: httpsL, HTTPListener: httpL, Reload: reload, Reloaded: notify.reloaded, Ready: notify.ready, Stopping: notify.stopping, Version: version()})
+			return api.Serve(ctx, api.ServeOptions{Config: cfg, Log: log, HTTPSListener: httpsL, HTTPListener: httpL, Reload: reload, Reloaded: notify.reloaded, Ready: func(run *api.Running) {
+				notify.ready(run)
+				go notify.watchHealth(ctx, run, healthStatusEvery)
+			}, Stopping: notify.stopping, Version: version()})
 		},
 	}
 	c.Flags().StringVar(&cfgPath, "config", "", "path of pkid.yaml")
