@@ -32,15 +32,15 @@ type Adoption struct {
 // not carry it) and vouches for the certificate by adopting it; the CA
 // checks the rest: its signature, that it is an unexpired leaf the role
 // as it is now would issue (names, key usages, lifetime), that its key is
-// not blocked, and that no CRL entry revokes it (a certificate revoked
-// after the backup stays revoked, listed without a record). The record
+// not blocked, and that no CRL entry revokes it (one revoked after the
+// backup, listed without a record, is refused and recorded revoked). The record
 // dates the last authorization at the certificate's issuance (notBefore
 // plus the backdate): for a renewal, whose chain's real one is earlier
 // and unknown, its renewals then run out that much later than they would
 // have, never earlier. by names the operator who adopted it. viaACME records it as ACME's, whose
 // certificates renew through ACME only; otherwise it renews over mTLS as
 // a REST certificate does. A certificate recorded already comes back
-// with Already set, and nothing written.
+// with Already set, and nothing written (one recorded revoked is refused).
 func (a *Authority) Adopt(ctx context.Context, der []byte, roleName, by string, viaACME bool) (*Adoption, error) {
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
@@ -80,19 +80,6 @@ func (a *Authority) Adopt(ctx context.Context, der []byte, roleName, by string, 
 		return nil, errs.Wrap(errs.Forbidden, err, "certificate %s is not one role %q issues now: %s", serial, roleName, strings.TrimPrefix(err.Error(), fmt.Sprintf("certificate template for role %q: ", roleName)))
 	}
 	issuer := hex.EncodeToString(inter.SubjectKeyId)
-	// Revoked after the store's copy was made, the certificate is listed on
-	// the CRL without a record: its record is made revoked, in that entry's
-	// place, so OCSP answers "revoked" rather than "unknown", the entry
-	// leaves the CRL after the certificate's notAfter, and a keyCompromise
-	// blocks the key again. It does not renew.
-	listed, err := a.d.Store.UnrecordedRevocation(ctx, issuer, serial)
-	switch {
-	case err == nil:
-	case errors.Is(err, store.ErrNotFound):
-		listed = store.RevokedEntry{}
-	default:
-		return nil, fmt.Errorf("adopt %s: %w", serial, err)
-	}
 	via := store.ViaAdopted
 	if viaACME {
 		via = store.ViaACME
@@ -104,13 +91,15 @@ func (a *Authority) Adopt(ctx context.Context, der []byte, roleName, by string, 
 		Requester: store.ViaAdopted, AuthorizedAt: cert.NotBefore.Add(policies.Backdate), AuthorizedBy: by,
 		Via: via, CreatedAt: now.UTC(),
 	}
-	if listed.Serial != "" {
-		markRevoked(rec, listed.RevokedAt, listed.Reason)
-	}
 	err = a.d.Store.InsertCertificate(ctx, rec)
 	if errors.Is(err, store.ErrListedRevoked) {
-		// Listed by a CRL put back since the look above (pkid cert revoke
-		// --from-crl at once): the store refused the record valid.
+		// Revoked after the store's copy was made (or by a CRL put back
+		// while this ran), it is listed on the CRL without a record. The
+		// store takes its record only revoked, as listed, in that entry's
+		// place: OCSP then answers "revoked" rather than "unknown", the
+		// entry leaves the CRL after the certificate's notAfter, and a
+		// keyCompromise blocks the key again. It does not renew.
+		var listed store.RevokedEntry
 		if listed, err = a.d.Store.UnrecordedRevocation(ctx, issuer, serial); err != nil {
 			return nil, fmt.Errorf("adopt %s: %w", serial, err)
 		}

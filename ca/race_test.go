@@ -16,11 +16,11 @@ import (
 	"pkid/store"
 )
 
-// lateStore is the store as one side of a race sees it: the first look at
-// serial by method (GetCertificate for a record, UnrecordedRevocation for
-// an entry listed without one) misses it, as a read made just before the
-// other side's write would; race, if set, is that write, made as the look
-// returns.
+// lateStore is the store as one side of a race sees it: the first call of
+// method for serial runs race (the other side's write) just before it;
+// a read (GetCertificate) then misses what race wrote, as a read made
+// just before that write would, and an insert (InsertCertificate) meets
+// it.
 type lateStore struct {
 	*store.Bolt
 	method, serial string
@@ -48,11 +48,9 @@ func (s *lateStore) GetCertificate(ctx context.Context, serial string) (*store.C
 	return s.Bolt.GetCertificate(ctx, serial)
 }
 
-func (s *lateStore) UnrecordedRevocation(ctx context.Context, issuer, serial string) (store.RevokedEntry, error) {
-	if s.late("UnrecordedRevocation", serial) {
-		return store.RevokedEntry{}, store.ErrNotFound
-	}
-	return s.Bolt.UnrecordedRevocation(ctx, issuer, serial)
+func (s *lateStore) InsertCertificate(ctx context.Context, rec *store.CertRecord) error {
+	s.late("InsertCertificate", rec.Serial)
+	return s.Bolt.InsertCertificate(ctx, rec)
 }
 
 // TestReapplyRacesAdoption: `pkid cert revoke --from-crl` and `pkid cert
@@ -60,9 +58,9 @@ func (s *lateStore) UnrecordedRevocation(ctx context.Context, issuer, serial str
 // and writes fall in, the certificate ends revoked as the CRL lists it:
 // a reapply whose read came before the adoption's insert revokes the
 // record it then finds, rather than calling the entry listed already;
-// an adoption whose check came before the reapply's listing has its valid
-// record refused by the store (ErrListedRevoked) and records it revoked,
-// and says so. (Note 29 left both unguarded; each half
+// an adoption whose insert comes just after the reapply's listing has its
+// valid record refused by the store (ErrListedRevoked), records it
+// revoked, and says so. (Note 29 left both unguarded; each half
 // fails on the code before.)
 func TestReapplyRacesAdoption(t *testing.T) {
 	a, st, clk := newAuthority(t, "ec-p256")
@@ -106,7 +104,7 @@ func TestReapplyRacesAdoption(t *testing.T) {
 	// adoption's insert.
 	restored := copyStore(t, st)
 	late := issue(t, a, "late.internal", time.Hour).Record
-	racy := &lateStore{Bolt: restored, method: "UnrecordedRevocation", serial: late.Serial, race: func() {
+	racy := &lateStore{Bolt: restored, method: "InsertCertificate", serial: late.Serial, race: func() {
 		if _, err := over(restored).ReapplyCRL(ctx, listing(late.Serial)); err != nil {
 			t.Error(err)
 		}

@@ -257,20 +257,21 @@ func (b *Bolt) InsertCertificate(ctx context.Context, rec *CertRecord) error {
 		if serials.Get(k) != nil {
 			return ErrDuplicate
 		}
-		if rec.KeyHash != "" && rec.Status != StatusRevoked && tx.Bucket(bBlocked).Get([]byte(rec.KeyHash)) != nil {
-			return ErrKeyBlocked
-		}
 		// A serial listed revoked without a record (a CRL put back after
 		// a restore) gets a record only as revoked, which takes the
 		// entry's place on the CRL: a valid one beside it would answer
-		// OCSP and renew as if the revocation had not been.
-		if u := idxKey(rec.Issuer, append([]byte{unrecordedTag}, k...)); tx.Bucket(bRevoked).Get(u) != nil {
+		// OCSP and renew as if the revocation had not been. This comes
+		// first, so that the caller learns to insert it revoked.
+		if u := idxKey(rec.Issuer, unrecordedKey(k)); tx.Bucket(bRevoked).Get(u) != nil {
 			if rec.Status != StatusRevoked {
 				return ErrListedRevoked
 			}
 			if err := tx.Bucket(bRevoked).Delete(u); err != nil {
 				return err
 			}
+		}
+		if rec.KeyHash != "" && rec.Status != StatusRevoked && tx.Bucket(bBlocked).Get([]byte(rec.KeyHash)) != nil {
+			return ErrKeyBlocked
 		}
 		if rec.Replaces != "" {
 			if err := markReplaced(certs, serials.Get(certKey(rec.Replaces)), rec); err != nil {

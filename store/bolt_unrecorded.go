@@ -11,6 +11,10 @@ import (
 // 0xff and the serial's 20 bytes, never a record's 8-byte sequence.
 const unrecordedTag = 0xff
 
+// unrecordedKey is the CRL list key (under an issuer's idxKey) of the
+// serial whose serialKey is sk, listed without a record.
+func unrecordedKey(sk []byte) []byte { return append([]byte{unrecordedTag}, sk...) }
+
 // AddUnrecordedRevocation implements Store.
 func (b *Bolt) AddUnrecordedRevocation(ctx context.Context, issuer string, e RevokedEntry) (bool, error) {
 	sk, ok := serialKey(e.Serial)
@@ -23,8 +27,7 @@ func (b *Bolt) AddUnrecordedRevocation(ctx context.Context, issuer string, e Rev
 		if tx.Bucket(bSerials).Get(sk) != nil {
 			return nil
 		}
-		k := append([]byte{unrecordedTag}, sk...)
-		if v := tx.Bucket(bRevoked).Get(idxKey(issuer, k)); v != nil {
+		if v := tx.Bucket(bRevoked).Get(idxKey(issuer, unrecordedKey(sk))); v != nil {
 			listed, err := decodeRevoked(v)
 			if err != nil {
 				return err
@@ -35,7 +38,7 @@ func (b *Bolt) AddUnrecordedRevocation(ctx context.Context, issuer string, e Rev
 			e.RevokedAt = listed.RevokedAt // a raised reason, as UpdateCertificate raises one
 		}
 		var err error
-		added, err = putCRLEntry(tx, issuer, k, e)
+		added, err = putCRLEntry(tx, issuer, unrecordedKey(sk), e)
 		return err
 	})
 	if err != nil {
@@ -52,7 +55,7 @@ func (b *Bolt) UnrecordedRevocation(ctx context.Context, issuer, serial string) 
 	}
 	var e RevokedEntry
 	err := b.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bRevoked).Get(idxKey(issuer, append([]byte{unrecordedTag}, sk...)))
+		v := tx.Bucket(bRevoked).Get(idxKey(issuer, unrecordedKey(sk)))
 		if v == nil {
 			return ErrNotFound
 		}

@@ -198,8 +198,8 @@ type Store interface {
 	// renewal cannot be overtaken by it. A record with Replaces sets the
 	// replaced record's ReplacedBy, unless it already has one. A record of
 	// a serial listed without one (AddUnrecordedRevocation) is refused
-	// unless it is revoked (ErrListedRevoked); a revoked one replaces that
-	// entry, so the CRL lists the serial once.
+	// unless it is revoked (ErrListedRevoked, ahead of ErrKeyBlocked); a
+	// revoked one replaces that entry, so the CRL lists the serial once.
 	InsertCertificate(ctx context.Context, rec *CertRecord) error
 	// GetCertificate returns the record or ErrNotFound.
 	GetCertificate(ctx context.Context, serial string) (*CertRecord, error)

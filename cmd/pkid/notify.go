@@ -128,7 +128,10 @@ func (n *serviceNotifier) reloaded(err error) {
 // doing says the process is ready, and what it is doing now (the renew
 // daemon: which certificate, and when it renews next or again).
 func (n *serviceNotifier) doing(text string) {
-	n.send(daemon.SdNotifyReady + "\nSTATUS=" + strings.ReplaceAll(text, "\n", " "))
+	n.mu.Lock()
+	n.status = text
+	n.mu.Unlock()
+	n.update()
 }
 
 // stopping is sent as serve begins to drain.

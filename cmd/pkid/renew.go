@@ -180,7 +180,8 @@ func renewDaemon(f *renewFlags, log *slog.Logger) error {
 		}
 		at := pkidclient.RenewAt(time.Now(), pair.Leaf)
 		log.Info("next renewal", "at", at.Format(time.RFC3339Nano), "not_after", pair.Leaf.NotAfter)
-		notify.doing(fmt.Sprintf("certificate %s valid until %s; next renewal at %s", ca.SerialString(pair.Leaf.SerialNumber), pair.Leaf.NotAfter.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)))
+		held := fmt.Sprintf("certificate %s valid until %s", ca.SerialString(pair.Leaf.SerialNumber), pair.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		notify.doing(held + "; next renewal at " + at.UTC().Format(time.RFC3339))
 		pkidclient.SleepUntil(context.Background(), at) // ends only at at
 		if pkidclient.NotYetValid(time.Now(), pair.Leaf) > 0 {
 			cl, err := newAPIClient(f.caURL, f.root, nil)
@@ -215,7 +216,7 @@ func renewDaemon(f *renewFlags, log *slog.Logger) error {
 			}
 			backoff = pkidclient.RetryDelay(err, backoff, time.Until(pair.Leaf.NotAfter))
 			log.Error("renewal failed; retrying", "err", err, "in", backoff)
-			notify.doing(fmt.Sprintf("certificate %s valid until %s; renewal failed, retrying at %s: %v", ca.SerialString(pair.Leaf.SerialNumber), pair.Leaf.NotAfter.UTC().Format(time.RFC3339), time.Now().Add(backoff).UTC().Format(time.RFC3339), err))
+			notify.doing(fmt.Sprintf("%s; renewal failed, retrying at %s: %v", held, time.Now().Add(backoff).UTC().Format(time.RFC3339), err))
 			pkidclient.SleepUntil(context.Background(), time.Now().Add(backoff))
 			backoff = min(backoff*2, 5*time.Minute, max(time.Until(pair.Leaf.NotAfter)/4, time.Second))
 		}

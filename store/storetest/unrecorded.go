@@ -100,8 +100,16 @@ func testUnrecorded(t *testing.T, open Opener) {
 	}
 	r := Record("default")
 	r.Serial, r.Issuer = listedOnly.Serial, other
+	// Its key blocked too (another certificate of it revoked for
+	// keyCompromise): the listing is what the refusal names, so the caller
+	// knows to record it revoked, which the block does not refuse.
+	blocker := Record("default")
+	blocker.KeyHash, blocker.Status, blocker.RevokedAt, blocker.Reason = r.KeyHash, store.StatusRevoked, t0, "keyCompromise"
+	if err := s.InsertCertificate(ctx, blocker); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.InsertCertificate(ctx, r); !errors.Is(err, store.ErrListedRevoked) {
-		t.Fatalf("fail/a valid record of a serial listed revoked: %v", err)
+		t.Fatalf("fail/a valid record of a serial listed revoked, its key blocked: %v", err)
 	}
 	if _, err := s.GetCertificate(ctx, r.Serial); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("fail/the refused record was written: %v", err)
